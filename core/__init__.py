@@ -1,0 +1,33 @@
+"""perspicio.core: attribution algorithms with the public API of ``captum.attr``.
+
+``target`` may be None (the model returns one value per example), an int (a class index), a
+tuple (an index into a multi-dimensional output), a list or tensor with one entry per
+example, or a callable mapping the model output to one value per example (a region of a
+segmentation map, a detection score, an embedding similarity).
+"""
+
+from .attribution import Attribution, GradientAttribution, PerturbationAttribution
+from .noise_tunnel import NoiseTunnel
+from .primary.deconvolution import Deconvolution
+from .primary.deeplift import DeepLift
+from .primary.deeplift_shap import DeepLiftShap
+from .primary.gradient_shap import GradientShap
+from .primary.guided_backprop import GuidedBackprop
+from .primary.input_x_gradient import InputXGradient
+from .primary.integrated_gradients import IntegratedGradients
+from .primary.saliency import Saliency
+
+__all__ = [
+    "Attribution",
+    "Deconvolution",
+    "DeepLift",
+    "DeepLiftShap",
+    "GradientAttribution",
+    "GradientShap",
+    "GuidedBackprop",
+    "InputXGradient",
+    "IntegratedGradients",
+    "NoiseTunnel",
+    "PerturbationAttribution",
+    "Saliency",
+]

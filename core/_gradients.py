@@ -1,0 +1,83 @@
+"""Gradients of the targeted output, and the path integral shared by the IG family."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ._batching import chunk_slices, progress, steps_per_chunk
+from ._inputs import Target, expand_additional_args, run_forward
+
+
+def compute_gradients(
+    forward_func: Callable,
+    inputs: tuple[Tensor, ...],
+    target: Target,
+    additional_args: tuple[Any, ...] = (),
+) -> tuple[Tensor, ...]:
+    """Gradient of each example's targeted output with respect to each input tensor.
+
+    The inputs are detached copies, so the caller's tensors and the model's parameter
+    ``.grad`` fields are never touched (``torch.autograd.grad`` does not accumulate).
+    """
+    with torch.enable_grad():
+        leaves = tuple(x.detach().requires_grad_(True) for x in inputs)
+        out = run_forward(forward_func, leaves, target, additional_args)
+        grads = torch.autograd.grad(out.sum(), leaves, allow_unused=True)
+    return tuple(torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads))
+
+
+def interpolate(
+    starts: tuple[Tensor, ...], ends: tuple[Tensor, ...], alphas: Tensor
+) -> tuple[Tensor, ...]:
+    """Points ``start + alpha * (end - start)`` for every alpha, as ``len(alphas)`` blocks."""
+    out = []
+    for s, e in zip(starts, ends):
+        a = alphas.to(device=s.device, dtype=s.dtype).view((-1,) + (1,) * s.dim())
+        out.append((s.unsqueeze(0) + a * (e - s).unsqueeze(0)).reshape((-1,) + s.shape[1:]))
+    return tuple(out)
+
+
+def integrate_gradients(
+    grad_fn: Callable[[tuple[Tensor, ...], int], tuple[Tensor, ...]],
+    starts: tuple[Tensor, ...],
+    ends: tuple[Tensor, ...],
+    alphas: Sequence[float],
+    weights: Sequence[float],
+    internal_batch_size: int | None = None,
+    show_progress: bool = False,
+) -> tuple[Tensor, ...]:
+    """``sum_k weights[k] * grad(start + alphas[k] * (end - start))`` for every example.
+
+    ``grad_fn(points, m)`` returns the gradients at ``points``, a batch made of ``m`` blocks of
+    ``n`` examples. The steps are evaluated ``internal_batch_size // n`` at a time.
+    """
+    n = starts[0].shape[0]
+    alphas_t = torch.tensor(alphas, dtype=torch.float64)
+    weights_t = torch.tensor(weights, dtype=torch.float64)
+    per_chunk = steps_per_chunk(internal_batch_size, n, len(alphas))
+    chunks = chunk_slices(len(alphas), per_chunk)
+    total = [torch.zeros_like(s) for s in starts]
+    for sl in progress(chunks, show_progress, "path integral", len(chunks)):
+        m = sl.stop - sl.start
+        grads = grad_fn(interpolate(starts, ends, alphas_t[sl]), m)
+        for i, g in enumerate(grads):
+            w = weights_t[sl].to(device=g.device, dtype=g.dtype)
+            total[i] = total[i] + torch.tensordot(w, g.reshape((m,) + starts[i].shape), dims=1)
+    return tuple(total)
+
+
+def model_grad_fn(
+    forward_func: Callable, target: Target, additional_args: tuple[Any, ...], n: int
+) -> Callable[[tuple[Tensor, ...], int], tuple[Tensor, ...]]:
+    """A ``grad_fn`` for :func:`integrate_gradients` that differentiates the model itself."""
+
+    def grad_fn(points: tuple[Tensor, ...], m: int) -> tuple[Tensor, ...]:
+        return compute_gradients(
+            forward_func, points, target.expand(m), expand_additional_args(additional_args, n, m)
+        )
+
+    return grad_fn

@@ -1,0 +1,156 @@
+"""Context managers that change how a model computes, and always undo it.
+
+Two mechanisms live here:
+
+* :class:`FunctionRules` intercepts torch functions *per call* (``F.relu``, ``torch.sigmoid``,
+  ``F.max_pool2d``, ``Tensor.softmax`` ...) while it is active. Because it sees calls rather
+  than modules, a module used twice (torchvision ResNet's shared ReLU), an in-place activation
+  and a functional activation written inside ``forward`` are all handled the same way. The
+  backward rules of DeepLift, guided backpropagation and deconvolution are built on it.
+* :func:`preserved_state` snapshots a module's train/eval flags and the ``requires_grad`` of
+  its parameters and restores them on exit, also when an exception is raised.
+
+Nothing here attaches anything that outlives the ``with`` block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.overrides import TorchFunctionMode
+
+Rule = Callable[[Callable, tuple, dict], Any]
+
+
+class FunctionRules(TorchFunctionMode):
+    """Replace selected torch functions by rules while the context is active.
+
+    Parameters
+    ----------
+    rules : mapping
+        ``{torch function: rule}``; a rule is called as ``rule(func, args, kwargs)`` and
+        returns what ``func`` would return. Calls inside a rule run without interception.
+
+    Examples
+    --------
+    >>> import torch
+    >>> def double(func, args, kwargs):
+    ...     return 2 * func(*args, **kwargs)
+    >>> with FunctionRules({torch.relu: double}):
+    ...     torch.relu(torch.tensor([1.0, -1.0]))
+    tensor([2., 0.])
+    """
+
+    def __init__(self, rules: Mapping[Callable, Rule]) -> None:
+        super().__init__()
+        self.rules = dict(rules)
+        self.calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: D105
+        kwargs = kwargs or {}
+        rule = self.rules.get(func)
+        if rule is None:
+            return func(*args, **kwargs)
+        self.calls += 1
+        return rule(func, args, kwargs)
+
+
+class _ReplacedGradient(torch.autograd.Function):
+    """Forward: the value ``y``. Backward: ``vjp(grad_output)`` flows to ``x``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor, vjp: Callable[[Tensor], Tensor]) -> Tensor:  # noqa: D102
+        ctx.vjp = vjp
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):  # noqa: D102
+        return ctx.vjp(grad_output), None, None
+
+
+def replace_gradient(x: Tensor, y: Tensor, vjp: Callable[[Tensor], Tensor]) -> Tensor:
+    """Return a tensor equal to ``y`` whose gradient with respect to ``x`` is ``vjp(g)``.
+
+    ``y`` is treated as a constant; the only path back into the graph is through ``x``.
+    """
+    return _ReplacedGradient.apply(x, y.detach(), vjp)
+
+
+_SIGNATURES: dict[Callable, inspect.Signature | None] = {}
+
+
+def _signature(func: Callable) -> inspect.Signature | None:
+    if func not in _SIGNATURES:
+        try:
+            _SIGNATURES[func] = inspect.signature(func)
+        except (TypeError, ValueError):
+            _SIGNATURES[func] = None
+    return _SIGNATURES[func]
+
+
+_OUT_OF_PLACE = {
+    torch.relu_: torch.relu,
+    Tensor.relu_: torch.relu,
+    torch.sigmoid_: torch.sigmoid,
+    Tensor.sigmoid_: torch.sigmoid,
+    torch.tanh_: torch.tanh,
+    Tensor.tanh_: torch.tanh,
+}
+
+
+def bind_first_argument(
+    func: Callable, args: tuple, kwargs: dict
+) -> tuple[Any, Callable[[Tensor], Any]]:
+    """Split a call into its first argument ``x`` and ``apply(t)``, the same call on ``t``.
+
+    ``apply`` never modifies ``t``: in-place variants (``relu_``, ``inplace=True``) are
+    replaced by their out-of-place forms, so a rule can read the input after the call.
+    """
+    func = _OUT_OF_PLACE.get(func, func)
+    sig = _signature(func)
+    if sig is not None and "inplace" in sig.parameters:
+        bound = sig.bind(*args, **kwargs)
+        bound.arguments["inplace"] = False
+        first = next(iter(bound.arguments))
+        x = bound.arguments[first]
+
+        def apply(t: Tensor) -> Any:
+            bound.arguments[first] = t
+            return func(*bound.args, **bound.kwargs)
+
+        return x, apply
+    rest, kw = args[1:], kwargs
+    return args[0], lambda t: func(t, *rest, **kw)
+
+
+@contextlib.contextmanager
+def preserved_state(module: Any) -> Iterator[None]:
+    """Restore train/eval flags and parameters' ``requires_grad`` of ``module`` on exit.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Linear(2, 1)
+    >>> with preserved_state(net):
+    ...     net.eval()
+    ...     _ = net.weight.requires_grad_(False)
+    >>> net.training, net.weight.requires_grad
+    (True, True)
+    """
+    if not isinstance(module, torch.nn.Module):
+        yield
+        return
+    modes = [(m, m.training) for m in module.modules()]
+    grads = [(p, p.requires_grad) for p in module.parameters()]
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
+        for p, flag in grads:
+            p.requires_grad_(flag)

@@ -1,0 +1,1 @@
+"""Primary attribution: explain the model output in terms of its inputs."""

@@ -1,0 +1,32 @@
+"""Deconvolution (Zeiler and Fergus, 2014, "Visualizing and Understanding ConvNets")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor
+
+from .guided_backprop import ModifiedReluGradientAttribution
+
+
+def deconvolution_rule(x: Tensor) -> Callable[[Tensor], Tensor]:
+    """Pass back the positive part of the gradient, whatever the ReLU's input was."""
+    return lambda g: g.clamp(min=0)
+
+
+class Deconvolution(ModifiedReluGradientAttribution):
+    r"""Deconvolution: through each ReLU, :math:`g_{in} = \max(g_{out}, 0)`.
+
+    The backward pass ignores which units were active in the forward pass, as in the
+    "deconvnet" of Zeiler and Fergus. Cost: one forward and one backward pass.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from perspicio.core import Deconvolution
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    >>> Deconvolution(net).attribute(torch.randn(3, 4), target=0).shape
+    torch.Size([3, 4])
+    """
+
+    _rule = staticmethod(deconvolution_rule)

@@ -1,0 +1,84 @@
+"""Method names -> classes and default arguments, resolved in one place.
+
+Front ends, the app and the command line call :func:`create` with a name such as
+``"integrated_gradients"`` or ``"noise_tunnel:saliency"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .attribution import Attribution
+from .noise_tunnel import NoiseTunnel
+from .primary.deconvolution import Deconvolution
+from .primary.deeplift import DeepLift
+from .primary.deeplift_shap import DeepLiftShap
+from .primary.gradient_shap import GradientShap
+from .primary.guided_backprop import GuidedBackprop
+from .primary.input_x_gradient import InputXGradient
+from .primary.integrated_gradients import IntegratedGradients
+from .primary.saliency import Saliency
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What a front end needs to know to run a method.
+
+    ``baselines`` is ``"none"`` (the method takes none), ``"single"`` (one reference point)
+    or ``"distribution"`` (a set of reference rows). ``defaults`` are ``attribute`` keyword
+    arguments a front end uses unless told otherwise.
+    """
+
+    name: str
+    cls: type[Attribution]
+    family: str
+    baselines: str = "none"
+    sampling: bool = False
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+METHODS: dict[str, MethodSpec] = {
+    spec.name: spec
+    for spec in (
+        MethodSpec("saliency", Saliency, "gradient"),
+        MethodSpec("input_x_gradient", InputXGradient, "gradient"),
+        MethodSpec("integrated_gradients", IntegratedGradients, "gradient", "single",
+                   defaults={"n_steps": 50}),
+        MethodSpec("gradient_shap", GradientShap, "gradient", "distribution", True,
+                   defaults={"n_samples": 20, "stdevs": 0.0}),
+        MethodSpec("deeplift", DeepLift, "gradient", "single"),
+        MethodSpec("deeplift_shap", DeepLiftShap, "gradient", "distribution"),
+        MethodSpec("guided_backprop", GuidedBackprop, "gradient"),
+        MethodSpec("deconvolution", Deconvolution, "gradient"),
+    )
+}  # fmt: skip
+
+ALIASES = {"ig": "integrated_gradients", "deep_lift": "deeplift", "smoothgrad": "noise_tunnel:saliency"}
+
+
+def get_spec(name: str) -> MethodSpec:
+    """The :class:`MethodSpec` of a method name (raises ``ValueError`` for unknown names)."""
+    key = ALIASES.get(name, name)
+    if key not in METHODS:
+        raise ValueError(f"unknown method {name!r}; known methods: {sorted(METHODS)}")
+    return METHODS[key]
+
+
+def create(name: str, model: Callable, **init_kwargs: Any) -> Attribution:
+    """Build the method called ``name`` for ``model``.
+
+    ``"noise_tunnel:<name>"`` wraps the named method in :class:`NoiseTunnel`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from perspicio.core.registry import create
+    >>> create("noise_tunnel:integrated_gradients", torch.nn.Linear(2, 1)).get_name()
+    'Noise Tunnel'
+    """
+    name = ALIASES.get(name, name)
+    if name.startswith("noise_tunnel:"):
+        return NoiseTunnel(create(name.split(":", 1)[1], model, **init_kwargs))
+    return get_spec(name).cls(model, **init_kwargs)

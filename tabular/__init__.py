@@ -1,0 +1,1 @@
+"""perspicio.tabular: the tabular front end (in progress; see the issue tracker)."""

@@ -1,0 +1,1 @@
+"""perspicio.text: the text front end (in progress; see the issue tracker)."""

@@ -1,0 +1,1 @@
+"""perspicio.vision: the vision front end (in progress; see the issue tracker)."""
