@@ -9,7 +9,6 @@ import torch
 from tqdm.auto import tqdm
 
 
-
 def chunk_slices(total: int, size: int | None) -> list[slice]:
     """Split ``range(total)`` into consecutive slices of at most ``size`` items.
 

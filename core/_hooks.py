@@ -137,7 +137,7 @@ def preserved_state(module: Any) -> Iterator[None]:
     >>> import torch
     >>> net = torch.nn.Linear(2, 1)
     >>> with preserved_state(net):
-    ...     net.eval()
+    ...     _ = net.eval()
     ...     _ = net.weight.requires_grad_(False)
     >>> net.training, net.weight.requires_grad
     (True, True)

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import Tensor
 
-TensorOrTuple = Union[Tensor, tuple[Tensor, ...]]
-BaselineType = Union[None, int, float, Tensor, tuple[Union[int, float, Tensor], ...]]
-TargetType = Union[
-    None, int, tuple[int, ...], Tensor, Sequence[Union[int, tuple[int, ...]]], Callable
-]
+TensorOrTuple = Tensor | tuple[Tensor, ...]
+BaselineType = None | int | float | Tensor | tuple[int | float | Tensor, ...]
+TargetType = None | int | tuple[int, ...] | Tensor | Sequence[int | tuple[int, ...]] | Callable
 
 
 # --------------------------------------------------------------------------- inputs
@@ -87,7 +85,9 @@ def format_baselines(
             f"`{name}` has {len(items)} element(s) but `inputs` has {len(inputs)}; "
             "give one baseline per input tensor"
         )
-    return tuple(_baseline_like(b, x, f"{name}[{i}]") for i, (b, x) in enumerate(zip(items, inputs)))
+    return tuple(
+        _baseline_like(b, x, f"{name}[{i}]") for i, (b, x) in enumerate(zip(items, inputs))
+    )
 
 
 def _baseline_like(b: Any, x: Tensor, name: str) -> Tensor:

@@ -32,7 +32,9 @@ def _expand_baselines(baselines: Any, n: int, m: int) -> Any:
         return None
     items = baselines if isinstance(baselines, tuple) else (baselines,)
     out = tuple(
-        b.repeat((m,) + (1,) * (b.dim() - 1)) if isinstance(b, Tensor) and b.dim() > 0 and b.shape[0] == n else b
+        b.repeat((m,) + (1,) * (b.dim() - 1))
+        if isinstance(b, Tensor) and b.dim() > 0 and b.shape[0] == n
+        else b
         for b in items
     )
     return out if isinstance(baselines, tuple) else out[0]
@@ -45,7 +47,7 @@ class NoiseTunnel(Attribution):
 
     * ``smoothgrad``:    :math:`\frac{1}{S}\sum_s A(x + \epsilon_s)`
     * ``smoothgrad_sq``: :math:`\frac{1}{S}\sum_s A(x + \epsilon_s)^2`
-    * ``vargrad``:       :math:`\frac{1}{S}\sum_s A(x + \epsilon_s)^2 - (\frac{1}{S}\sum_s A(x + \epsilon_s))^2`
+    * ``vargrad``:       the variance, :math:`E_s[A(x + \epsilon_s)^2] - E_s[A(x + \epsilon_s)]^2`
 
     Cost: ``nt_samples`` times the wrapped method's, ``nt_samples_batch_size`` draws at a time.
 
@@ -135,7 +137,8 @@ class NoiseTunnel(Attribution):
         for sl in progress(chunks, show_progress, "NoiseTunnel", len(chunks)):
             m = sl.stop - sl.start
             noisy = tuple(
-                x + s * randn_like(x, gen) if s > 0 else x for x, s in zip(repeat_batch(xs, m), sigmas)
+                x + s * randn_like(x, gen) if s > 0 else x
+                for x, s in zip(repeat_batch(xs, m), sigmas)
             )
             if dist is not None:
                 pick = randint(dist[0].shape[0], m * n, xs[0].device, gen)

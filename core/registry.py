@@ -55,7 +55,11 @@ METHODS: dict[str, MethodSpec] = {
     )
 }  # fmt: skip
 
-ALIASES = {"ig": "integrated_gradients", "deep_lift": "deeplift", "smoothgrad": "noise_tunnel:saliency"}
+ALIASES = {
+    "ig": "integrated_gradients",
+    "deep_lift": "deeplift",
+    "smoothgrad": "noise_tunnel:saliency",
+}
 
 
 def get_spec(name: str) -> MethodSpec:

@@ -43,7 +43,15 @@ MAX_POOLS = {
     F.max_pool3d: F.max_pool3d_with_indices,
 }
 SOFTMAX = (F.softmax, torch.softmax, Tensor.softmax)
-_POOL_ARGS = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+_POOL_ARGS = (
+    "input",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "ceil_mode",
+    "return_indices",
+)
 
 
 def _batch_carrying(x: object, n: int) -> bool:
@@ -146,7 +154,9 @@ def softmax_rule(n: int, eps: float) -> Callable:
             halves = []
             for gh in (g[:n], g[n:]):
                 # softmax's vector-Jacobian product at y: y * (g - <g, y>), averaged on the path
-                avg = sum(w * yk * (gh - (gh * yk).sum(dim, keepdim=True)) for w, yk in zip(weights, ys))
+                avg = sum(
+                    w * yk * (gh - (gh * yk).sum(dim, keepdim=True)) for w, yk in zip(weights, ys)
+                )
                 halves.append(avg)
             return torch.cat(halves)
 

@@ -53,7 +53,9 @@ def deeplift_multipliers(
     tgt = format_target(target, n).expand(2)
     args = expand_additional_args(additional_args, n, 2)
     with preserved_state(model), FunctionRules(deeplift_rules(n, eps)), torch.enable_grad():
-        leaves = tuple(torch.cat([x, b]).detach().requires_grad_(True) for x, b in zip(inputs, baselines))
+        leaves = tuple(
+            torch.cat([x, b]).detach().requires_grad_(True) for x, b in zip(inputs, baselines)
+        )
         out = run_forward(model, leaves, tgt, args)
         grads = torch.autograd.grad(out[:n].sum(), leaves, allow_unused=True)
     mults = tuple(torch.zeros_like(x) if g is None else g[:n] for x, g in zip(inputs, grads))

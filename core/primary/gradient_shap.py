@@ -122,7 +122,10 @@ class GradientShap(GradientAttribution):
         for sl in progress(chunks, show_progress, "GradientShap", len(chunks)):
             m = sl.stop - sl.start
             pick = randint(n_base, m * n, xs[0].device, gen)
-            noisy = tuple(x + s * randn_like(x, gen) if s > 0 else x for x, s in zip(repeat_batch(xs, m), sigmas))
+            noisy = tuple(
+                x + s * randn_like(x, gen) if s > 0 else x
+                for x, s in zip(repeat_batch(xs, m), sigmas)
+            )
             refs = tuple(d[pick] for d in dist)
             alpha = rand(m * n, xs[0], gen)
             points = tuple(

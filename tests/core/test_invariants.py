@@ -1,0 +1,104 @@
+"""Invariants every algorithm in the registry must keep (scikit-learn style common tests)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from perspicio.core.registry import METHODS, create
+from torch import nn
+
+from ..conftest import TwoInputNet, assert_unchanged, make_cnn, model_fingerprint
+
+NAMES = sorted(METHODS) + ["noise_tunnel:saliency", "noise_tunnel:integrated_gradients"]
+
+
+def call(name: str, model, inputs, target=0, **extra):
+    """Run a method with the baselines its kind expects and small, fast settings."""
+    spec = METHODS[name.split(":")[-1]]
+    xs = inputs if isinstance(inputs, tuple) else (inputs,)
+    kwargs = dict(target=target, **extra)
+    if spec.baselines == "distribution":
+        gen = torch.Generator().manual_seed(0)
+        dist = tuple(
+            torch.randn((3,) + x.shape[1:], generator=gen, dtype=x.dtype).to(x.device) for x in xs
+        )
+        kwargs["baselines"] = dist if isinstance(inputs, tuple) else dist[0]
+    if spec.sampling:
+        kwargs["generator"] = 0
+    if spec.name == "integrated_gradients":
+        kwargs["n_steps"] = 8
+    method = create(name, model)
+    if name.startswith("noise_tunnel:"):
+        kwargs.update(nt_samples=2, stdevs=0.1, generator=0)
+    return method.attribute(inputs, **kwargs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("batch", [1, 4])
+def test_shape_dtype_and_model_untouched(name, batch):
+    model = make_cnn()
+    model.train()  # the mode the user left it in must survive
+    model.eval()
+    model[0].train()
+    before = model_fingerprint(model)
+    x = torch.randn(batch, 3, 8, 8)
+    x_copy = x.clone()
+    attr = call(name, model, x)
+    assert isinstance(attr, torch.Tensor)
+    assert attr.shape == x.shape and attr.dtype == x.dtype and attr.device == x.device
+    assert torch.isfinite(attr).all()
+    assert torch.equal(x, x_copy), "inputs were mutated"
+    assert not x.requires_grad
+    assert_unchanged(model, before)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tuple_in_tuple_out_and_float64(name):
+    model = TwoInputNet().double().eval()
+    xs = (torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64))
+    attr = call(name, model, xs, target=1)
+    assert isinstance(attr, tuple) and len(attr) == 2
+    for a, x in zip(attr, xs):
+        assert a.shape == x.shape and a.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batch_of_many_equals_batch_of_one(name):
+    if METHODS[name.split(":")[-1]].sampling or name.startswith("noise_tunnel"):
+        pytest.skip("sampling methods draw differently for different batch sizes")
+    model = make_cnn(pool=False)
+    x = torch.randn(3, 3, 8, 8)
+    together = call(name, model, x, target=[0, 1, 2])
+    alone = torch.cat([call(name, model, x[i : i + 1], target=i) for i in range(3)])
+    assert torch.allclose(together, alone, atol=1e-5)
+
+
+class Exploding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = make_cnn()
+
+    def forward(self, x):
+        self.net(x)
+        raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_error_inside_model_leaves_nothing_behind(name):
+    model = Exploding().eval()
+    before = model_fingerprint(model)
+    with pytest.raises(RuntimeError, match="boom"):
+        call(name, model, torch.randn(2, 3, 8, 8))
+    assert_unchanged(model, before)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_matches_cpu(name):
+    model = make_cnn(pool=False)
+    x = torch.randn(2, 3, 8, 8)
+    cpu = call(name, model, x)
+    gpu = call(name, model.cuda(), x.cuda())
+    assert gpu.device.type == "cuda"
+    assert torch.allclose(cpu, gpu.cpu(), atol=1e-4, rtol=1e-3)
