@@ -1,0 +1,1 @@
+"""perspicio vs Captum on the same work, in one process."""
