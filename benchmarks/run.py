@@ -1,6 +1,6 @@
 """Run every benchmark case with perspicio and Captum and print a table.
 
-    python -m benchmarks.run [--device cuda] [--repeats 5] [--only NAME] [--markdown]
+python -m benchmarks.run [--device cuda] [--repeats 5] [--only NAME] [--markdown]
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 import math
 
 import pytest
+
 from perspicio.core._approximation import METHODS, approximation_parameters
 
 

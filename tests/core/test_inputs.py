@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from perspicio.core import IntegratedGradients, Saliency
 from perspicio.core._inputs import (
     as_tuple,

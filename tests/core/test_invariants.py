@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from perspicio.core.registry import METHODS, create
 from torch import nn
+
+from perspicio.core.registry import METHODS, create
 
 from ..conftest import TwoInputNet, assert_unchanged, make_cnn, model_fingerprint
 

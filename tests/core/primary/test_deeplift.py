@@ -3,8 +3,9 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from perspicio.core import DeepLift, DeepLiftShap
 from torch import nn
+
+from perspicio.core import DeepLift, DeepLiftShap
 
 from ...conftest import make_cnn
 

@@ -2,9 +2,10 @@
 
 import pytest
 import torch
+from torch import nn
+
 from perspicio.core import InputXGradient, IntegratedGradients, Saliency
 from perspicio.core._approximation import METHODS
-from torch import nn
 
 
 def linear_model(seed=0):

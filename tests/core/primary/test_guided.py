@@ -3,8 +3,9 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from perspicio.core import Deconvolution, GuidedBackprop
 from torch import nn
+
+from perspicio.core import Deconvolution, GuidedBackprop
 
 from ...conftest import make_cnn
 

@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from torch import nn
+
 from perspicio.core import (
     DeepLift,
     GradientShap,
@@ -9,7 +11,6 @@ from perspicio.core import (
     NoiseTunnel,
     Saliency,
 )
-from torch import nn
 
 
 def test_gradient_shap_on_linear_model_is_exact():
