@@ -69,10 +69,11 @@ def rescale_rule(n: int, eps: float) -> Callable:
 
     def rule(func, args, kwargs):
         x, apply = bind_first_argument(func, args, kwargs)
-        y = apply(x)
         if not _batch_carrying(x, n):
-            return y
-        dx, dy = x[:n] - x[n:], y[:n] - y[n:]
+            return apply(x)
+        with torch.no_grad():
+            y = apply(x)
+        dx, dy = x[:n].detach() - x[n:].detach(), y[:n] - y[n:]
         small = dx.abs() < eps
         m = dy / torch.where(small, torch.ones_like(dx), dx)
         if bool(small.any()):
@@ -104,9 +105,11 @@ def max_pool_rule(n: int, eps: float) -> Callable:
         params = dict(zip(_POOL_ARGS, args), **kwargs)
         x = params.pop("input")
         return_indices = params.pop("return_indices", False)
-        y, idx = MAX_POOLS[func](x, **params, return_indices=True)
         if not _batch_carrying(x, n) or x.dim() < 3:
+            y, idx = MAX_POOLS[func](x, **params, return_indices=True)
             return (y, idx) if return_indices else y
+        with torch.no_grad():
+            y, idx = MAX_POOLS[func](x, **params, return_indices=True)
         dx, dy = (x[:n] - x[n:]).detach(), (y[:n] - y[n:]).detach()
         ix, ir = idx[:n], idx[n:]
         flat_abs = dx.abs().flatten(2)
@@ -139,16 +142,18 @@ def softmax_rule(n: int, eps: float) -> Callable:
 
     def rule(func, args, kwargs):
         x, apply = bind_first_argument(func, args, kwargs)
-        y = apply(x)
         if not _batch_carrying(x, n):
-            return y
+            return apply(x)
+        with torch.no_grad():
+            y = apply(x)
         dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
         if dim is None:
             dim = F._get_softmax_dim("softmax", x.dim(), 3)
         x_in, x_ref = x[:n].detach(), x[n:].detach()
         alphas = ((_GL_NODES + 1) / 2).tolist()
         weights = (_GL_WEIGHTS / 2).tolist()
-        ys = [apply(x_ref + a * (x_in - x_ref)) for a in alphas]
+        with torch.no_grad():
+            ys = [apply(x_ref + a * (x_in - x_ref)) for a in alphas]
 
         def vjp(g: Tensor) -> Tensor:
             halves = []

@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 from torch import Tensor
 
+from .._hooks import replace_gradient
 from .guided_backprop import ModifiedReluGradientAttribution
 
 
-def deconvolution_rule(x: Tensor) -> Callable[[Tensor], Tensor]:
-    """Pass back the positive part of the gradient, whatever the ReLU's input was."""
-    return lambda g: g.clamp(min=0)
+def deconvolution_relu(x: Tensor, apply: Callable[[Tensor], Tensor]) -> Tensor:
+    """ReLU whose backward pass is ``max(g, 0)``, whatever the ReLU's input was."""
+    return replace_gradient(x, apply(x), lambda g: g.clamp(min=0))
 
 
 class Deconvolution(ModifiedReluGradientAttribution):
@@ -29,4 +30,4 @@ class Deconvolution(ModifiedReluGradientAttribution):
     torch.Size([3, 4])
     """
 
-    _rule = staticmethod(deconvolution_rule)
+    _relu_call = staticmethod(deconvolution_relu)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._gradients import compute_gradients
-from .._hooks import FunctionRules, bind_first_argument, preserved_state, replace_gradient
+from .._hooks import FunctionRules, bind_first_argument, preserved_state
 from .._inputs import (
     TargetType,
     TensorOrTuple,
@@ -26,25 +26,32 @@ from .deeplift import refuse_torchscript
 RELUS = (F.relu, torch.relu, Tensor.relu, torch.relu_, Tensor.relu_)
 
 
-def relu_backward_rules(vjp_of: Callable[[Tensor], Callable[[Tensor], Tensor]]) -> dict:
-    """Rules giving every ReLU call the backward pass ``vjp_of(x)`` (``x``: its input)."""
+def relu_backward_rules(relu_call: Callable[[Tensor, Callable], Tensor]) -> dict:
+    """Rules that compute every ReLU call as ``relu_call(x, apply)``."""
 
     def rule(func, args, kwargs):
         x, apply = bind_first_argument(func, args, kwargs)
-        return replace_gradient(x, apply(x), vjp_of(x.detach()))
+        return relu_call(x, apply)
 
     return {f: rule for f in RELUS}
 
 
-def guided_rule(x: Tensor) -> Callable[[Tensor], Tensor]:
-    """Pass a gradient back only where it is positive and the ReLU was active."""
-    return lambda g: g.clamp(min=0) * (x > 0)
+def guided_relu(x: Tensor, apply: Callable[[Tensor], Tensor]) -> Tensor:
+    """ReLU whose backward pass is ``max(g, 0) * [x > 0]``.
+
+    The incoming gradient is clamped by a hook on the output; the ReLU's own backward then
+    applies the ``[x > 0]`` mask, so no extra pass over the activation is needed.
+    """
+    y = apply(x)
+    if y.requires_grad:
+        y.register_hook(lambda g: g.clamp(min=0))
+    return y
 
 
 class ModifiedReluGradientAttribution(GradientAttribution):
     """The gradient of the model with every ReLU's backward pass replaced by a rule."""
 
-    _rule: Callable[[Tensor], Callable[[Tensor], Tensor]]
+    _relu_call: Callable[[Tensor, Callable], Tensor]
 
     def __init__(self, model: Callable) -> None:
         super().__init__(model)
@@ -62,7 +69,7 @@ class ModifiedReluGradientAttribution(GradientAttribution):
         require_float(xs, type(self).__name__)
         tgt = format_target(target, xs[0].shape[0])
         args = format_additional_args(additional_forward_args)
-        with preserved_state(self.model), FunctionRules(relu_backward_rules(type(self)._rule)):
+        with preserved_state(self.model), FunctionRules(relu_backward_rules(type(self)._relu_call)):
             grads = compute_gradients(self.model, xs, tgt, args)
         return like_inputs(grads, was_tuple)
 
@@ -82,4 +89,4 @@ class GuidedBackprop(ModifiedReluGradientAttribution):
     torch.Size([3, 4])
     """
 
-    _rule = staticmethod(guided_rule)
+    _relu_call = staticmethod(guided_relu)
