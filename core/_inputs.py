@@ -349,3 +349,57 @@ def run_forward(
 ) -> Tensor:
     """Call the model and return the targeted value of each example, shape ``(n,)``."""
     return target.select(forward_func(*inputs, *additional_args))
+
+
+# --------------------------------------------------------------------- feature masks
+def format_feature_mask(
+    feature_mask: Tensor | tuple[Tensor, ...] | None, inputs: tuple[Tensor, ...]
+) -> tuple[Tensor, ...]:
+    """One integer mask per input, shaped ``(1 | n, ...)`` and broadcastable to the input.
+
+    Elements sharing an id form one feature, across input tensors too. ``None`` makes every
+    element its own feature (ids numbered on across the inputs). A mask may omit the batch
+    dimension.
+    """
+    if feature_mask is None:
+        masks, offset = [], 0
+        for x in inputs:
+            size = x[0].numel()
+            masks.append(
+                torch.arange(offset, offset + size, device=x.device).view((1,) + x.shape[1:])
+            )
+            offset += size
+        return tuple(masks)
+    items = tuple(feature_mask) if isinstance(feature_mask, (tuple, list)) else (feature_mask,)
+    if len(items) != len(inputs):
+        raise ValueError(
+            f"`feature_mask` has {len(items)} element(s) but `inputs` has {len(inputs)}; "
+            "give one mask per input tensor"
+        )
+    out = []
+    for i, (m, x) in enumerate(zip(items, inputs)):
+        name = f"feature_mask[{i}]" if len(items) > 1 else "feature_mask"
+        if not isinstance(m, Tensor):
+            raise TypeError(f"`{name}` must be a tensor, got {type(m).__name__}")
+        if m.is_floating_point() or m.is_complex() or m.dtype == torch.bool:
+            raise TypeError(f"`{name}` must hold integer feature ids, got dtype {m.dtype}")
+        if m.dim() == x.dim() - 1:
+            m = m.unsqueeze(0)
+        ok = m.dim() == x.dim() and m.shape[0] in (1, x.shape[0])
+        ok = ok and all(a in (1, b) for a, b in zip(m.shape[1:], x.shape[1:]))
+        if not ok:
+            raise ValueError(
+                f"`{name}` has shape {tuple(m.shape)}, which does not broadcast to its input of "
+                f"shape {tuple(x.shape)}; expected (1 or {x.shape[0]},) + a shape broadcastable "
+                f"to {tuple(x.shape[1:])}"
+            )
+        if m.numel() and int(m.min()) < 0:
+            raise ValueError(f"`{name}` holds negative feature ids; ids must be >= 0")
+        out.append(m.to(device=x.device, dtype=torch.long))
+    return tuple(out)
+
+
+def feature_index(masks: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """The distinct feature ids, and each mask rewritten as positions ``0..F-1`` in them."""
+    ids = torch.unique(torch.cat([m.flatten() for m in masks]))
+    return ids, tuple(torch.searchsorted(ids, m) for m in masks)

@@ -1,0 +1,200 @@
+"""The shared evaluator of every perturbation method.
+
+A perturbation method is three parts (DESIGN.md): *what to perturb* (a sampler or an
+enumeration of windows, feature groups, coalitions, permutations), this file's *batched
+evaluator*, and *how to aggregate*. The evaluator builds all perturbations of a chunk as
+one tensor (``torch.where`` over a mask, no per-feature Python loop), runs the model once per
+chunk under ``torch.no_grad()``, and returns the targeted output of every perturbation of
+every example, on the input's device.
+
+``perturbations_per_eval="auto"`` sizes chunks from the model's measured activation memory
+per row and a budget (``max_memory`` bytes; by default half of the free GPU memory, or a
+quarter of the available RAM capped at 4 GiB on the CPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ._batching import chunk_slices, progress
+from ._inputs import Target, expand_additional_args, run_forward
+
+CPU_BUDGET_CAP = 4 << 30
+
+
+def check_perturbations_per_eval(value: Any) -> int | str:
+    """A positive int or ``"auto"``; anything else raises a ``ValueError``."""
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f'`perturbations_per_eval` must be a positive int or "auto", got {value!r}'
+        )
+    return value
+
+
+def _available_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 2
+    try:
+        with open("/proc/meminfo") as f:
+            info = dict(line.split(":", 1) for line in f)
+        available = int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        available = 8 << 30
+    return min(available // 4, CPU_BUDGET_CAP)
+
+
+@torch.no_grad()
+def bytes_per_row(forward_func: Callable, inputs: tuple[Tensor, ...], args: tuple) -> int:
+    """Memory one input row needs: its own bytes plus every activation it produces.
+
+    Measured with forward hooks on every submodule on a single row (the sum over all
+    activations over-estimates the peak under ``no_grad``, which errs on the safe side).
+    A plain function (no submodules) is assumed to need 32 times its input.
+    """
+    row = tuple(x[:1] for x in inputs)
+    input_bytes = sum(x.element_size() * x.numel() for x in row)
+    if not isinstance(forward_func, torch.nn.Module):
+        return 32 * input_bytes
+    total = [0]
+
+    def count(module, inp, out):
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, Tensor):
+                total[0] += t.element_size() * t.numel()
+
+    handles = [m.register_forward_hook(count) for m in forward_func.modules()]
+    try:
+        forward_func(*row, *expand_additional_args(args, inputs[0].shape[0], 1))
+    except Exception:  # the real call will raise with the user's full context
+        return 32 * input_bytes
+    finally:
+        for h in handles:
+            h.remove()
+    return input_bytes + max(total[0], input_bytes)
+
+
+def resolve_chunk(
+    per_eval: int | str,
+    forward_func: Callable,
+    inputs: tuple[Tensor, ...],
+    args: tuple,
+    n_perturbations: int,
+    max_memory: int | None = None,
+) -> int:
+    """Perturbations per model call: the user's int, or ``"auto"`` from the memory budget."""
+    per_eval = check_perturbations_per_eval(per_eval)
+    if per_eval != "auto":
+        return min(per_eval, n_perturbations)
+    n = inputs[0].shape[0]
+    budget = max_memory if max_memory is not None else _available_bytes(inputs[0].device)
+    rows = max(1, budget // max(bytes_per_row(forward_func, inputs, args), 1))
+    return max(1, min(n_perturbations, rows // max(n, 1)))
+
+
+def evaluate_chunk(
+    forward_func: Callable, points: tuple[Tensor, ...], m: int, n: int, target: Target, args: tuple
+) -> Tensor:
+    """Targeted outputs of ``m`` perturbations of ``n`` examples, shape ``(m, n)``."""
+    with torch.no_grad():
+        out = run_forward(
+            forward_func, points, target.expand(m), expand_additional_args(args, n, m)
+        )
+    if out.numel() != m * n:
+        raise ValueError(
+            f"the model returned {out.numel()} values for {m * n} perturbed rows; "
+            "perturbation methods need one output per example (select it with `target`)"
+        )
+    return out.reshape(m, n)
+
+
+def evaluate(
+    forward_func: Callable,
+    build: Callable[[slice], tuple[Tensor, ...]],
+    n_perturbations: int,
+    n: int,
+    target: Target,
+    args: tuple,
+    chunk: int,
+    show_progress: bool = False,
+    desc: str = "perturbations",
+) -> Tensor:
+    """Targeted outputs of all perturbations, shape ``(n_perturbations, n)``.
+
+    ``build(sl)`` returns the inputs of perturbations ``sl``: ``len(sl)`` blocks of ``n``
+    rows. Results do not depend on ``chunk``.
+    """
+    slices = chunk_slices(n_perturbations, chunk)
+    return torch.cat(
+        [
+            evaluate_chunk(forward_func, build(sl), sl.stop - sl.start, n, target, args)
+            for sl in progress(slices, show_progress, desc, len(slices))
+        ]
+    )
+
+
+def blend(mask: Tensor, replacement: Tensor, x: Tensor) -> Tensor:
+    """``replacement`` where ``mask``, ``x`` elsewhere, for ``m`` perturbations of ``x``.
+
+    ``mask``: ``(m, 1|n, ...)``; ``replacement``: broadcastable to ``(m, n, ...)``;
+    ``x``: ``(n, ...)``. Returns ``(m * n, ...)`` rows in ``m`` blocks.
+    """
+    out = torch.where(mask, replacement, x.unsqueeze(0))
+    return out.expand((mask.shape[0],) + x.shape).reshape((-1,) + x.shape[1:])
+
+
+def reference_output(
+    forward_func: Callable, inputs: tuple[Tensor, ...], target: Target, args
+) -> Tensor:
+    """The unperturbed targeted output, one value per example."""
+    n = inputs[0].shape[0]
+    with torch.no_grad():
+        out = run_forward(forward_func, inputs, target, args)
+    if out.numel() != n:
+        raise ValueError(
+            f"the model returned {out.numel()} values for {n} examples; perturbation "
+            "methods need one output per example (select it with `target`)"
+        )
+    return out.reshape(n)
+
+
+def ablate_and_compare(
+    forward_func: Callable,
+    inputs: tuple[Tensor, ...],
+    target: Target,
+    args: tuple,
+    n_perturbations: int,
+    masks: Callable[[slice], tuple[Tensor, ...]],
+    replacements: Callable[[slice], tuple[Tensor, ...]],
+    chunk: int,
+    show_progress: bool = False,
+    desc: str = "ablations",
+) -> tuple[Tensor, ...]:
+    """Average output drop over the perturbations that touch each element.
+
+    Perturbation ``k`` replaces the elements where ``masks(k)`` holds by
+    ``replacements(k)``; each element's attribution is the mean of ``F(x) - F(x_k)`` over
+    the perturbations that touch it (0 if none do). For a partition (FeatureAblation) every
+    element is touched once; for sliding windows (Occlusion) the mean runs over the windows
+    that cover it.
+    """
+    n = inputs[0].shape[0]
+    reference = reference_output(forward_func, inputs, target, args)
+    sums = [torch.zeros(x.shape, dtype=reference.dtype, device=x.device) for x in inputs]
+    counts = [torch.zeros(x.shape, dtype=reference.dtype, device=x.device) for x in inputs]
+    slices = chunk_slices(n_perturbations, chunk)
+    for sl in progress(slices, show_progress, desc, len(slices)):
+        m = sl.stop - sl.start
+        mk, rp = masks(sl), replacements(sl)
+        points = tuple(blend(k, r, x) for k, r, x in zip(mk, rp, inputs))
+        drop = reference.unsqueeze(0) - evaluate_chunk(forward_func, points, m, n, target, args)
+        for i, k in enumerate(mk):
+            sums[i] += (drop.view(drop.shape + (1,) * (inputs[i].dim() - 1)) * k).sum(0)
+            counts[i] += k.sum(0)
+    return tuple(s / c.clamp(min=1) for s, c in zip(sums, counts))

@@ -1,0 +1,154 @@
+"""Occlusion (Zeiler and Fergus, 2014): slide a baseline patch over the input."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .._inputs import (
+    BaselineType,
+    TargetType,
+    TensorOrTuple,
+    as_tuple,
+    format_additional_args,
+    format_baselines,
+    format_target,
+    like_inputs,
+)
+from .._perturbation import ablate_and_compare, resolve_chunk
+from ..attribution import PerturbationAttribution
+
+
+def _per_input(value: Any, n_inputs: int, name: str) -> tuple:
+    if (
+        n_inputs == 1
+        and isinstance(value, (tuple, list))
+        and all(isinstance(v, int) for v in value)
+    ):
+        return (tuple(value),)
+    if isinstance(value, int):
+        return (value,) * n_inputs
+    if not isinstance(value, (tuple, list)) or len(value) != n_inputs:
+        raise ValueError(
+            f"`{name}` must give one entry per input tensor ({n_inputs}), got {value!r}"
+        )
+    return tuple(value)
+
+
+def window_grid(shape: torch.Size, window: Any, stride: Any, i: int) -> tuple[tuple, tuple, tuple]:
+    """Check one input's window and strides; return (window, strides, positions per dim)."""
+    dims = len(shape)
+    window = tuple(window) if isinstance(window, (tuple, list)) else (window,)
+    stride = (stride,) * dims if isinstance(stride, int) else tuple(stride)
+    if len(window) != dims or len(stride) != dims:
+        raise ValueError(
+            f"input {i} has {dims} non-batch dimension(s) {tuple(shape)}; `sliding_window_shapes` "
+            f"{window} and `strides` {stride} must each give {dims} numbers"
+        )
+    if any(not isinstance(w, int) or w < 1 or w > s for w, s in zip(window, shape)):
+        raise ValueError(
+            f"`sliding_window_shapes` {window} must be positive and fit input {i}'s shape {tuple(shape)}"
+        )
+    if any(not isinstance(s, int) or s < 1 for s in stride):
+        raise ValueError(f"`strides` must be positive ints, got {stride}")
+    positions = tuple((s - w) // st + 1 for s, w, st in zip(shape, window, stride))
+    return window, stride, positions
+
+
+def window_masks(sl: slice, grids: list, shapes: list, offsets: list, device) -> tuple[Tensor, ...]:
+    """Boolean masks ``(len(sl), 1, ...)`` per input of the windows numbered ``sl``."""
+    k = torch.arange(sl.start, sl.stop, device=device)
+    masks = []
+    for (window, stride, positions), shape, offset in zip(grids, shapes, offsets):
+        local = k - offset
+        inside = (local >= 0) & (local < math.prod(positions))
+        local = local.clamp(min=0)
+        mask = inside.view((-1,) + (1,) * len(shape))
+        for d in reversed(range(len(shape))):  # unravel the window number, last dim fastest
+            start = (local % positions[d]) * stride[d]
+            local = local // positions[d]
+            ar = torch.arange(shape[d], device=device)
+            hit = (ar >= start[:, None]) & (ar < start[:, None] + window[d])
+            mask = mask & hit.view((-1,) + (1,) * d + (shape[d],) + (1,) * (len(shape) - d - 1))
+        masks.append(mask.unsqueeze(1))
+    return tuple(masks)
+
+
+class Occlusion(PerturbationAttribution):
+    r"""Occlusion: the output drop when a window around an element is set to the baseline,
+    averaged over every window position that covers the element.
+
+    .. math:: A_i(x) = \frac{1}{|W_i|} \sum_{w \in W_i} F(x) - F(x_{w \leftarrow x'_w})
+
+    Windows slide over each input tensor separately. Cost: one model evaluation per window
+    position; all windows of a chunk are evaluated in one batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from perspicio.core import Occlusion
+    >>> net = lambda x: x.flatten(1).sum(1)
+    >>> attr = Occlusion(net).attribute(torch.ones(1, 1, 4, 4), sliding_window_shapes=(1, 2, 2),
+    ...                                 strides=(1, 2, 2))
+    >>> attr.unique().tolist()
+    [4.0]
+    """
+
+    def __init__(self, forward_func: Callable) -> None:
+        super().__init__(forward_func)
+
+    def attribute(
+        self,
+        inputs: TensorOrTuple,
+        sliding_window_shapes: tuple,
+        strides: int | tuple | None = None,
+        baselines: BaselineType = None,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        perturbations_per_eval: int | str = "auto",
+        show_progress: bool = False,
+        max_memory: int | None = None,
+    ) -> TensorOrTuple:
+        """Return the occlusion attribution, shaped like the inputs.
+
+        Parameters
+        ----------
+        sliding_window_shapes : tuple, or tuple of tuples for several inputs
+            Window shape, without the batch dimension.
+        strides : int, tuple or tuple of tuples, optional
+            Step between windows (1 by default).
+        perturbations_per_eval : int or "auto", default "auto"
+            Windows evaluated per model call; the result does not depend on it.
+        """
+        xs, was_tuple = as_tuple(inputs)
+        bases = format_baselines(baselines, xs)
+        windows = _per_input(sliding_window_shapes, len(xs), "sliding_window_shapes")
+        steps = _per_input(1 if strides is None else strides, len(xs), "strides")
+        shapes = [x.shape[1:] for x in xs]
+        grids = [
+            window_grid(s, w, st, i) for i, (s, w, st) in enumerate(zip(shapes, windows, steps))
+        ]
+        counts = [math.prod(g[2]) for g in grids]
+        offsets = [sum(counts[:i]) for i in range(len(counts))]
+        total = sum(counts)
+        args = format_additional_args(additional_forward_args)
+        chunk = resolve_chunk(
+            perturbations_per_eval, self.forward_func, xs, args, total, max_memory
+        )
+        attrs = ablate_and_compare(
+            self.forward_func,
+            xs,
+            format_target(target, xs[0].shape[0]),
+            args,
+            total,
+            masks=lambda sl: window_masks(sl, grids, shapes, offsets, xs[0].device),
+            replacements=lambda sl: tuple(b.unsqueeze(0) for b in bases),
+            chunk=chunk,
+            show_progress=show_progress,
+            desc="Occlusion",
+        )
+        return like_inputs(attrs, was_tuple)
