@@ -11,23 +11,37 @@ from .noise_tunnel import NoiseTunnel
 from .primary.deconvolution import Deconvolution
 from .primary.deeplift import DeepLift
 from .primary.deeplift_shap import DeepLiftShap
+from .primary.feature_ablation import FeatureAblation
+from .primary.feature_permutation import FeaturePermutation
 from .primary.gradient_shap import GradientShap
 from .primary.guided_backprop import GuidedBackprop
 from .primary.input_x_gradient import InputXGradient
 from .primary.integrated_gradients import IntegratedGradients
+from .primary.kernel_shap import KernelShap
+from .primary.lime import Lime
+from .primary.occlusion import Occlusion
 from .primary.saliency import Saliency
+from .primary.shapley_value_sampling import ShapleyValueSampling
+from .primary.shapley_values import ShapleyValues
 
 __all__ = [
     "Attribution",
     "Deconvolution",
     "DeepLift",
     "DeepLiftShap",
+    "FeatureAblation",
+    "FeaturePermutation",
     "GradientAttribution",
     "GradientShap",
     "GuidedBackprop",
     "InputXGradient",
     "IntegratedGradients",
+    "KernelShap",
+    "Lime",
     "NoiseTunnel",
+    "Occlusion",
     "PerturbationAttribution",
     "Saliency",
+    "ShapleyValueSampling",
+    "ShapleyValues",
 ]

@@ -402,4 +402,4 @@ def format_feature_mask(
 def feature_index(masks: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
     """The distinct feature ids, and each mask rewritten as positions ``0..F-1`` in them."""
     ids = torch.unique(torch.cat([m.flatten() for m in masks]))
-    return ids, tuple(torch.searchsorted(ids, m) for m in masks)
+    return ids, tuple(torch.searchsorted(ids, m.contiguous()) for m in masks)

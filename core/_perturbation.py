@@ -198,3 +198,31 @@ def ablate_and_compare(
             sums[i] += (drop.view(drop.shape + (1,) * (inputs[i].dim() - 1)) * k).sum(0)
             counts[i] += k.sum(0)
     return tuple(s / c.clamp(min=1) for s, c in zip(sums, counts))
+
+
+def coalition_points(
+    present: Tensor,
+    inputs: tuple[Tensor, ...],
+    baselines: tuple[Tensor, ...],
+    groups: tuple[Tensor, ...],
+) -> tuple[Tensor, ...]:
+    """Inputs for coalitions: the input where a feature is present, the baseline elsewhere.
+
+    ``present``: ``(m, F)`` booleans over feature positions ``0..F-1``, shared by every
+    example; ``groups``: each element's feature position. Returns ``m`` blocks of ``n`` rows.
+    """
+    return tuple(
+        blend(~present[:, g], b.unsqueeze(0), x) for x, b, g in zip(inputs, baselines, groups)
+    )
+
+
+def spread(
+    values: Tensor, groups: tuple[Tensor, ...], inputs: tuple[Tensor, ...]
+) -> tuple[Tensor, ...]:
+    """Give every element the value of its feature; ``values`` is ``(n, F)``."""
+    out = []
+    for x, g in zip(inputs, groups):
+        full = g.expand((x.shape[0],) + g.shape[1:])
+        per_element = values.gather(1, full.reshape(x.shape[0], -1)).view(full.shape)
+        out.append(per_element.expand(x.shape).contiguous())
+    return tuple(out)

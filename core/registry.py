@@ -15,11 +15,18 @@ from .noise_tunnel import NoiseTunnel
 from .primary.deconvolution import Deconvolution
 from .primary.deeplift import DeepLift
 from .primary.deeplift_shap import DeepLiftShap
+from .primary.feature_ablation import FeatureAblation
+from .primary.feature_permutation import FeaturePermutation
 from .primary.gradient_shap import GradientShap
 from .primary.guided_backprop import GuidedBackprop
 from .primary.input_x_gradient import InputXGradient
 from .primary.integrated_gradients import IntegratedGradients
+from .primary.kernel_shap import KernelShap
+from .primary.lime import Lime
+from .primary.occlusion import Occlusion
 from .primary.saliency import Saliency
+from .primary.shapley_value_sampling import ShapleyValueSampling
+from .primary.shapley_values import ShapleyValues
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,15 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("deeplift_shap", DeepLiftShap, "gradient", "distribution"),
         MethodSpec("guided_backprop", GuidedBackprop, "gradient"),
         MethodSpec("deconvolution", Deconvolution, "gradient"),
+        MethodSpec("feature_ablation", FeatureAblation, "perturbation", "single"),
+        MethodSpec("feature_permutation", FeaturePermutation, "perturbation", sampling=True),
+        MethodSpec("occlusion", Occlusion, "perturbation", "single"),
+        MethodSpec("shapley_value_sampling", ShapleyValueSampling, "perturbation", "single", True,
+                   defaults={"n_samples": 25}),
+        MethodSpec("shapley_values", ShapleyValues, "perturbation", "single"),
+        MethodSpec("lime", Lime, "perturbation", "single", True, defaults={"n_samples": 200}),
+        MethodSpec("kernel_shap", KernelShap, "perturbation", "single", True,
+                   defaults={"n_samples": 200}),
     )
 }  # fmt: skip
 

@@ -51,11 +51,14 @@ def window_grid(shape: torch.Size, window: Any, stride: Any, i: int) -> tuple[tu
         )
     if any(not isinstance(w, int) or w < 1 or w > s for w, s in zip(window, shape)):
         raise ValueError(
-            f"`sliding_window_shapes` {window} must be positive and fit input {i}'s shape {tuple(shape)}"
+            f"`sliding_window_shapes` {window} must be positive and fit input {i}'s shape "
+            f"{tuple(shape)}"
         )
     if any(not isinstance(s, int) or s < 1 for s in stride):
         raise ValueError(f"`strides` must be positive ints, got {stride}")
-    positions = tuple((s - w) // st + 1 for s, w, st in zip(shape, window, stride))
+    # windows start at 0, st, 2st, ... until one reaches the end; the last may be cut off
+    # by the border, so that every element is covered
+    positions = tuple(-(-(s - w) // st) + 1 for s, w, st in zip(shape, window, stride))
     return window, stride, positions
 
 
@@ -84,7 +87,9 @@ class Occlusion(PerturbationAttribution):
 
     .. math:: A_i(x) = \frac{1}{|W_i|} \sum_{w \in W_i} F(x) - F(x_{w \leftarrow x'_w})
 
-    Windows slide over each input tensor separately. Cost: one model evaluation per window
+    Windows slide over each input tensor separately; the last window along a dimension is
+    cut off by the border where the stride does not divide the room left, so every element
+    is covered. Cost: one model evaluation per window
     position; all windows of a chunk are evaluated in one batch.
 
     Examples

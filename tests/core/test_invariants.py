@@ -28,6 +28,16 @@ def call(name: str, model, inputs, target=0, **extra):
         kwargs["generator"] = 0
     if spec.name == "integrated_gradients":
         kwargs["n_steps"] = 8
+    if spec.family == "perturbation" and spec.name != "occlusion":
+        # a handful of feature groups, shared by the input tensors
+        kwargs["feature_mask"] = tuple(
+            (torch.arange(x[0].numel()) % 5).view((1,) + x.shape[1:]) for x in xs
+        )
+        if not isinstance(inputs, tuple):
+            kwargs["feature_mask"] = kwargs["feature_mask"][0]
+    if spec.name == "occlusion":
+        windows = tuple(tuple(min(2, s) for s in x.shape[1:]) for x in xs)
+        kwargs["sliding_window_shapes"] = windows if isinstance(inputs, tuple) else windows[0]
     method = create(name, model)
     if name.startswith("noise_tunnel:"):
         kwargs.update(nt_samples=2, stdevs=0.1, generator=0)
@@ -37,6 +47,8 @@ def call(name: str, model, inputs, target=0, **extra):
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("batch", [1, 4])
 def test_shape_dtype_and_model_untouched(name, batch):
+    if name == "feature_permutation" and batch == 1:
+        pytest.skip("FeaturePermutation needs a batch of at least two")
     model = make_cnn()
     model.train()  # the mode the user left it in must survive
     model.eval()
@@ -65,13 +77,20 @@ def test_tuple_in_tuple_out_and_float64(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_batch_of_many_equals_batch_of_one(name):
-    if METHODS[name.split(":")[-1]].sampling or name.startswith("noise_tunnel"):
-        pytest.skip("sampling methods draw differently for different batch sizes")
+    if name in ("gradient_shap", "feature_permutation") or name.startswith("noise_tunnel"):
+        pytest.skip("this method's draws depend on the batch (by design for permutations)")
     model = make_cnn(pool=False)
     x = torch.randn(3, 3, 8, 8)
     together = call(name, model, x, target=[0, 1, 2])
     alone = torch.cat([call(name, model, x[i : i + 1], target=i) for i in range(3)])
     assert torch.allclose(together, alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if METHODS[n.split(":")[-1]].sampling])
+def test_sampling_methods_are_reproducible(name):
+    model = make_cnn()
+    x = torch.randn(3, 3, 8, 8)
+    assert torch.equal(call(name, model, x), call(name, model, x))
 
 
 class Exploding(nn.Module):
