@@ -60,3 +60,10 @@ def max_abs_diff(a, b) -> float:
     a = a if isinstance(a, tuple) else (a,)
     b = b if isinstance(b, tuple) else (b,)
     return max(float((x - y).abs().max()) for x, y in zip(a, b))
+
+
+def correlation(a, b) -> float:
+    """Pearson correlation of two sampled attributions (their draws differ)."""
+    a = torch.cat([t.flatten() for t in (a if isinstance(a, tuple) else (a,))])
+    b = torch.cat([t.flatten() for t in (b if isinstance(b, tuple) else (b,))])
+    return float(torch.corrcoef(torch.stack([a.double(), b.double()]))[0, 1])

@@ -11,10 +11,10 @@ import warnings
 
 import torch
 
-from . import gradient
+from . import gradient, perturbation
 from .common import timeit, timeit_pair
 
-SUITES = {"gradient": gradient.cases}
+SUITES = {"gradient": gradient.cases, "perturbation": perturbation.cases}
 
 
 def main(argv=None) -> None:
@@ -23,6 +23,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default=None, help="run the cases whose name contains this")
+    parser.add_argument("--suite", default=None, choices=sorted(SUITES), help="run one suite")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -30,9 +31,11 @@ def main(argv=None) -> None:
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     print(f"# device: {device} ({name}); torch {torch.__version__}; threads {args.threads}")
-    header = ("case", "perspicio ms", "captum ms", "ratio", "floor ms", "max |diff|")
+    header = ("case", "perspicio ms", "captum ms", "ratio", "floor ms", "max |diff| or corr")
     rows = []
-    for suite in SUITES.values():
+    for key, suite in SUITES.items():
+        if args.suite and key != args.suite:
+            continue
         for case in suite(device):
             if args.only and args.only not in case.name:
                 continue
@@ -45,7 +48,7 @@ def main(argv=None) -> None:
             if case.check and case.theirs:
                 diff = case.check(case.ours(), case.theirs())
             rows.append((case.name, f"{ours:.1f}", f"{theirs:.1f}", f"{theirs / ours:.2f}x",
-                         f"{floor:.1f}", f"{diff:.1e}"))  # fmt: skip
+                         f"{floor:.1f}", f"{diff:.2g}"))  # fmt: skip
             print(" | ".join(rows[-1]), flush=True)
     if args.markdown:
         print()

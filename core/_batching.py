@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
+
+#: On the CPU, throughput stops growing once a chunk's activations outgrow the caches, and
+#: bigger chunks only get slower (IntegratedGradients on resnet18, 50 steps: 2.2 s at once,
+#: 1.25 s in chunks of 10 rows). On a GPU, big chunks pay: half of the free memory.
+CPU_CHUNK_BYTES = 256 << 20
 
 
 def chunk_slices(total: int, size: int | None) -> list[slice]:
@@ -20,6 +26,57 @@ def chunk_slices(total: int, size: int | None) -> list[slice]:
     if size is None or size >= total:
         return [slice(0, total)]
     return [slice(i, min(i + size, total)) for i in range(0, total, size)]
+
+
+def _budget(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free // 2
+    return CPU_CHUNK_BYTES
+
+
+def bytes_per_row(forward_func: Callable, inputs: tuple[Tensor, ...], args: tuple) -> int:
+    """Memory one input row needs: its own bytes plus every activation it produces.
+
+    Measured with forward hooks on every submodule, on a single row, under ``no_grad``
+    (the hooks are removed even if the model raises). Summing all activations matches what
+    a backward pass keeps and over-estimates a ``no_grad`` pass, which errs on the safe
+    side. A plain function is assumed to need 32 times its input.
+    """
+    row = tuple(x[:1] for x in inputs)
+    input_bytes = sum(x.element_size() * x.numel() for x in row)
+    if not isinstance(forward_func, torch.nn.Module):
+        return 32 * input_bytes
+    total = [0]
+
+    def count(module, inp, out):
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, Tensor):
+                total[0] += t.element_size() * t.numel()
+
+    handles = [m.register_forward_hook(count) for m in forward_func.modules()]
+    row_args = tuple(
+        a[:1] if isinstance(a, Tensor) and a.dim() > 0 and a.shape[0] == inputs[0].shape[0] else a
+        for a in args
+    )
+    try:
+        with torch.no_grad():
+            forward_func(*row, *row_args)
+    except Exception:  # the real call raises again, with the user's full context
+        return 32 * input_bytes
+    finally:
+        for h in handles:
+            h.remove()
+    return input_bytes + max(total[0], input_bytes)
+
+
+def auto_rows(
+    forward_func: Callable, inputs: tuple[Tensor, ...], args: tuple, max_memory: int | None = None
+) -> int:
+    """Rows per model call that fit the budget: ``max_memory`` bytes, or by default half of
+    the free GPU memory (CUDA) or :data:`CPU_CHUNK_BYTES` (CPU)."""
+    budget = max_memory if max_memory is not None else _budget(inputs[0].device)
+    return max(1, budget // max(bytes_per_row(forward_func, inputs, args), 1))
 
 
 def steps_per_chunk(internal_batch_size: int | None, n_examples: int, n_steps: int) -> int:

@@ -7,9 +7,8 @@ one tensor (``torch.where`` over a mask, no per-feature Python loop), runs the m
 chunk under ``torch.no_grad()``, and returns the targeted output of every perturbation of
 every example, on the input's device.
 
-``perturbations_per_eval="auto"`` sizes chunks from the model's measured activation memory
-per row and a budget (``max_memory`` bytes; by default half of the free GPU memory, or a
-quarter of the available RAM capped at 4 GiB on the CPU).
+``perturbations_per_eval="auto"`` sizes chunks with :func:`._batching.auto_rows`, from the
+model's measured activation memory per row and a budget (``max_memory`` bytes).
 """
 
 from __future__ import annotations
@@ -20,10 +19,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._batching import chunk_slices, progress
+from ._batching import auto_rows, chunk_slices, progress
 from ._inputs import Target, expand_additional_args, run_forward
-
-CPU_BUDGET_CAP = 4 << 30
 
 
 def check_perturbations_per_eval(value: Any) -> int | str:
@@ -35,49 +32,6 @@ def check_perturbations_per_eval(value: Any) -> int | str:
             f'`perturbations_per_eval` must be a positive int or "auto", got {value!r}'
         )
     return value
-
-
-def _available_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return free // 2
-    try:
-        with open("/proc/meminfo") as f:
-            info = dict(line.split(":", 1) for line in f)
-        available = int(info["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        available = 8 << 30
-    return min(available // 4, CPU_BUDGET_CAP)
-
-
-@torch.no_grad()
-def bytes_per_row(forward_func: Callable, inputs: tuple[Tensor, ...], args: tuple) -> int:
-    """Memory one input row needs: its own bytes plus every activation it produces.
-
-    Measured with forward hooks on every submodule on a single row (the sum over all
-    activations over-estimates the peak under ``no_grad``, which errs on the safe side).
-    A plain function (no submodules) is assumed to need 32 times its input.
-    """
-    row = tuple(x[:1] for x in inputs)
-    input_bytes = sum(x.element_size() * x.numel() for x in row)
-    if not isinstance(forward_func, torch.nn.Module):
-        return 32 * input_bytes
-    total = [0]
-
-    def count(module, inp, out):
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, Tensor):
-                total[0] += t.element_size() * t.numel()
-
-    handles = [m.register_forward_hook(count) for m in forward_func.modules()]
-    try:
-        forward_func(*row, *expand_additional_args(args, inputs[0].shape[0], 1))
-    except Exception:  # the real call will raise with the user's full context
-        return 32 * input_bytes
-    finally:
-        for h in handles:
-            h.remove()
-    return input_bytes + max(total[0], input_bytes)
 
 
 def resolve_chunk(
@@ -92,10 +46,8 @@ def resolve_chunk(
     per_eval = check_perturbations_per_eval(per_eval)
     if per_eval != "auto":
         return min(per_eval, n_perturbations)
-    n = inputs[0].shape[0]
-    budget = max_memory if max_memory is not None else _available_bytes(inputs[0].device)
-    rows = max(1, budget // max(bytes_per_row(forward_func, inputs, args), 1))
-    return max(1, min(n_perturbations, rows // max(n, 1)))
+    rows = auto_rows(forward_func, inputs, args, max_memory)
+    return max(1, min(n_perturbations, rows // max(inputs[0].shape[0], 1)))
 
 
 def evaluate_chunk(

@@ -7,7 +7,16 @@ from typing import Any
 
 import torch
 
-from .._batching import chunk_slices, make_generator, progress, rand, randint, randn_like
+from .._batching import (
+    auto_rows,
+    chunk_slices,
+    make_generator,
+    progress,
+    rand,
+    randint,
+    randn_like,
+    steps_per_chunk,
+)
 from .._gradients import compute_gradients
 from .._inputs import (
     TargetType,
@@ -86,7 +95,7 @@ class GradientShap(GradientAttribution):
         target: TargetType = None,
         additional_forward_args: Any = None,
         return_convergence_delta: bool = False,
-        internal_batch_size: int | None = None,
+        internal_batch_size: int | str | None = "auto",
         generator: int | torch.Generator | None = None,
         show_progress: bool = False,
     ):
@@ -100,8 +109,8 @@ class GradientShap(GradientAttribution):
             Draws per example.
         stdevs : float or tuple, default 0.0
             Standard deviation of the noise added to each input tensor.
-        internal_batch_size : int, optional
-            Rows per model evaluation.
+        internal_batch_size : int, "auto" or None, default "auto"
+            Rows per model evaluation ("auto": from a memory budget; None: all at once).
         generator : int or torch.Generator, optional
             Seed or generator for the draws (the global random state when None).
         """
@@ -117,7 +126,9 @@ class GradientShap(GradientAttribution):
 
         sums = [torch.zeros_like(x) for x in xs]
         deltas = []
-        per_chunk = n_samples if internal_batch_size is None else max(1, internal_batch_size // n)
+        if internal_batch_size == "auto":
+            internal_batch_size = auto_rows(self.forward_func, xs, args)
+        per_chunk = steps_per_chunk(internal_batch_size, n, n_samples)
         chunks = chunk_slices(n_samples, per_chunk)
         for sl in progress(chunks, show_progress, "GradientShap", len(chunks)):
             m = sl.stop - sl.start

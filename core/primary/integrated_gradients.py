@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._approximation import approximation_parameters
+from .._batching import auto_rows
 from .._gradients import integrate_gradients, model_grad_fn
 from .._inputs import (
     BaselineType,
@@ -31,7 +32,7 @@ class IntegratedGradients(GradientAttribution):
     The integral is approximated with ``n_steps`` points of a quadrature rule. By
     completeness, :math:`\sum_i IG_i(x) = F(x) - F(x')`; the convergence delta measures the
     error of the approximation. Cost: ``n_steps`` forward and backward passes per example,
-    evaluated ``internal_batch_size`` rows at a time (all at once by default).
+    evaluated ``internal_batch_size`` rows at a time (sized from a memory budget by default).
 
     Parameters
     ----------
@@ -67,7 +68,7 @@ class IntegratedGradients(GradientAttribution):
         additional_forward_args: Any = None,
         n_steps: int = 50,
         method: str = "gausslegendre",
-        internal_batch_size: int | None = None,
+        internal_batch_size: int | str | None = "auto",
         return_convergence_delta: bool = False,
         show_progress: bool = False,
     ):
@@ -88,8 +89,11 @@ class IntegratedGradients(GradientAttribution):
         method : str, default "gausslegendre"
             ``riemann_left``, ``riemann_right``, ``riemann_middle``, ``riemann_trapezoid`` or
             ``gausslegendre``.
-        internal_batch_size : int, optional
-            Rows per model evaluation; all ``n_steps * N`` rows at once when None.
+        internal_batch_size : int, "auto" or None, default "auto"
+            Rows per model evaluation. "auto" sizes chunks from the model's measured
+            activation memory (see :func:`perspicio.core._batching.auto_rows`); None
+            evaluates all ``n_steps * N`` rows at once, as Captum does. The result does not
+            depend on it.
         return_convergence_delta : bool, default False
             Also return ``sum(attributions) - (F(x) - F(x'))`` per example.
         show_progress : bool, default False
@@ -101,6 +105,8 @@ class IntegratedGradients(GradientAttribution):
         tgt = format_target(target, xs[0].shape[0])
         args = format_additional_args(additional_forward_args)
         alphas, weights = approximation_parameters(method, n_steps)
+        if internal_batch_size == "auto":
+            internal_batch_size = auto_rows(self.forward_func, xs, args)
 
         grad_fn = model_grad_fn(self.forward_func, tgt, args, xs[0].shape[0])
         integral = integrate_gradients(
