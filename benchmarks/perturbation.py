@@ -46,16 +46,16 @@ def cases(device: torch.device) -> list[Case]:
     fa, cfa = P.FeatureAblation(net), C.FeatureAblation(net)
     out.append(Case(
         "FeatureAblation resnet18 224 (7x7 grid)",
-        lambda: fa.attribute(img, target=3, feature_mask=mask),
-        lambda: cfa.attribute(img, target=3, feature_mask=mask),
+        lambda fa=fa: fa.attribute(img, target=3, feature_mask=mask),
+        lambda cfa=cfa: cfa.attribute(img, target=3, feature_mask=mask),
         model_floor(net, img.expand(49, -1, -1, -1), 64),
         max_abs_diff,
     ))  # fmt: skip
     svs, csvs = P.ShapleyValueSampling(net), C.ShapleyValueSampling(net)
     out.append(Case(
         "ShapleyValueSampling resnet18 224 (7x7 grid, n_samples 4)",
-        lambda: svs.attribute(img, target=3, feature_mask=mask, n_samples=4, generator=0),
-        lambda: csvs.attribute(img, target=3, feature_mask=mask, n_samples=4),
+        lambda svs=svs: svs.attribute(img, target=3, feature_mask=mask, n_samples=4, generator=0),
+        lambda csvs=csvs: csvs.attribute(img, target=3, feature_mask=mask, n_samples=4),
         model_floor(net, img.expand(4 * 48 + 2, -1, -1, -1), 64),
         correlation,
     ))  # fmt: skip

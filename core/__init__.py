@@ -8,6 +8,7 @@ segmentation map, a detection score, an embedding similarity).
 
 from .attribution import Attribution, GradientAttribution, PerturbationAttribution
 from .noise_tunnel import NoiseTunnel
+from .options import options
 from .primary.deconvolution import Deconvolution
 from .primary.deeplift import DeepLift
 from .primary.deeplift_shap import DeepLiftShap
@@ -43,5 +44,6 @@ __all__ = [
     "PerturbationAttribution",
     "Saliency",
     "ShapleyValueSampling",
+    "options",
     "ShapleyValues",
 ]

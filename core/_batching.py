@@ -95,6 +95,40 @@ def steps_per_chunk(internal_batch_size: int | None, n_examples: int, n_steps: i
     return max(1, internal_batch_size // max(n_examples, 1))
 
 
+def _is_image(t: Any) -> bool:
+    return isinstance(t, Tensor) and t.dim() == 4 and t.is_floating_point()
+
+
+class Layout:
+    """The memory layout in which one attribution call hands images to the model.
+
+    Channels-last while :data:`perspicio.core.options.channels_last` is on and the model
+    accepts it; after the model raises a ``RuntimeError`` on such a batch, the default
+    layout for the rest of the call.
+    """
+
+    def __init__(self) -> None:
+        from .options import options
+
+        self.channels_last = options.channels_last
+
+    def convert(self, points: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        if not self.channels_last:
+            return points
+        return tuple(
+            p.contiguous(memory_format=torch.channels_last) if _is_image(p) else p for p in points
+        )
+
+    def call(self, fn: Callable[[tuple[Tensor, ...]], Any], points: tuple[Tensor, ...]) -> Any:
+        """``fn(points)``, with images channels-last when the model takes them."""
+        if self.channels_last and any(_is_image(p) for p in points):
+            try:
+                return fn(self.convert(points))
+            except RuntimeError:
+                self.channels_last = False
+        return fn(points)
+
+
 def progress(iterable: Iterable[Any], show: bool, desc: str, total: int | None = None) -> Iterator:
     """Wrap ``iterable`` in a tqdm bar when ``show`` is true."""
     if not show:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._batching import chunk_slices, progress, steps_per_chunk
+from ._batching import Layout, chunk_slices, progress, steps_per_chunk
 from ._inputs import Target, expand_additional_args, run_forward
 
 
@@ -17,17 +17,27 @@ def compute_gradients(
     inputs: tuple[Tensor, ...],
     target: Target,
     additional_args: tuple[Any, ...] = (),
+    layout: Layout | None = None,
 ) -> tuple[Tensor, ...]:
     """Gradient of each example's targeted output with respect to each input tensor.
 
     The inputs are detached copies, so the caller's tensors and the model's parameter
     ``.grad`` fields are never touched (``torch.autograd.grad`` does not accumulate).
+    Images go to the model in the faster layout of ``layout``; gradients come back in the
+    inputs' own layout.
     """
-    with torch.enable_grad():
-        leaves = tuple(x.detach().requires_grad_(True) for x in inputs)
-        out = run_forward(forward_func, leaves, target, additional_args)
-        grads = torch.autograd.grad(out.sum(), leaves, allow_unused=True)
-    return tuple(torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads))
+
+    def grads_at(points: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        with torch.enable_grad():
+            leaves = tuple(x.detach().requires_grad_(True) for x in points)
+            out = run_forward(forward_func, leaves, target, additional_args)
+            return torch.autograd.grad(out.sum(), leaves, allow_unused=True)
+
+    grads = (layout or Layout()).call(grads_at, inputs)
+    return tuple(
+        torch.zeros_like(x) if g is None else g.contiguous() if x.is_contiguous() else g
+        for x, g in zip(inputs, grads)
+    )
 
 
 def interpolate(
@@ -75,9 +85,15 @@ def model_grad_fn(
 ) -> Callable[[tuple[Tensor, ...], int], tuple[Tensor, ...]]:
     """A ``grad_fn`` for :func:`integrate_gradients` that differentiates the model itself."""
 
+    layout = Layout()
+
     def grad_fn(points: tuple[Tensor, ...], m: int) -> tuple[Tensor, ...]:
         return compute_gradients(
-            forward_func, points, target.expand(m), expand_additional_args(additional_args, n, m)
+            forward_func,
+            points,
+            target.expand(m),
+            expand_additional_args(additional_args, n, m),
+            layout,
         )
 
     return grad_fn

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._batching import auto_rows, chunk_slices, progress
+from ._batching import Layout, auto_rows, chunk_slices, progress
 from ._inputs import Target, expand_additional_args, run_forward
 
 
@@ -51,12 +51,19 @@ def resolve_chunk(
 
 
 def evaluate_chunk(
-    forward_func: Callable, points: tuple[Tensor, ...], m: int, n: int, target: Target, args: tuple
+    forward_func: Callable,
+    points: tuple[Tensor, ...],
+    m: int,
+    n: int,
+    target: Target,
+    args: tuple,
+    layout: Layout | None = None,
 ) -> Tensor:
     """Targeted outputs of ``m`` perturbations of ``n`` examples, shape ``(m, n)``."""
+    m_target, m_args = target.expand(m), expand_additional_args(args, n, m)
     with torch.no_grad():
-        out = run_forward(
-            forward_func, points, target.expand(m), expand_additional_args(args, n, m)
+        out = (layout or Layout()).call(
+            lambda pts: run_forward(forward_func, pts, m_target, m_args), points
         )
     if out.numel() != m * n:
         raise ValueError(
@@ -83,9 +90,10 @@ def evaluate(
     rows. Results do not depend on ``chunk``.
     """
     slices = chunk_slices(n_perturbations, chunk)
+    layout = Layout()
     return torch.cat(
         [
-            evaluate_chunk(forward_func, build(sl), sl.stop - sl.start, n, target, args)
+            evaluate_chunk(forward_func, build(sl), sl.stop - sl.start, n, target, args, layout)
             for sl in progress(slices, show_progress, desc, len(slices))
         ]
     )
@@ -141,11 +149,13 @@ def ablate_and_compare(
     sums = [torch.zeros(x.shape, dtype=reference.dtype, device=x.device) for x in inputs]
     counts = [torch.zeros(x.shape, dtype=reference.dtype, device=x.device) for x in inputs]
     slices = chunk_slices(n_perturbations, chunk)
+    layout = Layout()
     for sl in progress(slices, show_progress, desc, len(slices)):
         m = sl.stop - sl.start
         mk, rp = masks(sl), replacements(sl)
         points = tuple(blend(k, r, x) for k, r, x in zip(mk, rp, inputs))
-        drop = reference.unsqueeze(0) - evaluate_chunk(forward_func, points, m, n, target, args)
+        outputs = evaluate_chunk(forward_func, points, m, n, target, args, layout)
+        drop = reference.unsqueeze(0) - outputs
         for i, k in enumerate(mk):
             sums[i] += (drop.view(drop.shape + (1,) * (inputs[i].dim() - 1)) * k).sum(0)
             counts[i] += k.sum(0)

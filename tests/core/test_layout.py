@@ -1,0 +1,59 @@
+"""Images go to the model channels-last when it accepts them, with the same numbers."""
+
+import pytest
+import torch
+from torch import nn
+
+import perspicio.core as core
+from perspicio.core import FeatureAblation, IntegratedGradients, Saliency
+
+from ..conftest import make_cnn
+
+
+class ViewNet(nn.Module):
+    """A CNN written with ``.view``, which rejects channels-last activations."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).view(x.shape[0], -1))
+
+
+@pytest.fixture
+def layout_off():
+    core.options.channels_last = False
+    yield
+    core.options.channels_last = True
+
+
+def run_all(model, x):
+    return (
+        Saliency(model).attribute(x, target=1),
+        IntegratedGradients(model).attribute(x, target=1, n_steps=8, internal_batch_size=5),
+        FeatureAblation(model).attribute(
+            x, target=1, feature_mask=torch.arange(64).view(1, 1, 8, 8) // 8
+        ),
+    )
+
+
+@pytest.mark.parametrize("model", [make_cnn(), ViewNet().eval()])
+def test_same_numbers_in_both_layouts(model, request):
+    x = torch.randn(3, 3, 8, 8)
+    fast = run_all(model, x)
+    core.options.channels_last = False
+    try:
+        plain = run_all(model, x)
+    finally:
+        core.options.channels_last = True
+    for a, b in zip(fast, plain):
+        assert a.is_contiguous() and torch.allclose(a, b, atol=1e-5)
+
+
+def test_view_model_rejects_channels_last_so_fallback_is_exercised():
+    x = torch.randn(2, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    with pytest.raises(RuntimeError, match="view"):
+        ViewNet()(x)
