@@ -23,13 +23,6 @@ class ViewNet(nn.Module):
         return self.fc(torch.relu(self.conv(x)).view(x.shape[0], -1))
 
 
-@pytest.fixture
-def layout_off():
-    core.options.channels_last = False
-    yield
-    core.options.channels_last = True
-
-
 def run_all(model, x):
     return (
         Saliency(model).attribute(x, target=1),
@@ -41,7 +34,7 @@ def run_all(model, x):
 
 
 @pytest.mark.parametrize("model", [make_cnn(), ViewNet().eval()])
-def test_same_numbers_in_both_layouts(model, request):
+def test_same_numbers_in_both_layouts(model):
     x = torch.randn(3, 3, 8, 8)
     fast = run_all(model, x)
     core.options.channels_last = False
