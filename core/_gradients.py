@@ -62,21 +62,29 @@ def integrate_gradients(
 ) -> tuple[Tensor, ...]:
     """``sum_k weights[k] * grad(start + alphas[k] * (end - start))`` for every example.
 
-    ``grad_fn(points, m)`` returns the gradients at ``points``, a batch made of ``m`` blocks of
-    ``n`` examples. The steps are evaluated ``internal_batch_size // n`` at a time.
+    ``grad_fn(points, m)`` returns gradients at ``points``, a batch made of ``m`` blocks of
+    ``n`` examples; they may be taken with respect to something else than the points (a
+    layer's activations). The steps are evaluated ``internal_batch_size // n`` at a time.
     """
     n = starts[0].shape[0]
     alphas_t = torch.tensor(alphas, dtype=torch.float64)
     weights_t = torch.tensor(weights, dtype=torch.float64)
     per_chunk = steps_per_chunk(internal_batch_size, n, len(alphas))
     chunks = chunk_slices(len(alphas), per_chunk)
-    total = [torch.zeros_like(s) for s in starts]
+    total: list[torch.Tensor] | None = None
     for sl in progress(chunks, show_progress, "path integral", len(chunks)):
         m = sl.stop - sl.start
         grads = grad_fn(interpolate(starts, ends, alphas_t[sl]), m)
-        for i, g in enumerate(grads):
-            w = weights_t[sl].to(device=g.device, dtype=g.dtype)
-            total[i] = total[i] + torch.tensordot(w, g.reshape((m,) + starts[i].shape), dims=1)
+        # the gradients may live in another space than the path (a layer's activations)
+        parts = [
+            torch.tensordot(
+                weights_t[sl].to(device=g.device, dtype=g.dtype),
+                g.reshape((m, n) + g.shape[1:]),
+                dims=1,
+            )
+            for g in grads
+        ]
+        total = parts if total is None else [t + p for t, p in zip(total, parts)]
     return tuple(total)
 
 

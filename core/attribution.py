@@ -81,6 +81,71 @@ class Attribution:
         return total.to(diff.dtype) - diff
 
 
+class LayerAttribution(Attribution):
+    """Base class of the methods that attribute to a layer's neurons.
+
+    Parameters
+    ----------
+    forward_func : callable
+        The model.
+    layer : torch.nn.Module (or a list of them where the method accepts one)
+        The layer whose output (or input, with ``attribute_to_layer_input=True``) is
+        attributed.
+    device_ids : list of int, optional
+        Accepted for compatibility with Captum (DataParallel); not needed here.
+    """
+
+    def __init__(self, forward_func: Callable, layer: Any, device_ids: Any = None) -> None:
+        from ._layer import check_layers
+
+        super().__init__(forward_func)
+        self.layers = check_layers(forward_func, layer)
+        self.layer = layer
+        self.device_ids = device_ids
+
+    def _answer(self, per_layer: list[tuple[Tensor, ...]], forms: list[bool]) -> Any:
+        """A tensor per layer (a tuple where the layer returned one); a list for a list."""
+        results = [value if was_tuple else value[0] for value, was_tuple in zip(per_layer, forms)]
+        return results if isinstance(self.layer, (list, tuple)) else results[0]
+
+    @staticmethod
+    def interpolate(
+        layer_attribution: Tensor,
+        interpolate_dims: int | tuple[int, ...],
+        interpolate_mode: str = "nearest",
+    ) -> Tensor:
+        """Resize a layer attribution ``(N, C, ...)`` to ``interpolate_dims`` (e.g. the input
+        size) with ``torch.nn.functional.interpolate`` (nearest, bilinear, bicubic, ...)."""
+        import torch.nn.functional as F
+
+        return F.interpolate(layer_attribution, size=interpolate_dims, mode=interpolate_mode)
+
+
+class NeuronAttribution(Attribution):
+    """Base class of the methods that explain one neuron of a layer in terms of the inputs.
+
+    ``neuron_selector`` (an argument of ``attribute``) is an int, a tuple of indices into
+    the layer's output without the batch dimension, or a callable mapping the layer's output
+    to one value per example (e.g. the sum of a slice).
+    """
+
+    def __init__(self, forward_func: Callable, layer: Any, device_ids: Any = None) -> None:
+        from ._layer import check_layers
+
+        super().__init__(forward_func)
+        check_layers(forward_func, layer)
+        self.layer = layer
+        self.device_ids = device_ids
+
+    def neuron_function(self, neuron_selector: Any, attribute_to_neuron_input: bool = False):
+        """The selected neuron as a function of the inputs (stops after the layer)."""
+        from ._layer import NeuronFunction
+
+        return NeuronFunction(
+            self.forward_func, self.layer, neuron_selector, attribute_to_neuron_input
+        )
+
+
 class GradientAttribution(Attribution):
     """Base class of the methods that use the model's gradients."""
 

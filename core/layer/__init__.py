@@ -1,0 +1,1 @@
+"""Layer attribution: which neurons of a layer matter for the output."""

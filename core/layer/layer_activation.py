@@ -1,0 +1,36 @@
+"""The activation of a layer: what it outputs (or receives) for the inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._inputs import TensorOrTuple, as_tuple, format_additional_args
+from .._layer import layer_values
+from ..attribution import LayerAttribution
+
+
+class LayerActivation(LayerAttribution):
+    """The layer's output (or input) itself, computed without running the rest of the model.
+
+    Accepts a list of layers (a list of activations is returned).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from perspicio.core import LayerActivation
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    >>> LayerActivation(net, net[1]).attribute(torch.randn(2, 3)).shape
+    torch.Size([2, 4])
+    """
+
+    def attribute(
+        self,
+        inputs: TensorOrTuple,
+        additional_forward_args: Any = None,
+        attribute_to_layer_input: bool = False,
+    ) -> Any:
+        """Return the activation of each layer (a tuple where the layer gives one)."""
+        xs, _ = as_tuple(inputs)
+        args = format_additional_args(additional_forward_args)
+        values = layer_values(self.forward_func, self.layers, xs, args, attribute_to_layer_input)
+        return self._answer([v for v, _ in values], [t for _, t in values])
