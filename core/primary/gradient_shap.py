@@ -46,6 +46,23 @@ def per_input(value: float | tuple[float, ...], n_inputs: int, name: str) -> tup
     return values
 
 
+def draw_points(xs, dist, sigmas, m, n, gen):
+    """``m`` draws per example: noisy inputs, baselines and points between them.
+
+    Returns ``(noisy, refs, points)``, each a tuple of ``m * n`` rows in ``m`` blocks.
+    """
+    pick = randint(dist[0].shape[0], m * n, xs[0].device, gen)
+    noisy = tuple(
+        x + s * randn_like(x, gen) if s > 0 else x for x, s in zip(repeat_batch(xs, m), sigmas)
+    )
+    refs = tuple(d[pick] for d in dist)
+    alpha = rand(m * n, xs[0], gen)
+    points = tuple(
+        r + alpha.view((-1,) + (1,) * (x.dim() - 1)) * (x - r) for x, r in zip(noisy, refs)
+    )
+    return noisy, refs, points
+
+
 class GradientShap(GradientAttribution):
     r"""GradientShap: the expected value of gradient x (input - baseline).
 
@@ -119,7 +136,7 @@ class GradientShap(GradientAttribution):
         check_positive_int(n_samples, "n_samples")
         sigmas = per_input(stdevs, len(xs), "stdevs")
         dist = format_baseline_distribution(baselines, xs)
-        n, n_base = xs[0].shape[0], dist[0].shape[0]
+        n = xs[0].shape[0]
         tgt = format_target(target, n)
         args = format_additional_args(additional_forward_args)
         gen = make_generator(generator)
@@ -132,16 +149,7 @@ class GradientShap(GradientAttribution):
         chunks = chunk_slices(n_samples, per_chunk)
         for sl in progress(chunks, show_progress, "GradientShap", len(chunks)):
             m = sl.stop - sl.start
-            pick = randint(n_base, m * n, xs[0].device, gen)
-            noisy = tuple(
-                x + s * randn_like(x, gen) if s > 0 else x
-                for x, s in zip(repeat_batch(xs, m), sigmas)
-            )
-            refs = tuple(d[pick] for d in dist)
-            alpha = rand(m * n, xs[0], gen)
-            points = tuple(
-                r + alpha.view((-1,) + (1,) * (x.dim() - 1)) * (x - r) for x, r in zip(noisy, refs)
-            )
+            noisy, refs, points = draw_points(xs, dist, sigmas, m, n, gen)
             m_tgt, m_args = tgt.expand(m), expand_additional_args(args, n, m)
             grads = compute_gradients(self.forward_func, points, m_tgt, m_args)
             if self._multiply_by_inputs:
