@@ -6,7 +6,29 @@ example, or a callable mapping the model output to one value per example (a regi
 segmentation map, a detection score, an embedding similarity).
 """
 
-from .attribution import Attribution, GradientAttribution, PerturbationAttribution
+from .attribution import (
+    Attribution,
+    GradientAttribution,
+    LayerAttribution,
+    NeuronAttribution,
+    PerturbationAttribution,
+)
+from .layer.internal_influence import InternalInfluence
+from .layer.layer_activation import LayerActivation
+from .layer.layer_conductance import LayerConductance
+from .layer.layer_deeplift import LayerDeepLift, LayerDeepLiftShap
+from .layer.layer_feature_ablation import LayerFeatureAblation
+from .layer.layer_gradcam import LayerGradCam
+from .layer.layer_gradient_shap import LayerGradientShap
+from .layer.layer_gradient_x_activation import LayerGradientXActivation
+from .layer.layer_integrated_gradients import LayerIntegratedGradients
+from .neuron.neuron_conductance import NeuronConductance
+from .neuron.neuron_deeplift import NeuronDeepLift, NeuronDeepLiftShap
+from .neuron.neuron_feature_ablation import NeuronFeatureAblation
+from .neuron.neuron_gradient import NeuronGradient
+from .neuron.neuron_gradient_shap import NeuronGradientShap
+from .neuron.neuron_guided_backprop import NeuronDeconvolution, NeuronGuidedBackprop
+from .neuron.neuron_integrated_gradients import NeuronIntegratedGradients
 from .noise_tunnel import NoiseTunnel
 from .options import options
 from .primary.deconvolution import Deconvolution
@@ -37,13 +59,34 @@ __all__ = [
     "GuidedBackprop",
     "InputXGradient",
     "IntegratedGradients",
+    "InternalInfluence",
     "KernelShap",
+    "LayerActivation",
+    "LayerAttribution",
+    "LayerConductance",
+    "LayerDeepLift",
+    "LayerDeepLiftShap",
+    "LayerFeatureAblation",
+    "LayerGradCam",
+    "LayerGradientShap",
+    "LayerGradientXActivation",
+    "LayerIntegratedGradients",
     "Lime",
+    "NeuronAttribution",
+    "NeuronConductance",
+    "NeuronDeconvolution",
+    "NeuronDeepLift",
+    "NeuronDeepLiftShap",
+    "NeuronFeatureAblation",
+    "NeuronGradient",
+    "NeuronGradientShap",
+    "NeuronGuidedBackprop",
+    "NeuronIntegratedGradients",
     "NoiseTunnel",
     "Occlusion",
     "PerturbationAttribution",
     "Saliency",
     "ShapleyValueSampling",
-    "options",
     "ShapleyValues",
+    "options",
 ]

@@ -1,0 +1,1 @@
+"""Neuron attribution: what in the input drives one neuron of a layer."""
