@@ -22,6 +22,7 @@ from .layer.layer_gradcam import LayerGradCam
 from .layer.layer_gradient_shap import LayerGradientShap
 from .layer.layer_gradient_x_activation import LayerGradientXActivation
 from .layer.layer_integrated_gradients import LayerIntegratedGradients
+from .layer.layer_lrp import LayerLRP
 from .neuron.neuron_conductance import NeuronConductance
 from .neuron.neuron_deeplift import NeuronDeepLift, NeuronDeepLiftShap
 from .neuron.neuron_feature_ablation import NeuronFeatureAblation
@@ -38,29 +39,45 @@ from .primary.feature_ablation import FeatureAblation
 from .primary.feature_permutation import FeaturePermutation
 from .primary.gradient_shap import GradientShap
 from .primary.guided_backprop import GuidedBackprop
+from .primary.guided_gradcam import GuidedGradCam
 from .primary.input_x_gradient import InputXGradient
 from .primary.integrated_gradients import IntegratedGradients
 from .primary.kernel_shap import KernelShap
 from .primary.lime import Lime
+from .primary.lrp import LRP
+from .primary.lrp_rules import (
+    Alpha1Beta0Rule,
+    EpsilonRule,
+    GammaRule,
+    IdentityRule,
+    PropagationRule,
+    ZPlusRule,
+)
 from .primary.occlusion import Occlusion
 from .primary.saliency import Saliency
 from .primary.shapley_value_sampling import ShapleyValueSampling
 from .primary.shapley_values import ShapleyValues
 
 __all__ = [
+    "Alpha1Beta0Rule",
     "Attribution",
     "Deconvolution",
     "DeepLift",
     "DeepLiftShap",
+    "EpsilonRule",
     "FeatureAblation",
     "FeaturePermutation",
+    "GammaRule",
     "GradientAttribution",
     "GradientShap",
     "GuidedBackprop",
+    "GuidedGradCam",
+    "IdentityRule",
     "InputXGradient",
     "IntegratedGradients",
     "InternalInfluence",
     "KernelShap",
+    "LRP",
     "LayerActivation",
     "LayerAttribution",
     "LayerConductance",
@@ -71,6 +88,7 @@ __all__ = [
     "LayerGradientShap",
     "LayerGradientXActivation",
     "LayerIntegratedGradients",
+    "LayerLRP",
     "Lime",
     "NeuronAttribution",
     "NeuronConductance",
@@ -85,8 +103,10 @@ __all__ = [
     "NoiseTunnel",
     "Occlusion",
     "PerturbationAttribution",
+    "PropagationRule",
     "Saliency",
     "ShapleyValueSampling",
     "ShapleyValues",
+    "ZPlusRule",
     "options",
 ]

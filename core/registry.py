@@ -11,6 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .attribution import Attribution
+from .layer.internal_influence import InternalInfluence
+from .layer.layer_activation import LayerActivation
+from .layer.layer_conductance import LayerConductance
+from .layer.layer_deeplift import LayerDeepLift, LayerDeepLiftShap
+from .layer.layer_feature_ablation import LayerFeatureAblation
+from .layer.layer_gradcam import LayerGradCam
+from .layer.layer_gradient_shap import LayerGradientShap
+from .layer.layer_gradient_x_activation import LayerGradientXActivation
+from .layer.layer_integrated_gradients import LayerIntegratedGradients
+from .layer.layer_lrp import LayerLRP
 from .noise_tunnel import NoiseTunnel
 from .primary.deconvolution import Deconvolution
 from .primary.deeplift import DeepLift
@@ -19,10 +29,12 @@ from .primary.feature_ablation import FeatureAblation
 from .primary.feature_permutation import FeaturePermutation
 from .primary.gradient_shap import GradientShap
 from .primary.guided_backprop import GuidedBackprop
+from .primary.guided_gradcam import GuidedGradCam
 from .primary.input_x_gradient import InputXGradient
 from .primary.integrated_gradients import IntegratedGradients
 from .primary.kernel_shap import KernelShap
 from .primary.lime import Lime
+from .primary.lrp import LRP
 from .primary.occlusion import Occlusion
 from .primary.saliency import Saliency
 from .primary.shapley_value_sampling import ShapleyValueSampling
@@ -33,9 +45,11 @@ from .primary.shapley_values import ShapleyValues
 class MethodSpec:
     """What a front end needs to know to run a method.
 
-    ``baselines`` is ``"none"`` (the method takes none), ``"single"`` (one reference point)
-    or ``"distribution"`` (a set of reference rows). ``defaults`` are ``attribute`` keyword
-    arguments a front end uses unless told otherwise.
+    ``family`` is ``"gradient"`` or ``"perturbation"`` (attributions shaped like the
+    inputs), ``"layer"`` (shaped like a layer) or ``"neuron"``. ``baselines`` is ``"none"``
+    (the method takes none), ``"single"`` (one reference point) or ``"distribution"`` (a set
+    of reference rows). ``needs_layer``: the constructor takes a ``layer``. ``defaults`` are
+    ``attribute`` keyword arguments a front end uses unless told otherwise.
     """
 
     name: str
@@ -44,6 +58,7 @@ class MethodSpec:
     baselines: str = "none"
     sampling: bool = False
     defaults: dict[str, Any] = field(default_factory=dict)
+    needs_layer: bool = False
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -68,6 +83,24 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("lime", Lime, "perturbation", "single", True, defaults={"n_samples": 200}),
         MethodSpec("kernel_shap", KernelShap, "perturbation", "single", True,
                    defaults={"n_samples": 200}),
+        MethodSpec("lrp", LRP, "gradient"),
+        MethodSpec("guided_gradcam", GuidedGradCam, "gradient", needs_layer=True),
+        MethodSpec("gradcam", LayerGradCam, "layer", needs_layer=True,
+                   defaults={"relu_attributions": True}),
+        MethodSpec("layer_activation", LayerActivation, "layer", needs_layer=True),
+        MethodSpec("layer_gradient_x_activation", LayerGradientXActivation, "layer",
+                   needs_layer=True),
+        MethodSpec("layer_conductance", LayerConductance, "layer", "single", needs_layer=True),
+        MethodSpec("internal_influence", InternalInfluence, "layer", "single", needs_layer=True),
+        MethodSpec("layer_integrated_gradients", LayerIntegratedGradients, "layer", "single",
+                   needs_layer=True),
+        MethodSpec("layer_deeplift", LayerDeepLift, "layer", "single", needs_layer=True),
+        MethodSpec("layer_deeplift_shap", LayerDeepLiftShap, "layer", "distribution",
+                   needs_layer=True),
+        MethodSpec("layer_gradient_shap", LayerGradientShap, "layer", "distribution", True,
+                   needs_layer=True),
+        MethodSpec("layer_feature_ablation", LayerFeatureAblation, "layer", needs_layer=True),
+        MethodSpec("layer_lrp", LayerLRP, "layer", needs_layer=True),
     )
 }  # fmt: skip
 

@@ -21,7 +21,8 @@ class NeuronIntegratedGradients(NeuronAttribution, GradientAttribution):
     >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
     >>> x = torch.randn(2, 3)
     >>> attr = NeuronIntegratedGradients(net, net[1]).attribute(x, neuron_selector=2)
-    >>> torch.allclose(attr.sum(1), net[1](net[0](x))[:, 2], atol=1e-4)
+    >>> neuron = lambda t: net[1](net[0](t))[:, 2]
+    >>> torch.allclose(attr.sum(1), neuron(x) - neuron(torch.zeros_like(x)), atol=1e-4)
     True
     """
 

@@ -6,11 +6,13 @@ import pytest
 import torch
 from torch import nn
 
+from perspicio.core import IdentityRule
 from perspicio.core.registry import METHODS, create
 
 from ..conftest import TwoInputNet, assert_unchanged, make_cnn, model_fingerprint
 
-NAMES = sorted(METHODS) + ["noise_tunnel:saliency", "noise_tunnel:integrated_gradients"]
+INPUT_SHAPED = [n for n, spec in METHODS.items() if spec.family in ("gradient", "perturbation")]
+NAMES = sorted(INPUT_SHAPED) + ["noise_tunnel:saliency", "noise_tunnel:integrated_gradients"]
 
 
 def call(name: str, model, inputs, target=0, **extra):
@@ -38,7 +40,17 @@ def call(name: str, model, inputs, target=0, **extra):
     if spec.name == "occlusion":
         windows = tuple(tuple(min(2, s) for s in x.shape[1:]) for x in xs)
         kwargs["sliding_window_shapes"] = windows if isinstance(inputs, tuple) else windows[0]
-    method = create(name, model)
+    if spec.needs_layer:
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        layer = convs[-1] if convs and all(x.dim() == 4 for x in xs) else None
+        if layer is None:
+            pytest.skip("this method needs a convolution layer")
+        method = create(name, model, layer=layer)
+    elif spec.name == "lrp":  # the test CNN's Sigmoid has no default LRP rule
+        sigmoids = [m for m in model.modules() if isinstance(m, nn.Sigmoid)]
+        method = create(name, model, rules={m: IdentityRule() for m in sigmoids})
+    else:
+        method = create(name, model)
     if name.startswith("noise_tunnel:"):
         kwargs.update(nt_samples=2, stdevs=0.1, generator=0)
     return method.attribute(inputs, **kwargs)

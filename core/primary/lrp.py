@@ -1,0 +1,144 @@
+"""Layer-wise Relevance Propagation (Bach et al., 2015)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .._hooks import preserved_state, replace_gradient
+from .._inputs import (
+    TargetType,
+    TensorOrTuple,
+    as_tuple,
+    format_additional_args,
+    format_target,
+    like_inputs,
+    require_float,
+    run_forward,
+)
+from ..attribution import GradientAttribution
+from .deeplift import refuse_torchscript
+from .lrp_rules import PropagationRule, default_rule
+
+
+def resolve_rules(model: nn.Module, rules: dict | None) -> dict[nn.Module, PropagationRule]:
+    """The rule of every leaf module: ``rules[module]``, ``module.rule``, or the default.
+
+    Raises a ``ValueError`` naming the first leaf module that has none.
+    """
+    rules = rules or {}
+    out = {}
+    for name, module in model.named_modules():
+        if any(True for _ in module.children()):
+            continue
+        rule = rules.get(module) or getattr(module, "rule", None) or default_rule(module)
+        if rule is None:
+            raise ValueError(
+                f"LRP has no rule for module {name or 'model'!r} of type "
+                f"{type(module).__name__} and no default for that type; attach one "
+                "(`module.rule = EpsilonRule()`) or pass `rules={module: rule}`"
+            )
+        if not isinstance(rule, PropagationRule):
+            raise TypeError(f"the rule of module {name!r} must be a PropagationRule, got {rule!r}")
+        out[module] = rule
+    return out
+
+
+@contextlib.contextmanager
+def relevance_rules(rules: dict[nn.Module, PropagationRule]) -> Iterator[None]:
+    """While active, the backward pass of each rule-bearing module call carries relevance.
+
+    Every call of a module (a reused module included) gets its own rule application;
+    the hooks are removed on exit, also when the model raises.
+    """
+
+    propagating = [False]  # a rule re-runs its module; that call must not get a rule itself
+
+    def hook(module, args, output):
+        if propagating[0] or not (
+            isinstance(output, Tensor) and args and isinstance(args[0], Tensor)
+        ):
+            return None
+        x, rule = args[0], rules[module]
+
+        def vjp(relevance: Tensor) -> Tensor:
+            propagating[0] = True
+            try:
+                return rule.propagate(module, x, relevance)
+            finally:
+                propagating[0] = False
+
+        return replace_gradient(x, output, vjp)
+
+    handles = [m.register_forward_hook(hook) for m in rules]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+class LRP(GradientAttribution):
+    r"""Layer-wise Relevance Propagation: the output :math:`F(x)` is redistributed layer by
+    layer to the inputs, each module by its rule, conserving the total where biases and
+    stabilisers absorb nothing: :math:`\sum_i R_i \approx F(x)`.
+
+    Rules attach per module, as in Captum (``model.fc.rule = EpsilonRule()``), or through
+    ``rules={module: rule}`` without touching the model. Defaults: epsilon for linear,
+    convolution, batch norm and pooling layers, identity for ReLU, Tanh, Dropout, Flatten.
+    A leaf module with no rule raises a ``ValueError``. Operations written as functions in
+    ``forward`` (flatten, additions) pass relevance on as gradients do. Cost: one forward
+    pass and one backward pass with the rules.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from perspicio.core import LRP
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8, bias=False), torch.nn.ReLU(),
+    ...                           torch.nn.Linear(8, 1, bias=False))
+    >>> x = torch.rand(3, 4)
+    >>> rel = LRP(net).attribute(x)
+    >>> torch.allclose(rel.sum(1), net(x).squeeze(1), atol=1e-5)
+    True
+    """
+
+    _has_delta = True
+
+    def __init__(self, model: nn.Module, rules: dict | None = None) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"LRP needs a torch.nn.Module, got {type(model).__name__}")
+        super().__init__(model)
+        refuse_torchscript(model, "LRP")
+        self.model, self.rules = model, rules
+
+    def attribute(
+        self,
+        inputs: TensorOrTuple,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        return_convergence_delta: bool = False,
+        verbose: bool = False,
+    ):
+        """Return the relevance of each input element (and ``F(x) - sum(R)`` if asked)."""
+        xs, was_tuple = as_tuple(inputs)
+        require_float(xs, "LRP")
+        rules = resolve_rules(self.model, self.rules)
+        if verbose:
+            for module, rule in rules.items():
+                print(f"{type(module).__name__}: {rule!r}")
+        tgt = format_target(target, xs[0].shape[0])
+        args = format_additional_args(additional_forward_args)
+        with preserved_state(self.model), relevance_rules(rules), torch.enable_grad():
+            leaves = tuple(x.detach().requires_grad_(True) for x in xs)
+            out = run_forward(self.model, leaves, tgt, args)
+            grads = torch.autograd.grad(out, leaves, out.detach(), allow_unused=True)
+        relevance = tuple(torch.zeros_like(x) if g is None else g for x, g in zip(xs, grads))
+        result = like_inputs(relevance, was_tuple)
+        if not return_convergence_delta:
+            return result
+        total = sum(r.reshape(r.shape[0], -1).sum(1) for r in relevance)
+        return result, out.detach() - total
