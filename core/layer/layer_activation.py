@@ -12,7 +12,8 @@ from ..attribution import LayerAttribution
 class LayerActivation(LayerAttribution):
     """The layer's output (or input) itself, computed without running the rest of the model.
 
-    Accepts a list of layers (a list of activations is returned).
+    Accepts a list of layers (a list of activations is returned). The forward pass stops
+    once every layer has run, so a module called several times reports its first call.
 
     Examples
     --------

@@ -1,0 +1,137 @@
+"""LRP: conservation, rules, defaults, errors, agreement with Captum."""
+
+import pytest
+import torch
+from torch import nn
+
+from perspicio.core import (
+    LRP,
+    Alpha1Beta0Rule,
+    EpsilonRule,
+    GammaRule,
+    GuidedGradCam,
+    IdentityRule,
+    InputXGradient,
+    LayerLRP,
+    ZPlusRule,
+)
+
+from ...conftest import assert_unchanged, model_fingerprint
+
+
+def relu_net(bias=False):
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Linear(6, 16, bias=bias), nn.ReLU(), nn.Linear(16, 8, bias=bias), nn.ReLU(),
+        nn.Linear(8, 3, bias=bias),
+    )  # fmt: skip
+
+
+def test_relevance_is_conserved_with_a_small_epsilon():
+    net = relu_net()
+    x = torch.rand(5, 6)
+    rel, delta = LRP(net).attribute(x, target=1, return_convergence_delta=True)
+    assert torch.allclose(rel.sum(1), net(x)[:, 1], atol=1e-5)
+    assert delta.abs().max() < 1e-5
+    layer_rel = LayerLRP(net, net[2]).attribute(x, target=1)
+    assert torch.allclose(layer_rel.sum(1), net(x)[:, 1], atol=1e-5)
+
+
+def test_epsilon_lrp_on_relu_nets_without_bias_is_input_x_gradient():
+    net = relu_net()
+    x = torch.rand(4, 6)
+    assert torch.allclose(
+        LRP(net).attribute(x, target=2), InputXGradient(net).attribute(x, target=2), atol=1e-5
+    )
+
+
+def test_literal_two_layer_rules():
+    """R_i = sum_j x_i w'_ij / sum_i x_i w'_ij R_j, written out for each rule."""
+    torch.manual_seed(1)
+    first, second = nn.Linear(4, 5, bias=False), nn.Linear(5, 1, bias=False)
+    net = nn.Sequential(first, nn.ReLU(), second)
+    x = torch.rand(3, 4)
+    h = torch.relu(first(x))
+    r_hidden = h * second.weight[0]  # the epsilon rule at the top layer (eps -> 0)
+    for rule, w in ((EpsilonRule(), first.weight), (GammaRule(0.5), first.weight + 0.5 * first.weight.clamp(min=0)),
+                    (ZPlusRule(), first.weight.clamp(min=0))):  # fmt: skip
+        z = x @ w.t()
+        expected = x * ((r_hidden / z) @ w)
+        got = LRP(net, rules={first: rule}).attribute(x)
+        assert torch.allclose(got, expected, atol=1e-5), rule
+    # alpha1-beta0 with non-negative inputs equals z+ when there is no bias
+    assert torch.allclose(
+        LRP(net, rules={first: Alpha1Beta0Rule()}).attribute(x),
+        LRP(net, rules={first: ZPlusRule()}).attribute(x),
+        atol=1e-6,
+    )
+
+
+def test_rules_attached_as_attributes_and_model_left_unchanged():
+    net = relu_net(bias=True)
+    net[0].rule = GammaRule(0.25)
+    before = model_fingerprint(net)
+    x = torch.rand(3, 6)
+    a = LRP(net).attribute(x, target=0)
+    b = LRP(net, rules={net[0]: EpsilonRule()}).attribute(x, target=0)
+    assert not torch.allclose(a, b)  # the attached rule was used, and the dict overrides it
+    assert_unchanged(net, before)
+    assert isinstance(net[0].rule, GammaRule)
+
+
+def test_missing_rule_raises_a_clear_error():
+    net = nn.Sequential(nn.Linear(3, 4), nn.Softsign(), nn.Linear(4, 1))
+    with pytest.raises(ValueError, match="no rule for module '1' of type Softsign"):
+        LRP(net).attribute(torch.rand(2, 3))
+    rel = LRP(net, rules={net[1]: IdentityRule()}).attribute(torch.rand(2, 3))
+    assert rel.shape == (2, 3)
+    with pytest.raises(TypeError, match="PropagationRule"):
+        LRP(net, rules={net[1]: "identity"}).attribute(torch.rand(2, 3))
+
+
+def test_reused_module_gets_a_rule_per_call():
+    relu = nn.ReLU()
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6, bias=False), relu, nn.Linear(6, 6, bias=False), relu,
+                        nn.Linear(6, 1, bias=False))  # fmt: skip
+    x = torch.rand(3, 4)
+    rel = LRP(net).attribute(x)
+    assert torch.allclose(rel.sum(1), net(x).squeeze(1), atol=1e-5)
+
+
+class CaptumFriendly(nn.Module):
+    """Captum's LRP has no rule for nn.Flatten: flatten inside forward."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3),
+            nn.ReLU(), nn.AdaptiveAvgPool2d(2),
+        )  # fmt: skip
+        self.fc = nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.fc(self.features(x).flatten(1))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_agrees_with_captum():
+    from tests.oracle import captum_attr as C
+
+    x = torch.rand(3, 3, 8, 8)
+    ours, d_ours = LRP(CaptumFriendly().eval()).attribute(
+        x, target=1, return_convergence_delta=True
+    )
+    theirs, d_theirs = C.LRP(CaptumFriendly().eval()).attribute(
+        x, target=1, return_convergence_delta=True
+    )
+    assert torch.allclose(ours, theirs, atol=1e-6) and torch.allclose(d_ours, d_theirs, atol=1e-5)
+    net, net_c = CaptumFriendly().eval(), CaptumFriendly().eval()
+    ours = LayerLRP(net, net.features[3]).attribute(x, target=1)
+    theirs = C.LayerLRP(net_c, net_c.features[3]).attribute(x, target=1)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    net = CaptumFriendly().eval()
+    ours = GuidedGradCam(net, net.features[3]).attribute(x, target=2)
+    theirs = C.GuidedGradCam(net, net.features[3]).attribute(x, target=2)
+    assert torch.allclose(ours, theirs, atol=1e-7)
