@@ -53,8 +53,13 @@ def test_literal_two_layer_rules():
     x = torch.rand(3, 4)
     h = torch.relu(first(x))
     r_hidden = h * second.weight[0]  # the epsilon rule at the top layer (eps -> 0)
-    for rule, w in ((EpsilonRule(), first.weight), (GammaRule(0.5), first.weight + 0.5 * first.weight.clamp(min=0)),
-                    (ZPlusRule(), first.weight.clamp(min=0))):  # fmt: skip
+    w = first.weight
+    cases = (
+        (EpsilonRule(), w),
+        (GammaRule(0.5), w + 0.5 * w.clamp(min=0)),
+        (ZPlusRule(), w.clamp(min=0)),
+    )
+    for rule, w in cases:
         z = x @ w.t()
         expected = x * ((r_hidden / z) @ w)
         got = LRP(net, rules={first: rule}).attribute(x)
