@@ -11,10 +11,14 @@ import warnings
 
 import torch
 
-from . import gradient, perturbation
+from . import gradient, layer, perturbation
 from .common import timeit, timeit_pair
 
-SUITES = {"gradient": gradient.cases, "perturbation": perturbation.cases}
+SUITES = {
+    "gradient": gradient.cases,
+    "perturbation": perturbation.cases,
+    "layer": layer.cases,
+}
 
 
 def main(argv=None) -> None:

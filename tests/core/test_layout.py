@@ -35,7 +35,7 @@ def run_all(model, x):
 
 @pytest.mark.parametrize("model", [make_cnn(), ViewNet().eval()])
 def test_same_numbers_in_both_layouts(model):
-    x = torch.randn(3, 3, 8, 8)
+    x = torch.randn(5, 3, 8, 8)  # at least CHANNELS_LAST_MIN_ROWS rows
     fast = run_all(model, x)
     core.options.channels_last = False
     try:
@@ -44,6 +44,17 @@ def test_same_numbers_in_both_layouts(model):
         core.options.channels_last = True
     for a, b in zip(fast, plain):
         assert a.is_contiguous() and torch.allclose(a, b, atol=1e-5)
+
+
+def test_channels_last_reaches_the_model_only_for_large_batches():
+    seen = []
+    model = make_cnn()
+    model[0].register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
+    )
+    Saliency(model).attribute(torch.randn(2, 3, 8, 8), target=0)
+    Saliency(model).attribute(torch.randn(6, 3, 8, 8), target=0)
+    assert seen == [False, True]
 
 
 def test_view_model_rejects_channels_last_so_fallback_is_exercised():
