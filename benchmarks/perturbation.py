@@ -42,7 +42,7 @@ def cases(device: torch.device) -> list[Case]:
         "Occlusion resnet18 224 (3x15x15, stride 8)",
         lambda: occ.attribute(img, (3, 15, 15), strides=(3, 8, 8), target=3),
         lambda: cocc.attribute(img, (3, 15, 15), strides=(3, 8, 8), target=3),
-        model_floor(net, img.expand(n_windows, -1, -1, -1),
+        model_floor(net, img.expand(n_windows, -1, -1, -1)),
         max_abs_diff,
     ))  # fmt: skip
     fa, cfa = P.FeatureAblation(net), C.FeatureAblation(net)
@@ -50,7 +50,7 @@ def cases(device: torch.device) -> list[Case]:
         "FeatureAblation resnet18 224 (7x7 grid)",
         lambda fa=fa: fa.attribute(img, target=3, feature_mask=mask),
         lambda cfa=cfa: cfa.attribute(img, target=3, feature_mask=mask),
-        model_floor(net, img.expand(49, -1, -1, -1),
+        model_floor(net, img.expand(49, -1, -1, -1)),
         max_abs_diff,
     ))  # fmt: skip
     svs, csvs = P.ShapleyValueSampling(net), C.ShapleyValueSampling(net)
@@ -58,7 +58,7 @@ def cases(device: torch.device) -> list[Case]:
         "ShapleyValueSampling resnet18 224 (7x7 grid, n_samples 4)",
         lambda svs=svs: svs.attribute(img, target=3, feature_mask=mask, n_samples=4, generator=0),
         lambda csvs=csvs: csvs.attribute(img, target=3, feature_mask=mask, n_samples=4),
-        model_floor(net, img.expand(4 * 48 + 2, -1, -1, -1),
+        model_floor(net, img.expand(4 * 48 + 2, -1, -1, -1)),
         correlation,
     ))  # fmt: skip
     for name, ours, theirs in (
@@ -70,7 +70,7 @@ def cases(device: torch.device) -> list[Case]:
             lambda o=ours: o.attribute(img, target=3, feature_mask=mask, n_samples=200,
                                        generator=0),
             lambda t=theirs: t.attribute(img, target=3, feature_mask=mask, n_samples=200),
-            model_floor(net, img.expand(200, -1, -1, -1),
+            model_floor(net, img.expand(200, -1, -1, -1)),
             correlation,
         ))  # fmt: skip
 
