@@ -1,0 +1,28 @@
+"""perspicio.core.metrics: is an explanation faithful, stable and concise?
+
+Each metric takes a seed or generator where it samples; the ones that evaluate many
+perturbations do it in batched model calls.
+"""
+
+from .compare import HIGHER_IS_BETTER, compare_methods
+from .complexity import completeness_gap, sparseness
+from .faithfulness import FaithfulnessCurve, deletion_curve, insertion_curve
+from .infidelity import infidelity, infidelity_perturb_func_decorator
+from .sanity import model_randomization, spearman
+from .sensitivity import default_perturb_func, sensitivity_max
+
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "FaithfulnessCurve",
+    "compare_methods",
+    "completeness_gap",
+    "default_perturb_func",
+    "deletion_curve",
+    "infidelity",
+    "infidelity_perturb_func_decorator",
+    "insertion_curve",
+    "model_randomization",
+    "sensitivity_max",
+    "sparseness",
+    "spearman",
+]

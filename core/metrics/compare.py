@@ -1,0 +1,150 @@
+"""Score several attribution methods on the same model and inputs, in one table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from .._batching import make_generator, progress
+from .._inputs import TensorOrTuple, as_tuple, like_inputs
+from ..attribution import Attribution
+from ..registry import create, get_spec
+from ._common import require_pandas
+from .complexity import sparseness
+from .faithfulness import deletion_curve, insertion_curve
+from .infidelity import infidelity
+from .sensitivity import sensitivity_max
+
+#: Every metric ``compare_methods`` knows, and whether a higher value is better.
+HIGHER_IS_BETTER = {
+    "infidelity": False,
+    "sensitivity": False,
+    "deletion_auc": False,
+    "insertion_auc": True,
+    "sparseness": True,
+}
+
+
+def _methods(model: Callable, methods: Any) -> dict[str, tuple[Attribution, dict]]:
+    if isinstance(methods, dict):
+        items = list(methods.items())
+    else:
+        items = [(m if isinstance(m, str) else type(m).__name__, m) for m in methods]
+    out = {}
+    for label, m in items:
+        if isinstance(m, str):
+            spec = get_spec(m.split(":")[-1])
+            out[label] = (create(m, model), dict(spec.defaults))
+        elif isinstance(m, Attribution):
+            out[label] = (m, {})
+        else:
+            raise TypeError(f"`methods` entries must be names or Attribution instances, got {m!r}")
+    return out
+
+
+def _noise_perturbation(sigma: float, generator: torch.Generator | None) -> Callable:
+    def perturb(inputs: TensorOrTuple):
+        xs, was_tuple = as_tuple(inputs)
+        noise = tuple(
+            sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+            for x in xs
+        )
+        return like_inputs(noise, was_tuple), like_inputs(
+            tuple(x - e for x, e in zip(xs, noise)), was_tuple
+        )
+
+    return perturb
+
+
+def compare_methods(
+    model: Callable,
+    inputs: TensorOrTuple,
+    methods: Sequence[Any] | dict[str, Any],
+    metrics: Sequence[str] = tuple(HIGHER_IS_BETTER),
+    target: Any = None,
+    baselines: Any = None,
+    feature_mask: Any = None,
+    n_perturb_samples: int = 10,
+    noise_scale: float = 0.1,
+    n_steps: int = 20,
+    generator: int | torch.Generator | None = None,
+    show_progress: bool = False,
+):
+    """Score each method with each metric; one row per method, one column per metric.
+
+    ``methods``: registry names (``"integrated_gradients"``, ``"occlusion"``...), method
+    instances, or a ``{label: name or instance}`` dict. Metrics: ``infidelity`` (normalised,
+    Gaussian perturbations of scale ``noise_scale``), ``sensitivity`` (max-sensitivity,
+    radius ``noise_scale``), ``deletion_auc`` and ``insertion_auc`` (``feature_mask``
+    groups, ``n_steps``), ``sparseness`` (Gini). Each value is the mean over the examples.
+    ``result.attrs["higher_is_better"]`` records each metric's direction.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    >>> table = compare_methods(net, torch.randn(4, 5), ["saliency", "integrated_gradients"],
+    ...                         target=1, generator=0)
+    >>> list(table.columns), table.attrs["higher_is_better"]["infidelity"]
+    (['infidelity', 'sensitivity', 'deletion_auc', 'insertion_auc', 'sparseness'], False)
+    """
+    pd = require_pandas()
+
+    unknown = [m for m in metrics if m not in HIGHER_IS_BETTER]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(HIGHER_IS_BETTER)}")
+    gen = make_generator(0 if generator is None else generator)
+    xs, _ = as_tuple(inputs)
+    rows = {}
+    for label, (method, defaults) in progress(
+        _methods(model, methods).items(), show_progress, "methods"
+    ):
+        spec_kwargs = dict(defaults)
+        name = type(method).__name__
+        if baselines is not None and "baselines" in method.attribute.__code__.co_varnames:
+            spec_kwargs["baselines"] = baselines
+        elif name in ("GradientShap", "DeepLiftShap"):
+            spec_kwargs["baselines"] = like_inputs(
+                tuple(torch.zeros_like(x[:1]) for x in xs), len(xs) > 1
+            )
+        if feature_mask is not None and "feature_mask" in method.attribute.__code__.co_varnames:
+            spec_kwargs["feature_mask"] = feature_mask
+
+        def explain(inp, target=target, _m=method, _kw=spec_kwargs, **kw):
+            return _m.attribute(inp, target=target, **{**_kw, **kw})
+
+        attr = explain(inputs)
+        row: dict[str, float] = {}
+        for metric in metrics:
+            if metric == "infidelity":
+                value = infidelity(
+                    model,
+                    _noise_perturbation(noise_scale, gen),
+                    inputs,
+                    attr,
+                    target=target,
+                    n_perturb_samples=n_perturb_samples,
+                    normalize=True,
+                )
+            elif metric == "sensitivity":
+                value = sensitivity_max(
+                    explain,
+                    inputs,
+                    perturb_radius=noise_scale,
+                    n_perturb_samples=n_perturb_samples,
+                    generator=gen,
+                )
+            elif metric in ("deletion_auc", "insertion_auc"):
+                curve = deletion_curve if metric == "deletion_auc" else insertion_curve
+                value = curve(model, inputs, attr, target=target, baselines=baselines,
+                              feature_mask=feature_mask, n_steps=n_steps).auc  # fmt: skip
+            else:
+                value = sparseness(attr)
+            row[metric] = float(torch.as_tensor(value, dtype=torch.float64).mean())
+        rows[label] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")[list(metrics)]
+    table.index.name = "method"
+    table.attrs["higher_is_better"] = {m: HIGHER_IS_BETTER[m] for m in metrics}
+    return table
