@@ -11,13 +11,14 @@ import warnings
 
 import torch
 
-from . import gradient, layer, perturbation
+from . import gradient, layer, metrics, perturbation
 from .common import timeit, timeit_pair
 
 SUITES = {
     "gradient": gradient.cases,
     "perturbation": perturbation.cases,
     "layer": layer.cases,
+    "metrics": metrics.cases,
 }
 
 

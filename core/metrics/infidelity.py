@@ -9,14 +9,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._batching import chunk_slices
+from .._batching import Layout, chunk_slices
 from .._inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
     as_tuple,
     check_positive_int,
-    expand_additional_args,
     format_additional_args,
     format_baselines,
     format_target,
@@ -24,6 +23,7 @@ from .._inputs import (
     repeat_batch,
     run_forward,
 )
+from .._perturbation import evaluate_chunk
 from ._common import flat_concat, samples_per_chunk
 
 
@@ -126,6 +126,7 @@ def infidelity(
     bases = format_baselines(baselines, xs) if baselines is not None else None
     reference = run_forward(forward_func, xs, tgt, args)
     dots, drops = [], []
+    layout = Layout()
     chunk = samples_per_chunk(max_examples_per_batch, n, n_perturb_samples)
     for sl in chunk_slices(n_perturb_samples, chunk):
         m = sl.stop - sl.start
@@ -138,9 +139,7 @@ def infidelity(
             )
         perturbations, _ = as_tuple(perturbations, "perturbations")
         perturbed, _ = as_tuple(perturbed, "perturbed inputs")
-        out = run_forward(
-            forward_func, perturbed, tgt.expand(m), expand_additional_args(args, n, m)
-        )
+        out = evaluate_chunk(forward_func, perturbed, m, n, tgt, args, layout)
         dots.append(
             (flat_concat(perturbations) * flat_concat(repeat_batch(attrs, m))).sum(1).view(m, n)
         )
