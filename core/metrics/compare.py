@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -101,21 +102,22 @@ def compare_methods(
     for label, (method, defaults) in progress(
         _methods(model, methods).items(), show_progress, "methods"
     ):
-        spec_kwargs = dict(defaults)
-        name = type(method).__name__
-        if baselines is not None and "baselines" in method.attribute.__code__.co_varnames:
-            spec_kwargs["baselines"] = baselines
-        elif name in ("GradientShap", "DeepLiftShap"):
-            spec_kwargs["baselines"] = like_inputs(
+        fixed = dict(defaults)  # the same for every row (n_steps, n_samples...)
+        per_example: dict[str, Any] = {"target": target}  # replicated with noisy copies
+        accepted = inspect.signature(method.attribute).parameters
+        if baselines is not None and "baselines" in accepted:
+            per_example["baselines"] = baselines
+        elif type(method).__name__ in ("GradientShap", "DeepLiftShap"):  # need a distribution
+            fixed["baselines"] = like_inputs(
                 tuple(torch.zeros_like(x[:1]) for x in xs), len(xs) > 1
             )
-        if feature_mask is not None and "feature_mask" in method.attribute.__code__.co_varnames:
-            spec_kwargs["feature_mask"] = feature_mask
+        if feature_mask is not None and "feature_mask" in accepted:
+            per_example["feature_mask"] = feature_mask
 
-        def explain(inp, target=target, _m=method, _kw=spec_kwargs, **kw):
-            return _m.attribute(inp, target=target, **{**_kw, **kw})
+        def explain(inp, _m=method, _fixed=fixed, **kw):
+            return _m.attribute(inp, **_fixed, **kw)
 
-        attr = explain(inputs)
+        attr = explain(inputs, **per_example)
         row: dict[str, float] = {}
         for metric in metrics:
             if metric == "infidelity":
@@ -135,6 +137,7 @@ def compare_methods(
                     perturb_radius=noise_scale,
                     n_perturb_samples=n_perturb_samples,
                     generator=gen,
+                    **per_example,
                 )
             elif metric in ("deletion_auc", "insertion_auc"):
                 curve = deletion_curve if metric == "deletion_auc" else insertion_curve

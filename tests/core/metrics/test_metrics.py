@@ -138,10 +138,9 @@ def test_sparseness_and_completeness():
 def test_compare_methods_table():
     net = make_mlp()
     x = torch.randn(6, 6)
-    table = compare_methods(
-        net, x, {"ig": "integrated_gradients", "sal": Saliency(net)}, target=0, generator=0
-    )
-    assert list(table.index) == ["ig", "sal"]
+    methods = {"ig": "integrated_gradients", "sal": Saliency(net), "fa": "feature_ablation"}
+    table = compare_methods(net, x, methods, target=[0, 1, 2, 0, 1, 2], generator=0)
+    assert list(table.index) == ["ig", "sal", "fa"]
     assert table.attrs["higher_is_better"] == {
         "infidelity": False, "sensitivity": False, "deletion_auc": False,
         "insertion_auc": True, "sparseness": True,
