@@ -24,7 +24,7 @@ from perspicio.core import (
     Saliency,
 )
 
-CACHE = Path(".cache/demo_digits_cnn.pt")
+CACHE = Path(__file__).resolve().parents[1] / ".cache" / "demo_digits_cnn.pt"
 
 
 def digits() -> tuple[torch.Tensor, torch.Tensor]:
