@@ -60,8 +60,8 @@ class LayerFeatureAblation(LayerAttribution, PerturbationAttribution):
             self.forward_func, self.layers, xs, args, attribute_to_layer_input
         )
         bases = format_baselines(layer_baselines, acts, "layer_baselines")
-        _, groups = feature_index(format_feature_mask(layer_mask, acts))
-        n_groups = int(max(int(g.max()) for g in groups)) + 1
+        ids, groups = feature_index(format_feature_mask(layer_mask, acts))
+        n_groups = len(ids)
 
         def with_layer(*values: Tensor) -> Tensor:
             m = values[0].shape[0] // n

@@ -59,8 +59,8 @@ def _curve(
     check_positive_int(n_steps, "n_steps")
     n = xs[0].shape[0]
     bases = format_baselines(baselines, xs)
-    _, groups = feature_index(format_feature_mask(feature_mask, xs))
-    n_features = int(max(int(g.max()) for g in groups)) + 1
+    ids, groups = feature_index(format_feature_mask(feature_mask, xs))
+    n_features = len(ids)
     # a group's score is the mean attribution of its elements
     sizes = sum(group_sums(torch.ones_like(a), g, n_features) for a, g in zip(attrs, groups))
     scores = sum(group_sums(a.detach(), g, n_features) for a, g in zip(attrs, groups))

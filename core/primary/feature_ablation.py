@@ -81,8 +81,8 @@ class FeatureAblation(PerturbationAttribution):
         """
         xs, was_tuple = as_tuple(inputs)
         bases = format_baselines(baselines, xs)
-        _, groups = feature_index(format_feature_mask(feature_mask, xs))
-        n_features = int(max(int(g.max()) for g in groups)) + 1
+        ids, groups = feature_index(format_feature_mask(feature_mask, xs))
+        n_features = len(ids)
         args = format_additional_args(additional_forward_args)
         chunk = resolve_chunk(
             perturbations_per_eval, self.forward_func, xs, args, n_features, max_memory

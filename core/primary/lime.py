@@ -132,8 +132,8 @@ class Lime(PerturbationAttribution):
         check_positive_int(n_samples, "n_samples")
         xs, was_tuple = as_tuple(inputs)
         bases = format_baselines(baselines, xs)
-        _, groups = feature_index(format_feature_mask(feature_mask, xs))
-        n, n_features = xs[0].shape[0], int(max(int(g.max()) for g in groups)) + 1
+        ids, groups = feature_index(format_feature_mask(feature_mask, xs))
+        n, n_features = xs[0].shape[0], len(ids)
         args = format_additional_args(additional_forward_args)
         tgt = format_target(target, n)
         present, values, weights, intercept = self._sample_and_evaluate(

@@ -80,8 +80,8 @@ class ShapleyValues(PerturbationAttribution):
         """Return the exact Shapley value of each element's feature group."""
         xs, was_tuple = as_tuple(inputs)
         bases = format_baselines(baselines, xs)
-        _, groups = feature_index(format_feature_mask(feature_mask, xs))
-        n, n_features = xs[0].shape[0], int(max(int(g.max()) for g in groups)) + 1
+        ids, groups = feature_index(format_feature_mask(feature_mask, xs))
+        n, n_features = xs[0].shape[0], len(ids)
         if n_features > MAX_FEATURES:
             raise ValueError(
                 f"ShapleyValues evaluates all 2^F coalitions and `feature_mask` gives F = "
