@@ -19,10 +19,12 @@ from .layer.layer_conductance import LayerConductance
 from .layer.layer_deeplift import LayerDeepLift, LayerDeepLiftShap
 from .layer.layer_feature_ablation import LayerFeatureAblation
 from .layer.layer_gradcam import LayerGradCam
+from .layer.layer_gradcam_plus_plus import LayerGradCamPlusPlus
 from .layer.layer_gradient_shap import LayerGradientShap
 from .layer.layer_gradient_x_activation import LayerGradientXActivation
 from .layer.layer_integrated_gradients import LayerIntegratedGradients
 from .layer.layer_lrp import LayerLRP
+from .layer.layer_score_cam import LayerScoreCam
 from .neuron.neuron_conductance import NeuronConductance
 from .neuron.neuron_deeplift import NeuronDeepLift, NeuronDeepLiftShap
 from .neuron.neuron_feature_ablation import NeuronFeatureAblation
@@ -85,10 +87,12 @@ __all__ = [
     "LayerDeepLiftShap",
     "LayerFeatureAblation",
     "LayerGradCam",
+    "LayerGradCamPlusPlus",
     "LayerGradientShap",
     "LayerGradientXActivation",
     "LayerIntegratedGradients",
     "LayerLRP",
+    "LayerScoreCam",
     "Lime",
     "NeuronAttribution",
     "NeuronConductance",

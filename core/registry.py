@@ -17,10 +17,12 @@ from .layer.layer_conductance import LayerConductance
 from .layer.layer_deeplift import LayerDeepLift, LayerDeepLiftShap
 from .layer.layer_feature_ablation import LayerFeatureAblation
 from .layer.layer_gradcam import LayerGradCam
+from .layer.layer_gradcam_plus_plus import LayerGradCamPlusPlus
 from .layer.layer_gradient_shap import LayerGradientShap
 from .layer.layer_gradient_x_activation import LayerGradientXActivation
 from .layer.layer_integrated_gradients import LayerIntegratedGradients
 from .layer.layer_lrp import LayerLRP
+from .layer.layer_score_cam import LayerScoreCam
 from .noise_tunnel import NoiseTunnel
 from .primary.deconvolution import Deconvolution
 from .primary.deeplift import DeepLift
@@ -87,6 +89,9 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("guided_gradcam", GuidedGradCam, "gradient", needs_layer=True),
         MethodSpec("gradcam", LayerGradCam, "layer", needs_layer=True,
                    defaults={"relu_attributions": True}),
+        MethodSpec("gradcam_plus_plus", LayerGradCamPlusPlus, "layer", needs_layer=True,
+                   defaults={"relu_attributions": True}),
+        MethodSpec("score_cam", LayerScoreCam, "layer", needs_layer=True),
         MethodSpec("layer_activation", LayerActivation, "layer", needs_layer=True),
         MethodSpec("layer_gradient_x_activation", LayerGradientXActivation, "layer",
                    needs_layer=True),

@@ -1,6 +1,6 @@
 """Score four attribution methods on the digits demo CNN with perspicio's metrics.
 
-    python examples/evaluate_methods.py
+python examples/evaluate_methods.py
 """
 
 from __future__ import annotations

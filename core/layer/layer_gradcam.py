@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch.nn.functional as F
+from torch import Tensor
 
 from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args, format_target
 from .._layer import layer_gradients
@@ -54,9 +55,15 @@ class LayerGradCam(LayerAttribution, GradientAttribution):
         for gs, (acts, _) in zip(grads, values):
             maps = []
             for g, a in zip(gs, acts):
-                w = g.mean(dim=tuple(range(2, g.dim())), keepdim=True) if g.dim() > 2 else g
-                cam = w * a.detach()
+                cam = self.channel_weights(g, a.detach()) * a.detach()
                 cam = cam.sum(1, keepdim=True) if attr_dim_summation else cam
                 maps.append(F.relu(cam) if relu_attributions else cam)
             per_layer.append(tuple(maps))
         return self._answer(per_layer, [t for _, t in values])
+
+    @staticmethod
+    def channel_weights(grads: Tensor, acts: Tensor) -> Tensor:
+        """Grad-CAM's weight of each channel: its gradient averaged over the positions."""
+        return (
+            grads.mean(dim=tuple(range(2, grads.dim())), keepdim=True) if grads.dim() > 2 else grads
+        )
