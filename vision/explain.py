@@ -1,0 +1,207 @@
+"""``vision.explain(model, img)``: one call from an image to an explanation."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+from torch import nn
+
+from perspicio.core import Attribution, LayerAttribution, NoiseTunnel
+from perspicio.core._batching import make_generator
+from perspicio.core._hooks import preserved_state
+from perspicio.core.registry import create, get_spec
+
+from ._image import check_channels, to_batch, to_display
+from .baselines import baseline_distribution, image_baseline
+from .cam import find_last_conv
+from .explanation import ImageExplanation
+from .segmentation import segment
+
+SIGN = {
+    "saliency": "absolute_value",
+    "guided_backprop": "absolute_value",
+    "deconvolution": "absolute_value",
+    "gradcam": "positive",
+    "gradcam_plus_plus": "positive",
+    "score_cam": "positive",
+    "guided_gradcam": "absolute_value",
+}
+
+
+def _resolve_targets(target: Any, probs: torch.Tensor, labels: list[str] | None) -> list[int]:
+    n_classes = probs.shape[1]
+    if target is None:
+        return [int(probs[0].argmax())]
+    if isinstance(target, str) and (m := re.fullmatch(r"topk:(\d+)", target)):
+        return probs[0].topk(min(int(m.group(1)), n_classes)).indices.tolist()
+    items = target if isinstance(target, (list, tuple)) else [target]
+    out = []
+    for t in items:
+        if isinstance(t, str):
+            if not labels or t not in labels:
+                raise ValueError(
+                    f"`target` {t!r} is not a class name the model knows (pass `labels`)"
+                )
+            t = labels.index(t)
+        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < n_classes:
+            raise ValueError(f"`target` {t!r} is not a class index in [0, {n_classes})")
+        out.append(t)
+    return out
+
+
+def explain(
+    model: nn.Module,
+    img: Any,
+    *,
+    target: Any = None,
+    method: str | Attribution = "integrated_gradients",
+    baseline: Any = "black",
+    transform: Any = None,
+    layer: nn.Module | None = None,
+    n_segments: int = 50,
+    seed: int | None = None,
+    labels: list[str] | None = None,
+    **method_kwargs: Any,
+) -> ImageExplanation:
+    """Explain an image classifier's decision on one image.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A classifier returning logits ``(N, classes)``; it is run in eval mode and left in
+        the mode it was in.
+    img : PIL image, array (HxW / HxWxC), tensor (CxHxW / 1xCxHxW) or path
+    target : None, int, class name, list of them, or ``"topk:K"``
+        None explains the predicted class.
+    method : str or Attribution
+        A registry name: ``integrated_gradients`` (default), ``saliency``, ``deeplift``,
+        ``gradient_shap``, ``guided_backprop``, ``occlusion``, ``feature_ablation``,
+        ``shapley_value_sampling``, ``lime``, ``kernel_shap``, ``gradcam``,
+        ``gradcam_plus_plus``, ``score_cam``, ``guided_gradcam``,
+        ``noise_tunnel:<name>``..., or an instance.
+    baseline : str or tensor
+        ``black``, ``white``, ``blur``, ``uniform``, ``mean`` or a tensor (a list of kinds
+        for the methods that take a distribution).
+    transform : torchvision transform, optional
+        Preprocessing (default: pixels to [0, 1] only); its ``Normalize`` is honoured.
+    layer : module, optional
+        For the CAM methods (default: :func:`find_last_conv`).
+    n_segments : int
+        Superpixels (SLIC) for the perturbation methods.
+    seed : int, optional
+        For the sampling methods.
+    labels : list of str, optional
+        Class names.
+    **method_kwargs
+        Passed to the method's ``attribute`` (``n_steps``, ``n_samples``...).
+
+    Examples
+    --------
+    >>> import torch, torchvision
+    >>> from perspicio import vision
+    >>> net = torchvision.models.resnet18(num_classes=4)
+    >>> exp = vision.explain(net, torch.rand(3, 64, 64), method="saliency")
+    >>> exp.attributions.shape
+    torch.Size([1, 3, 64, 64])
+    """
+    x = to_batch(img, transform)
+    if x.shape[0] != 1:
+        raise ValueError(
+            f"explain takes one image, got a batch of {x.shape[0]}; use perspicio.core for batches"
+        )
+    param = next(model.parameters(), None)
+    x = x.to(param.device if param is not None else "cpu")
+    check_channels(model, x)
+    gen = make_generator(seed)
+    with preserved_state(model):
+        model.eval()
+        with torch.no_grad():
+            logits = model(x)
+        if logits.dim() != 2:
+            raise ValueError(
+                f"the model must return logits (N, classes), got shape {tuple(logits.shape)}"
+            )
+        probs = logits.softmax(1)
+        targets = _resolve_targets(target, probs, labels)
+        xs = x.expand(len(targets), -1, -1, -1)
+        name, attr_method, kwargs = _method(
+            method, model, layer, x, baseline, transform, n_segments, gen
+        )
+        kwargs.update(method_kwargs)
+        delta = None
+        if attr_method.has_convergence_delta() and "return_convergence_delta" not in kwargs:
+            attr, delta = attr_method.attribute(
+                xs, target=targets, return_convergence_delta=True, **kwargs
+            )
+        else:
+            attr = attr_method.attribute(xs, target=targets, **kwargs)
+    if attr.shape[-2:] != x.shape[-2:]:  # layer maps (CAMs): to the image's size
+        attr = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), "bilinear")
+    names = [labels[t] if labels else str(t) for t in targets]
+    top = int(probs[0].argmax())
+    return ImageExplanation(
+        attributions=attr.detach(),
+        image=to_display(x, transform).detach().cpu(),
+        targets=targets,
+        labels=names,
+        scores=[float(probs[0, t]) for t in targets],
+        method=name,
+        parameters={
+            "baseline": baseline if isinstance(baseline, str) else "tensor",
+            "seed": seed,
+            **method_kwargs,
+        },
+        convergence_delta=delta,
+        predicted=top,
+        predicted_label=labels[top] if labels else str(top),
+        predicted_score=float(probs[0, top]),
+        model=model,
+        sign=SIGN.get(name.split(":")[-1], "all"),
+    )
+
+
+def _method(method, model, layer, x, baseline, transform, n_segments, gen):
+    """The method instance and the keyword arguments this image needs."""
+    if isinstance(method, Attribution):
+        return type(method).__name__, method, {}
+    if not isinstance(method, str):
+        raise TypeError(f"`method` must be a name or an Attribution, got {type(method).__name__}")
+    base_name = method.split(":")[-1]
+    spec = get_spec(base_name)
+    if spec.needs_layer:
+        instance = create(
+            method, model, layer=layer or find_last_conv(model, tuple(x.shape[-2:]), x.shape[1])
+        )
+    else:
+        instance = create(method, model)
+    kwargs = dict(spec.defaults)
+    if spec.baselines == "single":
+        kwargs["baselines"] = image_baseline(baseline, x, transform, gen)
+    elif spec.baselines == "distribution":
+        kinds = (
+            baseline
+            if not isinstance(baseline, str) or baseline != "black"
+            else ["black", "white", "blur"]
+        )
+        kwargs["baselines"] = (
+            baseline_distribution(kinds, x, transform, gen)
+            if not isinstance(kinds, torch.Tensor)
+            else kinds
+        )
+    if spec.family == "perturbation":
+        display = to_display(x, transform)[0].cpu()
+        if base_name == "occlusion":
+            h, w = x.shape[-2:]
+            kwargs["sliding_window_shapes"] = (x.shape[1], max(1, h // 8), max(1, w // 8))
+            kwargs["strides"] = (x.shape[1], max(1, h // 16), max(1, w // 16))
+        elif base_name == "shapley_values":
+            kwargs["feature_mask"] = segment(display, "grid", min(n_segments, 16)).to(x.device)
+        elif base_name != "feature_permutation":
+            kwargs["feature_mask"] = segment(display, "slic", n_segments).to(x.device)
+    if spec.sampling:
+        kwargs["generator"] = gen
+    if isinstance(instance, NoiseTunnel):
+        kwargs.update(nt_samples=10, stdevs=float(0.1 * (x.max() - x.min())), generator=gen)
+    return method, instance, kwargs

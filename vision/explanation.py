@@ -1,0 +1,141 @@
+"""The result of ``vision.explain``: attributions plus everything needed to show and trace them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+from . import visualize
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """SHA-256 of the model's parameters and buffers (names, shapes and values)."""
+    digest = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(str(tuple(t.shape)).encode())
+        digest.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class ImageExplanation:
+    """Attributions of one image for one or more targets.
+
+    ``attributions``: ``(K, C or 1, H, W)``, one row per explained target; ``image``:
+    ``(1, C, H, W)`` display pixels in [0, 1].
+    """
+
+    attributions: Tensor
+    image: Tensor
+    targets: list[int]
+    labels: list[str]
+    scores: list[float]
+    method: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    convergence_delta: Tensor | None = None
+    predicted: int | None = None
+    predicted_label: str | None = None
+    predicted_score: float | None = None
+    model: nn.Module | None = field(default=None, repr=False)
+    sign: str = "all"
+
+    def plot(
+        self, kind: str = "blended", sign: str | None = None, outlier_perc: float = 2.0
+    ) -> Figure:
+        """The image and one panel per target: ``kind`` is ``"blended"``, ``"heat_map"``,
+        ``"masked"`` or ``"alpha"``. Returns a matplotlib Figure."""
+        draw = {
+            "blended": lambda a, ax: visualize.blended_heat_map(
+                a, self.image, sign or self.sign, ax=ax, outlier_perc=outlier_perc, colorbar=False
+            ),
+            "heat_map": lambda a, ax: visualize.heat_map(
+                a, sign or self.sign, outlier_perc, ax=ax, colorbar=False
+            ),
+            "masked": lambda a, ax: visualize.masked_image(
+                a, self.image, sign or "positive", outlier_perc, ax=ax
+            ),
+            "alpha": lambda a, ax: visualize.alpha_scaling(
+                a, self.image, sign or "positive", outlier_perc, ax=ax
+            ),
+        }
+        if kind not in draw:
+            raise ValueError(f"`kind` must be one of {sorted(draw)}, got {kind!r}")
+        k = len(self.targets)
+        fig = Figure(figsize=(3.2 * (k + 1), 3.4))
+        axes = fig.subplots(1, k + 1)
+        visualize.original_image(self.image, title="input", ax=axes[0])
+        for i, ax in enumerate(axes[1:]):
+            draw[kind](self.attributions[i], ax)
+            ax.set_title(f"{self.method}\n{self.labels[i]} ({self.scores[i]:.2f})", fontsize=9)
+        fig.tight_layout()
+        return fig
+
+    def _png(self, **kwargs: Any) -> bytes:
+        buffer = io.BytesIO()
+        self.plot(**kwargs).savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+    def to_html(self) -> str:
+        """A self-contained HTML fragment: the figure (embedded PNG) and a table."""
+        picture = base64.b64encode(self._png()).decode()
+        rows = "".join(
+            f"<tr><td>{t}</td><td>{html.escape(str(label))}</td><td>{score:.4f}</td></tr>"
+            for t, label, score in zip(self.targets, self.labels, self.scores)
+        )
+        delta = (
+            ""
+            if self.convergence_delta is None
+            else (f"<p>convergence delta: {float(self.convergence_delta.abs().max()):.3g}</p>")
+        )
+        return (
+            f'<div class="perspicio-explanation"><h3>{html.escape(self.method)}</h3>'
+            f'<img alt="explanation" src="data:image/png;base64,{picture}"/>'
+            f"<table><tr><th>target</th><th>label</th><th>probability</th></tr>{rows}</table>"
+            f"{delta}</div>"
+        )
+
+    def manifest(self) -> dict[str, Any]:
+        """What produced this explanation: method, parameters, targets, model, versions."""
+        import perspicio
+
+        return {
+            "method": self.method,
+            "parameters": {
+                k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
+                for k, v in self.parameters.items()
+            },
+            "targets": self.targets,
+            "labels": self.labels,
+            "scores": self.scores,
+            "predicted": self.predicted,
+            "attribution_shape": list(self.attributions.shape),
+            "model_fingerprint": model_fingerprint(self.model) if self.model is not None else None,
+            "perspicio_version": perspicio.__version__,
+            "torch_version": torch.__version__,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``<stem>.png`` (the figure), ``<stem>.pt`` and ``<stem>.npy`` (the raw
+        attributions) and ``<stem>.json`` (the manifest) next to ``path``; returns the PNG."""
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self._png())
+        torch.save(self.attributions.detach().cpu(), path.with_suffix(".pt"))
+        import numpy as np
+
+        np.save(path.with_suffix(".npy"), self.attributions.detach().cpu().numpy())
+        path.with_suffix(".json").write_text(json.dumps(self.manifest(), indent=2))
+        return path
