@@ -11,7 +11,7 @@ import warnings
 
 import torch
 
-from . import gradient, layer, metrics, perturbation
+from . import gradient, layer, metrics, perturbation, vision
 from .common import timeit, timeit_pair
 
 SUITES = {
@@ -19,6 +19,7 @@ SUITES = {
     "perturbation": perturbation.cases,
     "layer": layer.cases,
     "metrics": metrics.cases,
+    "vision": vision.cases,
 }
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 from torch import Tensor, nn
 
 from perspicio.core._hooks import preserved_state
+
+_FOUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def find_last_conv(
@@ -28,6 +32,10 @@ def find_last_conv(
     from ._image import expected_channels
 
     channels = in_channels or expected_channels(model)
+    key = (tuple(input_size), channels)
+    cached = _FOUND.get(model, {}).get(key)
+    if cached is not None:
+        return cached
     if channels is None:
         raise ValueError("the model has no Conv2d; give `layer` explicitly")
     names = {m: name for name, m in model.named_modules()}
@@ -57,6 +65,7 @@ def find_last_conv(
     found = finished[-1]
     if found not in names:  # pragma: no cover - a module outside the tree
         raise ValueError("the spatial layer found is not a named submodule; give `layer`")
+    _FOUND.setdefault(model, {})[key] = found  # the same model and size give the same layer
     return found
 
 

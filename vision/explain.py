@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -30,8 +31,52 @@ SIGN = {
 }
 
 
-def _resolve_targets(target: Any, probs: torch.Tensor, labels: list[str] | None) -> list[int]:
-    n_classes = probs.shape[1]
+SINGLE_PASS = {"saliency", "input_x_gradient", "guided_backprop", "deconvolution", "gradcam",
+               "gradcam_plus_plus", "lrp"}  # fmt: skip
+
+
+def _is_topk(target: Any) -> bool:
+    return isinstance(target, str) and target.startswith("topk:")
+
+
+def _predicted_class(out: torch.Tensor) -> torch.Tensor:
+    """The score of each row's own top class (the gradient flows through that score)."""
+    return out.gather(1, out.argmax(1, keepdim=True)).squeeze(1)
+
+
+def _as_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    if logits.dim() != 2:
+        raise ValueError(
+            f"the model must return logits (N, classes), got shape {tuple(logits.shape)}"
+        )
+    return logits.detach().float().softmax(1)
+
+
+def _probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return _as_probabilities(model(x))
+
+
+@contextlib.contextmanager
+def _first_output(model: nn.Module):
+    """Record the output of the model's first forward pass inside the block."""
+    seen: list[torch.Tensor] = []
+
+    def hook(module, args, out):
+        if not seen and isinstance(out, torch.Tensor):
+            seen.append(out.detach())
+
+    handle = model.register_forward_hook(hook)
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def _resolve_targets(
+    target: Any, probs: torch.Tensor | None, labels: list[str] | None
+) -> list[int]:
+    n_classes = probs.shape[1] if probs is not None else None
     if target is None:
         return [int(probs[0].argmax())]
     if isinstance(target, str) and (m := re.fullmatch(r"topk:(\d+)", target)):
@@ -45,8 +90,15 @@ def _resolve_targets(target: Any, probs: torch.Tensor, labels: list[str] | None)
                     f"`target` {t!r} is not a class name the model knows (pass `labels`)"
                 )
             t = labels.index(t)
-        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < n_classes:
-            raise ValueError(f"`target` {t!r} is not a class index in [0, {n_classes})")
+        if (
+            isinstance(t, bool)
+            or not isinstance(t, int)
+            or t < 0
+            or (n_classes is not None and t >= n_classes)
+        ):
+            raise ValueError(
+                f"`target` {t!r} is not a class index in [0, {n_classes or 'classes'})"
+            )
         out.append(t)
     return out
 
@@ -117,26 +169,34 @@ def explain(
     gen = make_generator(seed)
     with preserved_state(model):
         model.eval()
-        with torch.no_grad():
-            logits = model(x)
-        if logits.dim() != 2:
-            raise ValueError(
-                f"the model must return logits (N, classes), got shape {tuple(logits.shape)}"
-            )
-        probs = logits.softmax(1)
-        targets = _resolve_targets(target, probs, labels)
-        xs = x.expand(len(targets), -1, -1, -1)
         name, attr_method, kwargs = _method(
             method, model, layer, x, baseline, transform, n_segments, gen
         )
         kwargs.update(method_kwargs)
-        delta = None
-        if attr_method.has_convergence_delta() and "return_convergence_delta" not in kwargs:
-            attr, delta = attr_method.attribute(
-                xs, target=targets, return_convergence_delta=True, **kwargs
-            )
+        # A single-pass method's first forward pass is on the image itself: the prediction
+        # is read from it instead of paying for another forward pass.
+        one_pass = isinstance(method, str) and name in SINGLE_PASS and not _is_topk(target)
+        probs = None
+        if not one_pass:
+            probs = _probabilities(model, x)
+            targets = _resolve_targets(target, probs, labels)
+        elif target is None:
+            targets = _predicted_class  # each row's top class, inside the forward pass
         else:
-            attr = attr_method.attribute(xs, target=targets, **kwargs)
+            targets = _resolve_targets(target, None, labels)
+        xs = x.expand(1 if callable(targets) else len(targets), -1, -1, -1)
+        delta = None
+        with _first_output(model) as seen:
+            if attr_method.has_convergence_delta() and "return_convergence_delta" not in kwargs:
+                attr, delta = attr_method.attribute(
+                    xs, target=targets, return_convergence_delta=True, **kwargs
+                )
+            else:
+                attr = attr_method.attribute(xs, target=targets, **kwargs)
+        if probs is None:
+            probs = _as_probabilities(seen[0][:1])
+            if callable(targets):
+                targets = [int(probs[0].argmax())]
     if attr.shape[-2:] != x.shape[-2:]:  # layer maps (CAMs): to the image's size
         attr = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), "bilinear")
     names = [labels[t] if labels else str(t) for t in targets]

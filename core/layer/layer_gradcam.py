@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch.nn.functional as F
@@ -43,9 +44,15 @@ class LayerGradCam(LayerAttribution, GradientAttribution):
         attribute_to_layer_input: bool = False,
         relu_attributions: bool = False,
         attr_dim_summation: bool = True,
+        reshape_transform: Callable[[Tensor], Tensor] | None = None,
     ) -> Any:
         """Return the Grad-CAM map of the layer, shape ``(N, 1, ...)`` (``(N, C, ...)``
-        without summation)."""
+        without summation).
+
+        ``reshape_transform`` maps the layer's output (and its gradient) to channel-first
+        maps, e.g. ViT tokens ``(N, 1 + h*w, D)`` to ``(N, D, h, w)`` with
+        ``perspicio.vision.vit_reshape_transform``; Captum has no such argument.
+        """
         xs, _ = as_tuple(inputs)
         grads, values, _ = layer_gradients(
             self.forward_func, self.layers, xs, format_target(target, xs[0].shape[0]),
@@ -55,7 +62,10 @@ class LayerGradCam(LayerAttribution, GradientAttribution):
         for gs, (acts, _) in zip(grads, values):
             maps = []
             for g, a in zip(gs, acts):
-                cam = self.channel_weights(g, a.detach()) * a.detach()
+                a = a.detach()
+                if reshape_transform is not None:
+                    g, a = reshape_transform(g), reshape_transform(a)
+                cam = self.channel_weights(g, a) * a
                 cam = cam.sum(1, keepdim=True) if attr_dim_summation else cam
                 maps.append(F.relu(cam) if relu_attributions else cam)
             per_layer.append(tuple(maps))

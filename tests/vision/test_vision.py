@@ -259,3 +259,27 @@ def test_load_model_reads_weights_safely(tmp_path):
     )  # a pickled module, not a state dict
     with pytest.raises(Exception, match="Weights only load failed|weights_only"):
         vision.load_model("resnet18", weights_path=tmp_path / "pickle.pt", num_classes=3)
+
+
+def test_gradcam_on_a_vision_transformer():
+    from torchvision.models import VisionTransformer
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16,
+                            mlp_dim=32, num_classes=4).eval()  # fmt: skip
+    exp = vision.explain(vit, torch.rand(3, 32, 32), method="gradcam", layer=vit.encoder.layers[-1],
+                         reshape_transform=vision.vit_reshape_transform)  # fmt: skip
+    assert exp.attributions.shape == (1, 1, 32, 32) and (exp.attributions >= 0).all()
+    tokens = torch.randn(2, 1 + 16, 16)
+    assert torch.equal(vision.vit_reshape_transform(tokens)[:, :, 1, 2], tokens[:, 1 + 1 * 4 + 2])
+
+
+@pytest.mark.parametrize("method", ["saliency", "gradcam", "guided_backprop"])
+def test_single_pass_methods_read_the_prediction_from_their_own_forward(shapes, method):
+    net, x = shapes[0], shapes[1][5]
+    implicit = vision.explain(net, x, method=method)
+    predicted = int(net(x.unsqueeze(0)).argmax(1))
+    explicit = vision.explain(net, x, method=method, target=predicted)
+    assert implicit.targets == [predicted] and implicit.predicted == predicted
+    assert torch.allclose(implicit.attributions, explicit.attributions)
+    assert implicit.scores == pytest.approx(explicit.scores)
