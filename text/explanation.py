@@ -1,0 +1,144 @@
+"""The result of ``text.explain``: word (or token) attributions of one text, and pictures."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+_STYLE = (
+    "<style>.pe-text{font-family:sans-serif;line-height:1.9}"
+    ".pe-text span.w{border-radius:3px;padding:1px 2px}"
+    ".pe-legend span{padding:2px 6px;margin-right:6px;border-radius:3px}"
+    "table.pe{border-collapse:collapse}table.pe td,table.pe th{border:1px solid #ccc;"
+    "padding:6px;vertical-align:top}</style>"
+)
+
+
+def _colour(value: float, scale: float) -> str:
+    """Green for positive, red for negative; opacity by magnitude."""
+    strength = min(abs(value) / scale, 1.0) if scale > 0 else 0.0
+    rgb = "26,152,80" if value >= 0 else "215,48,39"
+    return f"rgba({rgb},{0.08 + 0.72 * strength:.3f})"
+
+
+@dataclass
+class TextExplanation:
+    """Attributions of one text: ``units`` are words (or tokens) with their character spans."""
+
+    text: str
+    units: list[str]
+    spans: list[tuple[int, int]]
+    attributions: Tensor
+    target: int
+    label: str
+    probability: float
+    predicted: int
+    predicted_label: str
+    predicted_probability: float
+    method: str
+    granularity: str
+    convergence_delta: float | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def highlighted(self) -> str:
+        """The text as HTML with each unit highlighted; everything escaped."""
+        scale = float(self.attributions.abs().max()) if len(self.units) else 0.0
+        out, cursor = [], 0
+        for (start, end), value in sorted(zip(self.spans, self.attributions.tolist())):
+            if start < cursor:  # overlapping sub-word spans at token granularity
+                continue
+            out.append(html.escape(self.text[cursor:start]))
+            out.append(
+                f'<span class="w" style="background:{_colour(value, scale)}" '
+                f'title="{value:+.4f}">{html.escape(self.text[start:end])}</span>'
+            )
+            cursor = end
+        out.append(html.escape(self.text[cursor:]))
+        return '<span class="pe-text">' + "".join(out) + "</span>"
+
+    def to_html(self) -> str:
+        """A self-contained HTML page: the highlighted text, the prediction and a legend."""
+        return render_html([self])
+
+    def to_frame(self):
+        """A tidy pandas DataFrame: unit, start, end, attribution."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "unit": self.units,
+                "start": [s for s, _ in self.spans],
+                "end": [e for _, e in self.spans],
+                "attribution": self.attributions.tolist(),
+            }
+        )
+
+    def plot(self) -> Figure:
+        """A horizontal bar chart of the attributions, in reading order."""
+        values = self.attributions.tolist()
+        fig = Figure(figsize=(6, 0.3 * len(values) + 1.2))
+        ax = fig.add_subplot(1, 1, 1)
+        ax.barh(
+            range(len(values)), values, color=["#1a9850" if v >= 0 else "#d73027" for v in values]
+        )
+        ax.set_yticks(range(len(values)), self.units)
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(f"{self.method}: {self.label} ({self.probability:.2f})", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``<stem>.html``, ``<stem>.pt`` (attributions) and ``<stem>.json`` (manifest)."""
+        import perspicio
+
+        path = Path(path).with_suffix(".html")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_html(), encoding="utf-8")
+        torch.save(self.attributions.detach().cpu(), path.with_suffix(".pt"))
+        manifest = {
+            "text": self.text,
+            "units": self.units,
+            "target": self.target,
+            "label": self.label,
+            "probability": self.probability,
+            "method": self.method,
+            "granularity": self.granularity,
+            "convergence_delta": self.convergence_delta,
+            "parameters": {k: repr(v) for k, v in self.parameters.items()},
+            "perspicio_version": perspicio.__version__,
+            "torch_version": torch.__version__,
+        }
+        path.with_suffix(".json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        return path
+
+
+def render_html(explanations: list[TextExplanation]) -> str:
+    """Several explanations as one self-contained HTML page: one table row per text."""
+    rows = []
+    for e in explanations:
+        delta = "" if e.convergence_delta is None else f"<br>delta {e.convergence_delta:.2g}"
+        rows.append(
+            f"<tr><td>{e.highlighted()}</td><td>{html.escape(e.label)}</td>"
+            f"<td>{e.probability:.3f}</td><td>{html.escape(e.predicted_label)} "
+            f"({e.predicted_probability:.3f}){delta}</td></tr>"
+        )
+    method = html.escape(explanations[0].method) if explanations else ""
+    legend = (
+        '<p class="pe-legend"><span style="background:rgba(26,152,80,.6)">supports the label</span>'
+        '<span style="background:rgba(215,48,39,.6)">speaks against it</span>'
+        "hover a word for its score</p>"
+    )
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>perspicio: {method}</title>'
+        f'{_STYLE}</head><body><h3>{method}</h3>{legend}<table class="pe"><tr><th>text</th>'
+        "<th>explained label</th><th>probability</th><th>prediction</th></tr>"
+        f"{''.join(rows)}</table></body></html>"
+    )
