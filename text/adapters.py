@@ -22,17 +22,22 @@ def embedding_layer(model: nn.Module) -> nn.Embedding:
     return max(embeddings, key=lambda m: m.num_embeddings)
 
 
-class TextForward:
-    """Call a text model with ids and masks and return its logits ``(N, classes)``."""
+class TextForward(nn.Module):
+    """Call a text model with ids and masks and return its logits ``(N, classes)``.
+
+    A module wrapping the model, so that the core's chunk sizing can measure the model's
+    activations (a plain function would only be sized from its integer inputs).
+    """
 
     def __init__(self, model: nn.Module) -> None:
+        super().__init__()
         self.model = model
         self.is_hf = hasattr(model, "config") and hasattr(model, "get_input_embeddings")
         params = inspect.signature(model.forward).parameters
         self.takes_mask = "attention_mask" in params
         self.takes_types = "token_type_ids" in params
 
-    def __call__(
+    def forward(
         self,
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
