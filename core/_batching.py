@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.overrides import TorchFunctionMode
 from tqdm.auto import tqdm
 
 #: On the CPU, throughput stops growing once a chunk's activations outgrow the caches, and
@@ -35,18 +36,44 @@ def _budget(device: torch.device) -> int:
     return CPU_CHUNK_BYTES
 
 
+class _CountBytes(TorchFunctionMode):
+    """Adds up the bytes of every tensor a torch operation creates (views excluded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: D105
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, Tensor) and t.dim() > 0 and not t._is_view():
+                self.total += t.element_size() * t.numel()
+        return out
+
+
 def bytes_per_row(forward_func: Callable, inputs: tuple[Tensor, ...], args: tuple) -> int:
     """Memory one input row needs: its own bytes plus every activation it produces.
 
-    Measured with forward hooks on every submodule, on a single row, under ``no_grad``
-    (the hooks are removed even if the model raises). Summing all activations matches what
-    a backward pass keeps and over-estimates a ``no_grad`` pass, which errs on the safe
-    side. A plain function is assumed to need 32 times its input.
+    Measured on a single row under ``no_grad``: with forward hooks on every submodule of a
+    module, and for a plain function (a lambda around a model) by counting the output of
+    every torch operation it runs. Summing all activations matches what a backward pass
+    keeps and over-estimates a ``no_grad`` pass, which errs on the safe side. Hooks and the
+    counting mode are removed even if the model raises.
     """
     row = tuple(x[:1] for x in inputs)
     input_bytes = sum(x.element_size() * x.numel() for x in row)
+    row_args = tuple(
+        a[:1] if isinstance(a, Tensor) and a.dim() > 0 and a.shape[0] == inputs[0].shape[0] else a
+        for a in args
+    )
     if not isinstance(forward_func, torch.nn.Module):
-        return 32 * input_bytes
+        counter = _CountBytes()
+        try:
+            with torch.no_grad(), counter:
+                forward_func(*row, *row_args)
+        except Exception:  # the real call raises again, with the user's full context
+            return 32 * input_bytes
+        return input_bytes + max(counter.total, input_bytes)
     total = [0]
 
     def count(module, inp, out):
@@ -55,10 +82,6 @@ def bytes_per_row(forward_func: Callable, inputs: tuple[Tensor, ...], args: tupl
                 total[0] += t.element_size() * t.numel()
 
     handles = [m.register_forward_hook(count) for m in forward_func.modules()]
-    row_args = tuple(
-        a[:1] if isinstance(a, Tensor) and a.dim() > 0 and a.shape[0] == inputs[0].shape[0] else a
-        for a in args
-    )
     try:
         with torch.no_grad():
             forward_func(*row, *row_args)

@@ -268,3 +268,14 @@ def test_agrees_with_captum():
     xs = torch.randn(4, 5)
     theirs = C.FeaturePermutation(net, perm_func=flip).attribute(xs)
     assert torch.allclose(FeaturePermutation(net, perm_func=flip).attribute(xs), theirs, atol=1e-6)
+
+
+def test_auto_sizing_measures_plain_functions_like_modules():
+    from perspicio.core._batching import bytes_per_row
+
+    net = make_cnn()
+    x = torch.randn(3, 3, 8, 8)
+    as_module = bytes_per_row(net, (x,), ())
+    as_function = bytes_per_row(lambda t: net(t) * 1.0, (x,), ())
+    assert 0.5 * as_module <= as_function <= 2 * as_module
+    assert not torch.overrides._get_current_function_mode_stack()
