@@ -48,10 +48,7 @@ def test_completeness_of_layer_integrated_gradients(bert, held_out):
             ]
         )
 
-    # the trained model's output is steep along part of the path: 50 Gauss-Legendre steps
-    # meet 1e-2 for most texts, 200 steps for all of them
-    assert relative(text.explain(model, tokenizer, texts, n_steps=50)).median() < 1e-2
-    assert relative(text.explain(model, tokenizer, texts, n_steps=200)).max() < 1e-2
+    assert relative(text.explain(model, tokenizer, texts, n_steps=50)).max() < 1e-2
 
 
 def test_words_sum_their_tokens_and_offsets_round_trip(bert):
