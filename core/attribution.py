@@ -14,6 +14,7 @@ from ._inputs import (
     TensorOrTuple,
     as_tuple,
     check_forward_func,
+    expand_additional_args,
     format_additional_args,
     format_target,
     run_forward,
@@ -74,9 +75,12 @@ class Attribution:
         n = ends[0].shape[0]
         tgt = format_target(target, n)
         args = format_additional_args(additional_forward_args)
-        diff = run_forward(self.forward_func, ends, tgt, args) - run_forward(
-            self.forward_func, starts, tgt, args
+        # both ends in one forward pass of 2n rows
+        both = tuple(torch.cat([e, s.expand_as(e)]) for e, s in zip(ends, starts))
+        out = run_forward(
+            self.forward_func, both, tgt.expand(2), expand_additional_args(args, n, 2)
         )
+        diff = out[:n] - out[n:]
         total = sum(a.reshape(a.shape[0], -1).sum(1) for a in attrs)
         return total.to(diff.dtype) - diff
 
