@@ -1,0 +1,175 @@
+"""Tables in, tensors out: column checks, models of any kind, baselines, column groups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+GRADIENT_FREE = (
+    "kernel_shap",
+    "shapley_value_sampling",
+    "feature_ablation",
+    "feature_permutation",
+    "lime",
+)
+
+
+def to_matrix(
+    X: Any, feature_names: list[str] | None = None, n_expected: int | None = None
+) -> tuple[Tensor, list[str]]:
+    """A float32 ``(N, F)`` tensor and the column names, with clear errors for bad tables."""
+    if type(X).__module__.startswith("pandas"):
+        frame = X.to_frame().T if X.ndim == 1 else X
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        bad = [
+            c for c in frame.columns if not (is_numeric_dtype(frame[c]) or is_bool_dtype(frame[c]))
+        ]
+        if bad:
+            raise TypeError(
+                f"columns {bad} are not numeric; encode them first (one-hot columns can be "
+                "explained together with `groups`)"
+            )
+        names = [str(c) for c in frame.columns]
+        values = torch.tensor(frame.to_numpy(dtype=np.float32))
+    elif isinstance(X, np.ndarray) or isinstance(X, Tensor):
+        values = torch.as_tensor(
+            np.asarray(X.detach().cpu() if isinstance(X, Tensor) else X, dtype=np.float32)
+        )
+        if values.dim() == 1:
+            values = values.unsqueeze(0)
+        names = None
+    else:
+        raise TypeError(
+            f"`X` must be a pandas DataFrame, a numpy array or a tensor, got {type(X).__name__}"
+        )
+    if values.dim() != 2:
+        raise ValueError(f"`X` must be a table (N, F), got shape {tuple(values.shape)}")
+    if torch.isnan(values).any():
+        rows = torch.isnan(values).any(1).nonzero().flatten()[:5].tolist()
+        raise ValueError(f"`X` holds NaN values (rows {rows}...); impute them before explaining")
+    if n_expected is not None and values.shape[1] != n_expected:
+        raise ValueError(f"`X` has {values.shape[1]} columns but the model takes {n_expected}")
+    if feature_names is not None:
+        if len(feature_names) != values.shape[1]:
+            raise ValueError(
+                f"`feature_names` has {len(feature_names)} names for {values.shape[1]} columns"
+            )
+        names = list(feature_names)
+    return values, names or [f"x{i}" for i in range(values.shape[1])]
+
+
+def input_width(model: Any) -> int | None:
+    """The number of columns a model takes, where it says (first Linear, or sklearn)."""
+    if isinstance(model, nn.Module):
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                return m.in_features
+        return None
+    owner = getattr(model, "__self__", model)
+    return getattr(owner, "n_features_in_", None)
+
+
+class CallableModel(nn.Module):
+    """Any ``f(array) -> scores`` (e.g. scikit-learn's ``predict_proba``) as a module on tensors.
+
+    Not differentiable: only the perturbation methods can explain it.
+    """
+
+    differentiable = False
+
+    def __init__(self, fn: Callable) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: Tensor) -> Tensor:
+        rows = x.detach().cpu().numpy()
+        names = getattr(getattr(self.fn, "__self__", None), "feature_names_in_", None)
+        if names is not None:  # a scikit-learn model fitted on a DataFrame wants its columns
+            import pandas as pd
+
+            rows = pd.DataFrame(rows, columns=names)
+        out = np.asarray(self.fn(rows), dtype=np.float64)
+        return torch.as_tensor(out, dtype=x.dtype).reshape(x.shape[0], -1)
+
+
+def as_model(model: Any) -> nn.Module:
+    if isinstance(model, nn.Module):
+        return model
+    if callable(model):
+        return CallableModel(model)
+    raise TypeError(
+        f"`model` must be a torch module or a callable returning scores, got {type(model).__name__}"
+    )
+
+
+def make_baseline(baseline: Any, X: Tensor, background: Tensor | None) -> Tensor:
+    """``(1, F)`` (or ``(B, F)`` for a background sample) reference rows."""
+    if background is not None:
+        return background
+    if isinstance(baseline, str):
+        if baseline == "mean":
+            return X.mean(0, keepdim=True)
+        if baseline == "median":
+            return X.median(0, keepdim=True).values
+        if baseline == "zeros":
+            return torch.zeros_like(X[:1])
+        raise ValueError(
+            f"`baseline` must be 'mean', 'median', 'zeros', a row or a background, got {baseline!r}"
+        )
+    row = torch.as_tensor(np.asarray(baseline, dtype=np.float32)).reshape(1, -1)
+    if row.shape[1] != X.shape[1]:
+        raise ValueError(f"`baseline` has {row.shape[1]} values for {X.shape[1]} columns")
+    return row
+
+
+def column_groups(
+    names: list[str], groups: dict[str, list[str]] | None, X: Tensor
+) -> tuple[Tensor, list[str]]:
+    """A feature mask ``(1, F)`` and the name of each group.
+
+    ``groups`` maps a name to its columns; without it, one-hot columns sharing a prefix
+    (``sex_f``, ``sex_m``: 0/1 values, one per row) are grouped automatically.
+    """
+    if groups is None:
+        groups = _one_hot_prefixes(names, X)
+    assigned = {}
+    for group, columns in groups.items():
+        unknown = [c for c in columns if c not in names]
+        if unknown:
+            raise ValueError(
+                f"`groups[{group!r}]` names unknown columns {unknown}; columns are {names}"
+            )
+        for c in columns:
+            if c in assigned:
+                raise ValueError(f"column {c!r} is in two groups ({assigned[c]!r} and {group!r})")
+            assigned[c] = group
+    labels: list[str] = []
+    ids = []
+    for name in names:
+        label = assigned.get(name, name)
+        if label not in labels:
+            labels.append(label)
+        ids.append(labels.index(label))
+    return torch.tensor([ids]), labels
+
+
+def _one_hot_prefixes(names: list[str], X: Tensor) -> dict[str, list[str]]:
+    by_prefix: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        if "_" in name:
+            by_prefix.setdefault(name.rsplit("_", 1)[0], []).append(i)
+    out = {}
+    for prefix, cols in by_prefix.items():
+        block = X[:, cols]
+        if (
+            len(cols) >= 2
+            and bool(((block == 0) | (block == 1)).all())
+            and bool((block.sum(1) == 1).all())
+        ):
+            out[prefix] = [names[i] for i in cols]
+    return out

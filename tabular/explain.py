@@ -1,0 +1,176 @@
+"""``tabular.explain`` and ``tabular.global_importance``: why this score, and what matters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from perspicio.core._batching import chunk_slices, make_generator, progress
+from perspicio.core._hooks import preserved_state
+from perspicio.core.registry import create, get_spec
+
+from ._data import (
+    GRADIENT_FREE,
+    as_model,
+    column_groups,
+    input_width,
+    make_baseline,
+    to_matrix,
+)
+from .explanation import TabularExplanation
+
+
+def _select(out: Tensor, targets: list[int | None]) -> Tensor:
+    if out.dim() == 1 or out.shape[1] == 1:
+        return out.reshape(-1)
+    return out[torch.arange(out.shape[0]), torch.tensor(targets)]
+
+
+def explain(
+    model: Any,
+    X: Any,
+    *,
+    feature_names: list[str] | None = None,
+    target: int | list[int] | None = None,
+    method: str | None = None,
+    baseline: Any = "mean",
+    background: Any = None,
+    groups: dict[str, list[str]] | None = None,
+    n_samples: int = 200,
+    seed: int | None = None,
+    **method_kwargs: Any,
+) -> TabularExplanation:
+    """Explain the scores of a table's rows in terms of its columns (or column groups).
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        A torch model on float rows, or any function returning scores (e.g. a scikit-learn
+        ``predict_proba``); callables are explained with perturbation methods only.
+    X : DataFrame, array or tensor ``(N, F)``
+    target : None, int or one per row
+        For classifiers; None explains each row's predicted class.
+    method : str, optional
+        ``integrated_gradients`` for torch models, ``kernel_shap`` for callables by default;
+        any registry name.
+    baseline : "mean" (default), "median", "zeros" or a row
+        Computed from ``X``; ``background`` (a DataFrame or array) replaces it with a
+        sample to average over (KernelShap and Shapley sampling run once per background row).
+    groups : dict, optional
+        ``{"sex": ["sex_f", "sex_m"]}``; one-hot columns sharing a prefix are grouped
+        automatically.
+    """
+    net = as_model(model)
+    values, names = to_matrix(X, feature_names, input_width(model))
+    if method is None:
+        method = "integrated_gradients" if getattr(net, "differentiable", True) else "kernel_shap"
+    spec = get_spec(method)
+    if not getattr(net, "differentiable", True) and method not in GRADIENT_FREE:
+        raise TypeError(
+            f"method {method!r} needs gradients, but the model is a plain function (not a torch "
+            f"module); use one of {', '.join(GRADIENT_FREE)}"
+        )
+    back = None
+    if background is not None:
+        back, _ = to_matrix(
+            background, names if feature_names is None else feature_names, values.shape[1]
+        )
+    refs = make_baseline(baseline, values, back)
+    mask, features = column_groups(names, groups, values)
+    gen = make_generator(seed)
+    with preserved_state(net):
+        net.eval()
+        with torch.no_grad():
+            out = net(values)
+        n = values.shape[0]
+        if out.dim() == 2 and out.shape[1] > 1:
+            targets = (
+                out.argmax(1).tolist()
+                if target is None
+                else (target if isinstance(target, list) else [target] * n)
+            )
+        else:
+            targets = [None] * n
+        core_target = None if targets[0] is None else targets
+        attr = _attribute(
+            net, method, spec, values, refs, core_target, mask, n_samples, gen, method_kwargs
+        )
+        with torch.no_grad():
+            scores = _select(out, targets)
+            base_out = net(refs)
+            base_scores = torch.stack(
+                [_select(base_out, [t] * base_out.shape[0]).mean() for t in targets]
+            )
+    per_group = torch.zeros(n, len(features), dtype=attr.dtype)
+    group_of_column = mask[0].tolist()
+    if spec.family == "perturbation":  # every column of a group carries the group's value
+        for g in range(len(features)):
+            per_group[:, g] = attr[:, group_of_column.index(g)]
+    else:
+        per_group.index_add_(1, mask[0], attr)
+    return TabularExplanation(
+        attributions=per_group.detach(),
+        values=values,
+        columns=names,
+        features=features,
+        column_group=group_of_column,
+        targets=targets,
+        scores=scores,
+        baseline_scores=base_scores,
+        method=method,
+        parameters={"baseline": baseline, "n_samples": n_samples, "seed": seed, **method_kwargs},
+    )
+
+
+def _attribute(net, method, spec, values, refs, target, mask, n_samples, gen, kwargs):
+    instance = create(method, net)
+    call = dict(spec.defaults, **kwargs)
+    if spec.family == "perturbation" and method != "feature_permutation":
+        call["feature_mask"] = mask
+    if "n_samples" in spec.defaults:
+        call["n_samples"] = n_samples
+    if spec.sampling:
+        call["generator"] = gen
+    if spec.baselines == "distribution":
+        return instance.attribute(values, baselines=refs, target=target, **call)
+    if spec.baselines == "none":
+        return instance.attribute(values, target=target, **call)
+    # average over the reference rows: every row paired with every reference, one call
+    b, n = refs.shape[0], values.shape[0]
+    tiled = values.repeat(b, 1)
+    tiled_target = None if target is None else target * b
+    attr = instance.attribute(
+        tiled, baselines=refs.repeat_interleave(n, 0), target=tiled_target, **call
+    )
+    return attr.reshape(b, n, -1).mean(0)
+
+
+def global_importance(
+    model: Any, X: Any, *, batch_size: int = 512, show_progress: bool = True, **kwargs: Any
+) -> TabularExplanation:
+    """Explain every row of ``X`` in batches (with a progress bar) and return one
+    explanation over all of them: ``.global_importance()`` is the mean |attribution| per
+    feature, ``.attributions`` the per-row values for further analysis. ``kwargs`` go to
+    :func:`explain`; a "mean"/"median" baseline is computed once over the whole ``X``."""
+    values, names = to_matrix(X, kwargs.pop("feature_names", None))
+    if isinstance(kwargs.get("baseline", "mean"), str) and kwargs.get("background") is None:
+        kwargs["baseline"] = make_baseline(kwargs.get("baseline", "mean"), values, None)[0].tolist()
+    parts = []
+    slices = chunk_slices(values.shape[0], batch_size)
+    for sl in progress(slices, show_progress, "global importance", len(slices)):
+        parts.append(explain(model, values[sl], feature_names=names, **kwargs))
+    first = parts[0]
+    return TabularExplanation(
+        attributions=torch.cat([p.attributions for p in parts]),
+        values=values,
+        columns=first.columns,
+        features=first.features,
+        column_group=first.column_group,
+        targets=sum((p.targets for p in parts), []),
+        scores=torch.cat([p.scores for p in parts]),
+        baseline_scores=torch.cat([p.baseline_scores for p in parts]),
+        method=first.method,
+        parameters=first.parameters,
+    )

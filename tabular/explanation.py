@@ -1,0 +1,174 @@
+"""The result of ``tabular.explain``: per-row attributions of features (or column groups)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+
+@dataclass
+class TabularExplanation:
+    """``attributions``: ``(N, G)`` for the G features (or groups) of N rows; ``values``:
+    the rows as given ``(N, F)``; ``scores``: the explained score of each row;
+    ``baseline_scores``: the score of the reference the attribution starts from."""
+
+    attributions: Tensor
+    values: Tensor
+    columns: list[str]
+    features: list[str]
+    column_group: list[int]
+    targets: list[int | None]
+    scores: Tensor
+    baseline_scores: Tensor
+    method: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def _value_text(self, row: int, g: int) -> str:
+        cols = [j for j, k in enumerate(self.column_group) if k == g]
+        if len(cols) == 1:
+            return f"{float(self.values[row, cols[0]]):.4g}"
+        active = [self.columns[j] for j in cols if float(self.values[row, j]) == 1.0]
+        return ", ".join(active) or "none"
+
+    def to_frame(self):
+        """A tidy DataFrame: row, feature, value, attribution."""
+        import pandas as pd
+
+        records = [
+            {
+                "row": i,
+                "feature": name,
+                "value": self._value_text(i, g),
+                "attribution": float(self.attributions[i, g]),
+            }
+            for i in range(self.attributions.shape[0])
+            for g, name in enumerate(self.features)
+        ]
+        return pd.DataFrame(records)
+
+    def global_importance(self):
+        """Mean |attribution| per feature over the rows, largest first (a pandas Series)."""
+        import pandas as pd
+
+        mean = self.attributions.abs().mean(0).numpy()
+        return pd.Series(mean, index=self.features, name="mean_abs_attribution").sort_values(
+            ascending=False
+        )
+
+    def plot(self, row: int = 0, top: int = 12) -> Figure:
+        """A waterfall from the baseline's score to the row's score, features sorted by
+        magnitude (the rest summed), each bar labelled with the feature's value."""
+        a = self.attributions[row].numpy()
+        order = np.argsort(-np.abs(a))
+        shown, rest = order[:top], order[top:]
+        fig = Figure(figsize=(7, 0.42 * (len(shown) + 3) + 1))
+        ax = fig.add_subplot(1, 1, 1)
+        start = float(self.baseline_scores[row])
+        labels, y = [], 0
+        for g in list(shown) + ([None] if len(rest) else []):
+            value = float(a[rest].sum()) if g is None else float(a[g])
+            name = (
+                f"{len(rest)} other features"
+                if g is None
+                else f"{self.features[g]} = {self._value_text(row, g)}"
+            )
+            ax.barh(y, value, left=start, color="#1a9850" if value >= 0 else "#d73027")
+            labels.append(name)
+            start += value
+            y += 1
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.axvline(float(self.baseline_scores[row]), color="grey", linestyle=":", linewidth=1)
+        ax.axvline(float(self.scores[row]), color="black", linewidth=1)
+        ax.set_xlabel(
+            f"score: baseline {float(self.baseline_scores[row]):.3f} "
+            f"-> {float(self.scores[row]):.3f}"
+        )
+        ax.set_title(f"row {row}: {self.method}", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    def plot_global(self, top: int = 15) -> Figure:
+        """Mean |attribution| per feature, and a beeswarm-style dot plot: each row's
+        attribution, coloured by the feature's value (low blue, high red)."""
+        importance = self.global_importance().iloc[:top]
+        names = list(importance.index)
+        fig = Figure(figsize=(12, 0.38 * len(names) + 1.5))
+        left, right = fig.subplots(1, 2, sharey=True)
+        left.barh(range(len(names)), importance.to_numpy(), color="#2166ac")
+        left.set_yticks(range(len(names)), names)
+        left.invert_yaxis()
+        left.set_xlabel("mean |attribution|")
+        rng = np.random.default_rng(0)
+        for y, name in enumerate(names):
+            g = self.features.index(name)
+            cols = [j for j, k in enumerate(self.column_group) if k == g]
+            v = (
+                self.values[:, cols[0]].numpy()
+                if len(cols) == 1
+                else self.values[:, cols].argmax(1).numpy()
+            )
+            span = np.ptp(v) or 1.0
+            colour = (v - v.min()) / span
+            jitter = rng.uniform(-0.3, 0.3, len(v))
+            right.scatter(
+                self.attributions[:, g].numpy(), y + jitter, c=colour, cmap="coolwarm", s=6
+            )
+        right.axvline(0, color="grey", linewidth=0.8)
+        right.set_xlabel("attribution (colour: feature value, low to high)")
+        fig.tight_layout()
+        return fig
+
+    def to_html(self, path: str | Path | None = None, rows: int = 3) -> str:
+        """One self-contained HTML report (figures embedded as PNG): model and method, the
+        first ``rows`` predictions with their waterfalls, and the global importance."""
+
+        def png(fig: Figure) -> str:
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=80)
+            return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+        parts = [
+            '<!DOCTYPE html><html><head><meta charset="utf-8"><title>perspicio report</title>',
+            "<style>body{font-family:sans-serif}table{border-collapse:collapse}",
+            "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>",
+            f"<h2>Explanation report: {html.escape(self.method)}</h2>",
+            f"<p>{self.attributions.shape[0]} rows, {len(self.features)} features; parameters: ",
+            f"{html.escape(json.dumps({k: repr(v) for k, v in self.parameters.items()}))}</p>",
+        ]
+        for r in range(min(rows, self.attributions.shape[0])):
+            parts.append(
+                f"<h3>row {r}: prediction {float(self.scores[r]):.4f} "
+                f"(target {self.targets[r]})</h3>"
+            )
+            parts.append(f'<img alt="row {r}" src="{png(self.plot(r))}"/>')
+        table = self.global_importance().to_frame().to_html(float_format="%.4g")
+        parts += [
+            "<h3>Global importance</h3>",
+            table,
+            f'<img alt="global" src="{png(self.plot_global())}"/>',
+        ]
+        parts.append("</body></html>")
+        page = "".join(parts)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(page, encoding="utf-8")
+        return page
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``<stem>.html`` (the report), ``<stem>.csv`` (tidy table), ``<stem>.pt``."""
+        path = Path(path).with_suffix(".html")
+        self.to_html(path)
+        self.to_frame().to_csv(path.with_suffix(".csv"), index=False)
+        torch.save(self.attributions, path.with_suffix(".pt"))
+        return path
