@@ -19,6 +19,8 @@ class Case:
     theirs: Callable[[], object] | None
     floor: Callable[[], object] | None = None
     check: Callable[[object, object], float] | None = None
+    #: Captum's time is measured on part of the work and multiplied by this (long loops)
+    theirs_scale: float = 1.0
 
 
 def sync(device: torch.device) -> None:

@@ -11,7 +11,7 @@ import warnings
 
 import torch
 
-from . import gradient, layer, metrics, perturbation, text, vision
+from . import gradient, layer, metrics, perturbation, tabular, text, vision
 from .common import timeit, timeit_pair
 
 SUITES = {
@@ -21,6 +21,7 @@ SUITES = {
     "metrics": metrics.cases,
     "vision": vision.cases,
     "text": text.cases,
+    "tabular": tabular.cases,
 }
 
 
@@ -48,6 +49,7 @@ def main(argv=None) -> None:
                 continue
             if case.theirs:
                 ours, theirs = timeit_pair(case.ours, case.theirs, device, args.repeats)
+                theirs *= case.theirs_scale
             else:
                 ours, theirs = timeit(case.ours, device, args.repeats), float("nan")
             floor = timeit(case.floor, device, args.repeats) if case.floor else float("nan")

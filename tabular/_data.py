@@ -37,8 +37,8 @@ def to_matrix(
         names = [str(c) for c in frame.columns]
         values = torch.tensor(frame.to_numpy(dtype=np.float32))
     elif isinstance(X, np.ndarray) or isinstance(X, Tensor):
-        values = torch.as_tensor(
-            np.asarray(X.detach().cpu() if isinstance(X, Tensor) else X, dtype=np.float32)
+        values = torch.tensor(
+            np.array(X.detach().cpu() if isinstance(X, Tensor) else X, dtype=np.float32)
         )
         if values.dim() == 1:
             values = values.unsqueeze(0)
