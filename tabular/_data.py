@@ -38,7 +38,7 @@ def to_matrix(
         values = torch.tensor(frame.to_numpy(dtype=np.float32))
     elif isinstance(X, np.ndarray) or isinstance(X, Tensor):
         values = torch.tensor(
-            np.array(X.detach().cpu() if isinstance(X, Tensor) else X, dtype=np.float32)
+            np.array(X.detach().cpu().numpy() if isinstance(X, Tensor) else X, dtype=np.float32)
         )
         if values.dim() == 1:
             values = values.unsqueeze(0)

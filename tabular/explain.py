@@ -20,6 +20,7 @@ from ._data import (
     to_matrix,
 )
 from .explanation import TabularExplanation
+from .pipeline import PreprocessedModel
 
 
 def _select(out: Tensor, targets: list[int | None]) -> Tensor:
@@ -38,6 +39,7 @@ def explain(
     baseline: Any = "mean",
     background: Any = None,
     groups: dict[str, list[str]] | None = None,
+    preprocessor: Any = None,
     n_samples: int = 200,
     seed: int | None = None,
     **method_kwargs: Any,
@@ -61,9 +63,87 @@ def explain(
     groups : dict, optional
         ``{"sex": ["sex_f", "sex_m"]}``; one-hot columns sharing a prefix are grouped
         automatically.
+    preprocessor : fitted scikit-learn transformer, optional
+        A ``Pipeline`` or ``ColumnTransformer`` applied to ``X`` (a DataFrame of original
+        columns, categorical ones included) before ``model``. Attributions are reported on
+        the original columns; categorical columns are perturbed as categories, and the
+        "mean" baseline takes their most frequent category.
     """
+    if preprocessor is not None:
+        net = PreprocessedModel(
+            model, preprocessor, X if background is None else _concat(X, background)
+        )
+        values = net.encode(X)
+        names = list(X.columns)
+        if background is not None:
+            background = net.encode(background)
+        if isinstance(baseline, str) and baseline in ("mean", "median") and background is None:
+            baseline = _mixed_baseline(values, net.categorical_mask(), baseline)
+        return _explain(
+            net,
+            values,
+            names,
+            target,
+            method,
+            baseline,
+            background,
+            groups,
+            n_samples,
+            seed,
+            method_kwargs,
+            categories=net.categories,
+        )
     net = as_model(model)
     values, names = to_matrix(X, feature_names, input_width(model))
+    return _explain(
+        net,
+        values,
+        names,
+        target,
+        method,
+        baseline,
+        background,
+        groups,
+        n_samples,
+        seed,
+        method_kwargs,
+        feature_names=feature_names,
+    )
+
+
+def _concat(X, background):
+    import pandas as pd
+
+    return pd.concat([X, background])
+
+
+def _mixed_baseline(values: Tensor, categorical: list[bool], kind: str) -> list[float]:
+    """Mean (or median) of numeric columns, the most frequent code of categorical ones."""
+    row = []
+    for j, is_cat in enumerate(categorical):
+        column = values[:, j]
+        if is_cat:
+            row.append(float(column.mode().values))
+        else:
+            row.append(float(column.mean() if kind == "mean" else column.median()))
+    return row
+
+
+def _explain(
+    net,
+    values,
+    names,
+    target,
+    method,
+    baseline,
+    background,
+    groups,
+    n_samples,
+    seed,
+    method_kwargs,
+    feature_names=None,
+    categories=None,
+) -> TabularExplanation:
     if method is None:
         method = "integrated_gradients" if getattr(net, "differentiable", True) else "kernel_shap"
     spec = get_spec(method)
@@ -73,7 +153,9 @@ def explain(
             f"module); use one of {', '.join(GRADIENT_FREE)}"
         )
     back = None
-    if background is not None:
+    if isinstance(background, Tensor):
+        back = background
+    elif background is not None:
         back, _ = to_matrix(
             background, names if feature_names is None else feature_names, values.shape[1]
         )
@@ -121,6 +203,7 @@ def explain(
         baseline_scores=base_scores,
         method=method,
         parameters={"baseline": baseline, "n_samples": n_samples, "seed": seed, **method_kwargs},
+        categories={names.index(c): cats for c, cats in (categories or {}).items()},
     )
 
 

@@ -32,9 +32,13 @@ class TabularExplanation:
     baseline_scores: Tensor
     method: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: column index -> category labels, for categorical columns perturbed as codes
+    categories: dict[int, list[Any]] = field(default_factory=dict)
 
     def _value_text(self, row: int, g: int) -> str:
         cols = [j for j, k in enumerate(self.column_group) if k == g]
+        if len(cols) == 1 and cols[0] in self.categories:
+            return str(self.categories[cols[0]][int(round(float(self.values[row, cols[0]])))])
         if len(cols) == 1:
             return f"{float(self.values[row, cols[0]]):.4g}"
         active = [self.columns[j] for j in cols if float(self.values[row, j]) == 1.0]

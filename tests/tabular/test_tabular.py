@@ -105,3 +105,37 @@ def test_bad_input_raises_clear_errors(linear):
         tabular.explain(net, X.assign(a="x"))
     with pytest.raises(ValueError, match="feature_names"):
         tabular.explain(net, X.to_numpy(), feature_names=["a", "b"])
+
+
+def test_a_scikit_learn_preprocessor_in_front_of_a_torch_model():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {
+            "colour": rng.choice(["red", "green", "blue"], 50),
+            "size": rng.normal(size=50),
+            "weight": rng.normal(size=50),
+        }
+    )
+    pre = ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(sparse_output=False), ["colour"]),
+            ("num", StandardScaler(), ["size", "weight"]),
+        ]
+    ).fit(X)
+    torch.manual_seed(0)
+    net = nn.Linear(5, 1)  # additive in the original columns
+    exp = tabular.explain(net, X.iloc[:6], preprocessor=pre, seed=0)
+    assert exp.method == "kernel_shap" and exp.features == ["colour", "size", "weight"]
+    assert torch.allclose(exp.attributions.sum(1), exp.scores - exp.baseline_scores, atol=1e-4)
+    # the colour's attribution is its one-hot effect against the most frequent colour
+    onehot_w = dict(zip(pre.named_transformers_["cat"].categories_[0], net.weight[0, :3].tolist()))
+    mode = X["colour"].mode()[0]
+    for i in range(6):
+        expected = onehot_w[X["colour"].iloc[i]] - onehot_w[mode]
+        assert exp.attributions[i, 0].item() == pytest.approx(expected, abs=1e-4)
+    assert exp.to_frame()["value"].iloc[0] == X["colour"].iloc[0]
+    with pytest.raises(TypeError, match="needs gradients"):
+        tabular.explain(net, X.iloc[:2], preprocessor=pre, method="saliency")
