@@ -95,6 +95,7 @@ def explain(
         )
     net = as_model(model)
     values, names = to_matrix(X, feature_names, input_width(model))
+    method_kwargs = dict(method_kwargs, _model_name=_model_name(model))
     return _explain(
         net,
         values,
@@ -109,6 +110,13 @@ def explain(
         method_kwargs,
         feature_names=feature_names,
     )
+
+
+def _model_name(model: Any) -> str:
+    owner = getattr(model, "__self__", None)
+    if owner is not None:  # a bound method such as clf.predict_proba
+        return f"{type(owner).__name__}.{model.__name__}"
+    return type(model).__name__
 
 
 def _concat(X, background):
@@ -162,6 +170,7 @@ def _explain(
     refs = make_baseline(baseline, values, back)
     mask, features = column_groups(names, groups, values)
     gen = make_generator(seed)
+    model_name = method_kwargs.pop("_model_name", type(net).__name__)
     with preserved_state(net):
         net.eval()
         with torch.no_grad():
@@ -202,7 +211,13 @@ def _explain(
         scores=scores,
         baseline_scores=base_scores,
         method=method,
-        parameters={"baseline": baseline, "n_samples": n_samples, "seed": seed, **method_kwargs},
+        parameters={
+            "model": model_name,
+            "baseline": baseline,
+            "n_samples": n_samples,
+            "seed": seed,
+            **method_kwargs,
+        },
         categories={names.index(c): cats for c, cats in (categories or {}).items()},
     )
 

@@ -139,3 +139,13 @@ def test_a_scikit_learn_preprocessor_in_front_of_a_torch_model():
     assert exp.to_frame()["value"].iloc[0] == X["colour"].iloc[0]
     with pytest.raises(TypeError, match="needs gradients"):
         tabular.explain(net, X.iloc[:2], preprocessor=pre, method="saliency")
+
+
+def test_regression_demo_and_the_model_named_in_the_report():
+    from perspicio.tabular.demo import diabetes_mlp
+
+    model, X, _ = diabetes_mlp()
+    exp = tabular.explain(model, X.iloc[:4])
+    assert exp.targets == [None] * 4 and exp.attributions.shape == (4, 10)
+    assert torch.allclose(exp.attributions.sum(1), exp.scores - exp.baseline_scores, atol=1e-3)
+    assert "StandardizedMLP" in exp.to_html()
