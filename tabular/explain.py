@@ -79,23 +79,14 @@ def explain(
             background = net.encode(background)
         if isinstance(baseline, str) and baseline in ("mean", "median") and background is None:
             baseline = _mixed_baseline(values, net.categorical_mask(), baseline)
-        return _explain(
-            net,
-            values,
-            names,
-            target,
-            method,
-            baseline,
-            background,
-            groups,
-            n_samples,
-            seed,
-            method_kwargs,
-            categories=net.categories,
-        )
-    net = as_model(model)
-    values, names = to_matrix(X, feature_names, input_width(model))
-    method_kwargs = dict(method_kwargs, _model_name=_model_name(model))
+        name = f"{_model_name(model)} after {type(preprocessor).__name__}"
+        extra: dict[str, Any] = {"categories": net.categories}
+    else:
+        net = as_model(model)
+        values, names = to_matrix(X, feature_names, input_width(model))
+        name = _model_name(model)
+        extra = {"feature_names": feature_names}
+    kwargs = dict(method_kwargs, _model_name=name)
     return _explain(
         net,
         values,
@@ -107,8 +98,8 @@ def explain(
         groups,
         n_samples,
         seed,
-        method_kwargs,
-        feature_names=feature_names,
+        kwargs,
+        **extra,
     )
 
 
