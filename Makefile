@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.perspicio-installed
 # (PyPI's torchvision does not load beside another torch build).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test demo bench lint clean browser
 
 install: $(STAMP)
 
@@ -16,13 +16,19 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
 	$(BIN)/python -m pip install --quiet -e ".[all,dev]" $(TORCH_PINS)
+	$(MAKE) browser
 	touch $(STAMP)
+
+# The browser test drives Debian's Chromium with Python Playwright (never `playwright install`).
+browser:
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "Chromium could not be installed: the browser test will be skipped"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py --out out/demo.png
+	$(BIN)/perspicio app --address 127.0.0.1 --port 8501
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -250,16 +250,4 @@ def global_importance(
     slices = chunk_slices(values.shape[0], batch_size)
     for sl in progress(slices, show_progress, "global importance", len(slices)):
         parts.append(explain(model, values[sl], feature_names=names, **kwargs))
-    first = parts[0]
-    return TabularExplanation(
-        attributions=torch.cat([p.attributions for p in parts]),
-        values=values,
-        columns=first.columns,
-        features=first.features,
-        column_group=first.column_group,
-        targets=sum((p.targets for p in parts), []),
-        scores=torch.cat([p.scores for p in parts]),
-        baseline_scores=torch.cat([p.baseline_scores for p in parts]),
-        method=first.method,
-        parameters=first.parameters,
-    )
+    return TabularExplanation.concatenate(parts)

@@ -35,6 +35,24 @@ class TabularExplanation:
     #: column index -> category labels, for categorical columns perturbed as codes
     categories: dict[int, list[Any]] = field(default_factory=dict)
 
+    @classmethod
+    def concatenate(cls, parts: list[TabularExplanation]) -> TabularExplanation:
+        """One explanation of all the rows of several (same features, same method)."""
+        first = parts[0]
+        return cls(
+            attributions=torch.cat([p.attributions for p in parts]),
+            values=torch.cat([p.values for p in parts]),
+            columns=first.columns,
+            features=first.features,
+            column_group=first.column_group,
+            targets=sum((p.targets for p in parts), []),
+            scores=torch.cat([p.scores for p in parts]),
+            baseline_scores=torch.cat([p.baseline_scores for p in parts]),
+            method=first.method,
+            parameters=first.parameters,
+            categories=first.categories,
+        )
+
     def _value_text(self, row: int, g: int) -> str:
         cols = [j for j, k in enumerate(self.column_group) if k == g]
         if len(cols) == 1 and cols[0] in self.categories:

@@ -1,0 +1,1 @@
+"""perspicio.apps: the Streamlit app (``perspicio app`` or ``make demo`` starts it)."""

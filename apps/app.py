@@ -1,0 +1,297 @@
+"""perspicio's web app: explain an image, a sentence or a table row, compare methods.
+
+perspicio app          # or: streamlit run apps/app.py
+"""
+
+from __future__ import annotations
+
+import io
+
+import streamlit as st
+import torch
+
+MAX_UPLOAD_MB = 200
+IMAGE_METHODS = [
+    "gradcam",
+    "integrated_gradients",
+    "saliency",
+    "occlusion",
+    "kernel_shap",
+    "gradcam_plus_plus",
+    "guided_gradcam",
+    "deeplift",
+    "lime",
+]
+TEXT_METHODS = [
+    "layer_integrated_gradients",
+    "layer_gradient_x_activation",
+    "occlusion",
+    "kernel_shap",
+]
+TABLE_METHODS = ["integrated_gradients", "kernel_shap", "deeplift", "feature_ablation"]
+
+st.set_page_config(page_title="perspicio", layout="wide")
+torch.set_num_threads(2)
+
+
+@st.cache_resource(show_spinner="Loading EfficientNet-Lite0...")
+def image_demo():
+    from perspicio.vision.demo import efficientnet_lite0
+
+    return efficientnet_lite0()
+
+
+@st.cache_resource(
+    show_spinner="Preparing the sentiment model (the first time takes a few minutes)..."
+)
+def text_demo():
+    from perspicio.text.demo import minilm_sentiment, tiny_bert
+
+    try:
+        model, tokenizer, accuracy = minilm_sentiment()
+        return model, tokenizer, f"MiniLM sentiment model ({accuracy:.1%} held-out accuracy)"
+    except Exception:  # noqa: BLE001 - offline without the snippets: the small model
+        model, tokenizer = tiny_bert()
+        return model, tokenizer, "tiny BERT sentiment model (demo)"
+
+
+@st.cache_resource(show_spinner="Training the breast-cancer model...")
+def table_demo():
+    from perspicio.tabular.demo import breast_cancer_mlp
+
+    return breast_cancer_mlp()
+
+
+def png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def load_uploaded_model(upload, architecture):
+    """A TorchScript file, or a state dict for the demo architecture (weights_only=True)."""
+    data = upload.getvalue()
+    if len(data) > MAX_UPLOAD_MB * 2**20:
+        raise ValueError(f"the model file is larger than {MAX_UPLOAD_MB} MB")
+    try:
+        return torch.jit.load(io.BytesIO(data), map_location="cpu").eval()
+    except Exception:  # noqa: BLE001 - not TorchScript: try a state dict
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise ValueError("the file is neither TorchScript nor a state dict") from None
+        model = architecture()
+        model.load_state_dict(state)
+        return model.eval()
+
+
+def image_tab() -> None:
+    from perspicio import vision
+    from perspicio.core.metrics import deletion_curve, insertion_curve
+    from perspicio.vision.demo import SAMPLES, sample_image
+
+    demo = image_demo()
+    left, right = st.columns([1, 2])
+    with left:
+        source = st.radio("Image", ["sample photo", "upload"], horizontal=True, key="img_source")
+        if source == "sample photo":
+            image = sample_image(st.selectbox("Photo", SAMPLES, key="img_sample"))
+        else:
+            upload = st.file_uploader(
+                "Image file", type=["png", "jpg", "jpeg", "bmp"], key="img_upload"
+            )
+            if upload is None:
+                st.info("Upload an image, or pick a sample photo.")
+                return
+            from PIL import Image
+
+            try:
+                image = Image.open(upload).convert("RGB")
+            except Exception:  # noqa: BLE001
+                st.error("This file is not an image that can be read.")
+                return
+        model_file = st.file_uploader(
+            "Model (optional): TorchScript, or an EfficientNet-Lite0 state dict",
+            type=["pt", "pth"],
+            key="img_model",
+        )
+        methods = st.multiselect(
+            "Methods (up to four)",
+            IMAGE_METHODS,
+            default=["gradcam"],
+            max_selections=4,
+            key="img_methods",
+        )
+        baseline = st.selectbox(
+            "Baseline", ["black", "blur", "white", "uniform", "mean"], key="img_baseline"
+        )
+        n_segments = st.slider(
+            "Superpixels (perturbation methods)", 10, 100, 40, key="img_segments"
+        )
+        score = st.checkbox("Score the methods (deletion / insertion)", key="img_score")
+        run = st.button("Explain", key="explain_image", type="primary")
+        st.image(image, caption="input", width=224)
+    if not run:
+        return
+    try:
+        model = demo.model
+        if model_file is not None:
+            from efficientnet_lite_pytorch import EfficientNet
+
+            model = load_uploaded_model(
+                model_file, lambda: EfficientNet.from_name("efficientnet-lite0")
+            )
+        results = []
+        progress = st.progress(0.0, text="explaining")
+        for i, method in enumerate(methods):
+            results.append(
+                vision.explain(
+                    model,
+                    image,
+                    method=method,
+                    baseline=baseline,
+                    transform=demo.transform,
+                    labels=demo.labels,
+                    n_segments=n_segments,
+                    seed=0,
+                )
+            )
+            progress.progress((i + 1) / len(methods), text=method)
+        progress.empty()
+    except Exception as err:  # noqa: BLE001 - shown in the page, the app keeps running
+        st.error(f"Could not explain this input: {err}")
+        return
+    with right:
+        first = results[0]
+        st.subheader(f"Prediction: {first.predicted_label} ({first.predicted_score:.1%})")
+        columns = st.columns(len(results))
+        for column, exp in zip(columns, results):
+            with column:
+                picture = png(exp.plot())
+                st.image(picture, caption=exp.method)
+                if exp.convergence_delta is not None:
+                    st.caption(f"convergence delta {float(exp.convergence_delta.abs().max()):.3g}")
+                st.download_button(
+                    "PNG", picture, f"{exp.method}.png", "image/png", key=f"png_{exp.method}"
+                )
+                st.download_button(
+                    "HTML",
+                    exp.to_html(),
+                    f"{exp.method}.html",
+                    "text/html",
+                    key=f"html_{exp.method}",
+                )
+        if score:
+            import pandas as pd
+
+            probs = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
+            x = demo.transform(image).unsqueeze(0)
+            mask = vision.segment(first.image[0], "slic", n_segments)
+            rows = []
+            for exp in results:
+                attr = exp.attributions[:1]
+                kw = dict(target=exp.targets[0], feature_mask=mask, n_steps=10)
+                rows.append(
+                    {
+                        "method": exp.method,
+                        "deletion AUC (lower is better)": float(
+                            deletion_curve(probs, x, attr, **kw).auc[0]
+                        ),
+                        "insertion AUC (higher is better)": float(
+                            insertion_curve(probs, x, attr, **kw).auc[0]
+                        ),
+                    }
+                )
+            st.dataframe(pd.DataFrame(rows).set_index("method"))
+
+
+def text_tab() -> None:
+    from perspicio import text
+
+    model, tokenizer, description = text_demo()
+    st.caption(description)
+    sentence = st.text_area(
+        "Text", "A gorgeous, witty film that never stops surprising.", key="txt_input"
+    )
+    method = st.selectbox("Method", TEXT_METHODS, key="txt_method")
+    granularity = st.radio("Granularity", ["word", "token"], horizontal=True, key="txt_granularity")
+    if not st.button("Explain", key="explain_text", type="primary"):
+        return
+    try:
+        exp = text.explain(
+            model,
+            tokenizer,
+            sentence,
+            method=method,
+            granularity=granularity,
+            seed=0,
+            max_length=128,
+        )
+    except Exception as err:  # noqa: BLE001
+        st.error(f"Could not explain this text: {err}")
+        return
+    st.subheader(f"Prediction: {exp.predicted_label} ({exp.predicted_probability:.1%})")
+    page = exp.to_html()
+    st.html(page)
+    st.image(png(exp.plot()))
+    st.download_button("HTML", page, "explanation.html", "text/html", key="txt_html")
+
+
+def table_tab() -> None:
+    import pandas as pd
+
+    from perspicio import tabular
+    from perspicio.tabular import TabularExplanation
+
+    model, X, y = table_demo()
+    upload = st.file_uploader(
+        "CSV (optional; the breast-cancer columns)", type=["csv"], key="tab_upload"
+    )
+    frame = X.iloc[500:]  # held-out patients
+    if upload is not None:
+        try:
+            frame = pd.read_csv(upload)
+            missing = [c for c in X.columns if c not in frame.columns]
+            if missing:
+                st.error(
+                    f"The CSV lacks {len(missing)} column(s) the model needs, e.g. {missing[:3]}"
+                )
+                return
+            frame = frame[list(X.columns)]
+        except Exception as err:  # noqa: BLE001
+            st.error(f"Could not read this CSV: {err}")
+            return
+    row = st.number_input("Row", 0, len(frame) - 1, 0, key="tab_row")
+    method = st.selectbox("Method", TABLE_METHODS, key="tab_method")
+    if st.button("Explain the row", key="explain_table", type="primary"):
+        try:
+            exp = tabular.explain(model, frame.iloc[[int(row)]], method=method, seed=0)
+        except Exception as err:  # noqa: BLE001
+            st.error(f"Could not explain this row: {err}")
+            return
+        st.subheader(f"Score {float(exp.scores[0]):.3f} (class {exp.targets[0]})")
+        st.image(png(exp.plot(0)))
+        st.dataframe(exp.to_frame())
+    if st.button("Global importance of the table", key="importance_table"):
+        bar = st.progress(0.0, text="explaining rows")
+        parts = []
+        for start in range(0, len(frame), 64):
+            parts.append(
+                tabular.explain(model, frame.iloc[start : start + 64], method="kernel_shap", seed=0)
+            )
+            bar.progress(min(1.0, (start + 64) / len(frame)))
+        report = TabularExplanation.concatenate(parts)
+        st.image(png(report.plot_global()))
+        st.download_button(
+            "HTML report", report.to_html(), "report.html", "text/html", key="tab_report"
+        )
+
+
+st.title("perspicio")
+st.caption("Why did the model decide that? Pick an input, a model and methods.")
+image, sentence, table = st.tabs(["Image", "Text", "Table"])
+with image:
+    image_tab()
+with sentence:
+    text_tab()
+with table:
+    table_tab()

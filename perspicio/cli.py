@@ -1,0 +1,211 @@
+"""The ``perspicio`` command line: explanations without writing code.
+
+perspicio explain image cat.jpg --method gradcam --out cat.png
+perspicio explain text "A gorgeous, witty film." --out review.html
+perspicio explain table patients.csv --row 3 --out patient.html
+perspicio importance patients.csv --out report.html
+perspicio app
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _image(args) -> None:
+    from perspicio import vision
+    from perspicio.vision.demo import efficientnet_lite0
+
+    if args.model == "efficientnet_lite0":
+        demo = efficientnet_lite0()
+        model, transform, labels = demo.model, demo.transform, demo.labels
+    else:
+        import torch
+
+        model, transform, labels = torch.jit.load(args.model, map_location="cpu").eval(), None, None
+    target = int(args.target) if args.target and args.target.isdigit() else args.target
+    exp = vision.explain(
+        model,
+        args.path,
+        method=args.method,
+        target=target,
+        transform=transform,
+        labels=labels,
+        seed=args.seed,
+    )
+    _write(exp, args.out)
+    print(f"{exp.predicted_label} ({exp.predicted_score:.3f}) -> {args.out}")
+
+
+def _text(args) -> None:
+    from perspicio import text
+    from perspicio.text import demo
+
+    if args.model == "minilm":
+        model, tokenizer, _ = demo.minilm_sentiment()
+    elif args.model == "tiny":
+        model, tokenizer = demo.tiny_bert()
+    else:
+        raise ValueError(f"unknown text model {args.model!r}; choose minilm or tiny")
+    exp = text.explain(
+        model, tokenizer, args.text, method=args.method, target=args.target, seed=args.seed
+    )
+    _write(exp, args.out)
+    print(f"{exp.predicted_label} ({exp.predicted_probability:.3f}) -> {args.out}")
+
+
+def _table_model(args):
+    from perspicio.tabular.demo import breast_cancer_mlp
+
+    model, X, _ = breast_cancer_mlp()
+    return model, list(X.columns)
+
+
+def _read_csv(path: str, columns: list[str]):
+    import pandas as pd
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    frame = pd.read_csv(path)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{path} lacks {len(missing)} column(s) the model needs, e.g. {missing[:3]}"
+        )
+    return frame[columns]
+
+
+def _table(args) -> None:
+    from perspicio import tabular
+
+    model, columns = _table_model(args)
+    frame = _read_csv(args.path, columns)
+    if not 0 <= args.row < len(frame):
+        raise ValueError(f"--row {args.row} is outside the table's {len(frame)} rows")
+    exp = tabular.explain(model, frame.iloc[[args.row]], method=args.method, seed=args.seed)
+    _write(exp, args.out)
+    print(f"row {args.row}: score {float(exp.scores[0]):.3f} -> {args.out}")
+
+
+def _importance(args) -> None:
+    from perspicio import tabular
+
+    model, columns = _table_model(args)
+    frame = _read_csv(args.path, columns)
+    result = tabular.global_importance(
+        model, frame, method=args.method, seed=args.seed, show_progress=True
+    )
+    _write(result, args.out)
+    print(result.global_importance().head(5).to_string())
+
+
+def _write(exp, out: str) -> None:
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".html":
+        page = exp.to_html()
+        path.write_text(
+            page
+            if page.startswith("<!DOCTYPE")
+            else f"<!DOCTYPE html><html><body>{page}</body></html>",
+            encoding="utf-8",
+        )
+    elif path.suffix == ".png":
+        exp.plot().savefig(path, dpi=100)
+    else:
+        raise ValueError(f"--out must end with .png or .html, got {out!r}")
+
+
+def _app(args) -> None:
+    import subprocess
+
+    app = Path(__file__).resolve().parent / "apps" / "app.py"
+    if not app.exists():
+        from perspicio import apps
+
+        app = Path(apps.__file__).resolve().parent / "app.py"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(app),
+            "--server.address",
+            args.address,
+            "--server.port",
+            str(args.port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        check=True,
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="perspicio", description="Explain model decisions.")
+    sub = p.add_subparsers(dest="command", required=True)
+    explain = sub.add_parser("explain", help="explain one input").add_subparsers(
+        dest="kind", required=True
+    )
+
+    image = explain.add_parser("image", help="explain an image classifier's decision")
+    image.add_argument("path", help="an image file")
+    image.add_argument(
+        "--model",
+        default="efficientnet_lite0",
+        help="efficientnet_lite0 (demo) or a TorchScript file",
+    )
+    image.add_argument("--method", default="gradcam", help="any method name (default gradcam)")
+    image.add_argument("--target", default=None, help="class index or name (default: predicted)")
+    image.add_argument("--out", default="explanation.png", help="output .png or .html")
+    image.add_argument("--seed", type=int, default=0)
+    image.set_defaults(run=_image)
+
+    txt = explain.add_parser("text", help="explain a text classifier's decision")
+    txt.add_argument("text", help="the text to explain")
+    txt.add_argument("--model", default="minilm", help="minilm (demo sentiment model) or tiny")
+    txt.add_argument("--method", default="layer_integrated_gradients")
+    txt.add_argument("--target", default=None, help="label name (default: predicted)")
+    txt.add_argument("--out", default="explanation.html", help="output .html or .png")
+    txt.add_argument("--seed", type=int, default=0)
+    txt.set_defaults(run=_text)
+
+    table = explain.add_parser("table", help="explain one row of a CSV (breast-cancer demo model)")
+    table.add_argument("path", help="a CSV with the model's columns")
+    table.add_argument("--row", type=int, default=0, help="the row to explain")
+    table.add_argument("--method", default="integrated_gradients")
+    table.add_argument("--out", default="explanation.html", help="output .html or .png")
+    table.add_argument("--seed", type=int, default=0)
+    table.set_defaults(run=_table)
+
+    imp = sub.add_parser("importance", help="global feature importance of a CSV (demo model)")
+    imp.add_argument("path")
+    imp.add_argument("--method", default="kernel_shap")
+    imp.add_argument("--out", default="report.html", help="output .html report")
+    imp.add_argument("--seed", type=int, default=0)
+    imp.set_defaults(run=_importance)
+
+    app = sub.add_parser("app", help="start the web app on 127.0.0.1")
+    app.add_argument("--port", type=int, default=8501)
+    app.add_argument("--address", default="127.0.0.1")
+    app.set_defaults(run=_app)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, TypeError, FileNotFoundError, OSError, KeyError) as err:
+        print(f"perspicio: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

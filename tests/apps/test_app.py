@@ -1,0 +1,77 @@
+"""The Streamlit app, driven headless with streamlit's AppTest."""
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+pytest.importorskip("efficientnet_lite_pytorch")
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[2] / "apps" / "app.py")
+
+
+@pytest.fixture(scope="module")
+def app():
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    return at
+
+
+@pytest.mark.slow
+def test_every_tab_renders_with_its_demo(app):
+    assert not app.exception
+    assert len(app.tabs) == 3
+    assert [t.label for t in app.tabs] == ["Image", "Text", "Table"]
+
+
+@pytest.mark.slow
+def test_image_tab_explains_with_two_methods(app):
+    app.multiselect(key="img_methods").select("saliency")
+    app.button(key="explain_image").click().run()
+    assert not app.exception and not app.error
+    assert any("Prediction: Egyptian cat" in s.value for s in app.subheader)
+    assert len(app.get("image")) >= 3  # the input and one panel per method
+    assert len(app.get("download_button")) >= 4  # PNG and HTML per method
+
+
+@pytest.mark.slow
+def test_text_and_table_tabs_explain(app):
+    app.button(key="explain_text").click().run()
+    assert not app.exception
+    assert any(s.value.startswith("Prediction:") for s in app.subheader)
+    app.selectbox(key="tab_method").select("kernel_shap")
+    app.button(key="explain_table").click().run()
+    assert not app.exception
+    assert any(s.value.startswith("Score") for s in app.subheader)
+
+
+@pytest.mark.slow
+def test_bad_input_shows_a_message_and_the_app_keeps_working(app):
+    app.text_area(key="txt_input").input("   ").run()
+    app.button(key="explain_text").click().run()
+    assert not app.exception
+    assert any("empty" in e.value for e in app.error)
+    app.text_area(key="txt_input").input("a wonderful film").run()
+    app.button(key="explain_text").click().run()
+    assert not app.exception and not any("empty" in e.value for e in app.error)
+
+
+def test_uploaded_models_are_loaded_without_unpickling():
+    import ast
+    import inspect
+
+    # the loader only ever uses TorchScript or torch.load(..., weights_only=True)
+    source = Path(APP).read_text()
+    calls = [
+        n
+        for n in ast.walk(ast.parse(source))
+        if isinstance(n, ast.Call)
+        and getattr(n.func, "attr", "") == "load"
+        and getattr(n.func.value, "id", "") == "torch"
+    ]
+    assert calls and all(
+        any(k.arg == "weights_only" and k.value.value is True for k in c.keywords) for c in calls
+    )
+    assert inspect is not None

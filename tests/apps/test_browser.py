@@ -1,0 +1,101 @@
+"""End to end: the app in a real browser (Debian's Chromium, driven by Python Playwright)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+APP = str(Path(__file__).resolve().parents[2] / "apps" / "app.py")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make browser)"
+    ),
+]
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server():
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            APP,
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                    if reply.read().strip() == b"ok":
+                        break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the app did not start") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_explain_the_cat_with_gradcam_in_a_real_browser(server, tmp_path):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2200})
+            page.goto(server, timeout=180_000)
+            explain = page.get_by_role("button", name="Explain", exact=True).first
+            explain.wait_for(timeout=300_000)  # the demo models load on the first visit
+            explain.click()
+            page.get_by_text("Prediction: Egyptian cat").wait_for(timeout=300_000)
+            page.get_by_text("gradcam", exact=True).first.wait_for(
+                timeout=60_000
+            )  # the result's caption
+            assert page.locator("img").count() >= 2  # the input and the explanation
+            shot = tmp_path / "app.png"
+            page.screenshot(path=str(shot))
+            assert shot.stat().st_size > 10_000
+            if os.environ.get("PERSPICIO_SCREENSHOT"):
+                shutil.copy(shot, os.environ["PERSPICIO_SCREENSHOT"])
+        finally:
+            browser.close()

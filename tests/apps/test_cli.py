@@ -1,0 +1,102 @@
+"""The perspicio command line on the demo models."""
+
+import pytest
+
+from perspicio.cli import main
+
+pytest.importorskip("efficientnet_lite_pytorch")
+
+
+@pytest.fixture(scope="module")
+def cat_png(tmp_path_factory):
+    from perspicio.vision.demo import sample_image
+
+    path = tmp_path_factory.mktemp("img") / "cat.png"
+    sample_image("chelsea").save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def patients_csv(tmp_path_factory):
+    from perspicio.tabular.demo import breast_cancer
+
+    X, _ = breast_cancer()
+    path = tmp_path_factory.mktemp("csv") / "patients.csv"
+    X.iloc[:40].to_csv(path, index=False)
+    return path
+
+
+def test_explain_image_writes_png_and_html(cat_png, tmp_path, capsys):
+    assert main(["explain", "image", str(cat_png), "--out", str(tmp_path / "cat.png")]) == 0
+    assert (tmp_path / "cat.png").stat().st_size > 1000
+    assert "cat" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "explain",
+                "image",
+                str(cat_png),
+                "--method",
+                "saliency",
+                "--out",
+                str(tmp_path / "cat.html"),
+            ]
+        )
+        == 0
+    )
+    assert "data:image/png;base64" in (tmp_path / "cat.html").read_text()
+
+
+def test_explain_text_and_table_and_importance(patients_csv, tmp_path):
+    assert (
+        main(
+            [
+                "explain",
+                "text",
+                "a good movie",
+                "--model",
+                "tiny",
+                "--out",
+                str(tmp_path / "t.html"),
+            ]
+        )
+        == 0
+    )
+    assert "good" in (tmp_path / "t.html").read_text()
+    assert (
+        main(
+            ["explain", "table", str(patients_csv), "--row", "3", "--out", str(tmp_path / "p.html")]
+        )
+        == 0
+    )
+    assert "worst radius" in (tmp_path / "p.html").read_text()
+    assert main(["importance", str(patients_csv), "--out", str(tmp_path / "r.html")]) == 0
+    assert "Global importance" in (tmp_path / "r.html").read_text()
+
+
+def test_bad_paths_and_options_give_one_line_errors(cat_png, patients_csv, tmp_path, capsys):
+    assert (
+        main(["explain", "image", str(tmp_path / "missing.png"), "--out", str(tmp_path / "x.png")])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("perspicio: error:") and "does not exist" in err and err.count("\n") == 1
+    assert main(["explain", "image", str(cat_png), "--out", str(tmp_path / "x.gif")]) == 2
+    assert (
+        main(
+            [
+                "explain",
+                "table",
+                str(patients_csv),
+                "--row",
+                "99",
+                "--out",
+                str(tmp_path / "x.html"),
+            ]
+        )
+        == 2
+    )
+    assert "outside" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", "image"])  # argparse: missing path
+    assert exit_info.value.code == 2
