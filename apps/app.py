@@ -85,8 +85,6 @@ def load_uploaded_model(upload, architecture):
 
 
 def image_tab() -> None:
-    from perspicio import vision
-    from perspicio.core.metrics import deletion_curve, insertion_curve
     from perspicio.vision.demo import SAMPLES, sample_image
 
     demo = image_demo()
@@ -130,78 +128,94 @@ def image_tab() -> None:
         score = st.checkbox("Score the methods (deletion / insertion)", key="img_score")
         run = st.button("Explain", key="explain_image", type="primary")
         st.image(image, caption="input", width=224)
-    if not run:
-        return
-    try:
-        model = demo.model
-        if model_file is not None:
-            from efficientnet_lite_pytorch import EfficientNet
-
-            model = load_uploaded_model(
-                model_file, lambda: EfficientNet.from_name("efficientnet-lite0")
+    if run:
+        try:
+            st.session_state["image_results"] = explain_images(
+                demo, image, model_file, methods, baseline, n_segments, score
             )
-        results = []
-        progress = st.progress(0.0, text="explaining")
-        for i, method in enumerate(methods):
-            results.append(
-                vision.explain(
-                    model,
-                    image,
-                    method=method,
-                    baseline=baseline,
-                    transform=demo.transform,
-                    labels=demo.labels,
-                    n_segments=n_segments,
-                    seed=0,
-                )
-            )
-            progress.progress((i + 1) / len(methods), text=method)
-        progress.empty()
-    except Exception as err:  # noqa: BLE001 - shown in the page, the app keeps running
-        st.error(f"Could not explain this input: {err}")
-        return
-    with right:
-        first = results[0]
-        st.subheader(f"Prediction: {first.predicted_label} ({first.predicted_score:.1%})")
-        columns = st.columns(len(results))
-        for column, exp in zip(columns, results):
-            with column:
-                picture = png(exp.plot())
-                st.image(picture, caption=exp.method)
-                if exp.convergence_delta is not None:
-                    st.caption(f"convergence delta {float(exp.convergence_delta.abs().max()):.3g}")
-                st.download_button(
-                    "PNG", picture, f"{exp.method}.png", "image/png", key=f"png_{exp.method}"
-                )
-                st.download_button(
-                    "HTML",
-                    exp.to_html(),
-                    f"{exp.method}.html",
-                    "text/html",
-                    key=f"html_{exp.method}",
-                )
-        if score:
-            import pandas as pd
+        except Exception as err:  # noqa: BLE001 - shown in the page, the app keeps running
+            st.session_state.pop("image_results", None)
+            st.error(f"Could not explain this input: {err}")
+            return
+    if "image_results" in st.session_state:
+        with right:
+            show_image_results(*st.session_state["image_results"])
 
-            probs = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
-            x = demo.transform(image).unsqueeze(0)
-            mask = vision.segment(first.image[0], "slic", n_segments)
-            rows = []
-            for exp in results:
-                attr = exp.attributions[:1]
-                kw = dict(target=exp.targets[0], feature_mask=mask, n_steps=10)
-                rows.append(
-                    {
-                        "method": exp.method,
-                        "deletion AUC (lower is better)": float(
-                            deletion_curve(probs, x, attr, **kw).auc[0]
-                        ),
-                        "insertion AUC (higher is better)": float(
-                            insertion_curve(probs, x, attr, **kw).auc[0]
-                        ),
-                    }
-                )
-            st.dataframe(pd.DataFrame(rows).set_index("method"))
+
+def explain_images(demo, image, model_file, methods, baseline, n_segments, score):
+    """Explain the image with each method; optionally score them. Returns what to show."""
+    from perspicio import vision
+    from perspicio.core.metrics import deletion_curve, insertion_curve
+
+    model = demo.model
+    if model_file is not None:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        model = load_uploaded_model(
+            model_file, lambda: EfficientNet.from_name("efficientnet-lite0")
+        )
+    results = []
+    progress = st.progress(0.0, text="explaining")
+    for i, method in enumerate(methods):
+        results.append(
+            vision.explain(
+                model,
+                image,
+                method=method,
+                baseline=baseline,
+                transform=demo.transform,
+                labels=demo.labels,
+                n_segments=n_segments,
+                seed=0,
+            )
+        )
+        progress.progress((i + 1) / len(methods), text=method)
+    progress.empty()
+    scores = None
+    if score and results:
+        import pandas as pd
+
+        probs = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
+        x = demo.transform(image).unsqueeze(0)
+        mask = vision.segment(results[0].image[0], "slic", n_segments)
+        rows = []
+        for exp in results:
+            kw = dict(target=exp.targets[0], feature_mask=mask, n_steps=10)
+            attr = exp.attributions[:1]
+            rows.append(
+                {
+                    "method": exp.method,
+                    "deletion AUC (lower is better)": float(
+                        deletion_curve(probs, x, attr, **kw).auc[0]
+                    ),
+                    "insertion AUC (higher is better)": float(
+                        insertion_curve(probs, x, attr, **kw).auc[0]
+                    ),
+                }
+            )
+        scores = pd.DataFrame(rows).set_index("method")
+    return [(exp, png(exp.plot())) for exp in results], scores
+
+
+def show_image_results(results, scores) -> None:
+    if not results:
+        st.info("Pick at least one method.")
+        return
+    first = results[0][0]
+    st.subheader(f"Prediction: {first.predicted_label} ({first.predicted_score:.1%})")
+    for column, (exp, picture) in zip(st.columns(len(results)), results):
+        with column:
+            st.image(picture, caption=exp.method)
+            if exp.convergence_delta is not None:
+                st.caption(f"convergence delta {float(exp.convergence_delta.abs().max()):.3g}")
+            st.download_button(
+                "PNG", picture, f"{exp.method}.png", "image/png", key=f"png_{exp.method}"
+            )
+            st.download_button(
+                "HTML", exp.to_html(), f"{exp.method}.html", "text/html", key=f"html_{exp.method}"
+            )
+    if scores is not None:
+        st.dataframe(scores)
 
 
 def text_tab() -> None:
@@ -214,20 +228,23 @@ def text_tab() -> None:
     )
     method = st.selectbox("Method", TEXT_METHODS, key="txt_method")
     granularity = st.radio("Granularity", ["word", "token"], horizontal=True, key="txt_granularity")
-    if not st.button("Explain", key="explain_text", type="primary"):
-        return
-    try:
-        exp = text.explain(
-            model,
-            tokenizer,
-            sentence,
-            method=method,
-            granularity=granularity,
-            seed=0,
-            max_length=128,
-        )
-    except Exception as err:  # noqa: BLE001
-        st.error(f"Could not explain this text: {err}")
+    if st.button("Explain", key="explain_text", type="primary"):
+        try:
+            st.session_state["text_result"] = text.explain(
+                model,
+                tokenizer,
+                sentence,
+                method=method,
+                granularity=granularity,
+                seed=0,
+                max_length=128,
+            )
+        except Exception as err:  # noqa: BLE001
+            st.session_state.pop("text_result", None)
+            st.error(f"Could not explain this text: {err}")
+            return
+    exp = st.session_state.get("text_result")
+    if exp is None:
         return
     st.subheader(f"Prediction: {exp.predicted_label} ({exp.predicted_probability:.1%})")
     page = exp.to_html()
@@ -264,10 +281,15 @@ def table_tab() -> None:
     method = st.selectbox("Method", TABLE_METHODS, key="tab_method")
     if st.button("Explain the row", key="explain_table", type="primary"):
         try:
-            exp = tabular.explain(model, frame.iloc[[int(row)]], method=method, seed=0)
+            st.session_state["table_result"] = tabular.explain(
+                model, frame.iloc[[int(row)]], method=method, seed=0
+            )
         except Exception as err:  # noqa: BLE001
+            st.session_state.pop("table_result", None)
             st.error(f"Could not explain this row: {err}")
             return
+    exp = st.session_state.get("table_result")
+    if exp is not None:
         st.subheader(f"Score {float(exp.scores[0]):.3f} (class {exp.targets[0]})")
         st.image(png(exp.plot(0)))
         st.dataframe(exp.to_frame())
