@@ -125,13 +125,21 @@ def image_tab() -> None:
         n_segments = st.slider(
             "Superpixels (perturbation methods)", 10, 100, 40, key="img_segments"
         )
-        score = st.checkbox("Score the methods (deletion / insertion)", key="img_score")
+        n_steps = st.slider("Steps (path methods)", 10, 200, 50, key="img_steps")
+        n_samples = st.slider(
+            "Samples (sampling methods)", 50, 500, 200, step=50, key="img_samples"
+        )
+        target = st.text_input(
+            "Target class (name or index; empty: the predicted class)", key="img_target"
+        )
+        score = st.checkbox("Score the methods (deletion, insertion, infidelity)", key="img_score")
         run = st.button("Explain", key="explain_image", type="primary")
         st.image(image, caption="input", width=224)
     if run:
         try:
+            options = {"n_steps": n_steps, "n_samples": n_samples}
             st.session_state["image_results"] = explain_images(
-                demo, image, model_file, methods, baseline, n_segments, score
+                demo, image, model_file, methods, baseline, n_segments, score, options, target
             )
         except Exception as err:  # noqa: BLE001 - shown in the page, the app keeps running
             st.session_state.pop("image_results", None)
@@ -142,10 +150,31 @@ def image_tab() -> None:
             show_image_results(*st.session_state["image_results"])
 
 
-def explain_images(demo, image, model_file, methods, baseline, n_segments, score):
+def method_options(method: str, options: dict) -> dict:
+    """The options (n_steps, n_samples) that this method's ``attribute`` takes."""
+    import inspect
+
+    from perspicio.core.registry import get_spec
+
+    accepted = inspect.signature(get_spec(method.split(":")[-1]).cls.attribute).parameters
+    return {k: v for k, v in options.items() if k in accepted}
+
+
+def parse_target(target: str, labels: list[str]):
+    target = target.strip()
+    if not target:
+        return None
+    if target.isdigit():
+        return int(target)
+    if target not in labels:
+        raise ValueError(f"{target!r} is not a class name of the model")
+    return target
+
+
+def explain_images(demo, image, model_file, methods, baseline, n_segments, score, options, target):
     """Explain the image with each method; optionally score them. Returns what to show."""
     from perspicio import vision
-    from perspicio.core.metrics import deletion_curve, insertion_curve
+    from perspicio.core.metrics import deletion_curve, infidelity, insertion_curve
 
     model = demo.model
     if model_file is not None:
@@ -165,8 +194,10 @@ def explain_images(demo, image, model_file, methods, baseline, n_segments, score
                 baseline=baseline,
                 transform=demo.transform,
                 labels=demo.labels,
+                target=parse_target(target, demo.labels),
                 n_segments=n_segments,
                 seed=0,
+                **method_options(method, options),
             )
         )
         progress.progress((i + 1) / len(methods), text=method)
@@ -178,10 +209,16 @@ def explain_images(demo, image, model_file, methods, baseline, n_segments, score
         probs = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
         x = demo.transform(image).unsqueeze(0)
         mask = vision.segment(results[0].image[0], "slic", n_segments)
+        generator = torch.Generator().manual_seed(0)
+
+        def noise(inputs):
+            e = 0.1 * torch.randn(inputs.shape, generator=generator)
+            return e, inputs - e
+
         rows = []
         for exp in results:
             kw = dict(target=exp.targets[0], feature_mask=mask, n_steps=10)
-            attr = exp.attributions[:1]
+            attr = exp.attributions[:1].expand_as(x)  # a CAM value applies to all channels
             rows.append(
                 {
                     "method": exp.method,
@@ -190,6 +227,9 @@ def explain_images(demo, image, model_file, methods, baseline, n_segments, score
                     ),
                     "insertion AUC (higher is better)": float(
                         insertion_curve(probs, x, attr, **kw).auc[0]
+                    ),
+                    "infidelity (lower is better)": float(
+                        infidelity(probs, noise, x, attr, target=exp.targets[0], normalize=True)[0]
                     ),
                 }
             )

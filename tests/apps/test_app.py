@@ -75,3 +75,21 @@ def test_uploaded_models_are_loaded_without_unpickling():
         any(k.arg == "weights_only" and k.value.value is True for k in c.keywords) for c in calls
     )
     assert inspect is not None
+
+
+@pytest.mark.slow
+def test_scores_steps_and_target_controls():
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.run()
+    at.multiselect(key="img_methods").select("integrated_gradients")
+    at.slider(key="img_steps").set_value(20)
+    at.text_input(key="img_target").input("tabby")
+    at.checkbox(key="img_score").check()
+    at.button(key="explain_image").click().run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert list(table.index) == ["gradcam", "integrated_gradients"]
+    assert "infidelity (lower is better)" in table.columns
+    at.text_input(key="img_target").input("giraffe-shark").run()
+    at.button(key="explain_image").click().run()
+    assert not at.exception and any("not a class name" in e.value for e in at.error)
