@@ -13,6 +13,7 @@ from .attribution import (
     NeuronAttribution,
     PerturbationAttribution,
 )
+from .dataset import DatasetResult, attribute_dataset
 from .layer.internal_influence import InternalInfluence
 from .layer.layer_activation import LayerActivation
 from .layer.layer_conductance import LayerConductance
@@ -63,6 +64,7 @@ from .primary.shapley_values import ShapleyValues
 __all__ = [
     "Alpha1Beta0Rule",
     "Attribution",
+    "DatasetResult",
     "Deconvolution",
     "DeepLift",
     "DeepLiftShap",
@@ -112,5 +114,6 @@ __all__ = [
     "ShapleyValueSampling",
     "ShapleyValues",
     "ZPlusRule",
+    "attribute_dataset",
     "options",
 ]
