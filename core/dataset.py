@@ -9,7 +9,6 @@ method's or model's results is never mixed into.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ._batching import progress
+from ._fingerprint import model_fingerprint
 
 REDUCERS = ("mean_abs", "mean", "per_class_mean_abs")
 
@@ -63,13 +63,7 @@ def _batches(dataset: Any, batch_size: int) -> Iterator[tuple[Tensor, Tensor | N
 
 def _fingerprint(method: Any) -> str | None:
     model = getattr(method, "forward_func", None)
-    if not isinstance(model, torch.nn.Module):
-        return None
-    digest = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return model_fingerprint(model) if isinstance(model, torch.nn.Module) else None
 
 
 def _manifest(method: Any, kwargs: dict, batch_size: int, target: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from perspicio.vision.demo import cache_dir
+from perspicio._cache import cache_dir
 
 
 class StandardizedMLP(nn.Module):

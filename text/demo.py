@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from perspicio.vision.demo import cache_dir
+from perspicio._cache import cache_dir
 
 POSITIVE = [
     "good",

@@ -10,24 +10,17 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from perspicio._cache import cache_dir
+
 SAMPLES = ("chelsea", "coffee", "astronaut", "rocket")
 SHAPES = ("circle", "square", "triangle", "cross")
-
-
-def cache_dir() -> Path:
-    """``$PERSPICIO_CACHE``, or ``~/.cache/perspicio``."""
-    path = Path(os.environ.get("PERSPICIO_CACHE", Path.home() / ".cache" / "perspicio"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @dataclass

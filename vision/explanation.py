@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 import json
@@ -15,17 +14,9 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
+from perspicio.core._fingerprint import model_fingerprint
+
 from . import visualize
-
-
-def model_fingerprint(model: nn.Module) -> str:
-    """SHA-256 of the model's parameters and buffers (names, shapes and values)."""
-    digest = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(str(tuple(t.shape)).encode())
-        digest.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 @dataclass
