@@ -16,9 +16,12 @@ def grid_mask(size: int = 224, cells: int = 7, device="cpu") -> torch.Tensor:
     return (side.view(-1, 1) * cells + side.view(1, -1)).view(1, 1, size, size)
 
 
-def model_floor(model, batch: torch.Tensor, chunk: int = 8):
-    """The bare model evaluations a method needs: ``batch`` rows, ``chunk`` at a time, in the
-    fastest layout (channels-last), with no perturbation built."""
+def model_floor(model, batch: torch.Tensor, chunk: int | None = None):
+    """The bare model evaluations a method needs: ``batch`` rows, ``chunk`` at a time (8 on a
+    CPU, where small batches stay in cache; 256 on a GPU), in the fastest layout
+    (channels-last), with no perturbation built."""
+    if chunk is None:
+        chunk = 8 if batch.device.type == "cpu" else 256
     batch = batch.contiguous(memory_format=torch.channels_last)
 
     @torch.no_grad()

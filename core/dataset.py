@@ -66,6 +66,15 @@ def _fingerprint(method: Any) -> str | None:
     return model_fingerprint(model) if isinstance(model, torch.nn.Module) else None
 
 
+def _device(method: Any) -> torch.device | None:
+    """Where the method's model lives, so batches read from the CPU are moved there."""
+    model = getattr(method, "forward_func", None)
+    if isinstance(model, torch.nn.Module):
+        param = next(model.parameters(), None)
+        return None if param is None else param.device
+    return None
+
+
 def _manifest(method: Any, kwargs: dict, batch_size: int, target: Any) -> dict[str, Any]:
     import perspicio
 
@@ -170,6 +179,7 @@ def attribute_dataset(
     if engine != "local":
         raise ValueError(f"`engine` must be 'local' or 'ray', got {engine!r}")
     method = method_factory()
+    device = _device(method)
     manifest = _manifest(method, attribute_kwargs, batch_size, target)
     folder = Path(output) if output is not None else None
     done: dict[str, int] = {}
@@ -207,6 +217,8 @@ def attribute_dataset(
             )
             if isinstance(target, str) and target == "label" and labels is None:
                 raise ValueError("target='label' needs a dataset of (inputs, labels) batches")
+            if device is not None and isinstance(inputs, Tensor):
+                inputs = inputs.to(device)
             attr = method.attribute(inputs, target=batch_target, **attribute_kwargs)
             attr = attr.detach().cpu().numpy() if isinstance(attr, Tensor) else np.asarray(attr)
             if folder is not None:

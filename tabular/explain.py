@@ -162,10 +162,14 @@ def _explain(
     mask, features = column_groups(names, groups, values)
     gen = make_generator(seed)
     model_name = method_kwargs.pop("_model_name", type(net).__name__)
+    param = next(net.parameters(), None) if isinstance(net, torch.nn.Module) else None
+    device = param.device if param is not None else torch.device("cpu")
+    # computed where the model lives; the explanation holds CPU tensors
+    xs, rs, ms = values.to(device), refs.to(device), mask.to(device)
     with preserved_state(net):
         net.eval()
         with torch.no_grad():
-            out = net(values)
+            out = net(xs)
         n = values.shape[0]
         if out.dim() == 2 and out.shape[1] > 1:
             targets = (
@@ -177,14 +181,14 @@ def _explain(
             targets = [None] * n
         core_target = None if targets[0] is None else targets
         attr = _attribute(
-            net, method, spec, values, refs, core_target, mask, n_samples, gen, method_kwargs
-        )
+            net, method, spec, xs, rs, core_target, ms, n_samples, gen, method_kwargs
+        ).cpu()
         with torch.no_grad():
-            scores = _select(out, targets)
-            base_out = net(refs)
+            scores = _select(out, targets).cpu()
+            base_out = net(rs)
             base_scores = torch.stack(
                 [_select(base_out, [t] * base_out.shape[0]).mean() for t in targets]
-            )
+            ).cpu()
     per_group = torch.zeros(n, len(features), dtype=attr.dtype)
     group_of_column = mask[0].tolist()
     if spec.family == "perturbation":  # every column of a group carries the group's value

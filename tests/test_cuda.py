@@ -1,0 +1,89 @@
+"""The front ends and the dataset engine on a CUDA device: same answers as on the CPU, results
+where the user's model lives. Skipped without a GPU (CI has none)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from perspicio import core
+
+from .conftest import make_cnn, make_mlp
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+]
+
+
+def close(a, b, atol=1e-4, rtol=1e-3) -> bool:
+    a, b = (torch.as_tensor(v).detach().cpu().double() for v in (a, b))
+    return torch.allclose(a, b, atol=atol, rtol=rtol)
+
+
+@pytest.mark.parametrize(
+    "cls", [core.FeatureAblation, core.Occlusion, core.ShapleyValueSampling, core.KernelShap]
+)
+def test_auto_chunks_on_the_gpu_equal_one_at_a_time(cls):
+    model = make_cnn(pool=False).cuda()
+    x = torch.randn(3, 3, 8, 8, device="cuda")
+    kwargs = {"target": 1}
+    if cls is core.Occlusion:
+        kwargs["sliding_window_shapes"] = (3, 2, 2)
+    if cls in (core.ShapleyValueSampling, core.KernelShap):
+        kwargs.update(n_samples=20, generator=0)
+        kwargs["feature_mask"] = (
+            torch.arange(16, device="cuda")
+            .view(1, 1, 4, 4)
+            .repeat_interleave(2, 2)
+            .repeat_interleave(2, 3)
+        )
+    auto = cls(model).attribute(x, perturbations_per_eval="auto", **kwargs)
+    one = cls(model).attribute(x, perturbations_per_eval=1, **kwargs)
+    assert auto.device.type == "cuda"
+    assert close(auto, one, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "gradcam", "occlusion"])
+def test_vision_explain_on_a_cuda_model_matches_cpu(method):
+    from perspicio import vision
+
+    model = make_cnn(pool=False)
+    img = torch.rand(3, 8, 8)
+    kwargs = {"sliding_window_shapes": (3, 2, 2)} if method == "occlusion" else {}
+    on_cpu = vision.explain(model, img, method=method, target=1, **kwargs)
+    on_gpu = vision.explain(model.cuda(), img, method=method, target=1, **kwargs)
+    assert close(on_cpu.attributions, on_gpu.attributions)
+    assert next(model.parameters()).device.type == "cuda"  # the model stays where it was
+
+
+def test_tabular_explain_on_a_cuda_model_matches_cpu():
+    from perspicio import tabular
+
+    model = make_mlp(in_features=6, out=2)
+    X = torch.randn(5, 6)
+    on_cpu = tabular.explain(model, X, method="integrated_gradients", target=1)
+    on_gpu = tabular.explain(model.cuda(), X, method="integrated_gradients", target=1)
+    assert close(on_cpu.attributions, on_gpu.attributions)
+
+
+def test_text_explain_on_a_cuda_model_matches_cpu():
+    from perspicio import text
+    from perspicio.text.demo import tiny_bert
+
+    model, tokenizer = tiny_bert()
+    sentence = "the film was wonderful"
+    on_cpu = text.explain(model, tokenizer, sentence, target=1)
+    on_gpu = text.explain(model.cuda(), tokenizer, sentence, target=1)
+    assert on_cpu.units == on_gpu.units
+    assert close(on_cpu.attributions, on_gpu.attributions, atol=1e-3, rtol=1e-2)
+
+
+def test_attribute_dataset_moves_batches_to_the_model():
+    model = make_mlp(in_features=6, out=2).cuda()
+    rows = torch.randn(40, 6)  # on the CPU, as a dataset usually is
+    result = core.attribute_dataset(
+        lambda: core.Saliency(model), rows, target=1, batch_size=16, show_progress=False
+    )
+    expected = core.Saliency(model.cpu()).attribute(rows, target=1).abs().mean(0)
+    assert close(result.reducers["mean_abs"], expected, atol=1e-5)
