@@ -11,9 +11,14 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 from tqdm.auto import tqdm
 
-#: On the CPU, throughput stops growing once a chunk's activations outgrow the caches, and
-#: bigger chunks only get slower (IntegratedGradients on resnet18, 50 steps: 2.2 s at once,
-#: 1.25 s in chunks of 10 rows). On a GPU, big chunks pay: half of the free memory.
+#: On the CPU a chunk runs fastest while its activations stay in the caches: the 30-64-64-2
+#: MLP evaluates 80,000 perturbed rows in 8 ms in chunks of 7,000 rows and in 17 ms at once;
+#: the shapes CNN (64x64 images) 2.9x faster in chunks of 8 images than of 125.
+CPU_CACHE_BYTES = 8 << 20
+#: ...but a convolution needs a few rows to run at full speed (IntegratedGradients on
+#: resnet18: 0.6 s in chunks of 7 rows, 0.8 s one row at a time), so a chunk gets at least
+#: CPU_MIN_ROWS rows while they fit in CPU_CHUNK_BYTES.
+CPU_MIN_ROWS = 8
 CPU_CHUNK_BYTES = 256 << 20
 
 
@@ -30,11 +35,9 @@ def chunk_slices(total: int, size: int | None) -> list[slice]:
     return [slice(i, min(i + size, total)) for i in range(0, total, size)]
 
 
-def _budget(device: torch.device) -> int:
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return free // 2
-    return CPU_CHUNK_BYTES
+def _gpu_budget(device: torch.device) -> int:
+    free, _ = torch.cuda.mem_get_info(device)
+    return free // 2
 
 
 class _CountBytes(TorchFunctionMode):
@@ -134,10 +137,17 @@ def measured_bytes_per_row(forward_func: Callable, inputs: tuple[Tensor, ...], a
 def auto_rows(
     forward_func: Callable, inputs: tuple[Tensor, ...], args: tuple, max_memory: int | None = None
 ) -> int:
-    """Rows per model call that fit the budget: ``max_memory`` bytes, or by default half of
-    the free GPU memory (CUDA) or :data:`CPU_CHUNK_BYTES` (CPU)."""
-    budget = max_memory if max_memory is not None else _budget(inputs[0].device)
-    return max(1, budget // max(measured_bytes_per_row(forward_func, inputs, args), 1))
+    """Rows per model call: as many as fit ``max_memory`` bytes when it is given; by
+    default, half of the free memory of a GPU, and on the CPU as many as stay in the caches
+    (:data:`CPU_CACHE_BYTES`) but no fewer than :data:`CPU_MIN_ROWS` while those fit in
+    :data:`CPU_CHUNK_BYTES`."""
+    per_row = max(measured_bytes_per_row(forward_func, inputs, args), 1)
+    device = inputs[0].device
+    if max_memory is not None:
+        return max(1, max_memory // per_row)
+    if device.type == "cuda":
+        return max(1, _gpu_budget(device) // per_row)
+    return max(1, CPU_CACHE_BYTES // per_row, min(CPU_MIN_ROWS, CPU_CHUNK_BYTES // per_row))
 
 
 def steps_per_chunk(internal_batch_size: int | None, n_examples: int, n_steps: int) -> int:

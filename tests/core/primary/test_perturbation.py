@@ -279,3 +279,46 @@ def test_auto_sizing_measures_plain_functions_like_modules():
     as_function = bytes_per_row(lambda t: net(t) * 1.0, (x,), ())
     assert 0.5 * as_module <= as_function <= 2 * as_module
     assert not torch.overrides._get_current_function_mode_stack()
+
+
+def test_the_memory_probe_runs_once_per_model_and_input_signature():
+    from perspicio.core._batching import auto_rows
+
+    net = make_cnn()
+    calls = []
+    handle = net.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
+    try:
+        x = torch.randn(3, 3, 8, 8)
+        first = auto_rows(net, (x,), ())
+        assert calls == [1]  # one probe row
+        assert auto_rows(net, (torch.randn(5, 3, 8, 8),), ()) == first  # same row shape
+        assert calls == [1]
+        auto_rows(net, (torch.randn(2, 3, 12, 12),), ())  # another image size: measured anew
+        assert calls == [1, 1]
+        net[1] = nn.Tanh()  # another structure: measured anew
+        auto_rows(net, (x,), ())
+        assert calls == [1, 1, 1]
+    finally:
+        handle.remove()
+
+
+def test_ablation_evaluates_the_unperturbed_input_with_the_first_chunk():
+    net = make_cnn()
+    x = torch.randn(2, 3, 8, 8)
+    mask = torch.arange(4).view(1, 1, 2, 2).repeat_interleave(4, 2).repeat_interleave(4, 3)
+    rows = []
+    handle = net.register_forward_pre_hook(lambda m, a: rows.append(a[0].shape[0]))
+    try:
+        attr = FeatureAblation(net).attribute(
+            x, target=0, feature_mask=mask, perturbations_per_eval=4
+        )
+    finally:
+        handle.remove()
+    assert rows == [2 * 5]  # one call: the input and its 4 ablations
+    with torch.no_grad():
+        full = net(x)[:, 0]
+        for k in range(4):
+            ablated = net(torch.where(mask == k, 0.0, x))[:, 0]
+            assert torch.allclose(
+                attr[mask.expand_as(x) == k].view(2, -1)[:, 0], full - ablated, atol=1e-6
+            )
