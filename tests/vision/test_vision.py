@@ -95,6 +95,30 @@ def test_efficientnet_recognises_the_photos_and_looks_at_the_object(lite0):
     assert box_ratio(ig_cat, BOXES["chelsea"]) > 1.05
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "classes", "corner"),
+    [("chelsea", ("tabby", "tiger cat", "Egyptian cat"), (60, 20)),
+     ("coffee", ("espresso", "cup", "coffee mug"), (20, 70))],
+)  # fmt: skip
+def test_attributions_find_the_object_on_a_neutral_canvas(lite0, name, classes, corner):
+    """Where the object does not fill the frame, the box around it is a real question: the
+    photo is pasted at 140x140 onto a mid-grey 224x224 canvas (39% of the area)."""
+    from PIL import Image
+
+    from perspicio.vision.demo import sample_image
+
+    top, left = corner
+    canvas = Image.new("RGB", (224, 224), (128, 128, 128))
+    canvas.paste(sample_image(name).resize((140, 140)), (left, top))
+    box = (top, top + 140, left, left + 140)
+    for method in ("integrated_gradients", "gradcam"):
+        exp = vision.explain(lite0.model, canvas, method=method, transform=lite0.transform,
+                             labels=lite0.labels)  # fmt: skip
+        assert exp.predicted_label in classes
+        assert box_ratio(exp, box) >= 1.3, method
+
+
 ARCHITECTURES = {
     "resnet18": lambda m: m.layer4,
     "vgg11": lambda m: m.features,
