@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
-	$(BIN)/python -m pip install --quiet -e ".[all,dev]" $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet -e ".[all,dev,distributed]" $(TORCH_PINS)
 	$(MAKE) browser
 	touch $(STAMP)
 

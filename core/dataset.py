@@ -10,7 +10,7 @@ method's or model's results is never mixed into.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ._batching import progress
+from ._dataset_sources import as_source
 from ._fingerprint import model_fingerprint
 
 REDUCERS = ("mean_abs", "mean", "per_class_mean_abs")
@@ -33,32 +34,6 @@ class DatasetResult:
     n_rows: int
     shards: list[str] = field(default_factory=list)
     output: str | None = None
-
-
-def _batches(dataset: Any, batch_size: int) -> Iterator[tuple[Tensor, Tensor | None]]:
-    """``(inputs, labels or None)`` batches from every accepted dataset form."""
-    if type(dataset).__module__.startswith("pandas"):
-        dataset = torch.tensor(dataset.to_numpy(dtype=np.float32))
-    if isinstance(dataset, np.ndarray):
-        dataset = torch.from_numpy(dataset.astype(np.float32))
-    if isinstance(dataset, Tensor):
-        for start in range(0, len(dataset), batch_size):
-            yield dataset[start : start + batch_size], None
-        return
-    if isinstance(dataset, torch.utils.data.Dataset) and not isinstance(
-        dataset, torch.utils.data.IterableDataset
-    ):
-        dataset = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    if not isinstance(dataset, Iterable):
-        raise TypeError(
-            "`dataset` must be a tensor, array, DataFrame, torch Dataset/DataLoader or an iterable "
-            f"of batches, got {type(dataset).__name__}"
-        )
-    for item in dataset:
-        if isinstance(item, (tuple, list)):
-            yield item[0], (item[1] if len(item) > 1 else None)
-        else:
-            yield item, None
 
 
 def _fingerprint(method: Any) -> str | None:
@@ -90,8 +65,27 @@ def _manifest(method: Any, kwargs: dict, batch_size: int, target: Any) -> dict[s
     }
 
 
+def partial_sums(attr: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
+    """One shard's contribution to every reducer: row count, sums of |a| and of a per
+    feature, and per class (float64). Workers send these; nothing per row travels."""
+    flat = attr.reshape(attr.shape[0], -1).astype(np.float64)
+    per_class = {}
+    if labels is not None:
+        for c in np.unique(labels):
+            rows = np.abs(flat[labels == c])
+            per_class[int(c)] = (rows.sum(0), len(rows))
+    return {
+        "rows": len(flat),
+        "abs_sum": np.abs(flat).sum(0),
+        "sum": flat.sum(0),
+        "per_class": per_class,
+        "shape": tuple(attr.shape[1:]),
+    }
+
+
 class _Reducers:
-    """Running sums per feature (and per class): nothing per row is kept."""
+    """Running sums per feature (and per class), merged shard by shard in shard order, so
+    every engine adds the same numbers in the same order."""
 
     def __init__(self, names: tuple[str, ...]) -> None:
         unknown = [r for r in names if r not in REDUCERS]
@@ -100,31 +94,100 @@ class _Reducers:
         self.names, self.rows = names, 0
         self.abs_sum = self.sum = None
         self.per_class: dict[int, list] = {}
+        self.shape: tuple[int, ...] | None = None
 
-    def add(self, attr: np.ndarray, labels: np.ndarray | None) -> None:
-        flat = attr.reshape(attr.shape[0], -1).astype(np.float64)
-        self.rows += len(flat)
-        self.abs_sum = (
-            np.abs(flat).sum(0) if self.abs_sum is None else self.abs_sum + np.abs(flat).sum(0)
-        )
-        self.sum = flat.sum(0) if self.sum is None else self.sum + flat.sum(0)
-        if labels is not None:
-            for c in np.unique(labels):
-                rows = np.abs(flat[labels == c])
-                total, count = self.per_class.get(int(c), [0.0, 0])
-                self.per_class[int(c)] = [total + rows.sum(0), count + len(rows)]
+    def merge(self, part: dict[str, Any]) -> None:
+        self.rows += part["rows"]
+        self.shape = part["shape"]
+        self.abs_sum = part["abs_sum"] if self.abs_sum is None else self.abs_sum + part["abs_sum"]
+        self.sum = part["sum"] if self.sum is None else self.sum + part["sum"]
+        for c, (total, count) in part["per_class"].items():
+            old_total, old_count = self.per_class.get(c, [0.0, 0])
+            self.per_class[c] = [old_total + total, old_count + count]
 
-    def result(self, shape: tuple[int, ...]) -> dict[str, Any]:
+    def result(self) -> dict[str, Any]:
+        if self.shape is None:
+            raise ValueError("`dataset` is empty")
         out: dict[str, Any] = {}
         if "mean_abs" in self.names:
-            out["mean_abs"] = (self.abs_sum / self.rows).reshape(shape)
+            out["mean_abs"] = (self.abs_sum / self.rows).reshape(self.shape)
         if "mean" in self.names:
-            out["mean"] = (self.sum / self.rows).reshape(shape)
+            out["mean"] = (self.sum / self.rows).reshape(self.shape)
         if "per_class_mean_abs" in self.names:
             out["per_class_mean_abs"] = {
-                c: (t / n).reshape(shape) for c, (t, n) in sorted(self.per_class.items())
+                c: (t / n).reshape(self.shape) for c, (t, n) in sorted(self.per_class.items())
             }
         return out
+
+
+def attribute_shard(
+    method: Any,
+    device: torch.device | None,
+    inputs: Tensor,
+    labels: np.ndarray | None,
+    target: Any,
+    kwargs: dict[str, Any],
+) -> np.ndarray:
+    """The per-batch work, the same in every engine: attribute one shard's rows."""
+    if isinstance(target, str) and target == "label":
+        if labels is None:
+            raise ValueError(
+                "target='label' needs labels: (inputs, labels) batches or a label_column"
+            )
+        target = labels.tolist()
+    if device is not None and isinstance(inputs, Tensor):
+        inputs = inputs.to(device)
+    attr = method.attribute(inputs, target=target, **kwargs)
+    return attr.detach().cpu().numpy() if isinstance(attr, Tensor) else np.asarray(attr)
+
+
+def shard_name(index: int, shard_format: str) -> str:
+    return f"shard-{index:05d}.{shard_format}"
+
+
+def write_shard(
+    folder: Path, index: int, attr: np.ndarray, shard_format: str, names: list[str] | None
+) -> str:
+    """Write one shard: ``.npy`` as is, or Parquet with a column per feature for tables
+    (named after the table's columns when they match) and one list column of flattened
+    maps otherwise. Written to a temporary name and renamed, so a shard file is whole."""
+    name = shard_name(index, shard_format)
+    tmp = folder / (name + ".tmp")
+    if shard_format == "npy":
+        with open(tmp, "wb") as fh:
+            np.save(fh, attr)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        flat = attr.reshape(attr.shape[0], -1)
+        if attr.ndim == 2:
+            cols = names if names is not None and len(names) == attr.shape[1] else None
+            cols = cols or [f"a{j}" for j in range(attr.shape[1])]
+            table = pa.table({c: flat[:, j] for j, c in enumerate(cols)})
+        else:
+            values = pa.array(flat.ravel())
+            table = pa.table(
+                {"attribution": pa.FixedSizeListArray.from_arrays(values, flat.shape[1])}
+            )
+        pq.write_table(table, tmp)
+    tmp.replace(folder / name)
+    return name
+
+
+def read_shard(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A shard's attributions as an array ``(rows, *shape)`` (``shape`` for Parquet maps)."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        return np.load(path)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if table.column_names == ["attribution"]:
+        flat = np.stack(table.column("attribution").to_numpy(zero_copy_only=False))
+    else:
+        flat = np.column_stack([table.column(c).to_numpy() for c in table.column_names])
+    return flat.reshape((len(flat),) + tuple(shape)) if shape else flat
 
 
 def attribute_dataset(
@@ -136,8 +199,15 @@ def attribute_dataset(
     engine: str = "local",
     output: str | Path | None = None,
     reducers: tuple[str, ...] = ("mean_abs",),
+    shard_format: str = "npy",
+    label_column: str | None = None,
+    columns: list[str] | None = None,
+    transform: Any = None,
     overwrite: bool = False,
     show_progress: bool = True,
+    concurrency: int = 2,
+    num_gpus: float = 0,
+    num_cpus: float = 1,
     **attribute_kwargs: Any,
 ) -> DatasetResult:
     """Attribute every row of ``dataset`` with the method ``method_factory()`` builds.
@@ -145,18 +215,38 @@ def attribute_dataset(
     Parameters
     ----------
     method_factory : callable
-        Builds the model and the method, once per worker (once here).
-    dataset : tensor, array, DataFrame, torch Dataset/DataLoader, or an iterable of batches
-        Batches may be ``(inputs, labels)``.
+        Builds the model and the method, once per worker (once here): load the model inside
+        it, so a Ray worker loads it once, not per batch.
+    dataset : tensor, array, DataFrame, torch Dataset/DataLoader, iterable of batches, path
+        Batches may be ``(inputs, labels)``. A path is a Parquet file, a folder of Parquet
+        files, or a folder of images (in class subfolders, the subfolder is the label). With
+        ``engine="ray"``, also a ``ray.data.Dataset``.
     target : None, int, ``"label"`` or a callable
-        ``"label"`` uses each batch's labels as per-example targets.
+        ``"label"`` uses each row's label as its target.
+    batch_size : int
+        Rows per shard (and per ``attribute`` call).
+    engine : ``"local"`` or ``"ray"``
+        ``"ray"`` runs the same per-shard work with Ray Data ``map_batches`` over an actor
+        pool of ``concurrency`` workers, each with ``num_cpus`` and ``num_gpus``; it joins
+        the Ray instance named by ``RAY_ADDRESS`` or an earlier ``ray.init(address=...)``,
+        or starts a local one. Needs the ``perspicio[distributed]`` extra.
     output : folder, optional
-        Shards ``shard-00000.npy``... and ``manifest.json``; a rerun resumes. A folder whose
-        manifest names another method, parameters or model is refused unless ``overwrite``.
+        Shards ``shard-00000.npy`` (or ``.parquet``)... and ``manifest.json``; a rerun
+        resumes. A folder whose manifest names another method, parameters or model is
+        refused unless ``overwrite``.
     reducers : ``mean_abs``, ``mean``, ``per_class_mean_abs``
         Computed in one pass with bounded memory (per class: needs labels).
+    shard_format : ``"npy"`` or ``"parquet"``
+        Parquet shards hold a column per feature for tables and one list column of
+        flattened maps for images; :func:`read_shard` reads either back.
+    label_column, columns : str, list of str, optional
+        For DataFrames, Parquet and ``ray.data`` datasets: the column of labels (not an
+        input) and the input columns (default: all others).
+    transform : callable, optional
+        For image folders: PIL image to ``C x H x W`` tensor (default: RGB in [0, 1]).
     **attribute_kwargs
-        Passed to the method's ``attribute`` for every batch.
+        Passed to the method's ``attribute`` for every shard. Sampling methods take an int
+        ``generator`` seed here, so every shard draws alike in every engine.
 
     Examples
     --------
@@ -168,6 +258,13 @@ def attribute_dataset(
     >>> result.n_rows, torch.allclose(torch.tensor(result.reducers["mean"]).float(), net.weight[0])
     (10, True)
     """
+    if engine not in ("local", "ray"):
+        raise ValueError(f"`engine` must be 'local' or 'ray', got {engine!r}")
+    if shard_format not in ("npy", "parquet"):
+        raise ValueError(f"`shard_format` must be 'npy' or 'parquet', got {shard_format!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+    sums = _Reducers(tuple(reducers))
     if engine == "ray":
         try:
             import ray  # noqa: F401
@@ -175,61 +272,94 @@ def attribute_dataset(
             raise ImportError(
                 "engine='ray' needs Ray: pip install 'perspicio[distributed]'"
             ) from err
-        raise NotImplementedError("the Ray engine is not built yet; use engine='local'")
-    if engine != "local":
-        raise ValueError(f"`engine` must be 'local' or 'ray', got {engine!r}")
-    method = method_factory()
-    device = _device(method)
-    manifest = _manifest(method, attribute_kwargs, batch_size, target)
-    folder = Path(output) if output is not None else None
-    done: dict[str, int] = {}
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "manifest.json"
-        if path.exists():
-            old = json.loads(path.read_text())
-            same = all(
-                old.get(k) == manifest[k]
-                for k in ("method", "parameters", "target", "batch_size", "model_fingerprint")
+        if isinstance(attribute_kwargs.get("generator"), torch.Generator):
+            raise TypeError(
+                "engine='ray': pass `generator` as an int seed; a torch.Generator's state "
+                "cannot be shared between workers"
             )
-            if not same and not overwrite:
-                raise ValueError(
-                    f"{folder} holds results of another run (method, parameters, target, batch "
-                    "size or model differ); pass overwrite=True to replace them, or another folder"
-                )
-            if same:
-                done = {s["file"]: s["rows"] for s in old["shards"]}
-            else:
-                for s in old["shards"]:
-                    (folder / s["file"]).unlink(missing_ok=True)
-    sums = _Reducers(tuple(reducers))
-    shape: tuple[int, ...] | None = None
-    for i, (inputs, labels) in enumerate(
-        progress(_batches(dataset, batch_size), show_progress, "dataset")
-    ):
-        name = f"shard-{i:05d}.npy"
-        label_array = None if labels is None else np.asarray(labels)
-        if folder is not None and name in done and (folder / name).exists():
-            attr = np.load(folder / name)  # finished before: read, not recomputed
-        else:
-            batch_target = (
-                labels.tolist() if isinstance(target, str) and target == "label" else target
-            )
-            if isinstance(target, str) and target == "label" and labels is None:
-                raise ValueError("target='label' needs a dataset of (inputs, labels) batches")
-            if device is not None and isinstance(inputs, Tensor):
-                inputs = inputs.to(device)
-            attr = method.attribute(inputs, target=batch_target, **attribute_kwargs)
-            attr = attr.detach().cpu().numpy() if isinstance(attr, Tensor) else np.asarray(attr)
-            if folder is not None:
-                np.save(folder / name, attr)
-                done[name] = int(attr.shape[0])
-                manifest["shards"] = [{"file": f, "rows": r} for f, r in sorted(done.items())]
-                (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        shape = attr.shape[1:]
-        sums.add(attr, label_array)
-    if shape is None:
-        raise ValueError("`dataset` is empty")
-    return DatasetResult(
-        sums.result(shape), sums.rows, sorted(done), None if folder is None else str(folder)
+    elif type(dataset).__module__.startswith("ray.data"):
+        raise TypeError("a ray.data.Dataset needs engine='ray'")
+    source = as_source(
+        dataset, batch_size, label_column=label_column, columns=columns, transform=transform
     )
+    method = method_factory()
+    manifest = _manifest(method, attribute_kwargs, batch_size, target)
+    manifest["shard_format"] = shard_format
+    manifest["engine"] = engine
+    folder = Path(output) if output is not None else None
+    done = _prepare_folder(folder, manifest, overwrite) if folder is not None else {}
+
+    def finished(index: int, file: str | None, part: dict[str, Any]) -> None:
+        if folder is not None and file is not None:
+            done[file] = part["rows"]
+            manifest["shards"] = [{"file": f, "rows": r} for f, r in sorted(done.items())]
+            manifest["attribution_shape"] = list(part["shape"])
+            manifest["columns"] = source.names
+            (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+    parts: dict[int, dict[str, Any]] = {}
+    todo = []
+    for shard in progress(
+        source.shards(batch_size), show_progress and engine == "local", "dataset"
+    ):
+        name = shard_name(shard.index, shard_format)
+        if folder is not None and name in done and (folder / name).exists():
+            # finished before: read back, not recomputed
+            labels = source.read(shard)[1] if "per_class_mean_abs" in reducers else None
+            parts[shard.index] = partial_sums(read_shard(folder / name, _shape(folder)), labels)
+        elif engine == "local":
+            inputs, labels = source.read(shard)
+            attr = attribute_shard(
+                method, _device(method), inputs, labels, target, attribute_kwargs
+            )
+            file = None
+            if folder is not None:
+                file = write_shard(folder, shard.index, attr, shard_format, source.names)
+            parts[shard.index] = partial_sums(attr, labels)
+            finished(shard.index, file, parts[shard.index])
+        else:
+            todo.append(shard)
+    if todo:
+        from ._dataset_ray import run_ray
+
+        for index, file, part in run_ray(
+            method_factory, source, todo, target, attribute_kwargs, folder, shard_format,
+            concurrency=concurrency, num_gpus=num_gpus, num_cpus=num_cpus,
+            show_progress=show_progress,
+        ):  # fmt: skip
+            parts[index] = part
+            finished(index, file, part)
+    for index in sorted(parts):
+        sums.merge(parts[index])
+    return DatasetResult(
+        sums.result(), sums.rows, sorted(done), None if folder is None else str(folder)
+    )
+
+
+def _shape(folder: Path) -> tuple[int, ...] | None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    shape = manifest.get("attribution_shape")
+    return tuple(shape) if shape is not None else None
+
+
+def _prepare_folder(folder: Path, manifest: dict[str, Any], overwrite: bool) -> dict[str, int]:
+    """Finished shards of an earlier run of the same job; refuse (or clear) another job's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "manifest.json"
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    keys = ("method", "parameters", "target", "batch_size", "model_fingerprint", "shard_format")
+    same = all(old.get(k, "npy" if k == "shard_format" else None) == manifest[k] for k in keys)
+    if same:
+        manifest["attribution_shape"] = old.get("attribution_shape")
+        return {s["file"]: s["rows"] for s in old["shards"]}
+    if not overwrite:
+        raise ValueError(
+            f"{folder} holds results of another run (method, parameters, target, batch size, "
+            "shard format or model differ); pass overwrite=True to replace them, or another folder"
+        )
+    for s in old["shards"]:
+        (folder / s["file"]).unlink(missing_ok=True)
+    path.unlink()
+    return {}

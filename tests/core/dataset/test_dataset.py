@@ -149,7 +149,89 @@ def test_bad_input():
             reducers=("max",),
             show_progress=False,
         )
-    with pytest.raises((ImportError, NotImplementedError), match="distributed|Ray engine"):
+    for bad in ({"shard_format": "csv"}, {"batch_size": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            attribute_dataset(
+                lambda: Saliency(mlp()), torch.zeros(2, 6), target=0, show_progress=False, **bad
+            )
+    with pytest.raises(ValueError, match="does not exist"):
+        attribute_dataset(lambda: Saliency(mlp()), "/no/such/folder", show_progress=False)
+    with pytest.raises(TypeError, match="dataset"):
+        attribute_dataset(lambda: Saliency(mlp()), 42, show_progress=False)
+
+
+def test_the_ray_engine_without_ray_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"perspicio\[distributed\]"):
         attribute_dataset(
             lambda: Saliency(mlp()), torch.zeros(2, 6), engine="ray", show_progress=False
         )
+
+
+def test_parquet_in_parquet_shards_out(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from perspicio.core.dataset import read_shard
+
+    x = torch.randn(300, 6, generator=torch.Generator().manual_seed(2))
+    frame = pd.DataFrame(x.numpy(), columns=list("abcdef"))
+    frame["y"] = (x[:, 0] > 0).long().numpy()
+    source = tmp_path / "table"
+    source.mkdir()
+    frame.iloc[:170].to_parquet(source / "part-0.parquet", row_group_size=50)
+    frame.iloc[170:].to_parquet(source / "part-1.parquet", row_group_size=50)
+    result = attribute_dataset(
+        lambda: Saliency(mlp()), source, batch_size=64, target="label", label_column="y",
+        output=tmp_path / "out", shard_format="parquet",
+        reducers=("mean_abs", "per_class_mean_abs"), show_progress=False,
+    )  # fmt: skip
+    direct = Saliency(mlp()).attribute(x, target=frame["y"].tolist())
+    stored = np.concatenate([read_shard(tmp_path / "out" / s) for s in result.shards])
+    assert result.n_rows == 300 and len(result.shards) == 5  # shards cross files and groups
+    assert np.allclose(stored, direct.numpy(), atol=1e-6)
+    assert pd.read_parquet(tmp_path / "out" / result.shards[0]).columns.tolist() == list("abcdef")
+    y = frame["y"].to_numpy()
+    assert np.allclose(
+        result.reducers["per_class_mean_abs"][1], direct[y == 1].abs().mean(0).numpy(), atol=1e-6
+    )
+
+
+def cnn():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+
+
+def test_a_folder_of_images_with_class_subfolders(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    from perspicio.core.dataset import read_shard
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (7, 8, 8, 3), dtype=np.uint8)
+    for i, img in enumerate(pixels):
+        folder = tmp_path / "images" / ("cats" if i % 2 else "dogs")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(folder / f"{i}.png")
+    result = attribute_dataset(
+        lambda: Saliency(cnn().eval()), tmp_path / "images", batch_size=3, target="label",
+        output=tmp_path / "maps", shard_format="parquet", show_progress=False,
+    )  # fmt: skip
+    order = [1, 3, 5, 0, 2, 4, 6]  # sorted paths: cats/1, cats/3, cats/5, dogs/0, ...
+    x = torch.from_numpy(pixels[order]).permute(0, 3, 1, 2).float() / 255
+    labels = [0, 0, 0, 1, 1, 1, 1]
+    direct = Saliency(cnn().eval()).attribute(x, target=labels)
+    stored = np.concatenate([read_shard(tmp_path / "maps" / s, (3, 8, 8)) for s in result.shards])
+    assert np.allclose(stored, direct.numpy(), atol=1e-6)
+    Image.fromarray(pixels[0][:4]).save(tmp_path / "images" / "dogs" / "small.png")
+    with pytest.raises(ValueError, match="different sizes"):
+        attribute_dataset(
+            lambda: Saliency(cnn().eval()), tmp_path / "images", batch_size=8, target=0,
+            show_progress=False,
+        )  # fmt: skip
+
+
+def test_a_ray_dataset_needs_the_ray_engine():
+    ray_data = pytest.importorskip("ray.data")
+    with pytest.raises(TypeError, match="engine='ray'"):
+        attribute_dataset(lambda: Saliency(mlp()), ray_data.range(4), target=0, show_progress=False)

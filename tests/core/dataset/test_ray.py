@@ -1,0 +1,105 @@
+"""The Ray engine on a local Ray instance: the same shards and reducers as the local engine."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from perspicio.core import KernelShap, Saliency, attribute_dataset
+from perspicio.core.dataset import read_shard
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 2)).eval()
+
+
+def factory():
+    return KernelShap(mlp())
+
+
+ROWS = torch.randn(3000, 6, generator=torch.Generator().manual_seed(0))
+KW = dict(target=1, n_samples=40, generator=0, show_progress=False)
+
+
+@pytest.mark.parametrize("shard_format", ["npy", "parquet"])
+def test_ray_equals_local(tmp_path, shard_format):
+    common = dict(batch_size=500, reducers=("mean_abs", "mean"), shard_format=shard_format)
+    local = attribute_dataset(factory, ROWS, output=tmp_path / "local", **common, **KW)
+    remote = attribute_dataset(
+        factory, ROWS, output=tmp_path / "ray", engine="ray", concurrency=2, **common, **KW
+    )
+    assert remote.shards == local.shards and len(local.shards) == 6
+    for name in local.shards:
+        assert np.array_equal(
+            read_shard(tmp_path / "ray" / name), read_shard(tmp_path / "local" / name)
+        )
+    for key in ("mean_abs", "mean"):
+        assert np.array_equal(remote.reducers[key], local.reducers[key])
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert sum(s["rows"] for s in manifest["shards"]) == 3000 and manifest["engine"] == "ray"
+
+
+def test_batches_read_in_order_and_labels(tmp_path):
+    y = (ROWS[:, 0] > 0).long()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(ROWS, y), batch_size=750)
+    kw = dict(target="label", reducers=("per_class_mean_abs",), show_progress=False)
+    local = attribute_dataset(lambda: Saliency(mlp()), loader, **kw)
+    remote = attribute_dataset(lambda: Saliency(mlp()), loader, engine="ray", **kw)
+    for c in (0, 1):
+        assert np.allclose(
+            remote.reducers["per_class_mean_abs"][c], local.reducers["per_class_mean_abs"][c]
+        )
+
+
+def test_a_run_interrupted_locally_is_finished_by_ray(tmp_path):
+    batches = [ROWS[i : i + 500] for i in range(0, 3000, 500)]
+
+    def stop_after_two():
+        for i, batch in enumerate(batches):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield batch
+
+    with pytest.raises(KeyboardInterrupt):
+        attribute_dataset(factory, stop_after_two(), output=tmp_path, **KW)
+    first = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("shard-*.npy")}
+    assert len(first) == 2
+    resumed = attribute_dataset(factory, batches, output=tmp_path, engine="ray", **KW)
+    assert len(resumed.shards) == 6
+    assert all(tmp_path.joinpath(n).stat().st_mtime_ns == t for n, t in first.items())
+    fresh = attribute_dataset(factory, batches, **KW)
+    assert np.array_equal(resumed.reducers["mean_abs"], fresh.reducers["mean_abs"])
+
+
+def test_a_ray_dataset_as_input():
+    frame = ray.data.from_numpy(ROWS.numpy()[:1000])
+    remote = attribute_dataset(
+        lambda: Saliency(mlp()), frame, batch_size=250, engine="ray", target=0, show_progress=False
+    )
+    local = attribute_dataset(
+        lambda: Saliency(mlp()), ROWS[:1000], batch_size=250, target=0, show_progress=False
+    )
+    assert remote.n_rows == 1000
+    assert np.allclose(remote.reducers["mean_abs"], local.reducers["mean_abs"])
+
+
+def test_errors_of_the_workers_reach_the_caller_as_they_are():
+    with pytest.raises(ValueError, match="`target` is None"):
+        attribute_dataset(lambda: Saliency(mlp()), ROWS[:8], engine="ray", show_progress=False)
+    with pytest.raises(TypeError, match="int seed"):
+        attribute_dataset(
+            factory, ROWS[:8], engine="ray", target=0, generator=torch.Generator(),
+            show_progress=False,
+        )  # fmt: skip
