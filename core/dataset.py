@@ -53,9 +53,11 @@ def _device(method: Any) -> torch.device | None:
 def _manifest(method: Any, kwargs: dict, batch_size: int, target: Any) -> dict[str, Any]:
     import perspicio
 
+    # a front end's per-shard adapter describes itself (the method it runs, its settings)
+    name, own = getattr(method, "dataset_description", (type(method).__name__, {}))
     return {
-        "method": type(method).__name__,
-        "parameters": {k: repr(v) for k, v in sorted(kwargs.items())},
+        "method": name,
+        "parameters": {k: repr(v) for k, v in sorted({**own, **kwargs}.items())},
         "target": repr(target),
         "batch_size": batch_size,
         "model_fingerprint": _fingerprint(method),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from perspicio.core._batching import chunk_slices, make_generator, progress
+from perspicio.core._batching import make_generator
 from perspicio.core._hooks import preserved_state
 from perspicio.core.registry import create, get_spec
 
@@ -240,18 +243,84 @@ def _attribute(net, method, spec, values, refs, target, mask, n_samples, gen, kw
     return attr.reshape(b, n, -1).mean(0)
 
 
+class _ExplainRows:
+    """The per-shard work of :func:`global_importance`: :func:`explain` on a shard's rows,
+    packed one row each as ``[attributions..., score, baseline score, target]``."""
+
+    def __init__(self, model: Any, names: list[str], kwargs: dict[str, Any]) -> None:
+        self.model, self.names, self.kwargs = model, names, kwargs
+        # the dataset engine fingerprints the model (resuming, refusing to mix runs)
+        self.forward_func = model if isinstance(model, torch.nn.Module) else None
+        self.dataset_description = ("tabular.global_importance", dict(kwargs))
+
+    def attribute(self, inputs: Tensor, target: Any = None) -> Tensor:
+        exp = explain(self.model, inputs.cpu(), feature_names=self.names, **self.kwargs)
+        targets = torch.tensor([-1 if t is None else t for t in exp.targets], dtype=torch.float64)
+        return torch.cat(
+            [
+                exp.attributions.double(),
+                exp.scores.detach().double().view(-1, 1),
+                exp.baseline_scores.detach().double().view(-1, 1),
+                targets.view(-1, 1),
+            ],
+            dim=1,
+        )
+
+
 def global_importance(
-    model: Any, X: Any, *, batch_size: int = 512, show_progress: bool = True, **kwargs: Any
+    model: Any,
+    X: Any,
+    *,
+    batch_size: int = 512,
+    engine: str = "local",
+    output: str | Path | None = None,
+    concurrency: int = 2,
+    show_progress: bool = True,
+    **kwargs: Any,
 ) -> TabularExplanation:
-    """Explain every row of ``X`` in batches (with a progress bar) and return one
-    explanation over all of them: ``.global_importance()`` is the mean |attribution| per
-    feature, ``.attributions`` the per-row values for further analysis. ``kwargs`` go to
-    :func:`explain`; a "mean"/"median" baseline is computed once over the whole ``X``."""
+    """Explain every row of ``X`` and return one explanation over all of them:
+    ``.global_importance()`` is the mean |attribution| per feature, ``.attributions`` the
+    per-row values for further analysis.
+
+    The rows go through :func:`perspicio.core.attribute_dataset` in shards of
+    ``batch_size``: ``engine="ray"`` spreads them over ``concurrency`` Ray workers, and
+    ``output`` keeps the shards and a manifest so an interrupted run resumes. ``kwargs`` go
+    to :func:`explain`; a "mean"/"median" baseline is computed once over the whole ``X``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from perspicio import tabular
+    >>> net = torch.nn.Linear(3, 1)
+    >>> report = tabular.global_importance(net, torch.randn(50, 3), batch_size=20,
+    ...                                    show_progress=False)
+    >>> report.attributions.shape
+    torch.Size([50, 3])
+    """
+    from perspicio.core.dataset import attribute_dataset, read_shard
+
     values, names = to_matrix(X, kwargs.pop("feature_names", None))
     if isinstance(kwargs.get("baseline", "mean"), str) and kwargs.get("background") is None:
         kwargs["baseline"] = make_baseline(kwargs.get("baseline", "mean"), values, None)[0].tolist()
-    parts = []
-    slices = chunk_slices(values.shape[0], batch_size)
-    for sl in progress(slices, show_progress, "global importance", len(slices)):
-        parts.append(explain(model, values[sl], feature_names=names, **kwargs))
-    return TabularExplanation.concatenate(parts)
+    first = explain(model, values[:1], feature_names=names, **kwargs)  # features, groups, method
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(output) if output is not None else Path(scratch)
+        result = attribute_dataset(
+            lambda: _ExplainRows(model, names, kwargs), values, batch_size=batch_size,
+            engine=engine, output=folder, concurrency=concurrency, show_progress=show_progress,
+        )  # fmt: skip
+        packed = torch.from_numpy(np.concatenate([read_shard(folder / s) for s in result.shards]))
+    g = len(first.features)
+    return TabularExplanation(
+        attributions=packed[:, :g].to(first.attributions.dtype),
+        values=values,
+        columns=first.columns,
+        features=first.features,
+        column_group=first.column_group,
+        targets=[None if t < 0 else int(t) for t in packed[:, g + 2].tolist()],
+        scores=packed[:, g].to(first.scores.dtype),
+        baseline_scores=packed[:, g + 1].to(first.baseline_scores.dtype),
+        method=first.method,
+        parameters=first.parameters,
+        categories=first.categories,
+    )

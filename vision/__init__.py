@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from .baselines import baseline_distribution, image_baseline
 from .cam import find_last_conv, vit_reshape_transform
+from .dataset import explain_dataset
 from .explain import explain
 from .explanation import ImageExplanation, model_fingerprint
 from .segmentation import segment
@@ -72,6 +73,7 @@ __all__ = [
     "blended_heat_map",
     "compare",
     "explain",
+    "explain_dataset",
     "find_last_conv",
     "heat_map",
     "image_baseline",

@@ -14,7 +14,7 @@ from perspicio import vision  # noqa: E402
 from perspicio.vision.demo import shapes_dataset, shapes_model  # noqa: E402
 from perspicio.vision.visualize import figure_to_array  # noqa: E402
 
-from ..conftest import model_fingerprint  # noqa: E402
+from ..conftest import make_cnn, model_fingerprint  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -307,3 +307,27 @@ def test_single_pass_methods_read_the_prediction_from_their_own_forward(shapes, 
     assert implicit.targets == [predicted] and implicit.predicted == predicted
     assert torch.allclose(implicit.attributions, explicit.attributions)
     assert implicit.scores == pytest.approx(explicit.scores)
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "gradcam", "occlusion"])
+def test_explain_dataset_equals_explain_image_by_image(tmp_path, method):
+    from PIL import Image
+
+    from perspicio.core.dataset import read_shard
+
+    net = make_cnn()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    result = vision.explain_dataset(
+        net, tmp_path, method=method, batch_size=2, output=tmp_path / "out", show_progress=False
+    )
+    stored = np.concatenate([read_shard(tmp_path / "out" / s) for s in result.shards])
+    one_by_one = torch.cat(
+        [vision.explain(net, tmp_path / f"{i}.png", method=method).attributions for i in range(5)]
+    )
+    assert result.n_rows == 5
+    assert np.allclose(stored, one_by_one.numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="another run"):  # another method, same folder
+        vision.explain_dataset(net, tmp_path, method="saliency", output=tmp_path / "out",
+                               show_progress=False)  # fmt: skip

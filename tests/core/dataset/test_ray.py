@@ -105,3 +105,25 @@ def test_errors_of_the_workers_reach_the_caller_as_they_are():
             factory, ROWS[:8], engine="ray", target=0, generator=torch.Generator(),
             show_progress=False,
         )  # fmt: skip
+
+
+def test_the_front_ends_run_on_ray(tmp_path):
+    pytest.importorskip("pandas")
+    from perspicio import tabular
+
+    X = ROWS[:400].numpy()
+    net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 1)).eval()
+    kw = dict(method="kernel_shap", seed=0, n_samples=60, batch_size=100, show_progress=False)
+    local = tabular.global_importance(net, X, **kw)
+    remote = tabular.global_importance(net, X, engine="ray", **kw)
+    assert torch.equal(local.attributions, remote.attributions)
+    assert torch.equal(local.scores, remote.scores)
+    pytest.importorskip("skimage")
+    from perspicio import vision
+
+    images = torch.rand(6, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    cnn = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 14 * 14, 3))
+    args = dict(method="integrated_gradients", batch_size=2, show_progress=False)
+    local = vision.explain_dataset(cnn.eval(), images, output=tmp_path / "a", **args)
+    remote = vision.explain_dataset(cnn, images, output=tmp_path / "b", engine="ray", **args)
+    assert np.allclose(remote.reducers["mean_abs"], local.reducers["mean_abs"], atol=1e-7)
