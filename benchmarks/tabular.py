@@ -35,7 +35,7 @@ def cases(device: torch.device) -> list[Case]:
         for i in range(sample):
             ks.attribute(rows[i : i + 1], baselines=mean, target=1, n_samples=200)
 
-    def ours():
+    def ours(engine="local"):
         return tabular.global_importance(
             model,
             rows,
@@ -44,9 +44,11 @@ def cases(device: torch.device) -> list[Case]:
             target=1,
             seed=0,
             show_progress=False,
+            engine=engine,
+            concurrency=2,
         )
 
-    return [
+    out = [
         Case(
             "KernelShap global importance 10,000 rows x 30 features (200 samples; "
             "Captum: one call per row, timed on 200 rows x 50)",
@@ -57,3 +59,20 @@ def cases(device: torch.device) -> list[Case]:
             theirs_scale=len(rows) / sample,
         )
     ]
+    try:
+        import ray
+    except ImportError:
+        return out
+    if not ray.is_initialized():  # a local instance; a cluster: RAY_ADDRESS or ray.init(address=)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    out.append(
+        Case(
+            "the same, Ray engine with 2 workers (1 thread each; actor start-up included)",
+            lambda: ours("ray"),
+            captum_loop,
+            None,
+            None,
+            theirs_scale=len(rows) / sample,
+        )
+    )
+    return out

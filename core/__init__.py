@@ -13,7 +13,7 @@ from .attribution import (
     NeuronAttribution,
     PerturbationAttribution,
 )
-from .dataset import DatasetResult, attribute_dataset
+from .dataset import DatasetResult, attribute_dataset, read_shard
 from .layer.internal_influence import InternalInfluence
 from .layer.layer_activation import LayerActivation
 from .layer.layer_conductance import LayerConductance
@@ -115,5 +115,6 @@ __all__ = [
     "ShapleyValues",
     "ZPlusRule",
     "attribute_dataset",
+    "read_shard",
     "options",
 ]

@@ -178,7 +178,18 @@ def write_shard(
 
 
 def read_shard(path: str | Path, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """A shard's attributions as an array ``(rows, *shape)`` (``shape`` for Parquet maps)."""
+    """A shard's attributions as an array ``(rows, *shape)`` (``shape`` for Parquet maps).
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from perspicio.core import Saliency, attribute_dataset
+    >>> folder = tempfile.mkdtemp()
+    >>> result = attribute_dataset(lambda: Saliency(torch.nn.Linear(3, 1)), torch.randn(5, 3),
+    ...                            output=folder, show_progress=False)
+    >>> read_shard(f"{folder}/{result.shards[0]}").shape
+    (5, 3)
+    """
     path = Path(path)
     if path.suffix == ".npy":
         return np.load(path)
