@@ -177,7 +177,20 @@ def explain(
         # is read from it instead of paying for another forward pass.
         one_pass = isinstance(method, str) and name in SINGLE_PASS and not _is_topk(target)
         probs = None
-        if not one_pass:
+        # Integrated Gradients never evaluates the image itself: one forward pass of the image
+        # and its baseline gives both the prediction and the two ends of the convergence delta
+        ends = None
+        if (
+            name == "integrated_gradients"
+            and isinstance(kwargs.get("baselines"), torch.Tensor)
+            and "return_convergence_delta" not in kwargs
+            and "additional_forward_args" not in kwargs
+        ):
+            with torch.no_grad():
+                ends = model(torch.cat([x, kwargs["baselines"].expand_as(x)]))
+            probs = _as_probabilities(ends[:1])
+            targets = _resolve_targets(target, probs, labels)
+        elif not one_pass:
             probs = _probabilities(model, x)
             targets = _resolve_targets(target, probs, labels)
         elif target is None:
@@ -187,7 +200,12 @@ def explain(
         xs = x.expand(1 if callable(targets) else len(targets), -1, -1, -1)
         delta = None
         with _first_output(model) as seen:
-            if attr_method.has_convergence_delta() and "return_convergence_delta" not in kwargs:
+            if ends is not None:
+                attr = attr_method.attribute(xs, target=targets, **kwargs)
+                t = torch.tensor(targets, device=ends.device)
+                change = ends[0, t] - ends[1, t]
+                delta = attr.reshape(attr.shape[0], -1).sum(1).to(change.dtype) - change
+            elif attr_method.has_convergence_delta() and "return_convergence_delta" not in kwargs:
                 attr, delta = attr_method.attribute(
                     xs, target=targets, return_convergence_delta=True, **kwargs
                 )

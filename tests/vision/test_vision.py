@@ -331,3 +331,22 @@ def test_explain_dataset_equals_explain_image_by_image(tmp_path, method):
     with pytest.raises(ValueError, match="another run"):  # another method, same folder
         vision.explain_dataset(net, tmp_path, method="saliency", output=tmp_path / "out",
                                show_progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("target", [None, "topk:2"])
+def test_integrated_gradients_delta_and_prediction_from_one_pass(shapes, target):
+    """explain reads the prediction and both ends of the delta from one two-row pass; the
+    numbers equal the core's own convergence delta and a separate prediction."""
+    from perspicio.core import IntegratedGradients
+
+    net, img = shapes[0], shapes[1][5]
+    exp = vision.explain(net, img, target=target, n_steps=32)
+    x = img.unsqueeze(0)
+    probs = net(x).softmax(1)
+    assert exp.predicted == int(probs.argmax()) and exp.targets[0] == exp.predicted
+    xs = x.expand(len(exp.targets), -1, -1, -1)
+    attr, delta = IntegratedGradients(net).attribute(
+        xs, torch.zeros_like(xs), target=exp.targets, n_steps=32, return_convergence_delta=True
+    )
+    assert torch.allclose(exp.attributions, attr, atol=1e-6)
+    assert torch.allclose(exp.convergence_delta, delta, atol=1e-5)
