@@ -71,6 +71,17 @@ class ShardWorker:
         return {"result": np.array(results, dtype=object)}
 
 
+def to_object_store(shard: Shard) -> Shard:
+    """The shard with its rows (if it carries any) replaced by an object-store reference."""
+    import ray
+
+    if shard.rows is not None:
+        if not ray.is_initialized():
+            ray.init(log_to_driver=False, include_dashboard=False)
+        shard.rows = ray.put(shard.rows)
+    return shard
+
+
 def run_ray(
     method_factory: Callable[[], Any],
     source: Source,
@@ -93,10 +104,8 @@ def run_ray(
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = show_progress
     # a source read by range travels once, as a description; the rows of a source read in
-    # order go to the object store, one reference per shard
-    worker_source = (
-        source if source.by_range else CarriedRows({s.index: ray.put(s.rows) for s in shards})
-    )
+    # order are in the object store already (to_object_store), one reference per shard
+    worker_source = source if source.by_range else CarriedRows({s.index: s.rows for s in shards})
     items = [{"index": s.index, "start": s.start, "stop": s.stop} for s in shards]
     source_ref = ray.put(worker_source)
     dataset = ray.data.from_items(items, override_num_blocks=len(items))

@@ -24,7 +24,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 
 @dataclass
 class Shard:
-    """Rows ``start:stop`` of the source; ``rows`` holds them for sources read in order."""
+    """Rows ``start:stop`` of the source; ``rows`` holds them for sources read in order (in
+    the Ray engine, a reference to them in the object store)."""
 
     index: int
     start: int

@@ -122,6 +122,21 @@ class _Reducers:
         return out
 
 
+class _InOrder:
+    """Merges shard partials in shard order as they arrive (Ray returns them in the order
+    they finish): only the ones that came early wait, so memory stays bounded and every
+    engine adds the same numbers in the same order."""
+
+    def __init__(self, sums: _Reducers) -> None:
+        self.sums, self.next, self.waiting = sums, 0, {}
+
+    def __call__(self, index: int, part: dict[str, Any]) -> None:
+        self.waiting[index] = part
+        while self.next in self.waiting:
+            self.sums.merge(self.waiting.pop(self.next))
+            self.next += 1
+
+
 def attribute_shard(
     method: Any,
     device: torch.device | None,
@@ -310,7 +325,7 @@ def attribute_dataset(
             manifest["columns"] = source.names
             (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
-    parts: dict[int, dict[str, Any]] = {}
+    merge = _InOrder(sums)
     todo = []
     for shard in progress(
         source.shards(batch_size), show_progress and engine == "local", "dataset"
@@ -319,7 +334,7 @@ def attribute_dataset(
         if folder is not None and name in done and (folder / name).exists():
             # finished before: read back, not recomputed
             labels = source.read(shard)[1] if "per_class_mean_abs" in reducers else None
-            parts[shard.index] = partial_sums(read_shard(folder / name, _shape(folder)), labels)
+            merge(shard.index, partial_sums(read_shard(folder / name, _shape(folder)), labels))
         elif engine == "local":
             inputs, labels = source.read(shard)
             attr = attribute_shard(
@@ -328,10 +343,13 @@ def attribute_dataset(
             file = None
             if folder is not None:
                 file = write_shard(folder, shard.index, attr, shard_format, source.names)
-            parts[shard.index] = partial_sums(attr, labels)
-            finished(shard.index, file, parts[shard.index])
+            part = partial_sums(attr, labels)
+            finished(shard.index, file, part)
+            merge(shard.index, part)
         else:
-            todo.append(shard)
+            from ._dataset_ray import to_object_store
+
+            todo.append(to_object_store(shard))  # the driver keeps references, not rows
     if todo:
         from ._dataset_ray import run_ray
 
@@ -340,10 +358,8 @@ def attribute_dataset(
             concurrency=concurrency, num_gpus=num_gpus, num_cpus=num_cpus,
             show_progress=show_progress,
         ):  # fmt: skip
-            parts[index] = part
             finished(index, file, part)
-    for index in sorted(parts):
-        sums.merge(parts[index])
+            merge(index, part)
     return DatasetResult(
         sums.result(), sums.rows, sorted(done), None if folder is None else str(folder)
     )

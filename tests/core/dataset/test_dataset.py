@@ -235,3 +235,19 @@ def test_a_ray_dataset_needs_the_ray_engine():
     ray_data = pytest.importorskip("ray.data")
     with pytest.raises(TypeError, match="engine='ray'"):
         attribute_dataset(lambda: Saliency(mlp()), ray_data.range(4), target=0, show_progress=False)
+
+
+def test_partials_arriving_out_of_order_are_merged_in_shard_order():
+    from perspicio.core.dataset import _InOrder, _Reducers, partial_sums
+
+    rng = np.random.default_rng(0)
+    shards = [rng.normal(size=(7, 3)) * 10.0**k for k in range(6)]  # magnitudes: order matters
+    in_order, shuffled = _Reducers(("mean",)), _Reducers(("mean",))
+    for i, a in enumerate(shards):
+        in_order.merge(partial_sums(a, None))
+    merge = _InOrder(shuffled)
+    for i in (2, 0, 5, 1, 4, 3):
+        merge(i, partial_sums(shards[i], None))
+        assert len(merge.waiting) <= 3  # only the early ones wait
+    assert not merge.waiting
+    assert np.array_equal(shuffled.result()["mean"], in_order.result()["mean"])
