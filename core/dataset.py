@@ -323,7 +323,9 @@ def attribute_dataset(
             manifest["shards"] = [{"file": f, "rows": r} for f, r in sorted(done.items())]
             manifest["attribution_shape"] = list(part["shape"])
             manifest["columns"] = source.names
-            (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            tmp = folder / "manifest.json.tmp"  # replaced whole: a crash never leaves half
+            tmp.write_text(json.dumps(manifest, indent=2))
+            tmp.replace(folder / "manifest.json")
 
     merge = _InOrder(sums)
     todo = []
