@@ -243,7 +243,7 @@ def test_partials_arriving_out_of_order_are_merged_in_shard_order():
     rng = np.random.default_rng(0)
     shards = [rng.normal(size=(7, 3)) * 10.0**k for k in range(6)]  # magnitudes: order matters
     in_order, shuffled = _Reducers(("mean",)), _Reducers(("mean",))
-    for i, a in enumerate(shards):
+    for a in shards:
         in_order.merge(partial_sums(a, None))
     merge = _InOrder(shuffled)
     for i in (2, 0, 5, 1, 4, 3):

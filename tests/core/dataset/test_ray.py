@@ -127,3 +127,19 @@ def test_the_front_ends_run_on_ray(tmp_path):
     local = vision.explain_dataset(cnn.eval(), images, output=tmp_path / "a", **args)
     remote = vision.explain_dataset(cnn, images, output=tmp_path / "b", engine="ray", **args)
     assert np.allclose(remote.reducers["mean_abs"], local.reducers["mean_abs"], atol=1e-7)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_actors_share_a_gpu_and_equal_the_local_engine():
+    from perspicio.core import IntegratedGradients
+
+    def build():  # runs in each actor: .cuda() fails there unless Ray gave it a GPU
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(6, 64), nn.Tanh(), nn.Linear(64, 2)).cuda().eval()
+        return IntegratedGradients(net)
+
+    kw = dict(batch_size=500, target=1, show_progress=False)
+    local = attribute_dataset(build, ROWS, **kw)
+    remote = attribute_dataset(build, ROWS, engine="ray", concurrency=2, num_gpus=0.5, **kw)
+    assert np.allclose(remote.reducers["mean_abs"], local.reducers["mean_abs"], atol=1e-6)
