@@ -45,6 +45,15 @@ class ShardWorker:
             source = ray.get(source)
         self.method = method_factory()
         self.device = _device(self.method)
+        model = getattr(self.method, "forward_func", None)
+        if (
+            self.device is not None
+            and self.device.type == "cpu"
+            and ray_gpu_ids()
+            and isinstance(model, torch.nn.Module)
+        ):  # Ray gave this actor a GPU: run the worker's own copy of the model there
+            model.to("cuda")
+            self.device = _device(self.method)
         self.source, self.target, self.kwargs = source, target, kwargs
         self.folder = None if folder is None else Path(folder)
         self.shard_format = shard_format
@@ -71,6 +80,25 @@ class ShardWorker:
         return {"result": np.array(results, dtype=object)}
 
 
+def ray_gpu_ids() -> list:
+    import ray
+
+    return list(ray.get_gpu_ids())
+
+
+def gpus_per_actor(num_gpus: float | str, concurrency: int) -> float:
+    """``num_gpus`` as given, or for ``"auto"`` the cluster's GPUs shared by the actors
+    (at most one each; none when the cluster has none)."""
+    if num_gpus != "auto":
+        if isinstance(num_gpus, bool) or not isinstance(num_gpus, (int, float)) or num_gpus < 0:
+            raise ValueError(f'`num_gpus` must be "auto" or a number >= 0, got {num_gpus!r}')
+        return float(num_gpus)
+    import ray
+
+    gpus = ray.cluster_resources().get("GPU", 0)
+    return min(1.0, gpus / max(concurrency, 1)) if gpus else 0.0
+
+
 def to_object_store(shard: Shard) -> Shard:
     """The shard with its rows (if it carries any) replaced by an object-store reference."""
     import ray
@@ -92,7 +120,7 @@ def run_ray(
     shard_format: str,
     *,
     concurrency: int,
-    num_gpus: float,
+    num_gpus: float | str,
     num_cpus: float,
     show_progress: bool,
 ) -> Iterator[tuple[int, str | None, dict[str, Any]]]:
@@ -101,6 +129,7 @@ def run_ray(
 
     if not ray.is_initialized():
         ray.init(log_to_driver=False, include_dashboard=False)
+    num_gpus = gpus_per_actor(num_gpus, min(concurrency, len(shards)))
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = show_progress
     # a source read by range travels once, as a description; the rows of a source read in

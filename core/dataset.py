@@ -234,7 +234,7 @@ def attribute_dataset(
     overwrite: bool = False,
     show_progress: bool = True,
     concurrency: int = 2,
-    num_gpus: float = 0,
+    num_gpus: float | str = 0,
     num_cpus: float = 1,
     **attribute_kwargs: Any,
 ) -> DatasetResult:
@@ -255,7 +255,11 @@ def attribute_dataset(
         Rows per shard (and per ``attribute`` call).
     engine : ``"local"`` or ``"ray"``
         ``"ray"`` runs the same per-shard work with Ray Data ``map_batches`` over an actor
-        pool of ``concurrency`` workers, each with ``num_cpus`` and ``num_gpus``; it joins
+        pool of ``concurrency`` workers, each with ``num_cpus`` CPUs (its torch threads) and
+        ``num_gpus`` GPUs (0 by default, so the numbers equal the local engine's bit for
+        bit); ``"auto"`` shares the cluster's GPUs among the actors (at most one each,
+        none without GPUs). An actor given a GPU runs its copy of a model that
+        ``method_factory`` built on the CPU there. It joins
         the Ray instance named by ``RAY_ADDRESS`` or an earlier ``ray.init(address=...)``,
         or starts a local one. Needs the ``perspicio[distributed]`` extra.
     output : folder, optional

@@ -143,3 +143,29 @@ def test_gpu_actors_share_a_gpu_and_equal_the_local_engine():
     local = attribute_dataset(build, ROWS, **kw)
     remote = attribute_dataset(build, ROWS, engine="ray", concurrency=2, num_gpus=0.5, **kw)
     assert np.allclose(remote.reducers["mean_abs"], local.reducers["mean_abs"], atol=1e-6)
+
+
+class WhereAmI:
+    """A stand-in method: 1 for each row attributed on a GPU, 0 on the CPU."""
+
+    def __init__(self):
+        self.forward_func = nn.Linear(6, 1)  # built on the CPU, as a user's factory may
+
+    def attribute(self, inputs, target=None):
+        on_gpu = next(self.forward_func.parameters()).is_cuda and inputs.is_cuda
+        return torch.full((len(inputs), 1), float(on_gpu))
+
+
+def test_gpus_per_actor():
+    from perspicio.core._dataset_ray import gpus_per_actor
+
+    assert gpus_per_actor(0.5, 2) == 0.5
+    gpus = ray.cluster_resources().get("GPU", 0)
+    assert gpus_per_actor("auto", 2) == (min(1.0, gpus / 2) if gpus else 0.0)
+    for bad in (-1, "all", True):
+        with pytest.raises(ValueError, match="num_gpus"):
+            gpus_per_actor(bad, 2)
+    kw = dict(batch_size=10, engine="ray", reducers=("mean",), show_progress=False)
+    auto = attribute_dataset(WhereAmI, ROWS[:40], num_gpus="auto", **kw)
+    assert auto.reducers["mean"][0] == (1.0 if gpus else 0.0)  # the GPU when there is one
+    assert attribute_dataset(WhereAmI, ROWS[:40], **kw).reducers["mean"][0] == 0.0  # default
