@@ -86,12 +86,21 @@ def ray_gpu_ids() -> list:
     return list(ray.get_gpu_ids())
 
 
+def check_resources(num_gpus: Any, concurrency: Any) -> None:
+    """Clear errors for the Ray engine's resource arguments, before any work starts."""
+    if num_gpus != "auto" and (
+        isinstance(num_gpus, bool) or not isinstance(num_gpus, (int, float)) or num_gpus < 0
+    ):
+        raise ValueError(f'`num_gpus` must be "auto" or a number >= 0, got {num_gpus!r}')
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"`concurrency` must be a positive int, got {concurrency!r}")
+
+
 def gpus_per_actor(num_gpus: float | str, concurrency: int) -> float:
     """``num_gpus`` as given, or for ``"auto"`` the cluster's GPUs shared by the actors
     (at most one each; none when the cluster has none)."""
+    check_resources(num_gpus, concurrency)
     if num_gpus != "auto":
-        if isinstance(num_gpus, bool) or not isinstance(num_gpus, (int, float)) or num_gpus < 0:
-            raise ValueError(f'`num_gpus` must be "auto" or a number >= 0, got {num_gpus!r}')
         return float(num_gpus)
     import ray
 
@@ -131,7 +140,7 @@ def run_ray(
         ray.init(log_to_driver=False, include_dashboard=False)
     num_gpus = gpus_per_actor(num_gpus, min(concurrency, len(shards)))
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = show_progress
+    user_bars, ctx.enable_progress_bars = ctx.enable_progress_bars, show_progress
     # a source read by range travels once, as a description; the rows of a source read in
     # order are in the object store already (to_object_store), one reference per shard
     worker_source = source if source.by_range else CarriedRows({s.index: s.rows for s in shards})
@@ -154,11 +163,14 @@ def run_ray(
         num_cpus=num_cpus,
         num_gpus=num_gpus,
     )
-    for row in progress(results.iter_rows(), show_progress, "dataset (ray)", len(items)):
-        index, file, part = pickle.loads(row["result"])
-        if isinstance(part, BaseException):
-            raise part
-        yield index, file, part
+    try:
+        for row in progress(results.iter_rows(), show_progress, "dataset (ray)", len(items)):
+            index, file, part = pickle.loads(row["result"])
+            if isinstance(part, BaseException):
+                raise part
+            yield index, file, part
+    finally:
+        ctx.enable_progress_bars = user_bars  # the user's Ray Data setting, as it was
 
 
 def _picklable(err: Exception) -> Exception:

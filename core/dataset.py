@@ -304,6 +304,9 @@ def attribute_dataset(
             raise ImportError(
                 "engine='ray' needs Ray: pip install 'perspicio[distributed]'"
             ) from err
+        from ._dataset_ray import check_resources
+
+        check_resources(num_gpus, concurrency)
         if isinstance(attribute_kwargs.get("generator"), torch.Generator):
             raise TypeError(
                 "engine='ray': pass `generator` as an int seed; a torch.Generator's state "

@@ -164,8 +164,12 @@ def test_gpus_per_actor():
     assert gpus_per_actor("auto", 2) == (min(1.0, gpus / 2) if gpus else 0.0)
     for bad in (-1, "all", True):
         with pytest.raises(ValueError, match="num_gpus"):
-            gpus_per_actor(bad, 2)
+            attribute_dataset(WhereAmI, ROWS[:4], engine="ray", num_gpus=bad, show_progress=False)
+    with pytest.raises(ValueError, match="concurrency"):
+        attribute_dataset(WhereAmI, ROWS[:4], engine="ray", concurrency=0, show_progress=False)
     kw = dict(batch_size=10, engine="ray", reducers=("mean",), show_progress=False)
     auto = attribute_dataset(WhereAmI, ROWS[:40], num_gpus="auto", **kw)
     assert auto.reducers["mean"][0] == (1.0 if gpus else 0.0)  # the GPU when there is one
+    before = ray.data.DataContext.get_current().enable_progress_bars
     assert attribute_dataset(WhereAmI, ROWS[:40], **kw).reducers["mean"][0] == 0.0  # default
+    assert ray.data.DataContext.get_current().enable_progress_bars == before  # left as found
