@@ -293,37 +293,63 @@ def text_tab() -> None:
     st.download_button("HTML", page, "explanation.html", "text/html", key="txt_html")
 
 
+@st.cache_resource(show_spinner="Preparing the explainer...")
+def table_explainer(method: str, background_source: str, _background=None):
+    """An Explainer on the demo model, built once per method and background."""
+    from perspicio import tabular
+
+    model, training, _ = table_demo()
+    if _background is None:
+        return tabular.Explainer(
+            model, training, method=method, seed=0, background_name="the training split"
+        )
+    return tabular.Explainer(
+        model, _background, method=method, seed=0, background_name=background_source
+    )
+
+
 def table_tab() -> None:
     import pandas as pd
 
-    from perspicio import tabular
-    from perspicio.tabular import TabularExplanation
+    from perspicio.tabular import MIN_POPULATION, TabularExplanation
 
-    model, X, y = table_demo()
+    _, training, held_out = table_demo()
     upload = st.file_uploader(
         "CSV (optional; the breast-cancer columns)", type=["csv"], key="tab_upload"
     )
-    frame = X.iloc[500:]  # held-out patients
+    frame = held_out  # patients the model was not trained on
     if upload is not None:
         try:
             frame = pd.read_csv(upload)
-            missing = [c for c in X.columns if c not in frame.columns]
+            missing = [c for c in training.columns if c not in frame.columns]
             if missing:
                 st.error(
                     f"The CSV lacks {len(missing)} column(s) the model needs, e.g. {missing[:3]}"
                 )
                 return
-            frame = frame[list(X.columns)]
+            frame = frame[list(training.columns)]
         except Exception as err:  # noqa: BLE001
             st.error(f"Could not read this CSV: {err}")
             return
+    sources = [f"the training split ({len(training)} patients)"]
+    if upload is not None:
+        sources.append(f"the uploaded CSV ({len(frame)} rows)")
+    source = st.radio("Explain against (background)", sources, key="tab_background")
+    background = None
+    if source != sources[0]:
+        if len(frame) < MIN_POPULATION:
+            st.error(
+                f"The uploaded CSV has {len(frame)} rows, too few to stand for a population "
+                f"(at least {MIN_POPULATION}); explain against the training split instead."
+            )
+            return
+        background = frame
     row = st.number_input("Row", 0, len(frame) - 1, 0, key="tab_row")
     method = st.selectbox("Method", TABLE_METHODS, key="tab_method")
     if st.button("Explain the row", key="explain_table", type="primary"):
         try:
-            st.session_state["table_result"] = tabular.explain(
-                model, frame.iloc[[int(row)]], method=method, seed=0
-            )
+            explainer = table_explainer(method, source, background)
+            st.session_state["table_result"] = explainer.explain(frame.iloc[[int(row)]])
         except Exception as err:  # noqa: BLE001
             st.session_state.pop("table_result", None)
             st.error(f"Could not explain this row: {err}")
@@ -331,17 +357,23 @@ def table_tab() -> None:
     exp = st.session_state.get("table_result")
     if exp is not None:
         st.subheader(f"Score {float(exp.scores[0]):.3f} (class {exp.targets[0]})")
+        st.caption(f"Explained against {exp.background}, with {exp.method}.")
+        top = exp.attributions[0].abs().argsort(descending=True)[:3].tolist()
+        st.markdown(
+            "Largest contributions: "
+            + ", ".join(f"{exp.features[g]} ({float(exp.attributions[0, g]):+.3f})" for g in top)
+        )
         st.image(png(exp.plot(0)))
         st.dataframe(exp.to_frame())
     if st.button("Global importance of the table", key="importance_table"):
+        explainer = table_explainer("kernel_shap", source, background)
         bar = st.progress(0.0, text="explaining rows")
         parts = []
         for start in range(0, len(frame), 64):
-            parts.append(
-                tabular.explain(model, frame.iloc[start : start + 64], method="kernel_shap", seed=0)
-            )
+            parts.append(explainer.explain(frame.iloc[start : start + 64]))
             bar.progress(min(1.0, (start + 64) / len(frame)))
         report = TabularExplanation.concatenate(parts)
+        st.caption(f"Explained against {report.background}.")
         st.image(png(report.plot_global()))
         st.download_button(
             "HTML report", report.to_html(), "report.html", "text/html", key="tab_report"

@@ -11,9 +11,12 @@ from .common import Case
 
 def rows_like_breast_cancer(n: int = 10_000, seed: int = 0):
     """Rows drawn around the breast-cancer data (Gaussian noise of 10% of each column's spread)."""
+    import pandas as pd
+
     from perspicio.tabular.demo import breast_cancer_mlp
 
-    model, X, _ = breast_cancer_mlp()
+    model, background, held_out = breast_cancer_mlp()
+    X = pd.concat([background, held_out])  # all 569 patients
     base = torch.tensor(X.to_numpy(), dtype=torch.float32)
     g = torch.Generator().manual_seed(seed)
     pick = torch.randint(0, len(base), (n,), generator=g)
@@ -39,6 +42,8 @@ def cases(device: torch.device) -> list[Case]:
         return tabular.global_importance(
             model,
             rows,
+            background=rows,
+            baseline="mean",  # the same reference row as Captum's
             feature_names=names,
             method="kernel_shap",
             target=1,

@@ -38,6 +38,8 @@ class Source:
 
     names: list[str] | None = None
     by_range = True
+    #: whether rows come with labels: True, False, or None when only reading tells
+    has_labels: bool | None = None
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -58,6 +60,7 @@ class ArraySource(Source):
 
     def __init__(self, values: Tensor, labels: np.ndarray | None, names: list[str] | None):
         self.values, self.labels, self.names = values, labels, names
+        self.has_labels = labels is not None
 
     def __len__(self) -> int:
         return len(self.values)
@@ -96,6 +99,7 @@ class ParquetSource(Source):
         if label_column is not None and label_column not in schema.names:
             raise ValueError(f"`label_column` {label_column!r} is not a column of {path}")
         self.names = columns or [n for n in schema.names if n != label_column]
+        self.has_labels = label_column is not None
         self.label_column = label_column
         # (file, row group, first row, rows) for every row group, in order
         self.groups: list[tuple[int, int, int, int]] = []
@@ -218,6 +222,17 @@ def _ray_batches(dataset: Any, batch_size: int, label_column: str | None) -> Ite
         yield torch.from_numpy(values), labels
 
 
+def _numbers(array: np.ndarray, name: str) -> np.ndarray:
+    """``array`` as float32, or a TypeError naming the argument when it holds no numbers."""
+    try:
+        return np.asarray(array, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`{name}` must hold numbers; encode text or category columns first "
+            f"(got dtype {array.dtype})"
+        ) from None
+
+
 def as_source(
     dataset: Any,
     batch_size: int,
@@ -247,11 +262,14 @@ def as_source(
             labels = frame[label_column].to_numpy()
             frame = frame.drop(columns=[label_column])
         if columns is not None:
+            unknown = [c for c in columns if c not in frame.columns]
+            if unknown:
+                raise ValueError(f"`columns` {unknown} are not columns of the frame")
             frame = frame[columns]
-        values = torch.tensor(frame.to_numpy(dtype=np.float32))
+        values = torch.tensor(_numbers(frame.to_numpy(), "dataset"))
         return ArraySource(values, labels, [str(c) for c in frame.columns])
     if isinstance(dataset, np.ndarray):
-        return ArraySource(torch.from_numpy(dataset.astype(np.float32)), None, None)
+        return ArraySource(torch.from_numpy(_numbers(dataset, "dataset")), None, None)
     if isinstance(dataset, Tensor):
         return ArraySource(dataset, None, None)
     if type(dataset).__module__.startswith("ray.data"):

@@ -43,6 +43,11 @@ def as_tuple(inputs: TensorOrTuple, name: str = "inputs") -> tuple[tuple[Tensor,
                 f"`{name}`[{i}] is a 0-dim tensor; expected a batch with shape (N, ...)"
             )
     n = items[0].shape[0]
+    if n == 0:
+        raise ValueError(
+            f"`{name}` is an empty batch (shape {tuple(items[0].shape)}); expected at least one "
+            "example, shape (N, ...) with N >= 1"
+        )
     for i, t in enumerate(items[1:], start=1):
         if t.shape[0] != n:
             raise ValueError(
@@ -326,7 +331,10 @@ def repeat_batch(inputs: tuple[Tensor, ...], times: int) -> tuple[Tensor, ...]:
 
 # ------------------------------------------------------------------------- checks
 def check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """``value`` if it is an int >= 1; a ``TypeError`` for another type, else ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"`{name}` must be a positive int, got {type(value).__name__} {value!r}")
+    if value < 1:
         raise ValueError(f"`{name}` must be a positive int, got {value!r}")
     return value
 

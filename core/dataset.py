@@ -22,6 +22,7 @@ from torch import Tensor
 from ._batching import progress
 from ._dataset_sources import as_source
 from ._fingerprint import model_fingerprint
+from ._inputs import check_positive_int
 
 REDUCERS = ("mean_abs", "mean", "per_class_mean_abs")
 
@@ -90,10 +91,12 @@ class _Reducers:
     every engine adds the same numbers in the same order."""
 
     def __init__(self, names: tuple[str, ...]) -> None:
+        if isinstance(names, str) or not all(isinstance(r, str) for r in names):
+            raise TypeError(f"`reducers` must be a tuple of names from {REDUCERS}, got {names!r}")
         unknown = [r for r in names if r not in REDUCERS]
         if unknown:
-            raise ValueError(f"unknown reducer(s) {unknown}; choose from {REDUCERS}")
-        self.names, self.rows = names, 0
+            raise ValueError(f"`reducers`: unknown reducer(s) {unknown}; choose from {REDUCERS}")
+        self.names, self.rows = tuple(names), 0
         self.abs_sum = self.sum = None
         self.per_class: dict[int, list] = {}
         self.shape: tuple[int, ...] | None = None
@@ -116,6 +119,11 @@ class _Reducers:
         if "mean" in self.names:
             out["mean"] = (self.sum / self.rows).reshape(self.shape)
         if "per_class_mean_abs" in self.names:
+            if not self.per_class:
+                raise ValueError(
+                    "`reducers`: per_class_mean_abs needs labels: (inputs, labels) batches, "
+                    "class subfolders or a `label_column`"
+                )
             out["per_class_mean_abs"] = {
                 c: (t / n).reshape(self.shape) for c, (t, n) in sorted(self.per_class.items())
             }
@@ -149,7 +157,7 @@ def attribute_shard(
     if isinstance(target, str) and target == "label":
         if labels is None:
             raise ValueError(
-                "target='label' needs labels: (inputs, labels) batches or a label_column"
+                "`target`='label' needs labels: (inputs, labels) batches or a `label_column`"
             )
         target = labels.tolist()
     if device is not None and isinstance(inputs, Tensor):
@@ -290,13 +298,21 @@ def attribute_dataset(
     >>> result.n_rows, torch.allclose(torch.tensor(result.reducers["mean"]).float(), net.weight[0])
     (10, True)
     """
+    is_method = hasattr(method_factory, "attribute") and not isinstance(method_factory, type)
+    if not callable(method_factory) or is_method:
+        raise TypeError(
+            "`method_factory` must be a function that builds the method, e.g. "
+            f"lambda: IntegratedGradients(model), got {type(method_factory).__name__}"
+        )
     if engine not in ("local", "ray"):
         raise ValueError(f"`engine` must be 'local' or 'ray', got {engine!r}")
+    check_positive_int(concurrency, "concurrency")
+    if output is not None and Path(output).exists() and not Path(output).is_dir():
+        raise ValueError(f"`output` must be a folder, but {output} is a file")
     if shard_format not in ("npy", "parquet"):
         raise ValueError(f"`shard_format` must be 'npy' or 'parquet', got {shard_format!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
-    sums = _Reducers(tuple(reducers))
+    check_positive_int(batch_size, "batch_size")
+    sums = _Reducers(reducers)
     if engine == "ray":
         try:
             import ray  # noqa: F401
@@ -317,7 +333,19 @@ def attribute_dataset(
     source = as_source(
         dataset, batch_size, label_column=label_column, columns=columns, transform=transform
     )
+    if source.by_range and len(source) == 0:
+        raise ValueError("`dataset` is empty; expected at least one row")
+    if "per_class_mean_abs" in sums.names and source.has_labels is False:
+        raise ValueError(
+            "`reducers`: per_class_mean_abs needs labels: (inputs, labels) batches, class "
+            "subfolders or a `label_column`"
+        )
     method = method_factory()
+    if not hasattr(method, "attribute"):
+        raise TypeError(
+            "`method_factory` must return an attribution method (an object with "
+            f"`attribute`), got {type(method).__name__}"
+        )
     manifest = _manifest(method, attribute_kwargs, batch_size, target)
     manifest["shard_format"] = shard_format
     manifest["engine"] = engine

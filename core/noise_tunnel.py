@@ -43,7 +43,8 @@ def _expand_baselines(baselines: Any, n: int, m: int) -> Any:
 class NoiseTunnel(Attribution):
     r"""Average an attribution method over noisy copies of the input.
 
-    For ``nt_samples`` draws :math:`\epsilon_s \sim N(0, \sigma^2)` of each example:
+    For ``nt_samples`` draws :math:`\epsilon_s \sim N(0, \sigma^2)` (shared by the examples
+    of a batch, so an example's result does not depend on the others):
 
     * ``smoothgrad``:    :math:`\frac{1}{S}\sum_s A(x + \epsilon_s)`
     * ``smoothgrad_sq``: :math:`\frac{1}{S}\sum_s A(x + \epsilon_s)^2`
@@ -117,6 +118,12 @@ class NoiseTunnel(Attribution):
             check_positive_int(nt_samples_batch_size, "nt_samples_batch_size")
         xs, was_tuple = as_tuple(inputs)
         sigmas = per_input(stdevs, len(xs), "stdevs")
+        for i, (x, s) in enumerate(zip(xs, sigmas)):
+            if s > 0 and not x.is_floating_point():
+                raise TypeError(
+                    f"NoiseTunnel adds Gaussian noise to inputs[{i}], which has dtype {x.dtype}; "
+                    f"pass floating point inputs, or stdevs=0 for inputs[{i}] (token ids)"
+                )
         n = xs[0].shape[0]
         gen = make_generator(generator)
         want_delta = kwargs.get("return_convergence_delta", False)
@@ -133,15 +140,22 @@ class NoiseTunnel(Attribution):
         sums = [torch.zeros_like(x) for x in xs]
         squares = [torch.zeros_like(x) for x in xs]
         deltas = []
+        # every draw made up front and shared by the examples: an example's result does not
+        # depend on the other examples in the call, nor on nt_samples_batch_size
+        noise = tuple(
+            s * randn_like(x, gen, (nt_samples,) + tuple(x.shape[1:])) if s > 0 else None
+            for x, s in zip(xs, sigmas)
+        )
+        picks = None if dist is None else randint(dist[0].shape[0], nt_samples, xs[0].device, gen)
         chunks = chunk_slices(nt_samples, nt_samples_batch_size)
         for sl in progress(chunks, show_progress, "NoiseTunnel", len(chunks)):
             m = sl.stop - sl.start
             noisy = tuple(
-                x + s * randn_like(x, gen) if s > 0 else x
-                for x, s in zip(repeat_batch(xs, m), sigmas)
+                x if e is None else x + e[sl].repeat_interleave(n, 0)
+                for x, e in zip(repeat_batch(xs, m), noise)
             )
             if dist is not None:
-                pick = randint(dist[0].shape[0], m * n, xs[0].device, gen)
+                pick = picks[sl].repeat_interleave(n)
                 kwargs["baselines"] = like_inputs(tuple(d[pick] for d in dist), was_tuple)
             elif baselines is not None:
                 kwargs["baselines"] = _expand_baselines(baselines, n, m)

@@ -120,7 +120,7 @@ def get_spec(name: str) -> MethodSpec:
     """The :class:`MethodSpec` of a method name (raises ``ValueError`` for unknown names)."""
     key = ALIASES.get(name, name)
     if key not in METHODS:
-        raise ValueError(f"unknown method {name!r}; known methods: {sorted(METHODS)}")
+        raise ValueError(f"`method` {name!r} is not a known method; known: {sorted(METHODS)}")
     return METHODS[key]
 
 

@@ -2,8 +2,8 @@
 
 perspicio explain image cat.jpg --method gradcam --out cat.png
 perspicio explain text "A gorgeous, witty film." --out review.html
-perspicio explain table patients.csv --row 3 --out patient.html
-perspicio importance patients.csv --out report.html
+perspicio explain table patients.csv --row 3 --out patient.html   # vs the training split
+perspicio importance patients.csv --background reference.csv --out report.html
 perspicio app
 """
 
@@ -22,9 +22,7 @@ def _image(args) -> None:
         demo = efficientnet_lite0()
         model, transform, labels = demo.model, demo.transform, demo.labels
     else:
-        import torch
-
-        model, transform, labels = torch.jit.load(args.model, map_location="cpu").eval(), None, None
+        model, transform, labels = _torchscript(args.model), None, None
     target = int(args.target) if args.target and args.target.isdigit() else args.target
     exp = vision.explain(
         model,
@@ -39,6 +37,19 @@ def _image(args) -> None:
     print(f"{exp.predicted_label} ({exp.predicted_score:.3f}) -> {args.out}")
 
 
+def _torchscript(path: str):
+    """A TorchScript model file (never an unpickled one)."""
+    import torch
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--model: no such file: {path} (efficientnet_lite0 is the demo)")
+    try:
+        return torch.jit.load(path, map_location="cpu").eval()
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"--model: {path} is not a TorchScript model ({first})") from None
+
+
 def _text(args) -> None:
     from perspicio import text
     from perspicio.text import demo
@@ -47,8 +58,8 @@ def _text(args) -> None:
         model, tokenizer, _ = demo.minilm_sentiment()
     elif args.model == "tiny":
         model, tokenizer = demo.tiny_bert()
-    else:
-        raise ValueError(f"unknown text model {args.model!r}; choose minilm or tiny")
+    else:  # argparse's choices make this unreachable
+        raise ValueError(f"--model must be minilm or tiny, got {args.model!r}")
     exp = text.explain(
         model, tokenizer, args.text, method=args.method, target=args.target, seed=args.seed
     )
@@ -56,49 +67,63 @@ def _text(args) -> None:
     print(f"{exp.predicted_label} ({exp.predicted_probability:.3f}) -> {args.out}")
 
 
-def _table_model(args):
+def _table_explainer(args, method: str):
+    """The demo model's explainer, against the training split or ``--background``."""
+    from perspicio import tabular
     from perspicio.tabular.demo import breast_cancer_mlp
 
-    model, X, _ = breast_cancer_mlp()
-    return model, list(X.columns)
+    model, training, _ = breast_cancer_mlp()
+    columns = list(training.columns)
+    if args.background is None:
+        background, name = training, "the demo model's training split"
+    else:
+        background, name = _read_csv(args.background, columns, "--background"), args.background
+    explainer = tabular.Explainer(
+        model, background, method=method, seed=args.seed, background_name=name
+    )
+    return explainer, columns
 
 
-def _read_csv(path: str, columns: list[str]):
+def _read_csv(path: str, columns: list[str], option: str = "path"):
     import pandas as pd
 
-    if not Path(path).exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    frame = pd.read_csv(path)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{option}: no such file: {path}")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"{option}: {path} is not a readable CSV ({err})") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(
-            f"{path} lacks {len(missing)} column(s) the model needs, e.g. {missing[:3]}"
+            f"{option}: {path} lacks {len(missing)} column(s) the model needs, e.g. {missing[:3]}"
         )
     return frame[columns]
 
 
 def _table(args) -> None:
-    from perspicio import tabular
-
-    model, columns = _table_model(args)
+    explainer, columns = _table_explainer(args, args.method)
     frame = _read_csv(args.path, columns)
     if not 0 <= args.row < len(frame):
         raise ValueError(f"--row {args.row} is outside the table's {len(frame)} rows")
-    exp = tabular.explain(model, frame.iloc[[args.row]], method=args.method, seed=args.seed)
+    exp = explainer.explain(frame.iloc[[args.row]])
     _write(exp, args.out)
-    print(f"row {args.row}: score {float(exp.scores[0]):.3f} -> {args.out}")
+    print(f"row {args.row}: score {float(exp.scores[0]):.3f}, explained against {exp.background}")
+    print(f"-> {args.out}")
 
 
 def _importance(args) -> None:
-    from perspicio import tabular
-
-    model, columns = _table_model(args)
+    explainer, columns = _table_explainer(args, args.method)
     frame = _read_csv(args.path, columns)
-    result = tabular.global_importance(
-        model, frame, method=args.method, seed=args.seed, show_progress=True
-    )
+    result = explainer.global_importance(frame, show_progress=True)
     _write(result, args.out)
+    print(f"explained against {result.background}")
     print(result.global_importance().head(5).to_string())
+
+
+def _check_out(out: str, allowed: tuple[str, ...]) -> None:
+    if Path(out).suffix not in allowed:
+        raise ValueError(f"--out must end with {' or '.join(allowed)}, got {out!r}")
 
 
 def _write(exp, out: str) -> None:
@@ -168,7 +193,10 @@ def parser() -> argparse.ArgumentParser:
 
     txt = explain.add_parser("text", help="explain a text classifier's decision")
     txt.add_argument("text", help="the text to explain")
-    txt.add_argument("--model", default="minilm", help="minilm (demo sentiment model) or tiny")
+    txt.add_argument(
+        "--model", default="minilm", choices=["minilm", "tiny"],
+        help="minilm (demo sentiment model) or tiny",
+    )  # fmt: skip
     txt.add_argument("--method", default="layer_integrated_gradients")
     txt.add_argument("--target", default=None, help="label name (default: predicted)")
     txt.add_argument("--out", default="explanation.html", help="output .html or .png")
@@ -181,6 +209,10 @@ def parser() -> argparse.ArgumentParser:
     table.add_argument("--method", default="integrated_gradients")
     table.add_argument("--out", default="explanation.html", help="output .html or .png")
     table.add_argument("--seed", type=int, default=0)
+    table.add_argument(
+        "--background", default=None,
+        help="a CSV of the reference population (default: the demo model's training split)",
+    )  # fmt: skip
     table.set_defaults(run=_table)
 
     imp = sub.add_parser("importance", help="global feature importance of a CSV (demo model)")
@@ -188,6 +220,10 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--method", default="kernel_shap")
     imp.add_argument("--out", default="report.html", help="output .html report")
     imp.add_argument("--seed", type=int, default=0)
+    imp.add_argument(
+        "--background", default=None,
+        help="a CSV of the reference population (default: the demo model's training split)",
+    )  # fmt: skip
     imp.set_defaults(run=_importance)
 
     app = sub.add_parser("app", help="start the web app on 127.0.0.1")
@@ -200,6 +236,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if getattr(args, "out", None) is not None:  # before any work
+            _check_out(args.out, (".html",) if args.command == "importance" else (".png", ".html"))
         args.run(args)
     except (ValueError, TypeError, FileNotFoundError, OSError, KeyError) as err:
         print(f"perspicio: error: {err}", file=sys.stderr)

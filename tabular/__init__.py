@@ -1,10 +1,23 @@
 """perspicio.tabular: why did the model score this row so, and which features matter?
 
-``tabular.explain(model, X)`` works with torch models and with any function returning
-scores (scikit-learn's ``predict_proba`` included), on DataFrames, arrays or tensors.
+``Explainer(model, X_train)`` holds a model and its reference population; its ``explain``
+and ``global_importance`` work on DataFrames, arrays or tensors, for torch models and for
+any function returning scores (scikit-learn's ``predict_proba`` included).
+``tabular.explain(model, rows, background=X_train)`` is the one-call form.
 """
 
-from .explain import explain, global_importance
+from .background import Reference, make_reference
+from .explain import MIN_POPULATION, explain, global_importance
+from .explainer import TABULAR_METHODS, Explainer
 from .explanation import TabularExplanation
 
-__all__ = ["TabularExplanation", "explain", "global_importance"]
+__all__ = [
+    "MIN_POPULATION",
+    "TABULAR_METHODS",
+    "Explainer",
+    "Reference",
+    "TabularExplanation",
+    "explain",
+    "global_importance",
+    "make_reference",
+]

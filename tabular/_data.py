@@ -19,9 +19,13 @@ GRADIENT_FREE = (
 
 
 def to_matrix(
-    X: Any, feature_names: list[str] | None = None, n_expected: int | None = None
+    X: Any,
+    feature_names: list[str] | None = None,
+    n_expected: int | None = None,
+    name: str = "X",
 ) -> tuple[Tensor, list[str]]:
-    """A float32 ``(N, F)`` tensor and the column names, with clear errors for bad tables."""
+    """A float32 ``(N, F)`` tensor and the column names, with clear errors (naming the
+    argument ``name``) for bad tables."""
     if type(X).__module__.startswith("pandas"):
         frame = X.to_frame().T if X.ndim == 1 else X
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
@@ -31,29 +35,38 @@ def to_matrix(
         ]
         if bad:
             raise TypeError(
-                f"columns {bad} are not numeric; encode them first (one-hot columns can be "
-                "explained together with `groups`)"
+                f"`{name}` columns {bad} are not numeric; encode them first (one-hot columns "
+                "can be explained together with `groups`)"
             )
         names = [str(c) for c in frame.columns]
         values = torch.tensor(frame.to_numpy(dtype=np.float32))
     elif isinstance(X, np.ndarray) or isinstance(X, Tensor):
-        values = torch.tensor(
-            np.array(X.detach().cpu().numpy() if isinstance(X, Tensor) else X, dtype=np.float32)
-        )
+        array = X.detach().cpu().numpy() if isinstance(X, Tensor) else X
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"`{name}` must hold numbers, got dtype {array.dtype}")
+        values = torch.tensor(np.array(array, dtype=np.float32))
         if values.dim() == 1:
             values = values.unsqueeze(0)
         names = None
     else:
         raise TypeError(
-            f"`X` must be a pandas DataFrame, a numpy array or a tensor, got {type(X).__name__}"
+            f"`{name}` must be a pandas DataFrame, a numpy array or a tensor, "
+            f"got {type(X).__name__}"
         )
     if values.dim() != 2:
-        raise ValueError(f"`X` must be a table (N, F), got shape {tuple(values.shape)}")
-    if torch.isnan(values).any():
-        rows = torch.isnan(values).any(1).nonzero().flatten()[:5].tolist()
-        raise ValueError(f"`X` holds NaN values (rows {rows}...); impute them before explaining")
+        raise ValueError(f"`{name}` must be a table (N, F), got shape {tuple(values.shape)}")
+    if values.shape[0] == 0 or values.shape[1] == 0:
+        raise ValueError(
+            f"`{name}` is empty (shape {tuple(values.shape)}); expected at least one row and "
+            "one column"
+        )
+    if not torch.isfinite(values).all():
+        rows = (~torch.isfinite(values)).any(1).nonzero().flatten()[:5].tolist()
+        raise ValueError(
+            f"`{name}` holds NaN or infinite values (rows {rows}...); impute them before explaining"
+        )
     if n_expected is not None and values.shape[1] != n_expected:
-        raise ValueError(f"`X` has {values.shape[1]} columns but the model takes {n_expected}")
+        raise ValueError(f"`{name}` has {values.shape[1]} columns but the model takes {n_expected}")
     if feature_names is not None:
         if len(feature_names) != values.shape[1]:
             raise ValueError(
@@ -107,26 +120,6 @@ def as_model(model: Any) -> nn.Module:
     )
 
 
-def make_baseline(baseline: Any, X: Tensor, background: Tensor | None) -> Tensor:
-    """``(1, F)`` (or ``(B, F)`` for a background sample) reference rows."""
-    if background is not None:
-        return background
-    if isinstance(baseline, str):
-        if baseline == "mean":
-            return X.mean(0, keepdim=True)
-        if baseline == "median":
-            return X.median(0, keepdim=True).values
-        if baseline == "zeros":
-            return torch.zeros_like(X[:1])
-        raise ValueError(
-            f"`baseline` must be 'mean', 'median', 'zeros', a row or a background, got {baseline!r}"
-        )
-    row = torch.as_tensor(np.asarray(baseline, dtype=np.float32)).reshape(1, -1)
-    if row.shape[1] != X.shape[1]:
-        raise ValueError(f"`baseline` has {row.shape[1]} values for {X.shape[1]} columns")
-    return row
-
-
 def column_groups(
     names: list[str], groups: dict[str, list[str]] | None, X: Tensor
 ) -> tuple[Tensor, list[str]]:
@@ -142,7 +135,7 @@ def column_groups(
         unknown = [c for c in columns if c not in names]
         if unknown:
             raise ValueError(
-                f"`groups[{group!r}]` names unknown columns {unknown}; columns are {names}"
+                f"`groups` entry {group!r} names unknown columns {unknown}; columns are {names}"
             )
         for c in columns:
             if c in assigned:

@@ -1,11 +1,33 @@
-"""Tabular demo models on scikit-learn's bundled datasets, trained in seconds and cached."""
+"""Tabular demo models on scikit-learn's bundled datasets, trained in seconds and cached.
+
+Each loader returns a :class:`TabularDemo`: the model, the training split (the reference
+population to explain against) and held-out rows to explain, so that
+
+>>> from perspicio import tabular
+>>> from perspicio.tabular.demo import breast_cancer_mlp
+>>> model, background, rows = breast_cancer_mlp()
+>>> exp = tabular.Explainer(model, background).explain(rows.iloc[:1])
+"""
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from perspicio._cache import cache_dir
+from perspicio._cache import cached_artifact
+
+#: The held-out share of each demo table, and the seed of the split.
+TEST_SIZE, SPLIT_SEED = 0.2, 0
+
+
+class TabularDemo(NamedTuple):
+    """A demo model, its training rows (the background) and held-out rows to explain."""
+
+    model: Any
+    background: Any
+    rows: Any
 
 
 class StandardizedMLP(nn.Module):
@@ -41,47 +63,107 @@ def breast_cancer():
     return _frame(load_breast_cancer)
 
 
-def _train(model, x, y, classification: bool, name: str):
-    path = cache_dir() / f"{name}.pt"
-    if path.exists():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return model.eval()
-    torch.manual_seed(0)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
+def diabetes():
+    """scikit-learn's diabetes table (442 patients, 10 features) and disease progression."""
+    from sklearn.datasets import load_diabetes
+
+    return _frame(load_diabetes)
+
+
+def split(X, y, stratify: bool):
+    """``(X_train, X_test, y_train, y_test)``: the demos' seeded 80/20 split."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(
+        X, y, test_size=TEST_SIZE, random_state=SPLIT_SEED, stratify=y if stratify else None
+    )
+
+
+def breast_cancer_split():
+    """The breast-cancer table split as the demo model was trained: ``(X_train, X_test,
+    y_train, y_test)``."""
+    return split(*breast_cancer(), stratify=True)
+
+
+def diabetes_split():
+    """The diabetes table split as the demo model was trained."""
+    return split(*diabetes(), stratify=False)
+
+
+def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classification: bool, epochs: int,
+         lr: float, weight_decay: float) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Full-batch Adam; the trained state dict."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss = nn.functional.cross_entropy if classification else nn.functional.mse_loss
-    for _ in range(300):
+    for _ in range(epochs):
         optimizer.zero_grad()
         out = model(x)
         loss(out, y if classification else y.view(-1, 1)).backward()
         optimizer.step()
-    torch.save(model.state_dict(), path)
-    return model.eval()
+    return model.state_dict()
 
 
-def breast_cancer_mlp():
-    """``(model, X, y)``: an MLP on the breast-cancer data (raw columns in, 2 logits out)."""
-    X, y = breast_cancer()
-    x = torch.tensor(X.to_numpy(), dtype=torch.float32)
-    model = StandardizedMLP(x.mean(0), x.std(0), 2)
-    return _train(model, x, torch.tensor(y.to_numpy()), True, "breast_cancer_mlp_v1"), X, y
+def _tensors(X, y, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.tensor(X.to_numpy(), dtype=torch.float32), torch.tensor(y.to_numpy(), dtype=dtype)
 
 
-def diabetes_mlp():
-    """``(model, X, y)``: a regression MLP on scikit-learn's diabetes data (one output)."""
-    from sklearn.datasets import load_diabetes
+def _breast_cancer_net() -> tuple[StandardizedMLP, torch.Tensor, torch.Tensor]:
+    X_train, _, y_train, _ = breast_cancer_split()
+    x, y = _tensors(X_train, y_train, torch.long)
+    return StandardizedMLP(x.mean(0), x.std(0), 2), x, y
 
-    X, y = _frame(load_diabetes)
-    x = torch.tensor(X.to_numpy(), dtype=torch.float32)
-    target = torch.tensor(y.to_numpy(), dtype=torch.float32)
+
+@cached_artifact("breast_cancer_mlp_v2", depends=(_fit, _breast_cancer_net, StandardizedMLP, split),
+                 test_size=TEST_SIZE, split_seed=SPLIT_SEED, seed=0, epochs=300, lr=3e-3,
+                 weight_decay=1e-4)  # fmt: skip
+def _trained_breast_cancer(test_size, split_seed, seed, epochs, lr, weight_decay):
+    torch.manual_seed(seed)
+    model, x, y = _breast_cancer_net()
+    return _fit(model, x, y, True, epochs, lr, weight_decay)
+
+
+def breast_cancer_mlp() -> TabularDemo:
+    """An MLP on the breast-cancer data (raw columns in, 2 logits out: malignant, benign),
+    trained on 80% of the patients on first use (a second) and cached: ``(model,
+    background, rows)`` with the 455 training patients and the 114 held out."""
+    model, _, _ = _breast_cancer_net()
+    model.load_state_dict(_trained_breast_cancer())
+    X_train, X_test, _, _ = breast_cancer_split()
+    return TabularDemo(model.eval(), X_train, X_test)
+
+
+def _diabetes_net() -> tuple[StandardizedMLP, torch.Tensor, torch.Tensor]:
+    X_train, _, y_train, _ = diabetes_split()
+    x, target = _tensors(X_train, y_train, torch.float32)
     model = StandardizedMLP(x.mean(0), x.std(0), 1)
     model.net[-1].bias.data.fill_(float(target.mean()))
-    return _train(model, x, target, False, "diabetes_mlp_v1"), X, y
+    return model, x, target
 
 
-def gradient_boosting():
-    """``(classifier, X, y)``: scikit-learn's gradient boosting on the breast-cancer data,
-    a model that is not torch and has no gradients (explain its ``predict_proba``)."""
+@cached_artifact("diabetes_mlp_v2", depends=(_fit, _diabetes_net, StandardizedMLP, split),
+                 test_size=TEST_SIZE, split_seed=SPLIT_SEED, seed=0, epochs=300, lr=3e-3,
+                 weight_decay=1e-4)  # fmt: skip
+def _trained_diabetes(test_size, split_seed, seed, epochs, lr, weight_decay):
+    torch.manual_seed(seed)
+    model, x, y = _diabetes_net()
+    return _fit(model, x, y, False, epochs, lr, weight_decay)
+
+
+def diabetes_mlp() -> TabularDemo:
+    """A regression MLP on scikit-learn's diabetes data (one output), trained on 80% of the
+    patients on first use and cached: ``(model, background, rows)``."""
+    model, _, _ = _diabetes_net()
+    model.load_state_dict(_trained_diabetes())
+    X_train, X_test, _, _ = diabetes_split()
+    return TabularDemo(model.eval(), X_train, X_test)
+
+
+def gradient_boosting() -> TabularDemo:
+    """scikit-learn's gradient boosting on the breast-cancer training split, a model that is
+    not torch and has no gradients (explain its ``predict_proba``): ``(classifier,
+    background, rows)``."""
     from sklearn.ensemble import GradientBoostingClassifier
 
-    X, y = breast_cancer()
-    return GradientBoostingClassifier(n_estimators=50, random_state=0).fit(X, y), X, y
+    X_train, X_test, y_train, _ = breast_cancer_split()
+    clf = GradientBoostingClassifier(n_estimators=50, random_state=0).fit(X_train, y_train)
+    return TabularDemo(clf, X_train, X_test)

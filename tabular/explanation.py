@@ -34,6 +34,8 @@ class TabularExplanation:
     parameters: dict[str, Any] = field(default_factory=dict)
     #: column index -> category labels, for categorical columns perturbed as codes
     categories: dict[int, list[Any]] = field(default_factory=dict)
+    #: the reference the rows were explained against (which background, how summarised)
+    background: str = ""
 
     @classmethod
     def concatenate(cls, parts: list[TabularExplanation]) -> TabularExplanation:
@@ -51,6 +53,7 @@ class TabularExplanation:
             method=first.method,
             parameters=first.parameters,
             categories=first.categories,
+            background=first.background,
         )
 
     def _value_text(self, row: int, g: int) -> str:
@@ -165,7 +168,14 @@ class TabularExplanation:
             "<style>body{font-family:sans-serif}table{border-collapse:collapse}",
             "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>",
             f"<h2>Explanation report: {html.escape(self.method)}</h2>",
-            f"<p>{self.attributions.shape[0]} rows, {len(self.features)} features; parameters: ",
+            "<table>",
+            f"<tr><th>model</th><td>{html.escape(str(self.parameters.get('model', '')))}</td></tr>",
+            f"<tr><th>method</th><td>{html.escape(self.method)}</td></tr>",
+            f"<tr><th>background</th><td>{html.escape(self.background or 'not stated')}</td></tr>",
+            f"<tr><th>rows explained</th><td>{self.attributions.shape[0]}</td></tr>",
+            f"<tr><th>features</th><td>{len(self.features)}</td></tr>",
+            "</table>",
+            "<p>parameters: ",
             f"{html.escape(json.dumps({k: repr(v) for k, v in self.parameters.items()}))}</p>",
         ]
         for r in range(min(rows, self.attributions.shape[0])):

@@ -32,15 +32,23 @@ class PreprocessedModel(nn.Module):
             if not (is_numeric_dtype(frame[c]) or is_bool_dtype(frame[c]))
         }
 
-    def encode(self, frame: Any) -> Tensor:
-        """Original rows -> numbers (category codes for the categorical columns)."""
+    def encode(self, frame: Any, name: str = "X") -> Tensor:
+        """Original rows -> numbers (category codes for the categorical columns); ``name``
+        is the argument errors speak of."""
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"`{name}` lacks the column(s) {missing[:3]} the model needs")
+        if len(frame) == 0:
+            raise ValueError(f"`{name}` is empty; expected at least one row")
         cols = []
         for c in self.columns:
             if c in self.categories:
                 codes = frame[c].map({v: i for i, v in enumerate(self.categories[c])})
                 if codes.isna().any():
+                    unseen = sorted(set(frame[c][codes.isna()].astype(str)))[:3]
                     raise ValueError(
-                        f"column {c!r} holds categories not seen when the explainer was built"
+                        f"`{name}` column {c!r} holds categories {unseen} that the background "
+                        "does not; include them in the background"
                     )
                 cols.append(codes.to_numpy(dtype=np.float32))
             else:

@@ -61,9 +61,10 @@ def test_tabular_explain_on_a_cuda_model_matches_cpu():
     from perspicio import tabular
 
     model = make_mlp(in_features=6, out=2)
-    X = torch.randn(5, 6)
-    on_cpu = tabular.explain(model, X, method="integrated_gradients", target=1)
-    on_gpu = tabular.explain(model.cuda(), X, method="integrated_gradients", target=1)
+    X, background = torch.randn(5, 6), torch.randn(30, 6)
+    kw = dict(background=background, method="integrated_gradients", target=1)
+    on_cpu = tabular.explain(model, X, **kw)
+    on_gpu = tabular.explain(model.cuda(), X, **kw)
     assert close(on_cpu.attributions, on_gpu.attributions)
 
 

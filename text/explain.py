@@ -10,6 +10,7 @@ from torch import nn
 from perspicio.core import FeatureAblation
 from perspicio.core._batching import make_generator
 from perspicio.core._hooks import preserved_state
+from perspicio.core._inputs import check_positive_int
 from perspicio.core.registry import create
 
 from .adapters import TextForward, check_vocabulary, embedding_layer, labels_of, max_positions
@@ -84,9 +85,8 @@ def explain(
     -------
     TextExplanation, or a list of them for a list of texts.
     """
-    if granularity not in ("word", "token"):
-        raise ValueError(f"`granularity` must be 'word' or 'token', got {granularity!r}")
-    texts = [text] if isinstance(text, str) else list(text)
+    texts = _check_arguments(model, tokenizer, text, method, granularity, n_steps,
+                             max_length, seed)  # fmt: skip
     check_vocabulary(tokenizer, model)
     model_max = max_positions(model)
     enc = encode(tokenizer, texts, max_length, model_max)
@@ -147,6 +147,36 @@ def explain(
     return results[0] if isinstance(text, str) else results
 
 
+def _check_arguments(model, tokenizer, text, method, granularity, n_steps, max_length, seed):
+    """Every argument checked before any work; returns the texts as a list."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"`model` must be a torch.nn.Module taking token ids, got {type(model).__name__}"
+        )
+    if not callable(tokenizer) or not hasattr(tokenizer, "convert_ids_to_tokens"):
+        raise TypeError(
+            f"`tokenizer` must be a Hugging Face tokenizer, got {type(tokenizer).__name__}"
+        )
+    if isinstance(text, str):
+        texts = [text]
+    elif isinstance(text, (list, tuple)):
+        if not text:
+            raise ValueError("`text` is an empty list; give at least one string")
+        texts = list(text)
+    else:
+        raise TypeError(f"`text` must be a string or a list of strings, got {type(text).__name__}")
+    if method not in LAYER_METHODS + WORD_METHODS:
+        raise ValueError(f"`method` must be one of {LAYER_METHODS + WORD_METHODS}, got {method!r}")
+    if granularity not in ("word", "token"):
+        raise ValueError(f"`granularity` must be 'word' or 'token', got {granularity!r}")
+    check_positive_int(n_steps, "n_steps")
+    if max_length is not None:
+        check_positive_int(max_length, "max_length")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"`seed` must be an int or None, got {type(seed).__name__} {seed!r}")
+    return texts
+
+
 def _label(id2label: dict[int, str] | None, t: int) -> str:
     return id2label[t] if id2label else str(t)
 
@@ -187,7 +217,7 @@ def _token_scores(
         if name in ("shapley_value_sampling", "lime", "kernel_shap"):
             call["generator"] = make_generator(seed)
         return attr_method.attribute(ids, **call).detach().float(), None
-    raise ValueError(f"`method` must be one of {LAYER_METHODS + WORD_METHODS}, got {method!r}")
+    raise AssertionError(f"unreachable: {method!r} was checked in explain")
 
 
 def _units(enc, i, scores, granularity, method):

@@ -59,6 +59,13 @@ def load_model(name: str, weights_path: str | Path | None = None, **kwargs: Any)
     import torch
     import torchvision
 
+    known = torchvision.models.list_models()
+    if name not in known:
+        raise ValueError(
+            f"`name` {name!r} is not a torchvision architecture; known: {', '.join(known)}"
+        )
+    if weights_path is not None and not Path(weights_path).is_file():
+        raise ValueError(f"`weights_path` is not a file: {weights_path}")
     model = torchvision.models.get_model(name, weights=None, **kwargs)
     if weights_path is not None:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)

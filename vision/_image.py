@@ -26,28 +26,37 @@ def to_batch(img: ImageLike, transform: Any = None) -> Tensor:
     Without ``transform`` pixels are scaled to [0, 1] (uint8 divided by 255; float arrays
     and tensors taken as they are), like torchvision's ``ToTensor``. With ``transform`` (a
     torchvision transform), PIL images, paths and uint8 arrays go through it as PIL images;
-    float arrays and tensors go through it as tensors.
+    float arrays and tensors go through it as tensors (its ``ToTensor`` step skipped).
+    Bad input raises ``TypeError``/``ValueError`` naming ``img`` or ``transform``.
     """
+    if transform is not None and not callable(transform):
+        raise TypeError(
+            "`transform` must be a callable (a torchvision transform), "
+            f"got {type(transform).__name__}"
+        )
     if isinstance(img, (str, Path)):
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
 
         path = Path(img)
-        if not path.exists():
+        if not path.is_file():
             raise ValueError(f"`img` is a path that does not exist: {path}")
-        img = Image.open(path)
-        img.load()
-    if type(img).__module__.startswith("PIL."):
-        if transform is not None:
-            out = transform(img.convert("RGB") if img.mode not in ("RGB", "L") else img)
-            return _batched(out, "transform(img)")
-        img = _pil_to_array(img)
+        try:
+            img = Image.open(path)
+            img.load()
+        except (UnidentifiedImageError, OSError) as err:
+            raise ValueError(f"`img` is not an image file PIL can read: {path} ({err})") from None
     if isinstance(img, np.ndarray):
-        if img.ndim not in (2, 3):
-            raise ValueError(f"`img` as an array must be HxW or HxWxC, got shape {img.shape}")
-        if transform is not None and img.dtype == np.uint8:
+        _check_array(img)
+        if transform is not None and img.dtype == np.uint8 and _pil_compatible(img):
             from PIL import Image
 
-            return _batched(transform(Image.fromarray(img)), "transform(img)")
+            img = Image.fromarray(img)  # through the transform as a PIL image
+    if type(img).__module__.startswith("PIL."):
+        if transform is not None:
+            pil = img.convert("RGB") if img.mode not in ("RGB", "L") else img
+            return _checked(_apply(transform, pil, "a PIL image"), "transform(img)")
+        img = _pil_to_array(img)
+    if isinstance(img, np.ndarray):
         arr = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
         t = torch.from_numpy(np.ascontiguousarray(arr))
         img = t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1)
@@ -60,19 +69,73 @@ def to_batch(img: ImageLike, transform: Any = None) -> Tensor:
         img = img.float() / 255.0
     if not img.is_floating_point():
         raise TypeError(f"`img` tensor must be float or uint8, got {img.dtype}")
+    img = _checked(img, "img")
     if transform is not None:
-        img = transform(img)
-    return _batched(img, "img")
+        _check_normalize(transform, img.shape[1])
+        img = _checked(_apply(_tensor_steps(transform), img, "a tensor"), "transform(img)")
+    return img
 
 
-def _batched(t: Any, name: str) -> Tensor:
+def _check_array(img: np.ndarray) -> None:
+    if img.dtype.kind not in "biuf":
+        raise TypeError(f"`img` array must hold numbers, got dtype {img.dtype}")
+    if img.ndim not in (2, 3):
+        raise ValueError(f"`img` as an array must be HxW or HxWxC, got shape {img.shape}")
+    if img.ndim == 3 and img.shape[0] in (1, 3) and img.shape[2] > 4:
+        raise ValueError(
+            f"`img` array has shape {img.shape}: arrays are read as HxWxC, and this looks like "
+            "CxHxW; transpose it (img.transpose(1, 2, 0)) or pass a tensor"
+        )
+
+
+def _pil_compatible(img: np.ndarray) -> bool:
+    return img.size > 0 and (img.ndim == 2 or img.shape[2] in (3, 4))
+
+
+def _tensor_steps(transform: Any) -> Any:
+    """The transform without its PIL-to-tensor steps, for an image that is a tensor already."""
+    steps = getattr(transform, "transforms", None)
+    if steps is None:
+        return transform
+    kept = [t for t in steps if type(t).__name__ not in ("ToTensor", "PILToTensor")]
+    return lambda x: _compose(kept, x)
+
+
+def _compose(steps: list, x: Tensor) -> Tensor:
+    for step in steps:
+        x = step(x)
+    return x
+
+
+def _check_normalize(transform: Any, channels: int) -> None:
+    norm = find_normalize(transform)
+    if norm is not None and len(norm[0]) not in (1, channels):
+        raise ValueError(
+            f"`img` has {channels} channel(s) but `transform` normalises {len(norm[0])}; "
+            "give an image with as many channels as the transform expects"
+        )
+
+
+def _apply(transform: Any, img: Any, what: str) -> Any:
+    try:
+        return transform(img)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"`transform` failed on `img` (given as {what}): {err}") from err
+
+
+def _checked(t: Any, name: str) -> Tensor:
+    """A float batch ``(N, C, H, W)`` with at least one pixel and finite values."""
     if not isinstance(t, Tensor):
-        raise TypeError(f"{name} must give a tensor, got {type(t).__name__}")
+        raise TypeError(f"`{name}` must give a tensor, got {type(t).__name__}")
     if t.dim() == 3:
-        return t.unsqueeze(0)
-    if t.dim() == 4:
-        return t
-    raise ValueError(f"{name} has shape {tuple(t.shape)}; expected CxHxW or NxCxHxW")
+        t = t.unsqueeze(0)
+    if t.dim() != 4:
+        raise ValueError(f"`{name}` has shape {tuple(t.shape)}; expected CxHxW or NxCxHxW")
+    if t.numel() == 0:
+        raise ValueError(f"`{name}` is empty (shape {tuple(t.shape)}); expected an image")
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        raise ValueError(f"`{name}` contains NaN or infinite values")
+    return t
 
 
 def expected_channels(model: nn.Module) -> int | None:
@@ -88,8 +151,8 @@ def check_channels(model: nn.Module, x: Tensor) -> None:
     if want is not None and x.shape[1] != want:
         hint = " (a grey image? convert it to RGB first)" if x.shape[1] == 1 else ""
         raise ValueError(
-            f"the model's first convolution takes {want} channel(s) but the image has "
-            f"{x.shape[1]}{hint}; image batch shape {tuple(x.shape)}"
+            f"`img` has {x.shape[1]} channel(s) but the model's first convolution takes {want}"
+            f"{hint}; image batch shape {tuple(x.shape)}"
         )
 
 

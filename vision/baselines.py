@@ -41,7 +41,13 @@ def image_baseline(
     [1.0]
     """
     if isinstance(kind, Tensor):
-        return kind.to(device=x.device, dtype=x.dtype).expand_as(x)
+        try:
+            return kind.to(device=x.device, dtype=x.dtype).expand_as(x)
+        except RuntimeError:
+            raise ValueError(
+                f"`baseline` tensor has shape {tuple(kind.shape)}; expected the image's shape "
+                f"{tuple(x.shape[1:])} or {tuple(x.shape)}"
+            ) from None
     if kind == "black":
         return _to_model_space(torch.zeros_like(x), transform)
     if kind == "white":

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from perspicio._cache import cache_dir
+from perspicio._cache import cached_artifact
 
 SAMPLES = ("chelsea", "coffee", "astronaut", "rocket")
 SHAPES = ("circle", "square", "triangle", "cross")
@@ -116,7 +116,18 @@ def shapes_dataset(n: int, size: int = 32, seed: int = 0) -> tuple[Tensor, Tenso
 
 
 class ShapesCNN(nn.Module):
-    """Two conv blocks at full resolution, one after pooling, global average, a classifier."""
+    """Two conv blocks at full resolution, two after pooling (the last one dilated), channel
+    dropout while training, global average, a classifier.
+
+    Grad-CAM's peak is where the class evidence of the last block is strongest. With one
+    conv after pooling and no dropout, that peak fell 1 to 3 pixels beyond a cross's arm or
+    a triangle's tip for some training seeds (pointing game 0.67 to 0.97 across seeds,
+    0.84 for the seed used): a few channels detecting the shape's extremities carried the
+    decision. The dilated conv gives the last block an 18-pixel field (the largest shape is
+    15 pixels across), and dropping whole channels while training makes many channels carry
+    the evidence, so their sum peaks on the shape: Grad-CAM 1.0 and Grad-CAM++ >= 0.98 on
+    each of six seeds.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -124,6 +135,7 @@ class ShapesCNN(nn.Module):
             nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=2, dilation=2), nn.ReLU(), nn.Dropout2d(0.3),
         )  # fmt: skip
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(32, len(SHAPES))
@@ -132,22 +144,34 @@ class ShapesCNN(nn.Module):
         return self.classifier(self.pool(self.features(x)).flatten(1))
 
 
-def shapes_model(retrain: bool = False) -> ShapesCNN:
-    """The shapes CNN, trained on 4000 images (about half a minute on two CPU cores) on
-    first use and cached in :func:`cache_dir`."""
-    path = cache_dir() / "shapes_cnn_v1.pt"
+@cached_artifact(
+    "shapes_cnn_v2",
+    depends=(ShapesCNN, shapes_dataset, _shape_mask),
+    n_images=4000,
+    data_seed=1,
+    seed=0,
+    epochs=6,
+    batch_size=64,
+    lr=3e-3,
+)
+def _trained_shapes_cnn(n_images, data_seed, seed, epochs, batch_size, lr) -> dict[str, Tensor]:
+    x, y, _ = shapes_dataset(n_images, seed=data_seed)
+    torch.manual_seed(seed)
     net = ShapesCNN()
-    if path.exists() and not retrain:
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return net.eval()
-    x, y, _ = shapes_dataset(4000, seed=1)
-    generator = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(6):
-        for idx in torch.randperm(len(x), generator=generator).split(64):
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=generator).split(batch_size):
             optimizer.zero_grad()
             nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
             optimizer.step()
-    torch.save(net.state_dict(), path)
+    return net.state_dict()
+
+
+def shapes_model(retrain: bool = False) -> ShapesCNN:
+    """The shapes CNN, trained on 4000 images (about half a minute on two CPU cores) on
+    first use and cached in :func:`perspicio._cache.cache_dir`, keyed by its training code
+    and settings."""
+    net = ShapesCNN()
+    net.load_state_dict(_trained_shapes_cnn(retrain=retrain))
     return net.eval()

@@ -12,6 +12,7 @@ from torch import nn
 from perspicio.core import Attribution, LayerAttribution, NoiseTunnel
 from perspicio.core._batching import make_generator
 from perspicio.core._hooks import preserved_state
+from perspicio.core._inputs import check_positive_int
 from perspicio.core.registry import create, get_spec
 
 from ._image import check_channels, to_batch, to_display
@@ -77,10 +78,14 @@ def _resolve_targets(
     target: Any, probs: torch.Tensor | None, labels: list[str] | None
 ) -> list[int]:
     n_classes = probs.shape[1] if probs is not None else None
+    if probs is not None:
+        _check_labels(labels, probs)
     if target is None:
         return [int(probs[0].argmax())]
     if isinstance(target, str) and (m := re.fullmatch(r"topk:(\d+)", target)):
         return probs[0].topk(min(int(m.group(1)), n_classes)).indices.tolist()
+    if _is_topk(target):
+        raise ValueError(f"`target` {target!r} must be 'topk:K' with a positive integer K")
     items = target if isinstance(target, (list, tuple)) else [target]
     out = []
     for t in items:
@@ -158,10 +163,12 @@ def explain(
     >>> exp.attributions.shape
     torch.Size([1, 3, 64, 64])
     """
+    _check_arguments(model, n_segments, labels, seed)
     x = to_batch(img, transform)
     if x.shape[0] != 1:
         raise ValueError(
-            f"explain takes one image, got a batch of {x.shape[0]}; use perspicio.core for batches"
+            f"`img` is a batch of {x.shape[0]} images; explain takes one (use "
+            "vision.explain_dataset or perspicio.core for batches)"
         )
     param = next(model.parameters(), None)
     x = x.to(param.device if param is not None else "cpu")
@@ -217,6 +224,7 @@ def explain(
                 targets = [int(probs[0].argmax())]
     if attr.shape[-2:] != x.shape[-2:]:  # layer maps (CAMs): to the image's size
         attr = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), "bilinear")
+    _check_labels(labels, probs)
     names = [labels[t] if labels else str(t) for t in targets]
     top = int(probs[0].argmax())
     return ImageExplanation(
@@ -238,6 +246,28 @@ def explain(
         model=model,
         sign=SIGN.get(name.split(":")[-1], "all"),
     )
+
+
+def _check_arguments(model: Any, n_segments: Any, labels: Any, seed: Any) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"`model` must be a torch.nn.Module (an image classifier), got {type(model).__name__}"
+        )
+    check_positive_int(n_segments, "n_segments")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"`seed` must be an int or None, got {type(seed).__name__} {seed!r}")
+    if labels is not None and (
+        isinstance(labels, str) or not all(isinstance(name, str) for name in labels)
+    ):
+        raise TypeError(f"`labels` must be a list of class names (str), got {labels!r:.80}")
+
+
+def _check_labels(labels: list[str] | None, probs: torch.Tensor) -> None:
+    if labels is not None and len(labels) != probs.shape[1]:
+        raise ValueError(
+            f"`labels` has {len(labels)} class names but the model scores {probs.shape[1]} "
+            "classes; give one name per class"
+        )
 
 
 def _method(method, model, layer, x, baseline, transform, n_segments, gen):

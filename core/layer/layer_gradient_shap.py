@@ -22,7 +22,7 @@ from .._inputs import (
 )
 from .._layer import layer_gradients, layer_values
 from ..attribution import GradientAttribution, LayerAttribution
-from ..primary.gradient_shap import draw_points, per_input
+from ..primary.gradient_shap import Draws, per_input
 
 
 class LayerGradientShap(LayerAttribution, GradientAttribution):
@@ -76,9 +76,9 @@ class LayerGradientShap(LayerAttribution, GradientAttribution):
         tgt = format_target(target, n).expand(m)
         args = expand_additional_args(format_additional_args(additional_forward_args), n, m)
         to_input = attribute_to_layer_input
-        noisy, refs, points = draw_points(
-            xs, dist, per_input(stdevs, len(xs), "stdevs"), m, n, make_generator(generator)
-        )
+        sigmas = per_input(stdevs, len(xs), "stdevs")
+        draws = Draws(xs, dist, sigmas, m, make_generator(generator))
+        noisy, refs, points = draws.points(slice(0, m))
         grads, values, _ = layer_gradients(
             self.forward_func, self.layers, points, tgt, args, to_input
         )

@@ -46,29 +46,47 @@ def per_input(value: float | tuple[float, ...], n_inputs: int, name: str) -> tup
     return values
 
 
-def draw_points(xs, dist, sigmas, m, n, gen):
-    """``m`` draws per example: noisy inputs, baselines and points between them.
+class Draws:
+    """All ``S`` draws of a call, made up front and shared by every example of the batch:
+    for draw ``s`` a baseline row, a noise pattern per input and a point ``alpha`` on the
+    segment.
 
-    Returns ``(noisy, refs, points)``, each a tuple of ``m * n`` rows in ``m`` blocks.
+    Every example sees the same draws, so an example's attribution does not depend on the
+    other examples in the call, nor on how the draws are split into chunks.
     """
-    pick = randint(dist[0].shape[0], m * n, xs[0].device, gen)
-    noisy = tuple(
-        x + s * randn_like(x, gen) if s > 0 else x for x, s in zip(repeat_batch(xs, m), sigmas)
-    )
-    refs = tuple(d[pick] for d in dist)
-    alpha = rand(m * n, xs[0], gen)
-    points = tuple(
-        r + alpha.view((-1,) + (1,) * (x.dim() - 1)) * (x - r) for x, r in zip(noisy, refs)
-    )
-    return noisy, refs, points
+
+    def __init__(self, xs, dist, sigmas, n_samples: int, gen) -> None:
+        self.pick = randint(dist[0].shape[0], n_samples, xs[0].device, gen)
+        self.noise = tuple(
+            s * randn_like(x, gen, (n_samples,) + tuple(x.shape[1:])) if s > 0 else None
+            for x, s in zip(xs, sigmas)
+        )
+        self.alpha = rand(n_samples, xs[0], gen)
+        self.xs, self.dist = xs, dist
+
+    def points(self, sl: slice):
+        """``(noisy, refs, points)`` for the draws in ``sl``: tuples of ``m * n`` rows in
+        ``m`` blocks of the ``n`` examples."""
+        m, n = sl.stop - sl.start, self.xs[0].shape[0]
+        noisy = tuple(
+            x if e is None else x + e[sl].repeat_interleave(n, 0)
+            for x, e in zip(repeat_batch(self.xs, m), self.noise)
+        )
+        refs = tuple(d[self.pick[sl]].repeat_interleave(n, 0) for d in self.dist)
+        alpha = self.alpha[sl].repeat_interleave(n)
+        points = tuple(
+            r + alpha.view((-1,) + (1,) * (x.dim() - 1)) * (x - r) for x, r in zip(noisy, refs)
+        )
+        return noisy, refs, points
 
 
 class GradientShap(GradientAttribution):
     r"""GradientShap: the expected value of gradient x (input - baseline).
 
-    For each of ``n_samples`` draws per example, a baseline :math:`x'` is drawn from the
-    given distribution, Gaussian noise :math:`\epsilon \sim N(0, \sigma^2)` is added to the
-    input and a point is drawn uniformly on the segment between them:
+    For each of ``n_samples`` draws, a baseline :math:`x'` is drawn from the given
+    distribution, Gaussian noise :math:`\epsilon \sim N(0, \sigma^2)` is added to the input
+    and a point is drawn uniformly on the segment between them (the draws are shared by the
+    examples of a batch, so an example's attribution does not depend on the others):
 
     .. math::
         \phi_i(x) = E_{x', \epsilon, \alpha \sim U(0,1)}\left[
@@ -147,9 +165,10 @@ class GradientShap(GradientAttribution):
             internal_batch_size = auto_rows(self.forward_func, xs, args)
         per_chunk = steps_per_chunk(internal_batch_size, n, n_samples)
         chunks = chunk_slices(n_samples, per_chunk)
+        draws = Draws(xs, dist, sigmas, n_samples, gen)
         for sl in progress(chunks, show_progress, "GradientShap", len(chunks)):
             m = sl.stop - sl.start
-            noisy, refs, points = draw_points(xs, dist, sigmas, m, n, gen)
+            noisy, refs, points = draws.points(sl)
             m_tgt, m_args = tgt.expand(m), expand_additional_args(args, n, m)
             grads = compute_gradients(self.forward_func, points, m_tgt, m_args)
             if self._multiply_by_inputs:

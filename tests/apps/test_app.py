@@ -41,10 +41,15 @@ def test_text_and_table_tabs_explain(app):
     app.button(key="explain_text").click().run()
     assert not app.exception
     assert any(s.value.startswith("Prediction:") for s in app.subheader)
-    app.selectbox(key="tab_method").select("kernel_shap")
-    app.button(key="explain_table").click().run()
-    assert not app.exception
-    assert any(s.value.startswith("Score") for s in app.subheader)
+    for method in ("integrated_gradients", "kernel_shap"):
+        app.selectbox(key="tab_method").select(method)
+        app.button(key="explain_table").click().run()
+        assert not app.exception and not app.error
+        assert any(s.value.startswith("Score") for s in app.subheader)
+        # the first held-out patient, explained against the training split: real credit
+        assert any("the training split (455 rows)" in c.value for c in app.caption)
+        frame = app.dataframe[-1].value
+        assert frame["attribution"].abs().sum() > 0.1, method
 
 
 @pytest.mark.slow

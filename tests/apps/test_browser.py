@@ -1,6 +1,7 @@
 """End to end: the app in a real browser (Debian's Chromium, driven by Python Playwright)."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -97,5 +98,13 @@ def test_explain_the_cat_with_gradcam_in_a_real_browser(server, tmp_path):
             assert shot.stat().st_size > 10_000
             if os.environ.get("PERSPICIO_SCREENSHOT"):
                 shutil.copy(shot, os.environ["PERSPICIO_SCREENSHOT"])
+            # the Table tab: the first held-out patient gets non-zero credit
+            page.get_by_role("tab", name="Table").click()
+            page.get_by_role("button", name="Explain the row").click()
+            line = page.get_by_text("Largest contributions:")
+            line.wait_for(timeout=120_000)
+            values = [float(v) for v in re.findall(r"\(([+-][0-9.]+)\)", line.inner_text())]
+            assert len(values) == 3 and max(abs(v) for v in values) > 0.01, values
+            page.get_by_text("the training split (455 rows)", exact=False).first.wait_for()
         finally:
             browser.close()

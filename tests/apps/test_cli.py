@@ -100,3 +100,49 @@ def test_bad_paths_and_options_give_one_line_errors(cat_png, patients_csv, tmp_p
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", "image"])  # argparse: missing path
     assert exit_info.value.code == 2
+
+
+@pytest.fixture(scope="module")
+def not_torchscript(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "weights.pt"
+    path.write_bytes(b"not a model")
+    return path
+
+
+BAD = [
+    ("image file missing", ["explain", "image", "{tmp}/missing.png"], "missing.png"),
+    ("image --out suffix", ["explain", "image", "{cat}", "--out", "{tmp}/x.gif"], "--out"),
+    ("image --model missing", ["explain", "image", "{cat}", "--model", "{tmp}/m.pt"], "--model"),
+    ("image --model not TorchScript", ["explain", "image", "{cat}", "--model", "{bad_model}"],
+     "--model"),
+    ("image --method unknown", ["explain", "image", "{cat}", "--method", "nope"], "`method`"),
+    ("image --target unknown", ["explain", "image", "{cat}", "--target", "dog"], "`target`"),
+    ("text empty", ["explain", "text", "   ", "--model", "tiny"], "`text`"),
+    ("text --method unknown", ["explain", "text", "good", "--model", "tiny", "--method", "x"],
+     "`method`"),
+    ("table file missing", ["explain", "table", "{tmp}/none.csv"], "none.csv"),
+    ("table not a CSV", ["explain", "table", "{cat}"], "{cat}"),
+    ("table --row outside", ["explain", "table", "{csv}", "--row", "99"], "--row"),
+    ("table --background missing", ["explain", "table", "{csv}", "--background", "{tmp}/b.csv"],
+     "--background"),
+    ("table --method unknown", ["explain", "table", "{csv}", "--method", "gradcam"], "`method`"),
+    ("importance --out png", ["importance", "{csv}", "--out", "{tmp}/r.png"], "--out"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "argv", "named"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_one_line_that_names_it(
+    case, argv, named, cat_png, patients_csv, not_torchscript, tmp_path, capsys
+):
+    fill = {"tmp": tmp_path, "cat": cat_png, "csv": patients_csv, "bad_model": not_torchscript}
+    assert main([a.format(**fill) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("perspicio: error:") and err.count("\n") == 1, err
+    assert named.format(**fill) in err, err
+    assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.html"))
+
+
+def test_argparse_refuses_unknown_choices():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", "text", "good", "--model", "gpt"])
+    assert exit_info.value.code == 2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -33,7 +36,7 @@ def call(name: str, model, inputs, target=0, **extra):
     if spec.family == "perturbation" and spec.name != "occlusion":
         # a handful of feature groups, shared by the input tensors
         kwargs["feature_mask"] = tuple(
-            (torch.arange(x[0].numel()) % 5).view((1,) + x.shape[1:]) for x in xs
+            (torch.arange(math.prod(x.shape[1:])) % 5).view((1,) + x.shape[1:]) for x in xs
         )
         if not isinstance(inputs, tuple):
             kwargs["feature_mask"] = kwargs["feature_mask"][0]
@@ -53,6 +56,9 @@ def call(name: str, model, inputs, target=0, **extra):
         method = create(name, model)
     if name.startswith("noise_tunnel:"):
         kwargs.update(nt_samples=2, stdevs=0.1, generator=0)
+    params = inspect.signature(method.attribute).parameters
+    if "target" not in params and "kwargs" not in params:  # LayerActivation takes no target
+        kwargs.pop("target")
     return method.attribute(inputs, **kwargs)
 
 
@@ -89,8 +95,8 @@ def test_tuple_in_tuple_out_and_float64(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_batch_of_many_equals_batch_of_one(name):
-    if name in ("gradient_shap", "feature_permutation") or name.startswith("noise_tunnel"):
-        pytest.skip("this method's draws depend on the batch (by design for permutations)")
+    if name == "feature_permutation":
+        pytest.skip("permutations mix the rows of the batch (by design)")
     model = make_cnn(pool=False)
     x = torch.randn(3, 3, 8, 8)
     together = call(name, model, x, target=[0, 1, 2])
@@ -103,6 +109,25 @@ def test_sampling_methods_are_reproducible(name):
     model = make_cnn()
     x = torch.randn(3, 3, 8, 8)
     assert torch.equal(call(name, model, x), call(name, model, x))
+
+
+@pytest.mark.parametrize("name", sorted(METHODS) + ["noise_tunnel:saliency"])
+def test_empty_batch_is_one_clear_error(name):
+    """Every method answers a batch of zero examples the same way: a ValueError that names
+    `inputs` and its shape (never an empty result from some and a reshape error from others)."""
+    model = make_cnn()
+    before = model_fingerprint(model)
+    with pytest.raises(ValueError, match=r"`inputs` is an empty batch \(shape \(0, 3, 8, 8\)\)"):
+        call(name, model, torch.randn(0, 3, 8, 8))
+    assert_unchanged(model, before)
+
+
+def test_noise_tunnel_on_integer_inputs_names_the_input():
+    from perspicio.core import NoiseTunnel, Saliency
+
+    nt = NoiseTunnel(Saliency(make_cnn()))
+    with pytest.raises(TypeError, match=r"inputs\[0\].*torch.int64.*floating point"):
+        nt.attribute(torch.ones(2, 3, 8, 8, dtype=torch.long), target=0, nt_samples=2)
 
 
 class Exploding(nn.Module):

@@ -113,7 +113,8 @@ def test_the_front_ends_run_on_ray(tmp_path):
 
     X = ROWS[:400].numpy()
     net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 1)).eval()
-    kw = dict(method="kernel_shap", seed=0, n_samples=60, batch_size=100, show_progress=False)
+    kw = dict(method="kernel_shap", baseline="mean", seed=0, n_samples=60, batch_size=100,
+              show_progress=False)  # fmt: skip
     local = tabular.global_importance(net, X, **kw)
     remote = tabular.global_importance(net, X, engine="ray", **kw)
     assert torch.equal(local.attributions, remote.attributions)

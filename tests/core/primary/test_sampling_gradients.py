@@ -94,13 +94,15 @@ def test_noise_tunnel_on_linear_saliency_has_no_variance():
 
 
 def test_noise_tunnel_smoothgrad_is_the_mean_of_noisy_gradients(mlp):
-    """A literal SmoothGrad: draw the same noise and average the plain gradients."""
+    """A literal SmoothGrad: draw the same noise (one pattern per draw, shared by the
+    examples) and average the plain gradients."""
     x = torch.randn(2, 6)
     sg = NoiseTunnel(Saliency(mlp)).attribute(
         x, nt_samples=5, stdevs=0.3, target=0, abs=False, generator=3
     )
     gen = torch.Generator().manual_seed(3)
-    noisy = x.repeat(5, 1) + 0.3 * torch.randn((10, 6), generator=gen)
+    noise = 0.3 * torch.randn((5, 6), generator=gen)
+    noisy = x.repeat(5, 1) + noise.repeat_interleave(2, 0)
     grads = Saliency(mlp).attribute(noisy, target=0, abs=False).reshape(5, 2, 6)
     assert torch.allclose(sg, grads.mean(0), atol=1e-6)
 
@@ -151,3 +153,22 @@ def test_agrees_with_captum_where_the_draws_do_not_matter():
     ours = NoiseTunnel(Saliency(net)).attribute(x, nt_samples=4, target=1, abs=False)
     theirs = C.NoiseTunnel(C.Saliency(net)).attribute(x, nt_samples=4, target=1, abs=False)
     assert torch.allclose(ours, theirs, atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, None])
+def test_sampling_gradients_explain_a_row_the_same_alone_or_in_a_batch(mlp, chunk):
+    """The draws are shared by the batch and made before chunking: a row's attribution does
+    not depend on the other rows, nor on the chunk size."""
+    x, background = torch.randn(4, 6), torch.randn(7, 6)
+    gs = GradientShap(mlp)
+    together = gs.attribute(x, background, n_samples=6, stdevs=0.1, target=1, generator=0,
+                            internal_batch_size=None if chunk is None else 4 * chunk)  # fmt: skip
+    for i in range(4):
+        alone = gs.attribute(x[i : i + 1], background, n_samples=6, stdevs=0.1, target=1,
+                             generator=0)  # fmt: skip
+        assert torch.allclose(together[i], alone[0], atol=1e-6)
+    nt = NoiseTunnel(Saliency(mlp))
+    together = nt.attribute(x, nt_samples=6, nt_samples_batch_size=chunk, stdevs=0.2, target=1,
+                            abs=False, generator=0)  # fmt: skip
+    alone = nt.attribute(x[2:3], nt_samples=6, stdevs=0.2, target=1, abs=False, generator=0)
+    assert torch.allclose(together[2], alone[0], atol=1e-6)

@@ -1,0 +1,413 @@
+"""``tabular.Explainer``: a model and its reference population, built once, explaining any rows.
+
+The shape shap's users know: ``explainer = Explainer(model, X_train)``, then
+``explainer.explain(rows)`` and ``explainer.global_importance(X)``. Every row is explained
+against the same reference (see :mod:`perspicio.tabular.background`), so a row's explanation
+depends on the row, the model and the background, never on the other rows of the call.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from perspicio.core import FeatureAblation
+from perspicio.core._batching import make_generator
+from perspicio.core._hooks import preserved_state
+from perspicio.core._inputs import check_positive_int
+from perspicio.core.registry import METHODS, create, get_spec
+
+from ._data import GRADIENT_FREE, as_model, column_groups, input_width, to_matrix
+from .background import BASELINE_KINDS, Reference, default_kind, make_reference
+from .explanation import TabularExplanation
+from .pipeline import PreprocessedModel
+
+#: The methods that attribute to the input columns (layer, neuron and CAM methods do not;
+#: occlusion slides windows over neighbouring values, and a table's columns have no
+#: neighbours: feature_ablation is its tabular form).
+TABULAR_METHODS = tuple(
+    sorted(
+        n
+        for n, s in METHODS.items()
+        if s.family in ("gradient", "perturbation") and not s.needs_layer and n != "occlusion"
+    )
+)
+
+
+class Explainer:
+    """Explain a tabular model's scores in terms of its columns, against a background.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or callable
+        A torch model on float rows, or any function returning scores (e.g. a scikit-learn
+        ``predict_proba``); callables are explained with perturbation methods only.
+    background : DataFrame, array or tensor ``(M, F)``
+        The reference population: the training data, or a sample of it. With a
+        ``preprocessor``, a DataFrame of the original columns.
+    method : str, optional
+        A name from :data:`TABULAR_METHODS`; ``integrated_gradients`` for torch models and
+        ``kernel_shap`` for callables by default.
+    baseline : "mean", "median", "zeros", "background" or a row, optional
+        How the background becomes a reference. ``"mean"``/``"median"`` (the most frequent
+        category for categorical columns) give one reference row; ``"background"`` compares
+        each row with every background row (at most ``max_background``, a seeded sample
+        beyond) and averages, as shap's explainers do, so a row's attributions sum to its
+        score minus the mean score over the background. Default: ``"background"`` for the
+        Shapley-type and expected-gradient methods (``kernel_shap``, ``shapley_value_sampling``,
+        ``shapley_values``, ``feature_permutation``, ``gradient_shap``, ``deeplift_shap``),
+        ``"mean"`` for the others.
+    feature_names : list of str, optional
+        Column names for arrays and tensors.
+    groups : dict, optional
+        ``{"sex": ["sex_f", "sex_m"]}``; one-hot columns sharing a prefix are grouped
+        automatically (detected on the background).
+    preprocessor : fitted scikit-learn transformer, optional
+        A ``Pipeline`` or ``ColumnTransformer`` applied to the rows (original columns,
+        categorical ones included) before ``model``; attributions are reported on the
+        original columns, categorical columns perturbed as categories.
+    n_samples : int
+        Samples of the sampling methods (coalitions, orderings, draws).
+    max_background : int
+        Background rows averaged over with ``baseline="background"``.
+    seed : int, optional
+        Seed of the sampling methods and of the background sample; with a seed, explaining a
+        row gives the same result alone or among other rows.
+    background_name : str
+        How reports name the background (``"training data"``...).
+    **method_kwargs
+        Passed to the method's ``attribute`` (``n_steps``, ``perturbations_per_eval``...).
+
+    ``feature_permutation`` here replaces a column by its values in the background rows and
+    averages: the expected effect of a permutation, per row, without mixing the rows.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from perspicio import tabular
+    >>> net = torch.nn.Linear(3, 1)
+    >>> explainer = tabular.Explainer(net, torch.randn(100, 3), method="kernel_shap", seed=0)
+    >>> exp = explainer.explain(torch.randn(1, 3))
+    >>> exp.attributions.shape
+    torch.Size([1, 3])
+    >>> bool(torch.allclose(exp.attributions.sum(1), exp.scores - exp.baseline_scores,
+    ...                     atol=1e-4))
+    True
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        background: Any,
+        *,
+        method: str | None = None,
+        baseline: Any = None,
+        feature_names: list[str] | None = None,
+        groups: dict[str, list[str]] | None = None,
+        preprocessor: Any = None,
+        n_samples: int = 200,
+        max_background: int = 100,
+        seed: int | None = None,
+        background_name: str = "the background",
+        **method_kwargs: Any,
+    ) -> None:
+        if background is None:
+            raise ValueError(
+                "`background` is required: the reference population the rows are explained "
+                "against, e.g. Explainer(model, X_train) (the training data or a sample of it)"
+            )
+        check_positive_int(n_samples, "n_samples")
+        check_positive_int(max_background, "max_background")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"`seed` must be an int or None, got {type(seed).__name__} {seed!r}")
+        self.user_model = model
+        if preprocessor is not None:
+            if not type(background).__module__.startswith("pandas"):
+                raise TypeError(
+                    "with a `preprocessor`, `background` must be a DataFrame of the original "
+                    f"columns, got {type(background).__name__}"
+                )
+            self.model: Any = PreprocessedModel(model, preprocessor, background)
+            values, self.columns = (
+                self.model.encode(background, "background"),
+                list(background.columns),
+            )
+            categorical = self.model.categorical_mask()
+            self.model_name = f"{_model_name(model)} after {type(preprocessor).__name__}"
+            self.categories = self.model.categories
+        else:
+            self.model = as_model(model)
+            values, self.columns = to_matrix(
+                background, feature_names, input_width(model), name="background"
+            )
+            categorical = None
+            self.model_name = _model_name(model)
+            self.categories = {}
+        self.method = self._check_method(method)
+        kind = default_kind(self.method) if baseline is None else baseline
+        self.reference: Reference = make_reference(kind, values, categorical, max_background, seed)
+        self.background_description = self.reference.describe(background_name)
+        self.mask, self.features = column_groups(self.columns, groups, values)
+        self.baseline, self.n_samples, self.seed = kind, n_samples, seed
+        self.method_kwargs = method_kwargs
+        self._named_columns = type(background).__module__.startswith("pandas") or bool(
+            feature_names
+        )
+
+    # ------------------------------------------------------------------ checks
+    def _check_method(self, method: Any) -> str:
+        differentiable = getattr(self.model, "differentiable", True)
+        if method is None:
+            return "integrated_gradients" if differentiable else "kernel_shap"
+        if not isinstance(method, str):
+            raise TypeError(f"`method` must be a method name, got {type(method).__name__}")
+        get_spec(method)  # a ValueError naming `method` for unknown names
+        if method not in TABULAR_METHODS:
+            raise ValueError(
+                f"`method` {method!r} does not attribute to input columns; use one of "
+                f"{', '.join(TABULAR_METHODS)}"
+            )
+        if not differentiable and method not in GRADIENT_FREE:
+            raise TypeError(
+                f"method {method!r} needs gradients, but the model is a plain function (not a "
+                f"torch module); use one of {', '.join(GRADIENT_FREE)}"
+            )
+        return method
+
+    def _rows(self, X: Any) -> Tensor:
+        """The rows as a float tensor in the background's column order."""
+        if isinstance(self.model, PreprocessedModel):
+            if not type(X).__module__.startswith("pandas"):
+                raise TypeError(
+                    "with a `preprocessor`, `X` must be a DataFrame of the original columns, "
+                    f"got {type(X).__name__}"
+                )
+            return self.model.encode(_reorder(X, self.columns), "X")
+        if type(X).__module__.startswith("pandas") and self._named_columns:
+            X = _reorder(X, self.columns)
+        values, _ = to_matrix(X, None, len(self.columns), name="X")
+        return values
+
+    def _targets(self, target: Any, out: Tensor) -> list[int | None]:
+        n = out.shape[0]
+        if out.dim() == 1 or out.shape[1] == 1:
+            if target not in (None, 0):
+                raise ValueError(f"`target` {target!r}: the model gives one score per row")
+            return [None] * n
+        classes = out.shape[1]
+        if target is None:
+            return out.argmax(1).tolist()
+        items = list(target) if isinstance(target, (list, tuple)) else [target] * n
+        if len(items) != n:
+            raise ValueError(f"`target` has {len(items)} entries for {n} rows")
+        for t in items:
+            if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < classes:
+                raise ValueError(f"`target` {t!r} is not a class index in [0, {classes})")
+        return items
+
+    # --------------------------------------------------------------- explaining
+    def explain(self, X: Any, target: int | list[int] | None = None) -> TabularExplanation:
+        """Explain the rows of ``X`` (a DataFrame with the background's columns, an array
+        or a tensor ``(N, F)``).
+
+        ``target``: None explains each row's predicted class; an int or one per row.
+        """
+        values = self._rows(X)
+        net = self.model
+        param = next(net.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        xs, refs = values.to(device), self.reference.rows.to(device)
+        with preserved_state(net):
+            net.eval()
+            with torch.no_grad():
+                out = net(xs)
+            targets = self._targets(target, out)
+            core_target = None if targets[0] is None else targets
+            attr = self._attribute(xs, refs, core_target).cpu()
+            with torch.no_grad():
+                scores = _select(out, targets).cpu()
+                base_out = net(refs)
+                base_scores = torch.stack(
+                    [_select(base_out, [t] * base_out.shape[0]).mean() for t in targets]
+                ).cpu()
+        return TabularExplanation(
+            attributions=self._per_group(attr).detach(),
+            values=values,
+            columns=self.columns,
+            features=self.features,
+            column_group=self.mask[0].tolist(),
+            targets=targets,
+            scores=scores,
+            baseline_scores=base_scores,
+            method=self.method,
+            parameters=self.parameters(),
+            categories={self.columns.index(c): cats for c, cats in self.categories.items()},
+            background=self.background_description,
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        """What a report needs to reproduce the explanation."""
+        baseline = self.baseline if isinstance(self.baseline, str) else "row"
+        return {
+            "model": self.model_name,
+            "baseline": baseline,
+            "background": self.background_description,
+            "n_samples": self.n_samples,
+            "seed": self.seed,
+            **self.method_kwargs,
+        }
+
+    def _attribute(self, values: Tensor, refs: Tensor, target: list[int] | None) -> Tensor:
+        method = self.method
+        # permutation in expectation: each column replaced by the reference rows' values
+        instance = FeatureAblation(self.model) if method == "feature_permutation" else None
+        name = "feature_ablation" if instance is not None else method
+        spec = get_spec(name)
+        instance = instance or create(name, self.model)
+        call = dict(spec.defaults, **self.method_kwargs)
+        if spec.family == "perturbation":
+            call["feature_mask"] = self.mask.to(values.device)
+        if "n_samples" in spec.defaults:
+            call["n_samples"] = self.n_samples
+        if spec.sampling:
+            call["generator"] = make_generator(self.seed)
+        if spec.baselines == "distribution":
+            return instance.attribute(values, baselines=refs, target=target, **call)
+        if spec.baselines == "none":
+            return instance.attribute(values, target=target, **call)
+        # every row paired with every reference row, one call, then averaged
+        b, n = refs.shape[0], values.shape[0]
+        tiled_target = None if target is None else target * b
+        attr = instance.attribute(
+            values.repeat(b, 1),
+            baselines=refs.repeat_interleave(n, 0),
+            target=tiled_target,
+            **call,
+        )
+        return attr.reshape(b, n, -1).mean(0)
+
+    def _per_group(self, attr: Tensor) -> Tensor:
+        """Columns -> features: perturbation methods give every column of a group the
+        group's value; gradient methods' column values add up."""
+        of_column = self.mask[0]
+        if get_spec(self.method).family == "perturbation":
+            first = [of_column.tolist().index(g) for g in range(len(self.features))]
+            return attr[:, first].clone()
+        per_group = torch.zeros(attr.shape[0], len(self.features), dtype=attr.dtype)
+        return per_group.index_add_(1, of_column, attr)
+
+    # ------------------------------------------------------------ global
+    def global_importance(
+        self,
+        X: Any,
+        *,
+        target: int | None = None,
+        batch_size: int = 512,
+        engine: str = "local",
+        output: str | Path | None = None,
+        concurrency: int = 2,
+        show_progress: bool = True,
+    ) -> TabularExplanation:
+        """Explain every row of ``X`` and return one explanation over all of them:
+        ``.global_importance()`` is the mean |attribution| per feature, ``.attributions``
+        the per-row values. ``target``: None explains each row's predicted class.
+
+        The rows go through :func:`perspicio.core.attribute_dataset` in shards of
+        ``batch_size``: ``engine="ray"`` spreads them over ``concurrency`` Ray workers, and
+        ``output`` keeps the shards and a manifest so an interrupted run resumes.
+        """
+        from perspicio.core.dataset import attribute_dataset, read_shard
+
+        check_positive_int(batch_size, "batch_size")
+        values = self._rows(X)
+        if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
+            raise TypeError(f"`target` must be an int class index or None, got {target!r}")
+        first = self.explain(X.iloc[:1] if hasattr(X, "iloc") else values[:1], target=target)
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(output) if output is not None else Path(scratch)
+            result = attribute_dataset(
+                lambda: _ExplainRows(self, target), values, batch_size=batch_size, engine=engine,
+                output=folder, concurrency=concurrency, show_progress=show_progress,
+            )  # fmt: skip
+            packed = torch.from_numpy(
+                np.concatenate([read_shard(folder / s) for s in result.shards])
+            )
+        g = len(first.features)
+        return TabularExplanation(
+            attributions=packed[:, :g].to(first.attributions.dtype),
+            values=values,
+            columns=first.columns,
+            features=first.features,
+            column_group=first.column_group,
+            targets=[None if t < 0 else int(t) for t in packed[:, g + 2].tolist()],
+            scores=packed[:, g].to(first.scores.dtype),
+            baseline_scores=packed[:, g + 1].to(first.baseline_scores.dtype),
+            method=first.method,
+            parameters=first.parameters,
+            categories=first.categories,
+            background=first.background,
+        )
+
+
+class _ExplainRows:
+    """The per-shard work of :meth:`Explainer.global_importance`: the explainer on a shard's
+    (already encoded) rows, packed one row each as ``[attributions..., score, baseline
+    score, target]``."""
+
+    def __init__(self, explainer: Explainer, target: int | None) -> None:
+        self.explainer, self.target = explainer, target
+        # the dataset engine fingerprints the model (resuming, refusing to mix runs)
+        user_model = explainer.user_model
+        self.forward_func = user_model if isinstance(user_model, torch.nn.Module) else None
+        self.dataset_description = (
+            "tabular.global_importance",
+            {"method": explainer.method, "target": target, **explainer.parameters()},
+        )
+
+    def attribute(self, inputs: Tensor, target: Any = None) -> Tensor:
+        explainer = self.explainer
+        if isinstance(explainer.model, PreprocessedModel):  # shard rows are encoded already
+            exp = explainer.explain(explainer.model.decode(inputs.cpu()), target=self.target)
+        else:
+            exp = explainer.explain(inputs.cpu(), target=self.target)
+        targets = torch.tensor([-1 if t is None else t for t in exp.targets], dtype=torch.float64)
+        return torch.cat(
+            [
+                exp.attributions.double(),
+                exp.scores.detach().double().view(-1, 1),
+                exp.baseline_scores.detach().double().view(-1, 1),
+                targets.view(-1, 1),
+            ],
+            dim=1,
+        )
+
+
+def _reorder(frame: Any, columns: list[str]) -> Any:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"`X` lacks {len(missing)} column(s) of the background, e.g. {missing[:3]}; "
+            "give the rows with the columns the explainer was built on"
+        )
+    return frame[columns]
+
+
+def _select(out: Tensor, targets: list[int | None]) -> Tensor:
+    if out.dim() == 1 or out.shape[1] == 1:
+        return out.reshape(-1)
+    return out[torch.arange(out.shape[0]), torch.tensor(targets)]
+
+
+def _model_name(model: Any) -> str:
+    owner = getattr(model, "__self__", None)
+    if owner is not None:  # a bound method such as clf.predict_proba
+        return f"{type(owner).__name__}.{model.__name__}"
+    return type(model).__name__
+
+
+__all__ = ["BASELINE_KINDS", "TABULAR_METHODS", "Explainer"]
