@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ._batching import Layout, chunk_slices, progress, steps_per_chunk
+from ._compat import autograd_grad
 from ._inputs import Target, expand_additional_args, run_forward
 
 
@@ -31,7 +32,7 @@ def compute_gradients(
         with torch.enable_grad():
             leaves = tuple(x.detach().requires_grad_(True) for x in points)
             out = run_forward(forward_func, leaves, target, additional_args)
-            return torch.autograd.grad(out.sum(), leaves, allow_unused=True)
+            return autograd_grad(out.sum(), leaves)
 
     grads = (layout or Layout()).call(grads_at, inputs)
     return tuple(

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ._batching import Layout
+from ._compat import autograd_grad
 from ._inputs import Target, expand_additional_args, run_forward
 
 LayerValue = tuple[Tensor, ...]
@@ -174,7 +175,7 @@ def layer_gradients(
             raise ValueError(f"the model returned {out.shape[0]} rows, {rows} expected")
         values = single_calls(layers, records)
         flat = [t for value, _ in values for t in value]
-        grads = torch.autograd.grad(out.sum(), flat, allow_unused=True)
+        grads = autograd_grad(out.sum(), flat)
         return grads, values, out.detach()
 
     grads, values, output = (layout or Layout()).call(run, inputs)

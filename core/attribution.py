@@ -155,4 +155,10 @@ class GradientAttribution(Attribution):
 
 
 class PerturbationAttribution(Attribution):
-    """Base class of the methods that evaluate the model on perturbed inputs."""
+    """Base class of the methods that evaluate the model on perturbed inputs.
+
+    Their attributions are output differences against the baseline, so they already carry
+    the ``inputs - baselines`` factor: ``multiplies_by_inputs`` is True, as in Captum.
+    """
+
+    _multiply_by_inputs = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._approximation import approximation_parameters
+from .._compat import accepts_grad_kwargs
 from .._gradients import integrate_gradients
 from .._inputs import (
     BaselineType,
@@ -37,6 +38,7 @@ class InternalInfluence(LayerAttribution, GradientAttribution):
     torch.Size([2, 4])
     """
 
+    @accepts_grad_kwargs
     def attribute(
         self,
         inputs: TensorOrTuple,

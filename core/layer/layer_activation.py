@@ -24,6 +24,9 @@ class LayerActivation(LayerAttribution):
     torch.Size([2, 4])
     """
 
+    #: global attributions (in the units of the output), as Captum reports them
+    _multiply_by_inputs = True
+
     def attribute(
         self,
         inputs: TensorOrTuple,

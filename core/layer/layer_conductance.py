@@ -8,6 +8,7 @@ import torch
 
 from .._approximation import approximation_parameters
 from .._batching import chunk_slices, steps_per_chunk
+from .._compat import accepts_grad_kwargs
 from .._gradients import interpolate
 from .._inputs import (
     BaselineType,
@@ -48,8 +49,12 @@ class LayerConductance(LayerAttribution, GradientAttribution):
     (torch.Size([2, 4]), True)
     """
 
+    #: global attributions (in the units of the output), as Captum reports them
+    _multiply_by_inputs = True
+
     _has_delta = True
 
+    @accepts_grad_kwargs
     def attribute(
         self,
         inputs: TensorOrTuple,

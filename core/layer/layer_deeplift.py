@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from .._compat import accepts_grad_kwargs
 from .._hooks import FunctionRules, preserved_state
 from .._inputs import (
     BaselineType,
@@ -67,6 +68,7 @@ class LayerDeepLift(LayerAttribution, DeepLift):
         refuse_torchscript(model, type(self).__name__)
         self.model, self.eps, self._multiply_by_inputs = model, eps, multiply_by_inputs
 
+    @accepts_grad_kwargs
     def attribute(
         self,
         inputs: TensorOrTuple,
@@ -116,6 +118,7 @@ class LayerDeepLiftShap(LayerDeepLift):
     torch.Size([2, 4])
     """
 
+    @accepts_grad_kwargs
     def attribute(
         self,
         inputs: TensorOrTuple,

@@ -8,6 +8,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._compat import accepts_grad_kwargs
 from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args, format_target
 from .._layer import layer_gradients
 from ..attribution import GradientAttribution, LayerAttribution
@@ -36,6 +37,7 @@ class LayerGradCam(LayerAttribution, GradientAttribution):
     torch.Size([2, 1, 6, 6])
     """
 
+    @accepts_grad_kwargs
     def attribute(
         self,
         inputs: TensorOrTuple,

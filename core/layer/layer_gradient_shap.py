@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from .._batching import make_generator
+from .._compat import accepts_grad_kwargs
 from .._inputs import (
     TargetType,
     TensorOrTuple,
@@ -55,6 +56,7 @@ class LayerGradientShap(LayerAttribution, GradientAttribution):
         super().__init__(forward_func, layer, device_ids)
         self._multiply_by_inputs = multiply_by_inputs
 
+    @accepts_grad_kwargs
     def attribute(
         self,
         inputs: TensorOrTuple,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._compat import accepts_grad_kwargs
 from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args, format_target
 from .._layer import layer_gradients
 from ..attribution import GradientAttribution, LayerAttribution
@@ -33,6 +34,7 @@ class LayerGradientXActivation(LayerAttribution, GradientAttribution):
         super().__init__(forward_func, layer, device_ids)
         self._multiply_by_inputs = multiply_by_inputs
 
+    @accepts_grad_kwargs
     def attribute(
         self,
         inputs: TensorOrTuple,

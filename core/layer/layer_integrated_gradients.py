@@ -9,6 +9,7 @@ import torch
 
 from .._approximation import approximation_parameters
 from .._batching import auto_rows
+from .._compat import accepts_grad_kwargs
 from .._gradients import integrate_gradients
 from .._inputs import (
     BaselineType,
@@ -63,6 +64,7 @@ class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
         super().__init__(forward_func, layer, device_ids)
         self._multiply_by_inputs = multiply_by_inputs
 
+    @accepts_grad_kwargs
     def attribute(
         self,
         inputs: TensorOrTuple,

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from .._approximation import approximation_parameters
+from .._compat import accepts_grad_kwargs, autograd_grad
 from .._gradients import integrate_gradients
 from .._inputs import (
     BaselineType,
@@ -56,6 +57,7 @@ class NeuronConductance(NeuronAttribution, GradientAttribution):
         super().__init__(forward_func, layer, device_ids)
         self._multiply_by_inputs = multiply_by_inputs
 
+    @accepts_grad_kwargs
     def attribute(
         self,
         inputs: TensorOrTuple,
@@ -91,9 +93,9 @@ class NeuronConductance(NeuronAttribution, GradientAttribution):
                 )
             ((value, was_tuple_layer),) = single_calls(layers, records)
             neuron = select_neuron(value, was_tuple_layer, neuron_selector)
-            (g_layer,) = torch.autograd.grad(out.sum(), value[0], retain_graph=True)
+            (g_layer,) = autograd_grad(out.sum(), (value[0],), retain_graph=True)
             g_out = select_neuron((g_layer,), False, neuron_selector)  # dF/da_j per row
-            g_in = torch.autograd.grad(neuron.sum(), leaves, allow_unused=True)
+            g_in = autograd_grad(neuron.sum(), leaves)
             return tuple(
                 torch.zeros_like(p) if g is None else g * g_out.view((-1,) + (1,) * (g.dim() - 1))
                 for p, g in zip(leaves, g_in)

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._compat import autograd_grad
 from .._hooks import FunctionRules, preserved_state
 from .._inputs import (
     BaselineType,
@@ -57,7 +58,7 @@ def deeplift_multipliers(
             torch.cat([x, b]).detach().requires_grad_(True) for x, b in zip(inputs, baselines)
         )
         out = run_forward(model, leaves, tgt, args)
-        grads = torch.autograd.grad(out[:n].sum(), leaves, allow_unused=True)
+        grads = autograd_grad(out[:n].sum(), leaves)
     mults = tuple(torch.zeros_like(x) if g is None else g[:n] for x, g in zip(inputs, grads))
     return mults, (out[:n] - out[n:]).detach()
 

@@ -95,6 +95,10 @@ class Lime(PerturbationAttribution):
     True
     """
 
+    #: the surrogate's coefficients are per unit of the interpretable (0/1) features, not
+    #: of the input: False, as in Captum
+    _multiply_by_inputs = False
+
     def __init__(
         self,
         forward_func: Callable,

@@ -106,6 +106,9 @@ class LRP(GradientAttribution):
     True
     """
 
+    #: global attributions (in the units of the output), as Captum reports them
+    _multiply_by_inputs = True
+
     _has_delta = True
 
     def __init__(self, model: nn.Module, rules: dict | None = None) -> None:
