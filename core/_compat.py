@@ -1,5 +1,8 @@
 """Captum argument forms recognised once, so that algorithm files read as their papers.
 
+* Outputs: a forward function may return a ``torch.futures.Future`` or a Python number
+  (:func:`model_output`), and a perturbation method's forward function may return values
+  for the whole batch instead of one per example (:func:`accepts_aggregate_output`).
 * ``grad_kwargs``: keyword arguments for ``torch.autograd.grad`` (``materialize_grads``,
   ``create_graph``...) on the gradient-based layer and neuron methods. The decorator
   :func:`accepts_grad_kwargs` adds the argument to an ``attribute`` method and makes it
@@ -10,6 +13,7 @@
 from __future__ import annotations
 
 import contextvars
+import copy
 import functools
 import inspect
 from collections.abc import Callable, Sequence
@@ -57,3 +61,124 @@ def accepts_grad_kwargs(attribute: Callable[..., Any]) -> Callable[..., Any]:
         params.append(extra)
     wrapped.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     return wrapped
+
+
+# ------------------------------------------------------------------ model outputs
+def model_output(out: Any) -> Any:
+    """A forward function's output as a tensor: a ``torch.futures.Future`` is waited for and
+    a Python number becomes a 0-d tensor (Captum accepts both); anything else unchanged."""
+    if isinstance(out, torch.futures.Future):
+        out = out.wait()
+    if isinstance(out, (int, float)) and not isinstance(out, bool):
+        out = torch.tensor(out)
+    return out
+
+
+class AggregateOutput(Exception):
+    """The forward function returned ``values`` numbers for ``rows`` perturbed rows: a fixed
+    number of values for the whole batch (Captum's aggregate mode) rather than one per row."""
+
+    def __init__(self, values: int, rows: int) -> None:
+        super().__init__(
+            f"the model returned {values} value(s) for {rows} rows; perturbation methods need "
+            "one output per example (select it with `target`), or values that describe the "
+            "whole batch with target=None"
+        )
+        self.values, self.rows = values, rows
+
+
+def check_rows(out: Any, rows: int) -> None:
+    """Raise :class:`AggregateOutput` when ``out`` is not one entry per row."""
+    if not isinstance(out, Tensor):
+        return
+    if out.dim() == 0 or out.shape[0] != rows:
+        raise AggregateOutput(out.numel(), rows)
+
+
+def accepts_aggregate_output(attribute: Callable[..., Any]) -> Callable[..., Any]:
+    """Let a perturbation method explain a forward function that returns values for the
+    whole batch (a number, a 0-d tensor, or ``k`` values) instead of one per example.
+
+    The method then runs unchanged on the batch taken as a single example: every feature is
+    perturbed in all rows at once, and the attribution of feature ``j`` to output ``o`` is
+    the change of ``o``, shape ``(k, *input.shape[1:])`` (``(1, ...)`` for one value), as
+    Captum computes it. Nothing changes for forward functions with one output per example.
+    """
+    signature = inspect.signature(attribute)
+
+    @functools.wraps(attribute)
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return attribute(self, *args, **kwargs)
+        except AggregateOutput as found:
+            bound = signature.bind(self, *args, **kwargs)
+            return _batch_as_one_example(attribute, bound.arguments, found)
+
+    return wrapped
+
+
+def _batch_as_one_example(attribute: Callable[..., Any], arguments: dict, found: Any) -> Any:
+    from ._inputs import as_tuple, like_inputs
+
+    arguments = dict(arguments)
+    method = arguments.pop("self")
+    if arguments.get("target") is not None:
+        raise ValueError(f"{found.args[0]}; got target={arguments['target']!r}") from None
+    xs, was_tuple = as_tuple(arguments["inputs"])
+    arguments["inputs"] = like_inputs(tuple(x.unsqueeze(0) for x in xs), was_tuple)
+    if arguments.get("baselines") is not None:
+        arguments["baselines"] = _per_input(arguments["baselines"], xs, _one_example_baseline)
+    shared = True
+    if arguments.get("feature_mask") is not None:
+        masks = arguments["feature_mask"]
+        shared = all(
+            m.dim() < x.dim() or m.shape[0] == 1
+            for m, x in zip(masks if isinstance(masks, (tuple, list)) else (masks,), xs)
+        )
+        arguments["feature_mask"] = _per_input(masks, xs, _one_example_mask)
+    n_inputs, forward = len(xs), method.forward_func
+
+    def batch_forward(*parts: Any) -> Tensor:
+        """Each row of ``parts`` is a whole batch of the user's forward function."""
+        rows, extra = parts[:n_inputs], parts[n_inputs:]
+        outs = [
+            model_output(forward(*(z[i] for z in rows), *extra)).reshape(-1)
+            for i in range(rows[0].shape[0])
+        ]
+        return torch.stack(outs)
+
+    clone = copy.copy(method)
+    clone.forward_func = batch_forward
+    k = found.values
+    per_output = []
+    for o in range(k):
+        arguments["target"] = o if k > 1 else None
+        result, _ = as_tuple(attribute(clone, **arguments), "attributions")
+        per_output.append(result)
+    out = tuple(
+        torch.cat([r[i] for r in per_output])[:, 0]
+        if shared
+        else torch.cat([r[i] for r in per_output]).reshape((-1,) + xs[i].shape[1:])
+        for i in range(n_inputs)
+    )
+    return like_inputs(out, was_tuple)
+
+
+def _per_input(value: Any, xs: tuple[Tensor, ...], convert: Callable[[Any, Tensor], Any]) -> Any:
+    if isinstance(value, (tuple, list)):
+        return tuple(convert(v, x) for v, x in zip(value, xs))
+    return convert(value, xs[0])
+
+
+def _one_example_baseline(b: Any, x: Tensor) -> Any:
+    if not isinstance(b, Tensor) or b.numel() == 1:
+        return b
+    if b.shape == x.shape:
+        return b.unsqueeze(0)
+    return b.reshape((1, 1) + tuple(x.shape[1:])) if b.numel() == x[0].numel() else b
+
+
+def _one_example_mask(m: Any, x: Tensor) -> Any:
+    if not isinstance(m, Tensor):
+        return m
+    return m.unsqueeze(0) if m.dim() == x.dim() else m.reshape((1, 1) + tuple(m.shape))

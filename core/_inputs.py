@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._compat import check_rows, model_output
+
 TensorOrTuple = Tensor | tuple[Tensor, ...]
 BaselineType = None | int | float | Tensor | tuple[int | float | Tensor, ...]
 TargetType = None | int | tuple[int, ...] | Tensor | Sequence[int | tuple[int, ...]] | Callable
@@ -354,9 +356,18 @@ def run_forward(
     inputs: tuple[Tensor, ...],
     target: Target,
     additional_args: tuple[Any, ...] = (),
+    rows: int | None = None,
 ) -> Tensor:
-    """Call the model and return the targeted value of each example, shape ``(n,)``."""
-    return target.select(forward_func(*inputs, *additional_args))
+    """Call the model and return the targeted value of each example, shape ``(n,)``.
+
+    A ``Future`` or a Python number from the model is accepted (:func:`._compat.model_output`);
+    with ``rows``, an output that is not one entry per row raises
+    :class:`._compat.AggregateOutput` for the perturbation methods to handle.
+    """
+    out = model_output(forward_func(*inputs, *additional_args))
+    if rows is not None:
+        check_rows(out, rows)
+    return target.select(out)
 
 
 # --------------------------------------------------------------------- feature masks

@@ -63,7 +63,7 @@ def evaluate_chunk(
     m_target, m_args = target.expand(m), expand_additional_args(args, n, m)
     with torch.no_grad():
         out = (layout or Layout()).call(
-            lambda pts: run_forward(forward_func, pts, m_target, m_args), points
+            lambda pts: run_forward(forward_func, pts, m_target, m_args, rows=m * n), points
         )
     if out.numel() != m * n:
         raise ValueError(

@@ -41,6 +41,23 @@ class Attribution:
         """Compute the attribution of ``inputs``; see each method for its arguments."""
         raise NotImplementedError
 
+    #: whether :meth:`attribute_future` is offered (Captum: the ablation and Shapley methods)
+    _has_future = False
+
+    def attribute_future(self, *args: Any, **kwargs: Any) -> torch.futures.Future:
+        """``attribute`` returning a completed ``torch.futures.Future`` (Captum's form for
+        forward functions that return futures; perspicio waits for the model's futures and
+        computes the attributions before returning). Only the ablation and Shapley methods
+        offer it, as in Captum."""
+        if not self._has_future:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no attribute_future; call attribute() (a forward "
+                "function returning a Future is waited for there too)"
+            )
+        result: torch.futures.Future = torch.futures.Future()
+        result.set_result(self.attribute(*args, **kwargs))
+        return result
+
     def has_convergence_delta(self) -> bool:
         """Whether ``attribute(..., return_convergence_delta=True)`` is supported."""
         return self._has_delta

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .._batching import make_generator
+from .._compat import accepts_aggregate_output
 from .._inputs import (
     TargetType,
     TensorOrTuple,
@@ -62,10 +63,13 @@ class FeaturePermutation(PerturbationAttribution):
     True
     """
 
+    _has_future = True
+
     def __init__(self, forward_func: Callable, perm_func: Callable | None = None) -> None:
         super().__init__(forward_func)
         self.perm_func = perm_func
 
+    @accepts_aggregate_output
     def attribute(
         self,
         inputs: TensorOrTuple,

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._compat import accepts_aggregate_output
 from .._regression import fit_regressor, weighted_least_squares
 from .lime import Lime
 
@@ -70,6 +71,7 @@ class KernelShap(Lime):
             forward_func, interpretable_model, uniform_similarity, shapley_kernel_patterns
         )
 
+    @accepts_aggregate_output
     def attribute(self, inputs, target=None, additional_forward_args=None, feature_mask=None,
                   baselines=None, n_samples: int = 25, perturbations_per_eval="auto",
                   return_input_shape: bool = True, show_progress: bool = False,

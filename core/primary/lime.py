@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .._batching import make_generator
+from .._compat import accepts_aggregate_output
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -116,6 +117,7 @@ class Lime(PerturbationAttribution):
         """Each feature on with probability 1/2, independently."""
         return torch.rand(n_samples, n_features, generator=generator) < 0.5
 
+    @accepts_aggregate_output
     def attribute(
         self,
         inputs: TensorOrTuple,

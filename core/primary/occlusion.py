@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._compat import accepts_aggregate_output
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -103,9 +104,12 @@ class Occlusion(PerturbationAttribution):
     [4.0]
     """
 
+    _has_future = True
+
     def __init__(self, forward_func: Callable) -> None:
         super().__init__(forward_func)
 
+    @accepts_aggregate_output
     def attribute(
         self,
         inputs: TensorOrTuple,

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .._batching import make_generator
+from .._compat import accepts_aggregate_output
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -52,9 +53,12 @@ class ShapleyValueSampling(PerturbationAttribution):
     (2.0, 1.0)
     """
 
+    _has_future = True
+
     def __init__(self, forward_func: Callable) -> None:
         super().__init__(forward_func)
 
+    @accepts_aggregate_output
     def attribute(
         self,
         inputs: TensorOrTuple,

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._compat import accepts_aggregate_output
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -63,9 +64,12 @@ class ShapleyValues(PerturbationAttribution):
     tensor([[0.5000, 0.5000, 1.0000]])
     """
 
+    _has_future = True
+
     def __init__(self, forward_func: Callable) -> None:
         super().__init__(forward_func)
 
+    @accepts_aggregate_output
     def attribute(
         self,
         inputs: TensorOrTuple,

@@ -156,7 +156,7 @@ def test_bad_images_raise_clear_errors(shapes):
     net = shapes[0]
     with pytest.raises(ValueError, match="grey image"):
         vision.explain(net, torch.rand(1, 32, 32))
-    with pytest.raises(ValueError, match="takes 3 channel"):
+    with pytest.raises(ValueError, match="has 4 channel.*first convolution takes 3"):
         vision.explain(net, torch.rand(4, 32, 32))
     with pytest.raises(ValueError, match="does not broadcast"):
         vision.explain(net, torch.rand(3, 32, 32), method="feature_ablation",
