@@ -129,13 +129,36 @@ def _batch_as_one_example(attribute: Callable[..., Any], arguments: dict, found:
     if arguments.get("baselines") is not None:
         arguments["baselines"] = _per_input(arguments["baselines"], xs, _one_example_baseline)
     shared = True
-    if arguments.get("feature_mask") is not None:
+    if arguments.get("feature_mask") is None and "feature_mask" in _parameters(attribute):
+        # Captum's default: each element of a row is a feature, shared by all rows
+        ids, offset = [], 0
+        for x in xs:
+            ids.append(torch.arange(offset, offset + x[0].numel(), device=x.device).reshape(
+                (1, 1) + tuple(x.shape[1:])))  # fmt: skip
+            offset += x[0].numel()
+        arguments["feature_mask"] = like_inputs(tuple(ids), was_tuple)
+    elif arguments.get("feature_mask") is not None:
         masks = arguments["feature_mask"]
         shared = all(
             m.dim() < x.dim() or m.shape[0] == 1
             for m, x in zip(masks if isinstance(masks, (tuple, list)) else (masks,), xs)
         )
         arguments["feature_mask"] = _per_input(masks, xs, _one_example_mask)
+    if arguments.get("sliding_window_shapes") is not None:  # Occlusion: windows span all rows
+        n = xs[0].shape[0]
+        windows = arguments["sliding_window_shapes"]
+        strides = arguments.get("strides")
+        several = isinstance(windows[0], (tuple, list))
+        arguments["sliding_window_shapes"] = (
+            tuple((n, *w) for w in windows) if several else (n, *windows)
+        )
+        if strides is not None:
+            if several:
+                arguments["strides"] = tuple(
+                    (n, *s) if isinstance(s, (tuple, list)) else s for s in strides
+                )
+            elif isinstance(strides, (tuple, list)):
+                arguments["strides"] = (n, *strides)
     n_inputs, forward = len(xs), method.forward_func
 
     def batch_forward(*parts: Any) -> Tensor:
@@ -162,6 +185,10 @@ def _batch_as_one_example(attribute: Callable[..., Any], arguments: dict, found:
         for i in range(n_inputs)
     )
     return like_inputs(out, was_tuple)
+
+
+def _parameters(function: Callable[..., Any]) -> Any:
+    return inspect.signature(function).parameters
 
 
 def _per_input(value: Any, xs: tuple[Tensor, ...], convert: Callable[[Any, Tensor], Any]) -> Any:

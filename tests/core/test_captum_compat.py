@@ -101,3 +101,76 @@ def test_an_unused_layer_gets_zeros_with_materialized_grads():
         x, target=0, grad_kwargs={"materialize_grads": True}
     )
     assert torch.equal(attr, torch.zeros(2, 2))
+
+
+# ------------------------------------------------------------- outputs of any form
+def _mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2)).eval()
+
+
+@pytest.mark.parametrize(
+    "as_output",
+    [float, lambda t: t, lambda t: t.reshape(1)],
+    ids=["python float", "0-d tensor", "1-element tensor"],
+)
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_a_value_for_the_whole_batch_is_attributed_per_feature(as_output, chunk):
+    """Aggregate outputs: feature j is ablated in every row at once and credited with the
+    change of the batch's value; the result has one row."""
+    net = _mlp()
+    x = torch.randn(4, 3)
+
+    def batch_score(t):
+        return as_output(
+            net(t)[:, 1].sum() if as_output is not float else float(net(t)[:, 1].sum())
+        )
+
+    attr = P.FeatureAblation(batch_score).attribute(x, perturbations_per_eval=chunk)
+    with torch.no_grad():
+        full = net(x)[:, 1].sum()
+        expected = torch.stack(
+            [full - net(x.index_fill(1, torch.tensor([j]), 0.0))[:, 1].sum() for j in range(3)]
+        )
+    assert attr.shape == (1, 3)
+    assert torch.allclose(attr[0].double(), expected.double(), atol=1e-5)
+    svs = P.ShapleyValues(batch_score).attribute(x, perturbations_per_eval=chunk)
+    assert svs.shape == (1, 3)
+    assert float(svs.sum()) == pytest.approx(float(full - net(torch.zeros_like(x))[:, 1].sum()),
+                                             abs=1e-4)  # fmt: skip
+
+
+def test_several_values_for_the_batch_give_one_row_each():
+    net = _mlp()
+    x = torch.randn(5, 3)
+    attr = P.FeatureAblation(lambda t: net(t).sum(0)).attribute(x)  # two values per batch
+    assert attr.shape == (2, 3)
+    for o in range(2):
+        alone = P.FeatureAblation(lambda t, o=o: net(t)[:, o].sum()).attribute(x)
+        assert torch.allclose(attr[o], alone[0], atol=1e-6)
+
+
+def test_futures_from_the_model_and_attribute_future():
+    net = _mlp()
+    x = torch.randn(3, 3)
+
+    def later(t):
+        result = torch.futures.Future()
+        result.set_result(net(t))
+        return result
+
+    plain = P.FeatureAblation(net).attribute(x, target=1)
+    assert torch.equal(P.FeatureAblation(later).attribute(x, target=1), plain)
+    future = P.FeatureAblation(later).attribute_future(x, target=1)
+    assert isinstance(future, torch.futures.Future) and torch.equal(future.wait(), plain)
+    for cls in (P.Saliency, P.IntegratedGradients, P.KernelShap, P.Lime):
+        with pytest.raises(NotImplementedError, match="attribute_future"):
+            cls(net).attribute_future(x, target=1)
+
+
+def test_occlusion_of_a_batch_value_occludes_every_row():
+    net = _mlp()
+    x = torch.randn(4, 3)
+    attr = P.Occlusion(lambda t: net(t)[:, 0].sum()).attribute(x, sliding_window_shapes=(1,))
+    expected = P.FeatureAblation(lambda t: net(t)[:, 0].sum()).attribute(x)
+    assert attr.shape == (1, 3) and torch.allclose(attr, expected, atol=1e-6)
