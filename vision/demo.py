@@ -123,8 +123,8 @@ class ShapesCNN(nn.Module):
     conv after pooling and no dropout, that peak fell 1 to 3 pixels beyond a cross's arm or
     a triangle's tip (pointing game 0.84 on two training seeds; 0.67 to 1.0 across seeds
     for deeper or dilated variants without dropout): a few channels detecting the shape's
-    extremities carried the decision. The dilated conv gives the last block an 18-pixel field (the largest shape is
-    15 pixels across), and dropping whole channels while training makes many channels carry
+    extremities carried the decision. The dilated conv gives the last block an 18-pixel
+    field (the largest shape is 15 pixels across), and dropping whole channels while training makes many channels carry
     the evidence, so their sum peaks on the shape: Grad-CAM 1.0 and Grad-CAM++ >= 0.98 on
     each of six seeds.
     """
