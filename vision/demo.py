@@ -124,9 +124,9 @@ class ShapesCNN(nn.Module):
     a triangle's tip (pointing game 0.84 on two training seeds; 0.67 to 1.0 across seeds
     for deeper or dilated variants without dropout): a few channels detecting the shape's
     extremities carried the decision. The dilated conv gives the last block an 18-pixel
-    field (the largest shape is 15 pixels across), and dropping whole channels while training makes many channels carry
-    the evidence, so their sum peaks on the shape: Grad-CAM 1.0 and Grad-CAM++ >= 0.98 on
-    each of six seeds.
+    field (the largest shape is 15 pixels across), and dropping whole channels while
+    training makes many channels carry the evidence, so their sum peaks on the shape:
+    Grad-CAM 1.0 and Grad-CAM++ >= 0.98 on each of six seeds.
     """
 
     def __init__(self) -> None:
