@@ -72,13 +72,13 @@ class KernelShap(Lime):
         )
 
     @accepts_aggregate_output
-    def attribute(self, inputs, target=None, additional_forward_args=None, feature_mask=None,
-                  baselines=None, n_samples: int = 25, perturbations_per_eval="auto",
+    def attribute(self, inputs, baselines=None, target=None, additional_forward_args=None,
+                  feature_mask=None, n_samples: int = 25, perturbations_per_eval="auto",
                   return_input_shape: bool = True, show_progress: bool = False,
                   generator=None, max_memory=None):  # fmt: skip
         """Return the estimated Shapley values; arguments as in :meth:`Lime.attribute`."""
         return super().attribute(
-            inputs, target, additional_forward_args, feature_mask, baselines, n_samples,
+            inputs, baselines, target, additional_forward_args, feature_mask, n_samples,
             perturbations_per_eval, return_input_shape, show_progress, generator, max_memory,
         )  # fmt: skip
 

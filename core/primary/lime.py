@@ -121,10 +121,10 @@ class Lime(PerturbationAttribution):
     def attribute(
         self,
         inputs: TensorOrTuple,
+        baselines: BaselineType = None,
         target: TargetType = None,
         additional_forward_args: Any = None,
         feature_mask: Tensor | tuple[Tensor, ...] | None = None,
-        baselines: BaselineType = None,
         n_samples: int = 50,
         perturbations_per_eval: int | str = "auto",
         return_input_shape: bool = True,

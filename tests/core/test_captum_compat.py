@@ -175,3 +175,21 @@ def test_occlusion_of_a_batch_value_occludes_every_row():
     attr = P.Occlusion(lambda t: net(t)[:, 0].sum()).attribute(x, sliding_window_shapes=(1,))
     expected = P.FeatureAblation(lambda t: net(t)[:, 0].sum()).attribute(x)
     assert attr.shape == (1, 3) and torch.allclose(attr, expected, atol=1e-6)
+
+
+def test_attribute_takes_captums_arguments_in_captums_order():
+    """Positional calls written for Captum (``Lime(f).attribute(x, baselines)``) mean the
+    same here; perspicio's additions come after Captum's arguments."""
+    import inspect
+
+    for name in sorted(set(dir(C)) & set(dir(P))):
+        ours, theirs = getattr(P, name), getattr(C, name)
+        if not (isinstance(theirs, type) and hasattr(theirs, "attribute")):
+            continue
+        captum_params = [
+            p for p in inspect.signature(theirs.attribute).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]  # fmt: skip
+        our_params = list(inspect.signature(ours.attribute).parameters)
+        names = [p.name for p in captum_params if p.name != "grad_kwargs"]
+        assert our_params[: len(names)] == names, name
