@@ -214,7 +214,7 @@ def progress(iterable: Iterable[Any], show: bool, desc: str, total: int | None =
     """Wrap ``iterable`` in a tqdm bar when ``show`` is true."""
     if not show:
         return iter(iterable)
-    return iter(tqdm(iterable, desc=desc, total=total, leave=False))
+    return iter(tqdm(iterable, desc=desc, total=total))
 
 
 def make_generator(seed: int | torch.Generator | None) -> torch.Generator | None:

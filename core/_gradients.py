@@ -60,6 +60,7 @@ def integrate_gradients(
     weights: Sequence[float],
     internal_batch_size: int | None = None,
     show_progress: bool = False,
+    desc: str = "path integral",
 ) -> tuple[Tensor, ...]:
     """``sum_k weights[k] * grad(start + alphas[k] * (end - start))`` for every example.
 
@@ -73,7 +74,7 @@ def integrate_gradients(
     per_chunk = steps_per_chunk(internal_batch_size, n, len(alphas))
     chunks = chunk_slices(len(alphas), per_chunk)
     total: list[torch.Tensor] | None = None
-    for sl in progress(chunks, show_progress, "path integral", len(chunks)):
+    for sl in progress(chunks, show_progress, desc, len(chunks)):
         m = sl.stop - sl.start
         grads = grad_fn(interpolate(starts, ends, alphas_t[sl]), m)
         # the gradients may live in another space than the path (a layer's activations)

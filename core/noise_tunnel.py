@@ -148,7 +148,7 @@ class NoiseTunnel(Attribution):
         )
         picks = None if dist is None else randint(dist[0].shape[0], nt_samples, xs[0].device, gen)
         chunks = chunk_slices(nt_samples, nt_samples_batch_size)
-        for sl in progress(chunks, show_progress, "NoiseTunnel", len(chunks)):
+        for sl in progress(chunks, show_progress, f"{self.get_name()} attribution", len(chunks)):
             m = sl.stop - sl.start
             noisy = tuple(
                 x if e is None else x + e[sl].repeat_interleave(n, 0)

@@ -76,6 +76,6 @@ class LayerFeatureAblation(LayerAttribution, PerturbationAttribution):
             with_layer, acts, format_target(target, n), (), n_groups,
             masks=lambda sl: group_masks(groups, sl),
             replacements=lambda sl: tuple(b.unsqueeze(0) for b in bases),
-            chunk=chunk, show_progress=show_progress, desc="LayerFeatureAblation",
+            chunk=chunk, show_progress=show_progress, desc=f"{self.get_name()} attribution",
         )  # fmt: skip
         return self._answer([attrs], [was_tuple])

@@ -103,7 +103,14 @@ class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
 
         end_flat, start_flat = flatten(unpack(ends)), flatten(starts)
         integral = integrate_gradients(
-            grad_fn, start_flat, end_flat, alphas, weights, internal_batch_size, show_progress
+            grad_fn,
+            start_flat,
+            end_flat,
+            alphas,
+            weights,
+            internal_batch_size,
+            show_progress,
+            f"{self.get_name()} attribution",
         )
         if self._multiply_by_inputs:
             integral = tuple(g * (e - s) for g, e, s in zip(integral, end_flat, start_flat))

@@ -101,6 +101,6 @@ class FeatureAblation(PerturbationAttribution):
             replacements=lambda sl: tuple(b.unsqueeze(0) for b in bases),
             chunk=chunk,
             show_progress=show_progress,
-            desc="FeatureAblation",
+            desc=f"{self.get_name()} attribution",
         )
         return like_inputs(attrs, was_tuple)

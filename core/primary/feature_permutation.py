@@ -118,6 +118,6 @@ class FeaturePermutation(PerturbationAttribution):
             replacements=replacements,
             chunk=chunk,
             show_progress=show_progress,
-            desc="FeaturePermutation",
+            desc=f"{self.get_name()} attribution",
         )
         return like_inputs(attrs, was_tuple)

@@ -166,7 +166,7 @@ class GradientShap(GradientAttribution):
         per_chunk = steps_per_chunk(internal_batch_size, n, n_samples)
         chunks = chunk_slices(n_samples, per_chunk)
         draws = Draws(xs, dist, sigmas, n_samples, gen)
-        for sl in progress(chunks, show_progress, "GradientShap", len(chunks)):
+        for sl in progress(chunks, show_progress, f"{self.get_name()} attribution", len(chunks)):
             m = sl.stop - sl.start
             noisy, refs, points = draws.points(sl)
             m_tgt, m_args = tgt.expand(m), expand_additional_args(args, n, m)

@@ -110,7 +110,14 @@ class IntegratedGradients(GradientAttribution):
 
         grad_fn = model_grad_fn(self.forward_func, tgt, args, xs[0].shape[0])
         integral = integrate_gradients(
-            grad_fn, bases, xs, alphas, weights, internal_batch_size, show_progress
+            grad_fn,
+            bases,
+            xs,
+            alphas,
+            weights,
+            internal_batch_size,
+            show_progress,
+            f"{self.get_name()} attribution",
         )
         if self._multiply_by_inputs:
             attrs = tuple(g * (x - b) for g, x, b in zip(integral, xs, bases))

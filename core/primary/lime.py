@@ -167,7 +167,7 @@ class Lime(PerturbationAttribution):
             args,
             chunk,
             show,
-            type(self).__name__,
+            f"{self.get_name()} attribution",
         )
         weights = self.similarity_func(present, xs, bases, groups, n_features).to(values.dtype)
         return present, values, weights, None

@@ -158,6 +158,6 @@ class Occlusion(PerturbationAttribution):
             replacements=lambda sl: tuple(b.unsqueeze(0) for b in bases),
             chunk=chunk,
             show_progress=show_progress,
-            desc="Occlusion",
+            desc=f"{self.get_name()} attribution",
         )
         return like_inputs(attrs, was_tuple)

@@ -110,7 +110,7 @@ class ShapleyValueSampling(PerturbationAttribution):
             args,
             chunk,
             show_progress,
-            "ShapleyValueSampling",
+            f"{self.get_name()} attribution",
         )
         empty, full, inner = values[0], values[1], values[2:].view(n_samples, n_features - 1, n)
         path = torch.cat(

@@ -107,7 +107,7 @@ class ShapleyValues(PerturbationAttribution):
             args,
             chunk,
             show_progress,
-            "ShapleyValues",
+            f"{self.get_name()} attribution",
         )
         phi = coef.to(device=values.device, dtype=values.dtype) @ values  # (F, n)
         return like_inputs(spread(phi.t(), groups, xs), was_tuple)

@@ -193,3 +193,18 @@ def test_attribute_takes_captums_arguments_in_captums_order():
         our_params = list(inspect.signature(ours.attribute).parameters)
         names = [p.name for p in captum_params if p.name != "grad_kwargs"]
         assert our_params[: len(names)] == names, name
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [("FeatureAblation", {}), ("Occlusion", {"sliding_window_shapes": (1,)}),
+     ("ShapleyValueSampling", {"n_samples": 3}), ("ShapleyValues", {}),
+     ("KernelShap", {"n_samples": 10}), ("Lime", {"n_samples": 10}),
+     ("IntegratedGradients", {"n_steps": 5})],
+)  # fmt: skip
+def test_progress_bars_are_titled_and_finish_as_captums(name, kwargs, capsys):
+    """Captum's progress bars read "<Method name> attribution" and end at 100%."""
+    method = getattr(P, name)(_mlp())
+    method.attribute(torch.randn(2, 3), target=0, show_progress=True, **kwargs)
+    err = capsys.readouterr().err
+    assert f"{method.get_name()} attribution: 100%" in err, err[-300:]
