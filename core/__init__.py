@@ -13,12 +13,14 @@ from .attribution import (
     NeuronAttribution,
     PerturbationAttribution,
 )
+from .baselines import ProductBaselines
 from .dataset import DatasetResult, attribute_dataset, read_shard
 from .layer.internal_influence import InternalInfluence
 from .layer.layer_activation import LayerActivation
 from .layer.layer_conductance import LayerConductance
 from .layer.layer_deeplift import LayerDeepLift, LayerDeepLiftShap
 from .layer.layer_feature_ablation import LayerFeatureAblation
+from .layer.layer_feature_permutation import LayerFeaturePermutation
 from .layer.layer_gradcam import LayerGradCam
 from .layer.layer_gradcam_plus_plus import LayerGradCamPlusPlus
 from .layer.layer_gradient_shap import LayerGradientShap
@@ -60,8 +62,40 @@ from .primary.occlusion import Occlusion
 from .primary.saliency import Saliency
 from .primary.shapley_value_sampling import ShapleyValueSampling
 from .primary.shapley_values import ShapleyValues
+from .summary import (
+    MSE,
+    ClassSummarizer,
+    CommonStats,
+    Count,
+    Max,
+    Mean,
+    Min,
+    Moments,
+    Stat,
+    StdDev,
+    Sum,
+    Summarizer,
+    SummarizerSingleTensor,
+    Var,
+)
 
 __all__ = [
+    "MSE",
+    "ClassSummarizer",
+    "CommonStats",
+    "Count",
+    "LayerFeaturePermutation",
+    "Max",
+    "Mean",
+    "Min",
+    "Moments",
+    "ProductBaselines",
+    "Stat",
+    "StdDev",
+    "Sum",
+    "Summarizer",
+    "SummarizerSingleTensor",
+    "Var",
     "Alpha1Beta0Rule",
     "Attribution",
     "DatasetResult",

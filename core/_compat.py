@@ -87,11 +87,13 @@ class AggregateOutput(Exception):
         self.values, self.rows = values, rows
 
 
-def check_rows(out: Any, rows: int) -> None:
-    """Raise :class:`AggregateOutput` when ``out`` is not one entry per row."""
+def check_rows(out: Any, rows: int, untargeted: bool = False) -> None:
+    """Raise :class:`AggregateOutput` when ``out`` is not one entry per row, or, with no
+    target (``untargeted``), when each row has several values: Captum then attributes each
+    value of the output separately."""
     if not isinstance(out, Tensor):
         return
-    if out.dim() == 0 or out.shape[0] != rows:
+    if out.dim() == 0 or out.shape[0] != rows or (untargeted and out[0].numel() > 1):
         raise AggregateOutput(out.numel(), rows)
 
 
@@ -172,7 +174,10 @@ def _batch_as_one_example(attribute: Callable[..., Any], arguments: dict, found:
 
     clone = copy.copy(method)
     clone.forward_func = batch_forward
-    k = found.values
+    with torch.no_grad():  # how many values one call gives for the whole batch
+        extra = arguments.get("additional_forward_args")
+        extra = () if extra is None else extra if isinstance(extra, tuple) else (extra,)
+        k = model_output(forward(*xs, *extra)).numel()
     per_output = []
     for o in range(k):
         arguments["target"] = o if k > 1 else None

@@ -176,6 +176,11 @@ class Target:
     per_example: Tensor | None = None
     func: Callable[[Tensor], Tensor] | None = None
 
+    @property
+    def is_none(self) -> bool:
+        """No target: the model is to return one value per example."""
+        return self.index is None and self.per_example is None and self.func is None
+
     def expand(self, times: int) -> Target:
         """The target for the batch replicated ``times`` times (layout: ``times`` blocks)."""
         if self.per_example is None or times == 1:
@@ -366,7 +371,7 @@ def run_forward(
     """
     out = model_output(forward_func(*inputs, *additional_args))
     if rows is not None:
-        check_rows(out, rows)
+        check_rows(out, rows, target.is_none)
     return target.select(out)
 
 

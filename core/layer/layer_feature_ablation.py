@@ -51,31 +51,41 @@ class LayerFeatureAblation(LayerAttribution, PerturbationAttribution):
         show_progress: bool = False,
     ) -> Any:
         """Return the output drop of each neuron's group."""
+        return self._ablate(
+            inputs, target, additional_forward_args, layer_mask, attribute_to_layer_input,
+            perturbations_per_eval, show_progress,
+            lambda acts: format_baselines(layer_baselines, acts, "layer_baselines"),
+        )  # fmt: skip
+
+    def _ablate(self, inputs, target, additional_forward_args, layer_mask, to_input, per_eval,
+                show_progress, replacement_rows):  # fmt: skip
+        """The shared loop: ``replacement_rows(acts)`` gives, per layer tensor, the values
+        that replace an ablated group (one row to broadcast, or ``(m, n, ...)`` blocks via
+        a callable on the chunk's slice)."""
         if isinstance(self.layer, (list, tuple)) and len(self.layers) > 1:
-            raise ValueError("LayerFeatureAblation takes one layer")
+            raise ValueError(f"{type(self).__name__} takes one layer")
         xs, _ = as_tuple(inputs)
         n = xs[0].shape[0]
         args = format_additional_args(additional_forward_args)
-        ((acts, was_tuple),) = layer_values(
-            self.forward_func, self.layers, xs, args, attribute_to_layer_input
-        )
-        bases = format_baselines(layer_baselines, acts, "layer_baselines")
+        ((acts, was_tuple),) = layer_values(self.forward_func, self.layers, xs, args, to_input)
+        rows = replacement_rows(acts)
         ids, groups = feature_index(format_feature_mask(layer_mask, acts))
         n_groups = len(ids)
 
         def with_layer(*values: Tensor) -> Tensor:
             m = values[0].shape[0] // n
-            with capture(self.layers, attribute_to_layer_input, replace=[values]):
+            with capture(self.layers, to_input, replace=[values]):
                 return self.forward_func(
                     *(x.repeat((m,) + (1,) * (x.dim() - 1)) for x in xs),
                     *expand_additional_args(args, n, m),
                 )
 
-        chunk = resolve_chunk(perturbations_per_eval, self.forward_func, xs, args, n_groups)
+        chunk = resolve_chunk(per_eval, self.forward_func, xs, args, n_groups)
         attrs = ablate_and_compare(
             with_layer, acts, format_target(target, n), (), n_groups,
             masks=lambda sl: group_masks(groups, sl),
-            replacements=lambda sl: tuple(b.unsqueeze(0) for b in bases),
+            replacements=rows if callable(rows) else lambda sl: tuple(
+                b.unsqueeze(0) for b in rows),
             chunk=chunk, show_progress=show_progress, desc=f"{self.get_name()} attribution",
         )  # fmt: skip
         return self._answer([attrs], [was_tuple])

@@ -208,3 +208,18 @@ def test_progress_bars_are_titled_and_finish_as_captums(name, kwargs, capsys):
     method.attribute(torch.randn(2, 3), target=0, show_progress=True, **kwargs)
     err = capsys.readouterr().err
     assert f"{method.get_name()} attribution: 100%" in err, err[-300:]
+
+
+def test_no_target_on_a_multi_output_model_attributes_every_output_value():
+    """Captum's perturbation methods, given no target for a model with several outputs per
+    example, attribute each value of the (flattened) output: one row per value."""
+    net = _mlp()
+    x = torch.randn(3, 3)
+    attr = P.FeatureAblation(net).attribute(x)
+    assert attr.shape == (3 * 2, 3)
+    per_class = [P.FeatureAblation(net).attribute(x, target=c) for c in range(2)]
+    for i in range(3):
+        for c in range(2):
+            assert torch.allclose(attr[2 * i + c], per_class[c][i], atol=1e-6)
+    with pytest.raises(ValueError, match="target"):  # gradient methods still ask for one
+        P.Saliency(net).attribute(x)
