@@ -9,7 +9,6 @@ from perspicio.core import (
     ClassSummarizer,
     CommonStats,
     Count,
-    LayerFeatureAblation,
     LayerFeaturePermutation,
     Max,
     Mean,
