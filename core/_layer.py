@@ -245,8 +245,12 @@ def split_like(flat: tuple[Tensor, ...], per_layer: list[LayerValue]) -> list[La
 
 
 def select_neuron(value: LayerValue, was_tuple: bool, selector: Any) -> Tensor:
-    """One value per example from a layer's value: ``selector`` is an int, a tuple of
-    indices into the non-batch dimensions, or a callable on the layer's value."""
+    """One value per example from a layer's value.
+
+    ``selector`` is an int or a tuple of indices into the non-batch dimensions (a neuron;
+    trailing dimensions of size 1 may be left out), a tuple holding slices (the selected
+    neurons, summed), or a callable on the layer's value (its result summed per example).
+    """
     if callable(selector):
         out = selector(value if was_tuple else value[0])
         if not isinstance(out, Tensor):
@@ -256,16 +260,26 @@ def select_neuron(value: LayerValue, was_tuple: bool, selector: Any) -> Tensor:
         return out.reshape(out.shape[0], -1).sum(1) if out.dim() > 1 else out
     index = (selector,) if isinstance(selector, int) else selector
     t = value[0]
-    if not isinstance(index, tuple) or not all(isinstance(i, int) for i in index):
+    if not isinstance(index, tuple) or not all(
+        isinstance(i, (int, slice)) and not isinstance(i, bool) for i in index
+    ):
         raise TypeError(
-            f"`neuron_selector` must be an int, a tuple of ints or a callable, got {selector!r}"
+            "`neuron_selector` must be an int, a tuple of ints and slices, or a callable, got "
+            f"{selector!r}"
         )
-    if len(index) != t.dim() - 1 or any(not 0 <= i < s for i, s in zip(index, t.shape[1:])):
+    dims = t.shape[1:]
+    rest = dims[len(index) :]
+    ints_ok = all(not isinstance(i, int) or 0 <= i < s or -s <= i < 0 for i, s in zip(index, dims))
+    whole_neuron = all(isinstance(i, int) for i in index) and all(s == 1 for s in rest)
+    has_slice = any(isinstance(i, slice) for i in index)
+    if len(index) > len(dims) or not ints_ok or not (whole_neuron or has_slice):
         raise ValueError(
-            f"`neuron_selector` {selector!r} does not select one neuron of the layer's output "
-            f"of shape {tuple(t.shape)}; give {t.dim() - 1} index(es) within {tuple(t.shape[1:])}"
+            f"`neuron_selector` {selector!r} does not select a neuron of the layer's output "
+            f"of shape {tuple(t.shape)}; give {len(dims)} index(es) within {tuple(dims)}, or "
+            "slices to sum a region"
         )
-    return t[(slice(None),) + index]
+    picked = t[(slice(None),) + index]
+    return picked.reshape(picked.shape[0], -1).sum(1)
 
 
 class NeuronFunction:

@@ -71,11 +71,6 @@ class NeuronConductance(NeuronAttribution, GradientAttribution):
         attribute_to_neuron_input: bool = False,
     ) -> TensorOrTuple:
         """Return the neuron's conductance for each input tensor."""
-        if callable(neuron_selector):
-            raise TypeError(
-                "NeuronConductance needs `neuron_selector` to name one neuron (an int or a "
-                "tuple of ints); a callable aggregate has no single gradient to follow"
-            )
         xs, was_tuple = as_tuple(inputs)
         require_float(xs, type(self).__name__)
         bases = format_baselines(baselines, xs)
@@ -93,8 +88,13 @@ class NeuronConductance(NeuronAttribution, GradientAttribution):
                 )
             ((value, was_tuple_layer),) = single_calls(layers, records)
             neuron = select_neuron(value, was_tuple_layer, neuron_selector)
-            (g_layer,) = autograd_grad(out.sum(), (value[0],), retain_graph=True)
-            g_out = select_neuron((g_layer,), False, neuron_selector)  # dF/da_j per row
+            g_layer = tuple(
+                torch.zeros_like(v) if g is None else g
+                for v, g in zip(value, autograd_grad(out.sum(), value, retain_graph=True))
+            )
+            # dF/da_j per row (a selector that aggregates neurons is applied to the gradients
+            # too, as Captum does: exact for one neuron)
+            g_out = select_neuron(g_layer, was_tuple_layer, neuron_selector)
             g_in = autograd_grad(neuron.sum(), leaves)
             return tuple(
                 torch.zeros_like(p) if g is None else g * g_out.view((-1,) + (1,) * (g.dim() - 1))

@@ -155,16 +155,39 @@ def test_bad_layers_and_selectors_raise_clear_errors():
     unused = WithSpare()
     with pytest.raises(ValueError, match="never called"):
         LayerActivation(unused, unused.spare).attribute(x)
-    with pytest.raises(ValueError, match="does not select one neuron"):
+    with pytest.raises(ValueError, match="does not select a neuron"):
         NeuronGradient(net, net[3]).attribute(x, (9, 0, 0))
-    with pytest.raises(ValueError, match="does not select one neuron"):
-        NeuronGradient(net, net[3]).attribute(x, 1)
-    with pytest.raises(TypeError, match="one neuron"):
-        NeuronConductance(net, net[3]).attribute(x, lambda o: o.sum((1, 2, 3)), target=0)
+    with pytest.raises(ValueError, match="does not select a neuron"):
+        NeuronGradient(net, net[3]).attribute(x, 1)  # a whole channel: say so with a slice
+    with pytest.raises(TypeError, match="`neuron_selector`"):
+        NeuronGradient(net, net[3]).attribute(x, (0, 1.5, 0))
     relu = nn.ReLU()
     reused = nn.Sequential(nn.Linear(3, 3), relu, nn.Linear(3, 3), relu)
     with pytest.raises(ValueError, match="called 2 times"):
         P.LayerGradientXActivation(reused, relu).attribute(torch.randn(2, 3), target=0)
+
+
+def test_neuron_selectors_with_slices_and_callables_sum_the_selected_neurons():
+    """Captum's selector forms: slices sum a region, a callable on the layer's value
+    aggregates, trailing size-1 dimensions may be left out; one neuron given by a callable
+    gives the same conductance as its index."""
+    net = cnn()
+    x = torch.randn(2, 3, 8, 8)
+    region = NeuronGradient(net, net[3]).attribute(x, (1, slice(0, 2), slice(0, 2)))
+    summed = sum(
+        NeuronGradient(net, net[3]).attribute(x, (1, i, j)) for i in range(2) for j in range(2)
+    )
+    assert torch.allclose(region, summed, atol=1e-6)
+    by_fn = NeuronGradient(net, net[3]).attribute(x, lambda o: o[:, 1, :2, :2])
+    assert torch.allclose(by_fn, summed, atol=1e-6)
+    index = NeuronConductance(net, net[3]).attribute(x, (1, 0, 1), target=0, n_steps=8)
+    fn = NeuronConductance(net, net[3]).attribute(x, lambda o: o[:, 1, 0, 1], target=0, n_steps=8)
+    assert torch.allclose(index, fn, atol=1e-6)
+    flat = nn.Sequential(nn.Linear(3, 4), nn.Unflatten(1, (4, 1, 1)))
+    assert torch.allclose(  # (4, 1, 1): neuron 2 by its first index alone
+        NeuronGradient(flat, flat[1]).attribute(torch.randn(2, 3), 2),
+        flat[0].weight[2].detach().expand(2, 3),
+    )
 
 
 # ------------------------------------------------------------- common invariants
