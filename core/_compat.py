@@ -66,11 +66,12 @@ def accepts_grad_kwargs(attribute: Callable[..., Any]) -> Callable[..., Any]:
 # ------------------------------------------------------------------ model outputs
 def model_output(out: Any) -> Any:
     """A forward function's output as a tensor: a ``torch.futures.Future`` is waited for and
-    a Python number becomes a 0-d tensor (Captum accepts both); anything else unchanged."""
+    a Python number becomes a 0-d tensor, float64 or int64 as Python's own precision (Captum
+    accepts both); anything else unchanged."""
     if isinstance(out, torch.futures.Future):
         out = out.wait()
     if isinstance(out, (int, float)) and not isinstance(out, bool):
-        out = torch.tensor(out)
+        out = torch.tensor(out, dtype=torch.float64 if isinstance(out, float) else torch.int64)
     return out
 
 

@@ -13,6 +13,7 @@ Every shape check and its error message lives in this file.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -98,10 +99,17 @@ def format_baselines(
 
 
 def _baseline_like(b: Any, x: Tensor, name: str) -> Tensor:
-    if isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
-        raise TypeError(f"`{name}` must be a number or a tensor, got {type(b).__name__}")
+    if isinstance(b, (list, tuple)):  # nested lists of numbers (Captum accepts them)
+        try:
+            b = torch.tensor(b, dtype=x.dtype, device=x.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"`{name}` is a list that is not a table of numbers") from None
+    if not isinstance(b, (bool, int, float, Tensor)):
+        raise TypeError(
+            f"`{name}` must be a number or a tensor (or a bool), got {type(b).__name__}"
+        )
     if not isinstance(b, Tensor):
-        return torch.full_like(x, float(b))
+        return torch.full_like(x, b)
     b = b.to(device=x.device, dtype=x.dtype)
     if b.shape == x.shape:
         return b
@@ -130,7 +138,9 @@ def format_baseline_distribution(
     ``baselines`` may also be a callable returning any of the accepted forms.
     """
     if callable(baselines) and not isinstance(baselines, Tensor):
-        baselines = baselines(*inputs)
+        # Captum's forms: a function of nothing, or of the inputs (a tensor, or a tuple)
+        takes = len(inspect.signature(baselines).parameters)
+        baselines = baselines() if takes == 0 else baselines(like_inputs(inputs, len(inputs) > 1))
     if baselines is None:
         return tuple(torch.zeros_like(x[:1]) for x in inputs)
     items = tuple(baselines) if isinstance(baselines, (tuple, list)) else (baselines,)
@@ -144,6 +154,11 @@ def format_baseline_distribution(
         if isinstance(b, (int, float)) and not isinstance(b, bool):
             out.append(torch.full_like(x[:1], float(b)))
             continue
+        if isinstance(b, (list, tuple)):
+            try:
+                b = torch.tensor(b, dtype=x.dtype, device=x.device)
+            except (TypeError, ValueError, RuntimeError):
+                raise TypeError(f"`{name}[{i}]` is a list that is not a table of numbers") from None
         if not isinstance(b, Tensor):
             raise TypeError(f"`{name}[{i}]` must be a number or a tensor, got {type(b).__name__}")
         b = b.to(device=x.device, dtype=x.dtype)

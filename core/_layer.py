@@ -169,13 +169,14 @@ def layer_gradients(
         replace = [tuple(t.detach().requires_grad_(True) for t in v) for v in replace]
 
     def run(points: tuple[Tensor, ...]):
-        with torch.enable_grad(), capture(layers, to_input, True, replace=replace) as records:
-            out = run_forward(model, points, target, args)
-        if rows is not None and out.shape[0] != rows:
-            raise ValueError(f"the model returned {out.shape[0]} rows, {rows} expected")
-        values = single_calls(layers, records)
-        flat = [t for value, _ in values for t in value]
-        grads = autograd_grad(out.sum(), flat)
+        with torch.enable_grad():  # also inside a caller's torch.no_grad()
+            with capture(layers, to_input, True, replace=replace) as records:
+                out = run_forward(model, points, target, args)
+            if rows is not None and out.shape[0] != rows:
+                raise ValueError(f"the model returned {out.shape[0]} rows, {rows} expected")
+            values = single_calls(layers, records)
+            flat = [t for value, _ in values for t in value]
+            grads = autograd_grad(out.sum(), flat)
         return grads, values, out.detach()
 
     grads, values, output = (layout or Layout()).call(run, inputs)

@@ -91,12 +91,14 @@ def evaluate(
     """
     slices = chunk_slices(n_perturbations, chunk)
     layout = Layout()
-    return torch.cat(
+    values = torch.cat(
         [
             evaluate_chunk(forward_func, build(sl), sl.stop - sl.start, n, target, args, layout)
             for sl in progress(slices, show_progress, desc, len(slices))
         ]
     )
+    # Shapley weights and regressions need fractions: integer scores are taken as float64
+    return values if values.is_floating_point() else values.double()
 
 
 def blend(mask: Tensor, replacement: Tensor, x: Tensor) -> Tensor:
@@ -153,6 +155,10 @@ def ablate_and_compare(
         for i, k in enumerate(mk):
             sums[i] += (drop.view(drop.shape + (1,) * (inputs[i].dim() - 1)) * k).sum(0)
             counts[i] += k.sum(0)
+    if not sums[0].is_floating_point():  # integer scores (Captum keeps their dtype)
+        return tuple(
+            torch.div(s, c.clamp(min=1), rounding_mode="floor") for s, c in zip(sums, counts)
+        )
     return tuple(s / c.clamp(min=1) for s, c in zip(sums, counts))
 
 

@@ -16,6 +16,7 @@ from ._inputs import (
     check_forward_func,
     expand_additional_args,
     format_additional_args,
+    format_baselines,
     format_target,
     run_forward,
 )
@@ -88,7 +89,8 @@ class Attribution:
         """
         attrs, _ = as_tuple(attributions, "attributions")
         ends, _ = as_tuple(end_point, "end_point")
-        starts, _ = as_tuple(start_point, "start_point")
+        # numbers and None (zeros) are accepted for the start point, as baselines are
+        starts = format_baselines(start_point, ends, "start_point")
         n = ends[0].shape[0]
         tgt = format_target(target, n)
         args = format_additional_args(additional_forward_args)

@@ -38,8 +38,10 @@ class LayerLRP(LayerAttribution, LRP):
     """
 
     def __init__(self, model: nn.Module, layer: Any, rules: dict | None = None) -> None:
-        LRP.__init__(self, model, rules)
+        # LayerAttribution's initialiser runs LRP's (next in the MRO) without rules: set
+        # them after it, or they are lost
         LayerAttribution.__init__(self, model, layer)
+        self.rules = rules
 
     def attribute(
         self,

@@ -81,25 +81,28 @@ class NeuronConductance(NeuronAttribution, GradientAttribution):
         layers = [self.layer]
 
         def grad_fn(points, m):
-            with torch.enable_grad(), capture(layers, attribute_to_neuron_input, True) as records:
-                leaves = tuple(p.detach().requires_grad_(True) for p in points)
-                out = run_forward(
-                    self.forward_func, leaves, tgt.expand(m), expand_additional_args(args, n, m)
+            with torch.enable_grad():  # also inside a caller's torch.no_grad()
+                with capture(layers, attribute_to_neuron_input, True) as records:
+                    leaves = tuple(p.detach().requires_grad_(True) for p in points)
+                    out = run_forward(
+                        self.forward_func, leaves, tgt.expand(m), expand_additional_args(args, n, m)
+                    )
+                ((value, was_tuple_layer),) = single_calls(layers, records)
+                neuron = select_neuron(value, was_tuple_layer, neuron_selector)
+                g_layer = tuple(
+                    torch.zeros_like(v) if g is None else g
+                    for v, g in zip(value, autograd_grad(out.sum(), value, retain_graph=True))
                 )
-            ((value, was_tuple_layer),) = single_calls(layers, records)
-            neuron = select_neuron(value, was_tuple_layer, neuron_selector)
-            g_layer = tuple(
-                torch.zeros_like(v) if g is None else g
-                for v, g in zip(value, autograd_grad(out.sum(), value, retain_graph=True))
-            )
-            # dF/da_j per row (a selector that aggregates neurons is applied to the gradients
-            # too, as Captum does: exact for one neuron)
-            g_out = select_neuron(g_layer, was_tuple_layer, neuron_selector)
-            g_in = autograd_grad(neuron.sum(), leaves)
-            return tuple(
-                torch.zeros_like(p) if g is None else g * g_out.view((-1,) + (1,) * (g.dim() - 1))
-                for p, g in zip(leaves, g_in)
-            )
+                # dF/da_j per row (a selector that aggregates neurons is applied to the gradients
+                # too, as Captum does: exact for one neuron)
+                g_out = select_neuron(g_layer, was_tuple_layer, neuron_selector)
+                g_in = autograd_grad(neuron.sum(), leaves)
+                return tuple(
+                    torch.zeros_like(p)
+                    if g is None
+                    else g * g_out.view((-1,) + (1,) * (g.dim() - 1))
+                    for p, g in zip(leaves, g_in)
+                )
 
         integral = integrate_gradients(grad_fn, bases, xs, alphas, weights, internal_batch_size)
         if self._multiply_by_inputs:

@@ -48,7 +48,12 @@ def call(name: str, model, inputs, target=0, **extra):
         layer = convs[-1] if convs and all(x.dim() == 4 for x in xs) else None
         if layer is None:
             pytest.skip("this method needs a convolution layer")
-        method = create(name, model, layer=layer)
+        extra = {}
+        if spec.name == "layer_lrp":  # the test CNN's Sigmoid has no default LRP rule
+            extra["rules"] = {
+                m: IdentityRule() for m in model.modules() if isinstance(m, nn.Sigmoid)
+            }
+        method = create(name, model, layer=layer, **extra)
     elif spec.name == "lrp":  # the test CNN's Sigmoid has no default LRP rule
         sigmoids = [m for m in model.modules() if isinstance(m, nn.Sigmoid)]
         method = create(name, model, rules={m: IdentityRule() for m in sigmoids})
@@ -91,6 +96,20 @@ def test_tuple_in_tuple_out_and_float64(name):
     assert isinstance(attr, tuple) and len(attr) == 2
     for a, x in zip(attr, xs):
         assert a.shape == x.shape and a.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_a_callers_no_grad_block_changes_nothing(name):
+    """Explaining inside ``with torch.no_grad():`` (an evaluation loop) gives the same
+    result: the gradient methods switch gradients on for their own work."""
+    model = make_cnn()
+    x = torch.randn(2, 3, 8, 8)
+    expected = call(name, model, x)
+    with torch.no_grad():
+        inside = call(name, model, x)
+    for a, b in zip(expected if isinstance(expected, list) else [expected],
+                    inside if isinstance(inside, list) else [inside]):  # fmt: skip
+        assert torch.allclose(a, b, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -140,3 +140,13 @@ def test_agrees_with_captum():
     ours = GuidedGradCam(net, net.features[3]).attribute(x, target=2)
     theirs = C.GuidedGradCam(net, net.features[3]).attribute(x, target=2)
     assert torch.allclose(ours, theirs, atol=1e-7)
+
+
+def test_layer_lrp_keeps_the_rules_it_is_given():
+    """A rules dict given to LayerLRP is used (it was once dropped by the initialisers)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Sigmoid(), torch.nn.Linear(4, 1))
+    with pytest.raises(ValueError, match="no rule for module '1'"):
+        LayerLRP(net, net[0]).attribute(torch.rand(2, 3))
+    rel = LayerLRP(net, net[0], rules={net[1]: IdentityRule()}).attribute(torch.rand(2, 3))
+    assert rel.shape == (2, 4)
