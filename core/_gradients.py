@@ -34,7 +34,7 @@ def compute_gradients(
             out = run_forward(forward_func, leaves, target, additional_args)
             return autograd_grad(out.sum(), leaves)
 
-    grads = (layout or Layout()).call(grads_at, inputs)
+    grads = (layout or Layout(gradients=True)).call(grads_at, inputs)
     return tuple(
         torch.zeros_like(x) if g is None else g.contiguous() if x.is_contiguous() else g
         for x, g in zip(inputs, grads)
@@ -95,7 +95,7 @@ def model_grad_fn(
 ) -> Callable[[tuple[Tensor, ...], int], tuple[Tensor, ...]]:
     """A ``grad_fn`` for :func:`integrate_gradients` that differentiates the model itself."""
 
-    layout = Layout()
+    layout = Layout(gradients=True)
 
     def grad_fn(points: tuple[Tensor, ...], m: int) -> tuple[Tensor, ...]:
         return compute_gradients(

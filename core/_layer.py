@@ -179,7 +179,7 @@ def layer_gradients(
             grads = autograd_grad(out.sum(), flat)
         return grads, values, out.detach()
 
-    grads, values, output = (layout or Layout()).call(run, inputs)
+    grads, values, output = (layout or Layout(gradients=True)).call(run, inputs)
     grads = [torch.zeros_like(t) if g is None else g.contiguous() for t, g in zip(
         [t for value, _ in values for t in value], grads)]  # fmt: skip
     out, k = [], 0

@@ -46,15 +46,51 @@ def test_same_numbers_in_both_layouts(model):
         assert a.is_contiguous() and torch.allclose(a, b, atol=1e-5)
 
 
-def test_channels_last_reaches_the_model_only_for_large_batches():
+def test_channels_last_reaches_the_model_only_for_large_forward_only_batches():
+    """Perturbation methods (forward passes) use channels-last for 4 rows or more; gradient
+    methods keep the default layout unless `channels_last_gradients` is switched on."""
     seen = []
     model = make_cnn()
     model[0].register_forward_pre_hook(
         lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
     )
-    Saliency(model).attribute(torch.randn(2, 3, 8, 8), target=0)
+    mask = torch.arange(64).view(1, 1, 8, 8) // 16
+    FeatureAblation(model).attribute(torch.randn(1, 3, 8, 8), target=0, feature_mask=mask,
+                                     perturbations_per_eval=1)  # fmt: skip
+    assert not any(seen)
+    seen.clear()
+    FeatureAblation(model).attribute(torch.randn(6, 3, 8, 8), target=0, feature_mask=mask,
+                                     perturbations_per_eval=2)  # fmt: skip
+    assert seen and all(seen)
+    seen.clear()
     Saliency(model).attribute(torch.randn(6, 3, 8, 8), target=0)
-    assert seen == [False, True]
+    assert seen == [False]
+    core.options.channels_last_gradients = True
+    try:
+        seen.clear()
+        Saliency(model).attribute(torch.randn(6, 3, 8, 8), target=0)
+        assert seen == [True]
+    finally:
+        core.options.channels_last_gradients = False
+
+
+def test_gradients_are_as_accurate_as_captums():
+    """IntegratedGradients on a torchvision ResNet in float32 is no further from a float64
+    reference than Captum's."""
+    torchvision = pytest.importorskip("torchvision")
+    C = pytest.importorskip("captum.attr")
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(num_classes=4).eval()
+    x = torch.rand(4, 3, 64, 64)
+    reference = IntegratedGradients(net.double()).attribute(x.double(), target=1, n_steps=8)
+    net.float()
+
+    def error(a):
+        return float((a.double() - reference).abs().sum() / reference.abs().sum())
+
+    ours = error(IntegratedGradients(net).attribute(x, target=1, n_steps=8))
+    theirs = error(C.IntegratedGradients(net).attribute(x, target=1, n_steps=8))
+    assert ours <= theirs * 1.05, (ours, theirs)
 
 
 def test_view_model_rejects_channels_last_so_fallback_is_exercised():
