@@ -95,10 +95,32 @@ def capture(
             raise _StopForward
         return value if was_tuple else value[0]
 
+    def seen_input(i: int, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        # the tensors the layer is called with, positional ones first, then keyword ones
+        # (Hugging Face modules are called with keywords)
+        slots = [i_ for i_, a in enumerate(args) if isinstance(a, Tensor)]
+        keys = [k for k, v in kwargs.items() if isinstance(v, Tensor)]
+        if not slots and not keys:
+            raise TypeError(
+                f"`layer` {layers[i].__class__.__name__} was called without tensors; layer "
+                "attribution needs a tensor input (or its output)"
+            )
+        value = tuple(args[j] for j in slots) + tuple(kwargs[k] for k in keys)
+        new = _wrap(seen(i, value))
+        args, kwargs = list(args), dict(kwargs)
+        for j, t in zip(slots + keys, new):
+            if isinstance(j, int):
+                args[j] = t
+            else:
+                kwargs[j] = t
+        return tuple(args), kwargs
+
     for i, layer in enumerate(layers):
         if to_input:
             handles.append(
-                layer.register_forward_pre_hook(lambda m, args, i=i: _wrap(seen(i, args)))
+                layer.register_forward_pre_hook(
+                    lambda m, args, kwargs, i=i: seen_input(i, args, kwargs), with_kwargs=True
+                )
             )
         else:
             handles.append(layer.register_forward_hook(lambda m, args, out, i=i: seen(i, out)))
@@ -130,6 +152,23 @@ def single_calls(layers: list[nn.Module], records) -> list[tuple[LayerValue, boo
             )
         out.append(rec[0])
     return out
+
+
+def check_differentiable(
+    layers: list[nn.Module], values: list[tuple[LayerValue, bool]], to_input: bool
+) -> None:
+    """A clear error when a layer's value holds no floating point tensor (token ids):
+    no gradient or path can be taken with respect to it."""
+    for layer, (value, _) in zip(layers, values):
+        if not any(t.is_floating_point() for t in value):
+            where = "input" if to_input else "output"
+            dtypes = ", ".join(str(t.dtype) for t in value)
+            raise ValueError(
+                f"the {where} of `layer` {layer.__class__.__name__} holds integers ({dtypes}, "
+                "token ids?), which no gradient or path can vary; attribute the layer's "
+                "output (attribute_to_layer_input=False) or the embedding that turns the ids "
+                "into vectors (e.g. model.get_input_embeddings(), `word_embeddings`)"
+            )
 
 
 def layer_values(
@@ -166,6 +205,7 @@ def layer_gradients(
     respect to them; ``rows`` is then the number of outputs the model must return.
     """
     if replace is not None:
+        check_differentiable(layers, [(v, False) for v in replace], to_input)
         replace = [tuple(t.detach().requires_grad_(True) for t in v) for v in replace]
 
     def run(points: tuple[Tensor, ...]):
@@ -175,6 +215,7 @@ def layer_gradients(
             if rows is not None and out.shape[0] != rows:
                 raise ValueError(f"the model returned {out.shape[0]} rows, {rows} expected")
             values = single_calls(layers, records)
+            check_differentiable(layers, values, to_input)
             flat = [t for value, _ in values for t in value]
             grads = autograd_grad(out.sum(), flat)
         return grads, values, out.detach()

@@ -333,3 +333,50 @@ def test_neuron_methods_agree_with_captum():
         ours = getattr(P, name)(net, net[3]).attribute(x, (2, 3, 1), **kw)
         theirs = getattr(C, name)(net, net[3]).attribute(x, (2, 3, 1), **kw)
         assert torch.allclose(ours, theirs, atol=1e-6), name
+
+
+def test_a_layer_called_with_keyword_tensors_has_its_input_captured():
+    """Hugging Face modules are called with keywords: a layer's input is every tensor it is
+    called with, positional or keyword."""
+
+    class KeywordCall(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.inner = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.inner(input=x * 2.0)
+
+    model = KeywordCall()
+    x = torch.randn(4, 3)
+    attr = P.LayerGradientXActivation(model, model.inner).attribute(
+        x, target=1, attribute_to_layer_input=True
+    )
+    assert torch.allclose(attr, 2.0 * x * model.inner.weight[1].detach(), atol=1e-6)
+    ig = P.LayerIntegratedGradients(model, model.inner).attribute(
+        x, target=1, attribute_to_layer_input=True, n_steps=4
+    )
+    assert torch.allclose(ig, attr, atol=1e-5)  # linear: IG from zero is gradient x input
+
+
+def test_token_ids_as_a_layers_input_get_a_clear_error():
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=32,
+                                     max_position_embeddings=32)  # fmt: skip
+    model = transformers.BertForSequenceClassification(config).eval()
+    ids = torch.randint(5, 50, (2, 7))
+
+    def forward(i):
+        return model(input_ids=i).logits
+
+    with pytest.raises(ValueError, match="BertEmbeddings holds integers.*word_embeddings"):
+        P.LayerIntegratedGradients(forward, model.bert.embeddings).attribute(
+            ids, baselines=torch.zeros_like(ids), target=1, attribute_to_layer_input=True
+        )
+    out = P.LayerIntegratedGradients(forward, model.bert.embeddings).attribute(
+        ids, baselines=torch.zeros_like(ids), target=1, n_steps=8
+    )
+    assert out.shape == (2, 7, 16)
