@@ -15,6 +15,11 @@ from .attribution import (
 )
 from .baselines import ProductBaselines
 from .dataset import DatasetResult, attribute_dataset, read_shard
+from .interpretable_embedding import (
+    InterpretableEmbeddingBase,
+    configure_interpretable_embedding_layer,
+    remove_interpretable_embedding_layer,
+)
 from .layer.internal_influence import InternalInfluence
 from .layer.layer_activation import LayerActivation
 from .layer.layer_conductance import LayerConductance
@@ -80,6 +85,9 @@ from .summary import (
 )
 
 __all__ = [
+    "InterpretableEmbeddingBase",
+    "configure_interpretable_embedding_layer",
+    "remove_interpretable_embedding_layer",
     "MSE",
     "ClassSummarizer",
     "CommonStats",

@@ -223,3 +223,25 @@ def test_no_target_on_a_multi_output_model_attributes_every_output_value():
             assert torch.allclose(attr[2 * i + c], per_class[c][i], atol=1e-6)
     with pytest.raises(ValueError, match="target"):  # gradient methods still ask for one
         P.Saliency(net).attribute(x)
+
+
+def test_interpretable_embedding_layer_equals_layer_integrated_gradients():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Embedding(20, 4), nn.Flatten(), nn.Linear(12, 2))
+    ids, base = torch.randint(1, 20, (3, 3)), torch.zeros(3, 3, dtype=torch.long)
+    expected = P.LayerIntegratedGradients(net, net[0]).attribute(
+        ids, baselines=base, target=1, n_steps=16
+    )
+    with pytest.warns(UserWarning, match="passes embedding vectors through"):
+        emb = P.configure_interpretable_embedding_layer(net, "0")
+    try:
+        with pytest.raises(ValueError, match="configured already"):
+            P.configure_interpretable_embedding_layer(net, "0")
+        vectors, zeros = emb.indices_to_embeddings(ids), emb.indices_to_embeddings(base)
+        attr = P.IntegratedGradients(net).attribute(vectors, zeros, target=1, n_steps=16)
+    finally:
+        P.remove_interpretable_embedding_layer(net, emb)
+    assert isinstance(net[0], nn.Embedding)
+    assert torch.allclose(attr, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="`embedding_layer_name`"):
+        P.configure_interpretable_embedding_layer(net, "no.such.layer")
