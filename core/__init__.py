@@ -54,6 +54,7 @@ from .primary.input_x_gradient import InputXGradient
 from .primary.integrated_gradients import IntegratedGradients
 from .primary.kernel_shap import KernelShap
 from .primary.lime import Lime
+from .primary.lime_base import LimeBase
 from .primary.lrp import LRP
 from .primary.lrp_rules import (
     Alpha1Beta0Rule,
@@ -85,6 +86,7 @@ from .summary import (
 )
 
 __all__ = [
+    "LimeBase",
     "InterpretableEmbeddingBase",
     "configure_interpretable_embedding_layer",
     "remove_interpretable_embedding_layer",

@@ -191,6 +191,12 @@ class Target:
     per_example: Tensor | None = None
     func: Callable[[Tensor], Tensor] | None = None
 
+    def row(self, i: int) -> Target:
+        """The target of example ``i`` alone."""
+        if self.per_example is None:
+            return self
+        return Target(per_example=self.per_example[i : i + 1])
+
     @property
     def is_none(self) -> bool:
         """No target: the model is to return one value per example."""

@@ -9,7 +9,15 @@ import torch
 from torch import Tensor
 
 from .._batching import make_generator
-from .._compat import accepts_aggregate_output
+from .._compat import (
+    accepts_aggregate_output,
+    blend_interpretable_sample,
+    captum_bernoulli,
+    captum_cosine_similarity,
+    captum_lime_form,
+    expand_row,
+    model_output,
+)
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -109,8 +117,14 @@ class Lime(PerturbationAttribution):
     ) -> None:
         super().__init__(forward_func)
         self.interpretable_model = interpretable_model
-        self.similarity_func = similarity_func or cosine_kernel_similarity
-        self.perturb_func = perturb_func or self.bernoulli_patterns
+        # callbacks written for Captum's Lime run example by example through LimeBase
+        self._captum_form = captum_lime_form(similarity_func, perturb_func, interpretable_model)
+        if self._captum_form:
+            self.similarity_func = similarity_func or captum_cosine_similarity
+            self.perturb_func = perturb_func or captum_bernoulli
+        else:
+            self.similarity_func = similarity_func or cosine_kernel_similarity
+            self.perturb_func = perturb_func or self.bernoulli_patterns
 
     @staticmethod
     def bernoulli_patterns(n_samples: int, n_features: int, generator) -> Tensor:
@@ -144,6 +158,14 @@ class Lime(PerturbationAttribution):
         n, n_features = xs[0].shape[0], len(ids)
         args = format_additional_args(additional_forward_args)
         tgt = format_target(target, n)
+        if self._captum_form:
+            coef = self._per_example(xs, was_tuple, bases, groups, n_features, args, target,
+                                     n_samples, perturbations_per_eval, show_progress)  # fmt: skip
+            if not return_input_shape:
+                return coef
+            if coef.shape[0] != n:  # the batch scored as one: one row, as Captum gives
+                xs, groups = tuple(x[:1] for x in xs), tuple(g[:1] for g in groups)
+            return like_inputs(spread(coef, groups, xs), was_tuple)
         present, values, weights, intercept = self._sample_and_evaluate(
             xs, bases, groups, n_features, tgt, args, n_samples, perturbations_per_eval,
             show_progress, make_generator(generator), max_memory,
@@ -152,6 +174,42 @@ class Lime(PerturbationAttribution):
         if not return_input_shape:
             return coef
         return like_inputs(spread(coef, groups, xs), was_tuple)
+
+    def _per_example(self, xs, was_tuple, bases, groups, n_features, args, target, n_samples,
+                     per_eval, show_progress):  # fmt: skip
+        """Captum's form: each example through :class:`LimeBase` with these callbacks."""
+        from .lime_base import LimeBase
+
+        base = LimeBase(self.forward_func, self.interpretable_model, self.similarity_func,
+                        self.perturb_func, True, blend_interpretable_sample, None)  # fmt: skip
+        base.title = self.get_name()
+        n = xs[0].shape[0]
+        targets = format_target(target, n)
+        with torch.no_grad():
+            probe = model_output(self.forward_func(*xs, *args))
+        rows = (
+            [slice(0, n)] if n > 1 and probe.numel() == 1 else [slice(i, i + 1) for i in range(n)]
+        )
+        coefs = []
+        for sl in rows:  # each example, or the batch as one when the model scores it as one
+            whole = sl.stop - sl.start == n
+            coefs.append(
+                base.attribute(
+                    like_inputs(tuple(x[sl] for x in xs), was_tuple),
+                    target=targets if whole else targets.row(sl.start),
+                    additional_forward_args=(args if whole else expand_row(args, n, sl.start))
+                    or None,
+                    n_samples=n_samples,
+                    perturbations_per_eval=1 if per_eval == "auto" else per_eval,
+                    show_progress=show_progress,
+                    baselines=like_inputs(tuple(b[sl] for b in bases), was_tuple),
+                    feature_mask=like_inputs(
+                        tuple(g[sl] if g.shape[0] > 1 else g for g in groups), was_tuple
+                    ),
+                    num_interp_features=n_features,
+                ).reshape(1, -1)
+            )
+        return torch.cat(coefs).to(xs[0].dtype if xs[0].is_floating_point() else torch.float32)
 
     def _sample_and_evaluate(
         self, xs, bases, groups, n_features, tgt, args, n_samples, per_eval, show, gen, max_memory
