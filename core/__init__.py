@@ -14,6 +14,7 @@ from .attribution import (
     PerturbationAttribution,
 )
 from .baselines import ProductBaselines
+from .dataloader_attribution import DataLoaderAttribution, InputRole
 from .dataset import DatasetResult, attribute_dataset, read_shard
 from .interpretable_embedding import (
     InterpretableEmbeddingBase,
@@ -86,6 +87,8 @@ from .summary import (
 )
 
 __all__ = [
+    "DataLoaderAttribution",
+    "InputRole",
     "LimeBase",
     "InterpretableEmbeddingBase",
     "configure_interpretable_embedding_layer",

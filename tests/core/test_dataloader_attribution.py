@@ -1,0 +1,53 @@
+"""DataLoaderAttribution: feature ablation of a metric over a whole dataset."""
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from perspicio.core import DataLoaderAttribution, FeatureAblation, InputRole, Saliency
+
+
+def test_the_default_metric_is_feature_ablation_of_every_batch():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
+    x = torch.randn(9, 4)
+    loader = DataLoader(TensorDataset(x), batch_size=4)
+    dl = DataLoaderAttribution(FeatureAblation(net)).attribute(loader, perturbations_per_pass=3)
+    expected = FeatureAblation(net).attribute(x)
+    assert isinstance(dl, tuple) and torch.allclose(dl[0], expected, atol=1e-6)
+
+
+def test_a_metric_over_the_dataset_with_labels_only_for_the_metric():
+    """Mean squared error over the data: labels reach `reduce`, never the model."""
+    torch.manual_seed(1)
+    net = nn.Linear(3, 1)
+    x, y = torch.randn(12, 3), torch.randn(12, 1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=5)
+
+    def reduce(acc, out, batch):
+        err = ((out - batch[1]) ** 2).sum()
+        return err if acc is None else acc + err
+
+    attr = DataLoaderAttribution(FeatureAblation(net)).attribute(
+        loader, input_roles=[InputRole.need_attr, InputRole.no_forward], reduce=reduce,
+        to_metric=lambda total: total / len(x), return_input_shape=False,
+    )  # fmt: skip
+    with torch.no_grad():
+        base = ((net(x) - y) ** 2).mean()
+        expected = torch.stack(
+            [base - ((net(x.index_fill(1, torch.tensor([j]), 0.0)) - y) ** 2).mean()
+             for j in range(3)]
+        )  # fmt: skip
+    assert attr.shape == (1, 3) and torch.allclose(attr[0], expected, atol=1e-5)
+
+
+def test_bad_arguments_are_named():
+    net = nn.Linear(2, 1)
+    loader = DataLoader(TensorDataset(torch.randn(4, 2)), batch_size=2)
+    with pytest.raises(TypeError, match="`attr_method`"):
+        DataLoaderAttribution(Saliency(net))
+    with pytest.raises(ValueError, match="`input_roles`"):
+        DataLoaderAttribution(FeatureAblation(net)).attribute(loader, input_roles=[0, 1])
+    with pytest.raises(NotImplementedError):
+        DataLoaderAttribution(FeatureAblation(net)).attribute_future(loader)
