@@ -54,7 +54,7 @@ class DataLoaderAttribution(Attribution):
     >>> data = DataLoader(TensorDataset(torch.randn(10, 3)), batch_size=4)
     >>> mean_score = DataLoaderAttribution(FeatureAblation(net)).attribute(
     ...     data, to_metric=lambda scores: scores.mean(0))
-    >>> mean_score.shape
+    >>> mean_score[0].shape  # one tensor per attributed input
     torch.Size([1, 3])
     """
 
