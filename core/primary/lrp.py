@@ -28,7 +28,7 @@ from .lrp_rules import PropagationRule, default_rule
 def resolve_rules(model: nn.Module, rules: dict | None) -> dict[nn.Module, PropagationRule]:
     """The rule of every leaf module: ``rules[module]``, ``module.rule``, or the default.
 
-    Raises a ``ValueError`` naming the first leaf module that has none.
+    Raises a ``TypeError`` naming the first leaf module that has none.
     """
     rules = rules or {}
     out = {}
@@ -36,8 +36,8 @@ def resolve_rules(model: nn.Module, rules: dict | None) -> dict[nn.Module, Propa
         if any(True for _ in module.children()):
             continue
         rule = rules.get(module) or getattr(module, "rule", None) or default_rule(module)
-        if rule is None:
-            raise ValueError(
+        if rule is None:  # a module type without a rule: a TypeError, as Captum raises
+            raise TypeError(
                 f"LRP has no rule for module {name or 'model'!r} of type "
                 f"{type(module).__name__} and no default for that type; attach one "
                 "(`module.rule = EpsilonRule()`) or pass `rules={module: rule}`"
@@ -116,6 +116,12 @@ class LRP(GradientAttribution):
             raise TypeError(f"LRP needs a torch.nn.Module, got {type(model).__name__}")
         super().__init__(model)
         refuse_torchscript(model, "LRP")
+        for name, module in model.named_modules():  # a wrong `module.rule` fails here, early
+            rule = getattr(module, "rule", None)
+            if rule is not None and not isinstance(rule, PropagationRule):
+                raise TypeError(
+                    f"the rule of module {name!r} must be a PropagationRule, got {rule!r}"
+                )
         self.model, self.rules = model, rules
 
     def attribute(

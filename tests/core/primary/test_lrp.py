@@ -86,7 +86,7 @@ def test_rules_attached_as_attributes_and_model_left_unchanged():
 
 def test_missing_rule_raises_a_clear_error():
     net = nn.Sequential(nn.Linear(3, 4), nn.Softsign(), nn.Linear(4, 1))
-    with pytest.raises(ValueError, match="no rule for module '1' of type Softsign"):
+    with pytest.raises(TypeError, match="no rule for module '1' of type Softsign"):
         LRP(net).attribute(torch.rand(2, 3))
     rel = LRP(net, rules={net[1]: IdentityRule()}).attribute(torch.rand(2, 3))
     assert rel.shape == (2, 3)
@@ -146,7 +146,14 @@ def test_layer_lrp_keeps_the_rules_it_is_given():
     """A rules dict given to LayerLRP is used (it was once dropped by the initialisers)."""
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Sigmoid(), torch.nn.Linear(4, 1))
-    with pytest.raises(ValueError, match="no rule for module '1'"):
+    with pytest.raises(TypeError, match="no rule for module '1'"):
         LayerLRP(net, net[0]).attribute(torch.rand(2, 3))
     rel = LayerLRP(net, net[0], rules={net[1]: IdentityRule()}).attribute(torch.rand(2, 3))
     assert rel.shape == (2, 4)
+
+
+def test_a_rule_that_is_not_a_rule_fails_when_lrp_is_built():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    net[0].rule = 1
+    with pytest.raises(TypeError, match="must be a PropagationRule, got 1"):
+        LRP(net)
