@@ -42,7 +42,8 @@ class Attribution:
         """Compute the attribution of ``inputs``; see each method for its arguments."""
         raise NotImplementedError
 
-    #: whether :meth:`attribute_future` is offered (Captum: the ablation and Shapley methods)
+    #: whether :meth:`attribute_future` is offered (as in Captum: FeatureAblation,
+    #: FeaturePermutation, ShapleyValueSampling and ShapleyValues)
     _has_future = False
 
     def attribute_future(self, *args: Any, **kwargs: Any) -> torch.futures.Future:

@@ -104,8 +104,6 @@ class Occlusion(PerturbationAttribution):
     [4.0]
     """
 
-    _has_future = True
-
     def __init__(self, forward_func: Callable) -> None:
         super().__init__(forward_func)
 
