@@ -1,0 +1,132 @@
+"""perspicio.insights: the explorer's state, filters and per-feature explanations."""
+
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("matplotlib")
+
+from perspicio.insights import (  # noqa: E402
+    AttributionVisualizer,
+    Batch,
+    GeneralFeature,
+    ImageFeature,
+    TextFeature,
+)
+
+CLASSES = ["dark", "bright"]
+
+
+class Brightness(nn.Module):
+    """Bright images (mean pixel > 0.5) are class 1: a classifier whose answers are known."""
+
+    def forward(self, x):
+        score = (x.mean((1, 2, 3)) - 0.5) * 20
+        return torch.stack([-score, score], 1)
+
+
+def _dataset():
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(8, 3, 6, 6, generator=g) * 0.5 + torch.tensor(
+        [0.5, 0, 0.5, 0, 0.5, 0, 0.5, 0]
+    ).view(8, 1, 1, 1)
+    labels = torch.tensor([1, 0, 1, 0, 0, 1, 1, 0])  # rows 4 and 5 are labelled wrongly
+    return [Batch(images[:4], labels=labels[:4]), Batch(images[4:], labels=labels[4:])]
+
+
+def _visualizer():
+    return AttributionVisualizer(
+        models=[Brightness()], classes=CLASSES,
+        features=[ImageFeature("photo", baseline_transforms=[lambda x: x * 0],
+                               input_transforms=[])],
+        dataset=_dataset(), score_func=lambda out: out.softmax(1),
+    )  # fmt: skip
+
+
+def test_examples_are_scored_and_filtered_reading_batches_lazily():
+    vis = _visualizer()
+    first = vis.examples(count=2)
+    assert len(first) == 2 and len(vis._examples) == 4  # one batch read so far
+    top = first[0].predictions[0]
+    assert top[0][0] == "bright" and sum(p for _, p in top) == pytest.approx(1.0, abs=1e-5)
+    wrong = vis.examples(count=4, correctness="incorrect")
+    assert [e.index for e in wrong] == [4, 5] and len(vis._examples) == 8
+    dark = vis.examples(count=10, classes=["dark"])
+    assert {e.predicted() for e in dark} == {"dark"} and len(dark) == 4
+    with pytest.raises(ValueError, match="`correctness`"):
+        vis.examples(correctness="wrong")
+    with pytest.raises(ValueError, match="`classes`"):
+        vis.examples(classes=["cat"])
+
+
+def test_explaining_an_example_gives_each_feature_its_share_and_a_picture():
+    vis = _visualizer()
+    example = vis.examples(count=1)[0]
+    result = vis.explain(example, method="integrated_gradients", n_steps=8)
+    assert result.target == "bright"  # the true label by default
+    (view,) = result.features
+    assert view.kind == "image" and view.contribution == pytest.approx(1.0)
+    assert view.html.startswith('<img alt="photo attribution" src="data:image/png;base64,')
+    occlusion = vis.explain(example, method="occlusion", window=2, target="dark")
+    assert occlusion.target == "dark"
+    with pytest.raises(ValueError, match="`method`"):
+        vis.explain(example, method="magic")
+    with pytest.raises(ValueError, match="`target`"):
+        vis.explain(example, target="cat")
+
+
+class AnswerModel(nn.Module):
+    """An image and a question (two word ids) -> yes/no: "yes" when the question's first word
+    is 1 and the image is bright; a GeneralFeature of two numbers adds its first value."""
+
+    def __init__(self):
+        super().__init__()
+        self.words = nn.Embedding(4, 1)
+        with torch.no_grad():
+            self.words.weight.copy_(torch.tensor([[0.0], [2.0], [0.0], [0.0]]))
+
+    def forward(self, image, question, extra):
+        word = self.words(question)[:, 0, 0]
+        score = image.mean((1, 2, 3)) * 4 + word + extra[:, 0] - 3
+        return torch.stack([-score, score], 1)
+
+
+def test_several_features_share_the_attribution():
+    g = torch.Generator().manual_seed(1)
+    image = torch.rand(2, 3, 4, 4, generator=g)
+    question = torch.tensor([[1, 2], [3, 2]])
+    extra = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    vis = AttributionVisualizer(
+        models=AnswerModel(), classes=["no", "yes"],
+        features=[
+            ImageFeature("image"),
+            TextFeature("question", visualization_transform=lambda ids: [
+                ["<pad>", "is", "it", "red"][int(i)] for i in ids.reshape(-1)]),
+            GeneralFeature("extra", ["a", "b"]),
+        ],
+        dataset=[Batch([image, question, extra], labels=torch.tensor([1, 0]))],
+    )  # fmt: skip
+    example = vis.examples(count=1)[0]
+    with pytest.raises(ValueError, match="integer ids"):
+        vis.explain(example, method="integrated_gradients")
+    result = vis.explain(example, method="feature_ablation")
+    shares = {v.name: v.contribution for v in result.features}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["question"] > 0 and shares["extra"] > 0
+    text = next(v for v in result.features if v.kind == "text")
+    assert "&lt;pad&gt;" not in text.html and "is" in text.html
+    bars = next(v for v in result.features if v.kind == "general")
+    assert "a</span>" in bars.html and "+1.000" in bars.html
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="`models`"):
+        AttributionVisualizer(models=["model"], classes=CLASSES, features=[], dataset=[])
+    with pytest.raises(TypeError, match="`features`"):
+        AttributionVisualizer(models=Brightness(), classes=CLASSES, features=["photo"],
+                              dataset=[])  # fmt: skip
+    vis = AttributionVisualizer(models=Brightness(), classes=CLASSES,
+                                features=[ImageFeature("a"), ImageFeature("b")],
+                                dataset=_dataset())  # fmt: skip
+    with pytest.raises(ValueError, match="one feature per input"):
+        vis.examples()
