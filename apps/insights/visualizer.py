@@ -183,6 +183,30 @@ class AttributionVisualizer:
             found = [e for e in self._examples if keep(e)]
         return found[:count]
 
+    # --------------------------------------------------------------- serving
+    def serve(self, port: int | None = None, blocking: bool = False, address: str = "127.0.0.1"):
+        """Show the explorer page at ``http://address:port`` and return the address. The
+        page runs in this process on the live models and data (nothing is pickled);
+        ``blocking=True`` waits until the process is interrupted."""
+        from .server import serve
+
+        url = serve(self, port=port, address=address)
+        if blocking:
+            import time
+
+            try:
+                while True:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+        return url
+
+    def render(self, height: int = 800) -> Any:
+        """Show the explorer inside a notebook (an IFrame of :meth:`serve`'s page)."""
+        from IPython.display import IFrame
+
+        return IFrame(self.serve(), width="100%", height=height)
+
     # -------------------------------------------------------------- explain
     def explain(
         self,
