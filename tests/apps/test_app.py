@@ -22,8 +22,8 @@ def app():
 @pytest.mark.slow
 def test_every_tab_renders_with_its_demo(app):
     assert not app.exception
-    assert len(app.tabs) == 3
-    assert [t.label for t in app.tabs] == ["Image", "Text", "Table"]
+    assert len(app.tabs) == 4
+    assert [t.label for t in app.tabs] == ["Image", "Text", "Table", "Explorer"]
 
 
 @pytest.mark.slow
@@ -96,3 +96,16 @@ def test_scores_steps_and_target_controls():
     at.text_input(key="img_target").input("giraffe-shark").run()
     at.button(key="explain_image").click().run()
     assert not at.exception and any("not a class name" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_the_explorer_tab_filters_and_explains(app):
+    app.radio(key="explorer_correctness").set_value("correct").run()
+    app.button(key="explorer_fetch").click().run()
+    assert not app.exception
+    shown = [s.value for s in app.subheader if s.value.startswith("Example ")]
+    assert len(shown) == 4
+    first = int(shown[0].split()[1].rstrip(":"))
+    app.button(key=f"explorer_explain_{first}").click().run()
+    assert not app.exception
+    assert any("of the attribution" in m.value for m in app.markdown)
