@@ -231,10 +231,7 @@ class Explainer:
             attr = self._attribute(xs, refs, core_target).cpu()
             with torch.no_grad():
                 scores = _select(out, targets).cpu()
-                base_out = net(refs)
-                base_scores = torch.stack(
-                    [_select(base_out, [t] * base_out.shape[0]).mean() for t in targets]
-                ).cpu()
+                base_scores = _reference_scores(net(refs), targets).cpu()
         return TabularExplanation(
             attributions=self._per_group(attr).detach(),
             values=values,
@@ -395,6 +392,14 @@ def _reorder(frame: Any, columns: list[str]) -> Any:
             "give the rows with the columns the explainer was built on"
         )
     return frame[columns]
+
+
+def _reference_scores(out: Tensor, targets: list[int | None]) -> Tensor:
+    """Each row's score for the reference: the mean over the reference rows of the output
+    for the row's target (one vectorised lookup, not a loop over rows)."""
+    if out.dim() == 1 or out.shape[1] == 1:
+        return out.reshape(-1).mean().expand(len(targets))
+    return out.mean(0)[torch.tensor(targets, device=out.device)]
 
 
 def _select(out: Tensor, targets: list[int | None]) -> Tensor:
