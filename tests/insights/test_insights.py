@@ -130,3 +130,62 @@ def test_bad_arguments_are_named():
                                 dataset=_dataset())  # fmt: skip
     with pytest.raises(ValueError, match="one feature per input"):
         vis.examples()
+
+
+# ------------------------------------------------ a trained multimodal (VQA-like) model
+def _vqa_data(n, seed):
+    """An image with a red or a blue square, and a question ("is it red?" = 0, "is it
+    blue?" = 1): the answer is yes (1) when the question names the square's colour."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(n, 3, 8, 8, generator=g) * 0.2
+    colour = torch.randint(0, 2, (n,), generator=g)
+    question = torch.randint(0, 2, (n, 1), generator=g)
+    for i in range(n):
+        r, c = torch.randint(0, 5, (2,), generator=g).tolist()
+        images[i, 0 if colour[i] == 0 else 2, r : r + 3, c : c + 3] = 1.0
+    answer = (colour == question[:, 0]).long()
+    return images, question, answer
+
+
+class TinyVQA(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.vision = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+                                    nn.AdaptiveMaxPool2d(1), nn.Flatten())  # fmt: skip
+        self.words = nn.Embedding(2, 8)
+        self.head = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2))
+
+    def forward(self, image, question):
+        return self.head(torch.cat([self.vision(image), self.words(question)[:, 0]], 1))
+
+
+@pytest.fixture(scope="module")
+def vqa():
+    torch.manual_seed(0)
+    model = TinyVQA()
+    images, question, answer = _vqa_data(512, seed=0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):  # about a second
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(images, question), answer).backward()
+        optimizer.step()
+    return model.eval()
+
+
+def test_a_multimodal_answer_is_explained_by_both_the_image_and_the_question(vqa):
+    images, question, answer = _vqa_data(64, seed=1)
+    with torch.no_grad():
+        assert (vqa(images, question).argmax(1) == answer).float().mean() > 0.95
+    vis = AttributionVisualizer(
+        models=vqa, classes=["no", "yes"],
+        features=[ImageFeature("image"),
+                  TextFeature("question", visualization_transform=lambda ids: [
+                      ["is it red?", "is it blue?"][int(i)] for i in ids.reshape(-1)])],
+        dataset=[Batch([images, question], labels=answer)], score_func=lambda o: o.softmax(1),
+    )  # fmt: skip
+    example = vis.examples(count=1, correctness="correct")[0]
+    result = vis.explain(example, method="feature_ablation")
+    shares = {v.name: v.contribution for v in result.features}
+    # the answer needs both: the square's colour and which colour is asked about
+    assert shares["question"] > 0.05 and shares["image"] > 0.05
+    assert "is it" in next(v.html for v in result.features if v.name == "question")
