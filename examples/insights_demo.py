@@ -1,6 +1,6 @@
 """The Insights explorer on the shapes demo model, served from this process.
 
-    .venv/bin/python examples/insights_demo.py        # then open the printed address
+.venv/bin/python examples/insights_demo.py        # then open the printed address
 """
 
 from perspicio.insights import AttributionVisualizer, Batch, ImageFeature
