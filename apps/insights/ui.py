@@ -21,6 +21,9 @@ def explorer(visualizer: Any, key: str = "insights") -> None:
         count = st.number_input("Examples", 1, 50, 4, key=f"{key}_count")
         model = st.selectbox("Model", list(range(len(visualizer.models))),
                              format_func=lambda i: f"model {i}", key=f"{key}_model")  # fmt: skip
+        side_by_side = len(visualizer.models) > 1 and st.checkbox(
+            "Explain with every model, side by side", key=f"{key}_all_models"
+        )
     with right:
         method = st.selectbox("Method", list(METHOD_ARGUMENTS), key=f"{key}_method")
         arguments = {
@@ -46,14 +49,19 @@ def explorer(visualizer: Any, key: str = "insights") -> None:
                 st.write(f"Model {m} predicts: {top}")
             if st.button("Explain", key=f"{key}_explain_{example.index}"):
                 try:
-                    result = visualizer.explain(example, method, model, **arguments)
-                    st.session_state[f"{key}_result_{example.index}"] = result
+                    results = (
+                        visualizer.explain_models(example, method, **arguments)
+                        if side_by_side
+                        else [visualizer.explain(example, method, model, **arguments)]
+                    )
+                    st.session_state[f"{key}_result_{example.index}"] = results
                 except Exception as err:  # noqa: BLE001
                     st.error(f"Could not explain: {err}")
-            result = st.session_state.get(f"{key}_result_{example.index}")
-            if result is not None:
-                st.caption(f"{result.method} for class {result.target}")
-                for view in result.features:
-                    st.markdown(f"**{view.name}**: {view.contribution:.0%} of the attribution")
-                    st.progress(min(1.0, max(0.0, view.contribution)))
-                    st.html(view.html)
+            results = st.session_state.get(f"{key}_result_{example.index}") or []
+            for column, result in zip(st.columns(max(1, len(results))), results):
+                with column:
+                    st.caption(f"{result.method} for class {result.target}")
+                    for view in result.features:
+                        st.markdown(f"**{view.name}**: {view.contribution:.0%} of the attribution")
+                        st.progress(min(1.0, max(0.0, view.contribution)))
+                        st.html(view.html)

@@ -67,6 +67,8 @@ class ExampleExplanation:
     method: str
     target: str
     features: list[FeatureView]
+    #: the attribution of each feature's input (one row)
+    attributions: tuple[Tensor, ...] = ()
 
 
 class AttributionVisualizer:
@@ -259,4 +261,17 @@ class AttributionVisualizer:
             f.view(x[0], a[0], t / whole)
             for f, x, a, t in zip(self.features, example.inputs, attrs, totals)
         ]
-        return ExampleExplanation(example, method, target, views)
+        return ExampleExplanation(example, method, target, views, tuple(a.detach() for a in attrs))
+
+    def explain_models(
+        self, example: Example, method: str = "integrated_gradients", target: str | None = None,
+        **arguments: Any,
+    ) -> list[ExampleExplanation]:  # fmt: skip
+        """:meth:`explain` with every model, for the same target (the true label, else
+        the first model's prediction): the explorer shows them side by side."""
+        if target is None and not (self.use_label_for_attr and example.label is not None):
+            target = example.predicted(0)
+        return [
+            self.explain(example, method, model=m, target=target, **arguments)
+            for m in range(len(self.models))
+        ]

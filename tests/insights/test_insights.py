@@ -189,3 +189,24 @@ def test_a_multimodal_answer_is_explained_by_both_the_image_and_the_question(vqa
     # the answer needs both: the square's colour and which colour is asked about
     assert shares["question"] > 0.05 and shares["image"] > 0.05
     assert "is it" in next(v.html for v in result.features if v.name == "question")
+
+
+class Darkness(Brightness):
+    """The opposite classifier: a second model to compare with."""
+
+    def forward(self, x):
+        return -super().forward(x)
+
+
+def test_several_models_are_explained_for_the_same_target():
+    vis = AttributionVisualizer(
+        models=[Brightness(), Darkness()], classes=CLASSES, features=[ImageFeature("photo")],
+        dataset=_dataset(), score_func=lambda out: out.softmax(1),
+    )  # fmt: skip
+    example = vis.examples(count=1)[0]
+    assert [p[0][0] for p in example.predictions] == ["bright", "dark"]
+    first, second = vis.explain_models(example, method="input_x_gradient")
+    assert first.target == second.target == "bright"  # the true label, for both
+    # the second model scores "bright" with the opposite sign: opposite attributions
+    assert torch.allclose(first.attributions[0], -second.attributions[0])
+    assert float(first.attributions[0].abs().sum()) > 0
