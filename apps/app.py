@@ -294,8 +294,9 @@ def text_tab() -> None:
 
 
 @st.cache_resource(show_spinner="Preparing the explainer...")
-def table_explainer(method: str, background_source: str, _background=None):
-    """An Explainer on the demo model, built once per method and background."""
+def table_explainer(method: str, background_source: str, fingerprint: int = 0, _background=None):
+    """An Explainer on the demo model, built once per method and background (an uploaded
+    background is told apart by ``fingerprint``, a hash of its content)."""
     from perspicio import tabular
 
     model, training, _ = table_demo()
@@ -335,7 +336,7 @@ def table_tab() -> None:
     if upload is not None:
         sources.append(f"the uploaded CSV ({len(frame)} rows)")
     source = st.radio("Explain against (background)", sources, key="tab_background")
-    background = None
+    background, fingerprint = None, 0
     if source != sources[0]:
         if len(frame) < MIN_POPULATION:
             st.error(
@@ -344,11 +345,12 @@ def table_tab() -> None:
             )
             return
         background = frame
+        fingerprint = int(pd.util.hash_pandas_object(frame, index=False).sum())
     row = st.number_input("Row", 0, len(frame) - 1, 0, key="tab_row")
     method = st.selectbox("Method", TABLE_METHODS, key="tab_method")
     if st.button("Explain the row", key="explain_table", type="primary"):
         try:
-            explainer = table_explainer(method, source, background)
+            explainer = table_explainer(method, source, fingerprint, background)
             st.session_state["table_result"] = explainer.explain(frame.iloc[[int(row)]])
         except Exception as err:  # noqa: BLE001
             st.session_state.pop("table_result", None)
@@ -366,7 +368,7 @@ def table_tab() -> None:
         st.image(png(exp.plot(0)))
         st.dataframe(exp.to_frame())
     if st.button("Global importance of the table", key="importance_table"):
-        explainer = table_explainer("kernel_shap", source, background)
+        explainer = table_explainer("kernel_shap", source, fingerprint, background)
         bar = st.progress(0.0, text="explaining rows")
         parts = []
         for start in range(0, len(frame), 64):
