@@ -6,6 +6,7 @@ example, or a callable mapping the model output to one value per example (a regi
 segmentation map, a detection score, an embedding similarity).
 """
 
+from . import errors  # noqa: F401  (perspicio.core.errors)
 from .attribution import (
     Attribution,
     GradientAttribution,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import AttributionValueError
+
 METHODS = (
     "riemann_left",
     "riemann_right",
@@ -37,7 +39,7 @@ def approximation_parameters(method: str, n_steps: int) -> tuple[list[float], li
     1.0
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"`n_steps` must be a positive int, got {n_steps!r}")
+        raise AttributionValueError(f"`n_steps` must be a positive int, got {n_steps!r}")
     n = n_steps
     if method == "riemann_left":
         return [k / n for k in range(n)], [1 / n] * n
@@ -47,7 +49,9 @@ def approximation_parameters(method: str, n_steps: int) -> tuple[list[float], li
         return [(k + 0.5) / n for k in range(n)], [1 / n] * n
     if method == "riemann_trapezoid":
         if n < 2:
-            raise ValueError("`n_steps` must be at least 2 for method='riemann_trapezoid'")
+            raise AttributionValueError(
+                "`n_steps` must be at least 2 for method='riemann_trapezoid'"
+            )
         h = 1 / (n - 1)
         weights = [h] * n
         weights[0] = weights[-1] = h / 2
@@ -56,4 +60,4 @@ def approximation_parameters(method: str, n_steps: int) -> tuple[list[float], li
         # Legendre nodes x_k on [-1, 1] with weights w_k (sum 2) mapped to [0, 1].
         x, w = np.polynomial.legendre.leggauss(n)
         return list((x + 1) / 2), list(w / 2)
-    raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+    raise AttributionValueError(f"`method` must be one of {METHODS}, got {method!r}")

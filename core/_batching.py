@@ -11,6 +11,8 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 from tqdm.auto import tqdm
 
+from .errors import AttributionTypeError, AttributionValueError
+
 #: On the CPU a chunk runs fastest while its activations stay in the caches: the 30-64-64-2
 #: MLP evaluates 80,000 perturbed rows in 8 ms in chunks of 7,000 rows and in 17 ms at once;
 #: the shapes CNN (64x64 images) 2.9x faster in chunks of 8 images than of 125.
@@ -158,11 +160,13 @@ def steps_per_chunk(internal_batch_size: int | None, n_examples: int, n_steps: i
     if internal_batch_size is None:
         return n_steps
     if isinstance(internal_batch_size, bool) or not isinstance(internal_batch_size, int):
-        raise ValueError(
+        raise AttributionValueError(
             f"`internal_batch_size` must be a positive int or None, got {internal_batch_size!r}"
         )
     if internal_batch_size < 1:
-        raise ValueError(f"`internal_batch_size` must be positive, got {internal_batch_size}")
+        raise AttributionValueError(
+            f"`internal_batch_size` must be positive, got {internal_batch_size}"
+        )
     return max(1, internal_batch_size // max(n_examples, 1))
 
 
@@ -231,7 +235,9 @@ def make_generator(seed: int | torch.Generator | None) -> torch.Generator | None
     if seed is None or isinstance(seed, torch.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"`generator` must be an int seed or a torch.Generator, got {seed!r}")
+        raise AttributionTypeError(
+            f"`generator` must be an int seed or a torch.Generator, got {seed!r}"
+        )
     return torch.Generator().manual_seed(seed)
 
 

@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .errors import AttributionTypeError, AttributionValueError
+
 _GRAD_KWARGS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "perspicio_grad_kwargs", default=None
 )
@@ -42,7 +44,7 @@ def accepts_grad_kwargs(attribute: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(attribute)
     def wrapped(self: Any, *args: Any, grad_kwargs: dict[str, Any] | None = None, **kwargs: Any):
         if grad_kwargs is not None and not isinstance(grad_kwargs, dict):
-            raise TypeError(
+            raise AttributionTypeError(
                 "`grad_kwargs` must be a dict of torch.autograd.grad keyword arguments, "
                 f"got {type(grad_kwargs).__name__}"
             )
@@ -126,7 +128,9 @@ def _batch_as_one_example(attribute: Callable[..., Any], arguments: dict, found:
     arguments = dict(arguments)
     method = arguments.pop("self")
     if arguments.get("target") is not None:
-        raise ValueError(f"{found.args[0]}; got target={arguments['target']!r}") from None
+        raise AttributionValueError(
+            f"{found.args[0]}; got target={arguments['target']!r}"
+        ) from None
     xs, was_tuple = as_tuple(arguments["inputs"])
     arguments["inputs"] = like_inputs(tuple(x.unsqueeze(0) for x in xs), was_tuple)
     if arguments.get("baselines") is not None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ._batching import progress
 from ._dataset_sources import Shard, Source
+from .errors import AttributionValueError
 
 
 class ShardWorker:
@@ -91,9 +92,9 @@ def check_resources(num_gpus: Any, concurrency: Any) -> None:
     if num_gpus != "auto" and (
         isinstance(num_gpus, bool) or not isinstance(num_gpus, (int, float)) or num_gpus < 0
     ):
-        raise ValueError(f'`num_gpus` must be "auto" or a number >= 0, got {num_gpus!r}')
+        raise AttributionValueError(f'`num_gpus` must be "auto" or a number >= 0, got {num_gpus!r}')
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValueError(f"`concurrency` must be a positive int, got {concurrency!r}")
+        raise AttributionValueError(f"`concurrency` must be a positive int, got {concurrency!r}")
 
 
 def gpus_per_actor(num_gpus: float | str, concurrency: int) -> float:

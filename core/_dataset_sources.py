@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .errors import AttributionTypeError, AttributionValueError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -94,10 +96,12 @@ class ParquetSource(Source):
 
         self.files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
         if not self.files:
-            raise ValueError(f"`dataset`: no .parquet files under {path}")
+            raise AttributionValueError(f"`dataset`: no .parquet files under {path}")
         schema = pq.read_schema(self.files[0])
         if label_column is not None and label_column not in schema.names:
-            raise ValueError(f"`label_column` {label_column!r} is not a column of {path}")
+            raise AttributionValueError(
+                f"`label_column` {label_column!r} is not a column of {path}"
+            )
         self.names = columns or [n for n in schema.names if n != label_column]
         self.has_labels = label_column is not None
         self.label_column = label_column
@@ -146,7 +150,9 @@ class ImageFolderSource(Source):
             p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
         )
         if not self.files:
-            raise ValueError(f"`dataset`: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
+            raise AttributionValueError(
+                f"`dataset`: no images ({', '.join(IMAGE_EXTENSIONS)}) under {path}"
+            )
         folders = sorted({p.parent for p in self.files})
         nested = all(p.parent != path for p in self.files)
         self.classes = [f.name for f in folders] if nested else None
@@ -172,7 +178,7 @@ class ImageFolderSource(Source):
         images = [self._image(p) for p in self.files[start:stop]]
         shapes = {tuple(t.shape) for t in images}
         if len(shapes) > 1:
-            raise ValueError(
+            raise AttributionValueError(
                 f"images under {self.root} have different sizes {sorted(shapes)}; pass a "
                 "`transform` that resizes them (e.g. torchvision.transforms.Resize)"
             )
@@ -227,7 +233,7 @@ def _numbers(array: np.ndarray, name: str) -> np.ndarray:
     try:
         return np.asarray(array, dtype=np.float32)
     except (TypeError, ValueError):
-        raise TypeError(
+        raise AttributionTypeError(
             f"`{name}` must hold numbers; encode text or category columns first "
             f"(got dtype {array.dtype})"
         ) from None
@@ -245,12 +251,12 @@ def as_source(
     if isinstance(dataset, (str, Path)):
         path = Path(dataset)
         if not path.exists():
-            raise ValueError(f"`dataset`: {path} does not exist")
+            raise AttributionValueError(f"`dataset`: {path} does not exist")
         if path.suffix == ".parquet" or (path.is_dir() and any(path.rglob("*.parquet"))):
             return ParquetSource(path, columns, label_column)
         if path.is_dir():
             return ImageFolderSource(path, transform)
-        raise ValueError(
+        raise AttributionValueError(
             f"`dataset`: {path} is neither a Parquet file, nor a folder of Parquet files or images"
         )
     if type(dataset).__module__.startswith("pandas"):
@@ -258,13 +264,15 @@ def as_source(
         labels = None
         if label_column is not None:
             if label_column not in frame.columns:
-                raise ValueError(f"`label_column` {label_column!r} is not a column of the frame")
+                raise AttributionValueError(
+                    f"`label_column` {label_column!r} is not a column of the frame"
+                )
             labels = frame[label_column].to_numpy()
             frame = frame.drop(columns=[label_column])
         if columns is not None:
             unknown = [c for c in columns if c not in frame.columns]
             if unknown:
-                raise ValueError(f"`columns` {unknown} are not columns of the frame")
+                raise AttributionValueError(f"`columns` {unknown} are not columns of the frame")
             frame = frame[columns]
         values = torch.tensor(_numbers(frame.to_numpy(), "dataset"))
         return ArraySource(values, labels, [str(c) for c in frame.columns])
@@ -280,7 +288,7 @@ def as_source(
         return TorchDatasetSource(dataset)
     if isinstance(dataset, Iterable):
         return IterableSource(dataset)
-    raise TypeError(
+    raise AttributionTypeError(
         "`dataset` must be a tensor, array, DataFrame, torch Dataset/DataLoader, an iterable of "
         "batches, a Parquet path, a folder of images or a ray.data.Dataset, got "
         f"{type(dataset).__name__}"

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ._compat import check_rows, model_output
+from .errors import AttributionTypeError, AttributionValueError
 
 TensorOrTuple = Tensor | tuple[Tensor, ...]
 BaselineType = None | int | float | Tensor | tuple[int | float | Tensor, ...]
@@ -34,26 +35,26 @@ def as_tuple(inputs: TensorOrTuple, name: str = "inputs") -> tuple[tuple[Tensor,
     was_tuple = isinstance(inputs, (tuple, list))
     items = tuple(inputs) if was_tuple else (inputs,)
     if len(items) == 0:
-        raise ValueError(f"`{name}` is an empty tuple; expected at least one tensor")
+        raise AttributionValueError(f"`{name}` is an empty tuple; expected at least one tensor")
     for i, t in enumerate(items):
         if not isinstance(t, Tensor):
-            raise TypeError(
+            raise AttributionTypeError(
                 f"`{name}` must be a tensor or a tuple of tensors; "
                 f"element {i} is {type(t).__name__}"
             )
         if t.dim() == 0:
-            raise ValueError(
+            raise AttributionValueError(
                 f"`{name}`[{i}] is a 0-dim tensor; expected a batch with shape (N, ...)"
             )
     n = items[0].shape[0]
     if n == 0:
-        raise ValueError(
+        raise AttributionValueError(
             f"`{name}` is an empty batch (shape {tuple(items[0].shape)}); expected at least one "
             "example, shape (N, ...) with N >= 1"
         )
     for i, t in enumerate(items[1:], start=1):
         if t.shape[0] != n:
-            raise ValueError(
+            raise AttributionValueError(
                 f"every tensor in `{name}` must have the same batch size; "
                 f"{name}[0] has {n} rows and {name}[{i}] has {t.shape[0]}"
             )
@@ -69,7 +70,7 @@ def require_float(inputs: tuple[Tensor, ...], method: str) -> None:
     """Gradient methods need floating point inputs."""
     for i, t in enumerate(inputs):
         if not t.is_floating_point():
-            raise TypeError(
+            raise AttributionTypeError(
                 f"{method} differentiates the model with respect to `inputs`, but inputs[{i}] "
                 f"has dtype {t.dtype}; pass floating point inputs (for token ids, use "
                 "LayerIntegratedGradients on the embedding layer)"
@@ -89,7 +90,7 @@ def format_baselines(
         return tuple(torch.zeros_like(x) for x in inputs)
     items = tuple(baselines) if isinstance(baselines, (tuple, list)) else (baselines,)
     if len(items) != len(inputs):
-        raise ValueError(
+        raise AttributionValueError(
             f"`{name}` has {len(items)} element(s) but `inputs` has {len(inputs)}; "
             "give one baseline per input tensor"
         )
@@ -103,9 +104,11 @@ def _baseline_like(b: Any, x: Tensor, name: str) -> Tensor:
         try:
             b = torch.tensor(b, dtype=x.dtype, device=x.device)
         except (TypeError, ValueError, RuntimeError):
-            raise TypeError(f"`{name}` is a list that is not a table of numbers") from None
+            raise AttributionTypeError(
+                f"`{name}` is a list that is not a table of numbers"
+            ) from None
     if not isinstance(b, (bool, int, float, Tensor)):
-        raise TypeError(
+        raise AttributionTypeError(
             f"`{name}` must be a number or a tensor (or a bool), got {type(b).__name__}"
         )
     if not isinstance(b, Tensor):
@@ -122,7 +125,7 @@ def _baseline_like(b: Any, x: Tensor, name: str) -> Tensor:
             pass
     if b.numel() == 1:
         return b.reshape(()).expand_as(x)
-    raise ValueError(
+    raise AttributionValueError(
         f"`{name}` has shape {tuple(b.shape)}, which does not match its input of shape "
         f"{tuple(x.shape)}; expected {tuple(x.shape)}, {tuple(x.shape[1:])} or "
         f"{(1,) + tuple(x.shape[1:])}"
@@ -145,7 +148,7 @@ def format_baseline_distribution(
         return tuple(torch.zeros_like(x[:1]) for x in inputs)
     items = tuple(baselines) if isinstance(baselines, (tuple, list)) else (baselines,)
     if len(items) != len(inputs):
-        raise ValueError(
+        raise AttributionValueError(
             f"`{name}` has {len(items)} element(s) but `inputs` has {len(inputs)}; "
             "give one baseline distribution per input tensor"
         )
@@ -158,21 +161,27 @@ def format_baseline_distribution(
             try:
                 b = torch.tensor(b, dtype=x.dtype, device=x.device)
             except (TypeError, ValueError, RuntimeError):
-                raise TypeError(f"`{name}[{i}]` is a list that is not a table of numbers") from None
+                raise AttributionTypeError(
+                    f"`{name}[{i}]` is a list that is not a table of numbers"
+                ) from None
         if not isinstance(b, Tensor):
-            raise TypeError(f"`{name}[{i}]` must be a number or a tensor, got {type(b).__name__}")
+            raise AttributionTypeError(
+                f"`{name}[{i}]` must be a number or a tensor, got {type(b).__name__}"
+            )
         b = b.to(device=x.device, dtype=x.dtype)
         if b.dim() == x.dim() - 1:
             b = b.unsqueeze(0)
         if b.dim() != x.dim() or b.shape[1:] != x.shape[1:]:
-            raise ValueError(
+            raise AttributionValueError(
                 f"`{name}[{i}]` has shape {tuple(b.shape)}; expected (B,) + "
                 f"{tuple(x.shape[1:])} to match inputs[{i}] of shape {tuple(x.shape)}"
             )
         out.append(b)
     rows = {b.shape[0] for b in out}
     if len(rows) > 1:
-        raise ValueError(f"every tensor in `{name}` must have the same number of rows, got {rows}")
+        raise AttributionValueError(
+            f"every tensor in `{name}` must have the same number of rows, got {rows}"
+        )
     return tuple(out)
 
 
@@ -213,14 +222,14 @@ class Target:
         if self.func is not None:
             value = self.func(output)
             if not isinstance(value, Tensor):
-                raise TypeError(
+                raise AttributionTypeError(
                     f"a callable `target` must return a tensor, got {type(value).__name__}"
                 )
             if value.dim() > 1:
                 value = value.reshape(value.shape[0], -1).sum(1)
             return value
         if not isinstance(output, Tensor):
-            raise TypeError(
+            raise AttributionTypeError(
                 f"the model must return a tensor, got {type(output).__name__}; wrap it so "
                 "that it returns the scores to attribute"
             )
@@ -230,18 +239,18 @@ class Target:
         if self.per_example is not None:
             idx = self.per_example.to(output.device)
             if output.dim() < 2 or idx.shape[0] != output.shape[0]:
-                raise ValueError(
+                raise AttributionValueError(
                     f"`target` holds {idx.shape[0]} per-example entries but the model output "
                     f"has shape {tuple(output.shape)}"
                 )
             if idx.shape[1] > output.dim() - 1:
-                raise ValueError(
+                raise AttributionValueError(
                     f"each `target` entry has {idx.shape[1]} index(es) but the model output "
                     f"has {output.dim() - 1} non-batch dimension(s) (shape {tuple(output.shape)})"
                 )
             bounds = torch.tensor(output.shape[1 : 1 + idx.shape[1]], device=output.device)
             if bool(((idx < 0) | (idx >= bounds)).any()):
-                raise ValueError(
+                raise AttributionValueError(
                     f"`target` holds an index outside the model output of shape "
                     f"{tuple(output.shape)}"
                 )
@@ -253,7 +262,7 @@ class Target:
             return output
         if output[0].numel() == 1:
             return output.reshape(output.shape[0])
-        raise ValueError(
+        raise AttributionValueError(
             f"`target` is None but the model returns {output[0].numel()} values per example "
             f"(output shape {tuple(output.shape)}); pass `target` (an int class index, a "
             "tuple, one entry per example, or a callable on the output)"
@@ -264,7 +273,7 @@ def _one_per_example(selected: Tensor, output: Tensor) -> Tensor:
     if selected.dim() == 1:
         return selected
     if selected[0].numel() != 1:
-        raise ValueError(
+        raise AttributionValueError(
             f"`target` selects {selected[0].numel()} values per example from the model output "
             f"of shape {tuple(output.shape)}; it must select one (index every dimension)"
         )
@@ -273,13 +282,13 @@ def _one_per_example(selected: Tensor, output: Tensor) -> Tensor:
 
 def _check_index(index: tuple[int, ...], output: Tensor) -> None:
     if len(index) > output.dim() - 1:
-        raise ValueError(
+        raise AttributionValueError(
             f"`target`={index} has {len(index)} index(es) but the model output of shape "
             f"{tuple(output.shape)} has {output.dim() - 1} non-batch dimension(s)"
         )
     for j, (i, size) in enumerate(zip(index, output.shape[1:])):
         if not -size <= i < size:
-            raise ValueError(
+            raise AttributionValueError(
                 f"`target`={index}: index {i} is out of range for dimension {j + 1} of the "
                 f"model output of shape {tuple(output.shape)}"
             )
@@ -294,35 +303,41 @@ def format_target(target: TargetType, n: int) -> Target:
     if callable(target) and not isinstance(target, Tensor):
         return Target(func=target)
     if isinstance(target, bool):
-        raise TypeError("`target` must be an int, a tuple, a list, a tensor or a callable")
+        raise AttributionTypeError(
+            "`target` must be an int, a tuple, a list, a tensor or a callable"
+        )
     if isinstance(target, int):
         return Target(index=(target,))
     if isinstance(target, tuple) and all(isinstance(t, int) for t in target):
         return Target(index=tuple(target))
     if isinstance(target, Tensor):
         if target.is_floating_point():
-            raise TypeError(f"`target` must hold integer indices, got dtype {target.dtype}")
+            raise AttributionTypeError(
+                f"`target` must hold integer indices, got dtype {target.dtype}"
+            )
         if target.numel() == 1 and (target.dim() == 0 or n != 1):
             return Target(index=(int(target.item()),))
         rows = target.reshape(target.shape[0], -1) if target.dim() > 0 else target.reshape(1, 1)
         if rows.shape[0] != n:
-            raise ValueError(
+            raise AttributionValueError(
                 f"`target` holds {rows.shape[0]} entries but the batch has {n} examples; "
                 "give one target, or one per example"
             )
         return Target(per_example=rows.long())
     if isinstance(target, list):
         if len(target) != n:
-            raise ValueError(
+            raise AttributionValueError(
                 f"`target` is a list of {len(target)} entries but the batch has {n} examples; "
                 "give one target, or one per example"
             )
         rows = [t if isinstance(t, tuple) else (t,) for t in target]
         widths = {len(r) for r in rows}
         if len(widths) != 1 or not all(isinstance(i, int) for r in rows for i in r):
-            raise TypeError("a list `target` must hold ints, or tuples of ints of equal length")
+            raise AttributionTypeError(
+                "a list `target` must hold ints, or tuples of ints of equal length"
+            )
         return Target(per_example=torch.tensor(rows, dtype=torch.long))
-    raise TypeError(
+    raise AttributionTypeError(
         f"`target` must be None, an int, a tuple of ints, a list, a tensor or a callable; "
         f"got {type(target).__name__}"
     )
@@ -361,20 +376,24 @@ def repeat_batch(inputs: tuple[Tensor, ...], times: int) -> tuple[Tensor, ...]:
 def check_positive_int(value: Any, name: str) -> int:
     """``value`` if it is an int >= 1; a ``TypeError`` for another type, else ``ValueError``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be a positive int, got {type(value).__name__} {value!r}")
+        raise AttributionTypeError(
+            f"`{name}` must be a positive int, got {type(value).__name__} {value!r}"
+        )
     if value < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+        raise AttributionValueError(f"`{name}` must be a positive int, got {value!r}")
     return value
 
 
 def check_forward_func(forward_func: Any, method: str, module_required: bool = False) -> None:
     if module_required and not isinstance(forward_func, torch.nn.Module):
-        raise TypeError(
+        raise AttributionTypeError(
             f"{method} needs a torch.nn.Module (its rules attach to the model's computation), "
             f"got {type(forward_func).__name__}"
         )
     if not callable(forward_func):
-        raise TypeError(f"`forward_func` must be callable, got {type(forward_func).__name__}")
+        raise AttributionTypeError(
+            f"`forward_func` must be callable, got {type(forward_func).__name__}"
+        )
 
 
 def run_forward(
@@ -417,7 +436,7 @@ def format_feature_mask(
         return tuple(masks)
     items = tuple(feature_mask) if isinstance(feature_mask, (tuple, list)) else (feature_mask,)
     if len(items) != len(inputs):
-        raise ValueError(
+        raise AttributionValueError(
             f"`feature_mask` has {len(items)} element(s) but `inputs` has {len(inputs)}; "
             "give one mask per input tensor"
         )
@@ -425,21 +444,23 @@ def format_feature_mask(
     for i, (m, x) in enumerate(zip(items, inputs)):
         name = f"feature_mask[{i}]" if len(items) > 1 else "feature_mask"
         if not isinstance(m, Tensor):
-            raise TypeError(f"`{name}` must be a tensor, got {type(m).__name__}")
+            raise AttributionTypeError(f"`{name}` must be a tensor, got {type(m).__name__}")
         if m.is_floating_point() or m.is_complex() or m.dtype == torch.bool:
-            raise TypeError(f"`{name}` must hold integer feature ids, got dtype {m.dtype}")
+            raise AttributionTypeError(
+                f"`{name}` must hold integer feature ids, got dtype {m.dtype}"
+            )
         if m.dim() == x.dim() - 1:
             m = m.unsqueeze(0)
         ok = m.dim() == x.dim() and m.shape[0] in (1, x.shape[0])
         ok = ok and all(a in (1, b) for a, b in zip(m.shape[1:], x.shape[1:]))
         if not ok:
-            raise ValueError(
+            raise AttributionValueError(
                 f"`{name}` has shape {tuple(m.shape)}, which does not broadcast to its input of "
                 f"shape {tuple(x.shape)}; expected (1 or {x.shape[0]},) + a shape broadcastable "
                 f"to {tuple(x.shape[1:])}"
             )
         if m.numel() and int(m.min()) < 0:
-            raise ValueError(f"`{name}` holds negative feature ids; ids must be >= 0")
+            raise AttributionValueError(f"`{name}` holds negative feature ids; ids must be >= 0")
         out.append(m.to(device=x.device, dtype=torch.long))
     return tuple(out)
 

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from ._batching import Layout
 from ._compat import autograd_grad
 from ._inputs import Target, expand_additional_args, run_forward
+from .errors import AttributionTypeError, AttributionValueError
 
 LayerValue = tuple[Tensor, ...]
 
@@ -30,15 +31,17 @@ def check_layers(model: Any, layers: nn.Module | Sequence[nn.Module]) -> list[nn
     """The layers as a list, each checked to be a submodule of ``model``."""
     items = list(layers) if isinstance(layers, (list, tuple)) else [layers]
     if not items:
-        raise ValueError("`layer` is an empty list; give at least one layer")
+        raise AttributionValueError("`layer` is an empty list; give at least one layer")
     # a plain function wrapping a model cannot be searched; a layer it never calls is
     # reported when the forward pass runs
     modules = list(model.modules()) if isinstance(model, nn.Module) else None
     for layer in items:
         if not isinstance(layer, nn.Module):
-            raise TypeError(f"`layer` must be a torch.nn.Module, got {type(layer).__name__}")
+            raise AttributionTypeError(
+                f"`layer` must be a torch.nn.Module, got {type(layer).__name__}"
+            )
         if modules is not None and not any(m is layer for m in modules):
-            raise ValueError(
+            raise AttributionValueError(
                 f"`layer` {layer.__class__.__name__} is not a submodule of the model "
                 f"({type(model).__name__}); pass a module reachable from model.modules()"
             )
@@ -50,7 +53,7 @@ def _as_value(obj: Any) -> tuple[LayerValue, bool]:
         return (obj,), False
     if isinstance(obj, (tuple, list)) and obj and all(isinstance(t, Tensor) for t in obj):
         return tuple(obj), True
-    raise TypeError(
+    raise AttributionTypeError(
         f"the layer produced {type(obj).__name__}; layer attribution needs a tensor or a "
         "tuple of tensors"
     )
@@ -101,7 +104,7 @@ def capture(
         slots = [i_ for i_, a in enumerate(args) if isinstance(a, Tensor)]
         keys = [k for k, v in kwargs.items() if isinstance(v, Tensor)]
         if not slots and not keys:
-            raise TypeError(
+            raise AttributionTypeError(
                 f"`layer` {layers[i].__class__.__name__} was called without tensors; layer "
                 "attribution needs a tensor input (or its output)"
             )
@@ -141,12 +144,12 @@ def single_calls(layers: list[nn.Module], records) -> list[tuple[LayerValue, boo
     for layer, rec in zip(layers, records):
         name = layer.__class__.__name__
         if not rec:
-            raise ValueError(
+            raise AttributionValueError(
                 f"`layer` {name} was never called in the forward pass; choose a layer that "
                 "the model's forward uses"
             )
         if len(rec) > 1:
-            raise ValueError(
+            raise AttributionValueError(
                 f"`layer` {name} was called {len(rec)} times in one forward pass (a reused "
                 "module); layer attribution needs a layer that is called once"
             )
@@ -163,7 +166,7 @@ def check_differentiable(
         if not any(t.is_floating_point() for t in value):
             where = "input" if to_input else "output"
             dtypes = ", ".join(str(t.dtype) for t in value)
-            raise ValueError(
+            raise AttributionValueError(
                 f"the {where} of `layer` {layer.__class__.__name__} holds integers ({dtypes}, "
                 "token ids?), which no gradient or path can vary; attribute the layer's "
                 "output (attribute_to_layer_input=False) or the embedding that turns the ids "
@@ -213,7 +216,9 @@ def layer_gradients(
             with capture(layers, to_input, True, replace=replace) as records:
                 out = run_forward(model, points, target, args)
             if rows is not None and out.shape[0] != rows:
-                raise ValueError(f"the model returned {out.shape[0]} rows, {rows} expected")
+                raise AttributionValueError(
+                    f"the model returned {out.shape[0]} rows, {rows} expected"
+                )
             values = single_calls(layers, records)
             check_differentiable(layers, values, to_input)
             flat = [t for value, _ in values for t in value]
@@ -296,7 +301,7 @@ def select_neuron(value: LayerValue, was_tuple: bool, selector: Any) -> Tensor:
     if callable(selector):
         out = selector(value if was_tuple else value[0])
         if not isinstance(out, Tensor):
-            raise TypeError(
+            raise AttributionTypeError(
                 f"a callable `neuron_selector` must return a tensor, got {type(out).__name__}"
             )
         return out.reshape(out.shape[0], -1).sum(1) if out.dim() > 1 else out
@@ -305,7 +310,7 @@ def select_neuron(value: LayerValue, was_tuple: bool, selector: Any) -> Tensor:
     if not isinstance(index, tuple) or not all(
         isinstance(i, (int, slice)) and not isinstance(i, bool) for i in index
     ):
-        raise TypeError(
+        raise AttributionTypeError(
             "`neuron_selector` must be an int, a tuple of ints and slices, or a callable, got "
             f"{selector!r}"
         )
@@ -315,7 +320,7 @@ def select_neuron(value: LayerValue, was_tuple: bool, selector: Any) -> Tensor:
     whole_neuron = all(isinstance(i, int) for i in index) and all(s == 1 for s in rest)
     has_slice = any(isinstance(i, slice) for i in index)
     if len(index) > len(dims) or not ints_ok or not (whole_neuron or has_slice):
-        raise ValueError(
+        raise AttributionValueError(
             f"`neuron_selector` {selector!r} does not select a neuron of the layer's output "
             f"of shape {tuple(t.shape)}; give {len(dims)} index(es) within {tuple(dims)}, or "
             "slices to sum a region"

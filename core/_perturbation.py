@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ._batching import Layout, auto_rows, chunk_slices, progress
 from ._inputs import Target, expand_additional_args, run_forward
+from .errors import AttributionValueError
 
 
 def check_perturbations_per_eval(value: Any) -> int | str:
@@ -28,7 +29,7 @@ def check_perturbations_per_eval(value: Any) -> int | str:
     if value == "auto":
         return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
+        raise AttributionValueError(
             f'`perturbations_per_eval` must be a positive int or "auto", got {value!r}'
         )
     return value
@@ -66,7 +67,7 @@ def evaluate_chunk(
             lambda pts: run_forward(forward_func, pts, m_target, m_args, rows=m * n), points
         )
     if out.numel() != m * n:
-        raise ValueError(
+        raise AttributionValueError(
             f"the model returned {out.numel()} values for {m * n} perturbed rows; "
             "perturbation methods need one output per example (select it with `target`)"
         )

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .errors import AttributionTypeError
+
 RIDGE = 1e-6
 
 
@@ -55,7 +57,7 @@ def fit_regressor(model: Any, design: Tensor, targets: Tensor, weights: Tensor) 
     from sklearn.base import clone
 
     if not (hasattr(model, "fit") and hasattr(model, "get_params")):
-        raise TypeError(
+        raise AttributionTypeError(
             "`interpretable_model` must be a scikit-learn style regressor (with fit and "
             f"coef_), got {type(model).__name__}"
         )

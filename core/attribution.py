@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._hooks import preserved_state
 from ._inputs import (
     TargetType,
     TensorOrTuple,
@@ -22,6 +24,23 @@ from ._inputs import (
 )
 
 
+def _entry_point(attribute: Callable) -> Callable:
+    """Wrap a class's own ``attribute``: the model's train/eval flags and its parameters'
+    ``requires_grad`` are restored on exit, whatever the method did or raised. The original
+    function stays reachable as ``attribute.__wrapped__`` (with its signature, which
+    ``inspect`` follows), as on Captum's decorated methods."""
+    if getattr(attribute, "_perspicio_entry", False):
+        return attribute
+
+    @functools.wraps(attribute)
+    def entry(self: Attribution, *args: Any, **kwargs: Any) -> Any:
+        with preserved_state(getattr(self, "forward_func", None)):
+            return attribute(self, *args, **kwargs)
+
+    entry._perspicio_entry = True  # type: ignore[attr-defined]
+    return entry
+
+
 class Attribution:
     """An attribution method: explains ``forward_func``'s output in terms of its inputs.
 
@@ -30,6 +49,11 @@ class Attribution:
     forward_func : callable
         The model, or any function of the inputs returning a tensor.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "attribute" in cls.__dict__:
+            cls.attribute = _entry_point(cls.__dict__["attribute"])  # type: ignore[method-assign]
 
     #: Whether ``attribute`` can return a convergence delta.
     _has_delta = False

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from .errors import AttributionTypeError, AttributionValueError
+
 
 class ProductBaselines:
     """A callable returning one baseline drawn uniformly from the Cartesian product of
@@ -28,13 +30,13 @@ class ProductBaselines:
         elif isinstance(baseline_values, (list, tuple)):
             self.names, candidates = None, list(baseline_values)
         else:
-            raise TypeError(
+            raise AttributionTypeError(
                 "`baseline_values` must be a list of candidate lists or a dict of them, got "
                 f"{type(baseline_values).__name__}"
             )
         for i, values in enumerate(candidates):
             if not isinstance(values, (list, tuple)) or not values:
-                raise ValueError(f"`baseline_values` entry {i} must be a non-empty list")
+                raise AttributionValueError(f"`baseline_values` entry {i} must be a non-empty list")
         self.candidates = candidates
 
     def sample(self) -> list[Any] | dict[Any, Any]:

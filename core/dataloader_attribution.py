@@ -21,6 +21,7 @@ from ._batching import chunk_slices, progress
 from ._compat import model_output
 from ._inputs import feature_index, format_baselines, format_feature_mask
 from .attribution import Attribution
+from .errors import AttributionTypeError, AttributionValueError
 from .primary.feature_ablation import FeatureAblation
 
 
@@ -60,7 +61,7 @@ class DataLoaderAttribution(Attribution):
 
     def __init__(self, attr_method: Attribution) -> None:
         if not isinstance(attr_method, FeatureAblation):
-            raise TypeError(
+            raise AttributionTypeError(
                 "`attr_method` must be a FeatureAblation (the method DataLoaderAttribution "
                 f"applies over the data), got {type(attr_method).__name__}"
             )
@@ -86,13 +87,13 @@ class DataLoaderAttribution(Attribution):
         first = _as_batch(next(iter(dataloader)))
         roles = list(input_roles) if input_roles is not None else [InputRole.need_attr] * len(first)
         if len(roles) != len(first) or any(r not in (0, 1, 2) for r in roles):
-            raise ValueError(
+            raise AttributionValueError(
                 f"`input_roles` must give one InputRole per tensor of a batch ({len(first)}), "
                 f"got {input_roles!r}"
             )
         attributed = [i for i, r in enumerate(roles) if r == InputRole.need_attr]
         if not attributed:
-            raise ValueError("`input_roles` marks no tensor as InputRole.need_attr")
+            raise AttributionValueError("`input_roles` marks no tensor as InputRole.need_attr")
         sample = tuple(first[i] for i in attributed)
         ids, groups = feature_index(format_feature_mask(feature_mask, sample))
         n_groups = len(ids)

@@ -23,6 +23,7 @@ from ._batching import progress
 from ._dataset_sources import as_source
 from ._fingerprint import model_fingerprint
 from ._inputs import check_positive_int
+from .errors import AttributionTypeError, AttributionValueError
 
 REDUCERS = ("mean_abs", "mean", "per_class_mean_abs")
 
@@ -92,10 +93,14 @@ class _Reducers:
 
     def __init__(self, names: tuple[str, ...]) -> None:
         if isinstance(names, str) or not all(isinstance(r, str) for r in names):
-            raise TypeError(f"`reducers` must be a tuple of names from {REDUCERS}, got {names!r}")
+            raise AttributionTypeError(
+                f"`reducers` must be a tuple of names from {REDUCERS}, got {names!r}"
+            )
         unknown = [r for r in names if r not in REDUCERS]
         if unknown:
-            raise ValueError(f"`reducers`: unknown reducer(s) {unknown}; choose from {REDUCERS}")
+            raise AttributionValueError(
+                f"`reducers`: unknown reducer(s) {unknown}; choose from {REDUCERS}"
+            )
         self.names, self.rows = tuple(names), 0
         self.abs_sum = self.sum = None
         self.per_class: dict[int, list] = {}
@@ -112,7 +117,7 @@ class _Reducers:
 
     def result(self) -> dict[str, Any]:
         if self.shape is None:
-            raise ValueError("`dataset` is empty")
+            raise AttributionValueError("`dataset` is empty")
         out: dict[str, Any] = {}
         if "mean_abs" in self.names:
             out["mean_abs"] = (self.abs_sum / self.rows).reshape(self.shape)
@@ -120,7 +125,7 @@ class _Reducers:
             out["mean"] = (self.sum / self.rows).reshape(self.shape)
         if "per_class_mean_abs" in self.names:
             if not self.per_class:
-                raise ValueError(
+                raise AttributionValueError(
                     "`reducers`: per_class_mean_abs needs labels: (inputs, labels) batches, "
                     "class subfolders or a `label_column`"
                 )
@@ -156,7 +161,7 @@ def attribute_shard(
     """The per-batch work, the same in every engine: attribute one shard's rows."""
     if isinstance(target, str) and target == "label":
         if labels is None:
-            raise ValueError(
+            raise AttributionValueError(
                 "`target`='label' needs labels: (inputs, labels) batches or a `label_column`"
             )
         target = labels.tolist()
@@ -300,17 +305,19 @@ def attribute_dataset(
     """
     is_method = hasattr(method_factory, "attribute") and not isinstance(method_factory, type)
     if not callable(method_factory) or is_method:
-        raise TypeError(
+        raise AttributionTypeError(
             "`method_factory` must be a function that builds the method, e.g. "
             f"lambda: IntegratedGradients(model), got {type(method_factory).__name__}"
         )
     if engine not in ("local", "ray"):
-        raise ValueError(f"`engine` must be 'local' or 'ray', got {engine!r}")
+        raise AttributionValueError(f"`engine` must be 'local' or 'ray', got {engine!r}")
     check_positive_int(concurrency, "concurrency")
     if output is not None and Path(output).exists() and not Path(output).is_dir():
-        raise ValueError(f"`output` must be a folder, but {output} is a file")
+        raise AttributionValueError(f"`output` must be a folder, but {output} is a file")
     if shard_format not in ("npy", "parquet"):
-        raise ValueError(f"`shard_format` must be 'npy' or 'parquet', got {shard_format!r}")
+        raise AttributionValueError(
+            f"`shard_format` must be 'npy' or 'parquet', got {shard_format!r}"
+        )
     check_positive_int(batch_size, "batch_size")
     sums = _Reducers(reducers)
     if engine == "ray":
@@ -324,25 +331,25 @@ def attribute_dataset(
 
         check_resources(num_gpus, concurrency)
         if isinstance(attribute_kwargs.get("generator"), torch.Generator):
-            raise TypeError(
+            raise AttributionTypeError(
                 "engine='ray': pass `generator` as an int seed; a torch.Generator's state "
                 "cannot be shared between workers"
             )
     elif type(dataset).__module__.startswith("ray.data"):
-        raise TypeError("a ray.data.Dataset needs engine='ray'")
+        raise AttributionTypeError("a ray.data.Dataset needs engine='ray'")
     source = as_source(
         dataset, batch_size, label_column=label_column, columns=columns, transform=transform
     )
     if source.by_range and len(source) == 0:
-        raise ValueError("`dataset` is empty; expected at least one row")
+        raise AttributionValueError("`dataset` is empty; expected at least one row")
     if "per_class_mean_abs" in sums.names and source.has_labels is False:
-        raise ValueError(
+        raise AttributionValueError(
             "`reducers`: per_class_mean_abs needs labels: (inputs, labels) batches, class "
             "subfolders or a `label_column`"
         )
     method = method_factory()
     if not hasattr(method, "attribute"):
-        raise TypeError(
+        raise AttributionTypeError(
             "`method_factory` must return an attribution method (an object with "
             f"`attribute`), got {type(method).__name__}"
         )
@@ -421,7 +428,7 @@ def _prepare_folder(folder: Path, manifest: dict[str, Any], overwrite: bool) -> 
         manifest["attribution_shape"] = old.get("attribution_shape")
         return {s["file"]: s["rows"] for s in old["shards"]}
     if not overwrite:
-        raise ValueError(
+        raise AttributionValueError(
             f"{folder} holds results of another run (method, parameters, target, batch size, "
             "shard format or model differ); pass overwrite=True to replace them, or another folder"
         )

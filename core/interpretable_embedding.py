@@ -18,6 +18,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from .errors import AttributionTypeError, AttributionValueError
+
 
 class InterpretableEmbeddingBase(nn.Module):
     """A stand-in for an embedding layer that passes embedding vectors through.
@@ -39,14 +41,14 @@ class InterpretableEmbeddingBase(nn.Module):
             return inputs[0]
         if kwargs:
             return next(iter(kwargs.values()))
-        raise TypeError(f"{self.full_name}: called without the embedding vectors")
+        raise AttributionTypeError(f"{self.full_name}: called without the embedding vectors")
 
     def indices_to_embeddings(self, *inputs: Any, **kwargs: Any) -> Tensor:
         """The original layer's vectors for token ids (the arguments it takes)."""
         return self.embedding(*inputs, **kwargs)
 
 
-class EmbeddingConfigurationError(ValueError, AssertionError):
+class EmbeddingConfigurationError(AttributionValueError):
     """A ValueError that Captum raised as an AssertionError (both work in ``except``)."""
 
 
@@ -55,10 +57,14 @@ def _parent_and_name(model: nn.Module, name: str) -> tuple[nn.Module, str]:
     parent = model
     for part in path:
         if not hasattr(parent, part):
-            raise ValueError(f"`embedding_layer_name` {name!r}: {part!r} is not a submodule")
+            raise AttributionValueError(
+                f"`embedding_layer_name` {name!r}: {part!r} is not a submodule"
+            )
         parent = getattr(parent, part)
     if not isinstance(getattr(parent, last, None), nn.Module):
-        raise ValueError(f"`embedding_layer_name` {name!r} is not a submodule of the model")
+        raise AttributionValueError(
+            f"`embedding_layer_name` {name!r} is not a submodule of the model"
+        )
     return parent, last
 
 
@@ -102,7 +108,7 @@ def remove_interpretable_embedding_layer(
 ) -> None:
     """Put the original embedding layer back in place of ``interpretable_emb``."""
     if not isinstance(interpretable_emb, InterpretableEmbeddingBase):
-        raise TypeError(
+        raise AttributionTypeError(
             "`interpretable_emb` must be what configure_interpretable_embedding_layer "
             f"returned, got {type(interpretable_emb).__name__}"
         )

@@ -21,6 +21,7 @@ from ._inputs import (
     repeat_batch,
 )
 from .attribution import Attribution
+from .errors import AttributionTypeError, AttributionValueError
 from .primary.gradient_shap import per_input
 
 NT_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
@@ -69,7 +70,7 @@ class NoiseTunnel(Attribution):
 
     def __init__(self, attribution_method: Attribution) -> None:
         if not isinstance(attribution_method, Attribution):
-            raise TypeError(
+            raise AttributionTypeError(
                 "`attribution_method` must be a perspicio attribution instance, "
                 f"got {type(attribution_method).__name__}"
             )
@@ -112,7 +113,7 @@ class NoiseTunnel(Attribution):
             Passed to the wrapped method's ``attribute`` (target, baselines, n_steps ...).
         """
         if nt_type not in NT_TYPES:
-            raise ValueError(f"`nt_type` must be one of {NT_TYPES}, got {nt_type!r}")
+            raise AttributionValueError(f"`nt_type` must be one of {NT_TYPES}, got {nt_type!r}")
         check_positive_int(nt_samples, "nt_samples")
         if nt_samples_batch_size is not None:
             check_positive_int(nt_samples_batch_size, "nt_samples_batch_size")
@@ -120,7 +121,7 @@ class NoiseTunnel(Attribution):
         sigmas = per_input(stdevs, len(xs), "stdevs")
         for i, (x, s) in enumerate(zip(xs, sigmas)):
             if s > 0 and not x.is_floating_point():
-                raise TypeError(
+                raise AttributionTypeError(
                     f"NoiseTunnel adds Gaussian noise to inputs[{i}], which has dtype {x.dtype}; "
                     f"pass floating point inputs, or stdevs=0 for inputs[{i}] (token ids)"
                 )
@@ -128,7 +129,7 @@ class NoiseTunnel(Attribution):
         gen = make_generator(generator)
         want_delta = kwargs.get("return_convergence_delta", False)
         if want_delta and not self._has_delta:
-            raise ValueError(
+            raise AttributionValueError(
                 f"{type(self.attribution_method).__name__} has no convergence delta; "
                 "drop `return_convergence_delta`"
             )

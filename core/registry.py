@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .attribution import Attribution
+from .errors import AttributionValueError
 from .layer.internal_influence import InternalInfluence
 from .layer.layer_activation import LayerActivation
 from .layer.layer_conductance import LayerConductance
@@ -120,7 +121,9 @@ def get_spec(name: str) -> MethodSpec:
     """The :class:`MethodSpec` of a method name (raises ``ValueError`` for unknown names)."""
     key = ALIASES.get(name, name)
     if key not in METHODS:
-        raise ValueError(f"`method` {name!r} is not a known method; known: {sorted(METHODS)}")
+        raise AttributionValueError(
+            f"`method` {name!r} is not a known method; known: {sorted(METHODS)}"
+        )
     return METHODS[key]
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .errors import AttributionTypeError, AttributionValueError
+
 
 class Moments:
     """Count, sum, mean, ``M2``, min and max of the tensors seen so far (one shape)."""
@@ -213,7 +215,7 @@ def _unique(stats: list[Stat]) -> list[Stat]:
     out: list[Stat] = []
     for s in stats:
         if not isinstance(s, Stat):
-            raise TypeError(f"`stats` must hold Stat instances, got {type(s).__name__}")
+            raise AttributionTypeError(f"`stats` must hold Stat instances, got {type(s).__name__}")
         if s not in out:
             out.append(s)
     return out
@@ -287,7 +289,7 @@ class Summarizer:
             self._parts = [SummarizerSingleTensor(self._stats) for _ in items]
             self._was_tuple = was_tuple
         if len(items) != len(self._parts):
-            raise ValueError(
+            raise AttributionValueError(
                 f"this summarizer summarises {len(self._parts)} tensor(s) per update, got "
                 f"{len(items)}"
             )
@@ -336,7 +338,7 @@ class ClassSummarizer(Summarizer):
             labels = labels.tolist() if labels.dim() > 0 else labels.item()
         per_row = list(labels) if isinstance(labels, (list, tuple)) else [labels] * n
         if len(per_row) != n:
-            raise ValueError(f"`labels` has {len(per_row)} entries for {n} rows")
+            raise AttributionValueError(f"`labels` has {len(per_row)} entries for {n} rows")
         super().update_batch(tuple(items))
         for label in dict.fromkeys(per_row):
             rows = torch.tensor([i for i, lab in enumerate(per_row) if lab == label])

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from .errors import AttributionValueError
+
 METHODS = ("heat_map", "blended_heat_map", "original_image", "masked_image", "alpha_scaling")
 SIGNS = ("all", "positive", "negative", "absolute_value")
 TIMESERIES_METHODS = ("overlay_individual", "overlay_combined", "colored_graph")
@@ -49,7 +51,9 @@ def to_hwc(x: Any, name: str = "attr") -> np.ndarray:
         x = x.detach().cpu()
         if x.dim() == 4:
             if x.shape[0] != 1:
-                raise ValueError(f"`{name}` holds a batch of {x.shape[0]}; give one image")
+                raise AttributionValueError(
+                    f"`{name}` holds a batch of {x.shape[0]}; give one image"
+                )
             x = x[0]
         if x.dim() == 3:
             x = x.permute(1, 2, 0)
@@ -58,7 +62,9 @@ def to_hwc(x: Any, name: str = "attr") -> np.ndarray:
     if x.ndim == 2:
         x = x[..., None]
     if x.ndim != 3:
-        raise ValueError(f"`{name}` must be an image (HxWxC array or CxHxW tensor), got {x.shape}")
+        raise AttributionValueError(
+            f"`{name}` must be an image (HxWxC array or CxHxW tensor), got {x.shape}"
+        )
     return x
 
 
@@ -73,9 +79,9 @@ def normalize_attr(
     array([ 0.5, -1. ])
     """
     if sign not in SIGNS:
-        raise ValueError(f"`sign` must be one of {SIGNS}, got {sign!r}")
+        raise AttributionValueError(f"`sign` must be one of {SIGNS}, got {sign!r}")
     if not 0 <= outlier_perc < 100:
-        raise ValueError(f"`outlier_perc` must be in [0, 100), got {outlier_perc!r}")
+        raise AttributionValueError(f"`outlier_perc` must be in [0, 100), got {outlier_perc!r}")
     a = to_hwc(attr).sum(axis=2) if reduce else np.asarray(attr, dtype=np.float64)
     if sign == "positive":
         a = np.clip(a, 0, None)
@@ -133,16 +139,16 @@ def visualize_image_attr(
     1
     """
     if method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+        raise AttributionValueError(f"`method` must be one of {METHODS}, got {method!r}")
     if sign not in SIGNS:
-        raise ValueError(f"`sign` must be one of {SIGNS}, got {sign!r}")
+        raise AttributionValueError(f"`sign` must be one of {SIGNS}, got {sign!r}")
     fig, ax = _figure_axis(plt_fig_axis, fig_size, use_pyplot)
     image = (
         None if original_image is None else np.clip(to_hwc(original_image, "original_image"), 0, 1)
     )
     if method != "heat_map" and image is None:
         if method != "original_image":
-            raise ValueError(f"`original_image` is needed for method {method!r}")
+            raise AttributionValueError(f"`original_image` is needed for method {method!r}")
     mappable = None
     if method == "original_image":
         shown = image if image is not None else np.clip(to_hwc(attr), 0, 1)  # the picture given
@@ -159,13 +165,15 @@ def visualize_image_attr(
                                  alpha=alpha_overlay)  # fmt: skip
         elif method == "masked_image":
             if sign == "all":
-                raise ValueError("`sign` 'all' cannot mask an image; use positive, negative "
-                                 "or absolute_value")  # fmt: skip
+                raise AttributionValueError(
+                    "`sign` 'all' cannot mask an image; use positive, negative or absolute_value"
+                )
             ax.imshow(image * norm[..., None])
         else:  # alpha_scaling
             if sign == "all":
-                raise ValueError("`sign` 'all' cannot scale opacity; use positive, negative "
-                                 "or absolute_value")  # fmt: skip
+                raise AttributionValueError(
+                    "`sign` 'all' cannot scale opacity; use positive, negative or absolute_value"
+                )
             rgb = np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
             ax.imshow(np.concatenate([rgb, norm[..., None]], axis=2))
     ax.set_xticks([])
@@ -191,9 +199,13 @@ def visualize_image_attr_multiple(
     """Several :func:`visualize_image_attr` panels side by side: one per (method, sign).
     Returns ``(figure, axes)``; ``kwargs`` go to every panel."""
     if len(methods) != len(signs):
-        raise ValueError(f"`methods` ({len(methods)}) and `signs` ({len(signs)}) must pair up")
+        raise AttributionValueError(
+            f"`methods` ({len(methods)}) and `signs` ({len(signs)}) must pair up"
+        )
     if titles is not None and len(titles) != len(methods):
-        raise ValueError(f"`titles` has {len(titles)} entries for {len(methods)} methods")
+        raise AttributionValueError(
+            f"`titles` has {len(titles)} entries for {len(methods)} methods"
+        )
     if use_pyplot:
         import matplotlib.pyplot as plt
 
@@ -234,11 +246,13 @@ def visualize_timeseries_attr(
     attribution as a coloured background), ``overlay_combined`` (all channels in one panel),
     ``colored_graph`` (each channel's line coloured point by point)."""
     if method not in TIMESERIES_METHODS:
-        raise ValueError(f"`method` must be one of {TIMESERIES_METHODS}, got {method!r}")
+        raise AttributionValueError(f"`method` must be one of {TIMESERIES_METHODS}, got {method!r}")
     a = np.asarray(attr.detach().cpu() if isinstance(attr, Tensor) else attr, dtype=np.float64)
     d = np.asarray(data.detach().cpu() if isinstance(data, Tensor) else data, dtype=np.float64)
     if a.shape != d.shape or a.ndim != 2:
-        raise ValueError(f"`attr` {a.shape} and `data` {d.shape} must be the same 2-D shape")
+        raise AttributionValueError(
+            f"`attr` {a.shape} and `data` {d.shape} must be the same 2-D shape"
+        )
     if not channels_last:
         a, d = a.T, d.T
     steps, channels = d.shape

@@ -20,6 +20,7 @@ from .._inputs import (
 from .._layer import capture, layer_values
 from .._perturbation import ablate_and_compare, resolve_chunk
 from ..attribution import LayerAttribution, PerturbationAttribution
+from ..errors import AttributionValueError
 from ..primary.feature_ablation import group_masks
 
 
@@ -63,7 +64,7 @@ class LayerFeatureAblation(LayerAttribution, PerturbationAttribution):
         that replace an ablated group (one row to broadcast, or ``(m, n, ...)`` blocks via
         a callable on the chunk's slice)."""
         if isinstance(self.layer, (list, tuple)) and len(self.layers) > 1:
-            raise ValueError(f"{type(self).__name__} takes one layer")
+            raise AttributionValueError(f"{type(self).__name__} takes one layer")
         xs, _ = as_tuple(inputs)
         n = xs[0].shape[0]
         args = format_additional_args(additional_forward_args)

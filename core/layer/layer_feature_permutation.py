@@ -9,6 +9,7 @@ from torch import Tensor
 
 from .._batching import make_generator
 from .._inputs import TargetType, TensorOrTuple
+from ..errors import AttributionValueError
 from ..primary.feature_permutation import random_derangements
 from .layer_feature_ablation import LayerFeatureAblation
 
@@ -46,7 +47,7 @@ class LayerFeaturePermutation(LayerFeatureAblation):
         """Return each neuron group's permutation importance, shaped like the layer."""
         n = (inputs[0] if isinstance(inputs, (tuple, list)) else inputs).shape[0]
         if n < 2:
-            raise ValueError(
+            raise AttributionValueError(
                 f"{type(self).__name__} shuffles values across the batch and needs at least 2 "
                 f"examples, got a batch of {n}"
             )

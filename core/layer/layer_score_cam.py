@@ -11,6 +11,7 @@ from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_arg
 from .._layer import layer_values
 from .._perturbation import evaluate, resolve_chunk
 from ..attribution import LayerAttribution, PerturbationAttribution
+from ..errors import AttributionValueError
 
 
 class LayerScoreCam(LayerAttribution, PerturbationAttribution):
@@ -49,7 +50,7 @@ class LayerScoreCam(LayerAttribution, PerturbationAttribution):
         xs, _ = as_tuple(inputs)
         x = xs[0]
         if len(xs) != 1 or x.dim() != 4:
-            raise ValueError(
+            raise AttributionValueError(
                 "LayerScoreCam needs one input of shape (N, C, H, W), got "
                 f"{[tuple(t.shape) for t in xs]}"
             )
@@ -57,7 +58,7 @@ class LayerScoreCam(LayerAttribution, PerturbationAttribution):
         ((acts, _),) = layer_values(self.forward_func, self.layers, xs, args, False)
         a = acts[0]
         if a.dim() != 4:
-            raise ValueError(
+            raise AttributionValueError(
                 f"LayerScoreCam needs a spatial layer (N, K, h, w), got {tuple(a.shape)}"
             )
         n, k = a.shape[:2]

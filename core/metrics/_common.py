@@ -6,6 +6,8 @@ from typing import Any
 
 from torch import Tensor
 
+from ..errors import AttributionValueError
+
 
 def expand_per_example(value: Any, n: int, m: int) -> Any:
     """Replicate a per-example argument (a tensor or list with ``n`` rows) ``m`` times, in
@@ -26,11 +28,13 @@ def samples_per_chunk(max_examples_per_batch: int | None, n: int, n_samples: int
     if max_examples_per_batch is None:
         return n_samples
     if isinstance(max_examples_per_batch, bool) or not isinstance(max_examples_per_batch, int):
-        raise ValueError(
+        raise AttributionValueError(
             f"`max_examples_per_batch` must be a positive int, got {max_examples_per_batch!r}"
         )
     if max_examples_per_batch < 1:
-        raise ValueError(f"`max_examples_per_batch` must be positive, got {max_examples_per_batch}")
+        raise AttributionValueError(
+            f"`max_examples_per_batch` must be positive, got {max_examples_per_batch}"
+        )
     return max(1, max_examples_per_batch // n)
 
 

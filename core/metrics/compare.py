@@ -11,6 +11,7 @@ import torch
 from .._batching import make_generator, progress
 from .._inputs import TensorOrTuple, as_tuple, like_inputs
 from ..attribution import Attribution
+from ..errors import AttributionTypeError, AttributionValueError
 from ..registry import create, get_spec
 from ._common import require_pandas
 from .complexity import sparseness
@@ -41,7 +42,9 @@ def _methods(model: Callable, methods: Any) -> dict[str, tuple[Attribution, dict
         elif isinstance(m, Attribution):
             out[label] = (m, {})
         else:
-            raise TypeError(f"`methods` entries must be names or Attribution instances, got {m!r}")
+            raise AttributionTypeError(
+                f"`methods` entries must be names or Attribution instances, got {m!r}"
+            )
     return out
 
 
@@ -95,7 +98,9 @@ def compare_methods(
 
     unknown = [m for m in metrics if m not in HIGHER_IS_BETTER]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(HIGHER_IS_BETTER)}")
+        raise AttributionValueError(
+            f"unknown metric(s) {unknown}; known: {sorted(HIGHER_IS_BETTER)}"
+        )
     gen = make_generator(0 if generator is None else generator)
     xs, _ = as_tuple(inputs)
     rows = {}

@@ -23,6 +23,7 @@ from .._inputs import (
     format_target,
 )
 from .._perturbation import blend, evaluate, resolve_chunk
+from ..errors import AttributionValueError
 from ..primary.lime import group_sums
 
 
@@ -55,7 +56,7 @@ def _curve(
     xs, _ = as_tuple(inputs)
     attrs, _ = as_tuple(attributions, "attributions")
     if len(attrs) != len(xs) or any(a.shape != x.shape for a, x in zip(attrs, xs)):
-        raise ValueError("`attributions` must have the shapes of `inputs`")
+        raise AttributionValueError("`attributions` must have the shapes of `inputs`")
     check_positive_int(n_steps, "n_steps")
     n = xs[0].shape[0]
     bases = format_baselines(baselines, xs)

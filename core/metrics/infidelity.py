@@ -24,6 +24,7 @@ from .._inputs import (
     run_forward,
 )
 from .._perturbation import evaluate_chunk
+from ..errors import AttributionValueError
 from ._common import flat_concat, samples_per_chunk
 
 
@@ -115,7 +116,7 @@ def infidelity(
     xs, was_tuple = as_tuple(inputs)
     attrs, _ = as_tuple(attributions, "attributions")
     if len(attrs) != len(xs) or any(a.shape != x.shape for a, x in zip(attrs, xs)):
-        raise ValueError(
+        raise AttributionValueError(
             f"`attributions` must have the shapes of `inputs` {[tuple(x.shape) for x in xs]}, "
             f"got {[tuple(a.shape) for a in attrs]}"
         )

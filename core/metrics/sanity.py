@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from .._batching import make_generator
 from .._inputs import TensorOrTuple, as_tuple
+from ..errors import AttributionValueError
 from ._common import flat_concat, require_pandas
 
 
@@ -76,7 +77,9 @@ def model_randomization(
     modules = dict(model.named_modules())
     unknown = [name for name in names if name not in modules]
     if unknown:
-        raise ValueError(f"`layers` names modules that the model does not have: {unknown}")
+        raise AttributionValueError(
+            f"`layers` names modules that the model does not have: {unknown}"
+        )
 
     def explain(net: nn.Module) -> Tensor:
         attr, _ = as_tuple(method_factory(net).attribute(inputs, target=target, **attribute_kwargs))

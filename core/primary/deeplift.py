@@ -26,13 +26,14 @@ from .._inputs import (
     run_forward,
 )
 from ..attribution import GradientAttribution
+from ..errors import AttributionTypeError, AttributionValueError
 from ._deeplift_rules import deeplift_rules
 
 
 def refuse_torchscript(model: Any, method: str) -> None:
     """Rules that act per call cannot see inside compiled TorchScript."""
     if isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
-        raise TypeError(
+        raise AttributionTypeError(
             f"{method} replaces the backward rule of each nonlinearity as the model runs, "
             "which TorchScript hides; pass the original (eager) nn.Module"
         )
@@ -67,7 +68,7 @@ def apply_custom(func: Callable, mults, inputs, baselines) -> tuple[Tensor, ...]
     """Call ``custom_attribution_func`` with 1, 2 or 3 of (multipliers, inputs, baselines)."""
     n_params = len(inspect.signature(func).parameters)
     if n_params not in (1, 2, 3):
-        raise ValueError(
+        raise AttributionValueError(
             "`custom_attribution_func` must take 1 to 3 arguments "
             f"(multipliers, inputs, baselines), it takes {n_params}"
         )

@@ -22,6 +22,7 @@ from .._inputs import (
 )
 from .._perturbation import ablate_and_compare, resolve_chunk
 from ..attribution import PerturbationAttribution
+from ..errors import AttributionValueError
 from .feature_ablation import group_masks
 
 
@@ -85,7 +86,7 @@ class FeaturePermutation(PerturbationAttribution):
         xs, was_tuple = as_tuple(inputs)
         n = xs[0].shape[0]
         if n < 2:
-            raise ValueError(
+            raise AttributionValueError(
                 f"FeaturePermutation shuffles values across the batch and needs at least 2 "
                 f"examples, got a batch of {n}"
             )

@@ -33,13 +33,14 @@ from .._inputs import (
     run_forward,
 )
 from ..attribution import GradientAttribution
+from ..errors import AttributionValueError
 
 
 def per_input(value: float | tuple[float, ...], n_inputs: int, name: str) -> tuple[float, ...]:
     """A number for every input tensor: one number broadcast, or a tuple of them."""
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * n_inputs
     if len(values) != n_inputs or not all(isinstance(v, (int, float)) and v >= 0 for v in values):
-        raise ValueError(
+        raise AttributionValueError(
             f"`{name}` must be a non-negative number or a tuple of {n_inputs} of them, "
             f"got {value!r}"
         )

@@ -8,6 +8,7 @@ from torch import nn
 
 from .._inputs import TargetType, TensorOrTuple, as_tuple, like_inputs
 from ..attribution import GradientAttribution, LayerAttribution
+from ..errors import AttributionValueError
 from ..layer.layer_gradcam import LayerGradCam
 from .guided_backprop import GuidedBackprop
 
@@ -60,7 +61,7 @@ class GuidedGradCam(GradientAttribution):
         out = []
         for i, (x, g) in enumerate(zip(xs, guided)):
             if x.dim() != cam.dim():
-                raise ValueError(
+                raise AttributionValueError(
                     f"inputs[{i}] has shape {tuple(x.shape)} and the Grad-CAM map "
                     f"{tuple(cam.shape)}; they need the same number of dimensions to upsample"
                 )

@@ -36,6 +36,7 @@ from .._inputs import (
 )
 from .._regression import fit_regressor, weighted_least_squares
 from ..attribution import PerturbationAttribution
+from ..errors import AttributionValueError
 
 
 def fit_surrogate(model: Any, interp: Tensor, outputs: Tensor, weights: Tensor) -> Tensor:
@@ -109,12 +110,12 @@ class LimeBase(PerturbationAttribution):
     ) -> None:
         super().__init__(forward_func)
         if perturb_interpretable_space and from_interp_rep_transform is None:
-            raise ValueError(
+            raise AttributionValueError(
                 "`from_interp_rep_transform` is needed when `perturb_func` samples the "
                 "interpretable space"
             )
         if not perturb_interpretable_space and to_interp_rep_transform is None:
-            raise ValueError(
+            raise AttributionValueError(
                 "`to_interp_rep_transform` is needed when `perturb_func` samples the input space"
             )
         self.interpretable_model = interpretable_model

@@ -21,6 +21,7 @@ from .._inputs import (
     run_forward,
 )
 from ..attribution import GradientAttribution
+from ..errors import AttributionTypeError
 from .deeplift import refuse_torchscript
 from .lrp_rules import PropagationRule, default_rule
 
@@ -37,13 +38,15 @@ def resolve_rules(model: nn.Module, rules: dict | None) -> dict[nn.Module, Propa
             continue
         rule = rules.get(module) or getattr(module, "rule", None) or default_rule(module)
         if rule is None:  # a module type without a rule: a TypeError, as Captum raises
-            raise TypeError(
+            raise AttributionTypeError(
                 f"LRP has no rule for module {name or 'model'!r} of type "
                 f"{type(module).__name__} and no default for that type; attach one "
                 "(`module.rule = EpsilonRule()`) or pass `rules={module: rule}`"
             )
         if not isinstance(rule, PropagationRule):
-            raise TypeError(f"the rule of module {name!r} must be a PropagationRule, got {rule!r}")
+            raise AttributionTypeError(
+                f"the rule of module {name!r} must be a PropagationRule, got {rule!r}"
+            )
         out[module] = rule
     return out
 
@@ -113,13 +116,13 @@ class LRP(GradientAttribution):
 
     def __init__(self, model: nn.Module, rules: dict | None = None) -> None:
         if not isinstance(model, nn.Module):
-            raise TypeError(f"LRP needs a torch.nn.Module, got {type(model).__name__}")
+            raise AttributionTypeError(f"LRP needs a torch.nn.Module, got {type(model).__name__}")
         super().__init__(model)
         refuse_torchscript(model, "LRP")
         for name, module in model.named_modules():  # a wrong `module.rule` fails here, early
             rule = getattr(module, "rule", None)
             if rule is not None and not isinstance(rule, PropagationRule):
-                raise TypeError(
+                raise AttributionTypeError(
                     f"the rule of module {name!r} must be a PropagationRule, got {rule!r}"
                 )
         self.model, self.rules = model, rules

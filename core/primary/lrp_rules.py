@@ -25,6 +25,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from ..errors import AttributionValueError
+
 
 def _stabilise(z: Tensor, eps: float) -> Tensor:
     return z + eps * torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
@@ -112,7 +114,7 @@ class IdentityRule(PropagationRule):
 
     def propagate(self, module: nn.Module, x: Tensor, relevance: Tensor) -> Tensor:
         if relevance.numel() != x.numel():
-            raise ValueError(
+            raise AttributionValueError(
                 f"IdentityRule on {type(module).__name__} needs as many outputs as inputs, "
                 f"got input {tuple(x.shape)} and output {tuple(relevance.shape)}"
             )

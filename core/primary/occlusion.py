@@ -22,6 +22,7 @@ from .._inputs import (
 )
 from .._perturbation import ablate_and_compare, resolve_chunk
 from ..attribution import PerturbationAttribution
+from ..errors import AttributionValueError
 
 
 def _per_input(value: Any, n_inputs: int, name: str) -> tuple:
@@ -34,7 +35,7 @@ def _per_input(value: Any, n_inputs: int, name: str) -> tuple:
     if isinstance(value, int):
         return (value,) * n_inputs
     if not isinstance(value, (tuple, list)) or len(value) != n_inputs:
-        raise ValueError(
+        raise AttributionValueError(
             f"`{name}` must give one entry per input tensor ({n_inputs}), got {value!r}"
         )
     return tuple(value)
@@ -46,17 +47,17 @@ def window_grid(shape: torch.Size, window: Any, stride: Any, i: int) -> tuple[tu
     window = tuple(window) if isinstance(window, (tuple, list)) else (window,)
     stride = (stride,) * dims if isinstance(stride, int) else tuple(stride)
     if len(window) != dims or len(stride) != dims:
-        raise ValueError(
+        raise AttributionValueError(
             f"input {i} has {dims} non-batch dimension(s) {tuple(shape)}; `sliding_window_shapes` "
             f"{window} and `strides` {stride} must each give {dims} numbers"
         )
     if any(not isinstance(w, int) or w < 1 or w > s for w, s in zip(window, shape)):
-        raise ValueError(
+        raise AttributionValueError(
             f"`sliding_window_shapes` {window} must be positive and fit input {i}'s shape "
             f"{tuple(shape)}"
         )
     if any(not isinstance(s, int) or s < 1 for s in stride):
-        raise ValueError(f"`strides` must be positive ints, got {stride}")
+        raise AttributionValueError(f"`strides` must be positive ints, got {stride}")
     # windows start at 0, st, 2st, ... until one reaches the end; the last may be cut off
     # by the border, so that every element is covered
     positions = tuple(-(-(s - w) // st) + 1 for s, w, st in zip(shape, window, stride))

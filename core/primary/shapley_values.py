@@ -24,6 +24,7 @@ from .._inputs import (
 )
 from .._perturbation import coalition_points, evaluate, resolve_chunk, spread
 from ..attribution import PerturbationAttribution
+from ..errors import AttributionValueError
 
 MAX_FEATURES = 20
 
@@ -87,7 +88,7 @@ class ShapleyValues(PerturbationAttribution):
         ids, groups = feature_index(format_feature_mask(feature_mask, xs))
         n, n_features = xs[0].shape[0], len(ids)
         if n_features > MAX_FEATURES:
-            raise ValueError(
+            raise AttributionValueError(
                 f"ShapleyValues evaluates all 2^F coalitions and `feature_mask` gives F = "
                 f"{n_features} features (at most {MAX_FEATURES}); group features with "
                 "`feature_mask`, or use ShapleyValueSampling or KernelShap"

@@ -312,3 +312,45 @@ def test_limebase_samples_in_the_input_space_with_a_generator():
     assert torch.allclose(coef, x * net.weight.detach(), atol=1e-4)
     with pytest.raises(ValueError, match="`to_interp_rep_transform`"):
         P.LimeBase(net, None, _captum_similarity, samples, False, None, None)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, x: P.Saliency(m).attribute(x, target=7),  # target out of range
+        lambda m, x: P.IntegratedGradients(m).attribute(x, target=0, n_steps=0),
+        lambda m, x: P.Occlusion(m).attribute(x, target=0, sliding_window_shapes=(1, 2)),
+        lambda m, x: P.FeatureAblation(m).attribute(x, target=0, feature_mask=torch.zeros(3)),
+    ],
+)
+def test_bad_input_is_a_value_or_type_error_and_an_assertion_error(call):
+    # Captum asserts where perspicio checks: migrated `except AssertionError` still catches
+    model = nn.Linear(3, 2)
+    with pytest.raises(AssertionError) as caught:
+        call(model, torch.rand(2, 3))
+    assert isinstance(caught.value, (ValueError, TypeError))
+    assert isinstance(caught.value, (P.errors.AttributionValueError, P.errors.AttributionTypeError))
+
+
+def test_attribute_keeps_its_signature_and_leaves_the_model_as_found():
+    import inspect
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    model.train()
+    model[0].weight.requires_grad_(False)
+    ig = P.IntegratedGradients(model)
+    args = inspect.getfullargspec(ig.attribute.__wrapped__).args
+    assert args[:4] == ["self", "inputs", "baselines", "target"]
+    assert list(inspect.signature(ig.attribute).parameters)[:2] == ["inputs", "baselines"]
+
+    class Failing(P.Saliency):
+        def attribute(self, inputs, target=None):
+            self.forward_func.eval()
+            for p in self.forward_func.parameters():
+                p.requires_grad_(True)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        Failing(model).attribute(torch.rand(2, 3))
+    assert all(m.training for m in model.modules())
+    assert not model[0].weight.requires_grad and model[2].weight.requires_grad
