@@ -111,24 +111,25 @@ def _baseline_like(b: Any, x: Tensor, name: str) -> Tensor:
         raise AttributionTypeError(
             f"`{name}` must be a number or a tensor (or a bool), got {type(b).__name__}"
         )
+    # an integer input keeps a fractional baseline (its perturbed copies become floats)
     if not isinstance(b, Tensor):
-        return torch.full_like(x, b)
-    b = b.to(device=x.device, dtype=x.dtype)
+        return torch.full_like(x, b, dtype=torch.result_type(x, b))
+    dtype = x.dtype if x.is_floating_point() else torch.promote_types(x.dtype, b.dtype)
+    b = b.to(device=x.device, dtype=dtype)
     if b.shape == x.shape:
         return b
-    if b.dim() == x.dim() - 1 and b.shape == x.shape[1:]:
-        return b.unsqueeze(0).expand_as(x)
-    if b.dim() == x.dim() and b.shape[0] == 1:
+    if b.numel() == 1:
+        return b.reshape(()).expand(x.shape)
+    if b.dim() <= x.dim():  # torch broadcasting, dimensions aligned on the right
         try:
-            return b.expand_as(x)
+            if torch.broadcast_shapes(b.shape, x.shape) == x.shape:
+                return b.expand(x.shape)
         except RuntimeError:
             pass
-    if b.numel() == 1:
-        return b.reshape(()).expand_as(x)
     raise AttributionValueError(
-        f"`{name}` has shape {tuple(b.shape)}, which does not match its input of shape "
-        f"{tuple(x.shape)}; expected {tuple(x.shape)}, {tuple(x.shape[1:])} or "
-        f"{(1,) + tuple(x.shape[1:])}"
+        f"`{name}` has shape {tuple(b.shape)}, which does not broadcast to its input of shape "
+        f"{tuple(x.shape)}; expected {tuple(x.shape)}, {tuple(x.shape[1:])}, "
+        f"{(1,) + tuple(x.shape[1:])} or another shape that broadcasts to it"
     )
 
 
@@ -445,12 +446,14 @@ def format_feature_mask(
         name = f"feature_mask[{i}]" if len(items) > 1 else "feature_mask"
         if not isinstance(m, Tensor):
             raise AttributionTypeError(f"`{name}` must be a tensor, got {type(m).__name__}")
-        if m.is_floating_point() or m.is_complex() or m.dtype == torch.bool:
+        whole = m.is_floating_point() and bool(torch.isfinite(m).all() and (m == m.round()).all())
+        if (m.is_floating_point() and not whole) or m.is_complex() or m.dtype == torch.bool:
             raise AttributionTypeError(
                 f"`{name}` must hold integer feature ids, got dtype {m.dtype}"
+                + (" with fractional values" if m.is_floating_point() else "")
             )
-        if m.dim() == x.dim() - 1:
-            m = m.unsqueeze(0)
+        if m.dim() < x.dim():  # torch broadcasting: missing leading dimensions are 1
+            m = m.reshape((1,) * (x.dim() - m.dim()) + tuple(m.shape))
         ok = m.dim() == x.dim() and m.shape[0] in (1, x.shape[0])
         ok = ok and all(a in (1, b) for a, b in zip(m.shape[1:], x.shape[1:]))
         if not ok:

@@ -146,7 +146,13 @@ def ablate_and_compare(
             # the unperturbed inputs ride along with the first chunk: one model call fewer,
             # which is a whole launch-bound forward pass on a GPU
             points = tuple(torch.cat([x, p]) for x, p in zip(inputs, points))
-            outputs = evaluate_chunk(forward_func, points, m + 1, n, target, args, layout)
+            try:
+                outputs = evaluate_chunk(forward_func, points, m + 1, n, target, args, layout)
+            except RuntimeError:
+                # a function that only runs on its own batch (one loss against fixed labels,
+                # say) fails on stacked rows: the batch alone tells whether it is one
+                evaluate_chunk(forward_func, inputs, 1, n, target, args)  # AggregateOutput?
+                raise
             reference, outputs = outputs[0], outputs[1:]
             sums = [torch.zeros(x.shape, dtype=reference.dtype, device=x.device) for x in inputs]
             counts = [torch.zeros_like(t) for t in sums]

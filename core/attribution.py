@@ -80,7 +80,8 @@ class Attribution:
                 f"{type(self).__name__} has no attribute_future; call attribute() (a forward "
                 "function returning a Future is waited for there too)"
             )
-        result: torch.futures.Future = torch.futures.Future()
+        # a plain torch.Future, as Captum returns (torch.futures.Future is a subclass of it)
+        result: torch.futures.Future = torch._C.Future([])  # type: ignore[assignment]
         result.set_result(self.attribute(*args, **kwargs))
         return result
 

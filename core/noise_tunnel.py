@@ -41,6 +41,19 @@ def _expand_baselines(baselines: Any, n: int, m: int) -> Any:
     return out if isinstance(baselines, tuple) else out[0]
 
 
+def _expand_masks(masks: Any, xs: tuple[Tensor, ...], m: int) -> Any:
+    """Replicate feature masks that have one row per example (``(n, ...)``, as many
+    dimensions as the input) with the batch; shared masks pass through."""
+    items = masks if isinstance(masks, (tuple, list)) else (masks,)
+    out = tuple(
+        k.repeat((m,) + (1,) * (k.dim() - 1))
+        if isinstance(k, Tensor) and k.dim() == x.dim() and k.shape[0] == x.shape[0] > 1
+        else k
+        for k, x in zip(items, xs)
+    )
+    return out if isinstance(masks, (tuple, list)) else out[0]
+
+
 class NoiseTunnel(Attribution):
     r"""Average an attribution method over noisy copies of the input.
 
@@ -136,6 +149,7 @@ class NoiseTunnel(Attribution):
         target = format_target(kwargs.pop("target", None), n)
         args = format_additional_args(kwargs.pop("additional_forward_args", None))
         baselines = kwargs.pop("baselines", None)
+        mask = kwargs.pop("feature_mask", None)
         dist = format_baseline_distribution(baselines, xs) if draw_baseline_from_distrib else None
 
         sums = [torch.zeros_like(x) for x in xs]
@@ -160,6 +174,8 @@ class NoiseTunnel(Attribution):
                 kwargs["baselines"] = like_inputs(tuple(d[pick] for d in dist), was_tuple)
             elif baselines is not None:
                 kwargs["baselines"] = _expand_baselines(baselines, n, m)
+            if mask is not None:  # a per-example feature mask follows its example
+                kwargs["feature_mask"] = _expand_masks(mask, xs, m)
             out = self.attribution_method.attribute(
                 like_inputs(noisy, was_tuple),
                 target=target.expand(m),

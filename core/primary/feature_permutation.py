@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from .._batching import make_generator
-from .._compat import accepts_aggregate_output
+from .._compat import AggregateOutput, model_output
 from .._inputs import (
     TargetType,
     TensorOrTuple,
@@ -20,7 +20,7 @@ from .._inputs import (
     format_target,
     like_inputs,
 )
-from .._perturbation import ablate_and_compare, resolve_chunk
+from .._perturbation import ablate_and_compare, progress, resolve_chunk
 from ..attribution import PerturbationAttribution
 from ..errors import AttributionValueError
 from .feature_ablation import group_masks
@@ -70,7 +70,6 @@ class FeaturePermutation(PerturbationAttribution):
         super().__init__(forward_func)
         self.perm_func = perm_func
 
-    @accepts_aggregate_output
     def attribute(
         self,
         inputs: TensorOrTuple,
@@ -109,16 +108,57 @@ class FeaturePermutation(PerturbationAttribution):
             perms = random_derangements(m, n, gen).to(xs[0].device)
             return tuple(x[perms] for x in xs)
 
-        attrs = ablate_and_compare(
-            self.forward_func,
-            xs,
-            format_target(target, n),
-            args,
-            n_features,
-            masks=lambda sl: group_masks(groups, sl),
-            replacements=replacements,
-            chunk=chunk,
-            show_progress=show_progress,
-            desc=f"{self.get_name()} attribution",
-        )
+        try:
+            attrs = ablate_and_compare(
+                self.forward_func,
+                xs,
+                format_target(target, n),
+                args,
+                n_features,
+                masks=lambda sl: group_masks(groups, sl),
+                replacements=replacements,
+                chunk=chunk,
+                show_progress=show_progress,
+                desc=f"{self.get_name()} attribution",
+            )
+        except AggregateOutput:
+            if target is not None:
+                raise AttributionValueError(
+                    "the model returns values for the whole batch (a loss, say), so there is "
+                    f"no per-example output for `target`={target!r} to select; pass target=None"
+                ) from None
+            attrs = self._whole_batch(xs, args, groups, n_features, gen, show_progress)
         return like_inputs(attrs, was_tuple)
+
+    def _whole_batch(
+        self,
+        xs: tuple[Tensor, ...],
+        args: tuple,
+        groups: tuple[Tensor, ...],
+        n_features: int,
+        gen: torch.Generator | None,
+        show_progress: bool,
+    ) -> tuple[Tensor, ...]:
+        """Permutation importance of a model that scores the whole batch (a loss against
+        fixed labels: the classic form of the method): ``k`` values for the batch give
+        attributions of shape ``(k, *input.shape[1:])``, one model call per feature on the
+        batch as given (such a model may accept no other batch size)."""
+        with torch.no_grad():
+            reference = model_output(self.forward_func(*xs, *args)).reshape(-1)
+            out = [
+                torch.zeros((reference.numel(),) + x.shape[1:], dtype=reference.dtype) for x in xs
+            ]
+            desc = f"{self.get_name()} attribution"
+            for j in progress(range(n_features), show_progress, desc, n_features):
+                masks = tuple(mk[0] for mk in group_masks(groups, slice(j, j + 1)))
+                if self.perm_func is not None:
+                    points = tuple(self.perm_func(x, mk.expand_as(x)) for x, mk in zip(xs, masks))
+                else:
+                    perm = random_derangements(1, xs[0].shape[0], gen)[0].to(xs[0].device)
+                    points = tuple(torch.where(mk, x[perm], x) for x, mk in zip(xs, masks))
+                value = model_output(self.forward_func(*points, *args)).reshape(-1)
+                drop = (reference - value).to(reference.dtype)
+                for total, mk in zip(out, masks):
+                    here = mk.any(0).to(drop.device, drop.dtype)
+                    total += drop.view((-1,) + (1,) * here.dim()) * here
+        return tuple(out)

@@ -163,7 +163,7 @@ def test_futures_from_the_model_and_attribute_future():
     plain = P.FeatureAblation(net).attribute(x, target=1)
     assert torch.equal(P.FeatureAblation(later).attribute(x, target=1), plain)
     future = P.FeatureAblation(later).attribute_future(x, target=1)
-    assert isinstance(future, torch.futures.Future) and torch.equal(future.wait(), plain)
+    assert type(future) is torch.Future and torch.equal(future.wait(), plain)  # as Captum's
     for cls in (P.Saliency, P.IntegratedGradients, P.KernelShap, P.Lime):
         with pytest.raises(NotImplementedError, match="attribute_future"):
             cls(net).attribute_future(x, target=1)
@@ -320,7 +320,7 @@ def test_limebase_samples_in_the_input_space_with_a_generator():
         lambda m, x: P.Saliency(m).attribute(x, target=7),  # target out of range
         lambda m, x: P.IntegratedGradients(m).attribute(x, target=0, n_steps=0),
         lambda m, x: P.Occlusion(m).attribute(x, target=0, sliding_window_shapes=(1, 2)),
-        lambda m, x: P.FeatureAblation(m).attribute(x, target=0, feature_mask=torch.zeros(3)),
+        lambda m, x: P.FeatureAblation(m).attribute(x, target=0, feature_mask=torch.arange(4)),
     ],
 )
 def test_bad_input_is_a_value_or_type_error_and_an_assertion_error(call):
@@ -354,3 +354,48 @@ def test_attribute_keeps_its_signature_and_leaves_the_model_as_found():
         Failing(model).attribute(torch.rand(2, 3))
     assert all(m.training for m in model.modules())
     assert not model[0].weight.requires_grad and model[2].weight.requires_grad
+
+
+def test_masks_and_baselines_broadcast_as_torch_broadcasts():
+    def total(x):
+        return x.reshape(x.shape[0], -1).sum(1)
+
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    # a 0-d mask: the whole input is one feature
+    whole = P.FeatureAblation(total).attribute(x, feature_mask=torch.tensor(0))
+    assert torch.allclose(whole, torch.full_like(x, x.sum().item()))
+    # a baseline of shape (n, 1) gives each row its own value
+    rows = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    attr = P.FeatureAblation(total).attribute(rows, baselines=torch.tensor([[1.0], [4.0]]))
+    assert torch.allclose(attr, rows - torch.tensor([[1.0], [4.0]]))
+    # an integer input keeps a fractional baseline: replacing 0 by 0.25 lowers the sum
+    ints = torch.tensor([[0, 1]])
+    attr = P.FeatureAblation(lambda t: t.sum(1)).attribute(ints, baselines=0.25)
+    assert torch.allclose(attr, torch.tensor([[-0.25, 0.75]], dtype=attr.dtype))
+
+
+def test_noise_tunnel_gives_each_example_its_own_feature_mask():
+    model = nn.Linear(3, 1)
+    x = torch.randn(2, 3)
+    masks = torch.tensor([[0, 0, 0], [0, 1, 2]])
+    nt = P.NoiseTunnel(P.FeatureAblation(model))
+    attr = nt.attribute(x, target=0, feature_mask=masks, nt_samples=4, stdevs=1e-9)
+    plain = P.FeatureAblation(model).attribute(x, target=0, feature_mask=masks)
+    assert torch.allclose(attr, plain, atol=1e-5)
+
+
+def test_feature_permutation_of_a_loss_over_the_batch():
+    # the model is a loss against fixed labels: it only runs on its own batch
+    torch.manual_seed(0)
+    x = torch.randn(20, 3)
+    labels = 2 * x[:, 0]
+
+    def loss(t):
+        return ((2 * t[:, 0] + 0 * t[:, 2] - labels) ** 2).mean()
+
+    attr = P.FeaturePermutation(loss).attribute(x, generator=0)
+    assert attr.shape == (1, 3)
+    assert attr[0, 0] < 0  # shuffling the used column raises the loss
+    assert torch.equal(attr[0, 1:], torch.zeros(2))
+    with pytest.raises(ValueError, match="target"):
+        P.FeaturePermutation(loss).attribute(x, target=0)

@@ -213,7 +213,13 @@ def test_bad_input_raises_clear_errors(mlp):
             x, target=0, feature_mask=-torch.ones(1, 6, dtype=torch.long)
         )
     with pytest.raises(TypeError, match="integer feature ids"):
-        FeatureAblation(mlp).attribute(x, target=0, feature_mask=torch.zeros(1, 6))
+        FeatureAblation(mlp).attribute(x, target=0, feature_mask=torch.full((1, 6), 0.5))
+    # whole numbers in a float tensor (e.g. zeros_like of the input) are ids all the same
+    ids = torch.tensor([[0, 0, 1, 1, 2, 2]])
+    assert torch.equal(
+        FeatureAblation(mlp).attribute(x, target=0, feature_mask=ids.float()),
+        FeatureAblation(mlp).attribute(x, target=0, feature_mask=ids),
+    )
     with pytest.raises(ValueError, match="must be positive and fit"):
         Occlusion(mlp).attribute(x, target=0, sliding_window_shapes=(7,))
     with pytest.raises(ValueError, match="`strides` must be positive"):
