@@ -81,13 +81,18 @@ class AggregateOutput(Exception):
     """The forward function returned ``values`` numbers for ``rows`` perturbed rows: a fixed
     number of values for the whole batch (Captum's aggregate mode) rather than one per row."""
 
-    def __init__(self, values: int, rows: int) -> None:
+    def __init__(self, values: int, rows: int, shape: tuple[int, ...] = ()) -> None:
         super().__init__(
             f"the model returned {values} value(s) for {rows} rows; perturbation methods need "
             "one output per example (select it with `target`), or values that describe the "
             "whole batch with target=None"
         )
-        self.values, self.rows = values, rows
+        self.values, self.rows, self.shape = values, rows, tuple(shape)
+
+    @property
+    def per_example(self) -> bool:
+        """Whether the output has one row per example, each holding several values."""
+        return len(self.shape) > 1 and self.shape[0] == self.rows
 
 
 def check_rows(out: Any, rows: int, untargeted: bool = False) -> None:
@@ -97,7 +102,7 @@ def check_rows(out: Any, rows: int, untargeted: bool = False) -> None:
     if not isinstance(out, Tensor):
         return
     if out.dim() == 0 or out.shape[0] != rows or (untargeted and out[0].numel() > 1):
-        raise AggregateOutput(out.numel(), rows)
+        raise AggregateOutput(out.numel(), rows, tuple(out.shape))
 
 
 def accepts_aggregate_output(attribute: Callable[..., Any]) -> Callable[..., Any]:
@@ -117,9 +122,36 @@ def accepts_aggregate_output(attribute: Callable[..., Any]) -> Callable[..., Any
             return attribute(self, *args, **kwargs)
         except AggregateOutput as found:
             bound = signature.bind(self, *args, **kwargs)
+            if found.per_example and getattr(self, "_attributes_every_output", False):
+                return _every_output(attribute, bound.arguments, found.shape[1:])
             return _batch_as_one_example(attribute, bound.arguments, found)
 
     return wrapped
+
+
+def _every_output(attribute: Callable[..., Any], arguments: dict, shape: tuple[int, ...]) -> Any:
+    """No target and several values per example (a multi-task model): attribute each value
+    of an example's output, giving ``(n, *output.shape[1:], *input.shape[1:])`` per input
+    (Captum's form for the Shapley methods)."""
+    import itertools
+
+    from ._inputs import as_tuple, like_inputs
+
+    arguments = dict(arguments)
+    method = arguments.pop("self")
+    xs, was_tuple = as_tuple(arguments["inputs"])
+    per_output = []
+    for index in itertools.product(*(range(k) for k in shape)):
+        arguments["target"] = index
+        result, _ = as_tuple(attribute(method, **arguments), "attributions")
+        per_output.append(result)
+    out = tuple(
+        torch.stack([r[i] for r in per_output], 1).reshape(
+            (xs[i].shape[0],) + tuple(shape) + tuple(per_output[0][i].shape[1:])
+        )
+        for i in range(len(xs))
+    )
+    return like_inputs(out, was_tuple)
 
 
 def _batch_as_one_example(attribute: Callable[..., Any], arguments: dict, found: Any) -> Any:

@@ -58,6 +58,9 @@ class ShapleyValueSampling(PerturbationAttribution):
     def __init__(self, forward_func: Callable) -> None:
         super().__init__(forward_func)
 
+    #: no target and several values per example: each value is attributed (Captum's form)
+    _attributes_every_output = True
+
     @accepts_aggregate_output
     def attribute(
         self,

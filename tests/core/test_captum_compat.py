@@ -399,3 +399,14 @@ def test_feature_permutation_of_a_loss_over_the_batch():
     assert torch.equal(attr[0, 1:], torch.zeros(2))
     with pytest.raises(ValueError, match="target"):
         P.FeaturePermutation(loss).attribute(x, target=0)
+
+
+@pytest.mark.parametrize("cls", [P.ShapleyValues, P.ShapleyValueSampling])
+def test_shapley_without_target_attributes_every_output_of_each_example(cls):
+    model = nn.Linear(3, 4)
+    x = torch.randn(2, 3)
+    attr = cls(model).attribute(x)
+    assert attr.shape == (2, 4, 3)
+    # a linear model's Shapley values: w_oj * (x_j - 0), for each output o
+    expected = model.weight.detach().unsqueeze(0) * x.unsqueeze(1)
+    assert torch.allclose(attr, expected, atol=1e-5)
