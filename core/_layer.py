@@ -96,7 +96,10 @@ def capture(
         records[i].append((value, was_tuple))
         if stop and all(records):
             raise _StopForward
-        return value if was_tuple else value[0]
+        # the model goes on with copies: an in-place operation after the layer (ReLU(inplace=
+        # True), +=) must change neither the recorded value nor its place in the graph
+        given = tuple(t.clone() for t in value)
+        return given if was_tuple else given[0]
 
     def seen_input(i: int, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
         # the tensors the layer is called with, positional ones first, then keyword ones

@@ -380,3 +380,29 @@ def test_token_ids_as_a_layers_input_get_a_clear_error():
         ids, baselines=torch.zeros_like(ids), target=1, n_steps=8
     )
     assert out.shape == (2, 7, 16)
+
+
+@pytest.mark.parametrize("to_input", [False, True])
+def test_an_in_place_operation_after_the_layer_changes_nothing(to_input):
+    # ReLU(inplace=True) rewrites the tensor the layer produced; the layer's value and its
+    # gradient are those before the ReLU, as without in-place operations
+    def net(inplace):
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=inplace), nn.Linear(4, 2))
+
+    x = torch.randn(5, 3)
+    layer = 1 if to_input else 0
+    results = []
+    for inplace in (False, True):
+        model = net(inplace)
+        kw = {"attribute_to_layer_input": to_input}
+        results.append(
+            (
+                P.InternalInfluence(model, model[layer]).attribute(x, target=0, **kw),
+                P.LayerActivation(model, model[layer]).attribute(x, **kw),
+                P.LayerGradientXActivation(model, model[layer]).attribute(x, target=0, **kw),
+            )
+        )
+    for plain, inplace in zip(*results):
+        assert torch.allclose(plain, inplace, atol=1e-6)
+    assert (results[1][1] < 0).any()  # the activation recorded before the ReLU
