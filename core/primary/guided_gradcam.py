@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+import torch
 from torch import nn
 
 from .._inputs import TargetType, TensorOrTuple, as_tuple, like_inputs
@@ -58,12 +60,24 @@ class GuidedGradCam(GradientAttribution):
         guided, _ = as_tuple(
             self.guided_backprop.attribute(inputs, target, additional_forward_args)
         )
+        modes = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "lanczos", "area",
+                 "nearest-exact")  # fmt: skip
+        if interpolate_mode not in modes:
+            raise AttributionValueError(
+                f"`interpolate_mode` must be one of {modes}, got {interpolate_mode!r}"
+            )
         out = []
         for i, (x, g) in enumerate(zip(xs, guided)):
             if x.dim() != cam.dim():
-                raise AttributionValueError(
-                    f"inputs[{i}] has shape {tuple(x.shape)} and the Grad-CAM map "
-                    f"{tuple(cam.shape)}; they need the same number of dimensions to upsample"
+                # an input that is not laid out like the layer (a side vector of a model that
+                # also takes an image) gets no map, as in Captum: an empty tensor and a warning
+                warnings.warn(
+                    f"GuidedGradCam: inputs[{i}] has shape {tuple(x.shape)} and the Grad-CAM "
+                    f"map {tuple(cam.shape)} has another number of dimensions; it cannot be "
+                    "upsampled to that input, whose attribution is an empty tensor",
+                    stacklevel=2,
                 )
+                out.append(torch.empty(0, dtype=g.dtype, device=g.device))
+                continue
             out.append(g * LayerAttribution.interpolate(cam, tuple(x.shape[2:]), interpolate_mode))
         return like_inputs(tuple(out), was_tuple)

@@ -410,3 +410,24 @@ def test_shapley_without_target_attributes_every_output_of_each_example(cls):
     # a linear model's Shapley values: w_oj * (x_j - 0), for each output o
     expected = model.weight.detach().unsqueeze(0) * x.unsqueeze(1)
     assert torch.allclose(attr, expected, atol=1e-5)
+
+
+def test_guided_gradcam_skips_an_input_that_is_not_an_image():
+    class ImageAndVector(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.head = nn.Linear(2 * 2 * 2 + 1, 3)
+
+        def forward(self, img, vec):
+            return self.head(torch.cat([self.conv(img).flatten(1), vec], 1))
+
+    torch.manual_seed(0)
+    model = ImageAndVector()
+    img, vec = torch.rand(2, 1, 4, 4), torch.rand(2, 1)
+    alone = P.GuidedGradCam(model, model.conv).attribute((img, vec), target=0)
+    with pytest.warns(UserWarning, match=r"inputs\[1\]"):
+        a_img, a_vec = P.GuidedGradCam(model, model.conv).attribute((img, vec), target=1)
+    assert a_img.shape == img.shape and a_vec.numel() == 0 and alone[1].numel() == 0
+    with pytest.raises(ValueError, match="interpolate_mode"):
+        P.GuidedGradCam(model, model.conv).attribute((img, vec), target=0, interpolate_mode="x")
