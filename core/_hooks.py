@@ -71,6 +71,25 @@ class _ReplacedGradient(torch.autograd.Function):
         return ctx.vjp(grad_output), None, None
 
 
+class _ReplacedGradients(torch.autograd.Function):
+    """Forward: the value ``y``. Backward: ``vjp(grad_output)``, a tuple, flows to ``xs``."""
+
+    @staticmethod
+    def forward(ctx, y: Tensor, vjp: Callable, *xs: Tensor) -> Tensor:  # noqa: D102
+        ctx.vjp = vjp
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):  # noqa: D102
+        return (None, None, *ctx.vjp(grad_output))
+
+
+def replace_gradients(xs: tuple[Tensor, ...], y: Tensor, vjp: Callable) -> Tensor:
+    """:func:`replace_gradient` for a value of several tensors: ``vjp(g)`` returns one
+    gradient per tensor of ``xs``."""
+    return _ReplacedGradients.apply(y.detach(), vjp, *xs)
+
+
 def replace_gradient(x: Tensor, y: Tensor, vjp: Callable[[Tensor], Tensor]) -> Tensor:
     """Return a tensor equal to ``y`` whose gradient with respect to ``x`` is ``vjp(g)``.
 

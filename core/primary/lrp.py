@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._hooks import preserved_state, replace_gradient
+from .._hooks import preserved_state, replace_gradient, replace_gradients
 from .._inputs import (
     TargetType,
     TensorOrTuple,
@@ -66,15 +66,19 @@ def relevance_rules(rules: dict[nn.Module, PropagationRule]) -> Iterator[None]:
             isinstance(output, Tensor) and args and isinstance(args[0], Tensor)
         ):
             return None
-        x, rule = args[0], rules[module]
+        rule = rules[module]
+        several = len(args) > 1 and all(isinstance(a, Tensor) for a in args)
+        x = tuple(args) if several else args[0]
 
-        def vjp(relevance: Tensor) -> Tensor:
+        def vjp(relevance: Tensor):
             propagating[0] = True
             try:
                 return rule.propagate(module, x, relevance)
             finally:
                 propagating[0] = False
 
+        if several:  # a module that combines tensors (the addition of a skip connection)
+            return replace_gradients(x, output, vjp)
         return replace_gradient(x, output, vjp)
 
     handles = [m.register_forward_hook(hook) for m in rules]

@@ -25,20 +25,39 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..errors import AttributionValueError
+from ..errors import AttributionTypeError, AttributionValueError
 
 
 def _stabilise(z: Tensor, eps: float) -> Tensor:
     return z + eps * torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
 
 
-def _relevance(layer_fn: Callable[[Tensor], Tensor], x: Tensor, relevance: Tensor, eps: float):
-    """``x * J^T (R / stab(z))`` for ``z = layer_fn(x)``."""
+def _relevance(layer_fn: Callable[..., Tensor], x: Tensor | tuple[Tensor, ...], relevance: Tensor,
+               eps: float) -> Tensor | tuple[Tensor, ...]:  # fmt: skip
+    """``x * J^T (R / stab(z))`` for ``z = layer_fn(x)``; for a module of several inputs
+    (an addition of a skip connection) each input gets its share,
+    :math:`R_k = x_k \\odot J_k^T (R / z)`."""
+    many = isinstance(x, tuple)
     with torch.enable_grad():
-        leaf = x.detach().requires_grad_(True)
-        z = layer_fn(leaf)
-        (c,) = torch.autograd.grad(z, leaf, relevance / _stabilise(z.detach(), eps))
-    return leaf.detach() * c
+        leaves = tuple(t.detach().requires_grad_(True) for t in (x if many else (x,)))
+        z = layer_fn(*leaves)
+        grads = torch.autograd.grad(
+            z, leaves, relevance / _stabilise(z.detach(), eps), allow_unused=True
+        )
+    shares = tuple(
+        leaf.detach() * (torch.zeros_like(leaf) if c is None else c)
+        for leaf, c in zip(leaves, grads)
+    )
+    return shares if many else shares[0]
+
+
+def _one_input(rule: PropagationRule, module: nn.Module, x: object) -> None:
+    if isinstance(x, tuple):
+        raise AttributionTypeError(
+            f"{type(rule).__name__} on {type(module).__name__} takes a module of one input, "
+            f"but it was called with {len(x)} tensors; use EpsilonRule (or GammaRule, "
+            "ZPlusRule) for a module that combines several inputs"
+        )
 
 
 class PropagationRule:
@@ -63,9 +82,7 @@ class EpsilonRule(PropagationRule):
 
     def propagate(self, module: nn.Module, x: Tensor, relevance: Tensor) -> Tensor:
         params = self.params(module)
-        return _relevance(
-            lambda t: functional_call(module, params, (t,)), x, relevance, self.epsilon
-        )
+        return _relevance(lambda *t: functional_call(module, params, t), x, relevance, self.epsilon)
 
 
 class GammaRule(EpsilonRule):
@@ -96,6 +113,7 @@ class Alpha1Beta0Rule(EpsilonRule):
     :math:`x^+ w^+ + x^- w^-`."""
 
     def propagate(self, module: nn.Module, x: Tensor, relevance: Tensor) -> Tensor:
+        _one_input(self, module, x)
         own = dict(module.named_parameters(recurse=False))
         pos = {k: p.clamp(min=0) for k, p in own.items()}
         neg = {k: p.clamp(max=0) if k != "bias" else torch.zeros_like(p) for k, p in own.items()}
@@ -113,6 +131,7 @@ class IdentityRule(PropagationRule):
     """Pass the relevance through unchanged (activations, dropout, reshapes)."""
 
     def propagate(self, module: nn.Module, x: Tensor, relevance: Tensor) -> Tensor:
+        _one_input(self, module, x)
         if relevance.numel() != x.numel():
             raise AttributionValueError(
                 f"IdentityRule on {type(module).__name__} needs as many outputs as inputs, "

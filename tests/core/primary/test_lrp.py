@@ -157,3 +157,31 @@ def test_a_rule_that_is_not_a_rule_fails_when_lrp_is_built():
     net[0].rule = 1
     with pytest.raises(TypeError, match="must be a PropagationRule, got 1"):
         LRP(net)
+
+
+def test_lrp_splits_relevance_over_the_inputs_of_a_skip_connection():
+    class Add(torch.nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    class Skip(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 2, bias=False)
+            self.linear.weight.data.fill_(2.0)
+            self.add = Add()
+
+        def forward(self, x):
+            return self.add(self.linear(x), x)
+
+    model = Skip()
+    x = torch.tensor([[1.0, 4.0]])
+    # output 0 = (2 + 8) + 1: the addition gives 10 to the linear branch and 1 to the skip;
+    # the linear layer splits its 10 as its contributions 2 and 8
+    relevance = LRP(model, rules={model.add: EpsilonRule()}).attribute(x, target=0)
+    assert torch.allclose(relevance, torch.tensor([[3.0, 8.0]]))
+    assert not model._forward_hooks and not model.add._forward_hooks
+    from perspicio.core import IdentityRule
+
+    with pytest.raises(TypeError, match="called with 2 tensors"):
+        LRP(model, rules={model.add: IdentityRule()}).attribute(x, target=0)
