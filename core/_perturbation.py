@@ -109,7 +109,8 @@ def blend(mask: Tensor, replacement: Tensor, x: Tensor) -> Tensor:
     ``x``: ``(n, ...)``. Returns ``(m * n, ...)`` rows in ``m`` blocks.
     """
     out = torch.where(mask, replacement, x.unsqueeze(0))
-    return out.expand((mask.shape[0],) + x.shape).reshape((-1,) + x.shape[1:])
+    rows = mask.shape[0] * x.shape[0]  # explicit: an input of no features has no -1 to infer
+    return out.expand((mask.shape[0],) + x.shape).reshape((rows,) + x.shape[1:])
 
 
 def ablate_and_compare(

@@ -431,3 +431,24 @@ def test_guided_gradcam_skips_an_input_that_is_not_an_image():
     assert a_img.shape == img.shape and a_vec.numel() == 0 and alone[1].numel() == 0
     with pytest.raises(ValueError, match="interpolate_mode"):
         P.GuidedGradCam(model, model.conv).attribute((img, vec), target=0, interpolate_mode="x")
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        (P.FeatureAblation, {}),
+        (P.ShapleyValues, {}),
+        (P.ShapleyValueSampling, {"n_samples": 3}),
+        (P.KernelShap, {"n_samples": 300, "generator": 0}),
+    ],
+)
+def test_an_input_with_no_features_gets_an_empty_attribution(cls, kwargs):
+    w = torch.tensor([1.0, -2.0, 3.0])
+
+    def model(x, extra):  # `extra` has no features (an empty list of sparse ids, say)
+        return x @ w + extra.sum(1)
+
+    x, extra = torch.tensor([[1.0, 2.0, 3.0]]), torch.zeros(1, 0)
+    a_x, a_extra = cls(model).attribute((x, extra), **kwargs)
+    assert a_extra.shape == (1, 0)
+    assert torch.allclose(a_x, x * w, atol=1e-3)  # a linear model: w * (x - 0)
