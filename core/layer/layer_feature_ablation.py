@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
+from .._compat import AggregateOutput
 from .._inputs import (
     TargetType,
     TensorOrTuple,
@@ -59,10 +60,11 @@ class LayerFeatureAblation(LayerAttribution, PerturbationAttribution):
         )  # fmt: skip
 
     def _ablate(self, inputs, target, additional_forward_args, layer_mask, to_input, per_eval,
-                show_progress, replacement_rows):  # fmt: skip
+                show_progress, replacement_rows, whole_batch=None):  # fmt: skip
         """The shared loop: ``replacement_rows(acts)`` gives, per layer tensor, the values
         that replace an ablated group (one row to broadcast, or ``(m, n, ...)`` blocks via
-        a callable on the chunk's slice)."""
+        a callable on the chunk's slice). ``whole_batch(model, acts, groups, n_groups)``
+        handles a model that returns values for the whole batch rather than per example."""
         if isinstance(self.layer, (list, tuple)) and len(self.layers) > 1:
             raise AttributionValueError(f"{type(self).__name__} takes one layer")
         xs, _ = as_tuple(inputs)
@@ -82,11 +84,21 @@ class LayerFeatureAblation(LayerAttribution, PerturbationAttribution):
                 )
 
         chunk = resolve_chunk(per_eval, self.forward_func, xs, args, n_groups)
-        attrs = ablate_and_compare(
-            with_layer, acts, format_target(target, n), (), n_groups,
-            masks=lambda sl: group_masks(groups, sl),
-            replacements=rows if callable(rows) else lambda sl: tuple(
-                b.unsqueeze(0) for b in rows),
-            chunk=chunk, show_progress=show_progress, desc=f"{self.get_name()} attribution",
-        )  # fmt: skip
+        try:
+            attrs = ablate_and_compare(
+                with_layer, acts, format_target(target, n), (), n_groups,
+                masks=lambda sl: group_masks(groups, sl),
+                replacements=rows if callable(rows) else lambda sl: tuple(
+                    b.unsqueeze(0) for b in rows),
+                chunk=chunk, show_progress=show_progress,
+                desc=f"{self.get_name()} attribution",
+            )  # fmt: skip
+        except AggregateOutput:
+            if whole_batch is None or target is not None:
+                raise AttributionValueError(
+                    "the model returns values for the whole batch (or several per example "
+                    f"with no target); {type(self).__name__} needs one output per example: "
+                    "pass `target`"
+                ) from None
+            attrs = whole_batch(with_layer, acts, groups, n_groups)
         return self._answer([attrs], [was_tuple])

@@ -10,7 +10,7 @@ from torch import Tensor
 from .._batching import make_generator
 from .._inputs import TargetType, TensorOrTuple
 from ..errors import AttributionValueError
-from ..primary.feature_permutation import random_derangements
+from ..primary.feature_permutation import FeaturePermutation, random_derangements
 from .layer_feature_ablation import LayerFeatureAblation
 
 
@@ -60,7 +60,13 @@ class LayerFeaturePermutation(LayerFeatureAblation):
 
             return rows
 
+        def whole_batch(with_layer, acts, groups, n_groups):
+            # a loss over the batch, or several values per example with no target: the
+            # primary method's whole-batch form, on the layer's values
+            method = FeaturePermutation(with_layer)
+            return method._whole_batch(acts, (), groups, n_groups, gen, show_progress)
+
         return self._ablate(
             inputs, target, additional_forward_args, layer_mask, attribute_to_layer_input,
-            perturbations_per_eval, show_progress, shuffled,
+            perturbations_per_eval, show_progress, shuffled, whole_batch,
         )  # fmt: skip

@@ -452,3 +452,21 @@ def test_an_input_with_no_features_gets_an_empty_attribution(cls, kwargs):
     a_x, a_extra = cls(model).attribute((x, extra), **kwargs)
     assert a_extra.shape == (1, 0)
     assert torch.allclose(a_x, x * w, atol=1e-3)  # a linear model: w * (x - 0)
+
+
+def test_layer_feature_permutation_of_a_loss_over_the_batch():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 1))
+    with torch.no_grad():
+        net[1].weight.copy_(torch.tensor([[1.0, 0.0, 2.0]]))  # neuron 1 unused
+    x = torch.randn(10, 3)
+    labels = torch.randn(10)
+
+    def loss(t):
+        return ((net(t)[:, 0] - labels) ** 2).mean()
+
+    attr = P.LayerFeaturePermutation(loss, net[0]).attribute(x, generator=0)
+    assert attr.shape == (1, 3)
+    assert attr[0, 1] == 0 and attr[0, 0] != 0 and attr[0, 2] != 0
+    with pytest.raises(ValueError, match="target"):
+        P.LayerFeatureAblation(loss, net[0]).attribute(x)
