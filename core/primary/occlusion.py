@@ -58,6 +58,13 @@ def window_grid(shape: torch.Size, window: Any, stride: Any, i: int) -> tuple[tu
         )
     if any(not isinstance(s, int) or s < 1 for s in stride):
         raise AttributionValueError(f"`strides` must be positive ints, got {stride}")
+    gaps = [d for d, (s, w, st) in enumerate(zip(shape, window, stride)) if st > w and s > w]
+    if gaps:
+        raise AttributionValueError(
+            f"`strides` {stride} exceed `sliding_window_shapes` {window} of input {i} in "
+            f"dimension(s) {gaps}: the elements between two windows would never be occluded "
+            "(and get 0); use strides no larger than the window"
+        )
     # windows start at 0, st, 2st, ... until one reaches the end; the last may be cut off
     # by the border, so that every element is covered
     positions = tuple(-(-(s - w) // st) + 1 for s, w, st in zip(shape, window, stride))

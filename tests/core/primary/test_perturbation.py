@@ -121,9 +121,9 @@ def test_ablation_and_occlusion_equal_reference_loops(per_eval):
     )
     assert torch.allclose(fa, reference_ablation(f, x, 0.3, groups), atol=1e-6)
     occ = Occlusion(f).attribute(
-        x, (3, 3, 2), strides=(3, 2, 3), baselines=0.3, perturbations_per_eval=per_eval
+        x, (3, 3, 2), strides=(3, 2, 1), baselines=0.3, perturbations_per_eval=per_eval
     )
-    assert torch.allclose(occ, reference_occlusion(f, x, 0.3, (3, 3, 2), (3, 2, 3)), atol=1e-6)
+    assert torch.allclose(occ, reference_occlusion(f, x, 0.3, (3, 3, 2), (3, 2, 1)), atol=1e-6)
 
 
 def test_multiple_inputs_share_feature_ids(two_input_net):
@@ -222,6 +222,8 @@ def test_bad_input_raises_clear_errors(mlp):
     )
     with pytest.raises(ValueError, match="must be positive and fit"):
         Occlusion(mlp).attribute(x, target=0, sliding_window_shapes=(7,))
+    with pytest.raises(ValueError, match="would never be occluded"):
+        Occlusion(mlp).attribute(x, target=0, sliding_window_shapes=(2,), strides=(3,))
     with pytest.raises(ValueError, match="`strides` must be positive"):
         Occlusion(mlp).attribute(x, target=0, sliding_window_shapes=(2,), strides=(0,))
     with pytest.raises(ValueError, match="must each give 1 number"):
