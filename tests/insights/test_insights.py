@@ -210,3 +210,43 @@ def test_several_models_are_explained_for_the_same_target():
     # the second model scores "bright" with the opposite sign: opposite attributions
     assert torch.allclose(first.attributions[0], -second.attributions[0])
     assert float(first.attributions[0].abs().sum()) > 0
+
+
+def test_captums_insights_tutorial_runs_after_search_and_replace():
+    # the tutorial's code with captum.insights -> perspicio.insights, an endless generator of
+    # batches, a torchvision Normalize as the input transform and a zero baseline function
+    # (offline stand-ins for CIFAR-10 and its pretrained network)
+    torchvision = pytest.importorskip("torchvision")
+    from perspicio.insights import AttributionVisualizer, Batch
+    from perspicio.insights.attr_vis.features import ImageFeature
+
+    def baseline_func(input):
+        return input * 0
+
+    def formatted_data_iter():
+        g = torch.Generator().manual_seed(0)
+        while True:  # the tutorial's loader never ends either
+            images = torch.rand(4, 3, 6, 6, generator=g)
+            yield Batch(inputs=images, labels=(images.mean((1, 2, 3)) > 0.5).long())
+
+    normalize = torchvision.transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
+    class Net(nn.Module):  # reads normalised images: bright means > 0 after Normalize
+        def forward(self, x):
+            score = x.mean((1, 2, 3)) * 20
+            return torch.stack([-score, score], 1)
+
+    visualizer = AttributionVisualizer(
+        models=[Net()],
+        score_func=lambda o: torch.nn.functional.softmax(o, 1),
+        classes=["dark", "bright"],
+        features=[
+            ImageFeature("Photo", baseline_transforms=[baseline_func], input_transforms=[normalize])
+        ],
+        dataset=formatted_data_iter(),
+    )
+    examples = visualizer.examples(count=6)
+    assert len(examples) == 6  # two batches of the endless stream read, no more
+    assert all(e.predicted() == CLASSES[int(e.label)] for e in examples)
+    result = visualizer.explain(examples[0], method="integrated_gradients", n_steps=8)
+    assert result.features[0].contribution == pytest.approx(1.0)
