@@ -35,6 +35,17 @@ from .layer.layer_gradient_x_activation import LayerGradientXActivation
 from .layer.layer_integrated_gradients import LayerIntegratedGradients
 from .layer.layer_lrp import LayerLRP
 from .layer.layer_score_cam import LayerScoreCam
+from .llm import (
+    InterpretableInput,
+    LLMAttribution,
+    LLMAttributionResult,
+    LLMGradientAttribution,
+    RemoteLLMAttribution,
+    RemoteLLMProvider,
+    TextTemplateInput,
+    TextTokenInput,
+    VLLMProvider,
+)
 from .neuron.neuron_conductance import NeuronConductance
 from .neuron.neuron_deeplift import NeuronDeepLift, NeuronDeepLiftShap
 from .neuron.neuron_feature_ablation import NeuronFeatureAblation
@@ -88,6 +99,15 @@ from .summary import (
 )
 
 __all__ = [
+    "InterpretableInput",
+    "LLMAttribution",
+    "LLMAttributionResult",
+    "LLMGradientAttribution",
+    "RemoteLLMAttribution",
+    "RemoteLLMProvider",
+    "TextTemplateInput",
+    "TextTokenInput",
+    "VLLMProvider",
     "DataLoaderAttribution",
     "InputRole",
     "LimeBase",

@@ -1,0 +1,191 @@
+"""What a text-generation attribution returns, with its plots and an HTML view."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def _tensor(value: Any) -> Tensor | None:
+    if value is None:
+        return None
+    return value if isinstance(value, Tensor) else torch.as_tensor(np.asarray(value))
+
+
+def _figure(size: tuple[float, float], show: bool) -> Any:
+    """A figure for the caller (not registered with pyplot unless it is to be shown)."""
+    if show:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=size)
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size)
+
+
+def _show(show: bool) -> None:
+    if show:
+        import matplotlib.pyplot as plt
+
+        plt.show()
+
+
+class LLMAttributionResult:
+    """The attribution of a generated (or given) target to the features of a prompt.
+
+    Attributes
+    ----------
+    input_tokens : list of str
+        The prompt's features (template values or tokens), in order.
+    output_tokens : list of str
+        The target's tokens.
+    seq_attr : Tensor ``(len(input_tokens),)``
+        Each feature's attribution to the whole target (its log-probability by default).
+    token_attr : Tensor ``(len(output_tokens), len(input_tokens))`` or None
+        Row ``t``: each feature's attribution to target token ``t``.
+    output_probs : Tensor ``(len(output_tokens),)`` or None
+        Each target token's probability under the unperturbed prompt.
+
+    Examples
+    --------
+    >>> from perspicio.core import LLMAttributionResult
+    >>> res = LLMAttributionResult(input_tokens=["Ada", "Paris"], output_tokens=["Rome"],
+    ...                            seq_attr=[0.1, 2.0], token_attr=[[0.1, 2.0]])
+    >>> res.seq_attr_dict
+    {'Ada': 0.1, 'Paris': 2.0}
+    >>> fig, ax = res.plot_token_attr()
+    """
+
+    def __init__(
+        self,
+        *,
+        input_tokens: list[str],
+        output_tokens: list[str],
+        seq_attr: Any,
+        token_attr: Any = None,
+        output_probs: Any = None,
+        inp: Any = None,
+    ) -> None:
+        self.input_tokens = list(input_tokens)
+        self.output_tokens = list(output_tokens)
+        self.seq_attr = seq_attr
+        self.token_attr = token_attr
+        self.output_probs = output_probs
+        self.inp = inp
+
+    @property
+    def seq_attr(self) -> Tensor:
+        return self._seq_attr
+
+    @seq_attr.setter
+    def seq_attr(self, value: Any) -> None:
+        self._seq_attr = _tensor(value)
+
+    @property
+    def token_attr(self) -> Tensor | None:
+        return self._token_attr
+
+    @token_attr.setter
+    def token_attr(self, value: Any) -> None:
+        self._token_attr = _tensor(value)
+
+    @property
+    def output_probs(self) -> Tensor | None:
+        return self._output_probs
+
+    @output_probs.setter
+    def output_probs(self, value: Any) -> None:
+        self._output_probs = _tensor(value)
+
+    @property
+    def seq_attr_dict(self) -> dict[str, float]:
+        """``{input token: attribution}`` (a repeated token keeps its last value)."""
+        return {k: float(v) for k, v in zip(self.input_tokens, self.seq_attr.tolist())}
+
+    def __repr__(self) -> str:
+        shape = None if self.token_attr is None else tuple(self.token_attr.shape)
+        return (
+            f"LLMAttributionResult(input_tokens={self.input_tokens}, output_tokens="
+            f"{self.output_tokens}, seq_attr={self.seq_attr.tolist()}, token_attr shape {shape})"
+        )
+
+    # ------------------------------------------------------------------ plots
+    def plot_token_attr(self, show: bool = False) -> tuple[Any, Any]:
+        """Heat map of :attr:`token_attr` (target tokens x prompt features); returns
+        ``(figure, axes)``."""
+        if self.token_attr is None:
+            raise ValueError(
+                "this result has no per-token attribution (token_attr is None): the method "
+                "(Lime, KernelShap) only attributes the whole target; use plot_seq_attr()"
+            )
+        values = self.token_attr.detach().cpu().float().numpy()
+        fig = _figure((max(4, 0.6 * len(self.input_tokens) + 2),
+                       max(2.5, 0.45 * len(self.output_tokens) + 1.5)), show)  # fmt: skip
+        ax = fig.add_subplot()
+        bound = float(np.abs(values).max()) or 1.0
+        image = ax.imshow(values, cmap="RdYlGn", vmin=-bound, vmax=bound, aspect="auto")
+        fig.colorbar(image, ax=ax, label="attribution")
+        ax.set_xticks(range(len(self.input_tokens)), self.input_tokens, rotation=60,
+                      ha="right")  # fmt: skip
+        ax.set_yticks(range(len(self.output_tokens)), self.output_tokens)
+        ax.set_xlabel("prompt")
+        ax.set_ylabel("generated")
+        if values.size <= 400:
+            for (i, j), v in np.ndenumerate(values):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+        fig.tight_layout()
+        _show(show)
+        return fig, ax
+
+    def plot_seq_attr(self, show: bool = False) -> tuple[Any, Any]:
+        """Bar chart of :attr:`seq_attr` over the prompt's features; returns
+        ``(figure, axes)``."""
+        values = self.seq_attr.detach().cpu().float().numpy()
+        fig = _figure((max(4, 0.6 * len(self.input_tokens) + 2), 3.2), show)
+        ax = fig.add_subplot()
+        colours = ["#2e8b57" if v >= 0 else "#c0392b" for v in values]
+        ax.bar(range(len(values)), values, color=colours)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(self.input_tokens)), self.input_tokens, rotation=60,
+                      ha="right")  # fmt: skip
+        ax.set_ylabel("attribution to the target")
+        fig.tight_layout()
+        _show(show)
+        return fig, ax
+
+    # ------------------------------------------------------------------- HTML
+    def to_html(self) -> str:
+        """A self-contained HTML table: prompt features x generated tokens, coloured by
+        attribution (green for, red against); every token is escaped."""
+        rows = [self.seq_attr] if self.token_attr is None else list(self.token_attr)
+        labels = ["(all)"] if self.token_attr is None else self.output_tokens
+        bound = max(float(self.seq_attr.abs().max()), 1e-12)
+        if self.token_attr is not None:
+            bound = max(float(self.token_attr.abs().max()), 1e-12)
+
+        def cell(v: float) -> str:
+            a = min(1.0, abs(v) / bound)
+            rgb = "46,139,87" if v >= 0 else "192,57,43"
+            return f'<td style="background:rgba({rgb},{a:.2f})" title="{v:.4g}">{v:.3f}</td>'
+
+        head = "".join(f"<th>{html.escape(t)}</th>" for t in self.input_tokens)
+        body = []
+        for label, row in zip(labels, rows):
+            prob = ""
+            if self.output_probs is not None and self.token_attr is not None:
+                prob = f" <small>(p={float(self.output_probs[len(body)]):.2f})</small>"
+            cells = "".join(cell(float(v)) for v in row.tolist())
+            body.append(f"<tr><th>{html.escape(label)}{prob}</th>{cells}</tr>")
+        total = "".join(cell(float(v)) for v in self.seq_attr.tolist())
+        return (
+            '<table class="perspicio-llm" style="border-collapse:collapse;font-family:sans-serif">'
+            f"<tr><th>generated \\ prompt</th>{head}</tr>{''.join(body)}"
+            f"<tr><th>whole target</th>{total}</tr></table>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
