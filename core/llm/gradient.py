@@ -88,8 +88,8 @@ class LLMGradientAttribution(Attribution):
         self,
         inp: TextTokenInput,
         target: str | Tensor | None = None,
-        skip_tokens: list[int] | list[str] | None = None,
         gen_args: dict | None = None,
+        skip_tokens: list[int] | list[str] | None = None,
         **kwargs: Any,
     ) -> LLMAttributionResult:
         """Attribute ``target`` (generated when None) to the tokens of ``inp``.

@@ -168,11 +168,12 @@ class LLMAttribution(Attribution):
         self,
         inp: InterpretableInput,
         target: str | Tensor | None = None,
-        skip_tokens: list[int] | list[str] | None = None,
         num_trials: int = 1,
         gen_args: dict | None = None,
         use_cached_outputs: bool = True,
         _inspect_forward: Callable | None = None,
+        forward_in_tokens: bool = True,
+        skip_tokens: list[int] | list[str] | None = None,
         **kwargs: Any,
     ) -> LLMAttributionResult:
         """Attribute ``target`` (generated greedily when None) to the features of ``inp``.
@@ -184,13 +185,13 @@ class LLMAttribution(Attribution):
         target : str, tensor of token ids, or None
             The continuation to explain; None generates one with ``model.generate``
             (``gen_args``; greedy, 25 new tokens by default).
+        num_trials : int, default 1
+            Average the attribution over this many runs (for the sampling methods).
+        use_cached_outputs, forward_in_tokens : bool
+            Accepted for compatibility; scoring is one teacher-forced pass per prompt.
         skip_tokens : list of int or str, optional
             Token ids (or tokens) dropped from the target, e.g. the tokenizer's
             beginning-of-sequence token that ``encode`` adds.
-        num_trials : int, default 1
-            Average the attribution over this many runs (for the sampling methods).
-        use_cached_outputs : bool, default True
-            Accepted for compatibility; scoring is one teacher-forced pass per prompt.
         **kwargs
             Passed to the method's ``attribute`` (``n_samples``, ``perturbations_per_eval``,
             ``generator``, ``show_progress`` ...).
