@@ -9,9 +9,12 @@ answer as highlighted HTML.
 from .adapters import TextForward, embedding_layer
 from .explain import explain
 from .explanation import TextExplanation, render_html
+from .generation import GENERATION_METHODS, explain_generation
 from .tokens import baseline_ids, encode, word_groups
 
 __all__ = [
+    "GENERATION_METHODS",
+    "explain_generation",
     "TextExplanation",
     "TextForward",
     "baseline_ids",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,10 +29,25 @@ from .._perturbation import coalition_points, evaluate, resolve_chunk, spread
 from ..attribution import PerturbationAttribution
 
 
+def feature_orderings(n_samples: int, n_features: int, gen: torch.Generator | None) -> Tensor:
+    """The orderings to average over, ``(S, F)``: every ordering once when there are no more
+    than ``n_samples`` of them (the exact Shapley value, with ``F!`` orderings), otherwise
+    random orderings in antithetic pairs, each followed by its reverse (a feature early in one
+    is late in the other, which cancels much of the sampling noise; Mitchell et al., 2022,
+    "Sampling Permutations for Shapley Value Estimation")."""
+    if n_features <= 8 and math.factorial(n_features) <= n_samples:
+        return torch.tensor(list(itertools.permutations(range(n_features)))).reshape(
+            -1, n_features)  # fmt: skip
+    half = torch.rand((n_samples + 1) // 2, n_features, generator=gen).argsort(1)
+    return torch.stack([half, half.flip(1)], 1).reshape(-1, n_features)[:n_samples]
+
+
 class ShapleyValueSampling(PerturbationAttribution):
     r"""Shapley values estimated from random feature orderings.
 
-    For each of ``n_samples`` random permutations :math:`\pi` of the features, the features
+    For each of ``n_samples`` orderings :math:`\pi` of the features (random ones in
+    antithetic pairs, or all ``F!`` when there are no more than ``n_samples``;
+    :func:`feature_orderings`), the features
     are added one by one to the baseline in the order :math:`\pi`; each feature's
     contribution is the output change when it is added. The average over permutations is an
     unbiased estimate of its Shapley value
@@ -92,7 +109,8 @@ class ShapleyValueSampling(PerturbationAttribution):
         args = format_additional_args(additional_forward_args)
         gen = make_generator(generator)
 
-        orders = torch.rand(n_samples, n_features, generator=gen).argsort(1)  # (S, F)
+        orders = feature_orderings(n_samples, n_features, gen)  # (S, F)
+        n_samples = orders.shape[0]  # all F! orderings may be fewer than asked for
         ranks = orders.argsort(1).to(xs[0].device)  # position of each feature in its ordering
         # coalition j of ordering s holds the first j features: the empty and the full
         # coalition are shared by every ordering and evaluated once.
