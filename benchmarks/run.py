@@ -11,7 +11,7 @@ import warnings
 
 import torch
 
-from . import gradient, layer, metrics, perturbation, tabular, text, vision
+from . import generation, gradient, layer, metrics, perturbation, tabular, text, vision
 from .common import timeit, timeit_pair
 
 SUITES = {
@@ -22,6 +22,7 @@ SUITES = {
     "vision": vision.cases,
     "text": text.cases,
     "tabular": tabular.cases,
+    "generation": generation.cases,
 }
 
 

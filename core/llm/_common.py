@@ -134,16 +134,6 @@ def tokens(tokenizer: Any, ids: Tensor) -> list[str]:
     return list(tokenizer.convert_ids_to_tokens(ids.tolist()))
 
 
-def seed_for(generator: Any) -> int | None:
-    """One seed for every pass of a sampling method over the outputs, so the total and each
-    token are attributed from the same draws (from ``generator``, else the global state)."""
-    if generator is None:
-        return int(torch.randint(0, 2**62, (1,)).item())
-    if isinstance(generator, torch.Generator):
-        return int(torch.randint(0, 2**62, (1,), generator=generator).item())
-    return generator
-
-
 __all__ = [
     "DEFAULT_GEN_ARGS",
     "TextTemplateInput",

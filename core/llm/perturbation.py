@@ -212,13 +212,16 @@ class LLMAttribution(Attribution):
         method = copy.copy(self.attr_method)
         method.forward_func = scores
         kwargs.setdefault("perturbations_per_eval", 10**6)  # the scorer batches model calls
-        sampling = not isinstance(self.attr_method, (FeatureAblation, ShapleyValues))
+        generator = kwargs.get("generator")
+        if num_trials > 1 and isinstance(generator, int) and not isinstance(generator, bool):
+            kwargs["generator"] = torch.Generator().manual_seed(generator)  # trials differ
+        # the total and every token in one call: a row per output, each targeting its own
+        # column; the rows share their perturbations (and draws), scored once
+        rows = features.expand(n_out, -1).contiguous()
+        outputs = torch.arange(n_out, device=features.device)
         total = None
         for _ in range(num_trials):
-            if sampling:  # the same draws for the total and for every token
-                kwargs["generator"] = C.seed_for(kwargs.get("generator"))
-            per_output = [method.attribute(features, target=o, **kwargs)[0] for o in range(n_out)]
-            trial = torch.stack(per_output)
+            trial = method.attribute(rows, target=outputs, **kwargs)
             total = trial if total is None else total + trial
         attr = total / num_trials
         base_lp = scores.log_probs(features)[0]

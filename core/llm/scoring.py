@@ -17,6 +17,7 @@ encoder used as a language model) is scored by the definition instead.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -120,9 +121,31 @@ def score_stepwise(model: Callable, prompt: Tensor, target: Tensor) -> Tensor:
     return torch.stack(out)
 
 
+_CAUSAL: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def one_pass_is_exact(model: Callable, prompt: Tensor, target: Tensor, pad_id: int = 0) -> bool:
     """Whether teacher forcing reproduces the token-by-token scores on this prompt (a causal
-    model), padded in a batch with a longer sequence as well as alone."""
+    model), padded in a batch with a longer sequence as well as alone.
+
+    A module found causal is remembered (until it is changed: the verdict is keyed by the
+    module and the version of its parameters), so later calls skip the check."""
+    key = _version(model)
+    if isinstance(model, torch.nn.Module) and _CAUSAL.get(model) == key:
+        return True
+    exact = _check_one_pass(model, prompt, target, pad_id)
+    if exact and isinstance(model, torch.nn.Module):
+        _CAUSAL[model] = key
+    return exact
+
+
+def _version(model: Any) -> tuple:
+    if not isinstance(model, torch.nn.Module):
+        return ()
+    return (model.training, tuple(p._version for p in model.parameters()))
+
+
+def _check_one_pass(model: Callable, prompt: Tensor, target: Tensor, pad_id: int) -> bool:
     stepwise = score_stepwise(model, prompt, target)
     longer = torch.cat([prompt, prompt[:1].expand(3)])
     batched = score_one_pass(model, [prompt, longer], target, pad_id)
