@@ -1,6 +1,6 @@
 """Make docs/images/generation_*.png: which words of a prompt made the demo GPT-2 answer.
 
-    .venv/bin/python examples/generation_figure.py
+.venv/bin/python examples/generation_figure.py
 """
 
 from pathlib import Path

@@ -39,8 +39,13 @@ def skip_ids(tokenizer: Any, skip_tokens: Sequence[int] | Sequence[str] | None) 
     ]
 
 
-def prompt_ids(inp: InterpretableInput, tokenizer: Any, row: Tensor | None = None) -> Tensor:
-    """The model's token ids ``(L,)`` for the input (perturbed by ``row``)."""
+def prompt_ids(inp: InterpretableInput, tokenizer: Any, row: Tensor | None = None,
+               empty: int | None = None) -> Tensor:  # fmt: skip
+    """The model's token ids ``(L,)`` for the input (perturbed by ``row``).
+
+    A perturbation that leaves no token at all (every word removed, with a tokenizer that
+    adds no beginning-of-sequence token) becomes the single token ``empty``: a causal model
+    needs one position to predict the first target token from."""
     model_inp = inp.to_model_input(row)
     if isinstance(model_inp, str):
         ids = torch.as_tensor(tokenizer.encode(model_inp, return_tensors="pt"))
@@ -48,8 +53,10 @@ def prompt_ids(inp: InterpretableInput, tokenizer: Any, row: Tensor | None = Non
         ids = torch.as_tensor(model_inp)
     ids = ids.reshape(-1).long()
     if ids.numel() == 0:
+        if empty is not None and row is not None:
+            return torch.tensor([empty])
         raise AttributionValueError(
-            "the prompt encodes to no tokens; the model has nothing to read"
+            "the prompt encodes to no tokens: nothing for the model to read"
         )
     return ids
 

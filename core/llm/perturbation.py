@@ -147,7 +147,7 @@ class LLMAttribution(Attribution):
         per_pass = rows or rows_per_pass(base.numel() + target.numel(), vocab or 50_000)
 
         def score_rows(feature_rows: list[Tensor]) -> Tensor:
-            prompts = [C.prompt_ids(inp, self.tokenizer, r[None]) for r in feature_rows]
+            prompts = [C.prompt_ids(inp, self.tokenizer, r[None], pad) for r in feature_rows]
             if exact:
                 return score_one_pass(self.model, prompts, target, pad, per_pass)
             return torch.stack([score_stepwise(self.model, p, target) for p in prompts])
