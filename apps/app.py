@@ -29,6 +29,12 @@ TEXT_METHODS = [
     "kernel_shap",
 ]
 TABLE_METHODS = ["integrated_gradients", "kernel_shap", "deeplift", "feature_ablation"]
+GENERATION_METHODS = [
+    "feature_ablation",
+    "shapley_value_sampling",
+    "kernel_shap",
+    "layer_integrated_gradients",
+]
 
 st.set_page_config(page_title="perspicio", layout="wide")
 torch.set_num_threads(2)
@@ -403,13 +409,58 @@ def explorer_tab() -> None:
     explorer(explorer_demo(), key="explorer")
 
 
+@st.cache_resource(show_spinner="Training the capital-cities language model (about 90 s, once)...")
+def generation_demo():
+    from perspicio.text.demo_lm import capital_cities_lm
+
+    return capital_cities_lm()
+
+
+def generation_tab() -> None:
+    from perspicio.text import explain_generation
+
+    model, tokenizer = generation_demo()
+    st.caption(
+        "A small GPT-2 trained here on sentences such as 'i flew to peru . the capital of "
+        "japan is tokyo .': which words of the prompt made it answer?"
+    )
+    prompt = st.text_area(
+        "Prompt", "it rained in oslo . my friend likes chile . the capital of kenya is",
+        key="gen_prompt",
+    )  # fmt: skip
+    target = st.text_input("Target (empty: the model's own greedy answer)", "", key="gen_target")
+    method = st.selectbox("Method", GENERATION_METHODS, key="gen_method")
+    if st.button("Explain the answer", key="explain_generation", type="primary"):
+        try:
+            st.session_state["generation_result"] = explain_generation(
+                model, tokenizer, prompt, target=target.strip() or None, method=method,
+                gen_args={"max_new_tokens": 6, "do_sample": False},
+            )  # fmt: skip
+        except Exception as err:  # noqa: BLE001
+            st.session_state.pop("generation_result", None)
+            st.error(f"Could not explain this prompt: {err}")
+            return
+    res = st.session_state.get("generation_result")
+    if res is None:
+        return
+    st.subheader("Answer: " + " ".join(res.output_tokens))
+    st.html(res.to_html())
+    figure = res.plot_token_attr()[0] if res.token_attr is not None else res.plot_seq_attr()[0]
+    st.image(png(figure))
+    st.download_button("HTML", res.to_html(), "generation.html", "text/html", key="gen_html")
+
+
 st.title("perspicio")
 st.caption("Why did the model decide that? Pick an input, a model and methods.")
-image, sentence, table, explore = st.tabs(["Image", "Text", "Table", "Explorer"])
+image, sentence, generation, table, explore = st.tabs(
+    ["Image", "Text", "Generation", "Table", "Explorer"]
+)
 with image:
     image_tab()
 with sentence:
     text_tab()
+with generation:
+    generation_tab()
 with table:
     table_tab()
 with explore:

@@ -22,8 +22,8 @@ def app():
 @pytest.mark.slow
 def test_every_tab_renders_with_its_demo(app):
     assert not app.exception
-    assert len(app.tabs) == 4
-    assert [t.label for t in app.tabs] == ["Image", "Text", "Table", "Explorer"]
+    assert len(app.tabs) == 5
+    assert [t.label for t in app.tabs] == ["Image", "Text", "Generation", "Table", "Explorer"]
 
 
 @pytest.mark.slow
@@ -50,6 +50,21 @@ def test_text_and_table_tabs_explain(app):
         assert any("the training split (455 rows)" in c.value for c in app.caption)
         frame = app.dataframe[-1].value
         assert frame["attribution"].abs().sum() > 0.1, method
+
+
+@pytest.mark.slow
+def test_generation_tab_explains_the_demo_answer(app):
+    app.button(key="explain_generation").click().run()
+    assert not app.exception and not app.error
+    assert any(s.value.startswith("Answer: nairobi") for s in app.subheader)
+    app.text_input(key="gen_target").input("oslo").run()
+    app.selectbox(key="gen_method").select("kernel_shap")
+    app.button(key="explain_generation").click().run()
+    assert not app.exception and not app.error
+    assert any(s.value == "Answer: oslo" for s in app.subheader)
+    app.text_area(key="gen_prompt").input(" ").run()
+    app.button(key="explain_generation").click().run()
+    assert not app.exception and any("empty" in e.value for e in app.error)
 
 
 @pytest.mark.slow
