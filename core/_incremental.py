@@ -1,0 +1,283 @@
+"""Exact incremental evaluation of a CNN on occluded copies of one image.
+
+An occlusion window changes a small region of the input; in the early layers only the
+activations inside that region's receptive field change. The model is traced
+(``torch.fx``); every node of its *spatial prefix* (convolutions, pooling, elementwise
+functions, additions, concatenations) is evaluated for each window on a patch that covers
+the changed region only, read from the unoccluded activations (computed once) overlaid by
+the window's patch of the node's inputs. At the first global operation (adaptive pooling,
+flatten, linear, a reshape) the patches are pasted into full activations and the rest of the
+graph runs on them as usual. The result equals the full evaluation up to float rounding.
+
+:func:`plan` returns None, with the reason in ``PlanError``, for a model it cannot handle;
+the caller then evaluates the occluded images fully.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+ELEMENTWISE_MODULES = (
+    nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid,
+    nn.LeakyReLU, nn.ELU, nn.Identity, nn.Dropout, nn.BatchNorm2d,
+)  # fmt: skip
+ELEMENTWISE_FUNCTIONS = (F.relu, torch.relu, F.relu6, F.silu, F.gelu, torch.sigmoid, torch.tanh,
+                         F.hardswish)  # fmt: skip
+BINARY = (operator.add, torch.add, operator.mul, torch.mul)
+
+
+class PlanError(Exception):
+    """Why a model cannot be evaluated incrementally."""
+
+
+@dataclass
+class Patch:
+    """Per window: the region ``rows[i]:rows[i]+h, cols[i]:cols[i]+w`` of a node's output and
+    its values ``(m, C, h, w)``."""
+
+    rows: Tensor
+    cols: Tensor
+    values: Tensor
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.values.shape[2], self.values.shape[3]
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+class Plan:
+    """A traced model, its node kinds and the unoccluded activations of one image."""
+
+    def __init__(self, model: nn.Module, image: Tensor) -> None:
+        if image.dim() != 4 or image.shape[0] != 1:
+            raise PlanError("incremental evaluation explains one image (1, C, H, W) at a time")
+        try:
+            self.gm = fx.symbolic_trace(model)
+        except Exception as err:  # noqa: BLE001 - any tracing failure: evaluate fully
+            raise PlanError(f"the model cannot be traced with torch.fx: {err}") from None
+        self.modules = dict(self.gm.named_modules())
+        with torch.no_grad():
+            ShapeProp(self.gm).propagate(image)
+        self.base: dict[fx.Node, Any] = {}
+        self.kind: dict[fx.Node, str] = {}
+        self._classify()
+        with torch.no_grad():
+            self._run_base(image)
+
+    # ------------------------------------------------------------------ analysis
+    def _spatial_kind(self, n: fx.Node) -> str | None:
+        """How a node acting on a changed 4-D tensor can be evaluated on patches."""
+        meta = n.meta.get("tensor_meta")
+        if meta is None or not hasattr(meta, "shape") or len(meta.shape) != 4:
+            return None
+        if n.op == "call_module":
+            m = self.modules[n.target]
+            if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros" and not isinstance(
+                    m.padding, str):  # fmt: skip
+                return "window"
+            if isinstance(m, nn.MaxPool2d) and not m.ceil_mode and not m.return_indices:
+                return "window"
+            if isinstance(m, nn.AvgPool2d) and not m.ceil_mode and m.count_include_pad and (
+                    m.divisor_override is None):  # fmt: skip
+                return "window"
+            if isinstance(m, ELEMENTWISE_MODULES) and not (
+                    isinstance(m, nn.BatchNorm2d) and m.training):  # fmt: skip
+                return "elementwise"
+            return None
+        if n.op == "call_function":
+            if n.target in ELEMENTWISE_FUNCTIONS and not n.kwargs.get("inplace", False):
+                return "elementwise"
+            if n.target in BINARY:
+                return "binary"
+            if n.target is torch.cat and (n.kwargs.get("dim", n.args[1] if len(n.args) > 1
+                                                       else 0) in (1, -3)):  # fmt: skip
+                return "cat"
+        return None
+
+    def _classify(self) -> None:
+        changed: set[fx.Node] = set()
+        self.global_from = None
+        for n in self.gm.graph.nodes:
+            if n.op == "placeholder":
+                if changed:
+                    raise PlanError("the model takes several inputs")
+                changed.add(n)
+                self.kind[n] = "input"
+                continue
+            if not any(a in changed for a in n.all_input_nodes):
+                self.kind[n] = "constant"
+                continue
+            changed.add(n)
+            inputs_spatial = all(self.kind.get(a) not in ("full",) for a in n.all_input_nodes
+                                 if a in changed)  # fmt: skip
+            kind = self._spatial_kind(n) if inputs_spatial else None
+            self.kind[n] = kind or "full"
+
+    # --------------------------------------------------------------- evaluation
+    def _run_base(self, image: Tensor) -> None:
+        env: dict[fx.Node, Any] = {}
+        for n in self.gm.graph.nodes:
+            if n.op == "placeholder":
+                env[n] = image
+            elif n.op == "output":
+                self.output_node = n
+            else:
+                env[n] = self._execute(n, env)
+        self.base = env
+
+    def _execute(self, n: fx.Node, env: dict) -> Any:
+        args = fx.node.map_arg(n.args, lambda a: env[a])
+        kwargs = fx.node.map_arg(n.kwargs, lambda a: env[a])
+        if n.op == "call_module":
+            return self.modules[n.target](*args, **kwargs)
+        if n.op == "call_function":
+            return n.target(*args, **kwargs)
+        if n.op == "call_method":
+            return getattr(args[0], n.target)(*args[1:], **kwargs)
+        if n.op == "get_attr":
+            obj = self.gm
+            for part in n.target.split("."):
+                obj = getattr(obj, part)
+            return obj
+        raise PlanError(f"node {n.op} is not supported")
+
+    def _crop(self, n: fx.Node, patches: dict, rows: Tensor, cols: Tensor, h: int, w: int,
+              pad: tuple[int, int] = (0, 0), fill: float = 0.0) -> Tensor:  # fmt: skip
+        """Node ``n``'s values in ``rows[i]:rows[i]+h, cols[i]:cols[i]+w`` per window (in the
+        coordinates of the map padded by ``pad``): the unoccluded activation, overlaid by the
+        window's patch."""
+        base = self.base[n]
+        if pad != (0, 0):
+            base = F.pad(base, (pad[1], pad[1], pad[0], pad[0]), value=fill)
+        m = rows.shape[0]
+        r = rows[:, None] + torch.arange(h, device=rows.device)  # (m, h) padded coordinates
+        c = cols[:, None] + torch.arange(w, device=cols.device)  # (m, w)
+        out = base[0][:, r[:, :, None], c[:, None, :]].permute(1, 0, 2, 3)  # (m, C, h, w)
+        p = patches.get(n)
+        if p is None:
+            return out
+        ph, pw = p.size
+        rr = r - pad[0] - p.rows[:, None]  # patch coordinates
+        cc = c - pad[1] - p.cols[:, None]
+        inside = ((rr >= 0) & (rr < ph))[:, :, None] & ((cc >= 0) & (cc < pw))[:, None, :]
+        idx_m = torch.arange(m, device=rows.device)[:, None, None]
+        vals = p.values[idx_m, :, rr.clamp(0, ph - 1)[:, :, None], cc.clamp(0, pw - 1)[:, None, :]]
+        vals = vals.permute(0, 3, 1, 2)  # (m, C, h, w)
+        return torch.where(inside[:, None], vals, out)
+
+    def _window(self, n: fx.Node, patches: dict) -> Patch:
+        m = self.modules[n.target]
+        (src,) = [a for a in n.all_input_nodes]
+        p = patches[src]
+        k, s = _pair(m.kernel_size), _pair(m.stride if m.stride is not None else m.kernel_size)
+        pad, d = _pair(m.padding), _pair(getattr(m, "dilation", 1))
+        out_h, out_w = n.meta["tensor_meta"].shape[2:]
+        ph, pw = p.size
+        lo_r = torch.clamp(torch.div(p.rows + pad[0] - (k[0] - 1) * d[0] + s[0] - 1, s[0],
+                                     rounding_mode="floor"), min=0)  # fmt: skip
+        hi_r = torch.clamp(torch.div(p.rows + ph - 1 + pad[0], s[0], rounding_mode="floor") + 1,
+                           max=out_h)  # fmt: skip
+        lo_c = torch.clamp(torch.div(p.cols + pad[1] - (k[1] - 1) * d[1] + s[1] - 1, s[1],
+                                     rounding_mode="floor"), min=0)  # fmt: skip
+        hi_c = torch.clamp(torch.div(p.cols + pw - 1 + pad[1], s[1], rounding_mode="floor") + 1,
+                           max=out_w)  # fmt: skip
+        h, w = int((hi_r - lo_r).max()), int((hi_c - lo_c).max())
+        rows = torch.clamp(lo_r, max=out_h - h)
+        cols = torch.clamp(lo_c, max=out_w - w)
+        in_h, in_w = (h - 1) * s[0] + (k[0] - 1) * d[0] + 1, (w - 1) * s[1] + (k[1] - 1) * d[1] + 1
+        fill = -math.inf if isinstance(m, nn.MaxPool2d) else 0.0
+        crop = self._crop(src, patches, rows * s[0], cols * s[1], in_h, in_w, pad, fill)
+        if isinstance(m, nn.Conv2d):
+            out = F.conv2d(crop, m.weight, m.bias, m.stride, 0, m.dilation, m.groups)
+        elif isinstance(m, nn.MaxPool2d):
+            out = F.max_pool2d(crop, m.kernel_size, m.stride, 0, m.dilation)
+        else:
+            out = F.avg_pool2d(crop, m.kernel_size, m.stride, 0)
+        return Patch(rows, cols, out)
+
+    def _union(self, n: fx.Node, patches: dict) -> tuple[list, Tensor, Tensor, int, int]:
+        srcs = [a for a in n.all_input_nodes if a in patches]
+        out_h, out_w = n.meta["tensor_meta"].shape[2:]
+        lo_r = torch.stack([patches[a].rows for a in srcs]).min(0).values
+        lo_c = torch.stack([patches[a].cols for a in srcs]).min(0).values
+        hi_r = torch.stack([patches[a].rows + patches[a].size[0] for a in srcs]).max(0).values
+        hi_c = torch.stack([patches[a].cols + patches[a].size[1] for a in srcs]).max(0).values
+        h, w = int((hi_r - lo_r).max()), int((hi_c - lo_c).max())
+        return srcs, lo_r.clamp(max=out_h - h), lo_c.clamp(max=out_w - w), h, w
+
+    def evaluate(self, occluded: Patch) -> Tensor:
+        """The model's output for each window: ``occluded`` holds the input's patches."""
+        patches: dict[fx.Node, Patch] = {}
+        env: dict[fx.Node, Any] = {}
+        m = occluded.values.shape[0]
+        for n in self.gm.graph.nodes:
+            kind = self.kind.get(n)
+            if n.op == "output":
+                result = fx.node.map_arg(n.args[0], lambda a: env.get(a, self.base[a]))
+                return result
+            if kind == "input":
+                patches[n] = occluded
+            elif kind == "constant":
+                continue
+            elif kind == "window":
+                patches[n] = self._window(n, patches)
+            elif kind == "elementwise":
+                (src,) = [a for a in n.all_input_nodes if a in patches]
+                p = patches[src]
+                if n.op == "call_module":
+                    values = self.modules[n.target](p.values)
+                else:
+                    args = fx.node.map_arg(
+                        n.args, lambda a, p=p, src=src: p.values if a is src else self.base[a]
+                    )
+                    values = n.target(*args, **n.kwargs)
+                patches[n] = Patch(p.rows, p.cols, values)
+            elif kind in ("binary", "cat"):
+                srcs, rows, cols, h, w = self._union(n, patches)
+                crops = {
+                    a: self._crop(a, patches, rows, cols, h, w)
+                    for a in n.all_input_nodes
+                    if isinstance(self.base.get(a), Tensor) and self.base[a].dim() == 4
+                }
+                args = fx.node.map_arg(
+                    n.args, lambda a, crops=crops: crops.get(a, self.base.get(a))
+                )
+                patches[n] = Patch(rows, cols, n.target(*args, **n.kwargs))
+            else:  # full: every changed input as a whole map per window
+
+                def full(a: fx.Node) -> Any:
+                    if a in env:
+                        return env[a]
+                    if a in patches:
+                        b = self.base[a]
+                        h, w = b.shape[2:]
+                        zero = torch.zeros(m, dtype=torch.long, device=b.device)
+                        env[a] = self._crop(a, patches, zero, zero, h, w)
+                        return env[a]
+                    return self.base[a]
+
+                args = fx.node.map_arg(n.args, full)
+                kwargs = fx.node.map_arg(n.kwargs, full)
+                env[n] = self._call(n, args, kwargs)
+        raise PlanError("the graph has no output")
+
+    def _call(self, n: fx.Node, args: Any, kwargs: Any) -> Any:
+        if n.op == "call_module":
+            return self.modules[n.target](*args, **kwargs)
+        if n.op == "call_function":
+            return n.target(*args, **kwargs)
+        if n.op == "call_method":
+            return getattr(args[0], n.target)(*args[1:], **kwargs)
+        raise PlanError(f"node {n.op} {n.target} is not supported")
