@@ -153,6 +153,10 @@ class Plan:
             return obj
         raise PlanError(f"node {n.op} is not supported")
 
+    def output(self) -> Any:
+        """The model's output on the unoccluded image."""
+        return fx.node.map_arg(self.output_node.args[0], lambda a: self.base[a])
+
     def _crop(self, n: fx.Node, patches: dict, rows: Tensor, cols: Tensor, h: int, w: int,
               pad: tuple[int, int] = (0, 0), fill: float = 0.0) -> Tensor:  # fmt: skip
         """Node ``n``'s values in ``rows[i]:rows[i]+h, cols[i]:cols[i]+w`` per window (in the
@@ -281,3 +285,90 @@ class Plan:
         if n.op == "call_method":
             return getattr(args[0], n.target)(*args[1:], **kwargs)
         raise PlanError(f"node {n.op} {n.target} is not supported")
+
+
+# ------------------------------------------------------------------ occlusion driver
+def conv_savings(plan: Plan, box: tuple[int, int], image_hw: tuple[int, int]) -> float:
+    """Multiply-adds of the full model over those of one window's patches (a window of
+    ``box`` in the middle of the image): above 1 when incremental evaluation does less."""
+    (h, w), (H, W) = box, image_hw
+    rows = torch.tensor([(H - h) // 2])
+    cols = torch.tensor([(W - w) // 2])
+    x = plan.base[next(n for n in plan.gm.graph.nodes if n.op == "placeholder")]
+    areas: dict[fx.Node, int] = {}
+    original = plan._window
+
+    def recording(n: fx.Node, patches: dict) -> Patch:
+        p = original(n, patches)
+        areas[n] = p.values.shape[2] * p.values.shape[3]
+        return p
+
+    plan._window = recording  # type: ignore[method-assign]
+    try:
+        with torch.no_grad():
+            plan.evaluate(Patch(rows, cols, x[:, :, :h, :w].clone()))
+    finally:
+        plan._window = original  # type: ignore[method-assign]
+    full = inc = 0.0
+    for n in plan.gm.graph.nodes:
+        if n.op != "call_module" or not isinstance(plan.modules[n.target], nn.Conv2d):
+            continue
+        m = plan.modules[n.target]
+        per = m.out_channels * m.in_channels // m.groups * math.prod(m.kernel_size)
+        out_h, out_w = n.meta["tensor_meta"].shape[2:]
+        full += per * out_h * out_w
+        inc += per * areas.get(n, out_h * out_w)
+    return full / inc if inc else 1.0
+
+
+def occlusion_drops(
+    model: nn.Module,
+    x: Tensor,
+    baseline: Tensor,
+    masks: Any,
+    n_windows: int,
+    target: Any,
+    chunk: int,
+    plan: Plan | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Sums and counts of ``F(x) - F(x_w)`` over the windows covering each element of one
+    image ``x`` ``(1, C, H, W)``, the occluded copies evaluated incrementally.
+
+    ``masks(slice)`` gives the windows' boolean masks ``(m, 1, C, H, W)``; ``target`` (a
+    normalised target of this example) picks the explained output."""
+    plan = plan or Plan(model, x)
+    reference = _select(target, plan.output())
+    sums = torch.zeros_like(x[0], dtype=reference.dtype)
+    counts = torch.zeros_like(x[0], dtype=reference.dtype)
+    H, W = x.shape[2:]
+    for start in range(0, n_windows, chunk):
+        sl = slice(start, min(n_windows, start + chunk))
+        mk = masks(sl)[:, 0]  # (m, C, H, W)
+        m = mk.shape[0]
+        spatial = mk.any(1)  # (m, H, W)
+        hit_r, hit_c = spatial.any(2), spatial.any(1)
+        r0 = hit_r.float().argmax(1)
+        c0 = hit_c.float().argmax(1)
+        h = int(hit_r.sum(1).max())
+        w = int(hit_c.sum(1).max())
+        rows, cols = r0.clamp(max=H - h), c0.clamp(max=W - w)
+        r = rows[:, None] + torch.arange(h, device=x.device)
+        c = cols[:, None] + torch.arange(w, device=x.device)
+        idx = torch.arange(m, device=x.device)[:, None, None]
+        crop_mask = mk[idx, :, r[:, :, None], c[:, None, :]].permute(0, 3, 1, 2)
+        crop_x = x[0][:, r[:, :, None], c[:, None, :]].permute(1, 0, 2, 3)
+        crop_b = baseline.expand_as(x)[0][:, r[:, :, None], c[:, None, :]].permute(1, 0, 2, 3)
+        values = torch.where(crop_mask, crop_b, crop_x)
+        with torch.no_grad():
+            out = plan.evaluate(Patch(rows, cols, values))
+        drop = reference - _select(target, out)
+        sums += (drop.view(-1, 1, 1, 1).to(sums.dtype) * mk).sum(0)
+        counts += mk.sum(0)
+    return sums, counts
+
+
+def _select(target: Any, out: Tensor) -> Tensor:
+    """The target of one example applied to ``m`` outputs of occluded copies of it."""
+    if target.per_example is not None:
+        target = type(target)(per_example=target.per_example.expand(out.shape[0], -1))
+    return target.select(out)

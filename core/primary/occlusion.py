@@ -9,7 +9,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._batching import progress
 from .._compat import accepts_aggregate_output
+from .._incremental import Plan, PlanError, conv_savings, occlusion_drops
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -90,6 +92,10 @@ def window_masks(sl: slice, grids: list, shapes: list, offsets: list, device) ->
     return tuple(masks)
 
 
+#: "auto" evaluates incrementally when that skips at least this factor of multiply-adds
+AUTO_MIN_SAVINGS = 1.5
+
+
 class Occlusion(PerturbationAttribution):
     r"""Occlusion: the output drop when a window around an element is set to the baseline,
     averaged over every window position that covers the element.
@@ -127,6 +133,7 @@ class Occlusion(PerturbationAttribution):
         perturbations_per_eval: int | str = "auto",
         show_progress: bool = False,
         max_memory: int | None = None,
+        incremental: bool | str = "auto",
     ) -> TensorOrTuple:
         """Return the occlusion attribution, shaped like the inputs.
 
@@ -138,6 +145,13 @@ class Occlusion(PerturbationAttribution):
             Step between windows (1 by default).
         perturbations_per_eval : int or "auto", default "auto"
             Windows evaluated per model call; the result does not depend on it.
+        incremental : bool or "auto", default "auto"
+            Evaluate the occluded images incrementally: each layer recomputes only the
+            region the window changed, up to the first global operation (exact; see
+            :mod:`perspicio.core._incremental`). "auto" does so for a CNN in eval mode on one
+            4-D input when that skips at least :data:`AUTO_MIN_SAVINGS` of the
+            convolutions' multiply-adds; ``True`` insists (an error says why it cannot).
+            ``self.incremental_reason`` holds why the last call did not (None if it did).
         """
         xs, was_tuple = as_tuple(inputs)
         bases = format_baselines(baselines, xs)
@@ -151,19 +165,75 @@ class Occlusion(PerturbationAttribution):
         offsets = [sum(counts[:i]) for i in range(len(counts))]
         total = sum(counts)
         args = format_additional_args(additional_forward_args)
+        tgt = format_target(target, xs[0].shape[0])
+        masks = lambda sl: window_masks(sl, grids, shapes, offsets, xs[0].device)  # noqa: E731
+        plans = self._incremental_plans(xs, args, windows, incremental)
+        if plans is not None:
+            per_eval = perturbations_per_eval
+            chunk = per_eval if isinstance(per_eval, int) and per_eval > 0 else 64
+            out = []
+            for i, plan in enumerate(
+                progress(plans, show_progress, f"{self.get_name()} attribution", len(plans))
+            ):
+                sums, counts = occlusion_drops(
+                    self.forward_func, xs[0][i : i + 1], bases[0][i : i + 1],
+                    lambda sl: masks(sl)[0], total, tgt.row(i), chunk, plan,
+                )  # fmt: skip
+                out.append(sums / counts.clamp(min=1))
+            return like_inputs((torch.stack(out).to(xs[0].dtype),), was_tuple)
         chunk = resolve_chunk(
             perturbations_per_eval, self.forward_func, xs, args, total, max_memory
         )
         attrs = ablate_and_compare(
             self.forward_func,
             xs,
-            format_target(target, xs[0].shape[0]),
+            tgt,
             args,
             total,
-            masks=lambda sl: window_masks(sl, grids, shapes, offsets, xs[0].device),
+            masks=masks,
             replacements=lambda sl: tuple(b.unsqueeze(0) for b in bases),
             chunk=chunk,
             show_progress=show_progress,
             desc=f"{self.get_name()} attribution",
         )
         return like_inputs(attrs, was_tuple)
+
+    def _incremental_plans(self, xs: tuple, args: tuple, windows: tuple,
+                           incremental: bool | str) -> list | None:  # fmt: skip
+        """One incremental plan per example, or None (``self.incremental_reason`` says why)."""
+        if incremental not in (True, False, "auto"):
+            raise AttributionValueError(
+                f"`incremental` must be True, False or 'auto', got {incremental!r}"
+            )
+        self.incremental_reason: str | None = "incremental=False"
+        if incremental is False:
+            return None
+        model = self.forward_func
+        reason = None
+        if not isinstance(model, torch.nn.Module):
+            reason = "the forward function is not a torch.nn.Module"
+        elif len(xs) != 1 or xs[0].dim() != 4 or not xs[0].is_floating_point():
+            reason = "it needs one floating-point input of shape (N, C, H, W)"
+        elif args:
+            reason = "the model takes additional forward arguments"
+        elif model.training:
+            reason = "the model is in training mode (batch statistics, dropout)"
+        plans = None
+        if reason is None:
+            try:
+                plans = [Plan(model, xs[0][i : i + 1]) for i in range(xs[0].shape[0])]
+            except PlanError as err:
+                reason = str(err)
+        if reason is None and incremental == "auto":
+            box = tuple(min(w, s) for w, s in zip(windows[0][-2:], xs[0].shape[-2:]))
+            saving = conv_savings(plans[0], box, tuple(xs[0].shape[-2:]))
+            if saving < AUTO_MIN_SAVINGS:
+                reason = (f"it would skip too little: {saving:.2f}x fewer multiply-adds, "
+                          f"below {AUTO_MIN_SAVINGS}x")  # fmt: skip
+        if reason is not None:
+            if incremental is True:
+                raise AttributionValueError(f"`incremental=True`, but {reason}")
+            self.incremental_reason = reason
+            return None
+        self.incremental_reason = None
+        return plans

@@ -109,3 +109,67 @@ def test_models_it_cannot_trace_are_refused_with_the_reason():
         Plan(Branchy(), torch.randn(1, 3, 8, 8))
     with pytest.raises(PlanError, match="one image"):
         Plan(nn.Conv2d(3, 3, 1), torch.randn(2, 3, 8, 8))
+
+
+def _residual_cnn():
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Sequential(Residual_8()), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
+    ).eval()  # fmt: skip
+
+
+class Residual_8(nn.Module):  # noqa: N801
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x)) + x
+
+
+@pytest.mark.parametrize(
+    "window, strides, baselines, target",
+    [
+        ((3, 5, 5), (3, 3, 3), 0.0, 2),
+        ((1, 6, 4), (1, 4, 2), "tensor", [0, 3]),  # per-channel windows, per-example targets
+    ],
+)
+def test_occlusion_incremental_equals_batched(window, strides, baselines, target):
+    import perspicio.core as P
+
+    from ...conftest import assert_unchanged, model_fingerprint
+
+    model = _residual_cnn()
+    x = torch.randn(2, 3, 20, 20)
+    if baselines == "tensor":
+        baselines = torch.rand(1, 3, 20, 20)
+    before = model_fingerprint(model)
+    occ = P.Occlusion(model)
+    kwargs = dict(strides=strides, baselines=baselines, target=target)
+    fast = occ.attribute(x, window, incremental=True, perturbations_per_eval=7, **kwargs)
+    assert occ.incremental_reason is None
+    slow = occ.attribute(x, window, incremental=False, **kwargs)
+    assert occ.incremental_reason == "incremental=False"
+    assert torch.allclose(fast, slow, atol=1e-5)
+    assert_unchanged(model, before)
+
+
+def test_occlusion_says_why_it_is_not_incremental():
+    import perspicio.core as P
+
+    model, x = _residual_cnn(), torch.randn(1, 3, 20, 20)
+    occ = P.Occlusion(model)
+    occ.attribute(x, (3, 15, 15), target=0)  # a window covering most of the image
+    assert "skip too little" in occ.incremental_reason
+    model.train()
+    with pytest.raises(ValueError, match="training mode"):
+        occ.attribute(x, (3, 5, 5), target=0, incremental=True)
+    model.eval()
+    with pytest.raises(ValueError, match="not a torch.nn.Module"):
+        P.Occlusion(lambda t: model(t)).attribute(x, (3, 5, 5), target=0, incremental=True)
+    with pytest.raises(ValueError, match="one floating-point input"):
+        P.Occlusion(model).attribute((x, x), ((3, 5, 5), (3, 5, 5)), target=0, incremental=True)
+    with pytest.raises(ValueError, match="`incremental`"):
+        occ.attribute(x, (3, 5, 5), target=0, incremental="yes")
