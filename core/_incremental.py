@@ -71,6 +71,7 @@ class Plan:
         with torch.no_grad():
             ShapeProp(self.gm).propagate(image)
         self.base: dict[fx.Node, Any] = {}
+        self._padded: dict[tuple, Tensor] = {}
         self.kind: dict[fx.Node, str] = {}
         self._classify()
         with torch.no_grad():
@@ -161,25 +162,30 @@ class Plan:
               pad: tuple[int, int] = (0, 0), fill: float = 0.0) -> Tensor:  # fmt: skip
         """Node ``n``'s values in ``rows[i]:rows[i]+h, cols[i]:cols[i]+w`` per window (in the
         coordinates of the map padded by ``pad``): the unoccluded activation, overlaid by the
-        window's patch."""
+        window's patch. Slices, not gathers: every window's region is one strided copy."""
         base = self.base[n]
-        if pad != (0, 0):
-            base = F.pad(base, (pad[1], pad[1], pad[0], pad[0]), value=fill)
-        m = rows.shape[0]
-        r = rows[:, None] + torch.arange(h, device=rows.device)  # (m, h) padded coordinates
-        c = cols[:, None] + torch.arange(w, device=cols.device)  # (m, w)
-        out = base[0][:, r[:, :, None], c[:, None, :]].permute(1, 0, 2, 3)  # (m, C, h, w)
+        if pad != (0, 0):  # the padded map is the same for every chunk of windows
+            key = (n, pad, fill)
+            if key not in self._padded:
+                self._padded[key] = F.pad(base, (pad[1], pad[1], pad[0], pad[0]), value=fill)
+            base = self._padded[key]
+        r0s, c0s = rows.tolist(), cols.tolist()
+        if h == base.shape[2] and w == base.shape[3]:
+            out = base.expand(len(r0s), -1, -1, -1).clone()
+        else:
+            out = torch.stack([base[0, :, r : r + h, c : c + w] for r, c in zip(r0s, c0s)])
         p = patches.get(n)
         if p is None:
             return out
         ph, pw = p.size
-        rr = r - pad[0] - p.rows[:, None]  # patch coordinates
-        cc = c - pad[1] - p.cols[:, None]
-        inside = ((rr >= 0) & (rr < ph))[:, :, None] & ((cc >= 0) & (cc < pw))[:, None, :]
-        idx_m = torch.arange(m, device=rows.device)[:, None, None]
-        vals = p.values[idx_m, :, rr.clamp(0, ph - 1)[:, :, None], cc.clamp(0, pw - 1)[:, None, :]]
-        vals = vals.permute(0, 3, 1, 2)  # (m, C, h, w)
-        return torch.where(inside[:, None], vals, out)
+        for i, (r, c, pr, pc) in enumerate(zip(r0s, c0s, p.rows.tolist(), p.cols.tolist())):
+            pr, pc = pr + pad[0], pc + pad[1]  # the patch in padded coordinates
+            a0, a1 = max(r, pr), min(r + h, pr + ph)
+            b0, b1 = max(c, pc), min(c + w, pc + pw)
+            if a0 < a1 and b0 < b1:
+                out[i, :, a0 - r : a1 - r, b0 - c : b1 - c] = p.values[
+                    i, :, a0 - pr : a1 - pr, b0 - pc : b1 - pc]  # fmt: skip
+        return out
 
     def _window(self, n: fx.Node, patches: dict) -> Patch:
         m = self.modules[n.target]
@@ -288,9 +294,11 @@ class Plan:
 
 
 # ------------------------------------------------------------------ occlusion driver
-def conv_savings(plan: Plan, box: tuple[int, int], image_hw: tuple[int, int]) -> float:
-    """Multiply-adds of the full model over those of one window's patches (a window of
-    ``box`` in the middle of the image): above 1 when incremental evaluation does less."""
+def conv_savings(plan: Plan, box: tuple[int, int], image_hw: tuple[int, int]) -> tuple[
+        float, float]:  # fmt: skip
+    """The convolutions' multiply-adds for one image, and their ratio to those of one
+    window's patches (a window of ``box`` in the middle of the image): above 1 when
+    incremental evaluation does less arithmetic."""
     (h, w), (H, W) = box, image_hw
     rows = torch.tensor([(H - h) // 2])
     cols = torch.tensor([(W - w) // 2])
@@ -318,7 +326,7 @@ def conv_savings(plan: Plan, box: tuple[int, int], image_hw: tuple[int, int]) ->
         out_h, out_w = n.meta["tensor_meta"].shape[2:]
         full += per * out_h * out_w
         inc += per * areas.get(n, out_h * out_w)
-    return full / inc if inc else 1.0
+    return full, (full / inc if inc else 1.0)
 
 
 def occlusion_drops(
@@ -334,8 +342,9 @@ def occlusion_drops(
     """Sums and counts of ``F(x) - F(x_w)`` over the windows covering each element of one
     image ``x`` ``(1, C, H, W)``, the occluded copies evaluated incrementally.
 
-    ``masks(slice)`` gives the windows' boolean masks ``(m, 1, C, H, W)``; ``target`` (a
-    normalised target of this example) picks the explained output."""
+    ``masks(slice)`` gives the perturbations' boolean masks ``(m, C, H, W)`` (windows, or
+    feature groups such as superpixels); ``target`` (a normalised target of this example)
+    picks the explained output."""
     plan = plan or Plan(model, x)
     reference = _select(target, plan.output())
     sums = torch.zeros_like(x[0], dtype=reference.dtype)
@@ -343,7 +352,7 @@ def occlusion_drops(
     H, W = x.shape[2:]
     for start in range(0, n_windows, chunk):
         sl = slice(start, min(n_windows, start + chunk))
-        mk = masks(sl)[:, 0]  # (m, C, H, W)
+        mk = masks(sl).expand(-1, x.shape[1], -1, -1)  # (m, C, H, W)
         m = mk.shape[0]
         spatial = mk.any(1)  # (m, H, W)
         hit_r, hit_c = spatial.any(2), spatial.any(1)
@@ -372,3 +381,56 @@ def _select(target: Any, out: Tensor) -> Tensor:
     if target.per_example is not None:
         target = type(target)(per_example=target.per_example.expand(out.shape[0], -1))
     return target.select(out)
+
+
+#: "auto" evaluates incrementally when that skips at least this factor of multiply-adds
+AUTO_MIN_SAVINGS = 1.5
+#: ... of a model that does at least this many per image (smaller ones are overhead-bound)
+AUTO_MIN_MACS = 1e8
+#: ... on images of at least this many pixels (checked first: it costs no forward pass)
+AUTO_MIN_PIXELS = 32 * 32
+
+
+def incremental_plans(model: Any, xs: tuple, args: tuple, box: tuple[int, int],
+                      incremental: bool | str) -> tuple[list[Plan] | None, str | None]:  # fmt: skip
+    """One :class:`Plan` per example when incremental evaluation applies, else None and the
+    reason. ``box`` is a typical perturbation's spatial extent, for the "auto" estimate."""
+    from .errors import AttributionValueError
+
+    if incremental not in (True, False, "auto"):
+        raise AttributionValueError(
+            f"`incremental` must be True, False or 'auto', got {incremental!r}"
+        )
+    if incremental is False:
+        return None, "incremental=False"
+    reason = None
+    if not isinstance(model, nn.Module):
+        reason = "the forward function is not a torch.nn.Module"
+    elif len(xs) != 1 or xs[0].dim() != 4 or not xs[0].is_floating_point():
+        reason = "it needs one floating-point input of shape (N, C, H, W)"
+    elif args:
+        reason = "the model takes additional forward arguments"
+    elif model.training:
+        reason = "the model is in training mode (batch statistics, dropout)"
+    elif incremental == "auto" and xs[0].shape[-2] * xs[0].shape[-1] < AUTO_MIN_PIXELS:
+        reason = f"the image is small (under {AUTO_MIN_PIXELS} pixels): batching beats skipping"
+    plans = None
+    if reason is None:
+        try:
+            plans = [Plan(model, xs[0][:1])]
+        except PlanError as err:
+            reason = str(err)
+    if reason is None and incremental == "auto":
+        macs, saving = conv_savings(plans[0], box, tuple(xs[0].shape[-2:]))
+        if macs < AUTO_MIN_MACS:
+            reason = (f"the model is small ({macs / 1e6:.1f}M multiply-adds per image, below "
+                      f"{AUTO_MIN_MACS / 1e6:.0f}M): batching beats skipping work")  # fmt: skip
+        elif saving < AUTO_MIN_SAVINGS:
+            reason = (f"it would skip too little: {saving:.2f}x fewer multiply-adds, below "
+                      f"{AUTO_MIN_SAVINGS}x")  # fmt: skip
+    if reason is not None:
+        if incremental is True:
+            raise AttributionValueError(f"`incremental=True`, but {reason}")
+        return None, reason
+    plans += [Plan(model, xs[0][i : i + 1]) for i in range(1, xs[0].shape[0])]
+    return plans, None

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .._batching import progress
 from .._compat import accepts_aggregate_output
-from .._incremental import Plan, PlanError, conv_savings, occlusion_drops
+from .._incremental import incremental_plans, occlusion_drops
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -92,10 +92,6 @@ def window_masks(sl: slice, grids: list, shapes: list, offsets: list, device) ->
     return tuple(masks)
 
 
-#: "auto" evaluates incrementally when that skips at least this factor of multiply-adds
-AUTO_MIN_SAVINGS = 1.5
-
-
 class Occlusion(PerturbationAttribution):
     r"""Occlusion: the output drop when a window around an element is set to the baseline,
     averaged over every window position that covers the element.
@@ -167,7 +163,10 @@ class Occlusion(PerturbationAttribution):
         args = format_additional_args(additional_forward_args)
         tgt = format_target(target, xs[0].shape[0])
         masks = lambda sl: window_masks(sl, grids, shapes, offsets, xs[0].device)  # noqa: E731
-        plans = self._incremental_plans(xs, args, windows, incremental)
+        box = tuple(min(w, s) for w, s in zip(windows[0][-2:], xs[0].shape[-2:]))
+        plans, self.incremental_reason = incremental_plans(
+            self.forward_func, xs, args, box, incremental
+        )
         if plans is not None:
             per_eval = perturbations_per_eval
             chunk = per_eval if isinstance(per_eval, int) and per_eval > 0 else 64
@@ -177,7 +176,7 @@ class Occlusion(PerturbationAttribution):
             ):
                 sums, counts = occlusion_drops(
                     self.forward_func, xs[0][i : i + 1], bases[0][i : i + 1],
-                    lambda sl: masks(sl)[0], total, tgt.row(i), chunk, plan,
+                    lambda sl: masks(sl)[0][:, 0], total, tgt.row(i), chunk, plan,
                 )  # fmt: skip
                 out.append(sums / counts.clamp(min=1))
             return like_inputs((torch.stack(out).to(xs[0].dtype),), was_tuple)
@@ -197,43 +196,3 @@ class Occlusion(PerturbationAttribution):
             desc=f"{self.get_name()} attribution",
         )
         return like_inputs(attrs, was_tuple)
-
-    def _incremental_plans(self, xs: tuple, args: tuple, windows: tuple,
-                           incremental: bool | str) -> list | None:  # fmt: skip
-        """One incremental plan per example, or None (``self.incremental_reason`` says why)."""
-        if incremental not in (True, False, "auto"):
-            raise AttributionValueError(
-                f"`incremental` must be True, False or 'auto', got {incremental!r}"
-            )
-        self.incremental_reason: str | None = "incremental=False"
-        if incremental is False:
-            return None
-        model = self.forward_func
-        reason = None
-        if not isinstance(model, torch.nn.Module):
-            reason = "the forward function is not a torch.nn.Module"
-        elif len(xs) != 1 or xs[0].dim() != 4 or not xs[0].is_floating_point():
-            reason = "it needs one floating-point input of shape (N, C, H, W)"
-        elif args:
-            reason = "the model takes additional forward arguments"
-        elif model.training:
-            reason = "the model is in training mode (batch statistics, dropout)"
-        plans = None
-        if reason is None:
-            try:
-                plans = [Plan(model, xs[0][i : i + 1]) for i in range(xs[0].shape[0])]
-            except PlanError as err:
-                reason = str(err)
-        if reason is None and incremental == "auto":
-            box = tuple(min(w, s) for w, s in zip(windows[0][-2:], xs[0].shape[-2:]))
-            saving = conv_savings(plans[0], box, tuple(xs[0].shape[-2:]))
-            if saving < AUTO_MIN_SAVINGS:
-                reason = (f"it would skip too little: {saving:.2f}x fewer multiply-adds, "
-                          f"below {AUTO_MIN_SAVINGS}x")  # fmt: skip
-        if reason is not None:
-            if incremental is True:
-                raise AttributionValueError(f"`incremental=True`, but {reason}")
-            self.incremental_reason = reason
-            return None
-        self.incremental_reason = None
-        return plans

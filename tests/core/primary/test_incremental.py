@@ -161,8 +161,11 @@ def test_occlusion_says_why_it_is_not_incremental():
 
     model, x = _residual_cnn(), torch.randn(1, 3, 20, 20)
     occ = P.Occlusion(model)
-    occ.attribute(x, (3, 15, 15), target=0)  # a window covering most of the image
-    assert "skip too little" in occ.incremental_reason
+    occ.attribute(x, (3, 5, 5), target=0)  # a small image: batching wins
+    assert "the image is small" in occ.incremental_reason
+    big = torch.randn(1, 3, 40, 40)
+    occ.attribute(big, (3, 5, 5), strides=(3, 5, 5), target=0)  # a tiny model
+    assert "the model is small" in occ.incremental_reason
     model.train()
     with pytest.raises(ValueError, match="training mode"):
         occ.attribute(x, (3, 5, 5), target=0, incremental=True)
@@ -173,3 +176,38 @@ def test_occlusion_says_why_it_is_not_incremental():
         P.Occlusion(model).attribute((x, x), ((3, 5, 5), (3, 5, 5)), target=0, incremental=True)
     with pytest.raises(ValueError, match="`incremental`"):
         occ.attribute(x, (3, 5, 5), target=0, incremental="yes")
+
+
+@pytest.mark.parametrize("per_example", [False, True])
+def test_feature_ablation_over_superpixels_incremental_equals_batched(per_example):
+    import perspicio.core as P
+
+    model = _residual_cnn()
+    x = torch.randn(2, 3, 20, 20)
+    blocks = (torch.arange(20)[:, None] // 5 * 4 + torch.arange(20)[None, :] // 5).view(
+        1, 1, 20, 20
+    )
+    mask = torch.cat([blocks, blocks.flip(-1)]) if per_example else blocks
+    fa = P.FeatureAblation(model)
+    fast = fa.attribute(x, target=1, feature_mask=mask, incremental=True, perturbations_per_eval=5)
+    assert fa.incremental_reason is None
+    slow = fa.attribute(x, target=1, feature_mask=mask, incremental=False)
+    assert torch.allclose(fast, slow, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_auto_chooses_incremental_for_a_large_cnn_and_not_for_a_large_window():
+    tvm = pytest.importorskip("torchvision.models")
+    import perspicio.core as P
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = tvm.vgg11(weights=None).eval()
+    x = torch.randn(1, 3, 64, 64)
+    occ = P.Occlusion(model)
+    auto = occ.attribute(x, (3, 7, 7), strides=(3, 6, 6), target=1)
+    assert occ.incremental_reason is None
+    batched = occ.attribute(x, (3, 7, 7), strides=(3, 6, 6), target=1, incremental=False)
+    assert torch.allclose(auto, batched, atol=1e-4 * batched.abs().max())
+    occ.attribute(x, (3, 48, 48), strides=(3, 16, 16), target=1)
+    assert "skip too little" in occ.incremental_reason
