@@ -11,7 +11,17 @@ import warnings
 
 import torch
 
-from . import generation, gradient, layer, metrics, perturbation, tabular, text, vision
+from . import (
+    generation,
+    gradient,
+    incremental,
+    layer,
+    metrics,
+    perturbation,
+    tabular,
+    text,
+    vision,
+)
 from .common import timeit, timeit_pair
 
 SUITES = {
@@ -23,6 +33,7 @@ SUITES = {
     "text": text.cases,
     "tabular": tabular.cases,
     "generation": generation.cases,
+    "incremental": incremental.cases,
 }
 
 
