@@ -434,3 +434,20 @@ def incremental_plans(model: Any, xs: tuple, args: tuple, box: tuple[int, int],
         return None, reason
     plans += [Plan(model, xs[0][i : i + 1]) for i in range(1, xs[0].shape[0])]
     return plans, None
+
+
+def window_chunk(per_eval: Any, plan: Plan, max_memory: int | None = None) -> int:
+    """Windows per incremental evaluation: the user's int, or for "auto" as many as keep the
+    maps evaluated in full (after the first global operation; the patches before it are
+    small) within a budget: ``max_memory``, half the free memory of a GPU, 256 MB on a CPU."""
+    if isinstance(per_eval, int) and not isinstance(per_eval, bool):
+        return per_eval
+    full = [t for n, t in plan.base.items()
+            if plan.kind.get(n) == "full" and isinstance(t, Tensor)]  # fmt: skip
+    per_window = 4 * max((t.numel() * t.element_size() for t in full), default=1)
+    device = next(iter(full), torch.empty(0)).device
+    if max_memory is None:
+        from ._batching import _gpu_budget
+
+        max_memory = _gpu_budget(device) if device.type == "cuda" else 2**28
+    return int(min(1024 if device.type == "cuda" else 256, max(8, max_memory // per_window)))

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .._batching import progress
 from .._compat import accepts_aggregate_output
-from .._incremental import incremental_plans, occlusion_drops
+from .._incremental import incremental_plans, occlusion_drops, window_chunk
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -168,8 +168,7 @@ class Occlusion(PerturbationAttribution):
             self.forward_func, xs, args, box, incremental
         )
         if plans is not None:
-            per_eval = perturbations_per_eval
-            chunk = per_eval if isinstance(per_eval, int) and per_eval > 0 else 64
+            chunk = window_chunk(perturbations_per_eval, plans[0], max_memory)
             out = []
             for i, plan in enumerate(
                 progress(plans, show_progress, f"{self.get_name()} attribution", len(plans))
