@@ -172,8 +172,12 @@ class Plan:
         r0s, c0s = rows.tolist(), cols.tolist()
         if h == base.shape[2] and w == base.shape[3]:
             out = base.expand(len(r0s), -1, -1, -1).clone()
-        else:
-            out = torch.stack([base[0, :, r : r + h, c : c + w] for r, c in zip(r0s, c0s)])
+        else:  # every (h, w) window of the map as a strided view, then one gather
+            b = base[0]
+            sc, sh, sw = b.stride()
+            view = b.as_strided((b.shape[1] - h + 1, b.shape[2] - w + 1, b.shape[0], h, w),
+                                (sh, sw, sc, sh, sw))  # fmt: skip
+            out = view[rows.to(b.device), cols.to(b.device)]
         p = patches.get(n)
         if p is None:
             return out
