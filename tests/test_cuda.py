@@ -88,3 +88,16 @@ def test_attribute_dataset_moves_batches_to_the_model():
     )
     expected = core.Saliency(model.cpu()).attribute(rows, target=1).abs().mean(0)
     assert close(result.reducers["mean_abs"], expected, atol=1e-5)
+
+
+def test_incremental_occlusion_on_the_gpu_equals_the_batched_evaluation():
+    tvm = pytest.importorskip("torchvision.models")
+    torch.manual_seed(0)
+    model = tvm.resnet18(weights=None).eval().cuda()
+    x = torch.randn(2, 3, 64, 64, device="cuda")
+    occ = core.Occlusion(model)
+    kwargs = {"sliding_window_shapes": (3, 9, 9), "strides": (3, 6, 6), "target": [1, 4]}
+    fast = occ.attribute(x, incremental=True, **kwargs)
+    assert occ.incremental_reason is None and fast.device.type == "cuda"
+    slow = occ.attribute(x, incremental=False, **kwargs)
+    assert close(fast, slow, atol=1e-4 * float(slow.abs().max()))
