@@ -72,6 +72,8 @@ class Plan:
             ShapeProp(self.gm).propagate(image)
         self.base: dict[fx.Node, Any] = {}
         self._padded: dict[tuple, Tensor] = {}
+        #: when a dict, the patch area of every window node is recorded in it (estimates)
+        self.areas: dict[fx.Node, int] | None = None
         self.kind: dict[fx.Node, str] = {}
         self._classify()
         with torch.no_grad():
@@ -219,6 +221,8 @@ class Plan:
             out = F.max_pool2d(crop, m.kernel_size, m.stride, 0, m.dilation)
         else:
             out = F.avg_pool2d(crop, m.kernel_size, m.stride, 0)
+        if self.areas is not None:
+            self.areas[n] = out.shape[2] * out.shape[3]
         return Patch(rows, cols, out)
 
     def _union(self, n: fx.Node, patches: dict) -> tuple[list, Tensor, Tensor, int, int]:
@@ -307,20 +311,13 @@ def conv_savings(plan: Plan, box: tuple[int, int], image_hw: tuple[int, int]) ->
     rows = torch.tensor([(H - h) // 2])
     cols = torch.tensor([(W - w) // 2])
     x = plan.base[next(n for n in plan.gm.graph.nodes if n.op == "placeholder")]
-    areas: dict[fx.Node, int] = {}
-    original = plan._window
-
-    def recording(n: fx.Node, patches: dict) -> Patch:
-        p = original(n, patches)
-        areas[n] = p.values.shape[2] * p.values.shape[3]
-        return p
-
-    plan._window = recording  # type: ignore[method-assign]
+    plan.areas = {}
     try:
         with torch.no_grad():
             plan.evaluate(Patch(rows, cols, x[:, :, :h, :w].clone()))
+        areas = plan.areas
     finally:
-        plan._window = original  # type: ignore[method-assign]
+        plan.areas = None
     full = inc = 0.0
     for n in plan.gm.graph.nodes:
         if n.op != "call_module" or not isinstance(plan.modules[n.target], nn.Conv2d):

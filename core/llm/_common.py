@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ..errors import AttributionTypeError, AttributionValueError
-from .inputs import InterpretableInput, TextTemplateInput, TextTokenInput
+from .inputs import InterpretableInput
 from .scoring import model_device
 
 #: greedy decoding of up to 25 tokens when no target is given (as Captum)
@@ -139,10 +139,3 @@ def generate_ids(model: Any, ids: Tensor, gen_args: dict | None, tokenizer: Any)
 
 def tokens(tokenizer: Any, ids: Tensor) -> list[str]:
     return list(tokenizer.convert_ids_to_tokens(ids.tolist()))
-
-
-__all__ = [
-    "DEFAULT_GEN_ARGS",
-    "TextTemplateInput",
-    "TextTokenInput",
-]
