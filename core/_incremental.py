@@ -141,20 +141,14 @@ class Plan:
         self.base = env
 
     def _execute(self, n: fx.Node, env: dict) -> Any:
-        args = fx.node.map_arg(n.args, lambda a: env[a])
-        kwargs = fx.node.map_arg(n.kwargs, lambda a: env[a])
-        if n.op == "call_module":
-            return self.modules[n.target](*args, **kwargs)
-        if n.op == "call_function":
-            return n.target(*args, **kwargs)
-        if n.op == "call_method":
-            return getattr(args[0], n.target)(*args[1:], **kwargs)
         if n.op == "get_attr":
             obj = self.gm
             for part in n.target.split("."):
                 obj = getattr(obj, part)
             return obj
-        raise PlanError(f"node {n.op} is not supported")
+        args = fx.node.map_arg(n.args, lambda a: env[a])
+        kwargs = fx.node.map_arg(n.kwargs, lambda a: env[a])
+        return self._call(n, args, kwargs)
 
     def output(self) -> Any:
         """The model's output on the unoccluded image."""

@@ -21,6 +21,18 @@ DEFAULT_GEN_ARGS: dict[str, Any] = {
 }
 
 
+def check_target_kind(attr_target: str, tokenizer: Any) -> None:
+    """``attr_target`` and ``tokenizer`` of the text-generation attribution classes."""
+    if attr_target not in ("log_prob", "prob"):
+        raise AttributionValueError(
+            f"`attr_target` must be 'log_prob' or 'prob', got {attr_target!r}"
+        )
+    if tokenizer is None or not hasattr(tokenizer, "encode"):
+        raise AttributionTypeError(
+            f"`tokenizer` must have an `encode` method, got {type(tokenizer).__name__}"
+        )
+
+
 def check_input(inp: Any, allowed: tuple[type, ...], owner: str) -> None:
     if isinstance(inp, str):
         raise AttributionTypeError(

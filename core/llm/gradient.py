@@ -63,10 +63,7 @@ class LLMGradientAttribution(Attribution):
                 "LayerIntegratedGradients(model, model.get_input_embeddings())), got "
                 f"{type(attr_method).__name__}; perturbation methods go to LLMAttribution"
             )
-        if attr_target not in ("log_prob", "prob"):
-            raise AttributionValueError(
-                f"`attr_target` must be 'log_prob' or 'prob', got {attr_target!r}"
-            )
+        C.check_target_kind(attr_target, tokenizer)
         super().__init__(attr_method.forward_func)
         self.attr_method = attr_method
         self.model = attr_method.forward_func

@@ -112,14 +112,7 @@ class LLMAttribution(Attribution):
                     else ""
                 )  # fmt: skip
             )
-        if attr_target not in ("log_prob", "prob"):
-            raise AttributionValueError(
-                f"`attr_target` must be 'log_prob' or 'prob', got {attr_target!r}"
-            )
-        if tokenizer is None or not hasattr(tokenizer, "encode"):
-            raise AttributionTypeError(
-                f"`tokenizer` must have an `encode` method, got {type(tokenizer).__name__}"
-            )
+        C.check_target_kind(attr_target, tokenizer)
         super().__init__(attr_method.forward_func)
         self.attr_method = attr_method
         self.model = attr_method.forward_func
