@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import AttributionValueError
+
 
 def _tensor(value: Any) -> Tensor | None:
     if value is None:
@@ -118,7 +120,7 @@ class LLMAttributionResult:
         """Heat map of :attr:`token_attr` (target tokens x prompt features); returns
         ``(figure, axes)``."""
         if self.token_attr is None:
-            raise ValueError(
+            raise AttributionValueError(
                 "this result has no per-token attribution (token_attr is None): the method "
                 "(Lime, KernelShap) only attributes the whole target; use plot_seq_attr()"
             )
