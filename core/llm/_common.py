@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..attribution import Attribution
 from ..errors import AttributionTypeError, AttributionValueError
 from .inputs import InterpretableInput
 from .scoring import model_device
@@ -19,6 +20,26 @@ DEFAULT_GEN_ARGS: dict[str, Any] = {
     "temperature": None,
     "top_p": None,
 }
+
+
+class GenerationAttribution(Attribution):
+    """What the text-generation classes share: the method they wrap (built on the language
+    model; neither is modified), the tokenizer, the attribution target, and how the
+    last call scored prompts (``scoring``: "one pass", "stepwise" or "remote")."""
+
+    def __init__(self, attr_method: Attribution, tokenizer: Any, attr_target: str) -> None:
+        self.check_method(attr_method)
+        check_target_kind(attr_target, tokenizer)
+        super().__init__(attr_method.forward_func)
+        self.attr_method = attr_method
+        self.model = attr_method.forward_func
+        self.tokenizer = tokenizer
+        self.attr_target = attr_target
+        self.scoring: str | None = None
+
+    def check_method(self, attr_method: Any) -> None:
+        """Raise a ``TypeError`` for a method this class cannot wrap."""
+        raise NotImplementedError
 
 
 def check_target_kind(attr_target: str, tokenizer: Any) -> None:

@@ -28,7 +28,7 @@ from .result import LLMAttributionResult
 from .scoring import call_model, model_device, one_pass_is_exact, pad_right
 
 
-class LLMGradientAttribution(Attribution):
+class LLMGradientAttribution(C.GenerationAttribution):
     """Attribute a language model's output text to the prompt's tokens with a layer gradient
     method on the embedding layer.
 
@@ -57,19 +57,15 @@ class LLMGradientAttribution(Attribution):
 
     def __init__(self, attr_method: Attribution, tokenizer: Any,
                  attr_target: str = "log_prob") -> None:  # fmt: skip
+        super().__init__(attr_method, tokenizer, attr_target)
+
+    def check_method(self, attr_method: Any) -> None:
         if not isinstance(attr_method, LayerAttribution):
             raise AttributionTypeError(
                 "`attr_method` must be a layer method on the embedding layer (e.g. "
                 "LayerIntegratedGradients(model, model.get_input_embeddings())), got "
                 f"{type(attr_method).__name__}; perturbation methods go to LLMAttribution"
             )
-        C.check_target_kind(attr_target, tokenizer)
-        super().__init__(attr_method.forward_func)
-        self.attr_method = attr_method
-        self.model = attr_method.forward_func
-        self.tokenizer = tokenizer
-        self.attr_target = attr_target
-        self.scoring: str | None = None
 
     def _value(self, ids: Tensor, positions: Tensor, tokens: Tensor) -> Tensor:
         """The explained value of each row: the target token's log-probability (or

@@ -69,7 +69,7 @@ class _Scores:
         return out if self.attr_target == "log_prob" else out.exp()
 
 
-class LLMAttribution(Attribution):
+class LLMAttribution(C.GenerationAttribution):
     """Attribute a language model's output text to the features of its prompt with a
     perturbation method.
 
@@ -102,25 +102,17 @@ class LLMAttribution(Attribution):
 
     def __init__(self, attr_method: Attribution, tokenizer: Any,
                  attr_target: str = "log_prob") -> None:  # fmt: skip
+        super().__init__(attr_method, tokenizer, attr_target)
+
+    def check_method(self, attr_method: Any) -> None:
         if not isinstance(attr_method, self.SUPPORTED_METHODS):
             names = ", ".join(c.__name__ for c in self.SUPPORTED_METHODS)
-            raise AttributionTypeError(
-                f"`attr_method` must be one of {names}, got {type(attr_method).__name__}"
-                + (
-                    " (gradient methods: LLMGradientAttribution)"
+            hint = (" (gradient methods: LLMGradientAttribution)"
                     if not isinstance(attr_method, Attribution) or hasattr(attr_method, "layer")
-                    else ""
-                )  # fmt: skip
+                    else "")  # fmt: skip
+            raise AttributionTypeError(
+                f"`attr_method` must be one of {names}, got {type(attr_method).__name__}{hint}"
             )
-        C.check_target_kind(attr_target, tokenizer)
-        super().__init__(attr_method.forward_func)
-        self.attr_method = attr_method
-        self.model = attr_method.forward_func
-        self.tokenizer = tokenizer
-        self.attr_target = attr_target
-        #: how the last call scored prompts: "one pass" (teacher forcing, batched) or
-        #: "stepwise" (the model is not causal, or said so)
-        self.scoring: str | None = None
 
     # ----------------------------------------------------------------- scoring
     def _pad_id(self) -> int:
