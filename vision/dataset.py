@@ -19,9 +19,7 @@ from perspicio.core._hooks import preserved_state
 from perspicio.core.attribution import LayerAttribution
 from perspicio.core.dataset import DatasetResult, attribute_dataset
 
-from ._image import to_display
-from .explain import _method
-from .segmentation import segment
+from .explain import _prepare
 
 
 class _ExplainImages:
@@ -49,20 +47,9 @@ class _ExplainImages:
             if target is None:
                 with torch.no_grad():
                     target = model(x).argmax(1).tolist()
-            gen = make_generator(self.seed)
-            _, instance, kwargs = _method(
-                self.method, model, self.layer, x, self.baseline, self.transform,
-                self.n_segments, gen,
-            )  # fmt: skip
-            if "feature_mask" in kwargs and x.shape[0] > 1:  # superpixels of every image
-                kind = "grid" if self.method == "shapley_values" else "slic"
-                n = min(self.n_segments, 16) if kind == "grid" else self.n_segments
-                display = to_display(x, self.transform).cpu()
-                kwargs["feature_mask"] = torch.cat([segment(img, kind, n) for img in display]).to(
-                    x.device
-                )
-            kwargs.update(self.kwargs)
-            attr = instance.attribute(x, target=target, **kwargs)
+            run = _prepare(self.method, model, self.layer, x, self.baseline, self.transform,
+                           self.n_segments, make_generator(self.seed))  # fmt: skip
+            attr = run.attribute(target=target, **self.kwargs)
         if attr.shape[-2:] != x.shape[-2:]:  # layer maps (CAMs): to the image's size
             attr = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), "bilinear")
         return attr.detach()

@@ -9,31 +9,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from perspicio.core import Attribution, LayerAttribution, NoiseTunnel
+from perspicio.core import Attribution, LayerAttribution
 from perspicio.core._batching import make_generator
+from perspicio.core._facts import Facts
 from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
-from perspicio.core.registry import create, get_spec
+from perspicio.core.registry import Prepared, prepare
 
 from ._image import check_channels, to_batch, to_display
 from .baselines import baseline_distribution, image_baseline
 from .cam import find_last_conv
 from .explanation import ImageExplanation
 from .segmentation import segment
-
-SIGN = {
-    "saliency": "absolute_value",
-    "guided_backprop": "absolute_value",
-    "deconvolution": "absolute_value",
-    "gradcam": "positive",
-    "gradcam_plus_plus": "positive",
-    "score_cam": "positive",
-    "guided_gradcam": "absolute_value",
-}
-
-
-SINGLE_PASS = {"saliency", "input_x_gradient", "guided_backprop", "deconvolution", "gradcam",
-               "gradcam_plus_plus", "lrp"}  # fmt: skip
 
 
 def _is_topk(target: Any) -> bool:
@@ -176,19 +163,20 @@ def explain(
     gen = make_generator(seed)
     with preserved_state(model):
         model.eval()
-        name, attr_method, kwargs = _method(
-            method, model, layer, x, baseline, transform, n_segments, gen
-        )
+        run = _prepare(method, model, layer, x, baseline, transform, n_segments, gen)
+        name, spec, attr_method, kwargs = run.name, run.spec, run.method, run.kwargs
         kwargs.update(method_kwargs)
+        kwargs.pop("target", None)
         # A single-pass method's first forward pass is on the image itself: the prediction
         # is read from it instead of paying for another forward pass.
-        one_pass = isinstance(method, str) and name in SINGLE_PASS and not _is_topk(target)
+        one_pass = isinstance(method, str) and spec.single_pass and not _is_topk(target)
         probs = None
-        # Integrated Gradients never evaluates the image itself: one forward pass of the image
-        # and its baseline gives both the prediction and the two ends of the convergence delta
+        # A method whose convergence delta is f(x) - f(baseline) away from its total (Integrated
+        # Gradients) never evaluates the image itself: one forward pass of the image and its
+        # baseline gives both the prediction and the two ends of the convergence delta
         ends = None
         if (
-            name == "integrated_gradients"
+            spec.delta_from_outputs
             and isinstance(kwargs.get("baselines"), torch.Tensor)
             and "return_convergence_delta" not in kwargs
             and "additional_forward_args" not in kwargs
@@ -244,7 +232,7 @@ def explain(
         predicted_label=labels[top] if labels else str(top),
         predicted_score=float(probs[0, top]),
         model=model,
-        sign=SIGN.get(name.split(":")[-1], "all"),
+        sign=spec.sign,
     )
 
 
@@ -270,46 +258,32 @@ def _check_labels(labels: list[str] | None, probs: torch.Tensor) -> None:
         )
 
 
-def _method(method, model, layer, x, baseline, transform, n_segments, gen):
-    """The method instance and the keyword arguments this image needs."""
-    if isinstance(method, Attribution):
-        return type(method).__name__, method, {}
-    if not isinstance(method, str):
+def _prepare(method, model, layer, x, baseline, transform, n_segments, gen) -> Prepared:
+    """The method and its arguments for this image: the image's facts (its baseline or a
+    distribution of baselines, superpixels, an occlusion window of an eighth of the image,
+    the last convolution) stated once; the method's spec picks what it takes."""
+    if not isinstance(method, (str, Attribution)):
         raise TypeError(f"`method` must be a name or an Attribution, got {type(method).__name__}")
-    base_name = method.split(":")[-1]
-    spec = get_spec(base_name)
-    if spec.needs_layer:
-        instance = create(
-            method, model, layer=layer or find_last_conv(model, tuple(x.shape[-2:]), x.shape[1])
-        )
-    else:
-        instance = create(method, model)
-    kwargs = dict(spec.defaults)
-    if spec.baselines == "single":
-        kwargs["baselines"] = image_baseline(baseline, x, transform, gen)
-    elif spec.baselines == "distribution":
-        kinds = (
-            baseline
-            if not isinstance(baseline, str) or baseline != "black"
-            else ["black", "white", "blur"]
-        )
-        kwargs["baselines"] = (
-            baseline_distribution(kinds, x, transform, gen)
-            if not isinstance(kinds, torch.Tensor)
-            else kinds
-        )
-    if spec.family == "perturbation":
-        display = to_display(x, transform)[0].cpu()
-        if base_name == "occlusion":
-            h, w = x.shape[-2:]
-            kwargs["sliding_window_shapes"] = (x.shape[1], max(1, h // 8), max(1, w // 8))
-            kwargs["strides"] = (x.shape[1], max(1, h // 16), max(1, w // 16))
-        elif base_name == "shapley_values":
-            kwargs["feature_mask"] = segment(display, "grid", min(n_segments, 16)).to(x.device)
-        elif base_name != "feature_permutation":
-            kwargs["feature_mask"] = segment(display, "slic", n_segments).to(x.device)
-    if spec.sampling:
-        kwargs["generator"] = gen
-    if isinstance(instance, NoiseTunnel):
-        kwargs.update(nt_samples=10, stdevs=float(0.1 * (x.max() - x.min())), generator=gen)
-    return method, instance, kwargs
+    h, w = x.shape[-2:]
+    kinds = ["black", "white", "blur"] if isinstance(baseline, str) and baseline == "black" else (
+        baseline)  # fmt: skip
+
+    def superpixels(max_groups: int | None) -> torch.Tensor:
+        """Each image's superpixels (for an exact method, a coarse grid it can afford)."""
+        kind, n = ("slic", n_segments) if max_groups is None else (
+            "grid", min(n_segments, max_groups))  # fmt: skip
+        display = to_display(x, transform).cpu()
+        return torch.cat([segment(img, kind, n) for img in display]).to(x.device)
+
+    facts = Facts(
+        x,
+        baseline=lambda: image_baseline(baseline, x, transform, gen),
+        population=lambda: kinds if isinstance(kinds, torch.Tensor) else
+        baseline_distribution(kinds, x, transform, gen),
+        feature_mask=superpixels,
+        window=(x.shape[1], max(1, h // 8), max(1, w // 8)),
+        strides=(x.shape[1], max(1, h // 16), max(1, w // 16)),
+        generator=gen,
+        layer=lambda: layer if layer is not None else find_last_conv(model, (h, w), x.shape[1]),
+    )  # fmt: skip
+    return prepare(method, model, facts)
