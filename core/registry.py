@@ -105,6 +105,8 @@ class MethodSpec:
         The method differentiates with respect to the inputs (they must be floating point).
     layer_map : bool
         A class map over a layer's spatial grid (the CAM methods), shown over the input.
+    shapley : bool
+        The attributions estimate Shapley values (of the game the baseline defines).
     test : dict
         Settings of the invariant suite (small step counts; ``layer``: the kind of layer the
         method needs, ``"spatial"`` for a convolution; ``rows_interact``: the batch's rows
@@ -125,6 +127,7 @@ class MethodSpec:
     population_as: str | None = None
     input_gradients: bool = False
     layer_map: bool = False
+    shapley: bool = False
     test: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------ what it accepts
@@ -145,6 +148,12 @@ class MethodSpec:
     @property
     def needs_neuron(self) -> bool:
         return self.accepts("neuron_selector")
+
+    @property
+    def prefers_population(self) -> bool:
+        """The method is defined as an average over a population of references (Shapley
+        values in shap's sense, permutations, the expected-gradient family)."""
+        return self.shapley or self.baselines == "distribution" or self.population_as is not None
 
     @property
     def attributes_inputs(self) -> bool:
@@ -351,11 +360,12 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("occlusion", Occlusion, "perturbation", "single",
                    grouped_as="feature_ablation"),
         MethodSpec("shapley_value_sampling", ShapleyValueSampling, "perturbation", "single",
-                   defaults={"n_samples": 25}),
-        MethodSpec("shapley_values", ShapleyValues, "perturbation", "single", max_features=16),
+                   defaults={"n_samples": 25}, shapley=True),
+        MethodSpec("shapley_values", ShapleyValues, "perturbation", "single", max_features=16,
+                   shapley=True),
         MethodSpec("lime", Lime, "perturbation", "single", defaults={"n_samples": 200}),
         MethodSpec("kernel_shap", KernelShap, "perturbation", "single",
-                   defaults={"n_samples": 200}),
+                   defaults={"n_samples": 200}, shapley=True),
         # --- attributions to a layer's units
         MethodSpec("gradcam", LayerGradCam, "layer", needs_layer=True, single_pass=True,
                    defaults={"relu_attributions": True}, **_CAM),

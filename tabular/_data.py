@@ -9,14 +9,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-GRADIENT_FREE = (
-    "kernel_shap",
-    "shapley_value_sampling",
-    "feature_ablation",
-    "feature_permutation",
-    "lime",
-)
-
 
 def to_matrix(
     X: Any,

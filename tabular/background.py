@@ -21,17 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-#: Methods whose attributions are defined as an average over a population of references
-#: (Shapley values and permutations in shap's sense, and the expected-gradient family);
-#: they average over background rows unless told otherwise.
-POPULATION_METHODS = (
-    "kernel_shap",
-    "shapley_value_sampling",
-    "shapley_values",
-    "feature_permutation",
-    "gradient_shap",
-    "deeplift_shap",
-)
+from perspicio.core.registry import get_spec
+
 BASELINE_KINDS = ("mean", "median", "zeros", "background")
 
 
@@ -65,8 +56,9 @@ class Reference:
 
 
 def default_kind(method: str) -> str:
-    """``"background"`` for the population methods, ``"mean"`` for the others."""
-    return "background" if method in POPULATION_METHODS else "mean"
+    """``"background"`` for the methods defined over a population of references (Shapley
+    values, permutations, the expected-gradient family), ``"mean"`` for the others."""
+    return "background" if get_spec(method).prefers_population else "mean"
 
 
 def make_reference(

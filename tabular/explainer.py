@@ -16,13 +16,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from perspicio.core import FeatureAblation
 from perspicio.core._batching import make_generator
+from perspicio.core._facts import Facts
 from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
-from perspicio.core.registry import METHODS, create, get_spec
+from perspicio.core.registry import Prepared, get_spec, names, prepare
 
-from ._data import GRADIENT_FREE, as_model, column_groups, input_width, to_matrix
+from ._data import as_model, column_groups, input_width, to_matrix
 from .background import BASELINE_KINDS, Reference, default_kind, make_reference
 from .explanation import TabularExplanation
 from .pipeline import PreprocessedModel
@@ -31,12 +31,10 @@ from .pipeline import PreprocessedModel
 #: occlusion slides windows over neighbouring values, and a table's columns have no
 #: neighbours: feature_ablation is its tabular form).
 TABULAR_METHODS = tuple(
-    sorted(
-        n
-        for n, s in METHODS.items()
-        if s.family in ("gradient", "perturbation") and not s.needs_layer and n != "occlusion"
-    )
+    sorted(names(attributes_inputs=True, needs_layer=False, needs_window=False))
 )
+#: The methods that need no gradient: any function returning scores can be explained by them.
+GRADIENT_FREE = tuple(m for m in TABULAR_METHODS if not get_spec(m).input_gradients)
 
 
 class Explainer:
@@ -228,12 +226,13 @@ class Explainer:
                 out = net(xs)
             targets = self._targets(target, out)
             core_target = None if targets[0] is None else targets
-            attr = self._attribute(xs, refs, core_target).cpu()
+            run = self._prepare(xs, refs, core_target)
+            attr = run.attribute(**self.method_kwargs).cpu()
             with torch.no_grad():
                 scores = _select(out, targets).cpu()
                 base_scores = _reference_scores(net(refs), targets).cpu()
         return TabularExplanation(
-            attributions=self._per_group(attr).detach(),
+            attributions=self._per_group(attr, run.grouped).detach(),
             values=values,
             columns=self.columns,
             features=self.features,
@@ -259,40 +258,24 @@ class Explainer:
             **self.method_kwargs,
         }
 
-    def _attribute(self, values: Tensor, refs: Tensor, target: list[int] | None) -> Tensor:
-        method = self.method
-        # permutation in expectation: each column replaced by the reference rows' values
-        instance = FeatureAblation(self.model) if method == "feature_permutation" else None
-        name = "feature_ablation" if instance is not None else method
-        spec = get_spec(name)
-        instance = instance or create(name, self.model)
-        call = dict(spec.defaults, **self.method_kwargs)
-        if spec.family == "perturbation":
-            call["feature_mask"] = self.mask.to(values.device)
-        if "n_samples" in spec.defaults:
-            call["n_samples"] = self.n_samples
-        if spec.sampling:
-            call["generator"] = make_generator(self.seed)
-        if spec.baselines == "distribution":
-            return instance.attribute(values, baselines=refs, target=target, **call)
-        if spec.baselines == "none":
-            return instance.attribute(values, target=target, **call)
-        # every row paired with every reference row, one call, then averaged
-        b, n = refs.shape[0], values.shape[0]
-        tiled_target = None if target is None else target * b
-        attr = instance.attribute(
-            values.repeat(b, 1),
-            baselines=refs.repeat_interleave(n, 0),
-            target=tiled_target,
-            **call,
+    def _prepare(self, values: Tensor, refs: Tensor, target: list[int] | None) -> Prepared:
+        """The method on the rows' facts: the reference population, the column groups, the
+        seed; a one-baseline method is averaged over the population's rows."""
+        facts = Facts(
+            values,
+            target=target,
+            population=refs,
+            feature_mask=self.mask.to(values.device),
+            generator=make_generator(self.seed),
+            options={"n_samples": self.n_samples},
         )
-        return attr.reshape(b, n, -1).mean(0)
+        return prepare(self.method, self.model, facts)
 
-    def _per_group(self, attr: Tensor) -> Tensor:
-        """Columns -> features: perturbation methods give every column of a group the
-        group's value; gradient methods' column values add up."""
+    def _per_group(self, attr: Tensor, grouped: bool) -> Tensor:
+        """Columns -> features: a grouped method gives every column of a group the group's
+        value; per-column values (gradients) add up."""
         of_column = self.mask[0]
-        if get_spec(self.method).family == "perturbation":
+        if grouped:
             first = [of_column.tolist().index(g) for g in range(len(self.features))]
             return attr[:, first].clone()
         per_group = torch.zeros(attr.shape[0], len(self.features), dtype=attr.dtype)
