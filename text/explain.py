@@ -7,18 +7,28 @@ from typing import Any
 import torch
 from torch import nn
 
-from perspicio.core import FeatureAblation
 from perspicio.core._batching import make_generator
+from perspicio.core._facts import Facts
 from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
-from perspicio.core.registry import create
+from perspicio.core.registry import prepare
 
 from .adapters import TextForward, check_vocabulary, embedding_layer, labels_of, max_positions
 from .explanation import TextExplanation
 from .tokens import baseline_ids, encode, word_groups, words_of
 
-LAYER_METHODS = ("layer_integrated_gradients", "layer_gradient_x_activation", "layer_deeplift")
-WORD_METHODS = ("occlusion", "feature_ablation", "shapley_value_sampling", "lime", "kernel_shap")
+#: The methods offered for texts: at the embedding layer, or on word (token) groups whose
+#: tokens are replaced by the baseline token. How each is called is its registry spec's.
+METHODS = (
+    "layer_integrated_gradients",
+    "layer_gradient_x_activation",
+    "layer_deeplift",
+    "occlusion",
+    "feature_ablation",
+    "shapley_value_sampling",
+    "lime",
+    "kernel_shap",
+)
 
 
 def _targets(target: Any, probs: torch.Tensor, id2label: dict[int, str] | None) -> list[int]:
@@ -103,7 +113,7 @@ def explain(
             probs = forward(ids, mask, types).float().softmax(1)
         targets = _targets(target, probs, id2label)
         base = baseline_ids(tokenizer, enc, baseline).to(device)
-        scores, delta = _token_scores(
+        scores, delta, grouped = _token_scores(
             method,
             model,
             forward,
@@ -119,7 +129,7 @@ def explain(
         )
     results = []
     for i in range(len(texts)):
-        units, spans, values = _units(enc, i, scores[i].cpu(), granularity, method)
+        units, spans, values = _units(enc, i, scores[i].cpu(), granularity, grouped)
         top = int(probs[i].argmax())
         results.append(
             TextExplanation(
@@ -165,8 +175,8 @@ def _check_arguments(model, tokenizer, text, method, granularity, n_steps, max_l
         texts = list(text)
     else:
         raise TypeError(f"`text` must be a string or a list of strings, got {type(text).__name__}")
-    if method not in LAYER_METHODS + WORD_METHODS:
-        raise ValueError(f"`method` must be one of {LAYER_METHODS + WORD_METHODS}, got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
     if granularity not in ("word", "token"):
         raise ValueError(f"`granularity` must be 'word' or 'token', got {granularity!r}")
     check_positive_int(n_steps, "n_steps")
@@ -184,43 +194,32 @@ def _label(id2label: dict[int, str] | None, t: int) -> str:
 def _token_scores(
     method, model, forward, ids, base, targets, args, enc, n_steps, granularity, seed, kwargs
 ):
-    """One score per token position ``(N, L)`` and the convergence delta if the method has one."""
-    if method in LAYER_METHODS:
-        layer = embedding_layer(model)
-        attr_method = create(method, forward, layer=layer)
-        call = dict(target=targets, additional_forward_args=args, **kwargs)
-        if method != "layer_gradient_x_activation":
-            call["baselines"] = base
-        if method == "layer_integrated_gradients":
-            call["n_steps"] = n_steps
-        if attr_method.has_convergence_delta():
-            attr, delta = attr_method.attribute(ids, return_convergence_delta=True, **call)
-        else:
-            attr, delta = attr_method.attribute(ids, **call), None
-        return attr.sum(-1).detach(), delta
-    if method in WORD_METHODS:
-        groups = (
-            word_groups(enc) if granularity == "word" else torch.arange(ids.shape[1]).expand_as(ids)
-        )
-        groups = groups.to(ids.device)
-        name = "feature_ablation" if method == "occlusion" else method  # a word is the window
-        attr_method = (
-            FeatureAblation(forward) if name == "feature_ablation" else create(name, forward)
-        )
-        call = dict(
-            baselines=base,
-            target=targets,
-            additional_forward_args=args,
-            feature_mask=groups,
-            **kwargs,
-        )
-        if name in ("shapley_value_sampling", "lime", "kernel_shap"):
-            call["generator"] = make_generator(seed)
-        return attr_method.attribute(ids, **call).detach().float(), None
-    raise AssertionError(f"unreachable: {method!r} was checked in explain")
+    """One score per token position ``(N, L)``, the convergence delta if the method has one,
+    and whether the scores are per word group (every token of a word carries its value)."""
+    groups = (
+        word_groups(enc) if granularity == "word" else torch.arange(ids.shape[1]).expand_as(ids)
+    )
+    facts = Facts(
+        ids,
+        target=targets,
+        baseline=base,
+        feature_mask=groups.to(ids.device),
+        generator=make_generator(seed),
+        layer=lambda: embedding_layer(model),
+        additional_forward_args=args,
+        options={"n_steps": n_steps},
+    )
+    run = prepare(method, forward, facts)
+    if run.method.has_convergence_delta():
+        attr, delta = run.attribute(return_convergence_delta=True, **kwargs)
+    else:
+        attr, delta = run.attribute(**kwargs), None
+    if attr.dim() > ids.dim():  # a layer's units (the embedding): summed per token
+        attr = attr.sum(tuple(range(ids.dim(), attr.dim())))
+    return attr.detach().float(), delta, run.grouped
 
 
-def _units(enc, i, scores, granularity, method):
+def _units(enc, i, scores, granularity, grouped):
     """Words (summing their tokens) or tokens, without special tokens."""
     if granularity == "token":
         keep = [j for j in range(len(enc.tokens[i])) if not enc.special[i, j]]
@@ -236,8 +235,8 @@ def _units(enc, i, scores, granularity, method):
             j for j, wid in enumerate(enc.word_ids[i]) if wid == w and not enc.special[i, j]
         ]
         values = scores[positions]
-        # perturbation methods give every token of a word the word's value; gradients add up
-        per_word.append(values[0] if method in WORD_METHODS else values.sum())
+        # a grouped method gives every token of a word the word's value; gradients add up
+        per_word.append(values[0] if grouped else values.sum())
     return (
         [t for _, t, _ in words],
         [s for _, _, s in words],

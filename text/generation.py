@@ -8,34 +8,28 @@ from typing import Any
 import torch
 
 from perspicio.core import (
-    FeatureAblation,
-    KernelShap,
-    LayerGradientXActivation,
-    LayerIntegratedGradients,
-    Lime,
     LLMAttribution,
     LLMAttributionResult,
     LLMGradientAttribution,
-    ShapleyValues,
-    ShapleyValueSampling,
     TextTemplateInput,
     TextTokenInput,
 )
+from perspicio.core._facts import Facts
+from perspicio.core.registry import get_spec
 
 from .adapters import embedding_layer
 
-PERTURBATION = {
-    "feature_ablation": FeatureAblation,
-    "shapley_value_sampling": ShapleyValueSampling,
-    "shapley_values": ShapleyValues,
-    "kernel_shap": KernelShap,
-    "lime": Lime,
-}
-GRADIENT = {
-    "layer_integrated_gradients": LayerIntegratedGradients,
-    "layer_gradient_x_activation": LayerGradientXActivation,
-}
-GENERATION_METHODS = tuple(PERTURBATION) + tuple(GRADIENT)
+#: The methods offered for generation: perturbation methods over the prompt's words (or
+#: tokens), and layer methods at the token embeddings. How each is called is its spec's.
+GENERATION_METHODS = (
+    "feature_ablation",
+    "shapley_value_sampling",
+    "shapley_values",
+    "kernel_shap",
+    "lime",
+    "layer_integrated_gradients",
+    "layer_gradient_x_activation",
+)
 
 
 def _special_ids(tokenizer: Any) -> list[int]:
@@ -98,35 +92,32 @@ def explain_generation(
     """
     _check(model, tokenizer, prompt, target, method, granularity)
     skip = _special_ids(tokenizer)
-    if method in GRADIENT:
+    spec = get_spec(method)
+    pad = getattr(tokenizer, "pad_token_id", None)
+    options: dict[str, Any] = {"n_steps": n_steps, "show_progress": show_progress}
+    if n_samples is not None:
+        options["n_samples"] = n_samples
+    if spec.needs_layer:  # a layer method: at the token embeddings, per token
         if granularity not in (None, "token"):
             raise ValueError(
                 f"`granularity` {granularity!r}: gradient methods attribute tokens; pass "
                 "granularity='token' or a perturbation method for words"
             )
-        layer = embedding_layer(model)
-        attr = LLMGradientAttribution(GRADIENT[method](model, layer), tokenizer)
         inp = TextTokenInput(prompt, tokenizer, skip_tokens=skip)
-        kwargs: dict[str, Any] = {}
-        if method == "layer_integrated_gradients":
-            pad = getattr(tokenizer, "pad_token_id", None)
-            kwargs["n_steps"] = n_steps
-            if isinstance(pad, int):
-                kwargs["baselines"] = torch.full((1, inp.n_itp_features), pad)
-        return attr.attribute(inp, target=target, gen_args=gen_args, skip_tokens=skip, **kwargs)
-    if granularity in (None, "word"):
+        baseline = torch.full((1, inp.n_itp_features), pad) if isinstance(pad, int) else None
+    elif granularity in (None, "word"):
         words = prompt.split()
-        inp = TextTemplateInput(" ".join(["{}"] * len(words)), words)
+        inp, baseline = TextTemplateInput(" ".join(["{}"] * len(words)), words), None
     else:
-        pad = getattr(tokenizer, "pad_token_id", None)
         inp = TextTokenInput(prompt, tokenizer, baselines=pad if isinstance(pad, int) else 0,
                              skip_tokens=skip)  # fmt: skip
-    kwargs = {"show_progress": show_progress}
-    if method in ("shapley_value_sampling", "kernel_shap", "lime"):
-        default = 25 if method == "shapley_value_sampling" else 200
-        kwargs["n_samples"] = n_samples or default
-        kwargs["generator"] = seed
-    attr = LLMAttribution(PERTURBATION[method](model), tokenizer)
+        baseline = None
+    facts = Facts(inp, baseline=baseline, generator=seed, options=options,
+                  layer=lambda: embedding_layer(model))  # fmt: skip
+    kwargs = spec.arguments(facts)
+    kwargs.pop("target", None)  # the generation's target is the continuation
+    wrapper = LLMGradientAttribution if spec.needs_layer else LLMAttribution
+    attr = wrapper(spec.create(model, facts), tokenizer)
     return attr.attribute(inp, target=target, gen_args=gen_args, skip_tokens=skip, **kwargs)
 
 
