@@ -181,18 +181,19 @@ class MethodSpec:
             init_kwargs["layer"] = layer
         return self.cls(model, **init_kwargs)
 
-    def arguments(self, facts: Facts) -> dict[str, Any]:
-        """``attribute``'s keyword arguments (besides the inputs) for these facts."""
-        kwargs = dict(self.defaults)
+    def arguments(self, facts: Facts, defaults: bool = True) -> dict[str, Any]:
+        """``attribute``'s keyword arguments (besides the inputs) for these facts, starting
+        from the spec's ``defaults`` unless told not to."""
+        kwargs = dict(self.defaults) if defaults else {}
         kwargs.update({k: v for k, v in facts.options.items() if self.accepts(k)})
         if self.input_gradients:
             xs, _ = as_tuple(facts.inputs)
             for i, x in enumerate(xs):
                 if not x.is_floating_point():
-                    raise AttributionTypeError(
+                    raise AttributionValueError(
                         f"`method` {self.name!r} differentiates with respect to the inputs, "
-                        f"but inputs[{i}] has dtype {x.dtype}; use a perturbation method or a "
-                        "layer method at the embedding layer"
+                        f"but inputs[{i}] holds integer ids (dtype {x.dtype}); use a "
+                        "perturbation method, or a layer method at the embedding layer"
                     )
         if self.accepts("target"):
             kwargs["target"] = facts.target
@@ -298,7 +299,7 @@ def prepare(
     if isinstance(method, Attribution):
         inner = method.attribution_method if isinstance(method, NoiseTunnel) else method
         spec = spec_of(type(inner))
-        kwargs = spec.arguments(facts)
+        kwargs = spec.arguments(facts, defaults=False)  # the instance's own defaults stand
         if isinstance(method, NoiseTunnel):
             kwargs.update(_noise_tunnel(facts))
         return Prepared(spec, method, kwargs, facts, type(method).__name__)

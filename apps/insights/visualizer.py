@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from perspicio.core.registry import create, get_spec
+from perspicio.core._facts import Facts
+from perspicio.core.registry import prepare
 
 from .features import BaseFeature, FeatureView
 
@@ -230,30 +231,17 @@ class AttributionVisualizer:
             raise ValueError(f"`target` {target!r} is not one of the visualizer's classes")
         prepared = tuple(f.prepare(x) for f, x in zip(self.features, example.inputs))
         baselines = tuple(f.baseline(x) for f, x in zip(self.features, prepared))
-        extra = example.additional_args
-        kwargs = dict(METHOD_ARGUMENTS[method], **arguments)
-        window = kwargs.pop("window", None)
-        call: dict[str, Any] = {"target": self.classes.index(target)}
-        if extra is not None:
-            call["additional_forward_args"] = extra
-        spec = get_spec(method)
-        if spec.baselines == "single":
-            call["baselines"] = baselines
-        elif spec.baselines == "distribution":
-            call["baselines"] = tuple(b if b.dim() == x.dim() else b.unsqueeze(0)
-                                      for b, x in zip(baselines, prepared))  # fmt: skip
-        if method == "occlusion":
-            call["sliding_window_shapes"] = tuple(
-                tuple(min(int(window), s) for s in x.shape[1:]) for x in prepared
-            )
-        float_inputs = all(x.is_floating_point() for x in prepared)
-        instance = create(method, net)
-        if not float_inputs and spec.family == "gradient":
-            raise ValueError(
-                f"`method` {method!r} needs float inputs; a feature gives integer ids: use "
-                "occlusion or feature_ablation"
-            )
-        attrs = instance.attribute(prepared, **call, **kwargs)
+        settings = dict(METHOD_ARGUMENTS[method])
+        window = arguments.pop("window", settings.pop("window", None))  # occlusion's size
+        facts = Facts(
+            prepared,
+            target=self.classes.index(target),
+            baseline=baselines,
+            window=window,
+            additional_forward_args=example.additional_args,
+            options=settings,
+        )
+        attrs = prepare(method, net, facts).attribute(**arguments)
         attrs = attrs if isinstance(attrs, tuple) else (attrs,)
         totals = [float(a.abs().sum()) for a in attrs]
         whole = sum(totals) or 1.0

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from .._batching import make_generator, progress
+from .._facts import Facts
 from .._inputs import TensorOrTuple, as_tuple, like_inputs
 from ..attribution import Attribution
 from ..errors import AttributionTypeError, AttributionValueError
-from ..registry import create, get_spec
+from ..registry import Prepared, prepare
 from ._common import require_pandas
 from .complexity import sparseness
 from .faithfulness import deletion_curve, insertion_curve
@@ -29,22 +29,18 @@ HIGHER_IS_BETTER = {
 }
 
 
-def _methods(model: Callable, methods: Any) -> dict[str, tuple[Attribution, dict]]:
+def _methods(model: Callable, methods: Any, facts: Facts) -> dict[str, Prepared]:
     if isinstance(methods, dict):
         items = list(methods.items())
     else:
         items = [(m if isinstance(m, str) else type(m).__name__, m) for m in methods]
     out = {}
     for label, m in items:
-        if isinstance(m, str):
-            spec = get_spec(m.split(":")[-1])
-            out[label] = (create(m, model), dict(spec.defaults))
-        elif isinstance(m, Attribution):
-            out[label] = (m, {})
-        else:
+        if not isinstance(m, (str, Attribution)):
             raise AttributionTypeError(
                 f"`methods` entries must be names or Attribution instances, got {m!r}"
             )
+        out[label] = prepare(m, model, facts)
     return out
 
 
@@ -104,22 +100,13 @@ def compare_methods(
     gen = make_generator(0 if generator is None else generator)
     xs, _ = as_tuple(inputs)
     rows = {}
-    for label, (method, defaults) in progress(
-        _methods(model, methods).items(), show_progress, "methods"
-    ):
-        fixed = dict(defaults)  # the same for every row (n_steps, n_samples...)
-        per_example: dict[str, Any] = {"target": target}  # replicated with noisy copies
-        accepted = inspect.signature(method.attribute).parameters
-        if baselines is not None and "baselines" in accepted:
-            per_example["baselines"] = baselines
-        elif type(method).__name__ in ("GradientShap", "DeepLiftShap"):  # need a distribution
-            fixed["baselines"] = like_inputs(
-                tuple(torch.zeros_like(x[:1]) for x in xs), len(xs) > 1
-            )
-        if feature_mask is not None and "feature_mask" in accepted:
-            per_example["feature_mask"] = feature_mask
+    facts = Facts(inputs, target=target, baseline=baselines, feature_mask=feature_mask)
+    for label, run in progress(_methods(model, methods, facts).items(), show_progress, "methods"):
+        # the arguments with one entry per example are replicated with the noisy copies
+        per_example = {k: v for k, v in run.kwargs.items() if k in run.per_example}
+        fixed = {k: v for k, v in run.kwargs.items() if k not in run.per_example}
 
-        def explain(inp, _m=method, _fixed=fixed, **kw):
+        def explain(inp, _m=run.method, _fixed=fixed, **kw):
             return _m.attribute(inp, **_fixed, **kw)
 
         attr = explain(inputs, **per_example)
