@@ -114,7 +114,7 @@ def as_population(baseline: Any, inputs: TensorOrTuple) -> TensorOrTuple:
 
 def against_population(
     attribute: Callable[..., Any], inputs: TensorOrTuple, population: TensorOrTuple,
-    target: Any, kwargs: dict[str, Any],
+    kwargs: dict[str, Any],
 ) -> Any:  # fmt: skip
     """The expected attribution of a one-baseline method over a reference population:
     every example paired with every reference row, one call, then averaged over the rows.
@@ -122,15 +122,15 @@ def against_population(
     xs, was_tuple = as_tuple(inputs)
     refs, _ = as_tuple(population, "population")
     n, m = xs[0].shape[0], refs[0].shape[0]
-    tiled_target = target
+    kwargs = dict(kwargs)
+    target = kwargs.get("target")
     if isinstance(target, list) and len(target) == n:
-        tiled_target = target * m
+        kwargs["target"] = target * m
     elif isinstance(target, Tensor) and target.dim() > 0 and target.shape[0] == n:
-        tiled_target = target.repeat((m,) + (1,) * (target.dim() - 1))
+        kwargs["target"] = target.repeat((m,) + (1,) * (target.dim() - 1))
     attrs = attribute(
         like_inputs(tuple(x.repeat((m,) + (1,) * (x.dim() - 1)) for x in xs), was_tuple),
         baselines=like_inputs(tuple(r.repeat_interleave(n, 0) for r in refs), was_tuple),
-        target=tiled_target,
         **kwargs,
     )
     parts, _ = as_tuple(attrs, "attributions")

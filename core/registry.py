@@ -274,9 +274,8 @@ class Prepared:
         inputs = self.facts.inputs if inputs is None else inputs
         kwargs = dict(self.kwargs, **extra)
         if self.against_population:
-            target = kwargs.pop("target", None)
             population = self.facts.resolved("population")
-            return against_population(self.method.attribute, inputs, population, target, kwargs)
+            return against_population(self.method.attribute, inputs, population, kwargs)
         return self.method.attribute(inputs, **kwargs)
 
 

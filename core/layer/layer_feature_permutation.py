@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from .._batching import make_generator
-from .._inputs import TargetType, TensorOrTuple
+from .._inputs import TargetType, TensorOrTuple, as_tuple
 from ..errors import AttributionValueError
 from ..primary.feature_permutation import FeaturePermutation, random_derangements
 from .layer_feature_ablation import LayerFeatureAblation
@@ -45,7 +45,7 @@ class LayerFeaturePermutation(LayerFeatureAblation):
         generator: int | torch.Generator | None = None,
     ) -> Any:
         """Return each neuron group's permutation importance, shaped like the layer."""
-        n = (inputs[0] if isinstance(inputs, (tuple, list)) else inputs).shape[0]
+        n = as_tuple(inputs)[0][0].shape[0]  # an empty batch is the common error
         if n < 2:
             raise AttributionValueError(
                 f"{type(self).__name__} shuffles values across the batch and needs at least 2 "
