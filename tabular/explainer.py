@@ -20,6 +20,7 @@ from perspicio.core._batching import make_generator
 from perspicio.core._facts import Facts
 from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
+from perspicio.core.explanation import fingerprint_of
 from perspicio.core.registry import Prepared, get_spec, names, prepare
 
 from ._data import as_model, column_groups, input_width, to_matrix
@@ -153,6 +154,7 @@ class Explainer:
         self.mask, self.features = column_groups(self.columns, groups, values)
         self.baseline, self.n_samples, self.seed = kind, n_samples, seed
         self.method_kwargs = method_kwargs
+        self.model_fingerprint = fingerprint_of(model)
         self._named_columns = type(background).__module__.startswith("pandas") or bool(
             feature_names
         )
@@ -244,6 +246,7 @@ class Explainer:
             parameters=self.parameters(),
             categories={self.columns.index(c): cats for c, cats in self.categories.items()},
             background=self.background_description,
+            model_fingerprint=self.model_fingerprint,
         )
 
     def parameters(self) -> dict[str, Any]:
@@ -331,6 +334,7 @@ class Explainer:
             parameters=first.parameters,
             categories=first.categories,
             background=first.background,
+            model_fingerprint=first.model_fingerprint,
         )
 
 

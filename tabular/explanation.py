@@ -15,9 +15,11 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from perspicio.core.explanation import Explanation
+
 
 @dataclass
-class TabularExplanation:
+class TabularExplanation(Explanation):
     """``attributions``: ``(N, G)`` for the G features (or groups) of N rows; ``values``:
     the rows as given ``(N, F)``; ``scores``: the explained score of each row;
     ``baseline_scores``: the score of the reference the attribution starts from."""
@@ -36,6 +38,28 @@ class TabularExplanation:
     categories: dict[int, list[Any]] = field(default_factory=dict)
     #: the reference the rows were explained against (which background, how summarised)
     background: str = ""
+    model_fingerprint: str | None = None
+
+    modality = "table"
+
+    @property
+    def target_labels(self) -> list[str]:
+        """Each row's explained class (``"score"`` for a model with one score per row)."""
+        return ["score" if t is None else str(t) for t in self.targets]
+
+    @property
+    def target_scores(self) -> list[float]:
+        return [float(s) for s in self.scores]
+
+    def top_features(self, k: int = 3) -> list[tuple[str, float]]:
+        """The first row's ``k`` largest attributions by magnitude."""
+        row = self.attributions[0]
+        order = row.abs().argsort(descending=True)[:k].tolist()
+        return [(self.features[g], float(row[g])) for g in order]
+
+    def _manifest_extra(self) -> dict[str, Any]:
+        return {"features": self.features, "background": self.background,
+                "rows": int(self.attributions.shape[0])}  # fmt: skip
 
     @classmethod
     def concatenate(cls, parts: list[TabularExplanation]) -> TabularExplanation:
@@ -54,6 +78,7 @@ class TabularExplanation:
             parameters=first.parameters,
             categories=first.categories,
             background=first.background,
+            model_fingerprint=first.model_fingerprint,
         )
 
     def _value_text(self, row: int, g: int) -> str:
@@ -197,10 +222,9 @@ class TabularExplanation:
             Path(path).write_text(page, encoding="utf-8")
         return page
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``<stem>.html`` (the report), ``<stem>.csv`` (tidy table), ``<stem>.pt``."""
-        path = Path(path).with_suffix(".html")
+    def _write(self, path: Path) -> Path:
+        """``<stem>.html`` (the report) and ``<stem>.csv`` (the tidy table)."""
+        path = path.with_suffix(".html")
         self.to_html(path)
         self.to_frame().to_csv(path.with_suffix(".csv"), index=False)
-        torch.save(self.attributions, path.with_suffix(".pt"))
         return path

@@ -11,6 +11,7 @@ from perspicio.core._batching import make_generator
 from perspicio.core._facts import Facts
 from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
+from perspicio.core.explanation import fingerprint_of
 from perspicio.core.registry import prepare
 
 from .adapters import TextForward, check_vocabulary, embedding_layer, labels_of, max_positions
@@ -127,7 +128,7 @@ def explain(
             seed,
             method_kwargs,
         )
-    results = []
+    results, fingerprint = [], fingerprint_of(model)
     for i in range(len(texts)):
         units, spans, values = _units(enc, i, scores[i].cpu(), granularity, grouped)
         top = int(probs[i].argmax())
@@ -152,6 +153,7 @@ def explain(
                     "seed": seed,
                     **method_kwargs,
                 },
+                model_fingerprint=fingerprint,
             )
         )
     return results[0] if isinstance(text, str) else results

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from matplotlib.figure import Figure
 from torch import Tensor
+
+from perspicio.core.explanation import Explanation
 
 _STYLE = (
     "<style>.pe-text{font-family:sans-serif;line-height:1.9}"
@@ -29,8 +29,12 @@ def _colour(value: float, scale: float) -> str:
 
 
 @dataclass
-class TextExplanation:
-    """Attributions of one text: ``units`` are words (or tokens) with their character spans."""
+class TextExplanation(Explanation):
+    """Attributions of one text: ``units`` are words (or tokens) with their character spans;
+    ``target``, ``label`` and ``probability`` are also :attr:`targets`,
+    :attr:`target_labels` and :attr:`target_scores`."""
+
+    modality = "text"
 
     text: str
     units: list[str]
@@ -46,6 +50,28 @@ class TextExplanation:
     granularity: str
     convergence_delta: float | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    model_fingerprint: str | None = None
+
+    @property
+    def targets(self) -> list[int]:
+        return [self.target]
+
+    @property
+    def target_labels(self) -> list[str]:
+        return [self.label]
+
+    @property
+    def target_scores(self) -> list[float]:
+        return [self.probability]
+
+    @property
+    def predicted_score(self) -> float:
+        """The predicted label's probability (as every explanation names it)."""
+        return self.predicted_probability
+
+    def top_features(self, k: int = 3) -> list[tuple[str, float]]:
+        order = self.attributions.abs().argsort(descending=True)[:k].tolist()
+        return [(self.units[i], float(self.attributions[i])) for i in order]
 
     def highlighted(self) -> str:
         """The text as HTML with each unit highlighted; everything escaped."""
@@ -95,28 +121,21 @@ class TextExplanation:
         fig.tight_layout()
         return fig
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``<stem>.html``, ``<stem>.pt`` (attributions) and ``<stem>.json`` (manifest)."""
-        import perspicio
-
-        path = Path(path).with_suffix(".html")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_html(), encoding="utf-8")
-        torch.save(self.attributions.detach().cpu(), path.with_suffix(".pt"))
-        manifest = {
+    def _manifest_extra(self) -> dict[str, Any]:
+        return {
             "text": self.text,
             "units": self.units,
-            "target": self.target,
-            "label": self.label,
-            "probability": self.probability,
-            "method": self.method,
             "granularity": self.granularity,
             "convergence_delta": self.convergence_delta,
-            "parameters": {k: repr(v) for k, v in self.parameters.items()},
-            "perspicio_version": perspicio.__version__,
-            "torch_version": torch.__version__,
+            "predicted": self.predicted,
+            "predicted_label": self.predicted_label,
+            "predicted_score": self.predicted_probability,
         }
-        path.with_suffix(".json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+    def _write(self, path: Path) -> Path:
+        """``<stem>.html``: the highlighted text."""
+        path = path.with_suffix(".html")
+        path.write_text(self.to_html(), encoding="utf-8")
         return path
 
 

@@ -11,11 +11,13 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from perspicio.core._fingerprint import model_fingerprint
+
 from .baselines import baseline_distribution, image_baseline
 from .cam import find_last_conv, vit_reshape_transform
 from .dataset import explain_dataset
 from .explain import explain
-from .explanation import ImageExplanation, model_fingerprint
+from .explanation import ImageExplanation
 from .segmentation import segment
 from .visualize import (
     alpha_scaling,

@@ -5,27 +5,28 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from perspicio.core._fingerprint import model_fingerprint
+from perspicio.core.explanation import Explanation, fingerprint_of
 
 from . import visualize
 
 
 @dataclass
-class ImageExplanation:
+class ImageExplanation(Explanation):
     """Attributions of one image for one or more targets.
 
     ``attributions``: ``(K, C or 1, H, W)``, one row per explained target; ``image``:
-    ``(1, C, H, W)`` display pixels in [0, 1].
+    ``(1, C, H, W)`` display pixels in [0, 1]; ``labels`` and ``scores`` (the predicted
+    probability of each target) are also :attr:`target_labels` and :attr:`target_scores`.
     """
+
+    modality = "image"
 
     attributions: Tensor
     image: Tensor
@@ -96,37 +97,34 @@ class ImageExplanation:
             f"{delta}</div>"
         )
 
-    def manifest(self) -> dict[str, Any]:
-        """What produced this explanation: method, parameters, targets, model, versions."""
-        import perspicio
+    @property
+    def target_labels(self) -> list[str]:
+        return self.labels
 
+    @property
+    def target_scores(self) -> list[float]:
+        return self.scores
+
+    @property
+    def model_fingerprint(self) -> str | None:  # type: ignore[override]
+        return fingerprint_of(self.model)
+
+    def _manifest_extra(self) -> dict[str, Any]:
         return {
-            "method": self.method,
-            "parameters": {
-                k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
-                for k, v in self.parameters.items()
-            },
-            "targets": self.targets,
-            "labels": self.labels,
-            "scores": self.scores,
+            "convergence_delta": None
+            if self.convergence_delta is None
+            else [float(d) for d in self.convergence_delta.reshape(-1)],
             "predicted": self.predicted,
-            "attribution_shape": list(self.attributions.shape),
-            "model_fingerprint": model_fingerprint(self.model) if self.model is not None else None,
-            "perspicio_version": perspicio.__version__,
-            "torch_version": torch.__version__,
+            "predicted_label": self.predicted_label,
+            "predicted_score": self.predicted_score,
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write ``<stem>.png`` (the figure), ``<stem>.pt`` and ``<stem>.npy`` (the raw
-        attributions) and ``<stem>.json`` (the manifest) next to ``path``; returns the PNG."""
-        path = Path(path)
-        if path.suffix.lower() != ".png":
-            path = path.with_suffix(".png")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self._png())
-        torch.save(self.attributions.detach().cpu(), path.with_suffix(".pt"))
+    def _write(self, path: Path) -> Path:
+        """``<stem>.png`` (the figure) and ``<stem>.npy`` (the raw attributions)."""
         import numpy as np
 
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        path.write_bytes(self._png())
         np.save(path.with_suffix(".npy"), self.attributions.detach().cpu().numpy())
-        path.with_suffix(".json").write_text(json.dumps(self.manifest(), indent=2))
         return path

@@ -35,6 +35,11 @@ class GenerationAttribution(Attribution):
         self.model = attr_method.forward_func
         self.tokenizer = tokenizer
         self.attr_target = attr_target
+
+    def provenance(self) -> dict[str, Any]:
+        """What a result states of its making: the method and the model (fingerprinted
+        when a manifest asks, not on every call: a language model's weights are large)."""
+        return {"method": type(self.attr_method).__name__, "model": self.model}
         self.scoring: str | None = None
 
     def check_method(self, attr_method: Any) -> None:

@@ -143,6 +143,7 @@ class LLMGradientAttribution(C.GenerationAttribution):
             token_attr=token_attr,
             output_probs=probs.detach(),
             inp=inp,
+            **self.provenance(),
         )
 
     def _baselines(self, given: Any, prompt: Tensor, target: Tensor, width: int, rows: int,

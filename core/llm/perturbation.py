@@ -217,6 +217,7 @@ class LLMAttribution(C.GenerationAttribution):
             token_attr=inp.format_attr(attr[1:]) if n_out > 1 else None,
             output_probs=base_lp.exp(),
             inp=inp,
+            **self.provenance(),
         )
 
     def _scores(self, inp: InterpretableInput, target_ids: Tensor, kwargs: dict,

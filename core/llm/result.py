@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from ..errors import AttributionValueError
+from ..explanation import Explanation, fingerprint_of
 
 
 def _tensor(value: Any) -> Tensor | None:
@@ -36,7 +37,7 @@ def _show(show: bool) -> None:
         plt.show()
 
 
-class LLMAttributionResult:
+class LLMAttributionResult(Explanation):
     """The attribution of a generated (or given) target to the features of a prompt.
 
     Attributes
@@ -51,6 +52,9 @@ class LLMAttributionResult:
         Row ``t``: each feature's attribution to target token ``t``.
     output_probs : Tensor ``(len(output_tokens),)`` or None
         Each target token's probability under the unperturbed prompt.
+    method, parameters, model
+        What produced the result (as every :class:`~perspicio.core.explanation.Explanation`
+        states it); ``attributions`` is ``token_attr`` where there is one, else ``seq_attr``.
 
     Examples
     --------
@@ -71,6 +75,9 @@ class LLMAttributionResult:
         token_attr: Any = None,
         output_probs: Any = None,
         inp: Any = None,
+        method: str = "",
+        parameters: dict[str, Any] | None = None,
+        model: Any = None,
     ) -> None:
         self.input_tokens = list(input_tokens)
         self.output_tokens = list(output_tokens)
@@ -78,6 +85,52 @@ class LLMAttributionResult:
         self.token_attr = token_attr
         self.output_probs = output_probs
         self.inp = inp
+        self.method = method
+        self.parameters = dict(parameters or {})
+        self._model = model
+
+    modality = "generation"
+
+    @property
+    def model_fingerprint(self) -> str | None:  # type: ignore[override]
+        return fingerprint_of(self._model)
+
+    @property
+    def attributions(self) -> Tensor:  # type: ignore[override]
+        return self.seq_attr if self.token_attr is None else self.token_attr
+
+    @property
+    def targets(self) -> list[str]:  # type: ignore[override]
+        return [" ".join(t.strip() for t in self.output_tokens)]
+
+    @property
+    def target_labels(self) -> list[str]:  # type: ignore[override]
+        return self.targets
+
+    @property
+    def target_scores(self) -> list[float | None]:  # type: ignore[override]
+        """The probability of the whole target under the unperturbed prompt (if known)."""
+        if self.output_probs is None:
+            return [None]
+        return [float(self.output_probs.double().prod())]
+
+    def top_features(self, k: int = 3) -> list[tuple[str, float]]:
+        order = self.seq_attr.abs().argsort(descending=True)[:k].tolist()
+        return [(self.input_tokens[i], float(self.seq_attr[i])) for i in order]
+
+    def plot(self) -> Any:  # type: ignore[override]
+        """The token matrix where there is one, else the bars of ``seq_attr``: a Figure."""
+        return (self.plot_seq_attr if self.token_attr is None else self.plot_token_attr)()[0]
+
+    def _manifest_extra(self) -> dict[str, Any]:
+        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+
+    def _write(self, path: Any) -> Any:
+        """``<stem>.html``: the token table."""
+        path = path.with_suffix(".html")
+        page = f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>{self.to_html()}'
+        path.write_text(page + "</body></html>", encoding="utf-8")
+        return path
 
     @property
     def seq_attr(self) -> Tensor:
@@ -188,6 +241,3 @@ class LLMAttributionResult:
             f"<tr><th>generated \\ prompt</th>{head}</tr>{''.join(body)}"
             f"<tr><th>whole target</th>{total}</tr></table>"
         )
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
