@@ -39,15 +39,9 @@ def _image(args) -> None:
 
 def _torchscript(path: str):
     """A TorchScript model file (never an unpickled one)."""
-    import torch
+    from perspicio.models import load_model_file
 
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--model: no such file: {path} (efficientnet_lite0 is the demo)")
-    try:
-        return torch.jit.load(path, map_location="cpu").eval()
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"--model: {path} is not a TorchScript model ({first})") from None
+    return load_model_file(path, name="--model")
 
 
 def _text(args) -> None:

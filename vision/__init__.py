@@ -55,11 +55,13 @@ def compare(model, img, methods=("saliency", "integrated_gradients", "gradcam", 
 def load_model(name: str, weights_path: str | Path | None = None, **kwargs: Any):
     """A torchvision architecture by name, with weights from a local file if given.
 
-    The file is read with ``torch.load(..., weights_only=True)``: a state dict, never
-    arbitrary pickled code. Without ``weights_path`` the weights are random.
+    The file is read by :func:`perspicio.models.load_model_file`: TorchScript, or a state
+    dict through ``torch.load(..., weights_only=True)``, never arbitrary pickled code.
+    Without ``weights_path`` the weights are random.
     """
-    import torch
     import torchvision
+
+    from perspicio.models import load_model_file
 
     known = torchvision.models.list_models()
     if name not in known:
@@ -68,11 +70,13 @@ def load_model(name: str, weights_path: str | Path | None = None, **kwargs: Any)
         )
     if weights_path is not None and not Path(weights_path).is_file():
         raise ValueError(f"`weights_path` is not a file: {weights_path}")
-    model = torchvision.models.get_model(name, weights=None, **kwargs)
-    if weights_path is not None:
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
-    return model.eval()
+    if weights_path is None:
+        return torchvision.models.get_model(name, weights=None, **kwargs).eval()
+    return load_model_file(
+        weights_path,
+        lambda: torchvision.models.get_model(name, weights=None, **kwargs),
+        name="`weights_path`",
+    )
 
 
 __all__ = [

@@ -4,7 +4,7 @@ Each metric takes a seed or generator where it samples; the ones that evaluate m
 perturbations do it in batched model calls.
 """
 
-from .compare import HIGHER_IS_BETTER, compare_methods
+from .compare import HIGHER_IS_BETTER, compare_methods, score_attributions
 from .complexity import completeness_gap, sparseness
 from .faithfulness import FaithfulnessCurve, deletion_curve, insertion_curve
 from .infidelity import infidelity, infidelity_perturb_func_decorator
@@ -22,6 +22,7 @@ __all__ = [
     "infidelity_perturb_func_decorator",
     "insertion_curve",
     "model_randomization",
+    "score_attributions",
     "sensitivity_max",
     "sparseness",
     "spearman",

@@ -58,6 +58,83 @@ def _noise_perturbation(sigma: float, generator: torch.Generator | None) -> Call
     return perturb
 
 
+def _check_metrics(metrics: Sequence[str]) -> None:
+    unknown = [m for m in metrics if m not in HIGHER_IS_BETTER]
+    if unknown:
+        raise AttributionValueError(
+            f"unknown metric(s) {unknown}; known: {sorted(HIGHER_IS_BETTER)}"
+        )
+
+
+def _score(
+    metric: str, model: Callable, inputs: TensorOrTuple, attr: TensorOrTuple, target: Any,
+    baselines: Any, feature_mask: Any, n_perturb_samples: int, noise_scale: float, n_steps: int,
+    gen: torch.Generator | None,
+) -> float:  # fmt: skip
+    """One metric of precomputed attributions, averaged over the examples."""
+    if metric == "infidelity":
+        value = infidelity(model, _noise_perturbation(noise_scale, gen), inputs, attr,
+                           target=target, n_perturb_samples=n_perturb_samples,
+                           normalize=True)  # fmt: skip
+    elif metric in ("deletion_auc", "insertion_auc"):
+        curve = deletion_curve if metric == "deletion_auc" else insertion_curve
+        value = curve(model, inputs, attr, target=target, baselines=baselines,
+                      feature_mask=feature_mask, n_steps=n_steps).auc  # fmt: skip
+    else:
+        value = sparseness(attr)
+    return float(torch.as_tensor(value, dtype=torch.float64).mean())
+
+
+def _table(rows: dict[str, dict[str, float]], metrics: Sequence[str]):
+    table = require_pandas().DataFrame.from_dict(rows, orient="index")[list(metrics)]
+    table.index.name = "method"
+    table.attrs["higher_is_better"] = {m: HIGHER_IS_BETTER[m] for m in metrics}
+    return table
+
+
+def score_attributions(
+    model: Callable,
+    inputs: TensorOrTuple,
+    attributions: dict[str, TensorOrTuple],
+    metrics: Sequence[str] = ("infidelity", "deletion_auc", "insertion_auc", "sparseness"),
+    target: Any = None,
+    baselines: Any = None,
+    feature_mask: Any = None,
+    n_perturb_samples: int = 10,
+    noise_scale: float = 0.1,
+    n_steps: int = 20,
+    generator: int | torch.Generator | None = None,
+):
+    """Score attributions computed elsewhere (a front end's, say); one row per entry of
+    ``attributions`` (``{label: attributions shaped like the inputs}``), one column per
+    metric, as :func:`compare_methods` does. ``sensitivity`` needs the method itself and is
+    :func:`compare_methods`'s only.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Linear(4, 2)
+    >>> x = torch.randn(3, 4)
+    >>> table = score_attributions(net, x, {"x*w": x * net.weight[1].detach()}, target=1,
+    ...                            generator=0)
+    >>> list(table.index), table.attrs["higher_is_better"]["insertion_auc"]
+    (['x*w'], True)
+    """
+    _check_metrics(metrics)
+    if "sensitivity" in metrics:
+        raise AttributionValueError(
+            "`metrics`: 'sensitivity' re-explains noisy inputs and needs the method; use "
+            "compare_methods"
+        )
+    gen = make_generator(0 if generator is None else generator)
+    rows = {
+        label: {m: _score(m, model, inputs, attr, target, baselines, feature_mask,
+                          n_perturb_samples, noise_scale, n_steps, gen) for m in metrics}
+        for label, attr in attributions.items()
+    }  # fmt: skip
+    return _table(rows, metrics)
+
+
 def compare_methods(
     model: Callable,
     inputs: TensorOrTuple,
@@ -90,13 +167,7 @@ def compare_methods(
     >>> list(table.columns), table.attrs["higher_is_better"]["infidelity"]
     (['infidelity', 'sensitivity', 'deletion_auc', 'insertion_auc', 'sparseness'], False)
     """
-    pd = require_pandas()
-
-    unknown = [m for m in metrics if m not in HIGHER_IS_BETTER]
-    if unknown:
-        raise AttributionValueError(
-            f"unknown metric(s) {unknown}; known: {sorted(HIGHER_IS_BETTER)}"
-        )
+    _check_metrics(metrics)
     gen = make_generator(0 if generator is None else generator)
     xs, _ = as_tuple(inputs)
     rows = {}
@@ -112,34 +183,24 @@ def compare_methods(
         attr = explain(inputs, **per_example)
         row: dict[str, float] = {}
         for metric in metrics:
-            if metric == "infidelity":
-                value = infidelity(
+            if metric == "sensitivity":
+                value = sensitivity_max(explain, inputs, perturb_radius=noise_scale,
+                                        n_perturb_samples=n_perturb_samples, generator=gen,
+                                        **per_example)  # fmt: skip
+                row[metric] = float(torch.as_tensor(value, dtype=torch.float64).mean())
+            else:
+                row[metric] = _score(
+                    metric,
                     model,
-                    _noise_perturbation(noise_scale, gen),
                     inputs,
                     attr,
-                    target=target,
-                    n_perturb_samples=n_perturb_samples,
-                    normalize=True,
+                    target,
+                    baselines,
+                    feature_mask,
+                    n_perturb_samples,
+                    noise_scale,
+                    n_steps,
+                    gen,
                 )
-            elif metric == "sensitivity":
-                value = sensitivity_max(
-                    explain,
-                    inputs,
-                    perturb_radius=noise_scale,
-                    n_perturb_samples=n_perturb_samples,
-                    generator=gen,
-                    **per_example,
-                )
-            elif metric in ("deletion_auc", "insertion_auc"):
-                curve = deletion_curve if metric == "deletion_auc" else insertion_curve
-                value = curve(model, inputs, attr, target=target, baselines=baselines,
-                              feature_mask=feature_mask, n_steps=n_steps).auc  # fmt: skip
-            else:
-                value = sparseness(attr)
-            row[metric] = float(torch.as_tensor(value, dtype=torch.float64).mean())
         rows[label] = row
-    table = pd.DataFrame.from_dict(rows, orient="index")[list(metrics)]
-    table.index.name = "method"
-    table.attrs["higher_is_better"] = {m: HIGHER_IS_BETTER[m] for m in metrics}
-    return table
+    return _table(rows, metrics)
