@@ -107,10 +107,12 @@ class MethodSpec:
         A class map over a layer's spatial grid (the CAM methods), shown over the input.
     shapley : bool
         The attributions estimate Shapley values (of the game the baseline defines).
+    min_batch : int
+        The fewest examples a call takes (a permutation needs other rows to draw from).
     test : dict
         Settings of the invariant suite (small step counts; ``layer``: the kind of layer the
         method needs, ``"spatial"`` for a convolution; ``rows_interact``: the batch's rows
-        are mixed by design; ``min_batch``).
+        are mixed by design).
     """
 
     name: str
@@ -128,6 +130,7 @@ class MethodSpec:
     input_gradients: bool = False
     layer_map: bool = False
     shapley: bool = False
+    min_batch: int = 1
     test: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------ what it accepts
@@ -355,8 +358,8 @@ METHODS: dict[str, MethodSpec] = {
         # --- attributions to the inputs, from perturbations
         MethodSpec("feature_ablation", FeatureAblation, "perturbation", "single"),
         MethodSpec("feature_permutation", FeaturePermutation, "perturbation",
-                   population_as="feature_ablation",
-                   test={"rows_interact": True, "min_batch": 2}),
+                   population_as="feature_ablation", min_batch=2,
+                   test={"rows_interact": True}),
         MethodSpec("occlusion", Occlusion, "perturbation", "single",
                    grouped_as="feature_ablation"),
         MethodSpec("shapley_value_sampling", ShapleyValueSampling, "perturbation", "single",
@@ -388,7 +391,7 @@ METHODS: dict[str, MethodSpec] = {
                    needs_layer=True),
         MethodSpec("layer_feature_ablation", LayerFeatureAblation, "layer", needs_layer=True),
         MethodSpec("layer_feature_permutation", LayerFeaturePermutation, "layer",
-                   needs_layer=True, test={"rows_interact": True, "min_batch": 2}),
+                   needs_layer=True, min_batch=2, test={"rows_interact": True}),
         MethodSpec("layer_lrp", LayerLRP, "layer", needs_layer=True),
         # --- attributions to the inputs of one neuron of a layer
         MethodSpec("neuron_gradient", NeuronGradient, "neuron", needs_layer=True, **_GRAD),

@@ -7,12 +7,13 @@ answer as highlighted HTML.
 """
 
 from .adapters import TextForward, embedding_layer
-from .explain import explain
+from .explain import METHODS, explain
 from .explanation import TextExplanation, render_html
 from .generation import GENERATION_METHODS, explain_generation
 from .tokens import baseline_ids, encode, word_groups
 
 __all__ = [
+    "METHODS",
     "GENERATION_METHODS",
     "explain_generation",
     "TextExplanation",

@@ -16,7 +16,7 @@ from perspicio.core._fingerprint import model_fingerprint
 from .baselines import baseline_distribution, image_baseline
 from .cam import find_last_conv, vit_reshape_transform
 from .dataset import explain_dataset
-from .explain import explain
+from .explain import METHODS, explain
 from .explanation import ImageExplanation
 from .segmentation import segment
 from .visualize import (
@@ -80,6 +80,7 @@ def load_model(name: str, weights_path: str | Path | None = None, **kwargs: Any)
 
 
 __all__ = [
+    "METHODS",
     "ImageExplanation",
     "alpha_scaling",
     "baseline_distribution",

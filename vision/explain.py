@@ -14,6 +14,7 @@ from perspicio.core._batching import make_generator
 from perspicio.core._facts import Facts
 from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
+from perspicio.core.registry import METHODS as REGISTRY
 from perspicio.core.registry import Prepared, prepare
 
 from ._image import check_channels, to_batch, to_display
@@ -21,6 +22,14 @@ from .baselines import baseline_distribution, image_baseline
 from .cam import find_last_conv
 from .explanation import ImageExplanation
 from .segmentation import segment
+
+#: The methods that explain one image: those attributing to the pixels (of the image itself,
+#: not of a chosen neuron) and the class maps of a layer (the CAMs), in the registry's order.
+METHODS = tuple(
+    name
+    for name, spec in REGISTRY.items()
+    if spec.layer_map or (spec.attributes_inputs and not spec.needs_neuron and spec.min_batch == 1)
+)
 
 
 def _is_topk(target: Any) -> bool:
@@ -107,6 +116,7 @@ def explain(
     n_segments: int = 50,
     seed: int | None = None,
     labels: list[str] | None = None,
+    settings: dict[str, Any] | None = None,
     **method_kwargs: Any,
 ) -> ImageExplanation:
     """Explain an image classifier's decision on one image.
@@ -138,6 +148,9 @@ def explain(
         For the sampling methods.
     labels : list of str, optional
         Class names.
+    settings : dict, optional
+        Settings applied where the method accepts them (``{"n_steps": 20, "n_samples":
+        100}`` for a loop over methods); unlike ``method_kwargs``, ignored by the others.
     **method_kwargs
         Passed to the method's ``attribute`` (``n_steps``, ``n_samples``...).
 
@@ -151,6 +164,8 @@ def explain(
     torch.Size([1, 3, 64, 64])
     """
     _check_arguments(model, n_segments, labels, seed)
+    if settings is not None and not isinstance(settings, dict):
+        raise TypeError(f"`settings` must be a dict or None, got {type(settings).__name__}")
     x = to_batch(img, transform)
     if x.shape[0] != 1:
         raise ValueError(
@@ -163,7 +178,7 @@ def explain(
     gen = make_generator(seed)
     with preserved_state(model):
         model.eval()
-        run = _prepare(method, model, layer, x, baseline, transform, n_segments, gen)
+        run = _prepare(method, model, layer, x, baseline, transform, n_segments, gen, settings)
         name, spec, attr_method, kwargs = run.name, run.spec, run.method, run.kwargs
         kwargs.update(method_kwargs)
         kwargs.pop("target", None)
@@ -225,6 +240,7 @@ def explain(
         parameters={
             "baseline": baseline if isinstance(baseline, str) else "tensor",
             "seed": seed,
+            **{k: v for k, v in run.kwargs.items() if k in (settings or {})},
             **method_kwargs,
         },
         convergence_delta=delta,
@@ -258,7 +274,9 @@ def _check_labels(labels: list[str] | None, probs: torch.Tensor) -> None:
         )
 
 
-def _prepare(method, model, layer, x, baseline, transform, n_segments, gen) -> Prepared:
+def _prepare(
+    method, model, layer, x, baseline, transform, n_segments, gen, settings=None
+) -> Prepared:
     """The method and its arguments for this image: the image's facts (its baseline or a
     distribution of baselines, superpixels, an occlusion window of an eighth of the image,
     the last convolution) stated once; the method's spec picks what it takes."""
@@ -285,5 +303,6 @@ def _prepare(method, model, layer, x, baseline, transform, n_segments, gen) -> P
         strides=(x.shape[1], max(1, h // 16), max(1, w // 16)),
         generator=gen,
         layer=lambda: layer if layer is not None else find_last_conv(model, (h, w), x.shape[1]),
+        options=dict(settings or {}),
     )  # fmt: skip
     return prepare(method, model, facts)

@@ -1,5 +1,7 @@
-"""The Streamlit app, driven headless with streamlit's AppTest."""
+"""The Streamlit app, driven headless with streamlit's AppTest: each test opens its own
+session on the page it drives."""
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -9,96 +11,49 @@ pytest.importorskip("efficientnet_lite_pytorch")
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-APP = str(Path(__file__).resolve().parents[2] / "apps" / "app.py")
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "apps" / "app.py")
 
 
-@pytest.fixture(scope="module")
-def app():
+def open_page(page: str | None = None) -> AppTest:
+    """A fresh session of the app, on ``page`` (a script under apps/pages/)."""
     at = AppTest.from_file(APP, default_timeout=600)
     at.run()
+    if page is not None:
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
     return at
 
 
 @pytest.mark.slow
-def test_every_tab_renders_with_its_demo(app):
-    assert not app.exception
-    assert len(app.tabs) == 5
-    assert [t.label for t in app.tabs] == ["Image", "Text", "Generation", "Table", "Explorer"]
+def test_the_pages_and_their_method_lists_come_from_the_registry():
+    from perspicio import tabular, text, vision
+
+    at = open_page()
+    assert at.multiselect(key="img_methods").options == list(vision.METHODS)
+    at = open_page("text")
+    assert at.selectbox(key="txt_method").options == list(text.METHODS)
+    at = open_page("table")
+    assert at.selectbox(key="tab_method").options == list(tabular.TABULAR_METHODS)
+    at = open_page("generation")
+    assert at.selectbox(key="gen_method").options == list(text.GENERATION_METHODS)
 
 
 @pytest.mark.slow
-def test_image_tab_explains_with_two_methods(app):
-    app.multiselect(key="img_methods").select("saliency")
-    app.button(key="explain_image").click().run()
-    assert not app.exception and not app.error
-    assert any("Prediction: Egyptian cat" in s.value for s in app.subheader)
-    assert len(app.get("image")) >= 3  # the input and one panel per method
-    assert len(app.get("download_button")) >= 4  # PNG and HTML per method
+def test_image_page_explains_with_two_methods():
+    at = open_page()
+    at.multiselect(key="img_methods").select("saliency")
+    at.button(key="explain_image").click().run()
+    assert not at.exception and not at.error
+    assert any("Prediction: Egyptian cat" in s.value for s in at.subheader)
+    assert len(at.get("image")) >= 3  # the input and one panel per method
+    assert len(at.get("download_button")) >= 6  # PNG, HTML and manifest per method
+    assert any(c.value.startswith("saliency: Egyptian cat") for c in at.caption)  # the summary
 
 
 @pytest.mark.slow
-def test_text_and_table_tabs_explain(app):
-    app.button(key="explain_text").click().run()
-    assert not app.exception
-    assert any(s.value.startswith("Prediction:") for s in app.subheader)
-    for method in ("integrated_gradients", "kernel_shap"):
-        app.selectbox(key="tab_method").select(method)
-        app.button(key="explain_table").click().run()
-        assert not app.exception and not app.error
-        assert any(s.value.startswith("Score") for s in app.subheader)
-        # the first held-out patient, explained against the training split: real credit
-        assert any("the training split (455 rows)" in c.value for c in app.caption)
-        frame = app.dataframe[-1].value
-        assert frame["attribution"].abs().sum() > 0.1, method
-
-
-@pytest.mark.slow
-def test_generation_tab_explains_the_demo_answer(app):
-    app.button(key="explain_generation").click().run()
-    assert not app.exception and not app.error
-    assert any(s.value.startswith("Answer: nairobi") for s in app.subheader)
-    app.text_input(key="gen_target").input("oslo").run()
-    app.selectbox(key="gen_method").select("kernel_shap")
-    app.button(key="explain_generation").click().run()
-    assert not app.exception and not app.error
-    assert any(s.value == "Answer: oslo" for s in app.subheader)
-    app.text_area(key="gen_prompt").input(" ").run()
-    app.button(key="explain_generation").click().run()
-    assert not app.exception and any("empty" in e.value for e in app.error)
-
-
-@pytest.mark.slow
-def test_bad_input_shows_a_message_and_the_app_keeps_working(app):
-    app.text_area(key="txt_input").input("   ").run()
-    app.button(key="explain_text").click().run()
-    assert not app.exception
-    assert any("empty" in e.value for e in app.error)
-    app.text_area(key="txt_input").input("a wonderful film").run()
-    app.button(key="explain_text").click().run()
-    assert not app.exception and not any("empty" in e.value for e in app.error)
-
-
-def test_uploaded_models_are_loaded_without_unpickling():
-    import ast
-
-    # the loader only ever uses TorchScript or torch.load(..., weights_only=True)
-    source = Path(APP).read_text()
-    calls = [
-        n
-        for n in ast.walk(ast.parse(source))
-        if isinstance(n, ast.Call)
-        and getattr(n.func, "attr", "") == "load"
-        and getattr(n.func.value, "id", "") == "torch"
-    ]
-    assert calls and all(
-        any(k.arg == "weights_only" and k.value.value is True for k in c.keywords) for c in calls
-    )
-
-
-@pytest.mark.slow
-def test_scores_steps_and_target_controls():
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.run()
+def test_image_scores_steps_and_target_controls():
+    at = open_page()
     at.multiselect(key="img_methods").select("integrated_gradients")
     at.slider(key="img_steps").set_value(20)
     at.text_input(key="img_target").input("tabby")
@@ -108,19 +63,106 @@ def test_scores_steps_and_target_controls():
     table = at.dataframe[0].value
     assert list(table.index) == ["gradcam", "integrated_gradients"]
     assert "infidelity (lower is better)" in table.columns
+    assert "insertion_auc (higher is better)" in table.columns
     at.text_input(key="img_target").input("giraffe-shark").run()
     at.button(key="explain_image").click().run()
     assert not at.exception and any("not a class name" in e.value for e in at.error)
 
 
 @pytest.mark.slow
-def test_the_explorer_tab_filters_and_explains(app):
-    app.radio(key="explorer_correctness").set_value("correct").run()
-    app.button(key="explorer_fetch").click().run()
-    assert not app.exception
-    shown = [s.value for s in app.subheader if s.value.startswith("Example ")]
+def test_text_page_explains_and_bad_input_keeps_the_app_working():
+    at = open_page("text")
+    at.button(key="explain_text").click().run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("Prediction:") for s in at.subheader)
+    at.text_area(key="txt_input").input("   ").run()
+    at.button(key="explain_text").click().run()
+    assert not at.exception and any("empty" in e.value for e in at.error)
+    at.text_area(key="txt_input").input("a wonderful film").run()
+    at.button(key="explain_text").click().run()
+    assert not at.exception and not any("empty" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_table_page_explains_a_row_against_the_training_split():
+    at = open_page("table")
+    for method in ("integrated_gradients", "kernel_shap"):
+        at.selectbox(key="tab_method").select(method)
+        at.button(key="explain_table").click().run()
+        assert not at.exception and not at.error
+        assert any(s.value.startswith("Score") for s in at.subheader)
+        # the first held-out patient, explained against the training split: real credit
+        assert any("the training split (455 rows)" in c.value for c in at.caption)
+        frame = at.dataframe[-1].value
+        assert frame["attribution"].abs().sum() > 0.1, method
+
+
+@pytest.mark.slow
+def test_generation_page_explains_the_demo_answer():
+    at = open_page("generation")
+    at.button(key="explain_generation").click().run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("Answer: nairobi") for s in at.subheader)
+    at.text_input(key="gen_target").input("oslo").run()
+    at.selectbox(key="gen_method").select("kernel_shap")
+    at.button(key="explain_generation").click().run()
+    assert not at.exception and not at.error
+    assert any(s.value == "Answer: oslo" for s in at.subheader)
+    at.text_area(key="gen_prompt").input(" ").run()
+    at.button(key="explain_generation").click().run()
+    assert not at.exception and any("empty" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_the_explorer_page_filters_and_explains():
+    at = open_page("explorer")
+    at.radio(key="explorer_correctness").set_value("correct").run()
+    at.button(key="explorer_fetch").click().run()
+    assert not at.exception
+    shown = [s.value for s in at.subheader if s.value.startswith("Example ")]
     assert len(shown) == 4
     first = int(shown[0].split()[1].rstrip(":"))
-    app.button(key=f"explorer_explain_{first}").click().run()
-    assert not app.exception
-    assert any("of the attribution" in m.value for m in app.markdown)
+    at.button(key=f"explorer_explain_{first}").click().run()
+    assert not at.exception
+    assert any("of the attribution" in m.value for m in at.markdown)
+
+
+def test_the_app_loads_model_files_only_through_the_safe_loader():
+    """Every page reads model files with perspicio.models.load_model_file, which only ever
+    uses TorchScript or torch.load(..., weights_only=True)."""
+
+    def torch_loads(path):
+        tree = ast.parse(Path(path).read_text())
+        return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+                and getattr(n.func, "attr", "") == "load"
+                and getattr(getattr(n.func, "value", None), "id", "") == "torch"]  # fmt: skip
+
+    calls = torch_loads(ROOT / "perspicio" / "models.py")
+    assert calls and all(
+        any(k.arg == "weights_only" and k.value.value is True for k in c.keywords) for c in calls
+    )
+    for script in [
+        ROOT / "apps" / "app.py",
+        ROOT / "apps" / "common.py",
+        *(ROOT / "apps" / "pages").glob("*.py"),
+        ROOT / "perspicio" / "cli.py",
+    ]:
+        assert not torch_loads(script), script  # fmt: skip
+
+
+def test_the_safe_loader_refuses_a_pickled_module(tmp_path):
+    import torch
+
+    from perspicio.models import load_model_file
+
+    path = tmp_path / "pickled.pt"
+    torch.save(torch.nn.Linear(2, 2), path)  # a whole module: code, not a state dict
+    with pytest.raises(Exception, match="Weights only load failed|weights_only"):
+        load_model_file(path, lambda: torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="--model: .* is not a TorchScript model"):
+        load_model_file(path, name="--model")
+    scripted = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), scripted)
+    assert load_model_file(scripted.read_bytes()).training is False
+    with pytest.raises(ValueError, match="larger than"):
+        load_model_file(scripted, max_mb=1e-6)

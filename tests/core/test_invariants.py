@@ -102,7 +102,7 @@ def test_every_public_attribution_class_is_registered_or_excluded_on_purpose():
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("batch", [1, 4])
 def test_shape_dtype_and_model_untouched(name, batch):
-    if batch < spec_of(name).test.get("min_batch", 1):
+    if batch < spec_of(name).min_batch:
         pytest.skip(f"{name} permutes the rows of a batch: it needs at least two")
     model = make_cnn()
     model.train()  # the mode the user left it in must survive

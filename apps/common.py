@@ -1,0 +1,110 @@
+"""What every page of the app shares: the demo models (loaded once per process), the one
+"run and show an explanation" helper, and the pictures and downloads of an explanation.
+
+A page states its inputs with widgets and calls :func:`run_and_show` with a function that
+computes its explanations; the helper owns the button, the session state, the error message
+and the drawing, so every page behaves the same way.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+
+# ----------------------------------------------------------------- demo models
+@st.cache_resource(show_spinner="Loading EfficientNet-Lite0...")
+def image_demo():
+    from perspicio.vision.demo import efficientnet_lite0
+
+    return efficientnet_lite0()
+
+
+@st.cache_resource(
+    show_spinner="Preparing the sentiment model (the first time takes a few minutes)..."
+)
+def text_demo():
+    from perspicio.text.demo import minilm_sentiment, tiny_bert
+
+    try:
+        model, tokenizer, accuracy = minilm_sentiment()
+        return model, tokenizer, f"MiniLM sentiment model ({accuracy:.1%} held-out accuracy)"
+    except Exception:  # noqa: BLE001 - offline without the snippets: the small model
+        model, tokenizer = tiny_bert()
+        return model, tokenizer, "tiny BERT sentiment model (demo)"
+
+
+@st.cache_resource(show_spinner="Training the breast-cancer model...")
+def table_demo():
+    from perspicio.tabular.demo import breast_cancer_mlp
+
+    return breast_cancer_mlp()
+
+
+@st.cache_resource(show_spinner="Training the capital-cities language model (about 90 s, once)...")
+def generation_demo():
+    from perspicio.text.demo_lm import capital_cities_lm
+
+    return capital_cities_lm()
+
+
+# ------------------------------------------------------------------- showing
+def png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def show_explanation(exp: Any, key: str, picture: bytes | None = None) -> None:
+    """One explanation: its summary, its figure, and downloads of the figure, the HTML view
+    and the manifest (the same for every modality)."""
+    picture = picture if picture is not None else png(exp.plot())
+    st.image(picture, caption=exp.method)
+    st.caption(exp.summary)
+    left, middle, right = st.columns(3)
+    left.download_button("PNG", picture, f"{exp.method}.png", "image/png", key=f"png_{key}")
+    middle.download_button("HTML", exp.to_html(), f"{exp.method}.html", "text/html",
+                           key=f"html_{key}")  # fmt: skip
+    right.download_button("manifest", json.dumps(exp.manifest(), indent=2),
+                          f"{exp.method}.json", "application/json",
+                          key=f"json_{key}")  # fmt: skip
+
+
+def run_and_show(
+    key: str,
+    compute: Callable[[], Any],
+    show: Callable[[Any], None],
+    *,
+    button: str = "Explain",
+    where: Any = None,
+) -> None:
+    """A primary button that runs ``compute()``; its result is kept in the session under
+    ``key`` (so the page can be redrawn) and drawn by ``show`` (inside ``where`` if given).
+    An error is shown on the page, the stale result dropped, and the app keeps running."""
+    if st.button(button, key=key, type="primary"):
+        try:
+            st.session_state[f"{key}_result"] = compute()
+        except Exception as err:  # noqa: BLE001 - shown in the page, the app keeps running
+            st.session_state.pop(f"{key}_result", None)
+            st.error(f"Could not explain this input: {err}")
+            return
+    if f"{key}_result" in st.session_state:
+        with where if where is not None else st.container():
+            show(st.session_state[f"{key}_result"])
+
+
+def parse_target(target: str, labels: list[str]) -> int | str | None:
+    """A target typed by a person: empty (the prediction), a class index or a class name."""
+    target = target.strip()
+    if not target:
+        return None
+    if target.isdigit():
+        return int(target)
+    if target not in labels:
+        raise ValueError(f"`target` {target!r} is not a class name of the model")
+    return target

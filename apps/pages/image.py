@@ -1,0 +1,109 @@
+"""The Image page: explain a photo (a sample or an upload) with up to four methods, side by
+side, and score them with the faithfulness metrics."""
+
+import streamlit as st
+import torch
+
+from perspicio import vision
+from perspicio.apps import common
+from perspicio.models import MAX_UPLOAD_MB, load_model_file
+from perspicio.vision.demo import SAMPLES, sample_image
+
+demo = common.image_demo()
+left, right = st.columns([1, 2])
+with left:
+    source = st.radio("Image", ["sample photo", "upload"], horizontal=True, key="img_source")
+    if source == "sample photo":
+        image = sample_image(st.selectbox("Photo", SAMPLES, key="img_sample"))
+    else:
+        upload = st.file_uploader("Image file", type=["png", "jpg", "jpeg", "bmp"],
+                                  key="img_upload")  # fmt: skip
+        if upload is None:
+            st.info("Upload an image, or pick a sample photo.")
+            st.stop()
+        from PIL import Image
+
+        try:
+            image = Image.open(upload).convert("RGB")
+        except Exception:  # noqa: BLE001
+            st.error("This file is not an image that can be read.")
+            st.stop()
+    model_file = st.file_uploader(
+        "Model (optional): TorchScript, or an EfficientNet-Lite0 state dict",
+        type=["pt", "pth"],
+        key="img_model",
+    )
+    methods = st.multiselect("Methods (up to four)", vision.METHODS, default=["gradcam"],
+                             max_selections=4, key="img_methods")  # fmt: skip
+    baseline = st.selectbox("Baseline", ["black", "blur", "white", "uniform", "mean"],
+                            key="img_baseline")  # fmt: skip
+    n_segments = st.slider("Superpixels (perturbation methods)", 10, 100, 40, key="img_segments")
+    n_steps = st.slider("Steps (path methods)", 10, 200, 50, key="img_steps")
+    n_samples = st.slider("Samples (sampling methods)", 50, 500, 200, step=50, key="img_samples")
+    target = st.text_input("Target class (name or index; empty: the predicted class)",
+                           key="img_target")  # fmt: skip
+    score = st.checkbox("Score the methods (deletion, insertion, infidelity)", key="img_score")
+    st.image(image, caption="input", width=224)
+
+
+def explain():
+    """Each method's explanation of the image (with the spec's settings for steps and
+    samples), then, if asked, the metrics of core.metrics on them."""
+    model = demo.model
+    if model_file is not None:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        model = load_model_file(model_file, lambda: EfficientNet.from_name("efficientnet-lite0"),
+                                name="the model file", max_mb=MAX_UPLOAD_MB)  # fmt: skip
+    chosen = common.parse_target(target, demo.labels)
+    results, bar = [], st.progress(0.0, text="explaining")
+    for i, method in enumerate(methods):
+        results.append(vision.explain(
+            model, image, method=method, baseline=baseline, transform=demo.transform,
+            labels=demo.labels, target=chosen, n_segments=n_segments, seed=0,
+            settings={"n_steps": n_steps, "n_samples": n_samples},
+        ))  # fmt: skip
+        bar.progress((i + 1) / len(methods), text=method)
+    bar.empty()
+    scores = _scores(model, results) if score and results else None
+    return [(exp, common.png(exp.plot())) for exp in results], scores
+
+
+def _scores(model, results):
+    """Deletion, insertion and infidelity of each method's map, on the class probabilities."""
+    from perspicio.core.metrics import score_attributions
+
+    probabilities = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
+    x = demo.transform(image).unsqueeze(0)
+    table = score_attributions(
+        probabilities, x,
+        {exp.method: exp.attributions[:1].expand_as(x) for exp in results},  # CAMs: every channel
+        metrics=("deletion_auc", "insertion_auc", "infidelity"),
+        target=results[0].targets[0],
+        feature_mask=vision.segment(results[0].image[0], "slic", n_segments),
+        n_steps=10, generator=0,
+    )  # fmt: skip
+    better = {True: "higher is better", False: "lower is better"}
+    return table.rename(
+        columns={m: f"{m} ({better[h]})" for m, h in table.attrs["higher_is_better"].items()}
+    )
+
+
+def show(result) -> None:
+    results, scores = result
+    if not results:
+        st.info("Pick at least one method.")
+        return
+    first = results[0][0]
+    st.subheader(f"Prediction: {first.predicted_label} ({first.predicted_score:.1%})")
+    for column, (exp, picture) in zip(st.columns(len(results)), results):
+        with column:
+            common.show_explanation(exp, key=exp.method, picture=picture)
+            if exp.convergence_delta is not None:
+                st.caption(f"convergence delta {float(exp.convergence_delta.abs().max()):.3g}")
+    if scores is not None:
+        st.dataframe(scores)
+
+
+with left:
+    common.run_and_show("explain_image", explain, show, where=right)

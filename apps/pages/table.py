@@ -1,0 +1,91 @@
+"""The Table page: a patient's prediction explained against a reference population, and the
+global importance of every column."""
+
+import pandas as pd
+import streamlit as st
+
+from perspicio import tabular
+from perspicio.apps import common
+from perspicio.tabular import MIN_POPULATION, TABULAR_METHODS, TabularExplanation
+
+
+@st.cache_resource(show_spinner="Preparing the explainer...")
+def explainer_for(method: str, background_source: str, fingerprint: int = 0, _background=None):
+    """An Explainer on the demo model, built once per method and background (an uploaded
+    background is told apart by ``fingerprint``, a hash of its content)."""
+    model, training, _ = common.table_demo()
+    if _background is None:
+        background, name = training, "the training split"
+    else:
+        background, name = _background, background_source
+    return tabular.Explainer(model, background, method=method, seed=0, background_name=name)
+
+
+_, training, held_out = common.table_demo()
+upload = st.file_uploader("CSV (optional; the breast-cancer columns)", type=["csv"],
+                          key="tab_upload")  # fmt: skip
+frame = held_out  # patients the model was not trained on
+if upload is not None:
+    try:
+        frame = pd.read_csv(upload)
+    except Exception as err:  # noqa: BLE001
+        st.error(f"Could not read this CSV: {err}")
+        st.stop()
+    missing = [c for c in training.columns if c not in frame.columns]
+    if missing:
+        st.error(f"The CSV lacks {len(missing)} column(s) the model needs, e.g. {missing[:3]}")
+        st.stop()
+    frame = frame[list(training.columns)]
+sources = [f"the training split ({len(training)} patients)"]
+if upload is not None:
+    sources.append(f"the uploaded CSV ({len(frame)} rows)")
+source = st.radio("Explain against (background)", sources, key="tab_background")
+background, fingerprint = None, 0
+if source != sources[0]:
+    if len(frame) < MIN_POPULATION:
+        st.error(
+            f"The uploaded CSV has {len(frame)} rows, too few to stand for a population "
+            f"(at least {MIN_POPULATION}); explain against the training split instead."
+        )
+        st.stop()
+    background = frame
+    fingerprint = int(pd.util.hash_pandas_object(frame, index=False).sum())
+row = st.number_input("Row", 0, len(frame) - 1, 0, key="tab_row")
+method = st.selectbox("Method", TABULAR_METHODS,
+                      index=TABULAR_METHODS.index("integrated_gradients"),
+                      key="tab_method")  # fmt: skip
+
+
+def explain_row():
+    return explainer_for(method, source, fingerprint, background).explain(frame.iloc[[int(row)]])
+
+
+def show_row(exp) -> None:
+    st.subheader(f"Score {float(exp.scores[0]):.3f} (class {exp.targets[0]})")
+    st.caption(f"Explained against {exp.background}, with {exp.method}.")
+    st.markdown("Largest contributions: " + ", ".join(
+        f"{name} ({value:+.3f})" for name, value in exp.top_features(3)))  # fmt: skip
+    common.show_explanation(exp, key="table_row")
+    st.dataframe(exp.to_frame())
+
+
+def explain_table():
+    explainer = explainer_for("kernel_shap", source, fingerprint, background)
+    bar, parts = st.progress(0.0, text="explaining rows"), []
+    for start in range(0, len(frame), 64):
+        parts.append(explainer.explain(frame.iloc[start : start + 64]))
+        bar.progress(min(1.0, (start + 64) / len(frame)))
+    bar.empty()
+    return TabularExplanation.concatenate(parts)
+
+
+def show_table(report) -> None:
+    st.caption(f"Explained against {report.background}.")
+    st.image(common.png(report.plot_global()))
+    st.download_button("HTML report", report.to_html(), "report.html", "text/html",
+                       key="tab_report")  # fmt: skip
+
+
+common.run_and_show("explain_table", explain_row, show_row, button="Explain the row")
+common.run_and_show("importance_table", explain_table, show_table,
+                    button="Global importance of the table")  # fmt: skip
