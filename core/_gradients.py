@@ -1,7 +1,15 @@
-"""Gradients of the targeted output, and the path integral shared by the IG family."""
+"""Gradients of the targeted output, and the path integral shared by the IG family.
+
+Every gradient of the machinery goes through :func:`autograd_grad`, which adds the
+``grad_kwargs`` (Captum's keyword arguments for ``torch.autograd.grad``) of the
+``attribute`` call in progress; :func:`accepts_grad_kwargs` adds that keyword to a method.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -9,8 +17,49 @@ import torch
 from torch import Tensor
 
 from ._batching import Layout, chunk_slices, progress, steps_per_chunk
-from ._compat import autograd_grad
-from ._inputs import Target, expand_additional_args, run_forward
+from ._inputs import Target, expand_additional_args
+from ._outputs import run_forward
+from .errors import AttributionTypeError
+
+_GRAD_KWARGS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "perspicio_grad_kwargs", default=None
+)
+
+
+def autograd_grad(
+    output: Tensor, inputs: Sequence[Tensor], **kwargs: Any
+) -> tuple[Tensor | None, ...]:
+    """``torch.autograd.grad(output, inputs, allow_unused=True, ...)`` with the caller's
+    ``grad_kwargs`` (from the ``attribute`` call in progress) added."""
+    options = {"allow_unused": True, **kwargs, **(_GRAD_KWARGS.get() or {})}
+    return torch.autograd.grad(output, inputs, **options)
+
+
+def accepts_grad_kwargs(attribute: Callable[..., Any]) -> Callable[..., Any]:
+    """Add Captum's ``grad_kwargs`` keyword to an ``attribute`` method."""
+
+    @functools.wraps(attribute)
+    def wrapped(self: Any, *args: Any, grad_kwargs: dict[str, Any] | None = None, **kwargs: Any):
+        if grad_kwargs is not None and not isinstance(grad_kwargs, dict):
+            raise AttributionTypeError(
+                "`grad_kwargs` must be a dict of torch.autograd.grad keyword arguments, "
+                f"got {type(grad_kwargs).__name__}"
+            )
+        token = _GRAD_KWARGS.set(dict(grad_kwargs or {}))
+        try:
+            return attribute(self, *args, **kwargs)
+        finally:
+            _GRAD_KWARGS.reset(token)
+
+    signature = inspect.signature(attribute)
+    extra = inspect.Parameter("grad_kwargs", inspect.Parameter.KEYWORD_ONLY, default=None)
+    params = list(signature.parameters.values())
+    if params and params[-1].kind is inspect.Parameter.VAR_KEYWORD:
+        params.insert(len(params) - 1, extra)
+    else:
+        params.append(extra)
+    wrapped.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    return wrapped
 
 
 def compute_gradients(

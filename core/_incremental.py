@@ -9,8 +9,9 @@ the window's patch of the node's inputs. At the first global operation (adaptive
 flatten, linear, a reshape) the patches are pasted into full activations and the rest of the
 graph runs on them as usual. The result equals the full evaluation up to float rounding.
 
-:func:`plan` returns None, with the reason in ``PlanError``, for a model it cannot handle;
-the caller then evaluates the occluded images fully.
+:class:`Plan` raises :class:`PlanError`, with the reason, for a model it cannot handle;
+:func:`incremental_plans` turns that into None and the reason, and the caller
+(:func:`._perturbation.ablate`) then evaluates the occluded images fully.
 """
 
 from __future__ import annotations

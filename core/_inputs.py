@@ -21,7 +21,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._compat import check_rows, model_output
 from .errors import AttributionTypeError, AttributionValueError
 
 TensorOrTuple = Tensor | tuple[Tensor, ...]
@@ -395,25 +394,6 @@ def check_forward_func(forward_func: Any, method: str, module_required: bool = F
         raise AttributionTypeError(
             f"`forward_func` must be callable, got {type(forward_func).__name__}"
         )
-
-
-def run_forward(
-    forward_func: Callable,
-    inputs: tuple[Tensor, ...],
-    target: Target,
-    additional_args: tuple[Any, ...] = (),
-    rows: int | None = None,
-) -> Tensor:
-    """Call the model and return the targeted value of each example, shape ``(n,)``.
-
-    A ``Future`` or a Python number from the model is accepted (:func:`._compat.model_output`);
-    with ``rows``, an output that is not one entry per row raises
-    :class:`._compat.AggregateOutput` for the perturbation methods to handle.
-    """
-    out = model_output(forward_func(*inputs, *additional_args))
-    if rows is not None:
-        check_rows(out, rows, target.is_none)
-    return target.select(out)
 
 
 # --------------------------------------------------------------------- feature masks

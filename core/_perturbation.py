@@ -20,7 +20,9 @@ import torch
 from torch import Tensor
 
 from ._batching import Layout, auto_rows, chunk_slices, progress
-from ._inputs import Target, expand_additional_args, run_forward
+from ._incremental import occlusion_drops, window_chunk
+from ._inputs import Target, expand_additional_args
+from ._outputs import run_forward
 from .errors import AttributionValueError
 
 
@@ -168,6 +170,54 @@ def ablate_and_compare(
             torch.div(s, c.clamp(min=1), rounding_mode="floor") for s, c in zip(sums, counts)
         )
     return tuple(s / c.clamp(min=1) for s, c in zip(sums, counts))
+
+
+def ablate(
+    forward_func: Callable,
+    inputs: tuple[Tensor, ...],
+    baselines: tuple[Tensor, ...],
+    target: Target,
+    args: tuple,
+    n_perturbations: int,
+    masks: Callable[[slice], tuple[Tensor, ...]],
+    *,
+    per_eval: int | str,
+    max_memory: int | None,
+    plans: list | None,
+    show_progress: bool,
+    desc: str,
+) -> tuple[Tensor, ...]:
+    """The one ablation loop of FeatureAblation and Occlusion: perturbation ``k`` replaces the
+    elements where ``masks(k)`` (shapes ``(m, 1|n, ...)``) holds by the baselines, and each
+    element gets the mean output drop of the perturbations that touch it.
+
+    ``perturbations_per_eval`` is checked here, once, whichever evaluation runs: with
+    ``plans`` (:func:`._incremental.incremental_plans`) each example's perturbed copies are
+    evaluated incrementally, otherwise all examples' in batched chunks
+    (:func:`ablate_and_compare`). Both give the same numbers.
+    """
+    per_eval = check_perturbations_per_eval(per_eval)
+    if plans is None:
+        chunk = resolve_chunk(per_eval, forward_func, inputs, args, n_perturbations, max_memory)
+        return ablate_and_compare(
+            forward_func, inputs, target, args, n_perturbations, masks=masks,
+            replacements=lambda sl: tuple(b.unsqueeze(0) for b in baselines),
+            chunk=chunk, show_progress=show_progress, desc=desc,
+        )  # fmt: skip
+    chunk = window_chunk(per_eval, plans[0], max_memory)
+    out = []
+    for i, plan in enumerate(progress(plans, show_progress, desc, len(plans))):
+
+        def row_masks(sl: slice, i: int = i) -> Tensor:
+            mk = masks(sl)[0]
+            return mk[:, 0 if mk.shape[1] == 1 else i]
+
+        sums, counts = occlusion_drops(
+            forward_func, inputs[0][i : i + 1], baselines[0][i : i + 1], row_masks,
+            n_perturbations, target.row(i), chunk, plan,
+        )  # fmt: skip
+        out.append(sums / counts.clamp(min=1))
+    return (torch.stack(out).to(inputs[0].dtype),)
 
 
 def coalition_points(

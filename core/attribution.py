@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._capture import NeuronFunction, check_layers
 from ._hooks import preserved_state
 from ._inputs import (
     TargetType,
@@ -20,8 +21,8 @@ from ._inputs import (
     format_additional_args,
     format_baselines,
     format_target,
-    run_forward,
 )
+from ._outputs import run_forward
 
 
 def _entry_point(attribute: Callable) -> Callable:
@@ -145,8 +146,6 @@ class LayerAttribution(Attribution):
     """
 
     def __init__(self, forward_func: Callable, layer: Any, device_ids: Any = None) -> None:
-        from ._layer import check_layers
-
         super().__init__(forward_func)
         self.layers = check_layers(forward_func, layer)
         self.layer = layer
@@ -179,8 +178,6 @@ class NeuronAttribution(Attribution):
     """
 
     def __init__(self, forward_func: Callable, layer: Any, device_ids: Any = None) -> None:
-        from ._layer import check_layers
-
         super().__init__(forward_func)
         check_layers(forward_func, layer)
         self.layer = layer
@@ -188,8 +185,6 @@ class NeuronAttribution(Attribution):
 
     def neuron_function(self, neuron_selector: Any, attribute_to_neuron_input: bool = False):
         """The selected neuron as a function of the inputs (stops after the layer)."""
-        from ._layer import NeuronFunction
-
         return NeuronFunction(
             self.forward_func, self.layer, neuron_selector, attribute_to_neuron_input
         )

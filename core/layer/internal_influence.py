@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .._approximation import approximation_parameters
-from .._compat import accepts_grad_kwargs
-from .._gradients import integrate_gradients
+from .._capture import flatten, layer_gradients, layer_values, split_like, unpack
+from .._gradients import accepts_grad_kwargs, integrate_gradients
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -18,7 +18,6 @@ from .._inputs import (
     format_target,
     require_float,
 )
-from .._layer import flatten, layer_gradients, layer_values, split_like, unpack
 from ..attribution import GradientAttribution, LayerAttribution
 
 

@@ -8,8 +8,8 @@ import torch
 
 from .._approximation import approximation_parameters
 from .._batching import chunk_slices, steps_per_chunk
-from .._compat import accepts_grad_kwargs
-from .._gradients import interpolate
+from .._capture import flatten, layer_gradients
+from .._gradients import accepts_grad_kwargs, interpolate
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -21,7 +21,6 @@ from .._inputs import (
     format_target,
     require_float,
 )
-from .._layer import flatten, layer_gradients
 from ..attribution import GradientAttribution, LayerAttribution
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from .._compat import accepts_grad_kwargs
+from .._capture import layer_gradients
+from .._gradients import accepts_grad_kwargs
 from .._hooks import FunctionRules, preserved_state
 from .._inputs import (
     BaselineType,
@@ -21,7 +22,6 @@ from .._inputs import (
     format_target,
     repeat_batch,
 )
-from .._layer import layer_gradients
 from ..attribution import LayerAttribution
 from ..primary._deeplift_rules import deeplift_rules
 from ..primary.deeplift import DeepLift, apply_custom, refuse_torchscript

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .._compat import AggregateOutput
+from .._capture import capture, layer_values
 from .._inputs import (
     TargetType,
     TensorOrTuple,
@@ -18,7 +18,7 @@ from .._inputs import (
     format_feature_mask,
     format_target,
 )
-from .._layer import capture, layer_values
+from .._outputs import AggregateOutput
 from .._perturbation import ablate_and_compare, resolve_chunk
 from ..attribution import LayerAttribution, PerturbationAttribution
 from ..errors import AttributionValueError

@@ -8,9 +8,9 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._compat import accepts_grad_kwargs
+from .._capture import layer_gradients
+from .._gradients import accepts_grad_kwargs
 from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args, format_target
-from .._layer import layer_gradients
 from ..attribution import GradientAttribution, LayerAttribution
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 
 from .._batching import make_generator, randint
-from .._compat import accepts_grad_kwargs
+from .._capture import layer_gradients, layer_values, replaced_layer_gradients
+from .._gradients import accepts_grad_kwargs
 from .._inputs import (
     TargetType,
     TensorOrTuple,
@@ -19,9 +20,8 @@ from .._inputs import (
     format_baseline_distribution,
     format_target,
     require_float,
-    run_forward,
 )
-from .._layer import layer_gradients, layer_values, replaced_layer_gradients
+from .._outputs import run_forward
 from ..attribution import GradientAttribution, LayerAttribution
 from ..errors import AttributionTypeError, AttributionValueError
 from ..primary.gradient_shap import Draws, per_input

@@ -9,8 +9,8 @@ import torch
 
 from .._approximation import approximation_parameters
 from .._batching import auto_rows
-from .._compat import accepts_grad_kwargs
-from .._gradients import integrate_gradients
+from .._capture import flatten, layer_values, replaced_layer_gradients, split_like, unpack
+from .._gradients import accepts_grad_kwargs, integrate_gradients
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -19,9 +19,8 @@ from .._inputs import (
     format_additional_args,
     format_baselines,
     format_target,
-    run_forward,
 )
-from .._layer import flatten, layer_values, replaced_layer_gradients, split_like, unpack
+from .._outputs import run_forward
 from ..attribution import GradientAttribution, LayerAttribution
 
 

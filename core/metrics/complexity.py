@@ -16,8 +16,8 @@ from .._inputs import (
     format_additional_args,
     format_baselines,
     format_target,
-    run_forward,
 )
+from .._outputs import run_forward
 from ._common import flat_concat
 
 

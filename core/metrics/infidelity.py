@@ -21,8 +21,8 @@ from .._inputs import (
     format_target,
     like_inputs,
     repeat_batch,
-    run_forward,
 )
+from .._outputs import run_forward
 from .._perturbation import evaluate_chunk
 from ..errors import AttributionValueError
 from ._common import flat_concat, samples_per_chunk

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 
 from .._approximation import approximation_parameters
-from .._compat import accepts_grad_kwargs, autograd_grad
-from .._gradients import integrate_gradients
+from .._capture import capture, select_neuron, single_calls
+from .._gradients import accepts_grad_kwargs, autograd_grad, integrate_gradients
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -21,9 +21,8 @@ from .._inputs import (
     format_target,
     like_inputs,
     require_float,
-    run_forward,
 )
-from .._layer import capture, select_neuron, single_calls
+from .._outputs import run_forward
 from ..attribution import GradientAttribution, NeuronAttribution
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._compat import autograd_grad
+from .._gradients import autograd_grad
 from .._hooks import FunctionRules, preserved_state
 from .._inputs import (
     BaselineType,
@@ -23,8 +23,8 @@ from .._inputs import (
     format_target,
     like_inputs,
     require_float,
-    run_forward,
 )
+from .._outputs import run_forward
 from ..attribution import GradientAttribution
 from ..errors import AttributionTypeError, AttributionValueError
 from ._deeplift_rules import deeplift_rules

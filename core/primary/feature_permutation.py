@@ -9,7 +9,6 @@ import torch
 from torch import Tensor
 
 from .._batching import make_generator
-from .._compat import AggregateOutput, model_output
 from .._inputs import (
     TargetType,
     TensorOrTuple,
@@ -20,6 +19,7 @@ from .._inputs import (
     format_target,
     like_inputs,
 )
+from .._outputs import AggregateOutput, model_output
 from .._perturbation import ablate_and_compare, progress, resolve_chunk
 from ..attribution import PerturbationAttribution
 from ..errors import AttributionValueError

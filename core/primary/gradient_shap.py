@@ -30,8 +30,8 @@ from .._inputs import (
     like_inputs,
     repeat_batch,
     require_float,
-    run_forward,
 )
+from .._outputs import run_forward
 from ..attribution import GradientAttribution
 from ..errors import AttributionValueError
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._compat import accepts_aggregate_output
+from .._aggregate_output import accepts_aggregate_output
 from .._regression import fit_regressor, weighted_least_squares
 from .lime import Lime
 

@@ -8,16 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._aggregate_output import accepts_aggregate_output
 from .._batching import make_generator
-from .._compat import (
-    accepts_aggregate_output,
-    blend_interpretable_sample,
-    captum_bernoulli,
-    captum_cosine_similarity,
-    captum_lime_form,
-    expand_row,
-    model_output,
-)
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -31,9 +23,17 @@ from .._inputs import (
     format_target,
     like_inputs,
 )
+from .._outputs import model_output
 from .._perturbation import coalition_points, evaluate, resolve_chunk, spread
 from .._regression import fit_regressor, weighted_least_squares
 from ..attribution import PerturbationAttribution
+from ._lime_forms import (
+    blend_interpretable_sample,
+    captum_bernoulli,
+    captum_cosine_similarity,
+    captum_lime_form,
+    expand_row,
+)
 
 
 def group_sums(values: Tensor, groups: Tensor, n_features: int) -> Tensor:

@@ -24,7 +24,6 @@ import torch
 from torch import Tensor
 
 from .._batching import chunk_slices, progress
-from .._compat import model_output
 from .._inputs import (
     TargetType,
     TensorOrTuple,
@@ -34,6 +33,7 @@ from .._inputs import (
     format_additional_args,
     format_target,
 )
+from .._outputs import model_output
 from .._regression import fit_regressor, weighted_least_squares
 from ..attribution import PerturbationAttribution
 from ..errors import AttributionValueError

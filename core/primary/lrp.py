@@ -18,8 +18,8 @@ from .._inputs import (
     format_target,
     like_inputs,
     require_float,
-    run_forward,
 )
+from .._outputs import run_forward
 from ..attribution import GradientAttribution
 from ..errors import AttributionTypeError
 from .deeplift import refuse_torchscript

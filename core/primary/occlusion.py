@@ -9,9 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._batching import progress
-from .._compat import accepts_aggregate_output
-from .._incremental import incremental_plans, occlusion_drops, window_chunk
+from .._aggregate_output import accepts_aggregate_output
+from .._incremental import incremental_plans
 from .._inputs import (
     BaselineType,
     TargetType,
@@ -22,7 +21,7 @@ from .._inputs import (
     format_target,
     like_inputs,
 )
-from .._perturbation import ablate_and_compare, resolve_chunk
+from .._perturbation import ablate
 from ..attribution import PerturbationAttribution
 from ..errors import AttributionValueError
 
@@ -167,31 +166,9 @@ class Occlusion(PerturbationAttribution):
         plans, self.incremental_reason = incremental_plans(
             self.forward_func, xs, args, box, incremental
         )
-        if plans is not None:
-            chunk = window_chunk(perturbations_per_eval, plans[0], max_memory)
-            out = []
-            for i, plan in enumerate(
-                progress(plans, show_progress, f"{self.get_name()} attribution", len(plans))
-            ):
-                sums, counts = occlusion_drops(
-                    self.forward_func, xs[0][i : i + 1], bases[0][i : i + 1],
-                    lambda sl: masks(sl)[0][:, 0], total, tgt.row(i), chunk, plan,
-                )  # fmt: skip
-                out.append(sums / counts.clamp(min=1))
-            return like_inputs((torch.stack(out).to(xs[0].dtype),), was_tuple)
-        chunk = resolve_chunk(
-            perturbations_per_eval, self.forward_func, xs, args, total, max_memory
-        )
-        attrs = ablate_and_compare(
-            self.forward_func,
-            xs,
-            tgt,
-            args,
-            total,
-            masks=masks,
-            replacements=lambda sl: tuple(b.unsqueeze(0) for b in bases),
-            chunk=chunk,
-            show_progress=show_progress,
-            desc=f"{self.get_name()} attribution",
-        )
+        attrs = ablate(
+            self.forward_func, xs, bases, tgt, args, total, masks,
+            per_eval=perturbations_per_eval, max_memory=max_memory, plans=plans,
+            show_progress=show_progress, desc=f"{self.get_name()} attribution",
+        )  # fmt: skip
         return like_inputs(attrs, was_tuple)

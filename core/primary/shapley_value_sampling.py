@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._aggregate_output import accepts_aggregate_output
 from .._batching import make_generator
-from .._compat import accepts_aggregate_output
 from .._inputs import (
     BaselineType,
     TargetType,

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._compat import accepts_aggregate_output
+from .._aggregate_output import accepts_aggregate_output
 from .._inputs import (
     BaselineType,
     TargetType,

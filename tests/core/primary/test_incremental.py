@@ -1,5 +1,6 @@
-"""The incremental evaluator behind exact incremental occlusion (#19, not yet wired into
-Occlusion): occluded copies evaluated on changed patches equal the full evaluation."""
+"""Exact incremental evaluation, behind Occlusion and FeatureAblation: occluded copies
+evaluated on changed patches equal the full evaluation, and both evaluations share one
+ablation loop that validates its arguments once."""
 
 import pytest
 import torch
@@ -211,3 +212,30 @@ def test_auto_chooses_incremental_for_a_large_cnn_and_not_for_a_large_window():
     assert torch.allclose(auto, batched, atol=1e-4 * batched.abs().max())
     occ.attribute(x, (3, 48, 48), strides=(3, 16, 16), target=1)
     assert "skip too little" in occ.incremental_reason
+
+
+@pytest.mark.parametrize("per_eval", [-1, 0, 1.5, True, "all"])
+@pytest.mark.parametrize("method", ["occlusion", "feature_ablation"])
+def test_incremental_and_batched_refuse_the_same_arguments_the_same_way(per_eval, method):
+    from perspicio.core import FeatureAblation, Occlusion
+    from perspicio.core.errors import AttributionValueError
+
+    torch.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(4, 2)).eval()  # fmt: skip
+    x = torch.randn(1, 3, 32, 32)
+    if method == "occlusion":
+        run = lambda inc: Occlusion(cnn).attribute(  # noqa: E731
+            x, sliding_window_shapes=(3, 8, 8), strides=(3, 4, 4), target=0,
+            perturbations_per_eval=per_eval, incremental=inc)  # fmt: skip
+    else:
+        mask = (torch.arange(32 * 32).view(1, 1, 32, 32) // 128) % 8
+        run = lambda inc: FeatureAblation(cnn).attribute(  # noqa: E731
+            x, feature_mask=mask, target=0, perturbations_per_eval=per_eval,
+            incremental=inc)  # fmt: skip
+    messages = []
+    for incremental in (True, False):
+        with pytest.raises(AttributionValueError, match="perturbations_per_eval") as info:
+            run(incremental)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]

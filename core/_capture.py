@@ -16,8 +16,9 @@ import torch
 from torch import Tensor, nn
 
 from ._batching import Layout
-from ._compat import autograd_grad
-from ._inputs import Target, expand_additional_args, run_forward
+from ._gradients import autograd_grad
+from ._inputs import Target, expand_additional_args
+from ._outputs import run_forward
 from .errors import AttributionTypeError, AttributionValueError
 
 LayerValue = tuple[Tensor, ...]
