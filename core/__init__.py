@@ -15,8 +15,13 @@ from .attribution import (
     PerturbationAttribution,
 )
 from .baselines import ProductBaselines
-from .dataloader_attribution import DataLoaderAttribution, InputRole
-from .dataset import DatasetResult, attribute_dataset, read_shard
+from .dataset import (
+    DataLoaderAttribution,
+    DatasetResult,
+    InputRole,
+    attribute_dataset,
+    read_shard,
+)
 from .interpretable_embedding import (
     InterpretableEmbeddingBase,
     configure_interpretable_embedding_layer,

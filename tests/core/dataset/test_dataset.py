@@ -238,7 +238,9 @@ def test_a_ray_dataset_needs_the_ray_engine():
 
 
 def test_partials_arriving_out_of_order_are_merged_in_shard_order():
-    from perspicio.core.dataset import _InOrder, _Reducers, partial_sums
+    from perspicio.core.dataset.shards import InOrder as _InOrder
+    from perspicio.core.dataset.shards import Reducers as _Reducers
+    from perspicio.core.dataset.shards import partial_sums
 
     rng = np.random.default_rng(0)
     shards = [rng.normal(size=(7, 3)) * 10.0**k for k in range(6)]  # magnitudes: order matters

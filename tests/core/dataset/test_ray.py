@@ -158,7 +158,7 @@ class WhereAmI:
 
 
 def test_gpus_per_actor():
-    from perspicio.core._dataset_ray import gpus_per_actor
+    from perspicio.core.dataset.ray_engine import gpus_per_actor
 
     assert gpus_per_actor(0.5, 2) == 0.5
     gpus = ray.cluster_resources().get("GPU", 0)

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ._batching import progress
-from ._dataset_sources import Shard, Source
-from .errors import AttributionValueError
+from .._batching import progress
+from ..errors import AttributionValueError
+from .shards import device_of, run_shard
+from .sources import Shard, Source
 
 
 class ShardWorker:
@@ -37,15 +38,13 @@ class ShardWorker:
     ) -> None:
         import torch
 
-        from .dataset import _device
-
         torch.set_num_threads(max(1, threads))
         if not isinstance(source, Source):  # an object-store reference
             import ray
 
             source = ray.get(source)
         self.method = method_factory()
-        self.device = _device(self.method)
+        self.device = device_of(self.method)
         model = getattr(self.method, "forward_func", None)
         if (
             self.device is not None
@@ -54,28 +53,20 @@ class ShardWorker:
             and isinstance(model, torch.nn.Module)
         ):  # Ray gave this actor a GPU: run the worker's own copy of the model there
             model.to("cuda")
-            self.device = _device(self.method)
+            self.device = device_of(self.method)
         self.source, self.target, self.kwargs = source, target, kwargs
         self.folder = None if folder is None else Path(folder)
         self.shard_format = shard_format
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .dataset import attribute_shard, partial_sums, write_shard
-
         results = []
         for index, start, stop in zip(batch["index"], batch["start"], batch["stop"]):
             shard = Shard(int(index), int(start), int(stop))
             try:
-                inputs, labels = self.source.read(shard)
-                attr = attribute_shard(
-                    self.method, self.device, inputs, labels, self.target, self.kwargs
-                )
-                file = None
-                if self.folder is not None:
-                    file = write_shard(
-                        self.folder, shard.index, attr, self.shard_format, self.source.names
-                    )
-                results.append(pickle.dumps((shard.index, file, partial_sums(attr, labels))))
+                file, part = run_shard(self.method, self.device, self.source, shard,
+                                       self.target, self.kwargs, self.folder,
+                                       self.shard_format)  # fmt: skip
+                results.append(pickle.dumps((shard.index, file, part)))
             except Exception as err:  # sent back whole, raised on the driver as it is
                 results.append(pickle.dumps((shard.index, None, _picklable(err))))
         return {"result": np.array(results, dtype=object)}

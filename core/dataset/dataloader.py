@@ -17,12 +17,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._batching import chunk_slices, progress
-from ._inputs import feature_index, format_baselines, format_feature_mask
-from ._outputs import model_output
-from .attribution import Attribution
-from .errors import AttributionTypeError, AttributionValueError
-from .primary.feature_ablation import FeatureAblation
+from .._batching import chunk_slices, progress
+from .._inputs import feature_index, format_baselines, format_feature_mask
+from .._outputs import model_output
+from ..attribution import Attribution
+from ..errors import AttributionTypeError, AttributionValueError
+from ..primary.feature_ablation import FeatureAblation
 
 
 class InputRole:
