@@ -13,7 +13,6 @@ Every shape check and its error message lives in this file.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._callbacks import call_leading
 from .errors import AttributionTypeError, AttributionValueError
 
 TensorOrTuple = Tensor | tuple[Tensor, ...]
@@ -142,8 +142,8 @@ def format_baseline_distribution(
     """
     if callable(baselines) and not isinstance(baselines, Tensor):
         # Captum's forms: a function of nothing, or of the inputs (a tensor, or a tuple)
-        takes = len(inspect.signature(baselines).parameters)
-        baselines = baselines() if takes == 0 else baselines(like_inputs(inputs, len(inputs) > 1))
+        given = like_inputs(inputs, len(inputs) > 1)
+        baselines = call_leading(baselines, given, name=name)
     if baselines is None:
         return tuple(torch.zeros_like(x[:1]) for x in inputs)
     items = tuple(baselines) if isinstance(baselines, (tuple, list)) else (baselines,)

@@ -23,6 +23,7 @@ from ._batching import Layout, auto_rows, chunk_slices, progress
 from ._incremental import occlusion_drops, window_chunk
 from ._inputs import Target, expand_additional_args
 from ._outputs import run_forward
+from ._precision import widen
 from .errors import AttributionValueError
 
 
@@ -101,7 +102,7 @@ def evaluate(
         ]
     )
     # Shapley weights and regressions need fractions: integer scores are taken as float64
-    return values if values.is_floating_point() else values.double()
+    return values if values.is_floating_point() else widen(values)
 
 
 def blend(mask: Tensor, replacement: Tensor, x: Tensor) -> Tensor:

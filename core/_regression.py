@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._precision import widen
 from .errors import AttributionTypeError
 
 RIDGE = 1e-6
@@ -33,11 +34,11 @@ def weighted_least_squares(
     intercept : tensor (n,)
         Zeros when ``intercept`` is False.
     """
-    z = design.to(torch.float64)
+    z = widen(design)
     if intercept:
         z = torch.cat([torch.ones_like(z[:, :1]), z], dim=1)
-    w = weights.to(torch.float64)
-    y = targets.to(torch.float64)
+    w = weights.to(z.dtype)
+    y = targets.to(z.dtype)
     gram = torch.einsum("sf,si,sg->ifg", z, w, z)
     scale = gram.diagonal(dim1=1, dim2=2).mean(1).clamp(min=1e-12)
     penalty = torch.eye(z.shape[1], dtype=z.dtype, device=z.device)

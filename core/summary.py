@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._precision import widen
 from .errors import AttributionTypeError, AttributionValueError
 
 
@@ -46,7 +47,7 @@ class Moments:
         rows = torch.as_tensor(rows)
         if rows.shape[0] == 0:
             return self
-        values = rows if rows.is_floating_point() else rows.double()
+        values = rows if rows.is_floating_point() else widen(rows)
         part = Moments()
         part.count = rows.shape[0]
         part.sum = values.sum(0)

@@ -10,6 +10,7 @@ import torch
 from .._batching import make_generator, progress
 from .._facts import Facts
 from .._inputs import TensorOrTuple, as_tuple, like_inputs
+from .._precision import widen
 from ..attribution import Attribution
 from ..errors import AttributionTypeError, AttributionValueError
 from ..registry import Prepared, prepare
@@ -82,7 +83,7 @@ def _score(
                       feature_mask=feature_mask, n_steps=n_steps).auc  # fmt: skip
     else:
         value = sparseness(attr)
-    return float(torch.as_tensor(value, dtype=torch.float64).mean())
+    return float(widen(torch.as_tensor(value)).mean())
 
 
 def _table(rows: dict[str, dict[str, float]], metrics: Sequence[str]):
@@ -187,7 +188,7 @@ def compare_methods(
                 value = sensitivity_max(explain, inputs, perturb_radius=noise_scale,
                                         n_perturb_samples=n_perturb_samples, generator=gen,
                                         **per_example)  # fmt: skip
-                row[metric] = float(torch.as_tensor(value, dtype=torch.float64).mean())
+                row[metric] = float(widen(torch.as_tensor(value)).mean())
             else:
                 row[metric] = _score(
                     metric,

@@ -11,14 +11,15 @@ from torch import Tensor, nn
 
 from .._batching import make_generator
 from .._inputs import TensorOrTuple, as_tuple
+from .._precision import widen
 from ..errors import AttributionValueError
 from ._common import flat_concat, require_pandas
 
 
 def spearman(a: Tensor, b: Tensor) -> Tensor:
     """Spearman rank correlation of each row of ``a`` with the same row of ``b``."""
-    ra = a.argsort(1).argsort(1).to(torch.float64)
-    rb = b.argsort(1).argsort(1).to(torch.float64)
+    ra = widen(a.argsort(1).argsort(1))
+    rb = widen(b.argsort(1).argsort(1))
     ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
     return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-12)
 

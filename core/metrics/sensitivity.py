@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .._batching import chunk_slices, make_generator
+from .._callbacks import call_leading
 from .._inputs import TensorOrTuple, as_tuple, check_positive_int, like_inputs, repeat_batch
 from ._common import expand_per_example, flat_concat, samples_per_chunk
 
@@ -45,8 +46,9 @@ def sensitivity_max(
     Lower is better (a stable explanation). ``explanation_func(inputs, **kwargs)`` is e.g.
     a method's ``attribute``; per-example ``kwargs`` (targets, baselines, extra arguments)
     are replicated with the noisy copies, which are explained in batches of at most
-    ``max_examples_per_batch`` rows. ``perturb_func(inputs, perturb_radius)`` draws the
-    noise (uniform in the L-infinity ball by default, reproducible with ``generator``).
+    ``max_examples_per_batch`` rows. ``perturb_func(inputs, perturb_radius)`` or
+    ``perturb_func(inputs)`` draws the noise (uniform in the L-infinity ball by default,
+    reproducible with ``generator``).
 
     Returns
     -------
@@ -76,8 +78,8 @@ def sensitivity_max(
         rep = like_inputs(repeat_batch(xs, m), was_tuple)
         if perturb_func is default_perturb_func:
             noisy = perturb_func(rep, perturb_radius, gen)
-        else:
-            noisy = perturb_func(rep, perturb_radius)
+        else:  # Captum's forms: perturb_func(inputs) or perturb_func(inputs, perturb_radius)
+            noisy = call_leading(perturb_func, rep, perturb_radius, name="perturb_func", least=1)
         kw = {k: expand_per_example(v, n, m) for k, v in kwargs.items()}
         expl, _ = as_tuple(explanation_func(noisy, **kw), "explanation")
         change = torch.linalg.vector_norm(

@@ -4,23 +4,13 @@ model with ``fit(DataLoader)``), recognised once, beside :class:`LimeBase` and :
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
-
-def _positional(fn: Callable[..., Any]) -> tuple[int, bool]:
-    """How many positional parameters ``fn`` requires, and whether it takes ``**kwargs``."""
-    params = inspect.signature(fn).parameters.values()
-    required = sum(
-        1
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    )
-    return required, any(p.kind is p.VAR_KEYWORD for p in params)
+from .._callbacks import positional_arity, takes_var_keywords
+from .._precision import widen
 
 
 def captum_lime_form(similarity_func: Any, perturb_func: Any, interpretable_model: Any) -> bool:
@@ -30,12 +20,12 @@ def captum_lime_form(similarity_func: Any, perturb_func: Any, interpretable_mode
     if interpretable_model is not None and hasattr(interpretable_model, "representation"):
         return True
     if similarity_func is not None:
-        required, kwargs = _positional(similarity_func)
-        if kwargs or required == 3:
+        required, _ = positional_arity(similarity_func)
+        if takes_var_keywords(similarity_func) or required == 3:
             return True
     if perturb_func is not None:
-        required, kwargs = _positional(perturb_func)
-        if kwargs or required == 1:
+        required, _ = positional_arity(perturb_func)
+        if takes_var_keywords(perturb_func) or required == 1:
             return True
     return False
 
@@ -56,7 +46,7 @@ def captum_cosine_similarity(
 
     def flat(x: Any) -> Tensor:
         items = x if isinstance(x, (tuple, list)) else (x,)
-        return torch.cat([t.reshape(-1).double() for t in items])
+        return torch.cat([widen(t.reshape(-1)) for t in items])
 
     a, b = flat(original_inp), flat(perturbed_inp)
     cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp(min=1e-12)

@@ -3,13 +3,13 @@ Activation Differences"), Rescale rule."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from .._callbacks import call_leading
 from .._gradients import autograd_grad
 from .._hooks import FunctionRules, preserved_state
 from .._inputs import (
@@ -66,13 +66,15 @@ def deeplift_multipliers(
 
 def apply_custom(func: Callable, mults, inputs, baselines) -> tuple[Tensor, ...]:
     """Call ``custom_attribution_func`` with 1, 2 or 3 of (multipliers, inputs, baselines)."""
-    n_params = len(inspect.signature(func).parameters)
-    if n_params not in (1, 2, 3):
-        raise AttributionValueError(
-            "`custom_attribution_func` must take 1 to 3 arguments "
-            f"(multipliers, inputs, baselines), it takes {n_params}"
-        )
-    out = func(*(mults, inputs, baselines)[:n_params])
+    out = call_leading(
+        func,
+        mults,
+        inputs,
+        baselines,
+        name="custom_attribution_func (multipliers, inputs, baselines)",
+        least=1,
+        error=AttributionValueError,
+    )
     return tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 

@@ -24,7 +24,7 @@ def shapley_kernel_patterns(n_samples: int, n_features: int, generator) -> Tenso
     ends = torch.tensor([[False] * n_features, [True] * n_features])
     if n_features == 1:
         return ends
-    k = torch.arange(1, n_features, dtype=torch.float64)
+    k = torch.arange(1, n_features, dtype=torch.float32)  # sampling weights: float32 suffices
     size_prob = (n_features - 1) / (k * (n_features - k))
     half = (n_samples + 1) // 2
     sizes = torch.multinomial(size_prob, half, replacement=True, generator=generator) + 1

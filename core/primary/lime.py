@@ -25,6 +25,7 @@ from .._inputs import (
 )
 from .._outputs import model_output
 from .._perturbation import coalition_points, evaluate, resolve_chunk, spread
+from .._precision import widen
 from .._regression import fit_regressor, weighted_least_squares
 from ..attribution import PerturbationAttribution
 from ._lime_forms import (
@@ -53,8 +54,8 @@ def cosine_kernel_similarity(
     Computed from per-feature sums, without building the perturbed inputs:
     :math:`x \cdot p = \sum_f z_f \sum_{e \in f} x_e^2 + (1 - z_f) \sum_{e \in f} x_e b_e`.
     """
-    xs = tuple(x.double() for x in xs)  # token ids and other integer inputs included
-    bases = tuple(b.double() for b in bases)
+    xs = tuple(widen(x) for x in xs)  # token ids and other integer inputs included
+    bases = tuple(widen(b) for b in bases)
     xx = sum(group_sums(x * x, g, n_features) for x, g in zip(xs, groups))
     xb = sum(group_sums(x * b, g, n_features) for x, b, g in zip(xs, bases, groups))
     bb = sum(group_sums(b * b, g, n_features) for b, g in zip(bases, groups))

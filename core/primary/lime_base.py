@@ -34,6 +34,7 @@ from .._inputs import (
     format_target,
 )
 from .._outputs import model_output
+from .._precision import wide_dtype, widen
 from .._regression import fit_regressor, weighted_least_squares
 from ..attribution import PerturbationAttribution
 from ..errors import AttributionValueError
@@ -161,7 +162,7 @@ class LimeBase(PerturbationAttribution):
             else:
                 interp, point = self.to_interp_rep_transform(sample, inputs, **kwargs), sample
             weight = self.similarity_func(inputs, point, interp, **kwargs)
-            interps.append(torch.as_tensor(interp).reshape(1, -1).double())
+            interps.append(widen(torch.as_tensor(interp).reshape(1, -1)))
             perturbed.append(point if isinstance(point, (tuple, list)) else (point,))
             weights.append(float(weight))
         outputs = []
@@ -172,13 +173,13 @@ class LimeBase(PerturbationAttribution):
             batch = tuple(torch.cat([p[i] for p in perturbed[sl]]) for i in range(len(xs)))
             out = model_output(self.forward_func(*batch, *expand_additional_args(args, n, m)))
             if isinstance(out, Tensor) and out.numel() == m:  # one value per sample
-                outputs.append(out.reshape(m).double())
+                outputs.append(widen(out.reshape(m)))
             else:
-                outputs.append(tgt.expand(m).select(out).reshape(m, -1).sum(1).double())
+                outputs.append(widen(tgt.expand(m).select(out).reshape(m, -1).sum(1)))
         coef = fit_surrogate(
             self.interpretable_model,
             torch.cat(interps),
             torch.cat(outputs),
-            torch.tensor(weights, dtype=torch.float64),
+            torch.tensor(weights, dtype=wide_dtype(xs[0].device)),
         )
         return coef.to(xs[0].dtype) if xs[0].is_floating_point() else coef.float()
