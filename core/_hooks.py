@@ -9,6 +9,8 @@ Two mechanisms live here:
   backward rules of DeepLift, guided backpropagation and deconvolution are built on it.
 * :func:`preserved_state` snapshots a module's train/eval flags and the ``requires_grad`` of
   its parameters and restores them on exit, also when an exception is raised.
+* :func:`recurrent_backward_allowed` lets gradients flow through recurrent layers on CUDA in
+  eval mode, which cuDNN's RNN kernels refuse, without touching the model's mode.
 
 Nothing here attaches anything that outlives the ``with`` block.
 """
@@ -171,3 +173,62 @@ def preserved_state(module: Any) -> Iterator[None]:
             m.training = training
         for p, flag in grads:
             p.requires_grad_(flag)
+
+
+def _records_graph_on_cuda(module: torch.nn.Module) -> bool:
+    """Whether this call of a recurrent ``module`` would hit cuDNN's eval-mode restriction:
+    a graph is recorded (gradients enabled), the module is in eval mode and lives on CUDA."""
+    return (
+        torch.is_grad_enabled()
+        and not module.training
+        and any(p.is_cuda for p in module.parameters(recurse=False))
+    )
+
+
+@contextlib.contextmanager
+def recurrent_backward_allowed(module: Any) -> Iterator[None]:
+    """Run the recurrent layers of ``module`` without cuDNN where cuDNN has no backward.
+
+    cuDNN's RNN kernels compute no gradient in eval mode ("cudnn RNN backward can only be
+    called in training mode"), and switching the model to training mode would change what it
+    computes (dropout between LSTM layers). Inside this context, each ``nn.RNNBase`` of
+    ``module`` (LSTM, GRU, RNN) that records a graph on CUDA in eval mode runs its forward
+    pass with cuDNN disabled, so PyTorch's native kernels (which have a backward) are used;
+    every other layer, and every call without gradients, keeps cuDNN. The hooks are removed
+    and cuDNN's flag restored on exit, also when an exception is raised.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.LSTM(3, 4).eval()
+    >>> with recurrent_backward_allowed(net):
+    ...     out, _ = net(torch.randn(5, 1, 3, requires_grad=True))
+    >>> len(net._forward_pre_hooks), torch.backends.cudnn.enabled
+    (0, True)
+    """
+    if not isinstance(module, torch.nn.Module):
+        yield
+        return
+    recurrent = [m for m in module.modules() if isinstance(m, torch.nn.RNNBase)]
+    if not recurrent:
+        yield
+        return
+    enabled = torch.backends.cudnn.enabled
+
+    def before(m: torch.nn.Module, args: tuple) -> None:
+        if _records_graph_on_cuda(m):
+            torch.backends.cudnn.enabled = False
+
+    def after(m: torch.nn.Module, args: tuple, output: Any) -> None:
+        torch.backends.cudnn.enabled = enabled
+
+    handles = []
+    try:
+        for m in recurrent:
+            handles.append(m.register_forward_pre_hook(before))
+            handles.append(m.register_forward_hook(after, always_call=True))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+        torch.backends.cudnn.enabled = enabled

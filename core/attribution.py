@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ._capture import NeuronFunction, check_layers
-from ._hooks import preserved_state
+from ._hooks import preserved_state, recurrent_backward_allowed
 from ._inputs import (
     TargetType,
     TensorOrTuple,
@@ -27,7 +27,9 @@ from ._outputs import run_forward
 
 def _entry_point(attribute: Callable) -> Callable:
     """Wrap a class's own ``attribute``: the model's train/eval flags and its parameters'
-    ``requires_grad`` are restored on exit, whatever the method did or raised. The original
+    ``requires_grad`` are restored on exit, whatever the method did or raised, and its
+    recurrent layers give gradients on CUDA in eval mode (see
+    :func:`~perspicio.core._hooks.recurrent_backward_allowed`). The original
     function stays reachable as ``attribute.__wrapped__`` (with its signature, which
     ``inspect`` follows), as on Captum's decorated methods."""
     if getattr(attribute, "_perspicio_entry", False):
@@ -35,7 +37,10 @@ def _entry_point(attribute: Callable) -> Callable:
 
     @functools.wraps(attribute)
     def entry(self: Attribution, *args: Any, **kwargs: Any) -> Any:
-        with preserved_state(getattr(self, "forward_func", None)):
+        model = getattr(self, "forward_func", None)
+        # a bound method (``model.forward``, ``model.predict``) speaks for its module
+        model = getattr(model, "__self__", model)
+        with preserved_state(model), recurrent_backward_allowed(model):
             return attribute(self, *args, **kwargs)
 
     entry._perspicio_entry = True  # type: ignore[attr-defined]

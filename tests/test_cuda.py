@@ -101,3 +101,38 @@ def test_incremental_occlusion_on_the_gpu_equals_the_batched_evaluation():
     assert occ.incremental_reason is None and fast.device.type == "cuda"
     slow = occ.attribute(x, incremental=False, **kwargs)
     assert close(fast, slow, atol=1e-4 * float(slow.abs().max()))
+
+
+@pytest.mark.parametrize("cell", [torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN])
+def test_gradient_methods_on_a_recurrent_model_in_eval_mode(cell):
+    """cuDNN refuses RNN backward in eval mode; attribute runs the recurrent layers without
+    cuDNN while it records a graph, and the model keeps its mode and cuDNN its flag."""
+    torch.manual_seed(0)
+    rnn = cell(4, 6, num_layers=2, dropout=0.3, batch_first=True)
+    head = torch.nn.Linear(6, 3)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn, self.head = rnn, head
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    model = Net().eval()
+    x = torch.randn(5, 7, 4)
+    on_cpu = core.IntegratedGradients(model).attribute(x, target=2, n_steps=8)
+    model.cuda()
+    for explainer in (
+        core.IntegratedGradients(model),
+        core.Saliency(model),
+        core.LayerGradientXActivation(model, model.head),
+        core.NoiseTunnel(core.Saliency(model)),
+    ):
+        kwargs = {"n_steps": 8} if isinstance(explainer, core.IntegratedGradients) else {}
+        out = explainer.attribute(x.cuda(), target=2, **kwargs)
+        assert out.device.type == "cuda" and torch.isfinite(out).all()
+        if kwargs:
+            assert close(out, on_cpu)
+    assert not model.training and not model.rnn.training
+    assert torch.backends.cudnn.enabled
