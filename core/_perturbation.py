@@ -27,14 +27,16 @@ from ._precision import widen
 from .errors import AttributionValueError
 
 
-def check_perturbations_per_eval(value: Any) -> int | str:
-    """A positive int or ``"auto"``; anything else raises a ``ValueError``."""
-    if value == "auto":
+def check_perturbations_per_eval(
+    value: Any, name: str = "perturbations_per_eval", auto: bool = True
+) -> int | str:
+    """A positive int or (where ``auto``) ``"auto"``; anything else raises a ``ValueError``
+    naming the argument ``name``."""
+    if auto and value == "auto":
         return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise AttributionValueError(
-            f'`perturbations_per_eval` must be a positive int or "auto", got {value!r}'
-        )
+        expected = 'a positive int or "auto"' if auto else "a positive int"
+        raise AttributionValueError(f"`{name}` must be {expected}, got {value!r}")
     return value
 
 

@@ -20,6 +20,7 @@ from torch import Tensor
 from .._batching import chunk_slices, progress
 from .._inputs import feature_index, format_baselines, format_feature_mask
 from .._outputs import model_output
+from .._perturbation import blend, check_perturbations_per_eval
 from ..attribution import Attribution
 from ..errors import AttributionTypeError, AttributionValueError
 from ..primary.feature_ablation import FeatureAblation
@@ -84,6 +85,7 @@ class DataLoaderAttribution(Attribution):
         attributed input, shaped ``(metric size, *input.shape[1:])``, or ``(metric size,
         groups)`` with ``return_input_shape=False``."""
         reduce = reduce or _concat
+        check_perturbations_per_eval(perturbations_per_pass, "perturbations_per_pass", auto=False)
         first = _as_batch(next(iter(dataloader)))
         roles = list(input_roles) if input_roles is not None else [InputRole.need_attr] * len(first)
         if len(roles) != len(first) or any(r not in (0, 1, 2) for r in roles):
@@ -111,7 +113,7 @@ class DataLoaderAttribution(Attribution):
                 else:
                     bases = format_baselines(baselines, xs)
                     stacked = tuple(
-                        torch.cat([torch.where(g == f, b, x) for f in features])
+                        blend(torch.stack([g == f for f in features]), b.unsqueeze(0), x)
                         for x, b, g in zip(xs, bases, groups)
                     )
                 args, k = [], 0

@@ -97,7 +97,7 @@ class LRP(GradientAttribution):
     Rules attach per module, as in Captum (``model.fc.rule = EpsilonRule()``), or through
     ``rules={module: rule}`` without touching the model. Defaults: epsilon for linear,
     convolution, batch norm and pooling layers, identity for ReLU, Tanh, Dropout, Flatten.
-    A leaf module with no rule raises a ``ValueError``. Operations written as functions in
+    A leaf module with no rule raises a ``TypeError``. Operations written as functions in
     ``forward`` (flatten, additions) pass relevance on as gradients do. Cost: one forward
     pass and one backward pass with the rules.
 

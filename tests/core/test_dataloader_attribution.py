@@ -51,3 +51,28 @@ def test_bad_arguments_are_named():
         DataLoaderAttribution(FeatureAblation(net)).attribute(loader, input_roles=[0, 1])
     with pytest.raises(NotImplementedError):
         DataLoaderAttribution(FeatureAblation(net)).attribute_future(loader)
+    for bad in (0, -1, 1.5, "auto", True):
+        with pytest.raises(ValueError, match="`perturbations_per_pass` must be a positive int"):
+            DataLoaderAttribution(FeatureAblation(net)).attribute(
+                loader, perturbations_per_pass=bad
+            )
+
+
+@pytest.mark.parametrize("per_pass", [1, 2, 5, 50])
+def test_answers_do_not_depend_on_perturbations_per_pass(per_pass):
+    """Feature groups with per-example baselines: the groups ablated together in one pass
+    give the same metric as one group a pass."""
+    torch.manual_seed(2)
+    net = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 2))
+    x = torch.randn(8, 6)
+    loader = DataLoader(TensorDataset(x), batch_size=8)
+    mask = torch.tensor([[0, 0, 1, 2, 2, 3]])
+    base = x.mean(0, keepdim=True)
+    kwargs = {"feature_mask": mask, "baselines": base, "to_metric": lambda o: o.mean(0)}
+    one = DataLoaderAttribution(FeatureAblation(net)).attribute(loader, **kwargs)
+    many = DataLoaderAttribution(FeatureAblation(net)).attribute(
+        loader, perturbations_per_pass=per_pass, **kwargs
+    )
+    expected = FeatureAblation(net).attribute(x, baselines=base, feature_mask=mask, target=1)
+    torch.testing.assert_close(many[0], one[0])
+    torch.testing.assert_close(one[0][1], expected.mean(0))
