@@ -146,7 +146,8 @@ LINEAR_TYPES = (
     nn.AdaptiveAvgPool3d, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d,
     nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
 )  # fmt: skip
-PASS_THROUGH_TYPES = (nn.ReLU, nn.Tanh, nn.Dropout, nn.Identity, nn.Flatten)
+# every dropout (Dropout, Dropout1d/2d/3d, AlphaDropout) is the identity in eval mode
+PASS_THROUGH_TYPES = (nn.ReLU, nn.Tanh, nn.modules.dropout._DropoutNd, nn.Identity, nn.Flatten)
 
 
 def default_rule(module: nn.Module) -> PropagationRule | None:

@@ -84,6 +84,19 @@ def test_rules_attached_as_attributes_and_model_left_unchanged():
     assert isinstance(net[0].rule, GammaRule)
 
 
+@pytest.mark.parametrize("dropout", [nn.Dropout(0.5), nn.Dropout2d(0.5), nn.AlphaDropout(0.5)])
+def test_every_kind_of_dropout_passes_relevance_through(dropout):
+    """In eval mode a dropout is the identity: LRP of a CNN with one equals LRP without it."""
+    torch.manual_seed(0)
+    conv, head = nn.Conv2d(3, 4, 3), nn.Linear(4 * 6 * 6, 2)
+    with_dropout = nn.Sequential(conv, nn.ReLU(), dropout, nn.Flatten(), head).eval()
+    without = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), head).eval()
+    x = torch.rand(3, 3, 8, 8)
+    torch.testing.assert_close(
+        LRP(with_dropout).attribute(x, target=1), LRP(without).attribute(x, target=1)
+    )
+
+
 def test_missing_rule_raises_a_clear_error():
     net = nn.Sequential(nn.Linear(3, 4), nn.Softsign(), nn.Linear(4, 1))
     with pytest.raises(TypeError, match="no rule for module '1' of type Softsign"):
