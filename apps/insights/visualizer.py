@@ -11,6 +11,7 @@ tokens, bars). Everything stays in the calling process: no model or data is pick
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,19 @@ class ExampleExplanation:
     features: list[FeatureView]
     #: the attribution of each feature's input (one row)
     attributions: tuple[Tensor, ...] = ()
+
+    def to_html(self) -> str:
+        """Every feature's view with its name and share of the attribution, as the explorer
+        shows them (names and the target escaped)."""
+        parts = [f"<h4>{html.escape(self.method)} for {html.escape(str(self.target))}</h4>"] + [
+            f"<div><b>{html.escape(v.name)}</b>: {v.contribution:.0%} of the attribution"
+            f"<div>{v.html}</div></div>"
+            for v in self.features
+        ]
+        return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
 
 
 class AttributionVisualizer:

@@ -89,7 +89,8 @@ class TorchDatasetSource(Source):
 
 
 class ParquetSource(Source):
-    """A Parquet file or a folder of them, read by row group; numeric columns as features."""
+    """A Parquet file or a folder of them, read by row group; numeric columns as features
+    (not the label column, nor the index pandas stores beside a DataFrame's columns)."""
 
     def __init__(self, path: Path, columns: list[str] | None, label_column: str | None) -> None:
         import pyarrow.parquet as pq
@@ -102,7 +103,10 @@ class ParquetSource(Source):
             raise AttributionValueError(
                 f"`label_column` {label_column!r} is not a column of {path}"
             )
-        self.names = columns or [n for n in schema.names if n != label_column]
+        # a DataFrame's index, written by pandas as a column, is not a feature
+        index = (schema.pandas_metadata or {}).get("index_columns", [])
+        skip = {label_column, *(c for c in index if isinstance(c, str))}
+        self.names = columns or [n for n in schema.names if n not in skip]
         self.has_labels = label_column is not None
         self.label_column = label_column
         # (file, row group, first row, rows) for every row group, in order
@@ -129,7 +133,8 @@ class ParquetSource(Source):
             if first + rows <= start or first >= stop:
                 continue
             table = pq.ParquetFile(self.files[f]).read_row_group(g, columns=wanted)
-            parts.append(table.slice(max(start - first, 0), min(stop, first + rows) - first))
+            begin, end = max(start, first), min(stop, first + rows)  # rows of this group
+            parts.append(table.slice(begin - first, end - begin))  # (offset, length)
         table = pa.concat_tables(parts)
         values = np.column_stack(
             [table.column(n).to_numpy().astype(np.float32) for n in self.names]

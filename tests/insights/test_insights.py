@@ -69,6 +69,9 @@ def test_explaining_an_example_gives_each_feature_its_share_and_a_picture():
     assert view.html.startswith('<img alt="photo attribution" src="data:image/png;base64,')
     occlusion = vis.explain(example, method="occlusion", window=2, target="dark")
     assert occlusion.target == "dark"
+    page = result._repr_html_()  # a notebook shows the explanation as the explorer does
+    assert "integrated_gradients for bright" in page and "photo</b>: 100%" in page
+    assert view.html in page
     with pytest.raises(ValueError, match="`method`"):
         vis.explain(example, method="magic")
     with pytest.raises(ValueError, match="`target`"):
@@ -117,6 +120,17 @@ def test_several_features_share_the_attribution():
     assert "&lt;pad&gt;" not in text.html and "is" in text.html
     bars = next(v for v in result.features if v.kind == "general")
     assert "a</span>" in bars.html and "+1.000" in bars.html
+
+
+def test_the_notebook_view_escapes_feature_names():
+    vis = AttributionVisualizer(
+        models=[Brightness()], classes=["<b>dark</b>", "bright"],
+        features=[ImageFeature("<script>x</script>", input_transforms=[])],
+        dataset=_dataset(), score_func=lambda out: out.softmax(1),
+    )  # fmt: skip
+    page = vis.explain(vis.examples(count=1)[0], method="saliency", target="<b>dark</b>").to_html()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "&lt;b&gt;dark&lt;/b&gt;" in page
 
 
 def test_bad_arguments_are_named():

@@ -253,3 +253,24 @@ def test_partials_arriving_out_of_order_are_merged_in_shard_order():
         assert len(merge.waiting) <= 3  # only the early ones wait
     assert not merge.waiting
     assert np.array_equal(shuffled.result()["mean"], in_order.result()["mean"])
+
+
+def test_a_dataframes_index_stored_in_parquet_is_not_a_feature(tmp_path):
+    """pandas writes a shuffled (non-range) index as a column; it is not an input. The
+    shards (16 rows) end inside the file's one row group of 40: each row is read once."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    x = torch.randn(40, 6, generator=torch.Generator().manual_seed(3))
+    frame = pd.DataFrame(x.numpy(), columns=list("abcdef")).sample(frac=1.0, random_state=0)
+    frame.to_parquet(tmp_path / "shuffled.parquet")
+    import pyarrow.parquet as pq
+
+    assert "__index_level_0__" in pq.read_schema(tmp_path / "shuffled.parquet").names
+    result = attribute_dataset(
+        lambda: Saliency(mlp()), tmp_path / "shuffled.parquet", batch_size=16, target=0,
+        reducers=("mean_abs",), show_progress=False,
+    )  # fmt: skip
+    assert result.n_rows == 40
+    rows = torch.tensor(frame.to_numpy())
+    expected = Saliency(mlp()).attribute(rows, target=0).abs().mean(0)
+    assert np.allclose(result.reducers["mean_abs"], expected.numpy(), atol=1e-6)
