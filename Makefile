@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.perspicio-installed
 # (PyPI's torchvision does not load beside another torch build).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test demo bench lint clean browser
+.PHONY: install test demo bench lint clean browser docs docs-check
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_PINS)
-	$(BIN)/python -m pip install --quiet -e ".[all,dev,distributed]" $(TORCH_PINS)
+	$(BIN)/python -m pip install --quiet -e ".[all,dev,distributed,docs]" $(TORCH_PINS)
 	$(MAKE) browser
 	touch $(STAMP)
 
@@ -30,6 +30,17 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/perspicio app --address 127.0.0.1 --port 8501
 
+# The documentation site: every guide and gallery script runs; a failing cell, a broken
+# reference or a missing page fails the build. Output in docs/_build/html (ignored).
+docs: $(STAMP)
+	rm -rf docs/_build docs/api docs/auto_examples docs/jupyter_execute docs/sg_execution_times.rst
+	$(BIN)/python -m sphinx -W --keep-going -b html -j 1 docs docs/_build/html
+	$(MAKE) docs-check
+
+# The built site as a reader sees it: links, images, search (a real browser).
+docs-check:
+	PERSPICIO_SITE_TESTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m site tests/docs
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
@@ -38,4 +49,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info docs/_build docs/api docs/auto_examples docs/jupyter_execute

@@ -18,7 +18,7 @@ def weighted_least_squares(
 ) -> tuple[Tensor, Tensor]:
     """Solve ``n`` weighted least-squares problems sharing one design matrix.
 
-    For each example ``i``: ``min_b sum_s w_si (y_si - c_i - z_s . b_i)^2 + ridge * |b_i|^2``
+    For each example ``i``: ``min_b sum_s w_si (y_si - c_i - z_s . b_i)^2 + ridge * ||b_i||^2``
     via the normal equations, batched over examples.
 
     Parameters

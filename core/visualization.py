@@ -388,3 +388,14 @@ def visualize_text(datarecords: Iterable[VisualizationDataRecord], legend: bool 
             f"<mark style='background-color:{_colour(1)}'>positive</mark></div>"
         )
     return HTML("".join(rows))
+
+
+__all__ = [
+    "HTML",
+    "VisualizationDataRecord",
+    "normalize_attr",
+    "visualize_image_attr",
+    "visualize_image_attr_multiple",
+    "visualize_text",
+    "visualize_timeseries_attr",
+]

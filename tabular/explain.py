@@ -99,7 +99,7 @@ def global_importance(
 ) -> TabularExplanation:
     """Explain every row of ``X`` against ``background`` (default: ``X`` itself, the usual
     reference when a whole population is summarised) and return one explanation over all
-    of them: ``.global_importance()`` is the mean |attribution| per feature.
+    of them: ``.global_importance()`` is the mean absolute attribution per feature.
 
     See :meth:`Explainer.global_importance` for ``batch_size``, ``engine``, ``output`` and
     ``concurrency``; other keywords go to :class:`Explainer`.

@@ -297,7 +297,7 @@ class Explainer:
         show_progress: bool = True,
     ) -> TabularExplanation:
         """Explain every row of ``X`` and return one explanation over all of them:
-        ``.global_importance()`` is the mean |attribution| per feature, ``.attributions``
+        ``.global_importance()`` is the mean absolute attribution per feature, ``.attributions``
         the per-row values. ``target``: None explains each row's predicted class.
 
         The rows go through :func:`perspicio.core.attribute_dataset` in shards of

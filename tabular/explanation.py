@@ -107,7 +107,7 @@ class TabularExplanation(Explanation):
         return pd.DataFrame(records)
 
     def global_importance(self):
-        """Mean |attribution| per feature over the rows, largest first (a pandas Series)."""
+        """Mean absolute attribution per feature over the rows, largest first (a pandas Series)."""
         import pandas as pd
 
         mean = self.attributions.abs().mean(0).numpy()
@@ -149,7 +149,7 @@ class TabularExplanation(Explanation):
         return fig
 
     def plot_global(self, top: int = 15) -> Figure:
-        """Mean |attribution| per feature, and a beeswarm-style dot plot: each row's
+        """Mean absolute attribution per feature, and a beeswarm-style dot plot: each row's
         attribution, coloured by the feature's value (low blue, high red)."""
         importance = self.global_importance().iloc[:top]
         names = list(importance.index)

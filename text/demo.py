@@ -314,7 +314,7 @@ def _fitted_minilm_head(min_abs_rating, split_seed, train_fraction, seed, epochs
 
 def minilm_sentiment(retrain: bool = False):
     """``(model, tokenizer, held_out_accuracy)``: MiniLM with a sentiment head fitted on
-    the movie-review snippets (80% train, 20% held out; neutral snippets with |rating| < 0.5
+    the movie-review snippets (80% train, 20% held out; neutral snippets with abs(rating) < 0.5
     left out). The first call embeds the snippets once (a minute or two on two CPU cores);
     the head is cached, keyed by its training code and settings."""
     model, tokenizer = _minilm()

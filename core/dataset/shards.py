@@ -27,7 +27,7 @@ def device_of(method: Any) -> torch.device | None:
 
 
 def partial_sums(attr: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
-    """One shard's contribution to every reducer: row count, sums of |a| and of a per
+    """One shard's contribution to every reducer: row count, sums of abs(a) and of a per
     feature, and per class (float64). Workers send these; nothing per row travels."""
     flat = attr.reshape(attr.shape[0], -1).astype(np.float64)
     per_class = {}
