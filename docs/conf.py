@@ -18,7 +18,6 @@ import perspicio
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 project = "perspicio"
 author = "the perspicio developers"
@@ -65,7 +64,8 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib",),
+    # pyplot's figures, and the Figures perspicio returns (docs/_ext/figures.py)
+    "image_scrapers": ("matplotlib", "figures.returned_figures"),
     "within_subsection_order": "FileNameSortKey",
     "show_memory": False,
     "plot_gallery": True,

@@ -16,6 +16,10 @@ PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*(?:\n|\Z)", re.S | 
 
 KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
+#: a hidden first cell: the pages are written as sessions, where a bare expression
+#: (``exp.predicted_label``, ``exp.plot()``) shows its value, wherever it is in a block
+SESSION = 'get_ipython().ast_node_interactivity = "all"'
+
 
 def code_blocks(text: str) -> list[str]:
     """The ```python blocks of a page, in order."""
@@ -23,7 +27,8 @@ def code_blocks(text: str) -> list[str]:
 
 
 def reads(text: str, **kwargs: Any) -> nbformat.NotebookNode:
-    """The page ``text`` as a notebook of Markdown cells and one code cell per block."""
+    """The page ``text`` as a notebook of Markdown cells and one code cell per block (after
+    a hidden cell that makes every bare expression show its value)."""
     cells, position = [], 0
     for match in PYTHON_BLOCK.finditer(text):
         prose = text[position : match.start()].strip("\n")
@@ -33,5 +38,7 @@ def reads(text: str, **kwargs: Any) -> nbformat.NotebookNode:
         position = match.end()
     if text[position:].strip():
         cells.append(new_markdown_cell(text[position:].strip("\n")))
+    if any(c.cell_type == "code" for c in cells):
+        cells.insert(0, new_code_cell(SESSION, metadata={"tags": ["remove-cell"]}))
     return new_notebook(cells=cells, metadata={"kernelspec": KERNEL,
                                                "language_info": {"name": "python"}})  # fmt: skip

@@ -27,10 +27,14 @@ PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)
 
 def test_a_page_becomes_prose_and_its_python_blocks():
     pagecells = _reader()
-    text = "# Title\n\n```bash\nrm -rf /\n```\n\n```python\nx = 1\n```\ntext\n```python\nprint(x)\n```\n"
+    text = (
+        "# Title\n\n```bash\nrm -rf /\n```\n\n"
+        "```python\nx = 1\n```\ntext\n```python\nprint(x)\n```\n"
+    )
     nb = pagecells.reads(text)
     kinds = [(c.cell_type, c.source) for c in nb.cells]
-    assert kinds == [
+    assert nb.cells[0].metadata.tags == ["remove-cell"]  # the session setting, not shown
+    assert kinds[1:] == [
         ("markdown", "# Title\n\n```bash\nrm -rf /\n```"),
         ("code", "x = 1"),
         ("markdown", "text"),
@@ -44,7 +48,7 @@ def test_every_python_block_is_a_cell_and_the_prose_is_kept(page):
     pagecells = _reader()
     text = page.read_text(encoding="utf-8")
     nb = pagecells.reads(text)
-    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    code = [c.source for c in nb.cells if c.cell_type == "code"][1:]  # after the setting
     assert len(code) == text.count("\n```python\n") + text.startswith("```python\n")
     assert code == [b.rstrip("\n") for b in pagecells.code_blocks(text)]
     prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")

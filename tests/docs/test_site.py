@@ -43,7 +43,7 @@ class _Links(HTMLParser):
 
 
 def _pages() -> list[Path]:
-    return sorted(p for p in SITE.rglob("*.html") if "_sources" not in p.parts)
+    return sorted(p for p in SITE.rglob("*.html") if not {"_sources", "_static"} & set(p.parts))
 
 
 def test_the_site_was_built_with_every_part():
