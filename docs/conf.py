@@ -10,7 +10,6 @@ broken cross-reference or a missing page fails the build (``-W``).
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
 
