@@ -16,9 +16,9 @@ PYTHON_BLOCK = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*(?:\n|\Z)", re.S | 
 
 KERNEL = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
-#: a hidden first cell: the pages are written as sessions, where a bare expression
-#: (``exp.predicted_label``, ``exp.plot()``) shows its value, wherever it is in a block
-SESSION = 'get_ipython().ast_node_interactivity = "all"'
+#: a hidden first cell: a block that ends on a matplotlib Figure (perspicio returns them,
+#: never through pyplot) shows it as a picture
+SESSION = "%matplotlib inline"
 
 
 def code_blocks(text: str) -> list[str]:
@@ -28,7 +28,7 @@ def code_blocks(text: str) -> list[str]:
 
 def reads(text: str, **kwargs: Any) -> nbformat.NotebookNode:
     """The page ``text`` as a notebook of Markdown cells and one code cell per block (after
-    a hidden cell that makes every bare expression show its value)."""
+    a hidden cell that shows Figures as pictures)."""
     cells, position = [], 0
     for match in PYTHON_BLOCK.finditer(text):
         prose = text[position : match.start()].strip("\n")
