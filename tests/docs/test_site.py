@@ -110,7 +110,7 @@ def test_a_reader_sees_figures_and_finds_integrated_gradients(served):
             for path, least in [
                 ("index.html", 0),
                 ("vision.html", 3),
-                ("auto_examples/plot_photo_five_methods.html", 2),
+                ("auto_examples/plot_photo_five_methods.html", 1),
                 ("api/generated/perspicio.core.IntegratedGradients.html", 0),
             ]:
                 page.goto(f"{served}/{path}", wait_until="load")
