@@ -28,18 +28,23 @@ from .interpretable_embedding import (
     remove_interpretable_embedding_layer,
 )
 from .layer.internal_influence import InternalInfluence
+from .layer.layer_ablationcam import LayerAblationCam
 from .layer.layer_activation import LayerActivation
 from .layer.layer_conductance import LayerConductance
 from .layer.layer_deeplift import LayerDeepLift, LayerDeepLiftShap
+from .layer.layer_eigencam import LayerEigenCam
 from .layer.layer_feature_ablation import LayerFeatureAblation
 from .layer.layer_feature_permutation import LayerFeaturePermutation
 from .layer.layer_gradcam import LayerGradCam
 from .layer.layer_gradcam_plus_plus import LayerGradCamPlusPlus
 from .layer.layer_gradient_shap import LayerGradientShap
 from .layer.layer_gradient_x_activation import LayerGradientXActivation
+from .layer.layer_hirescam import LayerHiResCam
 from .layer.layer_integrated_gradients import LayerIntegratedGradients
+from .layer.layer_layercam import LayerLayerCam
 from .layer.layer_lrp import LayerLRP
 from .layer.layer_score_cam import LayerScoreCam
+from .layer.layer_xgradcam import LayerXGradCam
 from .llm import (
     InterpretableInput,
     LLMAttribution,
@@ -161,13 +166,18 @@ __all__ = [
     "LayerDeepLift",
     "LayerDeepLiftShap",
     "LayerFeatureAblation",
+    "LayerAblationCam",
+    "LayerEigenCam",
     "LayerGradCam",
     "LayerGradCamPlusPlus",
     "LayerGradientShap",
     "LayerGradientXActivation",
     "LayerIntegratedGradients",
     "LayerLRP",
+    "LayerHiResCam",
+    "LayerLayerCam",
     "LayerScoreCam",
+    "LayerXGradCam",
     "Lime",
     "NeuronAttribution",
     "NeuronConductance",

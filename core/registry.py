@@ -21,18 +21,23 @@ from ._inputs import as_tuple
 from .attribution import Attribution
 from .errors import AttributionTypeError, AttributionValueError
 from .layer.internal_influence import InternalInfluence
+from .layer.layer_ablationcam import LayerAblationCam
 from .layer.layer_activation import LayerActivation
 from .layer.layer_conductance import LayerConductance
 from .layer.layer_deeplift import LayerDeepLift, LayerDeepLiftShap
+from .layer.layer_eigencam import LayerEigenCam
 from .layer.layer_feature_ablation import LayerFeatureAblation
 from .layer.layer_feature_permutation import LayerFeaturePermutation
 from .layer.layer_gradcam import LayerGradCam
 from .layer.layer_gradcam_plus_plus import LayerGradCamPlusPlus
 from .layer.layer_gradient_shap import LayerGradientShap
 from .layer.layer_gradient_x_activation import LayerGradientXActivation
+from .layer.layer_hirescam import LayerHiResCam
 from .layer.layer_integrated_gradients import LayerIntegratedGradients
+from .layer.layer_layercam import LayerLayerCam
 from .layer.layer_lrp import LayerLRP
 from .layer.layer_score_cam import LayerScoreCam
+from .layer.layer_xgradcam import LayerXGradCam
 from .neuron.neuron_conductance import NeuronConductance
 from .neuron.neuron_deeplift import NeuronDeepLift, NeuronDeepLiftShap
 from .neuron.neuron_feature_ablation import NeuronFeatureAblation
@@ -375,6 +380,15 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("gradcam_plus_plus", LayerGradCamPlusPlus, "layer", needs_layer=True,
                    single_pass=True, defaults={"relu_attributions": True}, **_CAM),
         MethodSpec("score_cam", LayerScoreCam, "layer", needs_layer=True, **_CAM),
+        MethodSpec("xgradcam", LayerXGradCam, "layer", needs_layer=True, single_pass=True,
+                   defaults={"relu_attributions": True}, **_CAM),
+        MethodSpec("hirescam", LayerHiResCam, "layer", needs_layer=True, single_pass=True,
+                   defaults={"relu_attributions": True}, **_CAM),
+        MethodSpec("layercam", LayerLayerCam, "layer", needs_layer=True, single_pass=True,
+                   defaults={"relu_attributions": True}, **_CAM),
+        MethodSpec("eigencam", LayerEigenCam, "layer", needs_layer=True, **_CAM),
+        MethodSpec("ablationcam", LayerAblationCam, "layer", needs_layer=True,
+                   defaults={"relu_attributions": True}, **_CAM),
         MethodSpec("layer_activation", LayerActivation, "layer", needs_layer=True),
         MethodSpec("layer_gradient_x_activation", LayerGradientXActivation, "layer",
                    needs_layer=True),

@@ -67,11 +67,17 @@ class LayerGradCam(LayerAttribution, GradientAttribution):
                 a = a.detach()
                 if reshape_transform is not None:
                     g, a = reshape_transform(g), reshape_transform(a)
-                cam = self.channel_weights(g, a) * a
+                cam = self.weighted_activations(g, a)
                 cam = cam.sum(1, keepdim=True) if attr_dim_summation else cam
                 maps.append(F.relu(cam) if relu_attributions else cam)
             per_layer.append(tuple(maps))
         return self._answer(per_layer, [t for _, t in values])
+
+    @classmethod
+    def weighted_activations(cls, grads: Tensor, acts: Tensor) -> Tensor:
+        """The terms summed over the channels: each channel's activations times its weight
+        (the CAM variants that weight each position override this)."""
+        return cls.channel_weights(grads, acts) * acts
 
     @staticmethod
     def channel_weights(grads: Tensor, acts: Tensor) -> Tensor:

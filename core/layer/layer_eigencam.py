@@ -1,0 +1,92 @@
+"""Eigen-CAM (Muhammad and Yeasin, 2020): the first principal component of a layer's maps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._capture import layer_values
+from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args
+from ..attribution import LayerAttribution
+from ..errors import AttributionValueError
+
+
+def principal_projection(acts: Tensor) -> Tensor:
+    """Each example's positions projected on the first principal direction of its channels.
+
+    ``acts`` ``(N, C, ...)``: the positions are the rows of an ``(P, C)`` matrix, centred
+    over the positions; its first right singular vector is the direction along which the
+    positions vary most, and the map is every position's coordinate along it. One batched
+    SVD for the whole batch. The sign of a singular vector is arbitrary; it is chosen so
+    that the map agrees with the channels' summed activations (evidence is positive).
+    """
+    n, c = acts.shape[:2]
+    rows = acts.reshape(n, c, -1).transpose(1, 2)  # (N, P, C)
+    rows = rows - rows.mean(1, keepdim=True)
+    direction = torch.linalg.svd(rows, full_matrices=False).Vh[:, 0, :]  # (N, C)
+    projection = (rows @ direction.unsqueeze(-1)).squeeze(-1)  # (N, P)
+    total = acts.reshape(n, c, -1).sum(1)
+    total = total - total.mean(1, keepdim=True)
+    sign = torch.where((projection * total).sum(1, keepdim=True) < 0, -1.0, 1.0)
+    return (projection * sign.to(projection.dtype)).reshape((n, 1) + acts.shape[2:])
+
+
+class LayerEigenCam(LayerAttribution):
+    r"""Eigen-CAM: gradient-free and class-agnostic class activation maps.
+
+    The layer's activations at each position form a matrix :math:`A \in \mathbb{R}^{P\times C}`
+    (positions by channels); centred over the positions, its first right singular vector
+    :math:`v_1` is the dominant pattern of the layer, and
+
+    .. math:: L = (A - \bar A)\, v_1
+
+    is how strongly each position shows it. The map does not depend on ``target`` (it shows
+    what the layer finds salient, whatever the class), needs no backward pass and is robust
+    to the model's output being non-differentiable (detectors after NMS). Cost: one forward
+    pass up to the layer and one batched SVD.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from perspicio.core import LayerEigenCam
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),
+    ...                           torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+    ...                           torch.nn.Linear(4, 2))
+    >>> LayerEigenCam(net, net[1]).attribute(torch.randn(2, 3, 8, 8)).shape
+    torch.Size([2, 1, 6, 6])
+    """
+
+    def attribute(
+        self,
+        inputs: TensorOrTuple,
+        target: TargetType = None,
+        additional_forward_args: Any = None,
+        attribute_to_layer_input: bool = False,
+        relu_attributions: bool = False,
+        reshape_transform: Callable[[Tensor], Tensor] | None = None,
+    ) -> Any:
+        """Return the Eigen-CAM map, ``(N, 1, ...)`` at the layer's resolution.
+
+        ``target`` is accepted for a uniform call and ignored: the map is class-agnostic.
+        """
+        xs, _ = as_tuple(inputs)
+        args = format_additional_args(additional_forward_args)
+        values = layer_values(self.forward_func, self.layers, xs, args, attribute_to_layer_input)
+        per_layer = []
+        for acts, _ in values:
+            maps = []
+            for a in acts:
+                a = reshape_transform(a) if reshape_transform is not None else a
+                if a.dim() < 3:
+                    raise AttributionValueError(
+                        f"LayerEigenCam needs a layer with positions, (N, C, ...), got "
+                        f"{tuple(a.shape)}; give `reshape_transform` for token sequences"
+                    )
+                cam = principal_projection(a.float()).to(a.dtype)
+                maps.append(F.relu(cam) if relu_attributions else cam)
+            per_layer.append(tuple(maps))
+        return self._answer(per_layer, [t for _, t in values])
