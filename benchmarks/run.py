@@ -12,6 +12,7 @@ import warnings
 import torch
 
 from . import (
+    cam,
     generation,
     gradient,
     incremental,
@@ -34,6 +35,7 @@ SUITES = {
     "tabular": tabular.cases,
     "generation": generation.cases,
     "incremental": incremental.cases,
+    "cam": cam.cases,
 }
 
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
+from .._batching import chunk_slices, progress
 from .._capture import layer_values
-from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args, format_target
-from .._outputs import run_forward
+from .._inputs import (
+    Target,
+    TargetType,
+    TensorOrTuple,
+    as_tuple,
+    expand_additional_args,
+    format_additional_args,
+    format_target,
+)
+from .._outputs import model_output, run_forward
+from .._perturbation import resolve_chunk
 from ..attribution import LayerAttribution, PerturbationAttribution
 from ..errors import AttributionValueError
 from .layer_feature_ablation import LayerFeatureAblation
@@ -25,9 +36,11 @@ class LayerAblationCam(LayerAttribution, PerturbationAttribution):
 
     .. math:: L = \sum_k w_k A_k, \qquad w_k = \frac{y - y_k}{y}
 
-    The ablations are the layer ablations of :class:`LayerFeatureAblation` (one group per
-    channel, baseline 0), evaluated in batches of ``perturbations_per_eval`` channels for all
-    examples at once. Cost: one model evaluation per channel and example.
+    The layer's output is computed once; for each chunk of ``perturbations_per_eval``
+    channels the layer returns its ablated copies and the model runs from there, the part
+    before the layer being computed once per example, not once per channel (see
+    :func:`ablated_scores`). Cost: one evaluation of the layers after the target layer per
+    channel and example.
 
     Examples
     --------
@@ -71,20 +84,16 @@ class LayerAblationCam(LayerAttribution, PerturbationAttribution):
             )
         n = a.shape[0]
         channel_dim = a.dim() - 1 if reshape_transform is not None else 1
-        shape = [1] * a.dim()
-        shape[channel_dim] = a.shape[channel_dim]
-        mask = torch.arange(a.shape[channel_dim], device=a.device).view(shape)
-        drops = LayerFeatureAblation(self.forward_func, self.layer).attribute(
-            xs, layer_baselines=0.0, target=target, additional_forward_args=additional_forward_args,
-            layer_mask=mask, attribute_to_layer_input=attribute_to_layer_input,
-            perturbations_per_eval=perturbations_per_eval, show_progress=show_progress,
-        )  # fmt: skip
-        # every element of a channel holds that channel's drop: read one per channel
-        index = [slice(None)] + [0] * (a.dim() - 1)
-        index[channel_dim] = slice(None)
-        drop = drops[tuple(index)]  # (N, channels)
+        target_ = format_target(target, n)
         with torch.no_grad():
-            score = run_forward(self.forward_func, xs, format_target(target, n), args)
+            score = run_forward(self.forward_func, xs, target_, args)
+        if attribute_to_layer_input:  # the layer itself must run on the ablated input
+            drop = self._drops_through_layer(xs, a, channel_dim, target, additional_forward_args,
+                                             perturbations_per_eval, show_progress)  # fmt: skip
+        else:
+            lost = ablated_scores(self.forward_func, self.layers[0], xs, args, a, channel_dim,
+                                  target_, perturbations_per_eval, show_progress)  # fmt: skip
+            drop = score.reshape(n, 1) - lost.T  # (N, channels)
         score = score.reshape(n, 1).to(drop.dtype)
         weights = drop / torch.where(score != 0, score, torch.ones_like(score))
         maps = reshape_transform(a) if reshape_transform is not None else a
@@ -92,3 +101,74 @@ class LayerAblationCam(LayerAttribution, PerturbationAttribution):
         cam = (weights * maps).sum(1, keepdim=True)
         cam = F.relu(cam) if relu_attributions else cam
         return self._answer([(cam,)], [False])
+
+    def _drops_through_layer(self, xs, a, channel_dim, target, additional_forward_args,
+                             per_eval, show_progress) -> Tensor:  # fmt: skip
+        """Score drops when the layer's *input* channels are ablated: the layer runs on each
+        ablated input (:class:`LayerFeatureAblation` with one group per channel)."""
+        shape = [1] * a.dim()
+        shape[channel_dim] = a.shape[channel_dim]
+        mask = torch.arange(a.shape[channel_dim], device=a.device).view(shape)
+        drops = LayerFeatureAblation(self.forward_func, self.layer).attribute(
+            xs, layer_baselines=0.0, target=target, additional_forward_args=additional_forward_args,
+            layer_mask=mask, attribute_to_layer_input=True, perturbations_per_eval=per_eval,
+            show_progress=show_progress,
+        )  # fmt: skip
+        index = [slice(None)] + [0] * (a.dim() - 1)
+        index[channel_dim] = slice(None)
+        return drops[tuple(index)]
+
+
+@contextlib.contextmanager
+def _layer_returns(layer: nn.Module, value: Tensor) -> Iterator[None]:
+    """While active, ``layer`` returns ``value`` without computing anything (its whole
+    output is replaced, so its input is not needed); its hooks still run. Restored on exit,
+    also when the model raises."""
+    own = layer.__dict__.get("forward")
+    layer.forward = lambda *args, **kwargs: value  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if own is None:
+            del layer.forward
+        else:
+            layer.forward = own
+
+
+def ablated_scores(forward_func: Callable, layer: nn.Module, xs: tuple[Tensor, ...],
+                   args: tuple, acts: Tensor, channel_dim: int, target: Target,
+                   per_eval: int | str, show_progress: bool) -> Tensor:  # fmt: skip
+    """The targeted score of every example with each channel of ``layer``'s output zeroed,
+    shape ``(channels, N)``.
+
+    A chunk of ``m`` channels is one model call: the layer returns the ``m * n`` ablated
+    copies of its cached output, and the model runs on the ``n`` examples alone, so the part
+    before the layer is computed once per example rather than once per channel (the batch
+    grows at the layer). A model that cannot take that (a skip connection around the layer,
+    an output not one row per copy) is given the examples repeated ``m`` times instead; both
+    give the same numbers.
+    """
+    n, channels = acts.shape[0], acts.shape[channel_dim]
+    chunk = resolve_chunk(per_eval, forward_func, xs, args, channels)
+    grows_at_layer = True
+    scores = []
+    slices = chunk_slices(channels, chunk)
+    for sl in progress(slices, show_progress, "Layer Ablation Cam attribution", len(slices)):
+        m = sl.stop - sl.start
+        copies = acts.unsqueeze(0).repeat((m,) + (1,) * acts.dim()).movedim(channel_dim + 1, 2)
+        copies[torch.arange(m), :, torch.arange(sl.start, sl.stop)] = 0
+        copies = copies.movedim(2, channel_dim + 1).reshape((m * n,) + acts.shape[1:])
+        with torch.no_grad(), _layer_returns(layer, copies):
+            out = None
+            if grows_at_layer:
+                try:
+                    out = model_output(forward_func(*xs, *args))
+                except RuntimeError:
+                    out = None
+                if out is None or out.shape[0] != m * n:
+                    grows_at_layer, out = False, None
+            if out is None:
+                repeated = tuple(x.repeat((m,) + (1,) * (x.dim() - 1)) for x in xs)
+                out = model_output(forward_func(*repeated, *expand_additional_args(args, n, m)))
+        scores.append(target.expand(m).select(out).reshape(m, n))
+    return torch.cat(scores)

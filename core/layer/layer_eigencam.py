@@ -11,6 +11,7 @@ from torch import Tensor
 
 from .._capture import layer_values
 from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args
+from .._precision import widen
 from ..attribution import LayerAttribution
 from ..errors import AttributionValueError
 
@@ -18,21 +19,29 @@ from ..errors import AttributionValueError
 def principal_projection(acts: Tensor) -> Tensor:
     """Each example's positions projected on the first principal direction of its channels.
 
-    ``acts`` ``(N, C, ...)``: the positions are the rows of an ``(P, C)`` matrix, centred
-    over the positions; its first right singular vector is the direction along which the
-    positions vary most, and the map is every position's coordinate along it. One batched
-    SVD for the whole batch. The sign of a singular vector is arbitrary; it is chosen so
-    that the map agrees with the channels' summed activations (evidence is positive).
+    ``acts`` ``(N, C, ...)``: the positions are the rows of a ``(P, C)`` matrix ``X``, centred
+    over the positions; its first right singular vector ``v`` is the direction along which
+    the positions vary most, and the map is ``X v``. That equals ``sigma u``, ``u`` the first
+    eigenvector of the ``P x P`` Gram matrix ``X X^T`` and ``sigma^2`` its eigenvalue, so
+    the smaller of ``X X^T`` and ``X^T X`` is decomposed (one batched ``eigh`` for the whole
+    batch, in float64 where the device has it). The sign of an eigenvector is arbitrary; it
+    is chosen so that the map agrees with the channels' summed activations (evidence is
+    positive).
     """
     n, c = acts.shape[:2]
     rows = acts.reshape(n, c, -1).transpose(1, 2)  # (N, P, C)
-    rows = rows - rows.mean(1, keepdim=True)
-    direction = torch.linalg.svd(rows, full_matrices=False).Vh[:, 0, :]  # (N, C)
-    projection = (rows @ direction.unsqueeze(-1)).squeeze(-1)  # (N, P)
-    total = acts.reshape(n, c, -1).sum(1)
+    rows = widen(rows - rows.mean(1, keepdim=True))
+    if rows.shape[1] <= c:  # few positions: the Gram matrix of the positions
+        values, vectors = torch.linalg.eigh(rows @ rows.transpose(1, 2))
+        projection = vectors[..., -1] * values[:, -1:].clamp(min=0).sqrt()
+    else:  # few channels: their covariance
+        _, vectors = torch.linalg.eigh(rows.transpose(1, 2) @ rows)
+        projection = (rows @ vectors[..., -1:]).squeeze(-1)
+    total = widen(acts.reshape(n, c, -1).sum(1))
     total = total - total.mean(1, keepdim=True)
     sign = torch.where((projection * total).sum(1, keepdim=True) < 0, -1.0, 1.0)
-    return (projection * sign.to(projection.dtype)).reshape((n, 1) + acts.shape[2:])
+    projection = (projection * sign.to(projection.dtype)).to(acts.dtype)
+    return projection.reshape((n, 1) + acts.shape[2:])
 
 
 class LayerEigenCam(LayerAttribution):
@@ -47,7 +56,7 @@ class LayerEigenCam(LayerAttribution):
     is how strongly each position shows it. The map does not depend on ``target`` (it shows
     what the layer finds salient, whatever the class), needs no backward pass and is robust
     to the model's output being non-differentiable (detectors after NMS). Cost: one forward
-    pass up to the layer and one batched SVD.
+    pass up to the layer and one batched eigendecomposition (:func:`principal_projection`).
 
     Examples
     --------
@@ -86,7 +95,7 @@ class LayerEigenCam(LayerAttribution):
                         f"LayerEigenCam needs a layer with positions, (N, C, ...), got "
                         f"{tuple(a.shape)}; give `reshape_transform` for token sequences"
                     )
-                cam = principal_projection(a.float()).to(a.dtype)
+                cam = principal_projection(a)
                 maps.append(F.relu(cam) if relu_attributions else cam)
             per_layer.append(tuple(maps))
         return self._answer(per_layer, [t for _, t in values])

@@ -191,3 +191,79 @@ def test_agrees_with_pytorch_grad_cam(build, ours, theirs):
         expected = expected * sign
     scale = expected.abs().amax()
     torch.testing.assert_close(got / scale, expected / scale, rtol=1e-4, atol=1e-4)
+
+
+class SkipAround(nn.Module):
+    """A skip connection around the ablated layer: the batch cannot grow at the layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(1)
+        self.stem = nn.Conv2d(3, 6, 3, padding=1)
+        self.block = nn.Sequential(nn.Conv2d(6, 6, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        return self.head((self.block(h) + h).mean((2, 3)))
+
+
+def test_ablationcam_equals_layer_ablation_with_or_without_growing_the_batch():
+    """The fast path (the batch grows at the layer) and the fallback (a skip connection
+    around the layer needs the examples repeated) both equal the channel drops that
+    LayerFeatureAblation measures."""
+    from perspicio.core import LayerFeatureAblation
+
+    x = torch.rand(3, 3, 8, 8)
+    for model, layer in ((PooledHead().eval(), "relu"), (SkipAround().eval(), "block")):
+        layer = getattr(model, layer)
+        drops = LayerFeatureAblation(model, layer).attribute(
+            x, layer_baselines=0.0, target=2, layer_mask=torch.arange(6).view(1, 6, 1, 1)
+        )[:, :, 0, 0]
+        with torch.no_grad():
+            y = model(x)[:, 2:3]
+            a = layer(model.relu(model.conv(x)) if layer is getattr(model, "relu", None)
+                      else torch.relu(model.stem(x)))  # fmt: skip
+        expected = ((drops / y).view(3, 6, 1, 1) * a).sum(1, keepdim=True)
+        for per_eval in (1, 5):
+            got = LayerAblationCam(model, layer).attribute(
+                x, target=2, perturbations_per_eval=per_eval
+            )
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+        assert "forward" not in layer.__dict__  # the layer computes again
+
+
+def test_ablationcam_leaves_the_layer_as_found_when_the_model_raises_and_keeps_hooks():
+    model = PooledHead().eval()
+    seen = []
+    model.relu.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
+    LayerAblationCam(model, model.relu).attribute(torch.rand(2, 3, 8, 8), target=1,
+                                                  perturbations_per_eval=3)  # fmt: skip
+    assert 6 in seen  # the user's hook saw the grown batch: 3 channels x 2 examples
+    calls = {"n": 0}
+
+    def flaky(x):
+        calls["n"] += 1
+        if calls["n"] > 2:  # after the layer's value and the scores are read
+            raise RuntimeError("inside the model")
+        return model(x)
+
+    with pytest.raises(RuntimeError, match="inside the model"):
+        LayerAblationCam(flaky, model.relu).attribute(torch.rand(2, 3, 8, 8), target=1)
+    assert "forward" not in model.relu.__dict__
+    out = model.relu(torch.tensor([-1.0, 2.0]))
+    assert out.tolist() == [0.0, 2.0]
+
+
+def test_ablationcam_of_a_layers_input_ablates_what_the_layer_receives():
+    model = PooledHead().eval()
+    x = torch.rand(2, 3, 8, 8)
+    cam = LayerAblationCam(model, model.relu).attribute(x, target=0, attribute_to_layer_input=True)
+    with torch.no_grad():
+        pre = model.conv(x)  # the ReLU's input
+        y = model(x)[:, 0:1]
+        w = model.head.weight[0]
+        # zeroing input channel c zeroes relu(pre_c): the drop is W_0c mean(relu(pre_c))
+        drop = w * torch.relu(pre).mean((2, 3))
+    expected = ((drop / y).view(2, 6, 1, 1) * pre).sum(1, keepdim=True)
+    torch.testing.assert_close(cam, expected, rtol=1e-4, atol=1e-5)
