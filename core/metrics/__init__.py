@@ -8,6 +8,7 @@ from .compare import HIGHER_IS_BETTER, compare_methods, score_attributions
 from .complexity import completeness_gap, sparseness
 from .faithfulness import FaithfulnessCurve, deletion_curve, insertion_curve
 from .infidelity import infidelity, infidelity_perturb_func_decorator
+from .localisation import energy_pointing_game, pointing_game, relevance_mass, relevance_rank
 from .sanity import model_randomization, spearman
 from .sensitivity import default_perturb_func, sensitivity_max
 
@@ -18,10 +19,14 @@ __all__ = [
     "completeness_gap",
     "default_perturb_func",
     "deletion_curve",
+    "energy_pointing_game",
     "infidelity",
     "infidelity_perturb_func_decorator",
     "insertion_curve",
     "model_randomization",
+    "pointing_game",
+    "relevance_mass",
+    "relevance_rank",
     "score_attributions",
     "sensitivity_max",
     "sparseness",
