@@ -47,6 +47,10 @@ class Facts:
         Seed of the sampling methods.
     layer : module, list of modules or callable, optional
         The layer of the layer and neuron methods; a callable (no arguments) finds it.
+    layer_reshape : callable, optional
+        A function of no arguments returning how the layer's output becomes channel-first
+        maps (a vision transformer's tokens to ``(N, D, h, w)``), or None: given to the
+        methods that take a ``reshape_transform`` (the CAMs) unless the options give one.
     neuron : any, optional
         The neuron selector of the neuron methods.
     additional_forward_args : any, optional
@@ -63,6 +67,7 @@ class Facts:
     strides: Any = None
     generator: int | torch.Generator | None = None
     layer: Any = None
+    layer_reshape: Callable[[], Any] | None = None
     neuron: Any = None
     additional_forward_args: Any = None
     options: dict[str, Any] = field(default_factory=dict)

@@ -229,6 +229,11 @@ class MethodSpec:
             if facts.strides is not None:
                 strides = per_input(facts.strides, xs, "strides")
                 kwargs["strides"] = strides if was_tuple else strides[0]
+        if (self.accepts("reshape_transform") and "reshape_transform" not in kwargs
+                and facts.layer_reshape is not None):  # fmt: skip
+            reshape = facts.layer_reshape()
+            if reshape is not None:
+                kwargs["reshape_transform"] = reshape
         if self.baselines == "single" and facts.baseline is not None:
             kwargs["baselines"] = facts.resolved("baseline")
         elif self.baselines == "distribution":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -89,3 +90,159 @@ def vit_reshape_transform(
             )
         height = width = side
     return patches.reshape(tokens.shape[0], height, width, -1).permute(0, 3, 1, 2)
+
+
+def logits_of(out: Any) -> Tensor:
+    """A classifier's output as a tensor: the tensor itself, or the ``logits`` of a Hugging
+    Face ``ModelOutput`` (or of a dict)."""
+    if isinstance(out, Tensor):
+        return out
+    logits = out.get("logits") if isinstance(out, dict) else getattr(out, "logits", None)
+    if isinstance(logits, Tensor):
+        return logits
+    raise TypeError(
+        f"the model returned {type(out).__name__}; vision.explain needs logits (N, classes): "
+        "a tensor, or an output with a `logits` tensor (Hugging Face's ModelOutput)"
+    )
+
+
+class Logits(nn.Module):
+    """``model`` with its output turned into the logits tensor (:func:`logits_of`); the
+    model's own modules are this module's, so layer hooks and modes reach them."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:  # noqa: D102
+        return logits_of(self.model(*args, **kwargs))
+
+
+class TokenGrid:
+    """Tokens ``(N, prefix + h*w, D)`` -> maps ``(N, D, h, w)``: the ``prefix`` tokens
+    (class, distillation, register tokens) are dropped, the rest laid on the patch grid.
+
+    Examples
+    --------
+    >>> import torch
+    >>> TokenGrid(14, 14, prefix=2)(torch.randn(1, 2 + 196, 192)).shape
+    torch.Size([1, 192, 14, 14])
+    """
+
+    def __init__(self, height: int, width: int, prefix: int = 1) -> None:
+        self.height, self.width, self.prefix = height, width, prefix
+
+    def __call__(self, tokens: Tensor) -> Tensor:
+        patches = tokens[:, self.prefix :, :]
+        return patches.reshape(tokens.shape[0], self.height, self.width, -1).permute(0, 3, 1, 2)
+
+    def __repr__(self) -> str:
+        return f"TokenGrid({self.height}, {self.width}, prefix={self.prefix})"
+
+
+#: the most tokens besides the patches a vision transformer carries (class, distillation,
+#: registers)
+MAX_PREFIX = 8
+
+_FOUND_CAM: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def find_cam_layer(
+    model: nn.Module, input_size: tuple[int, int] = (224, 224), in_channels: int | None = None
+) -> tuple[nn.Module, TokenGrid | None]:
+    """The layer a CAM should use, and how to turn its output into maps (None for a CNN).
+
+    For a CNN it is :func:`find_last_conv`'s layer. For a vision transformer (token outputs
+    ``(N, prefix + h*w, D)`` after the patch embedding's ``h x w`` grid) the model runs once
+    forward and backward on a random image, and the layer is the last normalisation layer
+    (else the last module) whose *patch* tokens still receive a gradient: in the last block
+    only the class token reaches the head, so its outputs are useless to a CAM and the
+    block's first norm is chosen (``encoder.layers[-1].ln_1`` of torchvision's ViT,
+    ``layernorm_before`` of Hugging Face's, ``norm1`` of timm's).
+
+    Examples
+    --------
+    >>> import torchvision
+    >>> vit = torchvision.models.VisionTransformer(32, 8, 2, 2, 16, 32, num_classes=3)
+    >>> layer, grid = find_cam_layer(vit, (32, 32))
+    >>> layer is vit.encoder.layers[-1].ln_1, grid
+    (True, TokenGrid(4, 4, prefix=1))
+    """
+    from ._image import expected_channels
+
+    channels = in_channels or expected_channels(model)
+    key = (tuple(input_size), channels)
+    cached = _FOUND_CAM.get(model, {}).get(key)
+    if cached is not None:
+        return cached
+    if channels is None:
+        raise ValueError("the model has no Conv2d; give `layer` explicitly")
+    order: list[tuple[nn.Module, Tensor]] = []
+    head_inputs: dict[int, Tensor] = {}  # id of a 2-D output -> the module's input
+
+    def hook(module, args, out):
+        if module is not model and isinstance(out, Tensor) and out.dim() in (3, 4):
+            order.append((module, out))
+        if module is not model and isinstance(out, Tensor) and out.dim() == 2 and args \
+                and isinstance(args[0], Tensor):  # fmt: skip
+            head_inputs[id(out)] = args[0]
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with preserved_state(model), torch.enable_grad():
+            model.eval()
+            param = next(model.parameters(), None)
+            device = param.device if param is not None else torch.device("cpu")
+            g = torch.Generator().manual_seed(0)
+            x = torch.rand(1, channels, *input_size, generator=g).to(device)
+            logits = logits_of(model(x.requires_grad_(True)))
+            # the head's input, when the logits come from one module: a head initialised at
+            # zero (torchvision's ViT) would pass no gradient from the logits themselves
+            features = head_inputs.get(id(logits), logits)
+            grid = _token_grid(order)
+            if grid is None:
+                found: tuple[nn.Module, TokenGrid | None] = (
+                    find_last_conv(model, input_size, channels), None)  # fmt: skip
+            else:
+                found = (_last_token_layer(order, features, grid, g), grid)
+    finally:
+        for h in handles:
+            h.remove()
+    _FOUND_CAM.setdefault(model, {})[key] = found
+    return found
+
+
+def _token_grid(order: list[tuple[nn.Module, Tensor]]) -> TokenGrid | None:
+    """The patch grid, when token outputs follow the last spatial map (a transformer)."""
+    last_map = max((i for i, (_, o) in enumerate(order) if o.dim() == 4), default=None)
+    if last_map is None:
+        return None
+    _, spatial = order[last_map]
+    h, w = spatial.shape[-2:]
+    later_tokens = [o for _, o in order[last_map + 1 :] if o.dim() == 3]
+    for tokens in reversed(later_tokens):  # the blocks' tokens, not the bare patch embedding
+        prefix = tokens.shape[1] - h * w
+        if 0 <= prefix <= MAX_PREFIX:
+            return TokenGrid(int(h), int(w), int(prefix))
+    return None
+
+
+def _last_token_layer(order, features: Tensor, grid: TokenGrid, g: torch.Generator) -> nn.Module:
+    """The last norm layer (else module) called once whose patch tokens reach ``features``."""
+    calls: dict[nn.Module, int] = {}
+    for module, _ in order:
+        calls[module] = calls.get(module, 0) + 1
+    tokens = [(m, o) for m, o in order
+              if o.dim() == 3 and o.shape[1] == grid.prefix + grid.height * grid.width
+              and calls[m] == 1 and o.requires_grad]  # fmt: skip
+    if not tokens:
+        raise ValueError("no layer of the model outputs patch tokens; give `layer` explicitly")
+    weights = torch.randn(features.shape, generator=g).to(features.device)
+    grads = torch.autograd.grad((features * weights).sum(), [o for _, o in tokens],
+                                allow_unused=True)  # fmt: skip
+    alive = [m for (m, _), gr in zip(tokens, grads)
+             if gr is not None and bool(gr[:, grid.prefix :].abs().amax() > 0)]  # fmt: skip
+    if not alive:
+        raise ValueError("no token layer's patch tokens reach the output; give `layer`")
+    norms = [m for m in alive if "norm" in type(m).__name__.lower()]
+    return (norms or alive)[-1]

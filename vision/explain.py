@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from typing import Any
 
@@ -19,7 +20,7 @@ from perspicio.core.registry import Prepared, prepare
 
 from ._image import check_channels, to_batch, to_display
 from .baselines import baseline_distribution, image_baseline
-from .cam import find_last_conv
+from .cam import Logits, find_cam_layer
 from .explanation import ImageExplanation
 from .segmentation import segment
 
@@ -141,7 +142,9 @@ def explain(
     transform : torchvision transform, optional
         Preprocessing (default: pixels to [0, 1] only); its ``Normalize`` is honoured.
     layer : module, optional
-        For the CAM methods (default: :func:`find_last_conv`).
+        For the CAM methods (default: :func:`find_cam_layer`: the last convolution block of
+        a CNN, the last block's first norm of a vision transformer, with its tokens laid
+        on the patch grid).
     n_segments : int
         Superpixels (SLIC) for the perturbation methods.
     seed : int, optional
@@ -176,9 +179,10 @@ def explain(
     x = x.to(param.device if param is not None else "cpu")
     check_channels(model, x)
     gen = make_generator(seed)
+    net = Logits(model)  # a Hugging Face ModelOutput gives its logits
     with preserved_state(model):
         model.eval()
-        run = _prepare(method, model, layer, x, baseline, transform, n_segments, gen, settings)
+        run = _prepare(method, net, layer, x, baseline, transform, n_segments, gen, settings)
         name, spec, attr_method, kwargs = run.name, run.spec, run.method, run.kwargs
         kwargs.update(method_kwargs)
         kwargs.pop("target", None)
@@ -197,11 +201,11 @@ def explain(
             and "additional_forward_args" not in kwargs
         ):
             with torch.no_grad():
-                ends = model(torch.cat([x, kwargs["baselines"].expand_as(x)]))
+                ends = net(torch.cat([x, kwargs["baselines"].expand_as(x)]))
             probs = _as_probabilities(ends[:1])
             targets = _resolve_targets(target, probs, labels)
         elif not one_pass:
-            probs = _probabilities(model, x)
+            probs = _probabilities(net, x)
             targets = _resolve_targets(target, probs, labels)
         elif target is None:
             targets = _predicted_class  # each row's top class, inside the forward pass
@@ -209,7 +213,7 @@ def explain(
             targets = _resolve_targets(target, None, labels)
         xs = x.expand(1 if callable(targets) else len(targets), -1, -1, -1)
         delta = None
-        with _first_output(model) as seen:
+        with _first_output(net) as seen:
             if ends is not None:
                 attr = attr_method.attribute(xs, target=targets, **kwargs)
                 t = torch.tensor(targets, device=ends.device)
@@ -283,6 +287,15 @@ def _prepare(
     if not isinstance(method, (str, Attribution)):
         raise TypeError(f"`method` must be a name or an Attribution, got {type(method).__name__}")
     h, w = x.shape[-2:]
+
+    @functools.cache
+    def cam_layer():
+        """The CAM layer and its reshape (a transformer's tokens to maps), found once."""
+        if layer is not None:
+            return layer, None
+        inner = model.model if isinstance(model, Logits) else model
+        return find_cam_layer(inner, (h, w), x.shape[1])
+
     kinds = ["black", "white", "blur"] if isinstance(baseline, str) and baseline == "black" else (
         baseline)  # fmt: skip
 
@@ -302,7 +315,8 @@ def _prepare(
         window=(x.shape[1], max(1, h // 8), max(1, w // 8)),
         strides=(x.shape[1], max(1, h // 16), max(1, w // 16)),
         generator=gen,
-        layer=lambda: layer if layer is not None else find_last_conv(model, (h, w), x.shape[1]),
+        layer=lambda: cam_layer()[0],
+        layer_reshape=lambda: cam_layer()[1],
         options=dict(settings or {}),
     )  # fmt: skip
     return prepare(method, model, facts)
