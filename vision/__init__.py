@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from perspicio.core._fingerprint import model_fingerprint
 
 from .baselines import baseline_distribution, image_baseline
-from .cam import find_last_conv, vit_reshape_transform
+from .cam import TokenGrid, find_cam_layer, find_last_conv, vit_reshape_transform
 from .dataset import explain_dataset
 from .explain import METHODS, explain
 from .explanation import ImageExplanation
@@ -88,6 +88,8 @@ __all__ = [
     "compare",
     "explain",
     "explain_dataset",
+    "TokenGrid",
+    "find_cam_layer",
     "find_last_conv",
     "heat_map",
     "image_baseline",
