@@ -10,6 +10,8 @@ from torch import Tensor, nn
 
 from perspicio.core._hooks import preserved_state
 
+from .segmentation_target import class_map
+
 _FOUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -195,12 +197,16 @@ def find_cam_layer(
             device = param.device if param is not None else torch.device("cpu")
             g = torch.Generator().manual_seed(0)
             x = torch.rand(1, channels, *input_size, generator=g).to(device)
-            logits = logits_of(model(x.requires_grad_(True)))
+            out = model(x.requires_grad_(True))
+            maps = class_map(out)  # a segmentation model's class maps
+            logits = maps if maps is not None else logits_of(out)
             # the head's input, when the logits come from one module: a head initialised at
             # zero (torchvision's ViT) would pass no gradient from the logits themselves
             features = head_inputs.get(id(logits), logits)
             grid = _token_grid(order)
-            if grid is None:
+            if maps is not None:  # the last feature map before the class maps
+                found = (_last_feature_map(order, maps.shape[1]), None)
+            elif grid is None:
                 found: tuple[nn.Module, TokenGrid | None] = (
                     find_last_conv(model, input_size, channels), None)  # fmt: skip
             else:
@@ -210,6 +216,20 @@ def find_cam_layer(
             h.remove()
     _FOUND_CAM.setdefault(model, {})[key] = found
     return found
+
+
+def _last_feature_map(order: list[tuple[nn.Module, Tensor]], n_classes: int) -> nn.Module:
+    """A segmentation model's CAM layer: the last module, called once, with a spatial map
+    that is not the class maps themselves (the head's features, e.g. DeepLabV3's ASPP)."""
+    calls: dict[nn.Module, int] = {}
+    for module, _ in order:
+        calls[module] = calls.get(module, 0) + 1
+    pooling = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AvgPool2d, nn.MaxPool2d, nn.Dropout)
+    maps = [m for m, o in order if o.dim() == 4 and o.shape[1] != n_classes and calls[m] == 1
+            and o.shape[-1] * o.shape[-2] > 1 and not isinstance(m, pooling)]  # fmt: skip
+    if not maps:
+        raise ValueError("no layer of the model produced a feature map; give `layer`")
+    return maps[-1]
 
 
 def _token_grid(order: list[tuple[nn.Module, Tensor]]) -> TokenGrid | None:

@@ -23,6 +23,7 @@ from .baselines import baseline_distribution, image_baseline
 from .cam import Logits, find_cam_layer
 from .explanation import ImageExplanation
 from .segmentation import segment
+from .segmentation_target import RegionScores, class_map
 
 #: The methods that explain one image: those attributing to the pixels (of the image itself,
 #: not of a chosen neuron) and the class maps of a layer (the CAMs), in the registry's order.
@@ -51,8 +52,25 @@ def _as_probabilities(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if isinstance(model, RegionScores):  # a class's mean probability over its region
+        return model.probabilities(x)
     with torch.no_grad():
         return _as_probabilities(model(x))
+
+
+def _scoring_model(model: nn.Module, x: torch.Tensor, region: Any) -> nn.Module:
+    """What the methods explain: a segmentation model's class scores over their regions
+    (:class:`RegionScores`), or a classifier's logits (:class:`Logits`)."""
+    with torch.no_grad():
+        out = model(x)
+    if class_map(out) is not None:
+        return RegionScores(model, x, region)
+    if region is not None:
+        raise ValueError(
+            "`region` is for segmentation models (class maps (N, classes, h, w)); this model "
+            "returns one score per class"
+        )
+    return Logits(model)
 
 
 @contextlib.contextmanager
@@ -118,18 +136,23 @@ def explain(
     seed: int | None = None,
     labels: list[str] | None = None,
     settings: dict[str, Any] | None = None,
+    region: Any = None,
     **method_kwargs: Any,
 ) -> ImageExplanation:
-    """Explain an image classifier's decision on one image.
+    """Explain an image classifier's (or a segmentation model's) decision on one image.
 
     Parameters
     ----------
     model : torch.nn.Module
-        A classifier returning logits ``(N, classes)``; it is run in eval mode and left in
-        the mode it was in.
+        A classifier returning logits ``(N, classes)`` (or a Hugging Face ``ModelOutput``
+        with ``logits``), or a segmentation model returning class maps ``(N, classes, h,
+        w)`` (torchvision's dict with ``"out"`` included): the score of a class is then
+        its logits summed over ``region``. It is run in eval mode and left in the mode it
+        was in.
     img : PIL image, array (HxW / HxWxC), tensor (CxHxW / 1xCxHxW) or path
     target : None, int, class name, list of them, or ``"topk:K"``
-        None explains the predicted class.
+        None explains the predicted class (for a segmentation model without ``region``:
+        the class with the highest mean probability over the pixels predicted as it).
     method : str or Attribution
         A registry name: ``integrated_gradients`` (default), ``saliency``, ``deeplift``,
         ``gradient_shap``, ``guided_backprop``, ``occlusion``, ``feature_ablation``,
@@ -154,6 +177,9 @@ def explain(
     settings : dict, optional
         Settings applied where the method accepts them (``{"n_steps": 20, "n_samples":
         100}`` for a loop over methods); unlike ``method_kwargs``, ignored by the others.
+    region : None, boolean mask (H, W) or box (x0, y0, x1, y1), optional
+        Segmentation models only: where the class's score is summed. None: the pixels the
+        model predicts as the target class (on this image).
     **method_kwargs
         Passed to the method's ``attribute`` (``n_steps``, ``n_samples``...).
 
@@ -179,16 +205,18 @@ def explain(
     x = x.to(param.device if param is not None else "cpu")
     check_channels(model, x)
     gen = make_generator(seed)
-    net = Logits(model)  # a Hugging Face ModelOutput gives its logits
     with preserved_state(model):
         model.eval()
+        net = _scoring_model(model, x, region)
+        segmentation = isinstance(net, RegionScores)
         run = _prepare(method, net, layer, x, baseline, transform, n_segments, gen, settings)
         name, spec, attr_method, kwargs = run.name, run.spec, run.method, run.kwargs
         kwargs.update(method_kwargs)
         kwargs.pop("target", None)
         # A single-pass method's first forward pass is on the image itself: the prediction
         # is read from it instead of paying for another forward pass.
-        one_pass = isinstance(method, str) and spec.single_pass and not _is_topk(target)
+        one_pass = (isinstance(method, str) and spec.single_pass and not _is_topk(target)
+                    and not segmentation)  # fmt: skip
         probs = None
         # A method whose convergence delta is f(x) - f(baseline) away from its total (Integrated
         # Gradients) never evaluates the image itself: one forward pass of the image and its
@@ -199,6 +227,7 @@ def explain(
             and isinstance(kwargs.get("baselines"), torch.Tensor)
             and "return_convergence_delta" not in kwargs
             and "additional_forward_args" not in kwargs
+            and not segmentation
         ):
             with torch.no_grad():
                 ends = net(torch.cat([x, kwargs["baselines"].expand_as(x)]))
@@ -211,6 +240,8 @@ def explain(
             targets = _predicted_class  # each row's top class, inside the forward pass
         else:
             targets = _resolve_targets(target, None, labels)
+        if segmentation:
+            net.check_targets(targets)
         xs = x.expand(1 if callable(targets) else len(targets), -1, -1, -1)
         delta = None
         with _first_output(net) as seen:
@@ -293,7 +324,7 @@ def _prepare(
         """The CAM layer and its reshape (a transformer's tokens to maps), found once."""
         if layer is not None:
             return layer, None
-        inner = model.model if isinstance(model, Logits) else model
+        inner = model.model if isinstance(model, (Logits, RegionScores)) else model
         return find_cam_layer(inner, (h, w), x.shape[1])
 
     kinds = ["black", "white", "blur"] if isinstance(baseline, str) and baseline == "black" else (
