@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from perspicio.core._hooks import preserved_state
 
+from .detection_target import detections_of
 from .segmentation_target import class_map
 
 _FOUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -46,7 +47,12 @@ def find_last_conv(
     pooling = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AvgPool2d, nn.MaxPool2d, nn.Dropout)
 
     def hook(module, args, out):
-        spatial = isinstance(out, Tensor) and out.dim() == 4 and out.shape[-1] * out.shape[-2] > 1
+        spatial = (
+            isinstance(out, Tensor)
+            and out.dim() == 4
+            and out.shape[0] == 1
+            and out.shape[-1] * out.shape[-2] > 1
+        )  # one map per image: not RoI crops
         if module is not model and spatial and not isinstance(module, pooling):
             finished.append(module)
 
@@ -160,7 +166,9 @@ def find_cam_layer(
     (else the last module) whose *patch* tokens still receive a gradient: in the last block
     only the class token reaches the head, so its outputs are useless to a CAM and the
     block's first norm is chosen (``encoder.layers[-1].ln_1`` of torchvision's ViT,
-    ``layernorm_before`` of Hugging Face's, ``norm1`` of timm's).
+    ``layernorm_before`` of Hugging Face's, ``norm1`` of timm's). For a segmentation model
+    it is the last feature map before the class maps; for torchvision's detectors, the last
+    stage of the backbone, which feeds every level of the feature pyramid.
 
     Examples
     --------
@@ -199,12 +207,18 @@ def find_cam_layer(
             x = torch.rand(1, channels, *input_size, generator=g).to(device)
             out = model(x.requires_grad_(True))
             maps = class_map(out)  # a segmentation model's class maps
-            logits = maps if maps is not None else logits_of(out)
+            detector = detections_of(out) is not None
+            logits = maps if maps is not None or detector else logits_of(out)
             # the head's input, when the logits come from one module: a head initialised at
             # zero (torchvision's ViT) would pass no gradient from the logits themselves
             features = head_inputs.get(id(logits), logits)
             grid = _token_grid(order)
-            if maps is not None:  # the last feature map before the class maps
+            if detector:  # the backbone's last stage, which feeds every pyramid level
+                backbone = getattr(model, "backbone", None)
+                body = getattr(backbone, "body", backbone)  # FPN backbones keep theirs in .body
+                found = (find_last_conv(body if isinstance(body, nn.Module) else model,
+                                        input_size, channels), None)  # fmt: skip
+            elif maps is not None:  # the last feature map before the class maps
                 found = (_last_feature_map(order, maps.shape[1]), None)
             elif grid is None:
                 found: tuple[nn.Module, TokenGrid | None] = (

@@ -21,6 +21,7 @@ from perspicio.core.registry import Prepared, prepare
 from ._image import check_channels, to_batch, to_display
 from .baselines import baseline_distribution, image_baseline
 from .cam import Logits, find_cam_layer
+from .detection_target import DetectionScore, detections_of
 from .explanation import ImageExplanation
 from .segmentation import segment
 from .segmentation_target import RegionScores, class_map
@@ -51,18 +52,29 @@ def _as_probabilities(logits: torch.Tensor) -> torch.Tensor:
     return logits.detach().float().softmax(1)
 
 
+def _is_detector(model: nn.Module) -> bool:
+    """torchvision's detectors take a list of images (they resize each one)."""
+    return hasattr(model, "transform") and hasattr(model.transform, "batch_images")
+
+
 def _probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    if isinstance(model, RegionScores):  # a class's mean probability over its region
+    if isinstance(model, (RegionScores, DetectionScore)):  # their own scores
         return model.probabilities(x)
     with torch.no_grad():
         return _as_probabilities(model(x))
 
 
-def _scoring_model(model: nn.Module, x: torch.Tensor, region: Any) -> nn.Module:
-    """What the methods explain: a segmentation model's class scores over their regions
-    (:class:`RegionScores`), or a classifier's logits (:class:`Logits`)."""
+def _scoring_model(model: nn.Module, x: torch.Tensor, region: Any, target: Any) -> nn.Module:
+    """What the methods explain: a detector's score for one object (:class:`DetectionScore`),
+    a segmentation model's class scores over their regions (:class:`RegionScores`), or a
+    classifier's logits (:class:`Logits`)."""
     with torch.no_grad():
-        out = model(x)
+        out = model(list(x)) if _is_detector(model) else model(x)
+    if detections_of(out) is not None:
+        if region is not None:
+            raise ValueError("`region` is for segmentation models; a detector's object is "
+                             "its `target` (an index or {'box': ..., 'label': ...})")  # fmt: skip
+        return DetectionScore(model, x, target)
     if class_map(out) is not None:
         return RegionScores(model, x, region)
     if region is not None:
@@ -150,7 +162,9 @@ def explain(
         its logits summed over ``region``. It is run in eval mode and left in the mode it
         was in.
     img : PIL image, array (HxW / HxWxC), tensor (CxHxW / 1xCxHxW) or path
-    target : None, int, class name, list of them, or ``"topk:K"``
+    target : None, int, class name, list of them, ``"topk:K"``, or a detector's object
+        For a detector: None (the top detection), a detection's index, or ``{"box": (x0,
+        y0, x1, y1), "label": class}`` (:class:`~perspicio.vision.detection_target.DetectionScore`).
         None explains the predicted class (for a segmentation model without ``region``:
         the class with the highest mean probability over the pixels predicted as it).
     method : str or Attribution
@@ -207,8 +221,11 @@ def explain(
     gen = make_generator(seed)
     with preserved_state(model):
         model.eval()
-        net = _scoring_model(model, x, region)
-        segmentation = isinstance(net, RegionScores)
+        net = _scoring_model(model, x, region, target)
+        segmentation = isinstance(net, (RegionScores, DetectionScore))  # scores of their own
+        detected = net if isinstance(net, DetectionScore) else None
+        if detected is not None:  # one output: the object's score
+            target, object_labels, labels = 0, labels, None
         run = _prepare(method, net, layer, x, baseline, transform, n_segments, gen, settings)
         name, spec, attr_method, kwargs = run.name, run.spec, run.method, run.kwargs
         kwargs.update(method_kwargs)
@@ -240,7 +257,7 @@ def explain(
             targets = _predicted_class  # each row's top class, inside the forward pass
         else:
             targets = _resolve_targets(target, None, labels)
-        if segmentation:
+        if isinstance(net, RegionScores):
             net.check_targets(targets)
         xs = x.expand(1 if callable(targets) else len(targets), -1, -1, -1)
         delta = None
@@ -264,6 +281,9 @@ def explain(
         attr = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), "bilinear")
     _check_labels(labels, probs)
     names = [labels[t] if labels else str(t) for t in targets]
+    boxes = None
+    if detected is not None:
+        names, boxes = [detected.describe(object_labels)], [tuple(detected.box.tolist())]
     top = int(probs[0].argmax())
     return ImageExplanation(
         attributions=attr.detach(),
@@ -280,10 +300,11 @@ def explain(
         },
         convergence_delta=delta,
         predicted=top,
-        predicted_label=labels[top] if labels else str(top),
+        predicted_label=names[0] if detected is not None else labels[top] if labels else str(top),
         predicted_score=float(probs[0, top]),
         model=model,
         sign=spec.sign,
+        boxes=boxes,
     )
 
 
@@ -324,7 +345,7 @@ def _prepare(
         """The CAM layer and its reshape (a transformer's tokens to maps), found once."""
         if layer is not None:
             return layer, None
-        inner = model.model if isinstance(model, (Logits, RegionScores)) else model
+        inner = model.model if isinstance(model, (Logits, RegionScores, DetectionScore)) else model
         return find_cam_layer(inner, (h, w), x.shape[1])
 
     kinds = ["black", "white", "blur"] if isinstance(baseline, str) and baseline == "black" else (

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
 from perspicio.core.explanation import Explanation, fingerprint_of
@@ -41,6 +42,8 @@ class ImageExplanation(Explanation):
     predicted_score: float | None = None
     model: nn.Module | None = field(default=None, repr=False)
     sign: str = "all"
+    #: a detector's explained object, ``(x0, y0, x1, y1)`` per target (drawn on the pictures)
+    boxes: list[tuple[float, float, float, float]] | None = None
 
     def plot(
         self, kind: str = "blended", sign: str | None = None, outlier_perc: float = 2.0
@@ -70,6 +73,10 @@ class ImageExplanation(Explanation):
         for i, ax in enumerate(axes[1:]):
             draw[kind](self.attributions[i], ax)
             ax.set_title(f"{self.method}\n{self.labels[i]} ({self.scores[i]:.2f})", fontsize=9)
+        for x0, y0, x1, y1 in self.boxes or ():
+            for ax in axes:
+                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
+                                       edgecolor="yellow", linewidth=1.5))  # fmt: skip
         fig.tight_layout()
         return fig
 

@@ -1,0 +1,118 @@
+"""Object detectors in vision.explain: one detected object (an index, or a box and class
+matched by IoU) explained by how well the detector still finds it, with an analytic toy
+detector and torchvision's Faster R-CNN and RetinaNet (random weights, built offline)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from matplotlib.patches import Rectangle
+from torch import nn
+
+from perspicio import vision
+from perspicio.vision.detection_target import box_iou
+
+torch.set_num_threads(1)
+
+BOXES = torch.tensor([[2.0, 2.0, 8.0, 8.0], [10.0, 10.0, 14.0, 14.0]])
+
+
+class TwoBoxes(nn.Module):
+    """Detects two fixed boxes (classes 1 and 2); each box's score is the sigmoid of the
+    mean red value inside it. Takes a list of images, as torchvision's detectors do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, images):
+        out = []
+        for img in images:
+            means = torch.stack([img[0, 2:8, 2:8].mean(), img[0, 10:14, 10:14].mean()])
+            scores = torch.sigmoid(self.scale * means)
+            order = scores.argsort(descending=True)
+            out.append({"boxes": BOXES[order], "labels": torch.tensor([1, 2])[order],
+                        "scores": scores[order]})  # fmt: skip
+        return out
+
+
+def _image():
+    img = torch.full((3, 16, 16), 0.1)
+    img[0, 2:8, 2:8] = 0.9  # box 0 is red: the top detection
+    return img
+
+
+def test_the_top_detection_is_explained_by_its_own_box():
+    img = _image()
+    exp = vision.explain(TwoBoxes(), img, method="saliency", abs=False, labels=["bg", "a", "b"])
+    s = torch.sigmoid(torch.tensor(0.9))
+    expected = torch.zeros(16, 16)
+    expected[2:8, 2:8] = s * (1 - s) / 36  # d sigmoid(mean) / d pixel, inside the box only
+    torch.testing.assert_close(exp.attributions[0, 0], expected)
+    assert exp.attributions[0, 1:].abs().sum() == 0
+    assert exp.labels == ["a at (2, 2, 8, 8)"] and exp.boxes == [(2.0, 2.0, 8.0, 8.0)]
+    assert exp.scores[0] == pytest.approx(float(s))
+    assert exp.predicted_label == "a at (2, 2, 8, 8)"
+    fig = exp.plot()
+    assert sum(isinstance(p, Rectangle) and p.get_edgecolor()[:3] == (1.0, 1.0, 0.0)
+               for ax in fig.axes for p in ax.patches) == 2  # fmt: skip
+
+
+def test_an_object_given_by_box_and_class_is_matched_by_overlap():
+    img = _image()
+    near = vision.explain(TwoBoxes(), img, method="saliency", abs=False,
+                          target={"box": (3, 3, 8, 8), "label": 1})  # fmt: skip
+    iou = box_iou(BOXES[:1], torch.tensor([3.0, 3.0, 8.0, 8.0]))[0]
+    s = torch.sigmoid(torch.tensor(0.9))
+    torch.testing.assert_close(near.attributions[0, 0, 4, 4], iou * s * (1 - s) / 36)
+    wrong_class = vision.explain(TwoBoxes(), img, method="saliency",
+                                 target={"box": (2, 2, 8, 8), "label": 2})  # fmt: skip
+    assert wrong_class.attributions.abs().sum() == 0  # no detection of class 2 overlaps it
+    second = vision.explain(TwoBoxes(), img, method="saliency", target=1)
+    assert second.boxes == [(10.0, 10.0, 14.0, 14.0)]
+
+
+def test_bad_objects_are_named():
+    img = _image()
+    with pytest.raises(ValueError, match="`target` 5 is not one of the 2 detections"):
+        vision.explain(TwoBoxes(), img, method="saliency", target=5)
+    with pytest.raises(ValueError, match="keys"):
+        vision.explain(TwoBoxes(), img, method="saliency", target={"bbox": (0, 0, 1, 1)})
+    with pytest.raises(ValueError, match=r"`target` box must be \(x0, y0, x1, y1\)"):
+        vision.explain(TwoBoxes(), img, method="saliency", target={"box": (5, 5, 2, 2),
+                                                                    "label": 1})  # fmt: skip
+    with pytest.raises(ValueError, match="`region` is for segmentation models"):
+        vision.explain(TwoBoxes(), img, method="saliency", region=(0, 0, 4, 4))
+
+
+torchvision = pytest.importorskip("torchvision")
+
+
+def _faster_rcnn():
+    return torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, num_classes=4, box_score_thresh=0.0
+    )
+
+
+def _retinanet():
+    return torchvision.models.detection.retinanet_resnet50_fpn(
+        weights=None, weights_backbone=None, num_classes=4, score_thresh=0.0, min_size=96,
+        max_size=96,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("build", [_faster_rcnn, _retinanet], ids=["faster-rcnn", "retinanet"])
+@pytest.mark.parametrize(
+    "method, options",
+    [("gradcam", {"relu_attributions": False}), ("integrated_gradients", {"n_steps": 4}),
+     ("feature_ablation", {})],
+)  # fmt: skip
+def test_torchvision_detectors_explain_an_object(build, method, options):
+    torch.manual_seed(0)
+    model = build().eval()
+    exp = vision.explain(model, torch.rand(3, 96, 96), method=method, n_segments=8, **options)
+    channels = 1 if method == "gradcam" else 3
+    assert exp.attributions.shape == (1, channels, 96, 96)
+    assert torch.isfinite(exp.attributions).all() and exp.attributions.abs().sum() > 0
+    assert exp.boxes is not None and len(exp.boxes) == 1
+    assert not model.training
