@@ -24,6 +24,10 @@ def _image(args) -> None:
     else:
         model, transform, labels = _torchscript(args.model), None, None
     target = int(args.target) if args.target and args.target.isdigit() else args.target
+    if args.box is not None:  # a detector's object, given by its box and class
+        if args.label is None:
+            raise ValueError("--box needs --label (the object's class index)")
+        target = {"box": args.box, "label": args.label}
     exp = vision.explain(
         model,
         args.path,
@@ -32,9 +36,18 @@ def _image(args) -> None:
         transform=transform,
         labels=labels,
         seed=args.seed,
+        region=args.region,
     )
     _write(exp, args.out)
     print(f"{exp.predicted_label} ({exp.predicted_score:.3f}) -> {args.out}")
+
+
+def _box(text: str) -> tuple[int, int, int, int]:
+    """``x0,y0,x1,y1`` in pixels."""
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().lstrip("-").isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected X0,Y0,X1,Y1 (four integers), got {text!r}")
+    return tuple(int(p) for p in parts)  # type: ignore[return-value]
 
 
 def _torchscript(path: str):
@@ -180,7 +193,20 @@ def parser() -> argparse.ArgumentParser:
         help="efficientnet_lite0 (demo) or a TorchScript file",
     )
     image.add_argument("--method", default="gradcam", help="any method name (default gradcam)")
-    image.add_argument("--target", default=None, help="class index or name (default: predicted)")
+    image.add_argument("--target", default=None,
+                       help="class index or name, or a detector's detection index (default: "
+                            "predicted / the top detection)")  # fmt: skip
+    image.add_argument("--region", type=_box, default=None, metavar="X0,Y0,X1,Y1",
+                       help="segmentation models: the box whose pixels the class is summed "
+                            "over (default: the pixels predicted as the class)")  # fmt: skip
+    image.add_argument(
+        "--box",
+        type=_box,
+        default=None,
+        metavar="X0,Y0,X1,Y1",
+        help="detectors: the object to explain, with --label",
+    )
+    image.add_argument("--label", type=int, default=None, help="detectors: the object's class")
     image.add_argument("--out", default="explanation.png", help="output .png or .html")
     image.add_argument("--seed", type=int, default=0)
     image.set_defaults(run=_image)

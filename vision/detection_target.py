@@ -20,7 +20,10 @@ from torch import Tensor, nn
 
 
 def detections_of(out: Any) -> list[dict[str, Tensor]] | None:
-    """A detector's output (a list of dicts with ``boxes``, ``labels``, ``scores``), else None."""
+    """A detector's output (a list of dicts with ``boxes``, ``labels``, ``scores``), else None.
+    A scripted torchvision detector's ``(losses, detections)`` gives its detections."""
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict):
+        out = out[1]
     if (
         isinstance(out, (list, tuple))
         and out

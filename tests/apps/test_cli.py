@@ -146,3 +146,37 @@ def test_argparse_refuses_unknown_choices():
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", "text", "good", "--model", "gpt"])
     assert exit_info.value.code == 2
+
+
+def test_a_segmentation_region_and_a_detectors_box_from_the_command_line(tmp_path, capsys):
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    class RedIsClassOne(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 1)
+            with torch.no_grad():
+                self.conv.weight.zero_()
+                self.conv.weight[1, 0] = 1.0
+                self.conv.bias.copy_(torch.tensor([0.5, 0.0]))
+
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"out": self.conv(x)}
+
+    model = tmp_path / "segmenter.pt"
+    torch.jit.script(RedIsClassOne()).save(str(model))
+    pixels = np.full((16, 16, 3), 25, dtype=np.uint8)
+    pixels[4:10, 6:12, 0] = 230
+    image = tmp_path / "red.png"
+    Image.fromarray(pixels).save(image)
+    out = tmp_path / "seg.png"
+    code = main(["explain", "image", str(image), "--model", str(model), "--method", "saliency",
+                 "--target", "1", "--region", "0,0,8,8", "--out", str(out)])  # fmt: skip
+    assert code == 0 and out.exists()
+    assert main(["explain", "image", str(image), "--model", str(model), "--box", "1,1,4,4",
+                 "--out", str(tmp_path / "x.png")]) == 2  # fmt: skip
+    assert "--box needs --label" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["explain", "image", str(image), "--region", "1,2,3"])
