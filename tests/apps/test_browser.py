@@ -12,14 +12,10 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+from ..browser import launch, needs_chromium
+
 APP = str(Path(__file__).resolve().parents[2] / "apps" / "app.py")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make browser)"
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
@@ -71,17 +67,7 @@ def server():
 
 def test_explain_the_cat_with_gradcam_in_a_real_browser(server, tmp_path):
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 2200})
             page.goto(server, timeout=180_000)

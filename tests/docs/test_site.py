@@ -18,8 +18,9 @@ from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
 
+from ..browser import launch, needs_chromium
+
 SITE = Path(__file__).resolve().parents[2] / "docs" / "_build" / "html"
-CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = [
     pytest.mark.site,
@@ -96,15 +97,11 @@ def served():
         server.shutdown()
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+@needs_chromium
 def test_a_reader_sees_figures_and_finds_integrated_gradients(served):
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )  # fmt: skip
+        browser = launch(p)
         try:
             page = browser.new_page()
             for path, least in [

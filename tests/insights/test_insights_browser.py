@@ -3,19 +3,13 @@
 The model class below exists only in this test module: the page can only explain it if it
 runs on the live objects, in this process."""
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make browser)"
-    ),
-]
+from ..browser import launch, needs_chromium
+
+pytestmark = [pytest.mark.slow, needs_chromium]
 sync_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("streamlit")
 
@@ -42,11 +36,7 @@ def test_filter_to_wrong_predictions_and_explain_one_in_a_real_browser(tmp_path)
     )  # fmt: skip
     url = visualizer.serve()
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )  # fmt: skip
+        browser = launch(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
             page.goto(url, timeout=120_000)

@@ -1,0 +1,24 @@
+"""Debian's Chromium for the real-browser tests (never a browser downloaded by a tool)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+
+#: skips a test where Debian's Chromium is not installed (``make browser`` installs it)
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make browser)"
+)
+
+
+def launch(playwright: Any) -> Any:
+    """Headless Chromium with the flags this machine's closed network needs."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync"],
+    )  # fmt: skip
