@@ -98,6 +98,17 @@ def run_and_show(
             show(st.session_state[f"{key}_result"])
 
 
+def parse_box(text: str) -> tuple[int, int, int, int] | None:
+    """A box typed by a person, ``x0,y0,x1,y1`` in pixels; empty is None."""
+    text = text.strip()
+    if not text:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"the box must be four whole numbers x0,y0,x1,y1, got {text!r}")
+    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+
+
 def parse_target(target: str, labels: list[str]) -> int | str | None:
     """A target typed by a person: empty (the prediction), a class index or a class name."""
     target = target.strip()

@@ -71,16 +71,20 @@ def _scoring_model(model: nn.Module, x: torch.Tensor, region: Any, target: Any) 
     with torch.no_grad():
         out = model(list(x)) if _is_detector(model) else model(x)
     if detections_of(out) is not None:
-        if region is not None:
-            raise ValueError("`region` is for segmentation models; a detector's object is "
-                             "its `target` (an index or {'box': ..., 'label': ...})")  # fmt: skip
+        if region is not None:  # the object's box, its class the target
+            if not (isinstance(region, (tuple, list)) and len(region) == 4):
+                raise ValueError("`region` of a detector is the object's box (x0, y0, x1, y1)")
+            if isinstance(target, bool) or not isinstance(target, int):
+                raise ValueError("with a detector's `region` (the object's box), `target` is "
+                                 f"the object's class index, got {target!r}")  # fmt: skip
+            target = {"box": tuple(region), "label": target}
         return DetectionScore(model, x, target)
     if class_map(out) is not None:
         return RegionScores(model, x, region)
     if region is not None:
         raise ValueError(
-            "`region` is for segmentation models (class maps (N, classes, h, w)); this model "
-            "returns one score per class"
+            "`region` is for segmentation models (where a class is scored) and detectors (the "
+            "object's box); this model returns one score per class"
         )
     return Logits(model)
 
@@ -192,8 +196,9 @@ def explain(
         Settings applied where the method accepts them (``{"n_steps": 20, "n_samples":
         100}`` for a loop over methods); unlike ``method_kwargs``, ignored by the others.
     region : None, boolean mask (H, W) or box (x0, y0, x1, y1), optional
-        Segmentation models only: where the class's score is summed. None: the pixels the
-        model predicts as the target class (on this image).
+        Segmentation models: where the class's score is summed (None: the pixels the model
+        predicts as the target class). Detectors: the object's box, ``target`` its class
+        (the same as ``target={"box": region, "label": target}``).
     **method_kwargs
         Passed to the method's ``attribute`` (``n_steps``, ``n_samples``...).
 

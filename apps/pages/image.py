@@ -40,8 +40,11 @@ with left:
     n_segments = st.slider("Superpixels (perturbation methods)", 10, 100, 40, key="img_segments")
     n_steps = st.slider("Steps (path methods)", 10, 200, 50, key="img_steps")
     n_samples = st.slider("Samples (sampling methods)", 50, 500, 200, step=50, key="img_samples")
-    target = st.text_input("Target class (name or index; empty: the predicted class)",
-                           key="img_target")  # fmt: skip
+    target = st.text_input("Target class (name or index; empty: the predicted class); a "
+                           "detector's detection index", key="img_target")  # fmt: skip
+    box = st.text_input("Box x0,y0,x1,y1 (detectors: the object to explain, of the target "
+                        "class; segmentation models: where the class is scored)",
+                        key="img_box")  # fmt: skip
     score = st.checkbox("Score the methods (deletion, insertion, infidelity)", key="img_score")
     st.image(image, caption="input", width=224)
 
@@ -56,11 +59,12 @@ def explain():
         model = load_model_file(model_file, lambda: EfficientNet.from_name("efficientnet-lite0"),
                                 name="the model file", max_mb=MAX_UPLOAD_MB)  # fmt: skip
     chosen = common.parse_target(target, demo.labels)
+    region = common.parse_box(box)
     results, bar = [], st.progress(0.0, text="explaining")
     for i, method in enumerate(methods):
         results.append(vision.explain(
             model, image, method=method, baseline=baseline, transform=demo.transform,
-            labels=demo.labels, target=chosen, n_segments=n_segments, seed=0,
+            labels=demo.labels, target=chosen, n_segments=n_segments, seed=0, region=region,
             settings={"n_steps": n_steps, "n_samples": n_samples},
         ))  # fmt: skip
         bar.progress((i + 1) / len(methods), text=method)

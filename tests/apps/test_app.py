@@ -67,6 +67,14 @@ def test_image_scores_steps_and_target_controls():
     at.text_input(key="img_target").input("giraffe-shark").run()
     at.button(key="explain_image").click().run()
     assert not at.exception and any("not a class name" in e.value for e in at.error)
+    # a box is for detectors and segmentation models: the classifier demo says so
+    at.text_input(key="img_target").input("").run()
+    at.text_input(key="img_box").input("10,10,60,60").run()
+    at.button(key="explain_image").click().run()
+    assert not at.exception and any("`region` is for segmentation" in e.value for e in at.error)
+    at.text_input(key="img_box").input("10,10").run()
+    at.button(key="explain_image").click().run()
+    assert any("four whole numbers" in e.value for e in at.error)
 
 
 @pytest.mark.slow

@@ -81,8 +81,20 @@ def test_bad_objects_are_named():
     with pytest.raises(ValueError, match=r"`target` box must be \(x0, y0, x1, y1\)"):
         vision.explain(TwoBoxes(), img, method="saliency", target={"box": (5, 5, 2, 2),
                                                                     "label": 1})  # fmt: skip
-    with pytest.raises(ValueError, match="`region` is for segmentation models"):
+    with pytest.raises(ValueError, match="`target` is the object's class index"):
         vision.explain(TwoBoxes(), img, method="saliency", region=(0, 0, 4, 4))
+    with pytest.raises(ValueError, match="the object's box"):
+        vision.explain(TwoBoxes(), img, method="saliency", target=1,
+                       region=torch.ones(16, 16, dtype=torch.bool))  # fmt: skip
+
+
+def test_a_region_and_a_class_name_an_object_as_a_box_and_label_do():
+    img = _image()
+    by_region = vision.explain(TwoBoxes(), img, method="saliency", target=1, region=(3, 3, 8, 8))
+    by_dict = vision.explain(TwoBoxes(), img, method="saliency",
+                             target={"box": (3, 3, 8, 8), "label": 1})  # fmt: skip
+    torch.testing.assert_close(by_region.attributions, by_dict.attributions)
+    assert by_region.labels == by_dict.labels
 
 
 torchvision = pytest.importorskip("torchvision")

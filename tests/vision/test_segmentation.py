@@ -77,7 +77,7 @@ def test_bad_regions_and_absent_classes_are_named():
     with pytest.raises(ValueError, match="`target` class 1 is predicted at no pixel"):
         vision.explain(RedIsClassOne(), dark, method="saliency", target=1)
     classifier = nn.Sequential(nn.Conv2d(3, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    with pytest.raises(ValueError, match="`region` is for segmentation models"):
+    with pytest.raises(ValueError, match="`region` is for segmentation models .* and detectors"):
         vision.explain(classifier, img, method="saliency", region=(0, 0, 4, 4))
 
 
