@@ -24,6 +24,17 @@ def image_demo():
     return efficientnet_lite0()
 
 
+@st.cache_resource(show_spinner="Preparing the shapes detector and segmenter (trained once)...")
+def scene_demos():
+    """The shapes detector and segmenter, trained here on generated scenes."""
+    from perspicio.vision.demo import SHAPES, shapes_detector, shapes_segmenter
+
+    return {
+        "shapes detector (demo)": (shapes_detector(), list(SHAPES)),
+        "shapes segmenter (demo)": (shapes_segmenter(), ["background", *SHAPES]),
+    }
+
+
 @st.cache_resource(
     show_spinner="Preparing the sentiment model (the first time takes a few minutes)..."
 )

@@ -10,28 +10,42 @@ from perspicio.models import MAX_UPLOAD_MB, load_model_file
 from perspicio.vision.demo import SAMPLES, sample_image
 
 demo = common.image_demo()
+PHOTO = "photo classifier (EfficientNet-Lite0)"
 left, right = st.columns([1, 2])
 with left:
-    source = st.radio("Image", ["sample photo", "upload"], horizontal=True, key="img_source")
-    if source == "sample photo":
-        image = sample_image(st.selectbox("Photo", SAMPLES, key="img_sample"))
-    else:
-        upload = st.file_uploader("Image file", type=["png", "jpg", "jpeg", "bmp"],
-                                  key="img_upload")  # fmt: skip
-        if upload is None:
-            st.info("Upload an image, or pick a sample photo.")
-            st.stop()
-        from PIL import Image
+    kind = st.radio("Model", [PHOTO, "shapes detector (demo)", "shapes segmenter (demo)"],
+                    key="img_kind")  # fmt: skip
+    if kind != PHOTO:  # a generated scene: one shape among strokes
+        from perspicio.vision.demo import shapes_dataset
 
-        try:
-            image = Image.open(upload).convert("RGB")
-        except Exception:  # noqa: BLE001
-            st.error("This file is not an image that can be read.")
-            st.stop()
-    model_file = st.file_uploader(
-        "Model (optional): TorchScript, or an EfficientNet-Lite0 state dict",
-        type=["pt", "pth"],
-        key="img_model",
+        scene = st.number_input("Scene", 0, 999, 0, key="img_scene")
+        image = shapes_dataset(1, seed=1000 + int(scene))[0][0]
+    else:
+        source = st.radio("Image", ["sample photo", "upload"], horizontal=True,
+                          key="img_source")  # fmt: skip
+        if source == "sample photo":
+            image = sample_image(st.selectbox("Photo", SAMPLES, key="img_sample"))
+        else:
+            upload = st.file_uploader("Image file", type=["png", "jpg", "jpeg", "bmp"],
+                                      key="img_upload")  # fmt: skip
+            if upload is None:
+                st.info("Upload an image, or pick a sample photo.")
+                st.stop()
+            from PIL import Image
+
+            try:
+                image = Image.open(upload).convert("RGB")
+            except Exception:  # noqa: BLE001
+                st.error("This file is not an image that can be read.")
+                st.stop()
+    model_file = (
+        None
+        if kind != PHOTO
+        else st.file_uploader(
+            "Model (optional): TorchScript, or an EfficientNet-Lite0 state dict",
+            type=["pt", "pth"],
+            key="img_model",
+        )
     )
     methods = st.multiselect("Methods (up to four)", vision.METHODS, default=["gradcam"],
                              max_selections=4, key="img_methods")  # fmt: skip
@@ -46,30 +60,33 @@ with left:
                         "class; segmentation models: where the class is scored)",
                         key="img_box")  # fmt: skip
     score = st.checkbox("Score the methods (deletion, insertion, infidelity)", key="img_score")
-    st.image(image, caption="input", width=224)
+    shown = image if kind == PHOTO else image.permute(1, 2, 0).numpy()
+    st.image(shown, caption="input", width=224)
 
 
 def explain():
     """Each method's explanation of the image (with the spec's settings for steps and
     samples), then, if asked, the metrics of core.metrics on them."""
-    model = demo.model
+    model, transform, labels = demo.model, demo.transform, demo.labels
+    if kind != PHOTO:
+        (model, labels), transform = common.scene_demos()[kind], None
     if model_file is not None:
         from efficientnet_lite_pytorch import EfficientNet
 
         model = load_model_file(model_file, lambda: EfficientNet.from_name("efficientnet-lite0"),
                                 name="the model file", max_mb=MAX_UPLOAD_MB)  # fmt: skip
-    chosen = common.parse_target(target, demo.labels)
+    chosen = common.parse_target(target, labels)
     region = common.parse_box(box)
     results, bar = [], st.progress(0.0, text="explaining")
     for i, method in enumerate(methods):
         results.append(vision.explain(
-            model, image, method=method, baseline=baseline, transform=demo.transform,
-            labels=demo.labels, target=chosen, n_segments=n_segments, seed=0, region=region,
+            model, image, method=method, baseline=baseline, transform=transform,
+            labels=labels, target=chosen, n_segments=n_segments, seed=0, region=region,
             settings={"n_steps": n_steps, "n_samples": n_samples},
         ))  # fmt: skip
         bar.progress((i + 1) / len(methods), text=method)
     bar.empty()
-    scores = _scores(model, results) if score and results else None
+    scores = _scores(model, results) if score and results and kind == PHOTO else None
     return [(exp, common.png(exp.plot())) for exp in results], scores
 
 

@@ -78,6 +78,28 @@ def test_image_scores_steps_and_target_controls():
 
 
 @pytest.mark.slow
+def test_image_page_explains_a_detected_box_and_a_segmented_class():
+    at = open_page()
+    at.radio(key="img_kind").set_value("shapes detector (demo)").run()
+    at.number_input(key="img_scene").set_value(3).run()
+    at.button(key="explain_image").click().run()
+    assert not at.exception and not at.error
+    heading = next(s.value for s in at.subheader if s.value.startswith("Prediction:"))
+    assert " at (" in heading  # the detected object: its class and box
+    at.text_input(key="img_target").input("2").run()
+    at.text_input(key="img_box").input("4,4,20,20").run()
+    at.button(key="explain_image").click().run()
+    assert not at.exception and not at.error
+    assert any("at (4, 4, 20, 20)" in s.value for s in at.subheader)
+    at.radio(key="img_kind").set_value("shapes segmenter (demo)").run()
+    at.text_input(key="img_box").input("").run()
+    at.text_input(key="img_target").input("").run()
+    at.button(key="explain_image").click().run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("Prediction:") for s in at.subheader)
+
+
+@pytest.mark.slow
 def test_text_page_explains_and_bad_input_keeps_the_app_working():
     at = open_page("text")
     at.button(key="explain_text").click().run()

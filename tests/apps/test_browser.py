@@ -94,3 +94,23 @@ def test_explain_the_cat_with_gradcam_in_a_real_browser(server, tmp_path):
             page.get_by_text("the training split (455 rows)", exact=False).first.wait_for()
         finally:
             browser.close()
+
+
+def test_explain_a_detected_box_in_a_real_browser(server):
+    """The image page's shapes detector: the top detection of a generated scene is
+    explained with Grad-CAM, its class and box in the heading, the picture shown."""
+    with sync_api.sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2200})
+            page.goto(server, timeout=180_000)
+            page.get_by_text("shapes detector (demo)").first.click(timeout=300_000)
+            explain = page.get_by_role("button", name="Explain", exact=True).first
+            explain.wait_for(timeout=300_000)
+            page.wait_for_timeout(1000)  # the page reruns with the scene before the click
+            explain.click()
+            heading = page.get_by_text(re.compile(r"Prediction: \w+ at \(\d+, \d+, \d+, \d+\)"))
+            heading.wait_for(timeout=300_000)
+            assert page.locator("img").count() >= 2  # the scene and the explanation
+        finally:
+            browser.close()
