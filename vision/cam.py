@@ -247,13 +247,18 @@ def _last_feature_map(order: list[tuple[nn.Module, Tensor]], n_classes: int) -> 
 
 
 def _token_grid(order: list[tuple[nn.Module, Tensor]]) -> TokenGrid | None:
-    """The patch grid, when token outputs follow the last spatial map (a transformer)."""
-    last_map = max((i for i, (_, o) in enumerate(order) if o.dim() == 4), default=None)
-    if last_map is None:
+    """The patch grid, when token outputs ``(1, T, D)`` follow a spatial map (the patch
+    embedding's): the last map before the first tokens gives ``h x w``, the blocks' token
+    count the prefix. Attention's own 4-D tensors, after the first tokens, are not maps."""
+    first_tokens = next((i for i, (_, o) in enumerate(order)
+                         if o.dim() == 3 and o.shape[0] == 1), None)  # fmt: skip
+    if first_tokens is None:
         return None
-    _, spatial = order[last_map]
-    h, w = spatial.shape[-2:]
-    later_tokens = [o for _, o in order[last_map + 1 :] if o.dim() == 3]
+    maps = [o for _, o in order[:first_tokens] if o.dim() == 4 and o.shape[0] == 1]
+    if not maps:
+        return None
+    h, w = maps[-1].shape[-2:]
+    later_tokens = [o for _, o in order[first_tokens:] if o.dim() == 3 and o.shape[0] == 1]
     for tokens in reversed(later_tokens):  # the blocks' tokens, not the bare patch embedding
         prefix = tokens.shape[1] - h * w
         if 0 <= prefix <= MAX_PREFIX:

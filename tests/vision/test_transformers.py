@@ -113,3 +113,29 @@ def test_a_given_reshape_transform_wins_and_an_output_without_logits_is_named():
     boxes.conv = nn.Conv2d(3, 1, 1)  # a parameter and channels to check
     with pytest.raises(TypeError, match="needs logits .* got dict|returned dict"):
         vision.explain(boxes, img, method="saliency")
+
+
+@pytest.mark.parametrize(
+    "name, prefix",
+    [("vit_tiny_patch16_224", 1), ("deit_tiny_distilled_patch16_224", 2), ("convnext_atto", None)],
+)
+def test_timm_models_find_their_layer_and_explain(name, prefix):
+    """timm's ViT (class token), DeiT (class and distillation tokens) and a ConvNeXt."""
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    options = {} if prefix is None else {"img_size": 64}
+    model = timm.create_model(name, pretrained=False, num_classes=5, **options).eval()
+    layer, grid = find_cam_layer(model, (64, 64))
+    if prefix is None:
+        assert grid is None
+    else:
+        assert layer is model.blocks[-1].norm1
+        assert (grid.height, grid.width, grid.prefix) == (4, 4, prefix)
+    img = torch.rand(3, 64, 64)
+    for method, options in [
+        ("gradcam", {"relu_attributions": False}),
+        ("integrated_gradients", {"n_steps": 4}),
+        ("feature_ablation", {}),
+    ]:
+        exp = vision.explain(model, img, method=method, n_segments=8, **options)
+        assert torch.isfinite(exp.attributions).all() and exp.attributions.abs().sum() > 0
