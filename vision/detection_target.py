@@ -100,7 +100,14 @@ class DetectionScore(nn.Module):
                 continue
             same = (found["labels"] == self.label).to(found["scores"].dtype)
             scores.append((box_iou(found["boxes"], self._box) * same * found["scores"]).max())
-        return torch.stack(scores).unsqueeze(1)
+        out = torch.stack(scores).unsqueeze(1)
+        if torch.is_grad_enabled() and x.requires_grad and not out.requires_grad:
+            raise ValueError(
+                "the detector's boxes and scores carry no gradient (its post-processing "
+                "detaches them): explain it with a perturbation method (feature_ablation, "
+                "occlusion, kernel_shap, lime) or eigencam"
+            )
+        return out
 
     @torch.no_grad()
     def probabilities(self, x: Tensor) -> Tensor:

@@ -58,6 +58,18 @@ def test_the_top_detection_is_explained_by_its_own_box():
                for ax in fig.axes for p in ax.patches) == 2  # fmt: skip
 
 
+def test_a_detector_without_gradients_is_named_and_perturbations_still_work():
+    class Detached(TwoBoxes):
+        def forward(self, images):
+            return [{k: v.detach() for k, v in d.items()} for d in super().forward(images)]
+
+    img = _image()
+    with pytest.raises(ValueError, match="carry no gradient .* perturbation method"):
+        vision.explain(Detached(), img, method="saliency")
+    exp = vision.explain(Detached(), img, method="feature_ablation", n_segments=8)
+    assert exp.attributions[0, 0, 2:8, 2:8].abs().sum() > 0  # the box's own pixels matter
+
+
 def test_an_object_given_by_box_and_class_is_matched_by_overlap():
     img = _image()
     near = vision.explain(TwoBoxes(), img, method="saliency", abs=False,
