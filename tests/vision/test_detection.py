@@ -166,3 +166,19 @@ def test_the_shapes_detector_finds_shapes_and_its_explanations_point_inside_thei
             hits[method].append(float(pointing_game(exp.attributions.sum(1, keepdim=True), box)))
     for method, h in hits.items():
         assert sum(h) / len(h) >= 0.9, (method, h)
+
+
+@pytest.mark.parametrize("name", ["fcos_resnet50_fpn", "ssdlite320_mobilenet_v3_large"])
+def test_fcos_and_ssd_explain_without_error(name):
+    """Random-weight FCOS and SSD: every kind of method runs and draws the object's box (on
+    random weights some maps are flat, so only finiteness is asserted)."""
+    torch.manual_seed(0)
+    options = {"min_size": 96, "max_size": 96} if name.startswith("fcos") else {}
+    model = getattr(torchvision.models.detection, name)(
+        weights=None, weights_backbone=None, num_classes=4, score_thresh=0.0, **options
+    ).eval()
+    img = torch.rand(3, 96, 96)
+    for method, kw in [("gradcam", {}), ("integrated_gradients", {"n_steps": 4}),
+                       ("feature_ablation", {})]:  # fmt: skip
+        exp = vision.explain(model, img, method=method, n_segments=8, **kw)
+        assert torch.isfinite(exp.attributions).all() and exp.boxes is not None
