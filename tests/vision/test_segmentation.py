@@ -129,3 +129,22 @@ def test_the_shapes_segmenter_explains_each_class_on_its_own_pixels():
     for method, hits in scores.items():
         assert sum(hits) / len(hits) >= 0.9, (method, hits)
     assert sum(energy) / len(energy) >= 0.7, energy
+
+
+def test_a_hugging_face_segformer_explains_a_class():
+    """SegFormer from a config (a ModelOutput whose logits are class maps at 1/4 size)."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.SegformerConfig(
+        num_labels=3, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1],
+        num_attention_heads=[1, 1, 1, 1], decoder_hidden_size=32,
+    )  # fmt: skip
+    model = transformers.SegformerForSemanticSegmentation(config).eval()
+    img = torch.rand(3, 64, 64)
+    for method, options in [
+        ("gradcam", {"relu_attributions": False}),
+        ("integrated_gradients", {"n_steps": 4}),
+        ("feature_ablation", {}),
+    ]:
+        exp = vision.explain(model, img, method=method, n_segments=8, **options)
+        assert torch.isfinite(exp.attributions).all() and exp.attributions.abs().sum() > 0
