@@ -85,6 +85,7 @@ API = [
     ("perspicio.core.metrics", "perspicio.core.metrics: evaluating explanations"),
     ("perspicio.core.visualization", "perspicio.core.visualization: Captum's pictures"),
     ("perspicio.core.llm", "perspicio.core.llm: explaining generated text"),
+    ("perspicio.core.module", "perspicio.core.module: stochastic gates"),
     ("perspicio.vision", "perspicio.vision: images"),
     ("perspicio.text", "perspicio.text: text"),
     ("perspicio.tabular", "perspicio.tabular: tables"),
