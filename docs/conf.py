@@ -86,6 +86,7 @@ API = [
     ("perspicio.core.visualization", "perspicio.core.visualization: Captum's pictures"),
     ("perspicio.core.llm", "perspicio.core.llm: explaining generated text"),
     ("perspicio.core.module", "perspicio.core.module: stochastic gates"),
+    ("perspicio.core.robust", "perspicio.core.robust: adversarial attacks"),
     ("perspicio.vision", "perspicio.vision: images"),
     ("perspicio.text", "perspicio.text: text"),
     ("perspicio.tabular", "perspicio.tabular: tables"),
