@@ -15,6 +15,17 @@ from .segmentation_target import class_map
 
 _FOUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
+#: layers whose output is a map but not a place for a CAM
+POOLING = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AvgPool2d, nn.MaxPool2d, nn.Dropout)
+
+
+def _called_once(modules: list[nn.Module]) -> set[nn.Module]:
+    """The modules that ran once (a reused module has no single output)."""
+    counts: dict[nn.Module, int] = {}
+    for m in modules:
+        counts[m] = counts.get(m, 0) + 1
+    return {m for m, c in counts.items() if c == 1}
+
 
 def find_last_conv(
     model: nn.Module, input_size: tuple[int, int] = (224, 224), in_channels: int | None = None
@@ -44,8 +55,6 @@ def find_last_conv(
         raise ValueError("the model has no Conv2d; give `layer` explicitly")
     finished: list[nn.Module] = []
 
-    pooling = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AvgPool2d, nn.MaxPool2d, nn.Dropout)
-
     def hook(module, args, out):
         spatial = (
             isinstance(out, Tensor)
@@ -53,7 +62,7 @@ def find_last_conv(
             and out.shape[0] == 1
             and out.shape[-1] * out.shape[-2] > 1
         )  # one map per image: not RoI crops
-        if module is not model and spatial and not isinstance(module, pooling):
+        if module is not model and spatial and not isinstance(module, POOLING):
             finished.append(module)
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
@@ -66,8 +75,8 @@ def find_last_conv(
     finally:
         for h in handles:
             h.remove()
-    calls = {m: finished.count(m) for m in finished}
-    finished = [m for m in finished if calls[m] == 1]  # a reused module has no single output
+    once = _called_once(finished)
+    finished = [m for m in finished if m in once]
     if not finished:
         raise ValueError("no layer of the model produced a spatial map; give `layer` explicitly")
     found = finished[-1]
@@ -88,8 +97,7 @@ def vit_reshape_transform(
     >>> vit_reshape_transform(torch.randn(2, 1 + 14 * 14, 768)).shape
     torch.Size([2, 768, 14, 14])
     """
-    patches = tokens[:, 1:, :]
-    count = patches.shape[1]
+    count = tokens.shape[1] - 1
     if height is None or width is None:
         side = int(round(count**0.5))
         if side * side != count:
@@ -97,7 +105,7 @@ def vit_reshape_transform(
                 f"{count} patch tokens do not form a square grid; pass height and width"
             )
         height = width = side
-    return patches.reshape(tokens.shape[0], height, width, -1).permute(0, 3, 1, 2)
+    return TokenGrid(height, width, prefix=1)(tokens)
 
 
 def logits_of(out: Any) -> Tensor:
@@ -235,12 +243,9 @@ def find_cam_layer(
 def _last_feature_map(order: list[tuple[nn.Module, Tensor]], n_classes: int) -> nn.Module:
     """A segmentation model's CAM layer: the last module, called once, with a spatial map
     that is not the class maps themselves (the head's features, e.g. DeepLabV3's ASPP)."""
-    calls: dict[nn.Module, int] = {}
-    for module, _ in order:
-        calls[module] = calls.get(module, 0) + 1
-    pooling = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AvgPool2d, nn.MaxPool2d, nn.Dropout)
-    maps = [m for m, o in order if o.dim() == 4 and o.shape[1] != n_classes and calls[m] == 1
-            and o.shape[-1] * o.shape[-2] > 1 and not isinstance(m, pooling)]  # fmt: skip
+    once = _called_once([m for m, _ in order])
+    maps = [m for m, o in order if o.dim() == 4 and o.shape[1] != n_classes and m in once
+            and o.shape[-1] * o.shape[-2] > 1 and not isinstance(m, POOLING)]  # fmt: skip
     if not maps:
         raise ValueError("no layer of the model produced a feature map; give `layer`")
     return maps[-1]
@@ -268,12 +273,10 @@ def _token_grid(order: list[tuple[nn.Module, Tensor]]) -> TokenGrid | None:
 
 def _last_token_layer(order, features: Tensor, grid: TokenGrid, g: torch.Generator) -> nn.Module:
     """The last norm layer (else module) called once whose patch tokens reach ``features``."""
-    calls: dict[nn.Module, int] = {}
-    for module, _ in order:
-        calls[module] = calls.get(module, 0) + 1
+    once = _called_once([m for m, _ in order])
     tokens = [(m, o) for m, o in order
               if o.dim() == 3 and o.shape[1] == grid.prefix + grid.height * grid.width
-              and calls[m] == 1 and o.requires_grad]  # fmt: skip
+              and m in once and o.requires_grad]  # fmt: skip
     if not tokens:
         raise ValueError("no layer of the model outputs patch tokens; give `layer` explicitly")
     weights = torch.randn(features.shape, generator=g).to(features.device)

@@ -177,6 +177,18 @@ def shapes_model(retrain: bool = False) -> ShapesCNN:
     return net.eval()
 
 
+def _train(net: nn.Module, n: int, loss: Any, epochs: int, batch_size: int, lr: float,
+           seed: int) -> None:  # fmt: skip
+    """Adam over shuffled mini-batches of ``n`` examples: ``loss(indices)`` for each batch."""
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(epochs):
+        for idx in torch.randperm(n, generator=generator).split(batch_size):
+            optimizer.zero_grad()
+            loss(idx).backward()
+            optimizer.step()
+
+
 class ShapesSegmenter(nn.Module):
     """A small fully convolutional segmenter of the shapes scenes: background and the four
     shapes, one class map per class at the input's resolution (a dict with ``"out"``, as
@@ -203,7 +215,7 @@ def shapes_pixel_labels(labels: Tensor, masks: Tensor) -> Tensor:
 
 @cached_artifact(
     "shapes_segmenter_v1",
-    depends=(ShapesSegmenter, shapes_dataset, _shape_mask, shapes_pixel_labels),
+    depends=(ShapesSegmenter, shapes_dataset, _shape_mask, shapes_pixel_labels, _train),
     n_images=2000,
     data_seed=3,
     seed=0,
@@ -216,13 +228,8 @@ def _trained_shapes_segmenter(n_images, data_seed, seed, epochs, batch_size, lr)
     y = shapes_pixel_labels(labels, masks)
     torch.manual_seed(seed)
     net = ShapesSegmenter()
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=generator).split(batch_size):
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(net(x[idx])["out"], y[idx]).backward()
-            optimizer.step()
+    _train(net, len(x), lambda idx: nn.functional.cross_entropy(net(x[idx])["out"], y[idx]),
+           epochs, batch_size, lr, seed)  # fmt: skip
     return net.state_dict()
 
 
@@ -285,7 +292,7 @@ class ShapesDetector(nn.Module):
 
 @cached_artifact(
     "shapes_detector_v1",
-    depends=(ShapesDetector, shapes_dataset, _shape_mask, shapes_boxes),
+    depends=(ShapesDetector, shapes_dataset, _shape_mask, shapes_boxes, _train),
     n_images=3000,
     data_seed=5,
     seed=0,
@@ -300,22 +307,20 @@ def _trained_shapes_detector(n_images, data_seed, seed, epochs, batch_size, lr):
     centre = ((boxes[:, :2] + boxes[:, 2:]) / 2 / cell).long().clamp(0, 32 // cell - 1)
     torch.manual_seed(seed)
     net = ShapesDetector()
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=generator).split(batch_size):
-            optimizer.zero_grad()
-            heat, size = net.maps(x[idx])
-            target = torch.zeros_like(heat)
-            rows = torch.arange(len(idx))
-            target[rows, labels[idx], centre[idx, 1], centre[idx, 0]] = 1.0
-            heat_loss = nn.functional.binary_cross_entropy_with_logits(
-                heat, target, pos_weight=torch.tensor(20.0)
-            )
-            wh = size[rows, :, centre[idx, 1], centre[idx, 0]]
-            size_loss = (wh - (boxes[idx, 2:] - boxes[idx, :2])).abs().mean() / cell
-            (heat_loss + size_loss).backward()
-            optimizer.step()
+
+    def loss(idx: Tensor) -> Tensor:
+        """Centre heat (one positive cell, weighted against the empty ones) and box size."""
+        heat, size = net.maps(x[idx])
+        target = torch.zeros_like(heat)
+        rows = torch.arange(len(idx))
+        target[rows, labels[idx], centre[idx, 1], centre[idx, 0]] = 1.0
+        heat_loss = nn.functional.binary_cross_entropy_with_logits(
+            heat, target, pos_weight=torch.tensor(20.0)
+        )
+        wh = size[rows, :, centre[idx, 1], centre[idx, 0]]
+        return heat_loss + (wh - (boxes[idx, 2:] - boxes[idx, :2])).abs().mean() / cell
+
+    _train(net, len(x), loss, epochs, batch_size, lr, seed)
     return net.state_dict()
 
 
