@@ -12,9 +12,10 @@ from torch import Tensor
 from .._gradients import autograd_grad
 from .._inputs import as_tuple, format_additional_args, format_target, like_inputs
 from ..errors import AttributionTypeError
+from .perturbation import Perturbation
 
 
-class GradientAttack:
+class GradientAttack(Perturbation):
     """The model, the loss and the bounds of an attack.
 
     ``loss_func(outputs, target)`` returns a loss per example; by default the loss is
