@@ -13,12 +13,14 @@ import torch
 
 from . import (
     cam,
+    concept,
     generation,
     gradient,
     incremental,
     layer,
     metrics,
     perturbation,
+    robust,
     tabular,
     text,
     vision,
@@ -36,6 +38,8 @@ SUITES = {
     "generation": generation.cases,
     "incremental": incremental.cases,
     "cam": cam.cases,
+    "robust": robust.cases,
+    "concept": concept.cases,
 }
 
 

@@ -7,7 +7,8 @@ from .av import AV
 from .cav import CAV
 from .classifier import Classifier, DefaultClassifier
 from .concept import Concept, ConceptInterpreter, concepts_to_str
+from .significance import Significance, significance
 from .tcav import TCAV
 
 __all__ = ["CAV", "Concept", "ConceptInterpreter", "TCAV", "Classifier", "DefaultClassifier",
-           "AV", "concepts_to_str"]  # fmt: skip
+           "AV", "concepts_to_str", "significance", "Significance"]  # fmt: skip

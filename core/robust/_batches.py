@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._batching import auto_rows
+from .._batching import Layout, auto_rows
 from .._inputs import expand_additional_args
 from ..errors import AttributionTypeError, AttributionValueError
 
@@ -59,12 +59,15 @@ def copies_per_call(forward_func: Callable, item: Any, args: tuple, per_eval: in
     return max(1, auto_rows(forward_func, xs, args) // max(rows(item), 1))
 
 
-def evaluate(forward_func: Callable, items: Sequence[Any], args: tuple) -> Iterator[Any]:
-    """The model's output for each item of ``items`` (one call for all of them)."""
+def evaluate(forward_func: Callable, items: Sequence[Any], args: tuple,
+             layout: Layout | None = None) -> Iterator[Any]:  # fmt: skip
+    """The model's output for each item of ``items`` (one call for all of them; images
+    channels-last when ``layout`` says so)."""
     n = rows(items[0])
     batch = concat(items)
     xs = batch if isinstance(batch, tuple) else (batch,)
-    out = forward_func(*xs, *expand_additional_args(args, n, len(items)))
+    extra = expand_additional_args(args, n, len(items))
+    out = (layout or Layout()).call(lambda points: forward_func(*points, *extra), xs)
     if len(items) == 1:
         yield out
         return

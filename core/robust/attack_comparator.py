@@ -13,6 +13,7 @@ from torch import Tensor
 
 from .._inputs import check_positive_int, format_additional_args
 from ..errors import AttributionTypeError, AttributionValueError
+from .._batching import Layout
 from ._batches import check_per_eval, copies_per_call, evaluate
 
 ORIGINAL_KEY = "Original"
@@ -197,9 +198,10 @@ class AttackComparator:
         batch: dict[str, _Results] = {ORIGINAL_KEY: _Results()}
         size = copies_per_call(self.forward_func, preproc_input, args, per_eval)
         pending: list[tuple[str, Any]] = [(ORIGINAL_KEY, preproc_input)]
+        layout = Layout()
 
         def flush() -> None:
-            outputs = evaluate(self.forward_func, [item for _, item in pending], args)
+            outputs = evaluate(self.forward_func, [item for _, item in pending], args, layout)
             for (key, _), out in zip(pending, outputs):
                 batch[key].add(self.metric(out, **kwargs))
             pending.clear()

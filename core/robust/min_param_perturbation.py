@@ -11,6 +11,7 @@ from torch import Tensor
 
 from .._inputs import check_positive_int, format_additional_args
 from ..errors import AttributionTypeError, AttributionValueError
+from .._batching import Layout
 from ._batches import check_per_eval, copies_per_call, evaluate
 
 MODES = ("linear", "binary")
@@ -137,6 +138,7 @@ class MinParamPerturbation:
         if target is not None:
             fn_kwargs["target"] = target
         attack_kwargs = dict(attack_kwargs or {})
+        layout = Layout()
 
         def first_wrong(values: list[float]) -> tuple[Any, float] | None:
             """Attack at each value (``num_attempts`` each), ``size`` copies per call; the
@@ -149,7 +151,7 @@ class MinParamPerturbation:
                 )
                 if len(pending) == size or i == len(queue) - 1:
                     with torch.no_grad():
-                        outs = evaluate(self.forward_func, [p[0] for p in pending], args)
+                        outs = evaluate(self.forward_func, [p[0] for p in pending], args, layout)
                         for (_, attacked, v), out in zip(pending, outs):
                             if not self.correct_fn(out, **fn_kwargs):
                                 return attacked, v
