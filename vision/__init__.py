@@ -15,9 +15,16 @@ from perspicio.core._fingerprint import model_fingerprint
 
 from .baselines import baseline_distribution, image_baseline
 from .cam import TokenGrid, find_cam_layer, find_last_conv, vit_reshape_transform
+from .concepts import (
+    concept_from_folder,
+    concept_from_images,
+    plot_significance,
+    random_concepts,
+)
 from .dataset import explain_dataset
 from .explain import METHODS, explain
 from .explanation import ImageExplanation
+from .robustness import AttackReport, attack_accuracy, min_noise_level
 from .segmentation import segment
 from .visualize import (
     alpha_scaling,
@@ -100,4 +107,11 @@ __all__ = [
     "original_image",
     "segment",
     "vit_reshape_transform",
+    "concept_from_folder",
+    "concept_from_images",
+    "random_concepts",
+    "plot_significance",
+    "attack_accuracy",
+    "AttackReport",
+    "min_noise_level",
 ]

@@ -73,7 +73,8 @@ def concept_from_folder(folder: str | Path, name: str | None = None, id: int = 0
     return Concept(id, name if name is not None else path.name, loader)
 
 
-def concept_from_images(images: Tensor, name: str, id: int = 0, batch_size: int = 64) -> Concept:
+def concept_from_images(images: Tensor, name: str, id: int = 0,
+                        batch_size: int = 64) -> Concept:  # fmt: skip
     """A concept whose examples are ``images`` ``(N, C, H, W)``, as the model takes them.
 
     Examples
@@ -123,3 +124,34 @@ def plot_significance(results: Sequence[Significance] | dict[str, Significance],
         ax.set_title(title, pad=18)
     fig.tight_layout()
     return fig
+
+
+def random_concepts(pool: Tensor, n: int, size: int, first_id: int = 1000, seed: int = 0,
+                    batch_size: int = 64) -> list[Concept]:  # fmt: skip
+    """``n`` random concepts of ``size`` images each, drawn without replacement within a
+    concept from ``pool`` ``(N, C, H, W)`` (e.g. images of the model's domain), with ids
+    ``first_id, first_id + 1, ...``: the references a concept's TCAV score is tested
+    against (:func:`~perspicio.core.concept.significance`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> concepts = random_concepts(torch.rand(100, 3, 8, 8), n=3, size=20)
+    >>> [c.identifier for c in concepts]
+    ['random-1000', 'random-1001', 'random-1002']
+    """
+    if not isinstance(pool, Tensor) or pool.dim() != 4:
+        got = getattr(pool, "shape", type(pool).__name__)
+        raise ValueError(f"`pool` must be a tensor (N, C, H, W), got {got}")
+    if size > len(pool):
+        raise ValueError(f"`size` ({size}) is larger than the pool ({len(pool)} images)")
+    generator = torch.Generator().manual_seed(seed)
+    return [
+        concept_from_images(
+            pool[torch.randperm(len(pool), generator=generator)[:size]],
+            "random",
+            id=first_id + i,
+            batch_size=batch_size,
+        )  # fmt: skip
+        for i in range(n)
+    ]

@@ -1,0 +1,110 @@
+"""Concepts and robustness on the shapes model, where the truth is known: a shape's concept
+drives its own class and not the others; gradient attacks lower the accuracy where noise of
+the same size does not; the smallest flipping noise equals a brute-force scan."""
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("torchvision")
+pytest.importorskip("skimage")
+
+from perspicio import vision  # noqa: E402
+from perspicio.core.concept import TCAV, significance  # noqa: E402
+from perspicio.vision.demo import (  # noqa: E402
+    SHAPES,
+    shape_concept_images,
+    shapes_dataset,
+    shapes_model,
+)
+
+LAYER = "features.8"  # the last block, after its ReLU
+
+
+@pytest.fixture(scope="module")
+def shapes():
+    torch.set_num_threads(1)
+    return shapes_model(), *shapes_dataset(200, seed=11)[:2]
+
+
+@pytest.mark.parametrize("shape", ["circle", "triangle"])
+def test_a_shape_concept_drives_its_class_and_no_other(shapes, shape):
+    """Images of one shape in colours and sizes the model never saw, against 19 random
+    concepts (30 images of the data each): significant (p = 1/20) for the shape's class
+    and not for the three others (p >= 0.5 on this model)."""
+    net, x, y = shapes
+    pool = shapes_dataset(600, seed=99)[0]
+    randoms = vision.random_concepts(pool, n=19, size=30)
+    kind = SHAPES.index(shape)
+    concept = vision.concept_from_images(shape_concept_images(shape, 30, seed=kind), shape, kind)
+    tcav = TCAV(net, [LAYER], save_path=None)
+    results = {
+        target: significance(
+            tcav, x[y == target][:40], concept, randoms, target=target, alternative="greater"
+        )[LAYER]  # fmt: skip
+        for target in range(len(SHAPES))
+    }
+    assert results[kind].significant and results[kind].p_value == pytest.approx(1 / 20)
+    assert results[kind].mean > 0.9
+    for target, result in results.items():
+        if target != kind:
+            assert not result.significant, (SHAPES[target], result.p_value)
+    fig = vision.plot_significance(list(results.values()), title=shape)
+    assert len(fig.axes) == 1
+
+
+def test_gradient_attacks_lower_accuracy_where_noise_of_the_same_size_does_not(shapes):
+    net, x, y = shapes
+    eps = (0.0, 4 / 255, 8 / 255, 16 / 255)
+    report = vision.attack_accuracy(net, x, y, epsilons=eps)
+    fgsm, pgd = report.accuracy["fgsm"], report.accuracy["pgd"]
+    assert fgsm[0] == pgd[0] >= 0.97  # clean accuracy
+    assert fgsm[-1] <= 0.6 and pgd[-1] <= 0.3  # measured: 0.445 and 0.155 at 16/255
+    assert all(p <= f + 1e-6 for p, f in zip(pgd, fgsm))  # PGD is at least as strong
+    assert all(a >= b for a, b in zip(pgd, pgd[1:]))  # and weakens with epsilon
+    # random signs of the same L-inf size barely matter
+    generator = torch.Generator().manual_seed(0)
+    signs = torch.randint(0, 2, x.shape, generator=generator).float() * 2 - 1
+    with torch.no_grad():
+        noisy = net((x + eps[-1] * signs).clamp(0, 1)).argmax(1)
+    assert (noisy == y).float().mean() >= 0.95
+    assert len(report.plot().axes) == 1
+
+
+def test_min_noise_level_equals_a_brute_force_scan(shapes):
+    net, x, _ = shapes
+    grid = np.arange(0.0, 0.6, 0.02)
+    found_any = False
+    for i in range(4):
+        std, noisy = vision.min_noise_level(net, x[i], max_std=0.6, step=0.02, attempts=3, seed=i)
+        directions = torch.randn((3, *x.shape[1:]), generator=torch.Generator().manual_seed(i))
+        with torch.no_grad():
+            label = int(net(x[i : i + 1]).argmax(1))
+            expected = None
+            for s in grid:
+                batch = (x[i] + float(s) * directions).clamp(0, 1)
+                if (net(batch).argmax(1) != label).any():
+                    expected = float(s)
+                    break
+        if expected is None:
+            assert std is None and noisy is None
+        else:
+            found_any = True
+            assert std == pytest.approx(expected)
+            with torch.no_grad():
+                assert int(net(noisy).argmax(1)) != label
+    assert found_any
+
+
+def test_bad_input_is_named(shapes):
+    net, x, y = shapes
+    with pytest.raises(ValueError, match="`labels`"):
+        vision.attack_accuracy(net, x, y[:3])
+    with pytest.raises(ValueError, match="`attacks`"):
+        vision.attack_accuracy(net, x, y, attacks=["cw"])
+    with pytest.raises(ValueError, match="`image`"):
+        vision.min_noise_level(net, x[:2])
+    with pytest.raises(ValueError, match="`folder`"):
+        vision.concept_from_folder("/nonexistent/folder")
+    with pytest.raises(ValueError, match="`size`"):
+        vision.random_concepts(x[:5], n=2, size=10)
