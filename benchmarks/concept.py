@@ -24,6 +24,7 @@ def _run(lib, model, images, inputs):
             sets = [[c, r] for c in concepts[:2] for r in concepts[2:]]
             tcav = lib.TCAV(model, LAYERS, save_path=folder)
             return tcav.interpret(inputs, sets, target=3)
+
     return call
 
 

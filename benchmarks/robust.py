@@ -63,18 +63,27 @@ def cases(device: torch.device) -> list[Case]:
     model = small_cnn(device)
     x = torch.rand(64, 3, 32, 32, device=device)
     out = []
-    for per_eval_ours, per_eval_theirs, label in ((1, 1, "1 copy per call"),
-                                                  (None, 51, "perspicio auto, Captum 51")):
+    for per_eval_ours, per_eval_theirs, label in (
+        (1, 1, "1 copy per call"),
+        (None, 51, "perspicio auto, Captum 51"),
+    ):
+
         def run(lib, per_eval):
             def call():
                 gen, comparator = _comparator(lib, model, device)
                 gen.manual_seed(0)
                 return comparator.evaluate(x, perturbations_per_eval=per_eval, target=1)
+
             return call
 
         def check(a, b):
-            return max(max_abs_diff(a[k]["mean"] if k != "Original" else a[k],
-                                    b[k]["mean"] if k != "Original" else b[k]) for k in a)
+            return max(
+                max_abs_diff(
+                    a[k]["mean"] if k != "Original" else a[k],
+                    b[k]["mean"] if k != "Original" else b[k],
+                )
+                for k in a
+            )
 
         out.append(Case(f"AttackComparator 5x10 draws, CNN 64x32x32, {label}",
                         run(P, per_eval_ours), run(C, per_eval_theirs), check=check))  # fmt: skip

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ..errors import AttributionValueError
+from ._logistic import fit_sets
 
 
 class Classifier:
@@ -29,44 +30,11 @@ class Classifier:
         raise NotImplementedError
 
 
-def fit_logistic(x: Tensor, y: Tensor, alpha: float, max_iter: int = 100) -> tuple[Tensor, Tensor]:
-    r"""One-vs-rest L2-regularised logistic regression, by L-BFGS in torch on ``x``'s device.
-
-    ``y`` is ``(n, k)`` in {0, 1} (``k`` problems at once). Minimises
-
-    .. math:: \frac1n\sum_i \sum_j \ell\big(y_{ij}, x_i^\top w_j + b_j\big)
-              + \frac{\alpha}{2}\lVert W\rVert^2
-
-    on centred features (the bias absorbs the mean). Returns ``W`` ``(k, F)`` and ``b``.
-    """
-    x = x.detach().float()
-    mean = x.mean(0)
-    xc = x - mean
-    w = torch.zeros(x.shape[1], y.shape[1], device=x.device, requires_grad=True)
-    b = torch.zeros(y.shape[1], device=x.device, requires_grad=True)
-    y = y.to(x)
-    optimizer = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-6,
-                                  tolerance_change=1e-9, history_size=20,
-                                  line_search_fn="strong_wolfe")  # fmt: skip
-
-    def closure() -> Tensor:
-        optimizer.zero_grad()
-        logits = xc @ w + b
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="sum")
-        loss = loss / x.shape[0] + 0.5 * alpha * (w * w).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(closure)
-    w, b = w.detach(), b.detach()
-    return w.T.contiguous(), b - mean @ w
-
-
 class DefaultClassifier(Classifier):
     """A linear classifier trained in torch on the device of the activations: one-vs-rest
     logistic regression with an L2 penalty ``alpha`` (for two concepts one boundary, whose
-    weights ``w`` give the rows ``-w`` and ``w``), fitted on a random ``1 - test_split_ratio``
+    weights ``w`` give the rows ``-w`` and ``w``), fitted exactly (Newton's method in the
+    dual, :mod:`perspicio.core.concept._logistic`) on a random ``1 - test_split_ratio``
     share of the examples; ``train_and_eval`` returns the accuracy on the rest as
     ``{"accs": tensor}``.
 
@@ -110,34 +78,59 @@ class DefaultClassifier(Classifier):
 
     def fit(self, x: Tensor, y: Tensor, test_split_ratio: float = 0.33) -> dict[str, Tensor]:
         """:meth:`train_and_eval` on tensors: ``x`` ``(n, F)``, integer labels ``y`` ``(n,)``."""
+        (weights, classes, stats), = self.fit_sets(x, [torch.arange(len(y))], [y],
+                                                   test_split_ratio)  # fmt: skip
+        self._weights, self._classes = weights, classes
+        return stats
+
+    def fit_sets(
+        self, activations: Tensor, indices: list[Tensor], labels: list[Tensor],
+        test_split_ratio: float = 0.33, gram: Tensor | None = None,
+    ) -> list[tuple]:  # fmt: skip
+        """Train one classifier per set of rows of ``activations`` ``(N, F)``: set ``s``
+        is the rows ``indices[s]`` labelled ``labels[s]``. Sets of the same size and
+        number of classes are solved together (:mod:`._logistic`), each exactly as
+        :meth:`fit` would. Returns ``(weights, classes, stats)`` per set."""
         if not 0 <= test_split_ratio < 1:
             raise AttributionValueError(
                 f"`test_split_ratio` must be in [0, 1), got {test_split_ratio!r}"
             )
-        classes = torch.unique(y)
-        if len(classes) < 2:
-            raise AttributionValueError(
-                "a CAV needs examples of at least two concepts; got only label(s) "
-                f"{classes.tolist()}"
-            )
-        generator = torch.Generator().manual_seed(self.seed)
-        order = torch.randperm(len(y), generator=generator).to(y.device)
-        n_test = int(test_split_ratio * len(y))
-        test, train = order[:n_test], order[n_test:]
-        onehot = (y[:, None] == classes[None, :]).float()
-        targets = onehot[:, 1:] if len(classes) == 2 else onehot
-        w, b = fit_logistic(x[train], targets[train], self.alpha)
-        self._weights = torch.cat([-w, w]) if len(classes) == 2 else w
-        self._classes = classes.tolist()
-        if n_test == 0:
-            return {"accs": torch.tensor(float("nan"))}
-        logits = x[test].float() @ w.T + b
-        if len(classes) == 2:
-            predicted = (logits[:, 0] > 0).long()
-        else:
-            predicted = logits.argmax(1)
-        accs = (classes[predicted] == y[test]).float().mean().cpu()
-        return {"accs": accs}
+        x = activations.reshape(len(activations), -1)
+        if gram is None:
+            x0 = x.float() - x.float().mean(0)
+            gram = (x0 @ x0.T).double()
+        groups: dict[tuple[int, int], list[int]] = {}
+        classes = []
+        for s, (index, y) in enumerate(zip(indices, labels)):
+            found = torch.unique(y)
+            if len(found) < 2:
+                raise AttributionValueError(
+                    "a CAV needs examples of at least two concepts; got only label(s) "
+                    f"{found.tolist()}"
+                )
+            classes.append(found.to(x.device))
+            groups.setdefault((len(index), len(found)), []).append(s)
+        out: list[tuple] = [None] * len(indices)  # type: ignore[list-item]
+        for (n, n_classes), members in groups.items():
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
+            n_test = int(test_split_ratio * n)
+            test, train = order[:n_test].to(x.device), order[n_test:].to(x.device)
+            index = torch.stack([indices[s].to(x.device) for s in members])
+            y = torch.stack([labels[s].to(x.device) for s in members])
+            cls = torch.stack([classes[s] for s in members])  # (S, C)
+            onehot = (y.unsqueeze(-1) == cls.unsqueeze(1)).double()  # (S, n, C)
+            targets = onehot[..., 1:] if n_classes == 2 else onehot
+            w, b = fit_sets(x, index[:, train], targets[:, train], self.alpha, gram)
+            for k, s in enumerate(members):
+                weights = torch.cat([-w[k], w[k]]) if n_classes == 2 else w[k]
+                stats = {"accs": torch.tensor(float("nan"))}
+                if n_test:
+                    logits = x[index[k, test]].to(w.dtype) @ w[k].T + b[k]
+                    predicted = (logits[:, 0] > 0).long() if n_classes == 2 else logits.argmax(1)
+                    correct = cls[k][predicted] == y[k, test]
+                    stats = {"accs": correct.float().mean().cpu()}
+                out[s] = (weights, cls[k].tolist(), stats)
+        return out
 
     def weights(self) -> Tensor:
         """``(classes, F)``: the CAV of each class."""

@@ -236,44 +236,60 @@ class TCAV(ConceptInterpreter):
         """Train (or load) the CAVs of every experimental set in every layer.
 
         ``force_train`` recomputes the activations and retrains; ``processes`` is accepted
-        for compatibility and ignored (the work runs in this process, batched).
+        for compatibility and ignored (the work runs in this process, batched: with the
+        default classifier all the sets of a layer are fitted together).
         """
         sets = self._check_sets(experimental_sets)
         if force_train:
             self._activations.clear()
             self.generate_all_activations()
+        todo: dict[str, list[list[Concept]]] = defaultdict(list)
         for concepts in sets:
-            key = concepts_to_str(concepts)
-            if force_train:
-                todo = list(self.layers)
-            else:
-                todo, _ = self.load_cavs(concepts)
-            for layer in todo:
-                self.cavs[key][layer] = self._train(concepts, layer)
+            layers = list(self.layers) if force_train else self.load_cavs(concepts)[0]
+            for layer in layers:
+                if concepts not in todo[layer]:
+                    todo[layer].append(concepts)
+        for layer, layer_sets in todo.items():
+            for concepts, (weights, classes, stats) in zip(
+                layer_sets, self._train(layer_sets, layer)
+            ):
+                cav = CAV(concepts, layer, {"weights": weights, "classes": classes, **stats},
+                          self.save_path, self.model_id)  # fmt: skip
+                cav.save()
+                self.cavs[concepts_to_str(concepts)][layer] = cav
         return self.cavs
 
-    def _train(self, concepts: list[Concept], layer: str) -> CAV:
-        acts = [self.activations(c, layer) for c in concepts]
-        labels = [torch.full((len(a),), c.id, dtype=torch.long, device=a.device)
-                  for a, c in zip(acts, concepts)]  # fmt: skip
-        if type(self.classifier) is DefaultClassifier:  # the tensors directly
-            stats = self.classifier.fit(torch.cat(acts), torch.cat(labels),
-                                        **self.classifier_kwargs)  # fmt: skip
-        else:
+    def _train(self, sets: list[list[Concept]], layer: str) -> list[tuple]:
+        """``(weights, classes, stats)`` of each set's classifier in ``layer``."""
+        if type(self.classifier) is DefaultClassifier:  # every set in one batched fit
+            unique = list({c.identifier: c for s in sets for c in s}.values())
+            acts = [self.activations(c, layer) for c in unique]
+            rows, start = {}, 0
+            for c, a in zip(unique, acts):
+                rows[c.identifier] = torch.arange(start, start + len(a))
+                start += len(a)
+            indices = [torch.cat([rows[c.identifier] for c in s]) for s in sets]
+            labels = [torch.cat([torch.full((len(rows[c.identifier]),), c.id) for c in s])
+                      for s in sets]  # fmt: skip
+            return self.classifier.fit_sets(torch.cat(acts), indices, labels,
+                                            **self.classifier_kwargs)  # fmt: skip
+        out = []
+        for concepts in sets:
+            acts = [self.activations(c, layer) for c in concepts]
+            labels = [torch.full((len(a),), c.id, dtype=torch.long, device=a.device)
+                      for a, c in zip(acts, concepts)]  # fmt: skip
             loader = DataLoader(list(zip(acts, labels)), batch_size=None)
             stats = self.classifier.train_and_eval(loader, **self.classifier_kwargs)
-        weights = self.classifier.weights()
-        classes = self.classifier.classes()
-        if weights is None or len(weights) == 0:
-            raise AttributionValueError("the classifier returned no weights")
-        if classes is None or len(classes) == 0:
-            raise AttributionValueError("the classifier returned no classes")
-        if isinstance(classes, Tensor):
-            classes = classes.tolist()
-        cav = CAV(concepts, layer, {"weights": weights, "classes": list(classes), **(stats or {})},
-                  self.save_path, self.model_id)  # fmt: skip
-        cav.save()
-        return cav
+            weights = self.classifier.weights()
+            classes = self.classifier.classes()
+            if weights is None or len(weights) == 0:
+                raise AttributionValueError("the classifier returned no weights")
+            if classes is None or len(classes) == 0:
+                raise AttributionValueError("the classifier returned no classes")
+            if isinstance(classes, Tensor):
+                classes = classes.tolist()
+            out.append((weights, list(classes), stats or {}))
+        return out
 
     # -------------------------------------------------------------- sensitivities
     def _sensitivities(

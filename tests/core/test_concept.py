@@ -217,21 +217,21 @@ def test_significance_tells_a_driving_concept_from_noise():
     random ones is rejected about as often as the level says (at most 2 of 10 at 5%;
     P(>= 3) = 0.012 under the null)."""
     hits, false_alarms = 0, 0
-    for seed in range(10):
+    for seed in range(20):
         model = driven_model(seed)
         inputs = torch.randn(30, 5)
-        randoms = [Concept(10 + i, f"r{i}", [torch.randn(30, 5)]) for i in range(9)]
+        randoms = [Concept(10 + i, f"r{i}", [torch.randn(30, 5)]) for i in range(19)]
         high = torch.tensor([2.0, 0, 0, 0, 0])
         driving = Concept(0, "feature 0 high", [torch.randn(30, 5) + high])
         noise = Concept(1, "noise", [torch.randn(30, 5)])
         tcav = TCAV(model, ["0"], save_path=None)
-        test = {"target": 1, "alternative": "greater", "score": "magnitude", "alpha": 0.1}
+        test = {"target": 1, "alternative": "greater", "score": "magnitude"}
         hit = significance(tcav, inputs, driving, randoms, **test)["0"]
         miss = significance(tcav, inputs, noise, randoms, **test)["0"]
         hits += hit.significant and hit.mean > hit.random_scores.max()
         false_alarms += miss.significant
-    assert hits == 10
-    assert false_alarms <= 3
+    assert hits >= 18
+    assert false_alarms <= 4
 
 
 def test_significance_options_and_errors():
