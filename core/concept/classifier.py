@@ -30,6 +30,10 @@ class Classifier:
         raise NotImplementedError
 
 
+#: memory for the Newton systems of the sets solved together
+SOLVE_BYTES = 256 << 20
+
+
 class DefaultClassifier(Classifier):
     """A linear classifier trained in torch on the device of the activations: one-vs-rest
     logistic regression with an L2 penalty ``alpha`` (for two concepts one boundary, whose
@@ -111,7 +115,12 @@ class DefaultClassifier(Classifier):
             classes.append(found.to(x.device))
             groups.setdefault((len(index), len(found)), []).append(s)
         out: list[tuple] = [None] * len(indices)  # type: ignore[list-item]
-        for (n, n_classes), members in groups.items():
+        # the Newton systems of a chunk of sets take at most SOLVE_BYTES
+        chunks = []
+        for key, members in groups.items():
+            size = max(1, SOLVE_BYTES // (8 * key[0] ** 2 * key[1]))
+            chunks += [(key, members[i : i + size]) for i in range(0, len(members), size)]
+        for (n, n_classes), members in chunks:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed))
             n_test = int(test_split_ratio * n)
             test, train = order[:n_test].to(x.device), order[n_test:].to(x.device)

@@ -253,3 +253,40 @@ def test_significance_options_and_errors():
 
 def test_concepts_to_str_keys():
     assert concepts_to_str([Concept(3, "a", None), Concept(12, "b", None)]) == "3-12"
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_default_classifier_reaches_the_optimum_and_batches_change_nothing(classes):
+    """The dual Newton solution makes the primal gradient vanish (one-vs-rest problems on
+    raw features with a bias), and sets solved together equal sets solved alone."""
+    torch.manual_seed(0)
+    x = torch.randn(30 * classes, 200) * 3 + 1
+    y = torch.arange(classes).repeat_interleave(30)
+    x[:, 0] += 2 * y  # a little signal
+    clf = DefaultClassifier(alpha=0.01)
+    clf.fit(x, y, test_split_ratio=0.0)
+    weights = clf.weights().double()
+    rows = weights[1:] if classes == 2 else weights
+    for k, w in enumerate(rows):
+        target = (y == (k + 1 if classes == 2 else k)).double()
+        w = w.clone().requires_grad_(True)
+        b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+
+        def objective(b):
+            z = x.double() @ w + b
+            return (nn.functional.softplus(z) - target * z).mean() + 0.005 * (w * w).sum()
+
+        # the optimal bias for this w, then the gradient in w there
+        with torch.no_grad():
+            for _ in range(50):
+                z = x.double() @ w + b
+                p = torch.sigmoid(z)
+                b -= (p - target).sum() / (p * (1 - p)).sum()
+        objective(b).backward()
+        assert w.grad.norm() < 1e-6
+    sets = [torch.arange(len(y)), torch.arange(len(y)).flip(0)]
+    together = clf.fit_sets(x, sets, [y, y.flip(0)], 0.3)
+    alone = [clf.fit_sets(x, [s], [label], 0.3)[0] for s, label in zip(sets, [y, y.flip(0)])]
+    for (w1, c1, s1), (w2, c2, s2) in zip(together, alone):
+        torch.testing.assert_close(w1, w2)
+        assert c1 == c2 and torch.equal(s1["accs"], s2["accs"])
