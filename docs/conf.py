@@ -87,6 +87,7 @@ API = [
     ("perspicio.core.llm", "perspicio.core.llm: explaining generated text"),
     ("perspicio.core.module", "perspicio.core.module: stochastic gates"),
     ("perspicio.core.robust", "perspicio.core.robust: adversarial attacks"),
+    ("perspicio.core.concept", "perspicio.core.concept: concepts and TCAV"),
     ("perspicio.vision", "perspicio.vision: images"),
     ("perspicio.text", "perspicio.text: text"),
     ("perspicio.tabular", "perspicio.tabular: tables"),
