@@ -1,0 +1,11 @@
+"""Training-data influence (Captum's ``captum.influence``): which training examples drove a
+prediction, and which look mislabelled, from loss gradients at saved checkpoints (TracIn)
+or the inverse Hessian of the training loss (influence functions)."""
+
+from ._data import KMostInfluentialResults
+from .influence import DataInfluence
+from .tracincp import TracInCP, TracInCPBase
+from .tracincp_fast import TracInCPFast, TracInCPFastRandProj
+
+__all__ = ["DataInfluence", "TracInCPBase", "TracInCP", "TracInCPFast", "TracInCPFastRandProj",
+           "KMostInfluentialResults"]  # fmt: skip
