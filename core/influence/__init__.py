@@ -4,8 +4,11 @@ or the inverse Hessian of the training loss (influence functions)."""
 
 from ._data import KMostInfluentialResults
 from .influence import DataInfluence
+from .influence_function import InfluenceFunctionBase, NaiveInfluenceFunction
 from .tracincp import TracInCP, TracInCPBase
 from .tracincp_fast import TracInCPFast, TracInCPFastRandProj
 
-__all__ = ["DataInfluence", "TracInCPBase", "TracInCP", "TracInCPFast", "TracInCPFastRandProj",
-           "KMostInfluentialResults"]  # fmt: skip
+__all__ = [
+    "DataInfluence", "TracInCPBase", "TracInCP", "TracInCPFast", "TracInCPFastRandProj",
+    "KMostInfluentialResults", "NaiveInfluenceFunction", "InfluenceFunctionBase",
+]  # fmt: skip

@@ -138,6 +138,15 @@ def batches(data: Iterable, show: bool, desc: str) -> Iterator[tuple[tuple, Tens
         yield split_batch(batch)
 
 
+def check_projection_dim(value: Any) -> int | None:
+    """``projection_dim``: a positive int or ``None``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise AttributionValueError(
+            f"`projection_dim` must be a positive int or None, got {value!r}"
+        )
+    return value
+
+
 class TopK:
     """The ``k`` best scores per row seen so far, with their column indices, kept while
     the columns arrive block by block."""

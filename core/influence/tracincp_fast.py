@@ -29,6 +29,7 @@ from ._data import (
     TopK,
     as_loader,
     batches,
+    check_projection_dim,
     load_flexible_state_dict,
     reduction_of,
     restored,
@@ -82,11 +83,12 @@ class TracInCPFast(TracInCPBase):
         self.final_fc_layer = _module(model, final_fc_layer)
         self.vectorize = vectorize
         for name, fn in (("loss_fn", self.loss_fn), ("test_loss_fn", self.test_loss_fn)):
-            if reduction_of(fn) not in ("sum", "mean"):
+            # a plain function (no `reduction`) is taken to sum over the batch
+            if reduction_of(fn) not in ("sum", "mean", None) or fn is None:
                 raise AttributionValueError(
                     f"`{name}` must reduce by 'sum' or 'mean' for {type(self).__name__} "
-                    f"(its per-example gradients come from the batch's loss), got reduction "
-                    f"{reduction_of(fn)!r}"
+                    f"(its per-example gradients come from the batch's loss), got "
+                    f"{'no loss' if fn is None else 'reduction ' + repr(reduction_of(fn))}"
                 )
 
     def _factors(self, inputs: tuple, labels: Tensor, loss_fn: Callable) -> tuple[Tensor, Tensor]:
@@ -229,14 +231,7 @@ class TracInCPFastRandProj(TracInCPFast):
             model, final_fc_layer, train_dataset, checkpoints, checkpoints_load_func,
             loss_fn, batch_size, test_loss_fn, vectorize,
         )  # fmt: skip
-        if projection_dim is not None and (
-            isinstance(projection_dim, bool) or not isinstance(projection_dim, int)
-            or projection_dim < 1
-        ):  # fmt: skip
-            raise AttributionValueError(
-                f"`projection_dim` must be a positive int or None, got {projection_dim!r}"
-            )
-        self.projection_dim = projection_dim
+        self.projection_dim = check_projection_dim(projection_dim)
         self.seed = seed
         self.nearest_neighbors = nearest_neighbors
         self._projections: list[tuple[Tensor, Tensor] | None] | None = None

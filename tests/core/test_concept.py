@@ -272,7 +272,7 @@ def test_default_classifier_reaches_the_optimum_and_batches_change_nothing(class
         w = w.clone().requires_grad_(True)
         b = torch.zeros((), dtype=torch.float64, requires_grad=True)
 
-        def objective(b):
+        def objective(b, w=w, target=target):
             z = x.double() @ w + b
             return (nn.functional.softplus(z) - target * z).mean() + 0.005 * (w * w).sum()
 
