@@ -17,6 +17,7 @@ from . import (
     generation,
     gradient,
     incremental,
+    influence,
     layer,
     metrics,
     perturbation,
@@ -40,6 +41,7 @@ SUITES = {
     "cam": cam.cases,
     "robust": robust.cases,
     "concept": concept.cases,
+    "influence": influence.cases,
 }
 
 

@@ -11,6 +11,8 @@ own (a heat map, highlighted tokens, a waterfall) and says how it draws and writ
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +21,13 @@ import torch
 from torch import Tensor
 
 from ._fingerprint import model_fingerprint
+
+
+def figure_data_uri(fig: Any, dpi: int = 80) -> str:
+    """A matplotlib Figure as a ``data:image/png;base64,...`` URI, for self-contained HTML."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def fingerprint_of(model: Any) -> str | None:

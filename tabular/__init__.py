@@ -10,8 +10,10 @@ from .background import Reference, make_reference
 from .explain import MIN_POPULATION, explain, global_importance
 from .explainer import TABULAR_METHODS, Explainer
 from .explanation import TabularExplanation
+from .influence import TrainingInfluence
 
 __all__ = [
+    "TrainingInfluence",
     "MIN_POPULATION",
     "TABULAR_METHODS",
     "Explainer",

@@ -167,3 +167,67 @@ def gradient_boosting() -> TabularDemo:
     X_train, X_test, y_train, _ = breast_cancer_split()
     clf = GradientBoostingClassifier(n_estimators=50, random_state=0).fit(X_train, y_train)
     return TabularDemo(clf, X_train, X_test)
+
+
+class MislabeledDemo(NamedTuple):
+    """A model trained on labels of which a known share was flipped, with its checkpoints."""
+
+    model: Any
+    checkpoints: list[str]
+    X_train: Any
+    y_train: Any
+    flipped: Any
+    X_test: Any
+    y_test: Any
+
+
+@cached_artifact("breast_cancer_noisy_mlp_v1",
+                 depends=(_breast_cancer_net, StandardizedMLP, split),
+                 test_size=TEST_SIZE, split_seed=SPLIT_SEED, share=0.05, seed=0,
+                 epochs=(40, 120, 300), lr=3e-3, weight_decay=1e-4)  # fmt: skip
+def _trained_noisy_breast_cancer(test_size, split_seed, share, seed, epochs, lr, weight_decay):
+    torch.manual_seed(seed)
+    model, x, y = _breast_cancer_net()
+    generator = torch.Generator().manual_seed(seed)
+    flipped = torch.randperm(len(y), generator=generator)[: round(share * len(y))].sort().values
+    noisy = y.clone()
+    noisy[flipped] = 1 - noisy[flipped]
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    states = []
+    for epoch in range(1, max(epochs) + 1):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x), noisy).backward()
+        optimizer.step()
+        if epoch in epochs:
+            states.append({k: v.clone() for k, v in model.state_dict().items()})
+    return {"checkpoints": states, "flipped": flipped, "labels": noisy, "lr": lr}
+
+
+def breast_cancer_mislabeled() -> MislabeledDemo:
+    """The breast-cancer MLP trained on labels of which 5% (23 of the 455 training
+    patients, chosen at random) were flipped, with checkpoints after 40, 120 and 300
+    epochs of full-batch Adam (written as files to the cache folder, each holding its
+    ``learning_rate``): the ground truth for finding mislabelled training rows.
+
+    Returns ``(model, checkpoints, X_train, y_train, flipped, X_test, y_test)``: the model
+    at its last checkpoint, the checkpoint files, the training table with the noisy labels
+    (a Series), the positions of the flipped rows, and the clean held-out rows.
+    """
+    import pandas as pd
+
+    from perspicio._cache import cache_dir
+
+    trained = _trained_noisy_breast_cancer()
+    folder = cache_dir() / "breast_cancer_noisy_checkpoints"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for i, state in enumerate(trained["checkpoints"]):
+        path = folder / f"checkpoint-{i}.pt"
+        torch.save({"model_state_dict": state, "learning_rate": trained["lr"]}, path)
+        paths.append(str(path))
+    model, _, _ = _breast_cancer_net()
+    model.load_state_dict(trained["checkpoints"][-1])
+    X_train, X_test, _, y_test = breast_cancer_split()
+    y_noisy = pd.Series(trained["labels"].numpy(), index=X_train.index, name="target")
+    return MislabeledDemo(model.eval(), paths, X_train, y_noisy, trained["flipped"].numpy(),
+                          X_test, y_test)  # fmt: skip

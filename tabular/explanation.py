@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +13,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from perspicio.core.explanation import Explanation
+from perspicio.core.explanation import Explanation, figure_data_uri
 
 
 @dataclass
@@ -183,10 +181,7 @@ class TabularExplanation(Explanation):
         """One self-contained HTML report (figures embedded as PNG): model and method, the
         first ``rows`` predictions with their waterfalls, and the global importance."""
 
-        def png(fig: Figure) -> str:
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=80)
-            return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+        png = figure_data_uri
 
         parts = [
             '<!DOCTYPE html><html><head><meta charset="utf-8"><title>perspicio report</title>',

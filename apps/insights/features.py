@@ -7,15 +7,15 @@ into the model's input (``input_transforms``), which references to attribute aga
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from perspicio.core.explanation import figure_data_uri
 
 
 @dataclass
@@ -38,9 +38,7 @@ def _apply(transforms: Sequence[Callable] | Callable | None, x: Tensor) -> Tenso
 
 
 def _png(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return figure_data_uri(fig, dpi=72)
 
 
 @dataclass

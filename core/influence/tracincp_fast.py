@@ -234,7 +234,7 @@ class TracInCPFastRandProj(TracInCPFast):
         self.projection_dim = check_projection_dim(projection_dim)
         self.seed = seed
         self.nearest_neighbors = nearest_neighbors
-        self._projections: list[tuple[Tensor, Tensor] | None] | None = None
+        self._projections: list[tuple[Tensor | None, Tensor | None] | None] | None = None
         self._train: Tensor | None = None
 
     def _project(self, per: list[tuple[float, Tensor, Tensor]]) -> Tensor:
@@ -247,14 +247,20 @@ class TracInCPFastRandProj(TracInCPFast):
                     continue
                 dg = min(g.shape[1], max(1, math.isqrt(self.projection_dim)))
                 da = min(a.shape[1], max(1, self.projection_dim // dg))
-                self._projections.append((
-                    torch.randn(g.shape[1], dg, generator=generator, dtype=torch.float64) / dg**0.5,
-                    torch.randn(a.shape[1], da, generator=generator, dtype=torch.float64) / da**0.5,
-                ))  # fmt: skip
+
+                def gaussian(rows: int, cols: int) -> Tensor | None:
+                    # a factor that keeps its dimensions is not projected (no added noise)
+                    if cols >= rows:
+                        return None
+                    return torch.randn(rows, cols, generator=generator,
+                                       dtype=torch.float64) / cols**0.5  # fmt: skip
+
+                self._projections.append((gaussian(g.shape[1], dg), gaussian(a.shape[1], da)))
         parts = []
         for (lr, g, a), proj in zip(per, self._projections):
             if proj is not None:
-                g, a = g @ proj[0].to(g), a @ proj[1].to(a)
+                g = g if proj[0] is None else g @ proj[0].to(g)
+                a = a if proj[1] is None else a @ proj[1].to(a)
             parts.append(lr**0.5 * (g.unsqueeze(2) * a.unsqueeze(1)).flatten(1))
         return torch.cat(parts, 1)
 

@@ -1,0 +1,198 @@
+"""Which training rows drove a prediction, and which training rows look mislabelled: TracIn
+(:mod:`perspicio.core.influence`) over a tabular model's checkpoints, answered as tables
+and a report."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from perspicio.core.explanation import figure_data_uri
+from perspicio.core.influence import TracInCP, TracInCPFast
+
+from ._data import to_matrix
+
+LOSSES = ("cross_entropy", "mse")
+METHODS = ("tracin", "tracin_fast")
+
+
+def _last_linear(model: nn.Module) -> nn.Module:
+    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linear:
+        raise ValueError("`method`='tracin_fast' needs a model whose last layer is nn.Linear")
+    return linear[-1]
+
+
+class TrainingInfluence:
+    """Training-data influence for a torch model on a table.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Takes float rows (the table's columns, in order).
+    X_train : DataFrame or array ``(N, F)``
+    y_train : Series or array ``(N,)``
+        The labels the model was trained on (classes, or values for ``loss="mse"``).
+    checkpoints : str or list of str
+        Files saved during training (a folder of them, or a list), each a state dict or a
+        dict with ``"model_state_dict"`` and ``"learning_rate"``; loaded ``weights_only``.
+    loss : {"cross_entropy", "mse"}
+    method : {"tracin", "tracin_fast"}
+        All parameters, or only the last linear layer's weights (closed form, faster).
+    batch_size : int
+
+    Examples
+    --------
+    >>> from perspicio.tabular.demo import breast_cancer_mislabeled
+    >>> demo = breast_cancer_mislabeled()
+    >>> influence = TrainingInfluence(demo.model, demo.X_train, demo.y_train, demo.checkpoints)
+    >>> list(influence.likely_mislabeled(top=3).columns)
+    ['training_row', 'self_influence', 'label', 'predicted', 'probability_of_label']
+    """
+
+    def __init__(self, model: nn.Module, X_train: Any, y_train: Any, checkpoints: Any,
+                 loss: str = "cross_entropy", method: str = "tracin",
+                 batch_size: int = 256) -> None:  # fmt: skip
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
+        if loss not in LOSSES:
+            raise ValueError(f"`loss` must be one of {LOSSES}, got {loss!r}")
+        if method not in METHODS:
+            raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+        self.model = model
+        self.x, self.features = to_matrix(X_train, name="X_train")
+        labels = np.array(y_train)
+        if labels.shape != (len(self.x),):
+            raise ValueError(
+                f"`y_train` must hold one label per training row ({len(self.x)}), got shape "
+                f"{labels.shape}"
+            )
+        self.index = list(getattr(X_train, "index", range(len(self.x))))
+        self.loss = loss
+        dtype = torch.long if loss == "cross_entropy" else torch.float32
+        self.y = torch.as_tensor(labels, dtype=dtype)
+        if loss == "mse":
+            self.y = self.y.view(-1, 1)
+        self.method = method
+        data = DataLoader(TensorDataset(self.x, self.y), batch_size=batch_size)
+        if method == "tracin":
+            per_example = (nn.CrossEntropyLoss(reduction="none") if loss == "cross_entropy"
+                           else nn.MSELoss(reduction="none"))  # fmt: skip
+            self.tracin = TracInCP(model, data, checkpoints, loss_fn=per_example,
+                                   batch_size=batch_size)  # fmt: skip
+        else:
+            summed = (nn.CrossEntropyLoss(reduction="sum") if loss == "cross_entropy"
+                      else nn.MSELoss(reduction="sum"))  # fmt: skip
+            self.tracin = TracInCPFast(model, _last_linear(model), data, checkpoints,
+                                       loss_fn=summed, batch_size=batch_size)  # fmt: skip
+        self._self_influence: torch.Tensor | None = None
+
+    def _rows(self, rows: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        x, _ = to_matrix(rows, n_expected=len(self.features), name="rows")
+        if labels is None:
+            with torch.no_grad():
+                out = self.model(x)
+            y = out.argmax(1) if self.loss == "cross_entropy" else out.view(-1, 1)
+        else:
+            y = torch.as_tensor(np.asarray(labels), dtype=self.y.dtype).view(
+                len(x), *self.y.shape[1:]
+            )
+        return x, y
+
+    def most_influential(self, rows: Any, labels: Any = None, k: int = 5,
+                         opponents: bool = False):  # fmt: skip
+        """The ``k`` training rows with the largest influence on each row's loss at its
+        label (default: the model's prediction, i.e. why it predicted that), or the most
+        negative (``opponents``). A DataFrame: one line per (row, rank)."""
+        import pandas as pd
+
+        x, y = self._rows(rows, labels)
+        top = self.tracin.influence((x, y), k=k, proponents=not opponents)
+        lines = []
+        names = list(getattr(rows, "index", range(len(x))))
+        for r in range(len(x)):
+            pairs = zip(top.indices[r].tolist(), top.influence_scores[r].tolist())
+            for rank, (i, score) in enumerate(pairs, 1):
+                lines.append({"row": names[r], "rank": rank, "training_row": self.index[i],
+                              "influence": score, "training_label": self._label(i)})  # fmt: skip
+        return pd.DataFrame(lines)
+
+    def _label(self, i: int) -> Any:
+        return self.y[i].item()
+
+    def self_influence(self) -> torch.Tensor:
+        """Each training row's self-influence (computed once)."""
+        if self._self_influence is None:
+            self._self_influence = self.tracin.self_influence()
+        return self._self_influence
+
+    def likely_mislabeled(self, top: int = 20):
+        """The ``top`` training rows by self-influence (rows the model found hard to fit:
+        mislabelled or atypical), with their label, the model's prediction and the
+        probability it gives their label."""
+        import pandas as pd
+
+        scores = self.self_influence()
+        order = scores.argsort(descending=True)[:top]
+        with torch.no_grad():
+            out = self.model(self.x[order])
+        lines = []
+        for j, i in enumerate(order.tolist()):
+            line = {"training_row": self.index[i], "self_influence": float(scores[i]),
+                    "label": self._label(i)}  # fmt: skip
+            if self.loss == "cross_entropy":
+                p = out[j].softmax(0)
+                line["predicted"] = int(p.argmax())
+                line["probability_of_label"] = float(p[self.y[i]])
+            else:
+                line["predicted"] = float(out[j, 0])
+                line["probability_of_label"] = float("nan")
+            lines.append(line)
+        return pd.DataFrame(lines)
+
+    def plot_self_influence(self, top: int = 20) -> Figure:
+        """All rows' self-influence, sorted, with the ``top`` highlighted."""
+        scores = self.self_influence().sort(descending=True).values.numpy()
+        fig = Figure(figsize=(6, 3))
+        ax = fig.add_subplot()
+        ax.plot(np.arange(1, len(scores) + 1), scores, color="tab:grey")
+        ax.plot(np.arange(1, top + 1), scores[:top], color="tab:red", lw=2,
+                label=f"top {top}")  # fmt: skip
+        ax.set_xlabel("training rows, by self-influence")
+        ax.set_ylabel("self-influence")
+        ax.set_yscale("log")
+        ax.legend()
+        fig.tight_layout()
+        return fig
+
+    def report(self, rows: Any = None, top: int = 20, k: int = 5,
+               path: str | Path | None = None) -> str:  # fmt: skip
+        """A self-contained HTML report: the likely mislabelled training rows and, for
+        ``rows``, their most influential training rows (every piece of text escaped)."""
+        parts = [
+            '<!DOCTYPE html><html><head><meta charset="utf-8"><title>training influence</title>',
+            "<style>body{font-family:sans-serif}table{border-collapse:collapse}",
+            "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>",
+            f"<h2>Training-data influence ({html.escape(type(self.tracin).__name__)}, "
+            f"{len(self.tracin.checkpoints)} checkpoints)</h2>",
+            f"<h3>Training rows that look mislabelled (top {top} by self-influence)</h3>",
+            self.likely_mislabeled(top).to_html(index=False, float_format="%.4g", escape=True),
+            f'<img alt="self-influence" src="{figure_data_uri(self.plot_self_influence(top))}"/>',
+        ]
+        if rows is not None:
+            parts += ["<h3>The training rows that most influenced each prediction</h3>",
+                      self.most_influential(rows, k=k).to_html(index=False, float_format="%.4g",
+                                                               escape=True)]  # fmt: skip
+        parts.append("</body></html>")
+        page = "".join(parts)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(page, encoding="utf-8")
+        return page
