@@ -21,8 +21,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call
 
-from .._batching import progress
+from .._batching import Layout, progress
 from ..errors import AttributionTypeError, AttributionValueError
 from ._data import (
     KMostInfluentialResults,
@@ -53,6 +54,31 @@ def _module(model: nn.Module, layer: Any) -> nn.Module:
     )
 
 
+#: the training data's per-example factors are kept when they take at most this much
+CACHE_BYTES = 1 << 30
+
+
+def output_gradient(loss_fn: Any, out: Tensor, labels: Tensor) -> Tensor | None:
+    r"""The gradient of ``loss_fn(out, labels)`` with respect to ``out`` in closed form,
+    for a plain ``CrossEntropyLoss`` on class indices (:math:`\mathrm{softmax}(o) - e_y`)
+    and ``MSELoss`` (:math:`2(o - y)`), divided as the reduction divides; ``None`` for
+    any other loss (autograd is used)."""
+    reduction = reduction_of(loss_fn)
+    if reduction not in ("sum", "mean"):
+        return None
+    if (type(loss_fn) is nn.CrossEntropyLoss and loss_fn.weight is None
+            and loss_fn.label_smoothing == 0 and out.dim() == 2 and labels.dim() == 1
+            and not labels.is_floating_point()
+            and bool((labels != loss_fn.ignore_index).all())):  # fmt: skip
+        g = out.float().softmax(1).to(out.dtype)
+        g[torch.arange(len(out), device=out.device), labels] -= 1
+        return g / len(out) if reduction == "mean" else g
+    if type(loss_fn) is nn.MSELoss and out.shape == labels.shape:
+        g = 2 * (out - labels.to(out.dtype))
+        return g / out.numel() if reduction == "mean" else g
+    return None
+
+
 class TracInCPFast(TracInCPBase):
     """TracIn over the weights of ``final_fc_layer`` (a linear layer whose output the loss
     takes), in closed form. The loss must reduce by ``"sum"`` or ``"mean"`` (the latter is
@@ -81,6 +107,10 @@ class TracInCPFast(TracInCPBase):
         super().__init__(model, train_dataset, checkpoints, checkpoints_load_func, loss_fn,
                          batch_size, test_loss_fn)  # fmt: skip
         self.final_fc_layer = _module(model, final_fc_layer)
+        self._layout = Layout()
+        #: memory for the training data's factors, kept between calls
+        self.cache_bytes = CACHE_BYTES
+        self._cache: list | None = None
         self.vectorize = vectorize
         for name, fn in (("loss_fn", self.loss_fn), ("test_loss_fn", self.test_loss_fn)):
             # a plain function (no `reduction`) is taken to sum over the batch
@@ -91,21 +121,32 @@ class TracInCPFast(TracInCPBase):
                     f"{'no loss' if fn is None else 'reduction ' + repr(reduction_of(fn))}"
                 )
 
-    def _factors(self, inputs: tuple, labels: Tensor, loss_fn: Callable) -> tuple[Tensor, Tensor]:
+    def _factors(self, inputs: tuple, labels: Tensor, loss_fn: Callable,
+                 state: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
         """Each example's loss gradient at the layer's output ``g`` and the layer's input
-        ``a`` at the model's current weights."""
+        ``a``, at the model's weights (or ``state``). When the layer is the model's output
+        and the loss a plain cross-entropy or squared error, ``g`` has a closed form and
+        the forward pass runs without autograd (and with images channels-last)."""
         seen: dict[str, Tensor] = {}
 
         def hook(module: nn.Module, args: tuple, out: Tensor) -> None:
             seen["a"] = args[0]
             seen["o"] = out
 
+        def forward(points: tuple) -> Tensor:
+            if state is None:
+                return self.model(*points)
+            return functional_call(self.model, state, points)
+
         handle = self.final_fc_layer.register_forward_hook(hook)
         try:
-            with torch.enable_grad():
-                out = self.model(*inputs)
-                loss = loss_fn(out, labels)
-                g = torch.autograd.grad(loss, seen["o"])[0]
+            with torch.no_grad():
+                out = self._layout.call(forward, tuple(inputs))
+            g = output_gradient(loss_fn, out, labels) if seen.get("o") is out else None
+            if g is None:
+                with torch.enable_grad():
+                    out = forward(tuple(inputs))
+                    g = torch.autograd.grad(loss_fn(out, labels), seen["o"])[0]
         finally:
             handle.remove()
         if reduction_of(loss_fn) == "mean":
@@ -131,30 +172,49 @@ class TracInCPFast(TracInCPBase):
                 out.append((lr, torch.cat(gs), torch.cat(acts)))
         return out
 
-    def _stream(self, test: list | None, show: bool, desc: str, data: Any = None):
-        """Per training batch (all checkpoints): its offset and scores against the test
-        factors (or its self-influence)."""
+    def _batch_factors(self, show: bool, desc: str, data: Any = None):
+        """Per batch of ``data`` (the training data by default): its size and, per
+        checkpoint, ``(η, g, a)``. The training data's factors are kept after the first
+        full pass when they fit in :attr:`cache_bytes` (``(classes + features)`` numbers
+        per example and checkpoint), so later calls do not run the model on it again."""
+        if data is None and self._cache is not None:
+            yield from progress(self._cache, show, desc)
+            return
+        kept: list | None = [] if data is None else None
+        size = 0
         with restored(self.model):
             params = []
             for path in self.checkpoints:
                 lr = self.checkpoints_load_func(self.model, path)
                 state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
                 params.append((1.0 if lr is None else float(lr), state))
-            offset = 0
-            data = self.train_dataloader if data is None else data
-            for inputs, labels in batches(data, show, desc):
-                total = None
-                for c, (lr, state) in enumerate(params):
-                    self.model.load_state_dict(state)
-                    g, a = self._factors(inputs, labels, self.loss_fn)
-                    if test is None:
-                        part = lr * (g * g).sum(1) * (a * a).sum(1)
-                    else:
-                        _, tg, ta = test[c]
-                        part = lr * (tg @ g.T.to(tg.dtype)) * (ta @ a.T.to(ta.dtype))
-                    total = part if total is None else total + part
-                yield offset, total
-                offset += len(labels)
+            for inputs, labels in batches(self.train_dataloader if data is None else data,
+                                          show, desc):  # fmt: skip
+                factors = [(lr, *self._factors(inputs, labels, self.loss_fn, state))
+                           for lr, state in params]  # fmt: skip
+                item = (len(labels), factors)
+                if kept is not None:
+                    size += sum(g.nbytes + a.nbytes for _, g, a in factors)
+                    kept = kept + [item] if size <= self.cache_bytes else None
+                yield item
+        if kept is not None:
+            self._cache = kept
+
+    def _stream(self, test: list | None, show: bool, desc: str, data: Any = None):
+        """Per training batch (all checkpoints): its offset and scores against the test
+        factors (or its self-influence)."""
+        offset = 0
+        for n, factors in self._batch_factors(show, desc, data):
+            total = None
+            for c, (lr, g, a) in enumerate(factors):
+                if test is None:
+                    part = lr * (g * g).sum(1) * (a * a).sum(1)
+                else:
+                    _, tg, ta = test[c]
+                    part = lr * (tg @ g.T.to(tg.dtype)) * (ta @ a.T.to(ta.dtype))
+                total = part if total is None else total + part
+            yield offset, total
+            offset += n
 
     def _influence(self, inputs: Any, show_progress: bool = False) -> Tensor:
         test = self._per_checkpoint(inputs, self.test_loss_fn)
@@ -182,7 +242,8 @@ class TracInCPFast(TracInCPBase):
                                                                       "inputs")  # fmt: skip
         desc = self._desc("compute self influence. ")
         if not outer_loop_by_checkpoints:
-            stream = self._stream(None, show_progress, desc + "Processing batch", data)
+            stream = self._stream(None, show_progress, desc + "Processing batch",
+                                  None if inputs is None else data)  # fmt: skip
             return torch.cat([s for _, s in stream])
         total = None
         with restored(self.model):

@@ -174,3 +174,39 @@ def test_gpus_per_actor():
     before = ray.data.DataContext.get_current().enable_progress_bars
     assert attribute_dataset(WhereAmI, ROWS[:40], **kw).reducers["mean"][0] == 0.0  # default
     assert ray.data.DataContext.get_current().enable_progress_bars == before  # left as found
+
+
+def _self_influence_factory(folder):
+    from perspicio.core.influence import SelfInfluence, TracInCP
+
+    def factory():
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 2))
+        return SelfInfluence(TracInCP(net, (ROWS[:4], torch.zeros(4, dtype=torch.long)),
+                                      str(folder), batch_size=256,
+                                      loss_fn=nn.CrossEntropyLoss(reduction="none")))  # fmt: skip
+
+    return factory
+
+
+def test_self_influence_of_a_dataset_is_equal_on_ray_and_locally(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 2))
+    (tmp_path / "ckpts").mkdir()
+    for i in range(2):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+        torch.save(net.state_dict(), tmp_path / "ckpts" / f"epoch-{i}.pt")
+    labels = (ROWS[:, 0] > 0).long()
+    data = torch.utils.data.TensorDataset(ROWS, labels)
+    common = dict(target="label", batch_size=600, reducers=("mean",), show_progress=False)
+    factory = _self_influence_factory(tmp_path / "ckpts")
+    local = attribute_dataset(factory, data, output=tmp_path / "local", **common)
+    remote = attribute_dataset(factory, data, output=tmp_path / "ray", engine="ray",
+                               concurrency=2, **common)  # fmt: skip
+    got = np.concatenate([read_shard(tmp_path / "ray" / n) for n in remote.shards])
+    expected = np.concatenate([read_shard(tmp_path / "local" / n) for n in local.shards])
+    assert np.array_equal(got, expected) and got.shape == (3000,)
+    direct = factory().method.self_influence((ROWS, labels))
+    np.testing.assert_allclose(expected, direct.numpy(), rtol=1e-5, atol=1e-7)
