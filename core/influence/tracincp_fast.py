@@ -129,9 +129,14 @@ class TracInCPFast(TracInCPBase):
         the forward pass runs without autograd (and with images channels-last)."""
         seen: dict[str, Tensor] = {}
 
-        def hook(module: nn.Module, args: tuple, out: Tensor) -> None:
+        def hook(module: nn.Module, args: tuple, out: Tensor) -> Tensor | None:
             seen["a"] = args[0]
+            if torch.is_grad_enabled():  # the layer's output as a leaf: the gradient at it
+                out = out.detach().requires_grad_(True)
+                seen["o"] = out
+                return out
             seen["o"] = out
+            return None
 
         def forward(points: tuple) -> Tensor:
             if state is None:
