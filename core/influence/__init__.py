@@ -4,12 +4,17 @@ or the inverse Hessian of the training loss (influence functions)."""
 
 from ._data import KMostInfluentialResults
 from .influence import DataInfluence
-from .influence_function import InfluenceFunctionBase, NaiveInfluenceFunction
+from .influence_function import (
+    ArnoldiInfluenceFunction,
+    InfluenceFunctionBase,
+    NaiveInfluenceFunction,
+)
 from .self_influence import SelfInfluence
 from .tracincp import TracInCP, TracInCPBase
 from .tracincp_fast import TracInCPFast, TracInCPFastRandProj
 
 __all__ = [
     "DataInfluence", "TracInCPBase", "TracInCP", "TracInCPFast", "TracInCPFastRandProj",
-    "KMostInfluentialResults", "NaiveInfluenceFunction", "InfluenceFunctionBase", "SelfInfluence",
+    "KMostInfluentialResults", "NaiveInfluenceFunction", "ArnoldiInfluenceFunction",
+    "InfluenceFunctionBase", "SelfInfluence",
 ]  # fmt: skip

@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, hessian, vmap
+from torch.func import functional_call, grad, hessian, jvp, vmap
 
+from .._batching import progress
 from ..errors import AttributionTypeError, AttributionValueError
 from ._data import (
     KMostInfluentialResults,
@@ -220,6 +221,103 @@ class NaiveInfluenceFunction(InfluenceFunctionBase):
             h = h + hessian(total_loss)(flat, x, y)
         h = (h + h.T) / 2
         return h + self.hessian_reg * torch.eye(len(flat), dtype=h.dtype, device=h.device)
+
+    def _transform(self, grads: Tensor) -> Tensor:
+        return grads.to(self.R.dtype) @ self.R.T
+
+
+class ArnoldiInfluenceFunction(InfluenceFunctionBase):
+    """Influence functions from the top of the Hessian's spectrum, found by Arnoldi
+    iteration (Schioppa et al., 2022) with Hessian-vector products only: no Hessian is
+    formed, so it scales to models whose Hessian would not fit.
+
+    ``arnoldi_dim`` Krylov vectors are built from a random start (``seed``) by products
+    with ``H = Σ ∇²ℓ + λ I`` over the Hessian data (stopping early when the new vector's
+    norm falls below ``arnoldi_tol``); the ``projection_dim`` largest eigenvalues of the
+    projected matrix above ``hessian_inverse_tol`` and their vectors give
+    ``H^{-1} ≈ V Λ^{-1} V^T``, used as by :class:`NaiveInfluenceFunction`.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> from torch.utils.data import TensorDataset
+    >>> net = torch.nn.Linear(3, 1, bias=False)
+    >>> path = os.path.join(tempfile.mkdtemp(), "final.pt")
+    >>> torch.save(net.state_dict(), path)
+    >>> data = TensorDataset(torch.randn(20, 3), torch.randn(20, 1))
+    >>> arnoldi = ArnoldiInfluenceFunction(net, data, path, loss_fn=torch.nn.MSELoss(),
+    ...                                    batch_size=5, projection_dim=2, arnoldi_dim=3)
+    >>> arnoldi.self_influence().shape
+    torch.Size([20])
+    """
+
+    def __init__(
+        self, model: nn.Module, train_dataset: Any, checkpoint: str,
+        checkpoints_load_func: Callable = load_flexible_state_dict,
+        layers: list[str] | None = None, loss_fn: Callable | None = None,
+        batch_size: int | None = 1, hessian_dataset: Any = None,
+        test_loss_fn: Callable | None = None, sample_wise_grads_per_batch: bool = False,
+        projection_dim: int = 50, seed: int = 0, arnoldi_dim: int = 200,
+        arnoldi_tol: float = 1e-1, hessian_reg: float = 1e-3,
+        hessian_inverse_tol: float = 1e-4, projection_on_cpu: bool = True,
+        show_progress: bool = False,
+    ) -> None:  # fmt: skip
+        super().__init__(
+            model, train_dataset, checkpoint, checkpoints_load_func, layers, loss_fn,
+            batch_size, hessian_dataset, test_loss_fn, show_progress,
+        )  # fmt: skip
+        self.projection_dim = check_projection_dim(projection_dim)
+        if isinstance(arnoldi_dim, bool) or not isinstance(arnoldi_dim, int) or arnoldi_dim < 1:
+            raise AttributionValueError(
+                f"`arnoldi_dim` must be a positive int, got {arnoldi_dim!r}"
+            )
+        self.arnoldi_dim, self.arnoldi_tol = arnoldi_dim, arnoldi_tol
+        self.hessian_reg, self.hessian_inverse_tol = hessian_reg, hessian_inverse_tol
+        self.seed = seed
+        values, vectors = self._top_eigen(show_progress)
+        keep = values > hessian_inverse_tol
+        values, vectors = values[keep], vectors[:, keep]
+        self.R = (vectors / values.sqrt()).T
+
+    def hvp(self, v: Tensor) -> Tensor:
+        """``H v`` summed over the Hessian data (plus ``λ v``)."""
+        flat = torch.cat([self.params[n].reshape(-1) for n in self.names])
+        total_loss = summed_loss(self.model, self.loss_fn, self.params, self.names)
+        out = self.hessian_reg * v
+        for x, y in batches(self.hessian_dataloader, False, ""):
+
+            def gradient(p: Tensor, x: tuple = x, y: Tensor = y) -> Tensor:
+                return grad(total_loss)(p, x, y)
+
+            out = out + jvp(gradient, (flat,), (v.to(flat),))[1]
+        return out
+
+    def _top_eigen(self, show: bool) -> tuple[Tensor, Tensor]:
+        """The largest eigenvalues (ascending) and their vectors, by Arnoldi iteration."""
+        size = sum(self.params[n].numel() for n in self.names)
+        dtype = self.params[self.names[0]].dtype
+        generator = torch.Generator().manual_seed(self.seed)
+        q = torch.randn(size, generator=generator, dtype=torch.float64)
+        basis = [q / q.norm()]
+        steps = min(self.arnoldi_dim, size)
+        h = torch.zeros(steps + 1, steps, dtype=torch.float64)
+        for k in progress(range(steps), show, f"Using {self.get_name()}: Arnoldi iteration"):
+            w = self.hvp(basis[k].to(dtype)).double()
+            for _ in range(2):  # Gram-Schmidt twice: the basis stays orthogonal to rounding
+                for j, qj in enumerate(basis):
+                    c = qj @ w
+                    h[j, k] += c
+                    w = w - c * qj
+            h[k + 1, k] = w.norm()
+            if h[k + 1, k] < self.arnoldi_tol or k == steps - 1:
+                steps = k + 1
+                break
+            basis.append(w / h[k + 1, k])
+        small = h[:steps, :steps]
+        values, vectors = torch.linalg.eigh((small + small.T) / 2)
+        top = self.projection_dim if self.projection_dim is not None else steps
+        values, vectors = values[-top:], vectors[:, -top:]
+        return values.to(dtype), (torch.stack(basis[:steps], 1) @ vectors).to(dtype)
 
     def _transform(self, grads: Tensor) -> Tensor:
         return grads.to(self.R.dtype) @ self.R.T

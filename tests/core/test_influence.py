@@ -215,3 +215,43 @@ def test_mislabelled_rows_rank_first_and_proponents_share_the_label():
         same = (y[proponents] == yt[:, None]).float().mean()
         chance = (y == 1).float().mean() ** 2 + (y == 0).float().mean() ** 2
         assert same > chance + 0.3  # measured 0.99 and 1.0 against 0.52
+
+
+def test_arnoldi_finds_the_top_of_the_spectrum_and_matches_the_exact_inverse(tmp_path):
+    from perspicio.core.influence import ArnoldiInfluenceFunction
+
+    torch.manual_seed(0)
+    x = torch.randn(40, 6, dtype=torch.float64) * torch.tensor([3.0, 2, 1, 1, 0.5, 0.2]).double()
+    y = torch.randn(40, 1, dtype=torch.float64)
+    net = nn.Linear(6, 1, bias=False).double()
+    path = str(tmp_path / "final.pt")
+    torch.save(net.state_dict(), path)
+    common = dict(loss_fn=nn.MSELoss(reduction="sum"), batch_size=8, hessian_reg=1e-3)
+    data, test = TensorDataset(x, y), (x[:5] + 0.1, y[:5])
+    naive = NaiveInfluenceFunction(net, data, path, projection_dim=None, **common)
+    arnoldi = ArnoldiInfluenceFunction(net, data, path, projection_dim=6, arnoldi_dim=6,
+                                       arnoldi_tol=1e-10, **common)  # fmt: skip
+    torch.testing.assert_close(arnoldi.influence(test), naive.influence(test))
+    # the top 2 directions: Arnoldi keeps the 2 largest eigenvalues of the Hessian
+    top2 = ArnoldiInfluenceFunction(net, data, path, projection_dim=2, arnoldi_dim=6,
+                                    arnoldi_tol=1e-10, **common)  # fmt: skip
+    values = torch.linalg.eigvalsh(naive.hessian())
+    kept = 1 / (top2.R @ top2.R.T).diag()  # R = Λ^{-1/2} V^T
+    torch.testing.assert_close(kept.sort().values, values[-2:])
+
+
+def test_fast_takes_the_gradient_by_autograd_when_the_layer_is_not_the_output(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3), nn.LogSoftmax(1))
+    torch.save(net.state_dict(), tmp_path / "c.pt")
+    x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
+    fast = TracInCPFast(net, net[2], TensorDataset(x, y), str(tmp_path),
+                        loss_fn=nn.NLLLoss(reduction="sum"), batch_size=6)  # fmt: skip
+    full = TracInCP(net, TensorDataset(x, y), str(tmp_path), layers=["2"], batch_size=6,
+                    loss_fn=nn.NLLLoss(reduction="none"))  # fmt: skip
+    # TracInCP also counts the bias; the weights' part is (g.g')(a.a'), the bias' g.g'
+    test = (x[:3], y[:3])
+    q = full.compute_intermediate_quantities(test)
+    bias_part = q[:, -3:] @ full.compute_intermediate_quantities((x, y))[:, -3:].T
+    torch.testing.assert_close(fast.influence(test), full.influence(test) - bias_part,
+                               rtol=1e-4, atol=1e-6)  # fmt: skip
