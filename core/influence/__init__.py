@@ -10,11 +10,13 @@ from .influence_function import (
     NaiveInfluenceFunction,
 )
 from .self_influence import SelfInfluence
+from .similarity_influence import SimilarityInfluence, cosine_similarity, euclidean_distance
 from .tracincp import TracInCP, TracInCPBase
 from .tracincp_fast import TracInCPFast, TracInCPFastRandProj
 
 __all__ = [
     "DataInfluence", "TracInCPBase", "TracInCP", "TracInCPFast", "TracInCPFastRandProj",
     "KMostInfluentialResults", "NaiveInfluenceFunction", "ArnoldiInfluenceFunction",
-    "InfluenceFunctionBase", "SelfInfluence",
+    "InfluenceFunctionBase", "SelfInfluence", "SimilarityInfluence", "cosine_similarity",
+    "euclidean_distance",
 ]  # fmt: skip

@@ -255,3 +255,31 @@ def test_fast_takes_the_gradient_by_autograd_when_the_layer_is_not_the_output(tm
     bias_part = q[:, -3:] @ full.compute_intermediate_quantities((x, y))[:, -3:].T
     torch.testing.assert_close(fast.influence(test), full.influence(test) - bias_part,
                                rtol=1e-4, atol=1e-6)  # fmt: skip
+
+
+def test_similarity_influence_ranks_by_similarity_and_stores_activations(tmp_path):
+    from perspicio.core.influence import SimilarityInfluence, euclidean_distance
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Identity(), nn.Linear(4, 2))
+    source = torch.randn(30, 4)
+    queries = source[[3, 17]] * 2  # same directions as rows 3 and 17
+    similar = SimilarityInfluence(net, "0", TensorDataset(source), str(tmp_path), batch_size=7)
+    indices, scores = similar.influence(queries, top_k=2)["0"]
+    assert indices[:, 0].tolist() == [3, 17]
+    torch.testing.assert_close(scores[:, 0], torch.ones(2))
+    nearest = SimilarityInfluence(net, ["0"], TensorDataset(source), str(tmp_path / "e"),
+                                  similarity_metric=euclidean_distance,
+                                  similarity_direction="min")  # fmt: skip
+    indices, distances = nearest.influence(source[[5]] + 1e-3)["0"]
+    assert indices.tolist() == [[5]] and distances.item() < 0.01
+    # a later instance reads the stored activations instead of running the model
+    calls = []
+    net[0].register_forward_hook(lambda *a: calls.append(1))
+    SimilarityInfluence(net, "0", TensorDataset(source), str(tmp_path), batch_size=7).influence(
+        queries)  # fmt: skip
+    assert len(calls) == 1  # the queries only
+    with pytest.raises(ValueError, match="similarity_direction"):
+        SimilarityInfluence(
+            net, "0", TensorDataset(source), str(tmp_path), similarity_direction="up"
+        )
