@@ -15,19 +15,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from perspicio.core.explanation import figure_data_uri
-from perspicio.core.influence import TracInCP, TracInCPFast
+from perspicio.core.influence import TracInCP, TracInCPFast, last_linear
 
 from ._data import to_matrix
 
 LOSSES = ("cross_entropy", "mse")
 METHODS = ("tracin", "tracin_fast")
-
-
-def _last_linear(model: nn.Module) -> nn.Module:
-    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linear:
-        raise ValueError("`method`='tracin_fast' needs a model whose last layer is nn.Linear")
-    return linear[-1]
 
 
 class TrainingInfluence:
@@ -90,7 +83,7 @@ class TrainingInfluence:
         else:
             summed = (nn.CrossEntropyLoss(reduction="sum") if loss == "cross_entropy"
                       else nn.MSELoss(reduction="sum"))  # fmt: skip
-            self.tracin = TracInCPFast(model, _last_linear(model), data, checkpoints,
+            self.tracin = TracInCPFast(model, last_linear(model), data, checkpoints,
                                        loss_fn=summed, batch_size=batch_size)  # fmt: skip
         self._self_influence: torch.Tensor | None = None
 

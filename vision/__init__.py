@@ -24,6 +24,7 @@ from .concepts import (
 from .dataset import explain_dataset
 from .explain import METHODS, explain
 from .explanation import ImageExplanation
+from .influence import InfluentialImages, influential_images
 from .robustness import AttackReport, attack_accuracy, min_noise_level
 from .segmentation import segment
 from .visualize import (
@@ -114,4 +115,6 @@ __all__ = [
     "attack_accuracy",
     "AttackReport",
     "min_noise_level",
+    "influential_images",
+    "InfluentialImages",
 ]

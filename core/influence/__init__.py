@@ -12,11 +12,11 @@ from .influence_function import (
 from .self_influence import SelfInfluence
 from .similarity_influence import SimilarityInfluence, cosine_similarity, euclidean_distance
 from .tracincp import TracInCP, TracInCPBase
-from .tracincp_fast import TracInCPFast, TracInCPFastRandProj
+from .tracincp_fast import TracInCPFast, TracInCPFastRandProj, last_linear
 
 __all__ = [
     "DataInfluence", "TracInCPBase", "TracInCP", "TracInCPFast", "TracInCPFastRandProj",
     "KMostInfluentialResults", "NaiveInfluenceFunction", "ArnoldiInfluenceFunction",
     "InfluenceFunctionBase", "SelfInfluence", "SimilarityInfluence", "cosine_similarity",
-    "euclidean_distance",
+    "euclidean_distance", "last_linear",
 ]  # fmt: skip

@@ -38,6 +38,17 @@ from ._data import (
 from .tracincp import TracInCPBase
 
 
+def last_linear(model: nn.Module) -> nn.Module:
+    """The model's last ``nn.Linear`` module (the layer :class:`TracInCPFast` works on)."""
+    linear = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linear:
+        raise AttributionValueError(
+            f"the model ({type(model).__name__}) has no nn.Linear layer for TracInCPFast; "
+            "use TracInCP"
+        )
+    return linear[-1]
+
+
 def _module(model: nn.Module, layer: Any) -> nn.Module:
     if isinstance(layer, nn.Module):
         return layer
