@@ -88,6 +88,7 @@ API = [
     ("perspicio.core.module", "perspicio.core.module: stochastic gates"),
     ("perspicio.core.robust", "perspicio.core.robust: adversarial attacks"),
     ("perspicio.core.concept", "perspicio.core.concept: concepts and TCAV"),
+    ("perspicio.core.influence", "perspicio.core.influence: training-data influence"),
     ("perspicio.vision", "perspicio.vision: images"),
     ("perspicio.text", "perspicio.text: text"),
     ("perspicio.tabular", "perspicio.tabular: tables"),
