@@ -179,8 +179,7 @@ class TCAV(ConceptInterpreter):
         found = self._stored(concept, layer)
         if found is None:
             missing = [name for name in self.layers if self._stored(concept, name) is None]
-            self.generate_activation(sorted(set(missing) | {layer}, key=missing.__contains__),
-                                     concept)  # fmt: skip
+            self.generate_activation(list(dict.fromkeys([*missing, layer])), concept)
             found = self._activations[(concept.identifier, layer)]
         return found
 
