@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -217,6 +218,36 @@ class Layout:
             except RuntimeError:
                 self.channels_last = False
         return fn(points)
+
+
+@contextlib.contextmanager
+def pooling_channels_last(model: Any, enabled: bool = True) -> Iterator[None]:
+    """Inside the block, ``model``'s ``MaxPool2d`` layers take their input channels-last
+    (hooks removed on exit, also when the model raises).
+
+    A one-channel image stays in the default layout through a first convolution (its
+    layout is ambiguous), and the default-layout max pooling of this CPU build is about 5x
+    slower than the channels-last one (3.8 ms against 0.7 ms for 256 x 8 x 26 x 26); max
+    pooling is exact in either layout, and the layers after it then run channels-last as
+    :class:`Layout` runs them. Nothing happens unless ``enabled`` and ``model`` is a module.
+    """
+    if not enabled or not isinstance(model, torch.nn.Module):
+        yield
+        return
+
+    def to_channels_last(module: torch.nn.Module, args: tuple) -> tuple | None:
+        x = args[0] if args else None
+        if isinstance(x, Tensor) and x.dim() == 4 and x.is_floating_point():
+            return (x.contiguous(memory_format=torch.channels_last), *args[1:])
+        return None
+
+    handles = [m.register_forward_pre_hook(to_channels_last)
+               for m in model.modules() if isinstance(m, torch.nn.MaxPool2d)]  # fmt: skip
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def progress(iterable: Iterable[Any], show: bool, desc: str, total: int | None = None) -> Iterator:

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .._batching import Layout, progress
+from .._batching import Layout, pooling_channels_last, progress
 from ..errors import AttributionTypeError, AttributionValueError
 from ._data import (
     KMostInfluentialResults,
@@ -156,7 +156,7 @@ class TracInCPFast(TracInCPBase):
 
         handle = self.final_fc_layer.register_forward_hook(hook)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), pooling_channels_last(self.model, self._layout.channels_last):
                 out = self._layout.call(forward, tuple(inputs))
             g = output_gradient(loss_fn, out, labels) if seen.get("o") is out else None
             if g is None:

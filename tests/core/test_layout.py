@@ -97,3 +97,25 @@ def test_view_model_rejects_channels_last_so_fallback_is_exercised():
     x = torch.randn(2, 3, 8, 8).contiguous(memory_format=torch.channels_last)
     with pytest.raises(RuntimeError, match="view"):
         ViewNet()(x)
+
+
+def test_pooling_channels_last_keeps_the_output_and_removes_its_hooks():
+    from perspicio.core._batching import pooling_channels_last
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                              torch.nn.Conv2d(4, 6, 3), torch.nn.MaxPool2d(2),
+                              torch.nn.Flatten(), torch.nn.Linear(6 * 5 * 5, 3))  # fmt: skip
+    x = torch.randn(16, 1, 28, 28)
+    with torch.no_grad():
+        expected = net(x)
+        seen = []
+        net[3].register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous(
+            memory_format=torch.channels_last)))  # fmt: skip
+        with pooling_channels_last(net):
+            got = net(x)
+        with pytest.raises(RuntimeError), pooling_channels_last(net):
+            net(torch.randn(2, 1, 2, 2))  # too small to pool: the hooks still go
+    torch.testing.assert_close(got, expected)
+    assert seen == [True]  # the conv after the pool ran channels-last
+    assert all(not m._forward_pre_hooks for m in (net[2], net[4]))
