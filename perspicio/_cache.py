@@ -83,6 +83,29 @@ def deterministic() -> Iterator[None]:
         torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
 
 
+def _save_atomically(obj: Any, file: Path) -> None:
+    tmp = file.with_suffix(f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    tmp.replace(file)  # atomic: a reader never sees a half-written file
+
+
+def checkpoint_files(
+    producer: Any, states: list[dict[str, Any]], learning_rate: float
+) -> list[str]:
+    """Checkpoint files of a cached producer's training run, one per state dict, in
+    ``<cache_dir>/<artifact file stem>-checkpoints/`` (so they carry the producer's key),
+    each ``{"model_state_dict": ..., "learning_rate": ...}``; written once."""
+    folder = cache_dir() / f"{producer.path().stem}-checkpoints"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for i, state in enumerate(states):
+        file = folder / f"checkpoint-{i}.pt"
+        if not file.exists():
+            _save_atomically({"model_state_dict": state, "learning_rate": learning_rate}, file)
+        paths.append(str(file))
+    return paths
+
+
 def cached_artifact(
     name: str, depends: tuple[Any, ...] = (), **settings: Any
 ) -> Callable[[Callable[..., Any]], Any]:
@@ -121,9 +144,7 @@ def cached_artifact(
                 return torch.load(file, map_location="cpu", weights_only=True)
             with deterministic():
                 result = producer(**settings)
-            tmp = file.with_suffix(f".tmp{os.getpid()}")
-            torch.save(result, tmp)
-            tmp.replace(file)  # atomic: a reader never sees a half-written file
+            _save_atomically(result, file)
             return result
 
         load_or_produce.path = path

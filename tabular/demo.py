@@ -215,16 +215,10 @@ def breast_cancer_mislabeled() -> MislabeledDemo:
     """
     import pandas as pd
 
-    from perspicio._cache import cache_dir
+    from perspicio._cache import checkpoint_files
 
     trained = _trained_noisy_breast_cancer()
-    folder = cache_dir() / "breast_cancer_noisy_checkpoints"
-    folder.mkdir(exist_ok=True)
-    paths = []
-    for i, state in enumerate(trained["checkpoints"]):
-        path = folder / f"checkpoint-{i}.pt"
-        torch.save({"model_state_dict": state, "learning_rate": trained["lr"]}, path)
-        paths.append(str(path))
+    paths = checkpoint_files(_trained_noisy_breast_cancer, trained["checkpoints"], trained["lr"])
     model, _, _ = _breast_cancer_net()
     model.load_state_dict(trained["checkpoints"][-1])
     X_train, X_test, _, y_test = breast_cancer_split()

@@ -103,6 +103,7 @@ def test_every_demo_artefact_goes_through_the_keyed_cache():
         "minilm_sentiment_head_v2",
         "breast_cancer_mlp_v2",
         "diabetes_mlp_v2",
+        "breast_cancer_noisy_mlp_v1",
     }
     assert expected <= set(ARTIFACTS)
     for name in expected:
