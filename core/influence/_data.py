@@ -112,7 +112,7 @@ def as_loader(data: Any, batch_size: int | None, name: str) -> Iterable:
     )
 
 
-def split_batch(batch: Any, unpack: bool = True) -> tuple[tuple, Tensor]:
+def split_batch(batch: Any) -> tuple[tuple, Tensor]:
     """``(model inputs, labels)`` of a batch ``(inputs..., labels)``."""
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
         raise AttributionValueError(
@@ -120,11 +120,6 @@ def split_batch(batch: Any, unpack: bool = True) -> tuple[tuple, Tensor]:
             f"{type(batch).__name__}"
         )
     return tuple(batch[:-1]), batch[-1]
-
-
-def batch_size_of(inputs: tuple) -> int:
-    first = inputs[0]
-    return len(first)
 
 
 def reduction_of(loss_fn: Any) -> str | None:
@@ -171,5 +166,4 @@ class TopK:
 
 
 __all__ = ["KMostInfluentialResults", "load_flexible_state_dict", "checkpoint_paths",
-           "restored", "as_loader", "split_batch", "batches", "TopK", "reduction_of",
-           "batch_size_of"]  # fmt: skip
+           "restored", "as_loader", "split_batch", "batches", "TopK", "reduction_of"]  # fmt: skip
