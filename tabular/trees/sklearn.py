@@ -1,0 +1,118 @@
+"""scikit-learn's trees read into a :class:`TreeEnsemble`: decision trees, random forests,
+extra trees, gradient boosting and histogram gradient boosting."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from .ensemble import Leaf, TreeEnsemble
+
+
+def _walk(left: np.ndarray, right: np.ndarray, feature: np.ndarray, threshold: np.ndarray,
+          leaf_value: Callable[[int], list[float]], cover: Callable[[int], float],
+          is_leaf: Callable[[int], bool]) -> list[Leaf]:  # fmt: skip
+    """Every leaf's box (``x <= threshold`` goes left) and value, depth first."""
+    leaves: list[Leaf] = []
+    stack: list[tuple[int, dict[int, tuple[float, float]]]] = [(0, {})]
+    while stack:
+        node, box = stack.pop()
+        if is_leaf(node):
+            leaves.append((box, leaf_value(node), cover(node)))
+            continue
+        f, t = int(feature[node]), float(threshold[node])
+        lo, hi = box.get(f, (-math.inf, math.inf))
+        stack.append((int(right[node]), {**box, f: (max(lo, t), hi)}))
+        stack.append((int(left[node]), {**box, f: (lo, min(hi, t))}))
+    return leaves
+
+
+def _tree_leaves(
+    estimator: Any, scale: float, normalise: bool, column: int | None = None
+) -> list[Leaf]:
+    tree = estimator.tree_
+    values = tree.value[:, 0, :] if column is None else tree.value[:, 0, column : column + 1]
+
+    def value(node: int) -> list[float]:
+        v = values[node]
+        if normalise:
+            v = v / v.sum()
+        return list(v * scale)
+
+    return _walk(tree.children_left, tree.children_right, tree.feature, tree.threshold, value,
+                 lambda n: float(tree.weighted_n_node_samples[n]),
+                 lambda n: tree.children_left[n] == -1)  # fmt: skip
+
+
+def _hist_leaves(predictor: Any) -> list[Leaf]:
+    nodes = predictor.nodes
+    if nodes["is_categorical"].any():
+        raise ValueError("histogram gradient boosting with categorical splits is not supported yet")
+    return _walk(nodes["left"], nodes["right"], nodes["feature_idx"], nodes["num_threshold"],
+                 lambda n: [float(nodes["value"][n])], lambda n: float(nodes["count"][n]),
+                 lambda n: bool(nodes["is_leaf"][n]))  # fmt: skip
+
+
+def raw_output(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """The output the ensemble adds up: probabilities of averaged forests, the margin
+    (decision function) of boosted classifiers, the prediction of regressors; ``(N, K)``."""
+    name = type(model).__name__
+    if name.endswith("Classifier") and not name.startswith(("GradientBoosting", "HistGradient")):
+        return lambda X: model.predict_proba(X)
+    if name.endswith("Classifier"):
+        return lambda X: np.asarray(model.decision_function(X)).reshape(len(X), -1)
+    return lambda X: np.asarray(model.predict(X)).reshape(len(X), -1)
+
+
+def read_sklearn(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
+    """The ensemble of a fitted scikit-learn tree model; its ``base`` is the model's output
+    at ``reference_row`` minus the trees' sum there (the boosting's initial prediction)."""
+    name = type(model).__name__
+    n_features = int(model.n_features_in_)
+    if name in ("DecisionTreeClassifier", "DecisionTreeRegressor"):
+        trees = [_tree_leaves(model, 1.0, name.endswith("Classifier"))]
+    elif name in ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier",
+                  "ExtraTreesRegressor"):  # fmt: skip
+        scale = 1.0 / len(model.estimators_)
+        trees = [_tree_leaves(e, scale, name.endswith("Classifier")) for e in model.estimators_]
+    elif name in ("GradientBoostingClassifier", "GradientBoostingRegressor"):
+        k = model.estimators_.shape[1]
+        trees = []
+        for row in model.estimators_:
+            per_class = [_tree_leaves(e, model.learning_rate, False) for e in row]
+            if k == 1:
+                trees.append(per_class[0])
+            else:  # one tree per class: its values go to its class's output
+                for c, leaves in enumerate(per_class):
+                    trees.append([(box, [v[0] if j == c else 0.0 for j in range(k)], w)
+                                  for box, v, w in leaves])  # fmt: skip
+    elif name in ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor"):
+        loss = getattr(model, "loss", "squared_error")
+        if name.endswith("Regressor") and loss not in (
+            "squared_error",
+            "absolute_error",
+            "quantile",
+        ):
+            raise ValueError(
+                f"`model`: a HistGradientBoostingRegressor with loss {loss!r} predicts through "
+                "a link function; only identity-link losses are supported"
+            )
+        k = len(model._predictors[0])
+        trees = []
+        for row in model._predictors:
+            for c, predictor in enumerate(row):
+                leaves = _hist_leaves(predictor)
+                trees.append([(box, [v[0] if j == c else 0.0 for j in range(k)], w)
+                              for box, v, w in leaves] if k > 1 else leaves)  # fmt: skip
+    else:
+        raise TypeError(f"`model`: {name} is not a supported scikit-learn tree model")
+    raw = raw_output(model)(reference_row[None, :])[0]
+    ensemble = TreeEnsemble.from_leaves(trees, [0.0] * len(raw), n_features)
+    ensemble.float32_inputs = not name.startswith("HistGradient")
+    summed = ensemble.predict(torch.as_tensor(reference_row[None, :])).numpy()[0]
+    ensemble.base = torch.as_tensor(raw - summed, dtype=torch.float64)
+    return ensemble

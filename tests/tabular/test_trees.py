@@ -1,0 +1,105 @@
+"""Exact interventional Shapley values of tree ensembles: every supported scikit-learn model
+type read correctly, equal to a brute-force enumeration of coalitions, efficient."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn import ensemble, tree  # noqa: E402
+
+from perspicio.tabular.trees.interventional import interventional_shap  # noqa: E402
+from perspicio.tabular.trees.sklearn import raw_output, read_sklearn  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def data(classes: int = 2, n: int = 200, features: int = 5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, features)).round(2)  # ties exercise the <= at thresholds
+    score = X[:, 0] + 2 * X[:, 1] * (X[:, 2] > 0) - X[:, 3]
+    if classes:
+        y = np.digitize(score, np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1]))
+    else:
+        y = score + 0.1 * rng.normal(size=n)
+    return X, y
+
+
+E = ensemble
+MODELS = [
+    ("DecisionTreeClassifier", tree.DecisionTreeClassifier(max_depth=4, random_state=0), 2),
+    ("DecisionTreeRegressor", tree.DecisionTreeRegressor(max_depth=4, random_state=0), 0),
+    ("RandomForestClassifier", E.RandomForestClassifier(8, max_depth=3, random_state=0), 3),
+    ("RandomForestRegressor", E.RandomForestRegressor(8, max_depth=3, random_state=0), 0),
+    ("ExtraTreesClassifier", E.ExtraTreesClassifier(8, max_depth=3, random_state=0), 2),
+    ("ExtraTreesRegressor", E.ExtraTreesRegressor(8, max_depth=3, random_state=0), 0),
+    ("GradientBoostingClassifier",
+     E.GradientBoostingClassifier(n_estimators=15, max_depth=3, random_state=0), 2),
+    ("GradientBoostingClassifier3",
+     E.GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0), 3),
+    ("GradientBoostingRegressor",
+     E.GradientBoostingRegressor(n_estimators=15, max_depth=3, random_state=0), 0),
+    ("HistGradientBoostingClassifier",
+     E.HistGradientBoostingClassifier(max_iter=15, max_depth=3, random_state=0), 2),
+    ("HistGradientBoostingClassifier3",
+     E.HistGradientBoostingClassifier(max_iter=8, max_depth=3, random_state=0), 3),
+    ("HistGradientBoostingRegressor",
+     E.HistGradientBoostingRegressor(max_iter=15, max_depth=3, random_state=0), 0),
+]  # fmt: skip
+
+
+def brute_force(f, x: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Shapley values by enumerating every coalition: ``(F, K)``."""
+    n_features = len(x)
+    value = {}
+    for size in range(n_features + 1):
+        for coalition in itertools.combinations(range(n_features), size):
+            mixed = background.copy()
+            mixed[:, list(coalition)] = x[list(coalition)]
+            value[coalition] = f(mixed).mean(0)
+    phi = np.zeros((n_features, len(value[()])))
+    for i in range(n_features):
+        others = [j for j in range(n_features) if j != i]
+        for size in range(n_features):
+            weight = (
+                math.factorial(size)
+                * math.factorial(n_features - size - 1)
+                / math.factorial(n_features)
+            )
+            for coalition in itertools.combinations(others, size):
+                with_i = tuple(sorted((*coalition, i)))
+                phi[i] += weight * (value[with_i] - value[coalition])
+    return phi
+
+
+@pytest.mark.parametrize("name, model, classes", MODELS, ids=[m[0] for m in MODELS])
+def test_equal_to_enumerated_shapley_values_and_efficient(name, model, classes):
+    X, y = data(classes)
+    model.fit(X, y)
+    f = raw_output(model)
+    ensemble = read_sklearn(model, X[0])
+    # the boxes reproduce the model exactly, ties at thresholds included
+    np.testing.assert_allclose(ensemble.predict(torch.tensor(X)).numpy(), f(X), atol=1e-9)
+    background, rows = X[:40], X[150:156]
+    phi = interventional_shap(ensemble, torch.tensor(rows), torch.tensor(background)).numpy()
+    for r in range(len(rows)):
+        np.testing.assert_allclose(phi[r], brute_force(f, rows[r], background), atol=1e-9)
+    np.testing.assert_allclose(phi.sum(1), f(rows) - f(background).mean(0), atol=1e-9)
+
+
+def test_rows_do_not_interact_and_bad_models_are_named():
+    X, y = data(0)
+    model = ensemble.GradientBoostingRegressor(n_estimators=10, max_depth=3, random_state=0).fit(
+        X, y
+    )
+    ens = read_sklearn(model, X[0])
+    all_rows = interventional_shap(ens, torch.tensor(X[:20]), torch.tensor(X[50:80]), chunk=7)
+    one = interventional_shap(ens, torch.tensor(X[5:6]), torch.tensor(X[50:80]))
+    torch.testing.assert_close(all_rows[5:6], one)
+    from sklearn.linear_model import LinearRegression
+
+    with pytest.raises(TypeError, match="not a supported"):
+        read_sklearn(LinearRegression().fit(X, y), X[0])
