@@ -27,6 +27,17 @@ from ._data import as_model, column_groups, input_width, to_matrix
 from .background import BASELINE_KINDS, Reference, default_kind, make_reference
 from .explanation import TabularExplanation
 from .pipeline import PreprocessedModel
+from .trees import (
+    TreeEnsemble,
+    interventional_shap,
+    is_tree_model,
+    output_name,
+    raw_output,
+    read_sklearn,
+)
+
+#: the exact method for tree ensembles (interventional Shapley values against the background)
+TREE_METHOD = "tree_shap"
 
 #: The methods that attribute to the input columns (layer, neuron and CAM methods do not;
 #: occlusion slides windows over neighbouring values, and a table's columns have no
@@ -125,6 +136,8 @@ class Explainer:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"`seed` must be an int or None, got {type(seed).__name__} {seed!r}")
         self.user_model = model
+        self.tree: TreeEnsemble | None = None
+        self.tree_output = ""
         if preprocessor is not None:
             if not type(background).__module__.startswith("pandas"):
                 raise TypeError(
@@ -140,15 +153,23 @@ class Explainer:
             self.model_name = f"{_model_name(model)} after {type(preprocessor).__name__}"
             self.categories = self.model.categories
         else:
-            self.model = as_model(model)
+            tree_model = is_tree_model(model)
+            self.model = as_model(raw_output(model) if tree_model else model)
             values, self.columns = to_matrix(
                 background, feature_names, input_width(model), name="background"
             )
             categorical = None
             self.model_name = _model_name(model)
             self.categories = {}
-        self.method = self._check_method(method)
-        kind = default_kind(self.method) if baseline is None else baseline
+            if tree_model and method in (None, TREE_METHOD):
+                self.tree = read_sklearn(model, values[0].double().numpy())
+                self.tree_output = output_name(model)
+        if self.tree is not None:
+            self.method = TREE_METHOD
+            kind = "background" if baseline is None else baseline
+        else:
+            self.method = self._check_method(method)
+            kind = default_kind(self.method) if baseline is None else baseline
         self.reference: Reference = make_reference(kind, values, categorical, max_background, seed)
         self.background_description = self.reference.describe(background_name)
         self.mask, self.features = column_groups(self.columns, groups, values)
@@ -227,14 +248,19 @@ class Explainer:
             with torch.no_grad():
                 out = net(xs)
             targets = self._targets(target, out)
-            core_target = None if targets[0] is None else targets
-            run = self._prepare(xs, refs, core_target)
-            attr = run.attribute(**self.method_kwargs).cpu()
+            if self.tree is not None:  # exact, against every reference row
+                phi = interventional_shap(self.tree, xs, refs).cpu()  # (N, F, K)
+                index = torch.tensor([0 if t is None else t for t in targets])
+                attr, grouped = phi[torch.arange(len(phi)), :, index], False
+            else:
+                core_target = None if targets[0] is None else targets
+                run = self._prepare(xs, refs, core_target)
+                attr, grouped = run.attribute(**self.method_kwargs).cpu(), run.grouped
             with torch.no_grad():
                 scores = _select(out, targets).cpu()
                 base_scores = _reference_scores(net(refs), targets).cpu()
         return TabularExplanation(
-            attributions=self._per_group(attr, run.grouped).detach(),
+            attributions=self._per_group(attr, grouped).detach(),
             values=values,
             columns=self.columns,
             features=self.features,
@@ -252,6 +278,11 @@ class Explainer:
     def parameters(self) -> dict[str, Any]:
         """What a report needs to reproduce the explanation."""
         baseline = self.baseline if isinstance(self.baseline, str) else "row"
+        if self.tree is not None:
+            return {"model": self.model_name, "baseline": baseline,
+                    "background": self.background_description,
+                    "algorithm": "interventional tree Shapley values (exact)",
+                    "output": self.tree_output}  # fmt: skip
         return {
             "model": self.model_name,
             "baseline": baseline,

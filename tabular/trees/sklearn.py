@@ -4,6 +4,7 @@ extra trees, gradient boosting and histogram gradient boosting."""
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -57,15 +58,50 @@ def _hist_leaves(predictor: Any) -> list[Leaf]:
                  lambda n: bool(nodes["is_leaf"][n]))  # fmt: skip
 
 
+#: the scikit-learn tree models read exactly
+SUPPORTED = (
+    "DecisionTreeClassifier", "DecisionTreeRegressor", "RandomForestClassifier",
+    "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor",
+    "GradientBoostingClassifier", "GradientBoostingRegressor",
+    "HistGradientBoostingClassifier", "HistGradientBoostingRegressor",
+)  # fmt: skip
+
+
+def is_tree_model(model: Any) -> bool:
+    """Whether ``model`` is a fitted scikit-learn tree model :func:`read_sklearn` reads."""
+    return (type(model).__name__ in SUPPORTED and type(model).__module__.startswith("sklearn")
+            and hasattr(model, "n_features_in_"))  # fmt: skip
+
+
+def output_name(model: Any) -> str:
+    """What :func:`raw_output` explains, in words for a report."""
+    name = type(model).__name__
+    if name.endswith("Classifier") and name.startswith(("GradientBoosting", "HistGradient")):
+        return "raw margin (decision_function, log-odds)"
+    if name.endswith("Classifier"):
+        return "probability (predict_proba)"
+    return "prediction (predict)"
+
+
 def raw_output(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     """The output the ensemble adds up: probabilities of averaged forests, the margin
-    (decision function) of boosted classifiers, the prediction of regressors; ``(N, K)``."""
+    (decision function) of boosted classifiers, the prediction of regressors; ``(N, K)``.
+    Rows come as arrays in the model's column order, so a model fitted on a DataFrame is
+    not warned about missing feature names."""
     name = type(model).__name__
     if name.endswith("Classifier") and not name.startswith(("GradientBoosting", "HistGradient")):
-        return lambda X: model.predict_proba(X)
-    if name.endswith("Classifier"):
-        return lambda X: np.asarray(model.decision_function(X)).reshape(len(X), -1)
-    return lambda X: np.asarray(model.predict(X)).reshape(len(X), -1)
+        method = model.predict_proba
+    elif name.endswith("Classifier"):
+        method = model.decision_function
+    else:
+        method = model.predict
+
+    def output(X: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            return np.asarray(method(X)).reshape(len(X), -1)
+
+    return output
 
 
 def read_sklearn(model: Any, reference_row: np.ndarray) -> TreeEnsemble:

@@ -103,3 +103,33 @@ def test_rows_do_not_interact_and_bad_models_are_named():
 
     with pytest.raises(TypeError, match="not a supported"):
         read_sklearn(LinearRegression().fit(X, y), X[0])
+
+
+def test_the_explainer_takes_a_tree_model_and_explains_it_exactly():
+    """The shap users' call: Explainer(GradientBoostingClassifier().fit(X, y), X_train)
+    explains the margin exactly by default, equal to perspicio's exact ShapleyValues over
+    the same background, and says so in its parameters."""
+    import pandas as pd
+
+    from perspicio import tabular
+
+    X, y = data(2)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    model = E.GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0).fit(frame, y)
+    explainer = tabular.Explainer(model, frame.iloc[:30])
+    exp = explainer.explain(frame.iloc[150:154])
+    assert exp.method == "tree_shap"
+    assert exp.parameters["output"].startswith("raw margin")
+    gap = (exp.scores - exp.baseline_scores).double()
+    torch.testing.assert_close(exp.attributions.sum(1).double(), gap, atol=1e-5, rtol=0)
+    exact = tabular.Explainer(lambda rows: model.decision_function(rows), frame.iloc[:30],
+                              method="shapley_values", baseline="background",
+                              feature_names=list(frame.columns))  # fmt: skip
+    reference = exact.explain(frame.iloc[150:154].to_numpy())
+    torch.testing.assert_close(exp.attributions.double(), reference.attributions.double(),
+                               atol=1e-5, rtol=0)  # fmt: skip
+    forest = E.RandomForestClassifier(10, max_depth=3, random_state=0).fit(frame, y)
+    probability = tabular.Explainer(forest, frame.iloc[:30]).explain(frame.iloc[150:152])
+    assert probability.parameters["output"].startswith("probability")
+    sampled = tabular.Explainer(model.predict_proba, frame.iloc[:30], method="kernel_shap")
+    assert sampled.method == "kernel_shap"  # a bound method keeps the sampled path
