@@ -33,7 +33,7 @@ from .trees import (
     is_tree_model,
     output_name,
     raw_output,
-    read_sklearn,
+    read_tree_model,
 )
 
 #: the exact method for tree ensembles (interventional Shapley values against the background)
@@ -162,7 +162,7 @@ class Explainer:
             self.model_name = _model_name(model)
             self.categories = {}
             if tree_model and method in (None, TREE_METHOD):
-                self.tree = read_sklearn(model, values[0].double().numpy())
+                self.tree = read_tree_model(model, values[0].double().numpy())
                 self.tree_output = output_name(model)
         if self.tree is not None:
             self.method = TREE_METHOD

@@ -1,9 +1,10 @@
 """Tree ensembles explained exactly: one representation of their trees
-(:class:`TreeEnsemble`), readers for each library, and the Shapley value algorithms."""
+(:class:`TreeEnsemble`), readers for scikit-learn, XGBoost and LightGBM, and the Shapley
+value algorithm (:func:`interventional_shap`)."""
 
 from .ensemble import TreeEnsemble
 from .interventional import interventional_shap
-from .sklearn import is_tree_model, output_name, raw_output, read_sklearn
+from .models import is_tree_model, output_name, raw_output, read_tree_model
 
-__all__ = ["TreeEnsemble", "interventional_shap", "read_sklearn", "is_tree_model", "raw_output",
-           "output_name"]  # fmt: skip
+__all__ = ["TreeEnsemble", "interventional_shap", "read_tree_model", "is_tree_model",
+           "raw_output", "output_name"]  # fmt: skip
