@@ -24,6 +24,7 @@ from . import (
     robust,
     tabular,
     text,
+    trees,
     vision,
 )
 from .common import timeit, timeit_pair
@@ -42,6 +43,7 @@ SUITES = {
     "robust": robust.cases,
     "concept": concept.cases,
     "influence": influence.cases,
+    "trees": trees.cases,
 }
 
 
