@@ -87,12 +87,55 @@ class TreeEnsemble:
                             self.cover.to(device), self.base.to(device), self.n_features,
                             self.right_closed, self.float32_inputs)  # fmt: skip
 
+    def _ranks(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Every feature's sorted distinct interval ends ``(F, U)`` (padded with +inf) and
+        each slot's ends as positions in its feature's list: the conditions become integer
+        comparisons of a row's position among them (computed once)."""
+        cached = getattr(self, "_rank_cache", None)
+        if cached is not None and cached[0].device == self.lower.device:
+            return cached
+        unbounded = self.lower.new_tensor([-torch.inf, torch.inf])
+        ends = []
+        for f in range(self.n_features):
+            here = self.features == f
+            ends.append(torch.unique(torch.cat([self.lower[here], self.upper[here], unbounded])))
+        width = max(len(e) for e in ends)
+        table = self.lower.new_full((self.n_features, width), torch.inf)
+        for f, e in enumerate(ends):
+            table[f, : len(e)] = e
+        lo = torch.searchsorted(table[self.features], self.lower.unsqueeze(-1)).squeeze(-1)
+        hi = torch.searchsorted(table[self.features], self.upper.unsqueeze(-1)).squeeze(-1)
+        self._rank_dtype = torch.int16 if width < torch.iinfo(torch.int16).max else torch.int32
+        self._rank_cache = (table, lo.to(self._rank_dtype), hi.to(self._rank_dtype))
+        return self._rank_cache
+
     def inside(self, x: Tensor) -> Tensor:
-        """``(N, T, L, D)``: whether each row satisfies each path condition."""
-        v = x[:, self.features]  # (N, T, L, D)
-        if self.right_closed:
-            return (v > self.lower) & (v <= self.upper)
-        return (v >= self.lower) & (v < self.upper)
+        """``(N, T, L, D)``: whether each row satisfies each path condition.
+
+        A row's value ``v`` of a feature is placed among the feature's interval ends:
+        ``p = #{ends < v}`` (``<=`` for left-closed intervals), so that ``lower < v <=
+        upper`` is ``rank(lower) < p <= rank(upper)`` (``lower <= v < upper`` likewise with
+        ``#{ends <= v}``): int16 comparisons instead of float64 ones."""
+        table, lo, hi = self._ranks()
+        position = torch.searchsorted(table, x.T.contiguous(), right=not self.right_closed)
+        p = position.T.to(self._rank_dtype).index_select(1, self.features.reshape(-1))
+        p = p.view(len(x), *self.features.shape)  # (N, T, L, D)
+        return (p > lo) & (p <= hi)
+
+    def patterns(self, x: Tensor) -> Tensor:
+        """``(N, T, L)``: each row's bit pattern over every leaf's path conditions (bit
+        ``d`` set when the row satisfies slot ``d``), built slot by slot with the rows
+        along the last (contiguous) dimension."""
+        table, lo, hi = self._ranks()
+        position = torch.searchsorted(table, x.T.contiguous(), right=not self.right_closed)
+        position = position.to(self._rank_dtype)  # (F, N)
+        n_trees, n_leaves, depth = self.features.shape
+        out = torch.zeros(n_trees * n_leaves, len(x), dtype=torch.int16, device=x.device)
+        for d in range(depth):  # at most 15 slots fit the int16 patterns
+            p = position.index_select(0, self.features[..., d].reshape(-1))  # (T*L, N)
+            inside = (p > lo[..., d].reshape(-1, 1)) & (p <= hi[..., d].reshape(-1, 1))
+            out |= inside.to(torch.int16) << d
+        return out.T.reshape(len(x), n_trees, n_leaves).long()
 
     def predict(self, x: Tensor) -> Tensor:
         """``(N, K)``: the model's raw output, from the boxes (a check of the reading)."""

@@ -57,12 +57,6 @@ def pattern_table(depth: int) -> Tensor:
     return (in_a * w_a.unsqueeze(-1) - in_b * w_b.unsqueeze(-1)) * alive.unsqueeze(-1)
 
 
-def _patterns(ensemble: TreeEnsemble, x: Tensor) -> Tensor:
-    """``(N, T, L)``: each row's bit pattern over every leaf's path conditions."""
-    bits = 1 << torch.arange(ensemble.features.shape[-1], device=x.device)
-    return (ensemble.inside(x).long() * bits).sum(-1)
-
-
 def interventional_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor,
                         chunk: int = 256) -> Tensor:  # fmt: skip
     """Shapley values ``(N, F, K)`` of the ensemble's output at each row of ``x`` against
@@ -78,27 +72,26 @@ def interventional_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor,
     z = ensemble.prepare(background)
     n_patterns = 1 << depth
     table = pattern_table(depth).to(x.device)  # (P, P, D)
-    pz = _patterns(ensemble, z)  # (M, T, L)
+    pz = ensemble.patterns(z)  # (M, T, L)
     histogram = torch.zeros(*pz.shape[1:], n_patterns, dtype=torch.float64, device=x.device)
     index = pz.permute(1, 2, 0)  # (T, L, M)
     histogram.scatter_add_(-1, index, torch.ones_like(index, dtype=torch.float64))
     histogram /= len(z)
     # per leaf and x pattern: the background-averaged weight of each path slot
-    per_pattern = torch.einsum("tlz,xzd->tlxd", histogram, table)  # (T, L, P, D)
+    # per leaf and x pattern: each path slot's background-averaged weight times the
+    # leaf's values, flattened so a row's contributions are one index_select away
+    per_pattern = torch.einsum("tlz,xzd,tlk->tlxdk", histogram, table, ensemble.values)
     t_count, l_count = pz.shape[1:]
+    k = ensemble.values.shape[-1]
+    per_pattern = per_pattern.reshape(t_count * l_count * n_patterns, depth * k)
+    leaf_offset = (torch.arange(t_count * l_count, device=x.device) * n_patterns).view(
+        t_count, l_count)  # fmt: skip
     slots = ensemble.features.reshape(-1)  # (T*L*D,) feature of each slot
     out = []
     for start in range(0, len(x), chunk):
-        px = _patterns(ensemble, x[start : start + chunk])  # (n, T, L)
-        gathered = per_pattern[
-            torch.arange(t_count, device=x.device)[:, None],
-            torch.arange(l_count, device=x.device)[None, :],
-            px,
-        ]  # (n,T,L,D) fmt: skip
-        # slot weights times leaf values, summed into features
-        contrib = gathered.unsqueeze(-1) * ensemble.values[:, :, None, :]  # (n, T, L, D, K)
-        phi = torch.zeros(len(px), ensemble.n_features, ensemble.values.shape[-1],
-                          dtype=torch.float64, device=x.device)  # fmt: skip
-        phi.index_add_(1, slots, contrib.reshape(len(px), -1, contrib.shape[-1]))
+        px = ensemble.patterns(x[start : start + chunk])  # (n, T, L)
+        rows = per_pattern.index_select(0, (px + leaf_offset).reshape(-1))  # (n*T*L, D*K)
+        phi = torch.zeros(len(px), ensemble.n_features, k, dtype=torch.float64, device=x.device)
+        phi.index_add_(1, slots, rows.view(len(px), -1, k))
         out.append(phi)
     return torch.cat(out)
