@@ -8,13 +8,39 @@ averaged forests (``scale = 1 / trees``) and boosted ensembles on their raw marg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
-#: a leaf: its interval ``(lower, upper)`` per path feature, its values, its training cover
-Leaf = tuple[dict[int, tuple[float, float]], list[float], float]
+#: a leaf: per path feature its interval and the share of training cover that followed
+#: the path at that feature's splits ``(lower, upper, share)``, its values, its cover
+Leaf = tuple[dict[int, tuple[float, float, float]], list[float], float]
+
+
+def walk_tree(root: Any, is_leaf: Callable[[Any], bool], leaf_value: Callable[[Any], list[float]],
+              split: Callable[[Any], tuple[int, float, Any, Any]],
+              cover: Callable[[Any], float]) -> list[Leaf]:  # fmt: skip
+    """Every leaf of one tree, depth first: ``split(node)`` gives ``(feature, threshold,
+    left, right)`` with values at or below the threshold (right-closed) or below it
+    (left-closed readers pass the same) going left."""
+    leaves: list[Leaf] = []
+    stack: list[tuple[Any, dict[int, tuple[float, float, float]]]] = [(root, {})]
+    while stack:
+        node, box = stack.pop()
+        if is_leaf(node):
+            leaves.append((box, leaf_value(node), cover(node)))
+            continue
+        f, t, left, right = split(node)
+        lo, hi, share = box.get(f, (-math.inf, math.inf, 1.0))
+        total = cover(node)
+        for child, interval in ((right, (max(lo, t), hi)), (left, (lo, min(hi, t)))):
+            fraction = cover(child) / total if total > 0 else 0.5
+            stack.append((child, {**box, f: (*interval, share * fraction)}))
+    return leaves
 
 
 @dataclass
@@ -49,6 +75,9 @@ class TreeEnsemble:
     right_closed: bool = True
     #: the library compares float32 inputs with its thresholds (scikit-learn's classic trees)
     float32_inputs: bool = False
+    #: ``(T, L, D)``: the share of training cover that followed each leaf's path at the
+    #: splits on each path feature (1 for padding), for the path-dependent variant
+    shares: Tensor | None = field(default=None)
 
     def prepare(self, x: Tensor) -> Tensor:
         """Rows as the library's trees compare them, in float64."""
@@ -70,22 +99,25 @@ class TreeEnsemble:
         upper = torch.full((n_trees, n_leaves, depth), torch.inf, dtype=torch.float64)
         values = torch.zeros(n_trees, n_leaves, k, dtype=torch.float64)
         cover = torch.zeros(n_trees, n_leaves, dtype=torch.float64)
+        shares = torch.ones(n_trees, n_leaves, depth, dtype=torch.float64)
         for t, leaves in enumerate(trees):
             for leaf, (box, value, weight) in enumerate(leaves):
-                for d, (f, (lo, hi)) in enumerate(sorted(box.items())):
+                for d, (f, (lo, hi, share)) in enumerate(sorted(box.items())):
                     features[t, leaf, d] = f
                     lower[t, leaf, d], upper[t, leaf, d] = lo, hi
+                    shares[t, leaf, d] = share
                 values[t, leaf] = torch.as_tensor(value, dtype=torch.float64)
                 cover[t, leaf] = weight
         return cls(features, lower, upper, values, cover, torch.tensor(base, dtype=torch.float64),
-                   n_features, right_closed)  # fmt: skip
+                   n_features, right_closed, shares=shares)  # fmt: skip
 
     def to(self, device: torch.device | str) -> TreeEnsemble:
         """The same ensemble on ``device``."""
         return TreeEnsemble(self.features.to(device), self.lower.to(device),
                             self.upper.to(device), self.values.to(device),
                             self.cover.to(device), self.base.to(device), self.n_features,
-                            self.right_closed, self.float32_inputs)  # fmt: skip
+                            self.right_closed, self.float32_inputs,
+                            None if self.shares is None else self.shares.to(device))  # fmt: skip
 
     def _ranks(self) -> tuple[Tensor, Tensor, Tensor]:
         """Every feature's sorted distinct interval ends ``(F, U)`` (padded with +inf) and

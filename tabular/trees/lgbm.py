@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from .ensemble import Leaf, TreeEnsemble
+from .ensemble import Leaf, TreeEnsemble, walk_tree
 
 
 def is_lightgbm_model(model: Any) -> bool:
@@ -36,22 +35,21 @@ def lightgbm_margin(model: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _leaves(root: dict, k: int, column: int) -> list[Leaf]:
-    leaves: list[Leaf] = []
-    stack: list[tuple[dict, dict[int, tuple[float, float]]]] = [(root, {})]
-    while stack:
-        node, box = stack.pop()
-        if "leaf_value" in node:
-            value = [0.0] * k
-            value[column] = float(node["leaf_value"])
-            leaves.append((box, value, float(node.get("leaf_count", node.get("leaf_weight", 0)))))
-            continue
+    def value(node: dict) -> list[float]:
+        out = [0.0] * k
+        out[column] = float(node["leaf_value"])
+        return out
+
+    def split(node: dict) -> tuple[int, float, dict, dict]:
         if node.get("decision_type", "<=") != "<=":
             raise ValueError("LightGBM trees with categorical splits are not supported yet")
-        f, t = int(node["split_feature"]), float(node["threshold"])
-        lo, hi = box.get(f, (-math.inf, math.inf))
-        stack.append((node["right_child"], {**box, f: (max(lo, t), hi)}))
-        stack.append((node["left_child"], {**box, f: (lo, min(hi, t))}))
-    return leaves
+        return (int(node["split_feature"]), float(node["threshold"]), node["left_child"],
+                node["right_child"])  # fmt: skip
+
+    def cover(node: dict) -> float:
+        return float(node.get("leaf_count", node.get("internal_count", 0)))
+
+    return walk_tree(root, lambda n: "leaf_value" in n, value, split, cover)
 
 
 def read_lightgbm(model: Any, reference_row: np.ndarray) -> TreeEnsemble:

@@ -3,7 +3,6 @@ extra trees, gradient boosting and histogram gradient boosting."""
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -11,25 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .ensemble import Leaf, TreeEnsemble
-
-
-def _walk(left: np.ndarray, right: np.ndarray, feature: np.ndarray, threshold: np.ndarray,
-          leaf_value: Callable[[int], list[float]], cover: Callable[[int], float],
-          is_leaf: Callable[[int], bool]) -> list[Leaf]:  # fmt: skip
-    """Every leaf's box (``x <= threshold`` goes left) and value, depth first."""
-    leaves: list[Leaf] = []
-    stack: list[tuple[int, dict[int, tuple[float, float]]]] = [(0, {})]
-    while stack:
-        node, box = stack.pop()
-        if is_leaf(node):
-            leaves.append((box, leaf_value(node), cover(node)))
-            continue
-        f, t = int(feature[node]), float(threshold[node])
-        lo, hi = box.get(f, (-math.inf, math.inf))
-        stack.append((int(right[node]), {**box, f: (max(lo, t), hi)}))
-        stack.append((int(left[node]), {**box, f: (lo, min(hi, t))}))
-    return leaves
+from .ensemble import Leaf, TreeEnsemble, walk_tree
 
 
 def _tree_leaves(
@@ -44,18 +25,24 @@ def _tree_leaves(
             v = v / v.sum()
         return list(v * scale)
 
-    return _walk(tree.children_left, tree.children_right, tree.feature, tree.threshold, value,
-                 lambda n: float(tree.weighted_n_node_samples[n]),
-                 lambda n: tree.children_left[n] == -1)  # fmt: skip
+    return walk_tree(
+        0, lambda n: tree.children_left[n] == -1, value,
+        lambda n: (int(tree.feature[n]), float(tree.threshold[n]), int(tree.children_left[n]),
+                   int(tree.children_right[n])),
+        lambda n: float(tree.weighted_n_node_samples[n]),
+    )  # fmt: skip
 
 
 def _hist_leaves(predictor: Any) -> list[Leaf]:
     nodes = predictor.nodes
     if nodes["is_categorical"].any():
         raise ValueError("histogram gradient boosting with categorical splits is not supported yet")
-    return _walk(nodes["left"], nodes["right"], nodes["feature_idx"], nodes["num_threshold"],
-                 lambda n: [float(nodes["value"][n])], lambda n: float(nodes["count"][n]),
-                 lambda n: bool(nodes["is_leaf"][n]))  # fmt: skip
+    return walk_tree(
+        0, lambda n: bool(nodes["is_leaf"][n]), lambda n: [float(nodes["value"][n])],
+        lambda n: (int(nodes["feature_idx"][n]), float(nodes["num_threshold"][n]),
+                   int(nodes["left"][n]), int(nodes["right"][n])),
+        lambda n: float(nodes["count"][n]),
+    )  # fmt: skip
 
 
 #: the scikit-learn tree models read exactly

@@ -5,14 +5,13 @@ float32, as XGBoost does)."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-from .ensemble import Leaf, TreeEnsemble
+from .ensemble import Leaf, TreeEnsemble, walk_tree
 
 
 def is_xgboost_model(model: Any) -> bool:
@@ -45,20 +44,17 @@ def _leaves(tree: dict, k: int, column: int) -> list[Leaf]:
     cover = tree["sum_hessian"]
     if tree.get("split_type") and any(tree["split_type"]):
         raise ValueError("XGBoost trees with categorical splits are not supported yet")
-    leaves: list[Leaf] = []
-    stack: list[tuple[int, dict[int, tuple[float, float]]]] = [(0, {})]
-    while stack:
-        node, box = stack.pop()
-        if left[node] == -1:
-            value = [0.0] * k
-            value[column] = float(condition[node])
-            leaves.append((box, value, float(cover[node])))
-            continue
-        f, t = int(feature[node]), float(np.float32(condition[node]))
-        lo, hi = box.get(f, (-math.inf, math.inf))
-        stack.append((int(right[node]), {**box, f: (max(lo, t), hi)}))
-        stack.append((int(left[node]), {**box, f: (lo, min(hi, t))}))
-    return leaves
+
+    def value(node: int) -> list[float]:
+        out = [0.0] * k
+        out[column] = float(condition[node])
+        return out
+
+    return walk_tree(
+        0, lambda n: left[n] == -1, value,
+        lambda n: (int(feature[n]), float(np.float32(condition[n])), int(left[n]), int(right[n])),
+        lambda n: float(cover[n]),
+    )  # fmt: skip
 
 
 def read_xgboost(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
