@@ -57,17 +57,42 @@ def pattern_table(depth: int) -> Tensor:
     return (in_a * w_a.unsqueeze(-1) - in_b * w_b.unsqueeze(-1)) * alive.unsqueeze(-1)
 
 
-def interventional_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor,
-                        chunk: int = 256) -> Tensor:  # fmt: skip
-    """Shapley values ``(N, F, K)`` of the ensemble's output at each row of ``x`` against
-    ``background``: row ``n``'s values sum to its output minus the background's mean
-    output (each output ``k``)."""
+def check_depth(ensemble: TreeEnsemble) -> int:
     depth = ensemble.features.shape[-1]
     if depth > MAX_PATH_FEATURES:
         raise ValueError(
             f"the trees have paths with {depth} distinct features; at most "
             f"{MAX_PATH_FEATURES} are supported"
         )
+    return depth
+
+
+def gather_contributions(ensemble: TreeEnsemble, per_pattern: Tensor, x: Tensor,
+                         chunk: int) -> Tensor:  # fmt: skip
+    """``(N, F, K)``: every row's sum over leaves of its pattern's slot contributions
+    ``per_pattern`` ``(T, L, P, D, K)``, added into the slots' features (a row at a
+    time never: ``chunk`` rows per step)."""
+    t_count, l_count, n_patterns, depth, k = per_pattern.shape
+    flat = per_pattern.reshape(t_count * l_count * n_patterns, depth * k)
+    leaf_offset = (torch.arange(t_count * l_count, device=x.device) * n_patterns).view(
+        t_count, l_count)  # fmt: skip
+    slots = ensemble.features.reshape(-1)  # (T*L*D,) feature of each slot
+    out = []
+    for start in range(0, len(x), chunk):
+        px = ensemble.patterns(x[start : start + chunk])  # (n, T, L)
+        rows = flat.index_select(0, (px + leaf_offset).reshape(-1))  # (n*T*L, D*K)
+        phi = torch.zeros(len(px), ensemble.n_features, k, dtype=torch.float64, device=x.device)
+        phi.index_add_(1, slots, rows.view(len(px), -1, k))
+        out.append(phi)
+    return torch.cat(out)
+
+
+def interventional_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor,
+                        chunk: int = 256) -> Tensor:  # fmt: skip
+    """Shapley values ``(N, F, K)`` of the ensemble's output at each row of ``x`` against
+    ``background``: row ``n``'s values sum to its output minus the background's mean
+    output (each output ``k``)."""
+    depth = check_depth(ensemble)
     x = ensemble.prepare(x)
     z = ensemble.prepare(background)
     n_patterns = 1 << depth
@@ -77,21 +102,7 @@ def interventional_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor,
     index = pz.permute(1, 2, 0)  # (T, L, M)
     histogram.scatter_add_(-1, index, torch.ones_like(index, dtype=torch.float64))
     histogram /= len(z)
-    # per leaf and x pattern: the background-averaged weight of each path slot
     # per leaf and x pattern: each path slot's background-averaged weight times the
-    # leaf's values, flattened so a row's contributions are one index_select away
+    # leaf's values
     per_pattern = torch.einsum("tlz,xzd,tlk->tlxdk", histogram, table, ensemble.values)
-    t_count, l_count = pz.shape[1:]
-    k = ensemble.values.shape[-1]
-    per_pattern = per_pattern.reshape(t_count * l_count * n_patterns, depth * k)
-    leaf_offset = (torch.arange(t_count * l_count, device=x.device) * n_patterns).view(
-        t_count, l_count)  # fmt: skip
-    slots = ensemble.features.reshape(-1)  # (T*L*D,) feature of each slot
-    out = []
-    for start in range(0, len(x), chunk):
-        px = ensemble.patterns(x[start : start + chunk])  # (n, T, L)
-        rows = per_pattern.index_select(0, (px + leaf_offset).reshape(-1))  # (n*T*L, D*K)
-        phi = torch.zeros(len(px), ensemble.n_features, k, dtype=torch.float64, device=x.device)
-        phi.index_add_(1, slots, rows.view(len(px), -1, k))
-        out.append(phi)
-    return torch.cat(out)
+    return gather_contributions(ensemble, per_pattern, x, chunk)

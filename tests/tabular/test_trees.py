@@ -3,6 +3,7 @@ type read correctly, equal to a brute-force enumeration of coalitions, efficient
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -201,3 +202,40 @@ def test_xgboost_and_lightgbm_equal_shaps_tree_explainer(index):
     ours = interventional_shap(read_tree_model(model, X[0]), torch.tensor(rows),
                                torch.tensor(background)).numpy()  # fmt: skip
     np.testing.assert_allclose(ours, _shap_values(model, background, rows), atol=1e-5)
+
+
+@pytest.mark.parametrize("name, model, classes", MODELS, ids=[m[0] for m in MODELS])
+def test_path_dependent_values_equal_shaps_and_are_efficient(name, model, classes):
+    from perspicio.tabular.trees import expected_value, path_dependent_shap
+
+    X, y = data(classes, ties=False)
+    model.fit(X, y)
+    ensemble = read_tree_model(model, X[0])
+    rows = X[150:160]
+    ours = path_dependent_shap(ensemble, torch.tensor(rows)).numpy()
+    f = raw_output(model)
+    np.testing.assert_allclose(ours.sum(1), f(rows) - expected_value(ensemble).numpy(),
+                               atol=1e-9)  # fmt: skip
+    shap = pytest.importorskip("shap")
+    if name == "GradientBoostingClassifier3":
+        return  # shap reads GradientBoostingClassifier for binary classification only
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = np.asarray(shap.TreeExplainer(model)(rows, check_additivity=False).values)
+    np.testing.assert_allclose(ours, theirs.reshape(ours.shape), atol=1e-5)
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_path_dependent_values_of_xgboost_and_lightgbm_equal_shaps(index):
+    shap = pytest.importorskip("shap")
+    from perspicio.tabular.trees import path_dependent_shap
+
+    name, model, classes = other_library_models()[index]
+    X, y = data(classes, ties=False)
+    model.fit(X, y)
+    rows = X[150:160]
+    ours = path_dependent_shap(read_tree_model(model, X[0]), torch.tensor(rows)).numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = np.asarray(shap.TreeExplainer(model)(rows, check_additivity=False).values)
+    np.testing.assert_allclose(ours, theirs.reshape(ours.shape), atol=1e-5)
