@@ -29,15 +29,19 @@ from .explanation import TabularExplanation
 from .pipeline import PreprocessedModel
 from .trees import (
     TreeEnsemble,
+    expected_value,
     interventional_shap,
     is_tree_model,
     output_name,
+    path_dependent_shap,
     raw_output,
     read_tree_model,
 )
 
-#: the exact method for tree ensembles (interventional Shapley values against the background)
+#: the exact methods for tree ensembles: interventional Shapley values against the
+#: background (the default), and the path-dependent ones (the trees' own cover)
 TREE_METHOD = "tree_shap"
+TREE_PATH_METHOD = "tree_shap_path_dependent"
 
 #: The methods that attribute to the input columns (layer, neuron and CAM methods do not;
 #: occlusion slides windows over neighbouring values, and a table's columns have no
@@ -161,11 +165,16 @@ class Explainer:
             categorical = None
             self.model_name = _model_name(model)
             self.categories = {}
-            if tree_model and method in (None, TREE_METHOD):
+            if tree_model and method in (None, TREE_METHOD, TREE_PATH_METHOD):
                 self.tree = read_tree_model(model, values[0].double().numpy())
                 self.tree_output = output_name(model)
+            elif method in (TREE_METHOD, TREE_PATH_METHOD):
+                raise ValueError(
+                    f"`method` {method!r} needs a tree model (scikit-learn, XGBoost or "
+                    f"LightGBM), got {type(model).__name__}"
+                )
         if self.tree is not None:
-            self.method = TREE_METHOD
+            self.method = method or TREE_METHOD
             kind = "background" if baseline is None else baseline
         else:
             self.method = self._check_method(method)
@@ -248,9 +257,12 @@ class Explainer:
             with torch.no_grad():
                 out = net(xs)
             targets = self._targets(target, out)
-            if self.tree is not None:  # exact, against every reference row
-                phi = interventional_shap(self.tree, xs, refs).cpu()  # (N, F, K)
+            if self.tree is not None:  # exact
                 index = torch.tensor([0 if t is None else t for t in targets])
+                if self.method == TREE_PATH_METHOD:
+                    phi = path_dependent_shap(self.tree, xs).cpu()  # (N, F, K)
+                else:  # against every reference row
+                    phi = interventional_shap(self.tree, xs, refs).cpu()
                 attr, grouped = phi[torch.arange(len(phi)), :, index], False
             else:
                 core_target = None if targets[0] is None else targets
@@ -259,6 +271,8 @@ class Explainer:
             with torch.no_grad():
                 scores = _select(out, targets).cpu()
                 base_scores = _reference_scores(net(refs), targets).cpu()
+            if self.method == TREE_PATH_METHOD:  # the cover-weighted mean output
+                base_scores = expected_value(self.tree)[index].to(base_scores.dtype)
         return TabularExplanation(
             attributions=self._per_group(attr, grouped).detach(),
             values=values,
@@ -279,9 +293,11 @@ class Explainer:
         """What a report needs to reproduce the explanation."""
         baseline = self.baseline if isinstance(self.baseline, str) else "row"
         if self.tree is not None:
+            algorithm = ("path-dependent tree Shapley values (exact; the trees' cover, no "
+                         "background)" if self.method == TREE_PATH_METHOD
+                         else "interventional tree Shapley values (exact)")  # fmt: skip
             return {"model": self.model_name, "baseline": baseline,
-                    "background": self.background_description,
-                    "algorithm": "interventional tree Shapley values (exact)",
+                    "background": self.background_description, "algorithm": algorithm,
                     "output": self.tree_output}  # fmt: skip
         return {
             "model": self.model_name,

@@ -239,3 +239,25 @@ def test_path_dependent_values_of_xgboost_and_lightgbm_equal_shaps(index):
         warnings.simplefilter("ignore")
         theirs = np.asarray(shap.TreeExplainer(model)(rows, check_additivity=False).values)
     np.testing.assert_allclose(ours, theirs.reshape(ours.shape), atol=1e-5)
+
+
+def test_the_explainer_offers_the_path_dependent_variant_by_name():
+    import pandas as pd
+
+    from perspicio import tabular
+    from perspicio.tabular.trees import expected_value, path_dependent_shap
+
+    X, y = data(2, ties=False)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    model = E.RandomForestClassifier(10, max_depth=3, random_state=0).fit(frame, y)
+    explainer = tabular.Explainer(model, frame.iloc[:30], method="tree_shap_path_dependent")
+    exp = explainer.explain(frame.iloc[150:154], target=1)
+    assert exp.method == "tree_shap_path_dependent"
+    assert "path-dependent" in exp.parameters["algorithm"]
+    ensemble = read_tree_model(model, X[0])
+    expected = path_dependent_shap(ensemble, torch.tensor(X[150:154]))[..., 1]
+    torch.testing.assert_close(exp.attributions.double(), expected, atol=1e-6, rtol=0)
+    mean = expected_value(ensemble)[1].expand(4)
+    torch.testing.assert_close(exp.baseline_scores.double(), mean, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="needs a tree model"):
+        tabular.Explainer(model.predict_proba, frame.iloc[:30], method="tree_shap")
