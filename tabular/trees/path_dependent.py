@@ -80,3 +80,76 @@ def path_dependent_shap(ensemble: TreeEnsemble, x: Tensor, chunk: int = 256,
     per_pattern = torch.cat([_slot_values(ensemble, slice(s, s + trees_per_step))
                              for s in range(0, n_trees, trees_per_step)])  # fmt: skip
     return gather_contributions(ensemble, per_pattern, x, chunk)
+
+
+def _pair_values(ensemble: TreeEnsemble, trees: slice) -> Tensor:
+    """``(t, L, P, D, D, K)``: each pattern's interaction value for every pair of slots
+    ``i != j`` (the diagonal is 0 here)."""
+    depth = ensemble.features.shape[-1]
+    a = _pattern_bits(depth, ensemble.values.device)  # (P, D)
+    r = ensemble.shares[trees]  # (t, L, D)
+    t_count, l_count = r.shape[:2]
+    n_patterns = a.shape[0]
+    # coefficients of prod_{d not in {i, j}} (r_d + a_d t): (t, L, P, D_i, D_j, D)
+    coef = torch.zeros(t_count, l_count, n_patterns, depth, depth, max(depth - 1, 1),
+                       dtype=torch.float64, device=r.device)  # fmt: skip
+    coef[..., 0] = 1.0
+    index = torch.arange(depth, device=r.device)
+    for d in range(depth):
+        rd = r[:, :, None, None, None, d : d + 1]
+        ad = a[None, None, :, None, None, d : d + 1]
+        shifted = torch.nn.functional.pad(coef[..., :-1], (1, 0))
+        updated = coef * rd + shifted * ad
+        skip = (index.view(depth, 1) == d) | (index.view(1, depth) == d)  # d is i or j
+        coef = torch.where(skip.view(1, 1, 1, depth, depth, 1), coef, updated)
+    fact = [math.factorial(i) for i in range(depth + 1)]
+    weights = torch.tensor(
+        [fact[k] * fact[depth - 2 - k] / (2 * fact[depth - 1]) if depth >= 2 else 0.0
+         for k in range(max(depth - 1, 1))], dtype=torch.float64, device=r.device,
+    )  # fmt: skip
+    summed = coef @ weights  # (t, L, P, D, D)
+    delta = a[None, None] - r[:, :, None, :]  # (t, L, P, D)
+    pair = delta.unsqueeze(-1) * delta.unsqueeze(-2) * summed
+    pair = pair * ~torch.eye(depth, dtype=torch.bool, device=r.device)
+    return pair.unsqueeze(-1) * ensemble.values[trees][:, :, None, None, None, :]
+
+
+def path_dependent_interactions(ensemble: TreeEnsemble, x: Tensor, chunk: int = 64,
+                                trees_per_step: int = 8) -> Tensor:  # fmt: skip
+    """Shapley interaction values ``(N, F, F, K)`` of the path-dependent game (shap's
+    convention): off the diagonal, half the Shapley interaction index of each pair, so
+    that ``Φ_ij = Φ_ji``; on it, ``φ_i - Σ_{j≠i} Φ_ij``. Each row's matrix sums over
+    ``j`` to its Shapley values."""
+    if ensemble.shares is None:
+        raise ValueError("this ensemble was read without its cover; re-read the model")
+    depth = check_depth(ensemble)
+    x = ensemble.prepare(x)
+    n_trees = ensemble.features.shape[0]
+    k = ensemble.values.shape[-1]
+    n_features = ensemble.n_features
+    pairs = torch.cat(
+        [
+            _pair_values(ensemble, slice(s, s + trees_per_step))
+            for s in range(0, n_trees, trees_per_step)
+        ]
+    )  # (T, L, P, D, D, K) fmt: skip
+    t_count, l_count, n_patterns = pairs.shape[:3]
+    flat = pairs.reshape(t_count * l_count * n_patterns, depth * depth * k)
+    leaf_offset = (torch.arange(t_count * l_count, device=x.device) * n_patterns).view(
+        t_count, l_count)  # fmt: skip
+    f = ensemble.features  # (T, L, D)
+    pair_index = (f.unsqueeze(-1) * n_features + f.unsqueeze(-2)).reshape(-1)  # (T*L*D*D,)
+    shap_values = path_dependent_shap(ensemble, x)  # (N, F, K)
+    out = []
+    for start in range(0, len(x), chunk):
+        px = ensemble.patterns(x[start : start + chunk])
+        rows = flat.index_select(0, (px + leaf_offset).reshape(-1))
+        phi = torch.zeros(len(px), n_features * n_features, k, dtype=torch.float64,
+                          device=x.device)  # fmt: skip
+        phi.index_add_(1, pair_index, rows.view(len(px), -1, k))
+        out.append(phi.view(len(px), n_features, n_features, k))
+    matrix = torch.cat(out)
+    diagonal = torch.arange(n_features, device=x.device)
+    matrix[:, diagonal, diagonal] = 0.0  # a feature split twice on a path is one slot
+    matrix[:, diagonal, diagonal] = shap_values - matrix.sum(2)
+    return matrix

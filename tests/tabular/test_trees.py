@@ -261,3 +261,29 @@ def test_the_explainer_offers_the_path_dependent_variant_by_name():
     torch.testing.assert_close(exp.baseline_scores.double(), mean, atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="needs a tree model"):
         tabular.Explainer(model.predict_proba, frame.iloc[:30], method="tree_shap")
+
+
+INTERACTION_MODELS = [m for m in MODELS if m[2] in (0, 2) and m[0] != "DecisionTreeClassifier"]
+
+
+@pytest.mark.parametrize("name, model, classes", INTERACTION_MODELS,
+                         ids=[m[0] for m in INTERACTION_MODELS])  # fmt: skip
+def test_path_dependent_interaction_values_equal_shaps(name, model, classes):
+    shap = pytest.importorskip("shap")
+    from perspicio.tabular.trees import path_dependent_interactions, path_dependent_shap
+
+    X, y = data(classes, ties=False)
+    model.fit(X, y)
+    rows = X[150:155]
+    ensemble = read_tree_model(model, X[0])
+    ours = path_dependent_interactions(ensemble, torch.tensor(rows)).numpy()
+    torch.testing.assert_close(torch.tensor(ours).sum(2),
+                               path_dependent_shap(ensemble, torch.tensor(rows)))  # fmt: skip
+    assert np.allclose(ours, ours.transpose(0, 2, 1, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = np.asarray(shap.TreeExplainer(model).shap_interaction_values(rows))
+    if ours.shape[-1] == 1:
+        np.testing.assert_allclose(ours[..., 0], theirs.reshape(ours.shape[:3]), atol=1e-5)
+    else:  # one matrix per class, classes last in shap's array
+        np.testing.assert_allclose(ours, theirs.reshape(ours.shape), atol=1e-5)
