@@ -74,11 +74,46 @@ def _text(args) -> None:
     print(f"{exp.predicted_label} ({exp.predicted_probability:.3f}) -> {args.out}")
 
 
-def _table_explainer(args, method: str):
-    """The demo model's explainer, against the training split or ``--background``."""
+#: the demo model's default method per command
+DEMO_METHODS = {"table": "integrated_gradients", "explain": "integrated_gradients",
+                "importance": "kernel_shap"}  # fmt: skip
+MODEL_HELP = ("a tree model file: XGBoost .json/.ubj, LightGBM .txt or scikit-learn .skops "
+              "(default: the breast-cancer demo model)")  # fmt: skip
+
+
+def _tree_explainer(args, method: str | None):
+    """A tree model file's explainer (exact tree Shapley values by default), against
+    ``--background`` (or the table itself)."""
+    import pandas as pd
+
+    from perspicio import tabular
+    from perspicio.models import load_tree_model_file, tree_feature_names
+
+    model = load_tree_model_file(args.model, name="--model")
+    frame = _read_csv(args.path, None)
+    names = tree_feature_names(model)
+    if names is None:  # the table's numeric columns, in order
+        columns = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    else:  # LightGBM stores "mean radius" as "mean_radius"
+        by_name = {str(c).replace(" ", "_"): c for c in frame.columns}
+        columns = [n if n in frame.columns else by_name.get(n, n) for n in names]
+    source = args.background or args.path
+    background = _read_csv(source, columns, "--background" if args.background else "path")
+    name = args.background or f"the rows of {Path(args.path).name}"
+    explainer = tabular.Explainer(model, background, method=method, seed=args.seed,
+                                  background_name=name)  # fmt: skip
+    return explainer, columns
+
+
+def _table_explainer(args, method: str | None):
+    """The explainer of ``--model`` (a tree model file) or of the demo model, against the
+    training split or ``--background``."""
+    if getattr(args, "model", None):
+        return _tree_explainer(args, method)
     from perspicio import tabular
     from perspicio.tabular.demo import breast_cancer_mlp
 
+    method = method or DEMO_METHODS[args.command]
     model, training, _ = breast_cancer_mlp()
     columns = list(training.columns)
     if args.background is None:
@@ -91,7 +126,7 @@ def _table_explainer(args, method: str):
     return explainer, columns
 
 
-def _read_csv(path: str, columns: list[str], option: str = "path"):
+def _read_csv(path: str, columns: list[str] | None, option: str = "path"):
     import pandas as pd
 
     if not Path(path).is_file():
@@ -100,6 +135,8 @@ def _read_csv(path: str, columns: list[str], option: str = "path"):
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ValueError(f"{option}: {path} is not a readable CSV ({err})") from None
+    if columns is None:
+        return frame
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(
@@ -226,7 +263,11 @@ def parser() -> argparse.ArgumentParser:
     table = explain.add_parser("table", help="explain one row of a CSV (breast-cancer demo model)")
     table.add_argument("path", help="a CSV with the model's columns")
     table.add_argument("--row", type=int, default=0, help="the row to explain")
-    table.add_argument("--method", default="integrated_gradients")
+    table.add_argument(
+        "--method", default=None,
+        help="default: tree_shap for --model, integrated_gradients for the demo",
+    )  # fmt: skip
+    table.add_argument("--model", default=None, help=MODEL_HELP)
     table.add_argument("--out", default="explanation.html", help="output .html or .png")
     table.add_argument("--seed", type=int, default=0)
     table.add_argument(
@@ -237,7 +278,9 @@ def parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("importance", help="global feature importance of a CSV (demo model)")
     imp.add_argument("path")
-    imp.add_argument("--method", default="kernel_shap")
+    imp.add_argument("--method", default=None,
+                     help="default: tree_shap for --model, kernel_shap for the demo")  # fmt: skip
+    imp.add_argument("--model", default=None, help=MODEL_HELP)
     imp.add_argument("--out", default="report.html", help="output .html report")
     imp.add_argument("--seed", type=int, default=0)
     imp.add_argument(

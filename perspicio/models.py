@@ -87,3 +87,64 @@ def _describe(source: Any) -> str:
 
 
 __all__ = ["MAX_UPLOAD_MB", "load_model_file"]
+
+
+#: tree model files: XGBoost's JSON or UBJSON, LightGBM's text model, scikit-learn via skops
+TREE_MODEL_SUFFIXES = (".json", ".ubj", ".txt", ".skops")
+
+
+#: the module prefixes of the types a skops file may hold
+SKOPS_TRUSTED_PREFIXES = ("sklearn.", "numpy.")
+
+
+def load_tree_model_file(path: str | Path, *, name: str = "`model`") -> Any:
+    """A tree model from a file its library saved, never by unpickling: XGBoost's
+    ``save_model`` (``.json``/``.ubj``, as a ``Booster``), LightGBM's ``save_model``
+    (``.txt``, as a ``Booster``) or a scikit-learn model saved with skops (``.skops``;
+    only types skops trusts by default are loaded, anything else is refused)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in TREE_MODEL_SUFFIXES:
+        raise ValueError(
+            f"{name}: {path.name} is not a tree model file; expected one of "
+            f"{', '.join(TREE_MODEL_SUFFIXES)} (XGBoost, LightGBM, skops)"
+        )
+    try:
+        if suffix in (".json", ".ubj"):
+            import xgboost
+
+            return xgboost.Booster(model_file=str(path))
+        if suffix == ".txt":
+            import lightgbm
+
+            return lightgbm.Booster(model_file=str(path))
+        from skops import io as skops_io
+
+        # scikit-learn's and NumPy's own types (a tree's arrays) are trusted; any other
+        # type (a user's class, a function) is refused
+        untrusted = skops_io.get_untrusted_types(file=str(path))
+        foreign = [t for t in untrusted if not t.startswith(SKOPS_TRUSTED_PREFIXES)]
+        if foreign:
+            raise ValueError(
+                f"{name}: {path.name} holds types perspicio does not load "
+                f"({', '.join(foreign[:5])}); only scikit-learn and NumPy types are trusted"
+            )
+        return skops_io.load(str(path), trusted=untrusted)
+    except ImportError as err:
+        raise ImportError(f"{name}: reading {suffix} files needs the `trees` extra "
+                          f"(pip install 'perspicio[trees]'): {err}") from err  # fmt: skip
+
+
+def tree_feature_names(model: Any) -> list[str] | None:
+    """The column names a tree model was trained with, when it stored them."""
+    for attr in ("feature_names_in_", "feature_names"):
+        names = getattr(model, attr, None)
+        if names is not None and not callable(names):
+            return [str(n) for n in names]
+    if callable(getattr(model, "feature_name", None)):  # LightGBM's Booster
+        names = model.feature_name()
+        if names and not all(n.startswith("Column_") for n in names):
+            return list(names)
+    return None

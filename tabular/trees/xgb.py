@@ -32,7 +32,8 @@ def xgboost_margin(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     booster = _booster(model)
 
     def margin(X: np.ndarray) -> np.ndarray:
-        out = booster.predict(xgboost.DMatrix(np.asarray(X, dtype=np.float32)), output_margin=True)
+        data = xgboost.DMatrix(np.asarray(X, dtype=np.float32), feature_names=booster.feature_names)
+        out = booster.predict(data, output_margin=True)
         return np.asarray(out).reshape(len(X), -1)
 
     return margin

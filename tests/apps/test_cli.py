@@ -180,3 +180,48 @@ def test_a_segmentation_region_and_a_detectors_box_from_the_command_line(tmp_pat
     assert "--box needs --label" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["explain", "image", str(image), "--region", "1,2,3"])
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm", "skops"])
+def test_a_saved_tree_model_is_explained_exactly(patients_csv, tmp_path, library):
+    """`perspicio importance --model` reads the file its library saved (no pickle) and
+    explains it with exact tree Shapley values."""
+    pytest.importorskip(library)
+    import pandas as pd
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    frame = pd.read_csv(patients_csv)
+    label = (frame[frame.columns[0]] > frame[frame.columns[0]].median()).astype(int)
+    if library == "xgboost":
+        import xgboost
+
+        model = xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(frame, label)
+        path = tmp_path / "model.json"
+        model.save_model(path)
+    elif library == "lightgbm":
+        import lightgbm
+
+        model = lightgbm.LGBMClassifier(n_estimators=20, max_depth=3, verbose=-1).fit(frame, label)
+        path = tmp_path / "model.txt"
+        model.booster_.save_model(str(path))
+    else:
+        from skops import io as skops_io
+
+        model = GradientBoostingClassifier(n_estimators=20, max_depth=3).fit(frame, label)
+        path = tmp_path / "model.skops"
+        skops_io.dump(model, path)
+    out = tmp_path / f"{library}.html"
+    assert main(["importance", str(patients_csv), "--model", str(path), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "tree_shap" in page and "Global importance" in page
+    row = tmp_path / f"{library}-row.html"
+    assert main(["explain", "table", str(patients_csv), "--model", str(path), "--row", "2",
+                 "--out", str(row)]) == 0  # fmt: skip
+
+
+def test_a_pickled_model_file_is_refused(patients_csv, tmp_path, capsys):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(b"not a model")
+    assert main(["importance", str(patients_csv), "--model", str(path),
+                 "--out", str(tmp_path / "r.html")]) == 2  # fmt: skip
+    assert "not a tree model file" in capsys.readouterr().err
