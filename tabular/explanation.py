@@ -177,6 +177,62 @@ class TabularExplanation(Explanation):
         fig.tight_layout()
         return fig
 
+    def _feature_values(self, g: int) -> np.ndarray:
+        """One number per row for feature ``g`` (a one-hot group: the active column)."""
+        cols = [j for j, k in enumerate(self.column_group) if k == g]
+        if len(cols) == 1:
+            return self.values[:, cols[0]].numpy()
+        return self.values[:, cols].argmax(1).numpy().astype(float)
+
+    def strongest_interaction(self, feature: str, bins: int = 10) -> str | None:
+        """The feature whose values best explain how ``feature``'s attribution varies at a
+        given value of ``feature``: within bins of ``feature``'s values, the summed absolute
+        correlation of the attribution with each other feature's values."""
+        g = self._feature_index(feature)
+        order = np.argsort(self._feature_values(g), kind="stable")
+        attr = self.attributions[:, g].numpy()[order]
+        best, best_score = None, 0.0
+        for h, other in enumerate(self.features):
+            if h == g:
+                continue
+            v = self._feature_values(h)[order]
+            score = 0.0
+            for part in np.array_split(np.arange(len(order)), max(1, min(bins, len(order) // 3))):
+                a, b = attr[part], v[part]
+                if len(part) > 2 and np.std(a) > 0 and np.std(b) > 0:
+                    score += abs(float(np.corrcoef(a, b)[0, 1]))
+            if score > best_score:
+                best, best_score = other, score
+        return best
+
+    def _feature_index(self, feature: str) -> int:
+        if feature not in self.features:
+            raise ValueError(f"`feature` {feature!r} is not one of the explained features "
+                             f"{self.features[:10]}")  # fmt: skip
+        return self.features.index(feature)
+
+    def plot_dependence(self, feature: str, color_by: str | None = "auto") -> Figure:
+        """A feature's value (x) against its attribution (y), one dot per row, coloured by
+        the values of ``color_by`` (``"auto"``: :meth:`strongest_interaction`; ``None``:
+        one colour)."""
+        g = self._feature_index(feature)
+        if color_by == "auto":
+            color_by = self.strongest_interaction(feature)
+        fig = Figure(figsize=(5.2, 3.6))
+        ax = fig.add_subplot()
+        x, y = self._feature_values(g), self.attributions[:, g].numpy()
+        if color_by is None:
+            ax.scatter(x, y, s=8, color="#2166ac")
+        else:
+            c = self._feature_values(self._feature_index(color_by))
+            points = ax.scatter(x, y, s=8, c=c, cmap="coolwarm")
+            fig.colorbar(points, ax=ax, label=color_by)
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xlabel(feature)
+        ax.set_ylabel(f"attribution of {feature}")
+        fig.tight_layout()
+        return fig
+
     def to_html(self, path: str | Path | None = None, rows: int = 3) -> str:
         """One self-contained HTML report (figures embedded as PNG): model and method, the
         first ``rows`` predictions with their waterfalls, and the global importance."""

@@ -287,3 +287,23 @@ def test_path_dependent_interaction_values_equal_shaps(name, model, classes):
         np.testing.assert_allclose(ours[..., 0], theirs.reshape(ours.shape[:3]), atol=1e-5)
     else:  # one matrix per class, classes last in shap's array
         np.testing.assert_allclose(ours, theirs.reshape(ours.shape), atol=1e-5)
+
+
+def test_dependence_plot_finds_the_interacting_feature():
+    """y = x0 * x1 (+ x2): the attribution of x0 at a given x0 depends on x1 only."""
+    import pandas as pd
+
+    from perspicio import tabular
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    y = X[:, 0] * X[:, 1] + 0.5 * X[:, 2]
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    model = E.GradientBoostingRegressor(n_estimators=60, max_depth=3, random_state=0).fit(frame, y)
+    exp = tabular.Explainer(model, frame.iloc[:50]).explain(frame.iloc[100:300])
+    assert exp.strongest_interaction("a") == "b"
+    assert exp.strongest_interaction("b") == "a"
+    fig = exp.plot_dependence("a")
+    assert len(fig.axes) == 2  # the scatter and its colour bar
+    with pytest.raises(ValueError, match="`feature`"):
+        exp.plot_dependence("z")
