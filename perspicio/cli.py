@@ -87,16 +87,12 @@ def _tree_explainer(args, method: str | None):
     import pandas as pd
 
     from perspicio import tabular
-    from perspicio.models import load_tree_model_file, tree_feature_names
+    from perspicio.models import load_tree_model_file, tree_columns
 
     model = load_tree_model_file(args.model, name="--model")
     frame = _read_csv(args.path, None)
-    names = tree_feature_names(model)
-    if names is None:  # the table's numeric columns, in order
-        columns = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-    else:  # LightGBM stores "mean radius" as "mean_radius"
-        by_name = {str(c).replace(" ", "_"): c for c in frame.columns}
-        columns = [n if n in frame.columns else by_name.get(n, n) for n in names]
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    columns = tree_columns(model, numeric)
     source = args.background or args.path
     background = _read_csv(source, columns, "--background" if args.background else "path")
     name = args.background or f"the rows of {Path(args.path).name}"

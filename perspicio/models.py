@@ -137,6 +137,33 @@ def load_tree_model_file(path: str | Path, *, name: str = "`model`") -> Any:
                           f"(pip install 'perspicio[trees]'): {err}") from err  # fmt: skip
 
 
+def load_tree_model_upload(data: bytes, filename: str, *, name: str = "the model file") -> Any:
+    """:func:`load_tree_model_file` for uploaded bytes (the suffix of ``filename`` tells
+    the format); the temporary file is removed."""
+    import tempfile
+
+    suffix = Path(filename).suffix.lower()
+    if suffix not in TREE_MODEL_SUFFIXES:
+        raise ValueError(
+            f"{name}: {filename} is not a tree model file; expected one of "
+            f"{', '.join(TREE_MODEL_SUFFIXES)} (XGBoost, LightGBM, skops)"
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"model{suffix}"
+        path.write_bytes(data)
+        return load_tree_model_file(path, name=name)
+
+
+def tree_columns(model: Any, columns: list[str]) -> list[str]:
+    """The table's columns the tree model takes, in its order: by the names it stored
+    (LightGBM stores "mean radius" as "mean_radius"), else all of ``columns``."""
+    names = tree_feature_names(model)
+    if names is None:
+        return list(columns)
+    by_name = {str(c).replace(" ", "_"): c for c in columns}
+    return [n if n in columns else by_name.get(n, n) for n in names]
+
+
 def tree_feature_names(model: Any) -> list[str] | None:
     """The column names a tree model was trained with, when it stored them."""
     for attr in ("feature_names_in_", "feature_names"):

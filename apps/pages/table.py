@@ -1,27 +1,54 @@
 """The Table page: a patient's prediction explained against a reference population, and the
 global importance of every column."""
 
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
 from perspicio import tabular
 from perspicio.apps import common
+from perspicio.models import load_tree_model_upload, tree_columns
 from perspicio.tabular import MIN_POPULATION, TABULAR_METHODS, TabularExplanation
+from perspicio.tabular.explainer import GRADIENT_FREE
 
 
 @st.cache_resource(show_spinner="Preparing the explainer...")
-def explainer_for(method: str, background_source: str, fingerprint: int = 0, _background=None):
-    """An Explainer on the demo model, built once per method and background (an uploaded
-    background is told apart by ``fingerprint``, a hash of its content)."""
-    model, training, _ = common.table_demo()
+def explainer_for(method: str, background_source: str, fingerprint: int = 0, _background=None,
+                  model_key: str = "demo", _model=None, columns: tuple = ()):  # fmt: skip
+    """An Explainer on the demo model or an uploaded tree model (told apart by
+    ``model_key``), built once per method and background (an uploaded background is told
+    apart by ``fingerprint``, a hash of its content)."""
+    demo, training, _ = common.table_demo()
+    model = demo if _model is None else _model
     if _background is None:
         background, name = training, "the training split"
     else:
         background, name = _background, background_source
-    return tabular.Explainer(model, background, method=method, seed=0, background_name=name)
+    return tabular.Explainer(model, background[list(columns or background.columns)],
+                             method=method, seed=0, background_name=name)  # fmt: skip
 
 
 _, training, held_out = common.table_demo()
+model_upload = st.file_uploader(
+    "Tree model (optional): XGBoost .json/.ubj, LightGBM .txt or scikit-learn .skops, "
+    "trained on the breast-cancer columns; explained exactly",
+    type=["json", "ubj", "txt", "skops"], key="tab_model",
+)  # fmt: skip
+tree_model, model_key = None, "demo"
+columns = list(training.columns)
+if model_upload is not None:
+    try:
+        tree_model = load_tree_model_upload(model_upload.getvalue(), model_upload.name)
+        columns = tree_columns(tree_model, list(training.columns))
+    except (ValueError, TypeError, ImportError, OSError) as err:
+        st.error(str(err))
+        st.stop()
+    missing = [c for c in columns if c not in training.columns]
+    if missing:
+        st.error(f"The model takes column(s) the table lacks, e.g. {missing[:3]}")
+        st.stop()
+    model_key = hashlib.sha256(model_upload.getvalue()).hexdigest()
 upload = st.file_uploader("CSV (optional; the breast-cancer columns)", type=["csv"],
                           key="tab_upload")  # fmt: skip
 frame = held_out  # patients the model was not trained on
@@ -51,13 +78,17 @@ if source != sources[0]:
     background = frame
     fingerprint = int(pd.util.hash_pandas_object(frame, index=False).sum())
 row = st.number_input("Row", 0, len(frame) - 1, 0, key="tab_row")
-method = st.selectbox("Method", TABULAR_METHODS,
-                      index=TABULAR_METHODS.index("integrated_gradients"),
-                      key="tab_method")  # fmt: skip
+if tree_model is None:
+    methods, default = list(TABULAR_METHODS), "integrated_gradients"
+else:  # exact tree Shapley values first; the sampled ones still work on any function
+    methods, default = ["tree_shap", "tree_shap_path_dependent", *GRADIENT_FREE], "tree_shap"
+method = st.selectbox("Method", methods, index=methods.index(default), key="tab_method")
 
 
 def explain_row():
-    return explainer_for(method, source, fingerprint, background).explain(frame.iloc[[int(row)]])
+    explainer = explainer_for(method, source, fingerprint, background, model_key, tree_model,
+                              tuple(columns))  # fmt: skip
+    return explainer.explain(frame.iloc[[int(row)]][columns])
 
 
 def show_row(exp) -> None:
@@ -70,10 +101,12 @@ def show_row(exp) -> None:
 
 
 def explain_table():
-    explainer = explainer_for("kernel_shap", source, fingerprint, background)
+    name = "kernel_shap" if tree_model is None else "tree_shap"
+    explainer = explainer_for(name, source, fingerprint, background, model_key, tree_model,
+                              tuple(columns))  # fmt: skip
     bar, parts = st.progress(0.0, text="explaining rows"), []
     for start in range(0, len(frame), 64):
-        parts.append(explainer.explain(frame.iloc[start : start + 64]))
+        parts.append(explainer.explain(frame.iloc[start : start + 64][columns]))
         bar.progress(min(1.0, (start + 64) / len(frame)))
     bar.empty()
     return TabularExplanation.concatenate(parts)

@@ -225,3 +225,23 @@ def test_a_pickled_model_file_is_refused(patients_csv, tmp_path, capsys):
     assert main(["importance", str(patients_csv), "--model", str(path),
                  "--out", str(tmp_path / "r.html")]) == 2  # fmt: skip
     assert "not a tree model file" in capsys.readouterr().err
+
+
+def test_an_uploaded_tree_model_is_read_safely_and_its_columns_found(tmp_path):
+    """What the app's table page does with an uploaded model file."""
+    lightgbm = pytest.importorskip("lightgbm")
+    import pandas as pd
+
+    from perspicio.models import load_tree_model_upload, tree_columns
+    from perspicio.tabular.demo import breast_cancer_split
+
+    X_train, _, y_train, _ = breast_cancer_split()
+    model = lightgbm.LGBMClassifier(n_estimators=10, max_depth=3, verbose=-1).fit(X_train, y_train)
+    model.booster_.save_model(str(tmp_path / "m.txt"))
+    loaded = load_tree_model_upload((tmp_path / "m.txt").read_bytes(), "upload.txt")
+    columns = tree_columns(loaded, list(X_train.columns))
+    assert columns == list(X_train.columns)  # "mean_radius" found as "mean radius"
+    raw = loaded.predict(X_train[columns].to_numpy()[:3], raw_score=True)
+    assert pd.Series(raw).notna().all()
+    with pytest.raises(ValueError, match="not a tree model file"):
+        load_tree_model_upload(b"...", "model.pkl")
