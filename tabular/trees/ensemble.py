@@ -80,7 +80,14 @@ class TreeEnsemble:
     shares: Tensor | None = field(default=None)
 
     def prepare(self, x: Tensor) -> Tensor:
-        """Rows as the library's trees compare them, in float64."""
+        """Rows as the library's trees compare them, in float64. Missing values (NaN) are
+        refused: the libraries send them down each split's default branch, which this
+        representation does not record yet."""
+        if torch.isnan(x).any():
+            raise ValueError(
+                "the rows hold missing values (NaN); exact tree Shapley values do not route "
+                "them yet: impute them, or explain with a sampled method (kernel_shap)"
+            )
         x = x.to(torch.float32) if self.float32_inputs else x
         return x.to(self.lower.device, torch.float64)
 

@@ -307,3 +307,12 @@ def test_dependence_plot_finds_the_interacting_feature():
     assert len(fig.axes) == 2  # the scatter and its colour bar
     with pytest.raises(ValueError, match="`feature`"):
         exp.plot_dependence("z")
+
+
+def test_missing_values_are_refused_not_routed_silently():
+    X, y = data(0)
+    model = E.HistGradientBoostingRegressor(max_iter=5, random_state=0).fit(X, y)
+    rows = X[:3].copy()
+    rows[1, 2] = np.nan
+    with pytest.raises(ValueError, match="missing values"):
+        interventional_shap(read_tree_model(model, X[0]), torch.tensor(rows), torch.tensor(X[:5]))
