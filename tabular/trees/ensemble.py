@@ -161,10 +161,11 @@ class TreeEnsemble:
         p = p.view(len(x), *self.features.shape)  # (N, T, L, D)
         return (p > lo) & (p <= hi)
 
-    def patterns(self, x: Tensor) -> Tensor:
+    def patterns(self, x: Tensor, leaf_major: bool = False) -> Tensor:
         """``(N, T, L)``: each row's bit pattern over every leaf's path conditions (bit
         ``d`` set when the row satisfies slot ``d``), built slot by slot with the rows
-        along the last (contiguous) dimension."""
+        along the last (contiguous) dimension; ``leaf_major`` returns that ``(T*L, N)``
+        layout itself."""
         table, lo, hi = self._ranks()
         position = torch.searchsorted(table, x.T.contiguous(), right=not self.right_closed)
         position = position.to(self._rank_dtype)  # (F, N)
@@ -174,6 +175,8 @@ class TreeEnsemble:
             p = position.index_select(0, self.features[..., d].reshape(-1))  # (T*L, N)
             inside = (p > lo[..., d].reshape(-1, 1)) & (p <= hi[..., d].reshape(-1, 1))
             out |= inside.to(torch.int16) << d
+        if leaf_major:
+            return out.long()
         return out.T.reshape(len(x), n_trees, n_leaves).long()
 
     def predict(self, x: Tensor) -> Tensor:

@@ -79,13 +79,14 @@ def gather_contributions(ensemble: TreeEnsemble, per_pattern: Tensor, x: Tensor,
     features = ensemble.features.reshape(t_count * l_count, depth)
     out = []
     for start in range(0, len(x), chunk):
-        px = ensemble.patterns(x[start : start + chunk])  # (n, T, L)
-        n = len(px)
-        index = px.reshape(n, -1).T + leaf_offset  # (T*L, n)
+        px = ensemble.patterns(x[start : start + chunk], leaf_major=True)  # (T*L, n)
+        n = px.shape[1]
+        index = (px + leaf_offset).reshape(-1)  # (T*L*n,), leaf-major
         phi = torch.zeros(k, ensemble.n_features, n, dtype=torch.float64, device=x.device)
         for d in range(depth):
             for c in range(k):
-                phi[c].index_add_(0, features[:, d], per_slot[d, c][index])
+                values = per_slot[d, c].index_select(0, index).view(-1, n)  # (T*L, n)
+                phi[c].index_add_(0, features[:, d], values)
         out.append(phi.permute(2, 1, 0))
     return torch.cat(out)
 
