@@ -316,3 +316,21 @@ def test_missing_values_are_refused_not_routed_silently():
     rows[1, 2] = np.nan
     with pytest.raises(ValueError, match="missing values"):
         interventional_shap(read_tree_model(model, X[0]), torch.tensor(rows), torch.tensor(X[:5]))
+
+
+def test_global_importance_of_a_tree_model_through_the_dataset_engine():
+    """The whole table, shard by shard, equals explaining it at once."""
+    import pandas as pd
+
+    from perspicio import tabular
+
+    X, y = data(2, ties=False)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    model = E.GradientBoostingClassifier(n_estimators=15, max_depth=3, random_state=0).fit(frame, y)
+    explainer = tabular.Explainer(model, frame.iloc[:40])
+    table = explainer.global_importance(frame.iloc[40:140], batch_size=30, show_progress=False)
+    direct = explainer.explain(frame.iloc[40:140])
+    assert table.method == "tree_shap" and table.attributions.shape == (100, 5)
+    torch.testing.assert_close(table.attributions, direct.attributions)
+    importance = table.global_importance()
+    assert importance.index[-1] == "f4"  # the one column y is not made of
