@@ -16,6 +16,21 @@ from torch import Tensor
 from perspicio.core.explanation import Explanation, figure_data_uri
 
 
+def html_page(title: str, body: list[str], path: str | Path | None = None) -> str:
+    """One self-contained HTML page around ``body`` (already escaped pieces), the tables
+    styled alike; written to ``path`` when given."""
+    page = "".join([
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}",
+        "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>",
+        *body, "</body></html>",
+    ])  # fmt: skip
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(page, encoding="utf-8")
+    return page
+
+
 @dataclass
 class TabularExplanation(Explanation):
     """``attributions``: ``(N, G)`` for the G features (or groups) of N rows; ``values``:
@@ -240,9 +255,6 @@ class TabularExplanation(Explanation):
         png = figure_data_uri
 
         parts = [
-            '<!DOCTYPE html><html><head><meta charset="utf-8"><title>perspicio report</title>',
-            "<style>body{font-family:sans-serif}table{border-collapse:collapse}",
-            "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>",
             f"<h2>Explanation report: {html.escape(self.method)}</h2>",
             "<table>",
             f"<tr><th>model</th><td>{html.escape(str(self.parameters.get('model', '')))}</td></tr>",
@@ -266,12 +278,7 @@ class TabularExplanation(Explanation):
             table,
             f'<img alt="global" src="{png(self.plot_global())}"/>',
         ]
-        parts.append("</body></html>")
-        page = "".join(parts)
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(page, encoding="utf-8")
-        return page
+        return html_page("perspicio report", parts, path)
 
     def _write(self, path: Path) -> Path:
         """``<stem>.html`` (the report) and ``<stem>.csv`` (the tidy table)."""

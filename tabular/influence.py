@@ -18,6 +18,7 @@ from perspicio.core.explanation import figure_data_uri
 from perspicio.core.influence import TracInCP, TracInCPFast, last_linear
 
 from ._data import to_matrix
+from .explanation import html_page
 
 LOSSES = ("cross_entropy", "mse")
 METHODS = ("tracin", "tracin_fast")
@@ -170,9 +171,6 @@ class TrainingInfluence:
         """A self-contained HTML report: the likely mislabelled training rows and, for
         ``rows``, their most influential training rows (every piece of text escaped)."""
         parts = [
-            '<!DOCTYPE html><html><head><meta charset="utf-8"><title>training influence</title>',
-            "<style>body{font-family:sans-serif}table{border-collapse:collapse}",
-            "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>",
             f"<h2>Training-data influence ({html.escape(type(self.tracin).__name__)}, "
             f"{len(self.tracin.checkpoints)} checkpoints)</h2>",
             f"<h3>Training rows that look mislabelled (top {top} by self-influence)</h3>",
@@ -183,9 +181,4 @@ class TrainingInfluence:
             parts += ["<h3>The training rows that most influenced each prediction</h3>",
                       self.most_influential(rows, k=k).to_html(index=False, float_format="%.4g",
                                                                escape=True)]  # fmt: skip
-        parts.append("</body></html>")
-        page = "".join(parts)
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(page, encoding="utf-8")
-        return page
+        return html_page("training influence", parts, path)

@@ -14,10 +14,11 @@ random ones, so its rank among them gives the p-value of a Monte Carlo test
 The smallest p-value is ``1 / (R + 1)``: 19 random concepts can reach 0.05.
 
 Kim et al. (2018) instead compare the ``R`` scores of ``[concept, r_i]`` with random-vs-
-random scores by a t-test. Those ``R`` scores all share one concept, so the test treats
-as independent what is one draw of the concept: a concept drawn exactly like the random
-ones was declared significant at 5% in 6 of 10 trials (tests/core/test_concept.py), which
-is why this module ranks the concept among random concepts instead.
+random scores ``[r_0, r_i]`` by a t-test. Those ``R`` scores all share one concept, so
+any two-sample test treats as independent what is one draw of the concept: while this
+module was written, that design (with a one-sided permutation test of the means, 10
+random concepts) declared a concept drawn exactly like the random ones significant at 5%
+in 6 of 10 trials, which is why this module ranks the concept among random concepts.
 """
 
 from __future__ import annotations

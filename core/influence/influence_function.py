@@ -81,8 +81,18 @@ class InfluenceFunctionBase(DataInfluence):
         """The method's name, as progress bars show it."""
         return cls.__name__
 
-    def _transform(self, grads: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _invert(self, values: Tensor, vectors: Tensor, top: int | None) -> None:
+        """Keep the eigenpairs above ``hessian_inverse_tol`` (the ``top`` largest, if
+        given) as ``R = Λ^{-1/2} V^T``: an example's quantity is ``R g``, and the dot
+        product of two is ``g^T H^{-1} g'`` on the kept directions."""
+        keep = values > self.hessian_inverse_tol
+        values, vectors = values[keep], vectors[:, keep]
+        if top is not None:
+            values, vectors = values[-top:], vectors[:, -top:]
+        self.R = (vectors / values.sqrt()).T
+
+    def _transform(self, grads: Tensor) -> Tensor:
+        return grads.to(self.R.dtype) @ self.R.T
 
     def compute_intermediate_quantities(
         self, inputs_dataset: Any, aggregate: bool = False, show_progress: bool = False,
@@ -203,13 +213,7 @@ class NaiveInfluenceFunction(InfluenceFunctionBase):
         self.projection_dim = check_projection_dim(projection_dim)
         self.hessian_reg = hessian_reg
         self.hessian_inverse_tol = hessian_inverse_tol
-        values, vectors = torch.linalg.eigh(self.hessian(show_progress))
-        keep = values > hessian_inverse_tol
-        values, vectors = values[keep], vectors[:, keep]
-        if projection_dim is not None:
-            values, vectors = values[-projection_dim:], vectors[:, -projection_dim:]
-        # rows of R: Λ^{-1/2} V^T, so that q = R g and q·q' = g^T H^{-1} g'
-        self.R = (vectors / values.sqrt()).T
+        self._invert(*torch.linalg.eigh(self.hessian(show_progress)), projection_dim)
 
     def hessian(self, show_progress: bool = False) -> Tensor:
         """``Σ ∇²ℓ + λ I`` over the Hessian data, ``(parameters, parameters)``."""
@@ -221,9 +225,6 @@ class NaiveInfluenceFunction(InfluenceFunctionBase):
             h = h + hessian(total_loss)(flat, x, y)
         h = (h + h.T) / 2
         return h + self.hessian_reg * torch.eye(len(flat), dtype=h.dtype, device=h.device)
-
-    def _transform(self, grads: Tensor) -> Tensor:
-        return grads.to(self.R.dtype) @ self.R.T
 
 
 class ArnoldiInfluenceFunction(InfluenceFunctionBase):
@@ -274,10 +275,7 @@ class ArnoldiInfluenceFunction(InfluenceFunctionBase):
         self.arnoldi_dim, self.arnoldi_tol = arnoldi_dim, arnoldi_tol
         self.hessian_reg, self.hessian_inverse_tol = hessian_reg, hessian_inverse_tol
         self.seed = seed
-        values, vectors = self._top_eigen(show_progress)
-        keep = values > hessian_inverse_tol
-        values, vectors = values[keep], vectors[:, keep]
-        self.R = (vectors / values.sqrt()).T
+        self._invert(*self._top_eigen(show_progress), None)  # _top_eigen keeps the top
 
     def hvp(self, v: Tensor) -> Tensor:
         """``H v`` summed over the Hessian data (plus ``λ v``)."""
@@ -318,6 +316,3 @@ class ArnoldiInfluenceFunction(InfluenceFunctionBase):
         top = self.projection_dim if self.projection_dim is not None else steps
         values, vectors = values[-top:], vectors[:, -top:]
         return values.to(dtype), (torch.stack(basis[:steps], 1) @ vectors).to(dtype)
-
-    def _transform(self, grads: Tensor) -> Tensor:
-        return grads.to(self.R.dtype) @ self.R.T

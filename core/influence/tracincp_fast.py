@@ -133,9 +133,9 @@ class TracInCPFast(TracInCPBase):
                 )
 
     def _factors(self, inputs: tuple, labels: Tensor, loss_fn: Callable,
-                 state: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
+                 state: dict[str, Tensor]) -> tuple[Tensor, Tensor]:  # fmt: skip
         """Each example's loss gradient at the layer's output ``g`` and the layer's input
-        ``a``, at the model's weights (or ``state``). When the layer is the model's output
+        ``a``, at the checkpoint's ``state``. When the layer is the model's output
         and the loss a plain cross-entropy or squared error, ``g`` has a closed form and
         the forward pass runs without autograd (and with images channels-last)."""
         seen: dict[str, Tensor] = {}
@@ -150,8 +150,6 @@ class TracInCPFast(TracInCPBase):
             return None
 
         def forward(points: tuple) -> Tensor:
-            if state is None:
-                return self.model(*points)
             return functional_call(self.model, state, points)
 
         handle = self.final_fc_layer.register_forward_hook(hook)
@@ -170,49 +168,50 @@ class TracInCPFast(TracInCPBase):
         a = seen["a"].detach()
         return g.reshape(len(labels), -1).detach(), a.reshape(len(labels), -1)
 
-    def _per_checkpoint(self, data: Any, loss_fn: Callable, show: bool = False,
-                        desc: str = "inputs") -> list[tuple[float, Tensor, Tensor]]:  # fmt: skip
-        """Per checkpoint: its learning rate and the ``g``, ``a`` of every example of ``data``."""
-        out = []
+    def _checkpoint_states(self) -> list[tuple[float, dict[str, Tensor]]]:
+        """Each checkpoint's learning rate and state (the model put back afterwards)."""
+        states = []
         with restored(self.model):
-            for path in self.checkpoints:
-                lr = self.checkpoints_load_func(self.model, path)
-                lr = 1.0 if lr is None else float(lr)
-                gs, acts = [], []
-                for inputs, labels in batches(
-                    as_loader(data, self.batch_size, "inputs"), show, desc
-                ):
-                    g, a = self._factors(inputs, labels, loss_fn)
-                    gs.append(g)
-                    acts.append(a)
-                out.append((lr, torch.cat(gs), torch.cat(acts)))
-        return out
-
-    def _batch_factors(self, show: bool, desc: str, data: Any = None):
-        """Per batch of ``data`` (the training data by default): its size and, per
-        checkpoint, ``(η, g, a)``. The training data's factors are kept after the first
-        full pass when they fit in :attr:`cache_bytes` (``(classes + features)`` numbers
-        per example and checkpoint), so later calls do not run the model on it again."""
-        if data is None and self._cache is not None:
-            yield from progress(self._cache, show, desc)
-            return
-        kept: list | None = [] if data is None else None
-        size = 0
-        with restored(self.model):
-            params = []
             for path in self.checkpoints:
                 lr = self.checkpoints_load_func(self.model, path)
                 state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                params.append((1.0 if lr is None else float(lr), state))
-            for inputs, labels in batches(self.train_dataloader if data is None else data,
-                                          show, desc):  # fmt: skip
-                factors = [(lr, *self._factors(inputs, labels, self.loss_fn, state))
-                           for lr, state in params]  # fmt: skip
-                item = (len(labels), factors)
-                if kept is not None:
-                    size += sum(g.nbytes + a.nbytes for _, g, a in factors)
-                    kept = kept + [item] if size <= self.cache_bytes else None
-                yield item
+                states.append((1.0 if lr is None else float(lr), state))
+        return states
+
+    def _per_checkpoint(self, data: Any, loss_fn: Callable, show: bool = False,
+                        desc: str = "inputs") -> list[tuple[float, Tensor, Tensor]]:  # fmt: skip
+        """Per checkpoint: its learning rate and the ``g``, ``a`` of every example of ``data``."""
+        batches_ = [factors for _, factors in self._batch_factors(
+            show, desc, as_loader(data, self.batch_size, "inputs"), loss_fn)]  # fmt: skip
+        return [(per[0][0], torch.cat([g for _, g, _ in per]), torch.cat([a for _, _, a in per]))
+                for per in zip(*batches_)]  # fmt: skip
+
+    def _batch_factors(self, show: bool, desc: str, data: Any = None,
+                       loss_fn: Callable | None = None):  # fmt: skip
+        """Per batch of ``data`` (the training data by default): its size and, per
+        checkpoint, ``(η, g, a)`` under ``loss_fn`` (the training loss by default). The
+        training data's factors are kept after the first full pass when they fit in
+        :attr:`cache_bytes` (``(classes + features)`` numbers per example and checkpoint),
+        so later calls do not run the model on it again."""
+        if data is None and self._cache is not None:
+            yield from progress(self._cache, show, desc)
+            return
+        loss_fn = self.loss_fn if loss_fn is None else loss_fn
+        kept: list | None = [] if data is None else None
+        size = 0
+        states = self._checkpoint_states()
+        for inputs, labels in batches(self.train_dataloader if data is None else data,
+                                      show, desc):  # fmt: skip
+            factors = [(lr, *self._factors(inputs, labels, loss_fn, state))
+                       for lr, state in states]  # fmt: skip
+            item = (len(labels), factors)
+            if kept is not None:
+                size += sum(g.nbytes + a.nbytes for _, g, a in factors)
+                if size <= self.cache_bytes:
+                    kept.append(item)
+                else:
+                    kept = None
+            yield item
         if kept is not None:
             self._cache = kept
 
@@ -262,16 +261,14 @@ class TracInCPFast(TracInCPBase):
                                   None if inputs is None else data)  # fmt: skip
             return torch.cat([s for _, s in stream])
         total = None
-        with restored(self.model):
-            for path in progress(self.checkpoints, show_progress, desc + "Processing checkpoint"):
-                lr = self.checkpoints_load_func(self.model, path)
-                lr = 1.0 if lr is None else float(lr)
-                part = []
-                for x, y in batches(data, show_progress, desc + "Processing batch"):
-                    g, a = self._factors(x, y, self.loss_fn)
-                    part.append(lr * (g * g).sum(1) * (a * a).sum(1))
-                part = torch.cat(part)
-                total = part if total is None else total + part
+        for lr, state in progress(self._checkpoint_states(), show_progress,
+                                  desc + "Processing checkpoint"):  # fmt: skip
+            part = []
+            for x, y in batches(data, show_progress, desc + "Processing batch"):
+                g, a = self._factors(x, y, self.loss_fn, state)
+                part.append(lr * (g * g).sum(1) * (a * a).sum(1))
+            part = torch.cat(part)
+            total = part if total is None else total + part
         return total
 
 

@@ -11,8 +11,8 @@ import torch
 from torch import Tensor
 
 from .._batching import Layout, auto_rows
-from .._inputs import expand_additional_args
-from ..errors import AttributionTypeError, AttributionValueError
+from .._inputs import check_positive_int, expand_additional_args
+from ..errors import AttributionTypeError
 
 
 def rows(item: Any) -> int:
@@ -37,17 +37,7 @@ def concat(items: Sequence[Any]) -> Any:
 
 def check_per_eval(value: Any) -> int | None:
     """``perturbations_per_eval``: a positive int, or ``None`` (as many as fit in memory)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise AttributionTypeError(
-            f"`perturbations_per_eval` must be a positive int or None, got {value!r}"
-        )
-    if value < 1:
-        raise AttributionValueError(
-            f"`perturbations_per_eval` must be a positive int or None, got {value}"
-        )
-    return value
+    return None if value is None else check_positive_int(value, "perturbations_per_eval")
 
 
 def copies_per_call(forward_func: Callable, item: Any, args: tuple, per_eval: int | None) -> int:
