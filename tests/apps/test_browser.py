@@ -78,7 +78,8 @@ def test_explain_the_cat_with_gradcam_in_a_real_browser(server, tmp_path):
             page.get_by_text("gradcam", exact=True).first.wait_for(
                 timeout=60_000
             )  # the result's caption
-            assert page.locator("img").count() >= 2  # the input and the explanation
+            page.locator("img").nth(1).wait_for(timeout=60_000)  # the input and the explanation
+            assert page.locator("img").count() >= 2
             shot = tmp_path / "app.png"
             page.screenshot(path=str(shot))
             assert shot.stat().st_size > 10_000
@@ -111,6 +112,8 @@ def test_explain_a_detected_box_in_a_real_browser(server):
             explain.click()
             heading = page.get_by_text(re.compile(r"Prediction: \w+ at \(\d+, \d+, \d+, \d+\)"))
             heading.wait_for(timeout=300_000)
-            assert page.locator("img").count() >= 2  # the scene and the explanation
+            # the scene and the explanation: Streamlit draws the heading before the pictures
+            page.locator("img").nth(1).wait_for(timeout=60_000)
+            assert page.locator("img").count() >= 2
         finally:
             browser.close()
