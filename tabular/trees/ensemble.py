@@ -144,40 +144,71 @@ class TreeEnsemble:
             table[f, : len(e)] = e
         lo = torch.searchsorted(table[self.features], self.lower.unsqueeze(-1)).squeeze(-1)
         hi = torch.searchsorted(table[self.features], self.upper.unsqueeze(-1)).squeeze(-1)
-        self._rank_dtype = torch.int16 if width < torch.iinfo(torch.int16).max else torch.int32
+        self._rank_dtype = torch.int16 if width < torch.iinfo(torch.int16).max // 2 else torch.int32
         self._rank_cache = (table, lo.to(self._rank_dtype), hi.to(self._rank_dtype))
         return self._rank_cache
 
-    def inside(self, x: Tensor) -> Tensor:
-        """``(N, T, L, D)``: whether each row satisfies each path condition.
-
-        A row's value ``v`` of a feature is placed among the feature's interval ends:
-        ``p = #{ends < v}`` (``<=`` for left-closed intervals), so that ``lower < v <=
-        upper`` is ``rank(lower) < p <= rank(upper)`` (``lower <= v < upper`` likewise with
-        ``#{ends <= v}``): int16 comparisons instead of float64 ones."""
+    def _conditions(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The distinct path conditions ``(feature, rank(lower), rank(upper))`` of the whole
+        ensemble (a depth-6 tree's 384 leaf slots hold about 64 distinct ones) and, per
+        leaf slot ``(T*L, D)``, which of them it is (computed once)."""
+        cached = getattr(self, "_condition_cache", None)
+        if cached is not None and cached[0].device == self.lower.device:
+            return cached
         table, lo, hi = self._ranks()
+        width = table.shape[1] + 1
+        key = (self.features * width + lo.long()) * width + hi.long()
+        distinct, slot = torch.unique(key.reshape(-1), return_inverse=True)
+        feature = distinct // (width * width)
+        lower = ((distinct // width) % width).to(self._rank_dtype).view(-1, 1)
+        upper = (distinct % width).to(self._rank_dtype).view(-1, 1)
+        slot = slot.view(-1, self.features.shape[-1])
+        self._condition_cache = (feature, lower, upper, slot)
+        return self._condition_cache
+
+    def _positions(self, x: Tensor) -> Tensor:
+        """``(F, N)``: each row's value placed among its feature's interval ends: ``p =
+        #{ends < v}`` (``<=`` for left-closed intervals), so that ``lower < v <= upper`` is
+        ``rank(lower) < p <= rank(upper)`` (``lower <= v < upper`` likewise)."""
+        table, _, _ = self._ranks()
         position = torch.searchsorted(table, x.T.contiguous(), right=not self.right_closed)
-        p = position.T.to(self._rank_dtype).index_select(1, self.features.reshape(-1))
+        return position.to(self._rank_dtype)
+
+    def inside(self, x: Tensor) -> Tensor:
+        """``(N, T, L, D)``: whether each row satisfies each path condition."""
+        _, lo, hi = self._ranks()
+        p = self._positions(x).T.index_select(1, self.features.reshape(-1))
         p = p.view(len(x), *self.features.shape)  # (N, T, L, D)
         return (p > lo) & (p <= hi)
 
     def patterns(self, x: Tensor, leaf_major: bool = False) -> Tensor:
         """``(N, T, L)``: each row's bit pattern over every leaf's path conditions (bit
-        ``d`` set when the row satisfies slot ``d``), built slot by slot with the rows
-        along the last (contiguous) dimension; ``leaf_major`` returns that ``(T*L, N)``
-        layout itself."""
-        table, lo, hi = self._ranks()
-        position = torch.searchsorted(table, x.T.contiguous(), right=not self.right_closed)
-        position = position.to(self._rank_dtype)  # (F, N)
+        ``d`` set when the row satisfies slot ``d``), as ``uint8`` (``int16`` beyond 8
+        slots); ``leaf_major`` returns the ``(T*L, N)`` layout itself.
+
+        Each distinct condition is tested once per row, branch-free: ``lower < p <= upper``
+        holds exactly when ``(lower - p) & (p - upper - 1)`` is negative, so an arithmetic
+        shift by the sign bit gives all ones (inside) or zeros. Each slot then gathers its
+        condition's result and keeps its own bit."""
+        feature, lower, upper, slot = self._conditions()
+        p = self._positions(x).index_select(0, feature)  # (C, N)
+        sign = torch.iinfo(p.dtype).bits - 1
+        inside = (lower - p).bitwise_and_(p - (upper + 1)).bitwise_right_shift_(sign)
         n_trees, n_leaves, depth = self.features.shape
-        out = torch.zeros(n_trees * n_leaves, len(x), dtype=torch.int16, device=x.device)
+        small = torch.uint8 if depth <= 8 else torch.int16
+        inside = inside.to(small)  # 0 or all ones (-1 wraps to 255)
+        out = torch.zeros(n_trees * n_leaves, len(x), dtype=small, device=x.device)
         for d in range(depth):  # at most 15 slots fit the int16 patterns
-            p = position.index_select(0, self.features[..., d].reshape(-1))  # (T*L, N)
-            inside = (p > lo[..., d].reshape(-1, 1)) & (p <= hi[..., d].reshape(-1, 1))
-            out |= inside.to(torch.int16) << d
+            out |= inside.index_select(0, slot[:, d]).bitwise_and_(1 << d)
         if leaf_major:
-            return out.long()
-        return out.T.reshape(len(x), n_trees, n_leaves).long()
+            return out
+        return out.T.reshape(len(x), n_trees, n_leaves)
+
+    def used_slots(self) -> Tensor:
+        """``(T*L, D)``: the slots that hold a path feature (the rest is padding, whose
+        condition every row satisfies and whose Shapley weight is 0)."""
+        bounded = torch.isfinite(self.lower) | torch.isfinite(self.upper)
+        return bounded.reshape(-1, self.features.shape[-1])
 
     def predict(self, x: Tensor) -> Tensor:
         """``(N, K)``: the model's raw output, from the boxes (a check of the reading)."""

@@ -71,22 +71,29 @@ def gather_contributions(ensemble: TreeEnsemble, per_pattern: Tensor, x: Tensor,
                          chunk: int) -> Tensor:  # fmt: skip
     """``(N, F, K)``: every row's sum over leaves of its pattern's slot contributions
     ``per_pattern`` ``(T, L, P, D, K)``, added into the slots' features, ``chunk`` rows at
-    a time. Slot by slot, the rows' values are gathered leaf-major ``(T*L, rows)``, so the
-    additions into features run over contiguous rows of rows (4x faster than row-major)."""
+    a time. Slot by slot, only the leaves whose slot holds a path feature are read (a
+    depth-6 ensemble pads about 40% of its slots), and the rows' values are gathered
+    leaf-major ``(leaves, rows)``, so the additions into features run over contiguous
+    rows of rows (4x faster than row-major)."""
     t_count, l_count, n_patterns, depth, k = per_pattern.shape
     per_slot = per_pattern.permute(3, 4, 0, 1, 2).reshape(depth, k, -1)  # (D, K, T*L*P)
-    leaf_offset = (torch.arange(t_count * l_count, device=x.device) * n_patterns).view(-1, 1)
-    features = ensemble.features.reshape(t_count * l_count, depth)
+    used = ensemble.used_slots()
+    leaves = [used[:, d].nonzero().squeeze(1) for d in range(depth)]
+    # int32 indices: half the memory of int64 and a gather about 2.5x faster
+    wide = torch.int32 if per_slot.shape[-1] < torch.iinfo(torch.int32).max else torch.int64
+    offsets = [(index * n_patterns).to(wide).view(-1, 1) for index in leaves]
+    features = ensemble.features.reshape(-1, depth)
+    slot_features = [features[index, d] for d, index in enumerate(leaves)]
     out = []
     for start in range(0, len(x), chunk):
         px = ensemble.patterns(x[start : start + chunk], leaf_major=True)  # (T*L, n)
         n = px.shape[1]
-        index = (px + leaf_offset).reshape(-1)  # (T*L*n,), leaf-major
         phi = torch.zeros(k, ensemble.n_features, n, dtype=torch.float64, device=x.device)
         for d in range(depth):
+            index = (px.index_select(0, leaves[d]).to(wide) + offsets[d]).view(-1)
             for c in range(k):
-                values = per_slot[d, c].index_select(0, index).view(-1, n)  # (T*L, n)
-                phi[c].index_add_(0, features[:, d], values)
+                values = per_slot[d, c].index_select(0, index).view(-1, n)  # (leaves, n)
+                phi[c].index_add_(0, slot_features[d], values)
         out.append(phi.permute(2, 1, 0))
     return torch.cat(out)
 
@@ -101,12 +108,16 @@ def interventional_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor,
     z = ensemble.prepare(background)
     n_patterns = 1 << depth
     table = pattern_table(depth).to(x.device)  # (P, P, D)
-    pz = ensemble.patterns(z)  # (M, T, L)
+    pz = ensemble.patterns(z).long()  # (M, T, L)
     histogram = torch.zeros(*pz.shape[1:], n_patterns, dtype=torch.float64, device=x.device)
     index = pz.permute(1, 2, 0)  # (T, L, M)
     histogram.scatter_add_(-1, index, torch.ones_like(index, dtype=torch.float64))
     histogram /= len(z)
-    # per leaf and x pattern: each path slot's background-averaged weight times the
-    # leaf's values
-    per_pattern = torch.einsum("tlz,xzd,tlk->tlxdk", histogram, table, ensemble.values)
+    # per leaf and x pattern: each path slot's background-averaged weight (one matrix
+    # product over the background patterns) times the leaf's values
+    weights = histogram.view(-1, n_patterns) @ table.permute(1, 0, 2).reshape(n_patterns, -1)
+    per_pattern = (
+        weights.view(*histogram.shape[:2], n_patterns, depth, 1)
+        * ensemble.values[:, :, None, None, :]
+    )  # (T, L, P, D, K) fmt: skip
     return gather_contributions(ensemble, per_pattern, x, chunk)
