@@ -32,10 +32,10 @@ from .trees import (
     expected_value,
     interventional_shap,
     is_tree_model,
-    output_name,
     path_dependent_shap,
-    raw_output,
+    probability_shap,
     read_tree_model,
+    resolve_output,
 )
 
 #: the exact methods for tree ensembles: interventional Shapley values against the
@@ -58,15 +58,19 @@ class Explainer:
 
     Parameters
     ----------
-    model : torch.nn.Module or callable
-        A torch model on float rows, or any function returning scores (e.g. a scikit-learn
-        ``predict_proba``); callables are explained with perturbation methods only.
+    model : torch.nn.Module, tree model or callable
+        A torch model on float rows; a fitted tree ensemble (scikit-learn's trees, forests
+        and gradient boosting, XGBoost, LightGBM), explained exactly; or any function
+        returning scores (e.g. a scikit-learn ``predict_proba``), explained with
+        perturbation methods only.
     background : DataFrame, array or tensor ``(M, F)``
         The reference population: the training data, or a sample of it. With a
         ``preprocessor``, a DataFrame of the original columns.
     method : str, optional
-        A name from :data:`TABULAR_METHODS`; ``integrated_gradients`` for torch models and
-        ``kernel_shap`` for callables by default.
+        A name from :data:`TABULAR_METHODS`; ``integrated_gradients`` for torch models,
+        ``"tree_shap"`` (exact interventional Shapley values against the background) for
+        tree models, ``kernel_shap`` for callables by default. Tree models also take
+        ``"tree_shap_path_dependent"`` (no background: the trees' own cover).
     baseline : "mean", "median", "zeros", "background" or a row, optional
         How the background becomes a reference. ``"mean"``/``"median"`` (the most frequent
         category for categorical columns) give one reference row; ``"background"`` compares
@@ -94,6 +98,14 @@ class Explainer:
         row gives the same result alone or among other rows.
     background_name : str
         How reports name the background (``"training data"``...).
+    output : "margin" or "probability", optional
+        Tree models only: what the explanation adds up to. By default what the trees add
+        up: the raw margin (log-odds) of boosted classifiers, the probability of averaged
+        forests, the prediction of regressors. ``"probability"`` explains a boosted binary
+        classifier's probability of the positive class: the margin's exact values against
+        each background row rescaled onto the probability (shap's
+        ``model_output="probability"``); they sum to the probability minus the
+        background's mean probability.
     **method_kwargs
         Passed to the method's ``attribute`` (``n_steps``, ``perturbations_per_eval``...).
 
@@ -128,6 +140,7 @@ class Explainer:
         max_background: int = 100,
         seed: int | None = None,
         background_name: str = "the background",
+        output: str | None = None,
         **method_kwargs: Any,
     ) -> None:
         if background is None:
@@ -142,6 +155,14 @@ class Explainer:
         self.user_model = model
         self.tree: TreeEnsemble | None = None
         self.tree_output = ""
+        self.tree_slope: float | None = None  # a margin rescaled onto σ(slope·margin)
+        tree_model = preprocessor is None and is_tree_model(model)
+        if output is not None and not tree_model:
+            raise ValueError(
+                f"`output` {output!r} chooses what a tree model's explanation adds up to "
+                f"(scikit-learn, XGBoost or LightGBM trees, no preprocessor); got a "
+                f"{type(model).__name__}: explain the function you want instead"
+            )
         if preprocessor is not None:
             if not type(background).__module__.startswith("pandas"):
                 raise TypeError(
@@ -157,17 +178,26 @@ class Explainer:
             self.model_name = f"{_model_name(model)} after {type(preprocessor).__name__}"
             self.categories = self.model.categories
         else:
-            tree_model = is_tree_model(model)
-            self.model = as_model(raw_output(model) if tree_model else model)
             values, self.columns = to_matrix(
                 background, feature_names, input_width(model), name="background"
             )
+            if tree_model:
+                scores, self.tree_output, self.tree_slope = resolve_output(
+                    model, output, values[:20].double().numpy()
+                )
+                self.model = as_model(scores)
+            else:
+                self.model = as_model(model)
             categorical = None
             self.model_name = _model_name(model)
             self.categories = {}
             if tree_model and method in (None, TREE_METHOD, TREE_PATH_METHOD):
                 self.tree = read_tree_model(model, values[0].double().numpy())
-                self.tree_output = output_name(model)
+                if method == TREE_PATH_METHOD and self.tree_slope is not None:
+                    raise ValueError(
+                        f"`method` {TREE_PATH_METHOD!r} explains the margin; the probability "
+                        f"output is explained with {TREE_METHOD!r} (against the background)"
+                    )
             elif method in (TREE_METHOD, TREE_PATH_METHOD):
                 raise ValueError(
                     f"`method` {method!r} needs a tree model (scikit-learn, XGBoost or "
@@ -261,6 +291,8 @@ class Explainer:
                 index = torch.tensor([0 if t is None else t for t in targets])
                 if self.method == TREE_PATH_METHOD:
                     phi = path_dependent_shap(self.tree, xs).cpu()  # (N, F, K)
+                elif self.tree_slope is not None:  # the margin's, rescaled per pair
+                    phi = probability_shap(self.tree, xs, refs, self.tree_slope).cpu()
                 else:  # against every reference row
                     phi = interventional_shap(self.tree, xs, refs).cpu()
                 attr, grouped = phi[torch.arange(len(phi)), :, index], False
@@ -295,6 +327,9 @@ class Explainer:
         if self.tree is not None:
             algorithm = ("path-dependent tree Shapley values (exact; the trees' cover, no "
                          "background)" if self.method == TREE_PATH_METHOD
+                         else "interventional tree Shapley values of the margin (exact), "
+                         "rescaled per background row onto the probability"
+                         if self.tree_slope is not None
                          else "interventional tree Shapley values (exact)")  # fmt: skip
             return {"model": self.model_name, "baseline": baseline,
                     "background": self.background_description, "algorithm": algorithm,

@@ -84,16 +84,24 @@ def gather_contributions(ensemble: TreeEnsemble, per_pattern: Tensor, x: Tensor,
     offsets = [(index * n_patterns).to(wide).view(-1, 1) for index in leaves]
     features = ensemble.features.reshape(-1, depth)
     slot_features = [features[index, d] for d, index in enumerate(leaves)]
+    # the temporaries are written into buffers allocated once: a fresh allocation of this
+    # size is new memory from the system, and its page faults cost more than the gather
+    size = len(leaves[0]) * min(chunk, len(x))
+    index_buffer = torch.empty(size, dtype=wide, device=x.device)
+    value_buffer = torch.empty(size, dtype=torch.float64, device=x.device)
     out = []
     for start in range(0, len(x), chunk):
         px = ensemble.patterns(x[start : start + chunk], leaf_major=True)  # (T*L, n)
         n = px.shape[1]
         phi = torch.zeros(k, ensemble.n_features, n, dtype=torch.float64, device=x.device)
         for d in range(depth):
-            index = (px.index_select(0, leaves[d]).to(wide) + offsets[d]).view(-1)
+            used = len(leaves[d]) * n
+            index = index_buffer[:used].view(-1, n)
+            index.copy_(px.index_select(0, leaves[d])).add_(offsets[d])
             for c in range(k):
-                values = per_slot[d, c].index_select(0, index).view(-1, n)  # (leaves, n)
-                phi[c].index_add_(0, slot_features[d], values)
+                values = torch.index_select(per_slot[d, c], 0, index.view(-1),
+                                            out=value_buffer[:used])  # fmt: skip
+                phi[c].index_add_(0, slot_features[d], values.view(-1, n))  # (leaves, n)
         out.append(phi.permute(2, 1, 0))
     return torch.cat(out)
 

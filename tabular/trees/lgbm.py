@@ -34,6 +34,28 @@ def lightgbm_margin(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     return margin
 
 
+def probability_slope(model: Any) -> float | None:
+    """The ``sigmoid`` parameter of a binary objective (``p = σ(s·margin)``), else None."""
+    objective = str(_booster(model).dump_model().get("objective", ""))
+    if not objective.startswith(("binary", "cross_entropy", "xentropy")):
+        return None
+    for part in objective.split():
+        if part.startswith("sigmoid:"):
+            return float(part.split(":", 1)[1])
+    return 1.0
+
+
+def probability(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """The positive class's probability ``(N, 1)``."""
+    booster = _booster(model)
+
+    def output(X: np.ndarray) -> np.ndarray:
+        out = booster.predict(np.asarray(X, dtype=np.float64))
+        return np.asarray(out).reshape(len(X), 1)
+
+    return output
+
+
 def _leaves(root: dict, k: int, column: int) -> list[Leaf]:
     def value(node: dict) -> list[float]:
         out = [0.0] * k

@@ -91,6 +91,28 @@ def raw_output(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     return output
 
 
+def probability_slope(model: Any) -> float | None:
+    """The slope ``s`` of a boosted binary classifier's link ``p = σ(s·margin)`` (2 for the
+    exponential loss), or None where the trees do not add up a margin of one."""
+    name = type(model).__name__
+    if name not in ("GradientBoostingClassifier", "HistGradientBoostingClassifier"):
+        return None
+    if len(getattr(model, "classes_", ())) != 2:
+        return None
+    return 2.0 if getattr(model, "loss", "log_loss") == "exponential" else 1.0
+
+
+def probability(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """The positive class's probability ``(N, 1)`` (``predict_proba[:, 1]``)."""
+
+    def output(X: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            return np.asarray(model.predict_proba(X))[:, 1:]
+
+    return output
+
+
 def read_sklearn(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
     """The ensemble of a fitted scikit-learn tree model; its ``base`` is the model's output
     at ``reference_row`` minus the trees' sum there (the boosting's initial prediction)."""

@@ -39,6 +39,29 @@ def xgboost_margin(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     return margin
 
 
+def _objective(model: Any) -> str:
+    config = json.loads(_booster(model).save_config())
+    return config["learner"]["objective"]["name"]
+
+
+def probability_slope(model: Any) -> float | None:
+    """1 for a logistic objective (``p = σ(margin)``), None otherwise."""
+    return 1.0 if _objective(model) in ("binary:logistic", "reg:logistic") else None
+
+
+def probability(model: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """The positive class's probability ``(N, 1)``."""
+    import xgboost
+
+    booster = _booster(model)
+
+    def output(X: np.ndarray) -> np.ndarray:
+        data = xgboost.DMatrix(np.asarray(X, dtype=np.float32), feature_names=booster.feature_names)
+        return np.asarray(booster.predict(data)).reshape(len(X), 1)
+
+    return output
+
+
 def _leaves(tree: dict, k: int, column: int) -> list[Leaf]:
     left, right = tree["left_children"], tree["right_children"]
     feature, condition = tree["split_indices"], tree["split_conditions"]
