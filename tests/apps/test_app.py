@@ -4,6 +4,7 @@ session on the page it drives."""
 import ast
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
@@ -125,6 +126,42 @@ def test_table_page_explains_a_row_against_the_training_split():
         assert any("the training split (455 rows)" in c.value for c in at.caption)
         frame = at.dataframe[-1].value
         assert frame["attribution"].abs().sum() > 0.1, method
+
+
+@pytest.mark.slow
+def test_table_page_explains_an_uploaded_xgboost_model_exactly(tmp_path):
+    """A gradient-boosting model saved by XGBoost itself (JSON, no pickle) is uploaded,
+    offered the exact tree methods first, and the row's explanation is the tabular
+    front end's exact one against the training split; bytes that are no model are
+    refused with an error on the page."""
+    xgboost = pytest.importorskip("xgboost")
+    from perspicio import tabular
+    from perspicio.tabular.demo import breast_cancer_mlp
+
+    _, training, held_out = breast_cancer_mlp()
+    labels = (training["mean radius"] > training["mean radius"].median()).astype(int)
+    model = xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(training, labels)
+    path = tmp_path / "model.json"
+    model.save_model(path)
+    at = open_page("table")
+    at.file_uploader(key="tab_model").set_value(
+        ("model.json", path.read_bytes(), "application/json")).run()  # fmt: skip
+    assert not at.exception and not at.error
+    assert at.selectbox(key="tab_method").value == "tree_shap"
+    assert at.selectbox(key="tab_method").options[:2] == ["tree_shap", "tree_shap_path_dependent"]
+    at.button(key="explain_table").click().run()
+    assert not at.exception and not at.error
+    assert any("with tree_shap" in c.value for c in at.caption)
+    shown = at.dataframe[-1].value.set_index("feature")["attribution"]
+    loaded = xgboost.XGBClassifier()
+    loaded.load_model(path)
+    expected = tabular.Explainer(loaded, training, seed=0).explain(held_out.iloc[[0]])
+    expected = expected.to_frame().set_index("feature")["attribution"]
+    assert shown.abs().sum() > 0.1
+    np.testing.assert_allclose(shown[expected.index].to_numpy(), expected.to_numpy(), atol=1e-5)
+    at.file_uploader(key="tab_model").set_value(
+        ("model.json", b"\x80\x04not a model", "application/json")).run()  # fmt: skip
+    assert not at.exception and at.error
 
 
 @pytest.mark.slow
