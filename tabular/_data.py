@@ -15,9 +15,11 @@ def to_matrix(
     feature_names: list[str] | None = None,
     n_expected: int | None = None,
     name: str = "X",
+    allow_nan: bool = False,
 ) -> tuple[Tensor, list[str]]:
     """A float32 ``(N, F)`` tensor and the column names, with clear errors (naming the
-    argument ``name``) for bad tables."""
+    argument ``name``) for bad tables; ``allow_nan`` keeps missing values (for models that
+    route them)."""
     if type(X).__module__.startswith("pandas"):
         frame = X.to_frame().T if X.ndim == 1 else X
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
@@ -52,8 +54,9 @@ def to_matrix(
             f"`{name}` is empty (shape {tuple(values.shape)}); expected at least one row and "
             "one column"
         )
-    if not torch.isfinite(values).all():
-        rows = (~torch.isfinite(values)).any(1).nonzero().flatten()[:5].tolist()
+    bad_values = torch.isinf(values) if allow_nan else ~torch.isfinite(values)
+    if bad_values.any():
+        rows = bad_values.any(1).nonzero().flatten()[:5].tolist()
         raise ValueError(
             f"`{name}` holds NaN or infinite values (rows {rows}...); impute them before explaining"
         )

@@ -178,9 +178,10 @@ class Explainer:
             self.model_name = f"{_model_name(model)} after {type(preprocessor).__name__}"
             self.categories = self.model.categories
         else:
-            values, self.columns = to_matrix(
-                background, feature_names, input_width(model), name="background"
-            )
+            values, self.columns = to_matrix(  # NaN checked below, once the trees are read
+                background, feature_names, input_width(model), name="background",
+                allow_nan=tree_model,
+            )  # fmt: skip
             if tree_model:
                 scores, self.tree_output, self.tree_slope = resolve_output(
                     model, output, values[:20].double().numpy()
@@ -203,6 +204,12 @@ class Explainer:
                     f"`method` {method!r} needs a tree model (scikit-learn, XGBoost or "
                     f"LightGBM), got {type(model).__name__}"
                 )
+        if torch.isnan(values).any() and not self._routes_missing():
+            rows = torch.isnan(values).any(1).nonzero().flatten()[:5].tolist()
+            raise ValueError(
+                f"`background` holds missing values (NaN, rows {rows}...): the tree methods "
+                "send them down the trees' default branches; other methods need them imputed"
+            )
         if self.tree is not None:
             self.method = method or TREE_METHOD
             kind = "background" if baseline is None else baseline
@@ -239,6 +246,11 @@ class Explainer:
             )
         return method
 
+    def _routes_missing(self) -> bool:
+        """Whether the exact tree methods explain rows with missing values (the model's
+        trees record where a NaN goes)."""
+        return self.tree is not None and self.tree.missing is not None
+
     def _rows(self, X: Any) -> Tensor:
         """The rows as a float tensor in the background's column order."""
         if isinstance(self.model, PreprocessedModel):
@@ -250,7 +262,8 @@ class Explainer:
             return self.model.encode(_reorder(X, self.columns), "X")
         if type(X).__module__.startswith("pandas") and self._named_columns:
             X = _reorder(X, self.columns)
-        values, _ = to_matrix(X, None, len(self.columns), name="X")
+        values, _ = to_matrix(X, None, len(self.columns), name="X",
+                              allow_nan=self._routes_missing())  # fmt: skip
         return values
 
     def _targets(self, target: Any, out: Tensor) -> list[int | None]:

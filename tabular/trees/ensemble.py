@@ -16,30 +16,36 @@ from typing import Any
 import torch
 from torch import Tensor
 
-#: a leaf: per path feature its interval and the share of training cover that followed
-#: the path at that feature's splits ``(lower, upper, share)``, its values, its cover
-Leaf = tuple[dict[int, tuple[float, float, float]], list[float], float]
+#: a leaf: per path feature its interval, the share of training cover that followed the
+#: path at that feature's splits and whether a missing value (NaN) follows the path there
+#: ``(lower, upper, share, missing)``; its values; its cover
+Box = dict[int, tuple[float, float, float, bool]]
+Leaf = tuple[Box, list[float], float]
 
 
 def walk_tree(root: Any, is_leaf: Callable[[Any], bool], leaf_value: Callable[[Any], list[float]],
               split: Callable[[Any], tuple[int, float, Any, Any]],
-              cover: Callable[[Any], float]) -> list[Leaf]:  # fmt: skip
+              cover: Callable[[Any], float],
+              missing_left: Callable[[Any], bool] | None = None) -> list[Leaf]:  # fmt: skip
     """Every leaf of one tree, depth first: ``split(node)`` gives ``(feature, threshold,
     left, right)`` with values at or below the threshold (right-closed) or below it
-    (left-closed readers pass the same) going left."""
+    (left-closed readers pass the same) going left; ``missing_left(node)``, where the
+    library routes missing values, whether a NaN goes left at the node."""
     leaves: list[Leaf] = []
-    stack: list[tuple[Any, dict[int, tuple[float, float, float]]]] = [(root, {})]
+    stack: list[tuple[Any, Box]] = [(root, {})]
     while stack:
         node, box = stack.pop()
         if is_leaf(node):
             leaves.append((box, leaf_value(node), cover(node)))
             continue
         f, t, left, right = split(node)
-        lo, hi, share = box.get(f, (-math.inf, math.inf, 1.0))
+        lo, hi, share, missing = box.get(f, (-math.inf, math.inf, 1.0, True))
+        nan_left = missing_left(node) if missing_left is not None else False
         total = cover(node)
-        for child, interval in ((right, (max(lo, t), hi)), (left, (lo, min(hi, t)))):
+        for child, interval, goes in ((right, (max(lo, t), hi), not nan_left),
+                                      (left, (lo, min(hi, t)), nan_left)):  # fmt: skip
             fraction = cover(child) / total if total > 0 else 0.5
-            stack.append((child, {**box, f: (*interval, share * fraction)}))
+            stack.append((child, {**box, f: (*interval, share * fraction, missing and goes)}))
     return leaves
 
 
@@ -78,15 +84,18 @@ class TreeEnsemble:
     #: ``(T, L, D)``: the share of training cover that followed each leaf's path at the
     #: splits on each path feature (1 for padding), for the path-dependent variant
     shares: Tensor | None = field(default=None)
+    #: ``(T, L, D)``: whether a missing value (NaN) of the slot's feature follows the
+    #: leaf's path at every split on it (the library's default branches; True for
+    #: padding); None when the reader did not record them, and NaN is refused
+    missing: Tensor | None = field(default=None)
 
     def prepare(self, x: Tensor) -> Tensor:
-        """Rows as the library's trees compare them, in float64. Missing values (NaN) are
-        refused: the libraries send them down each split's default branch, which this
-        representation does not record yet."""
-        if torch.isnan(x).any():
+        """Rows as the library's trees compare them, in float64. Missing values (NaN) go
+        down each split's default branch where the library records one."""
+        if self.missing is None and torch.isnan(x).any():
             raise ValueError(
-                "the rows hold missing values (NaN); exact tree Shapley values do not route "
-                "them yet: impute them, or explain with a sampled method (kernel_shap)"
+                "the rows hold missing values (NaN), and this model's trees do not say where "
+                "they go: impute them, or explain with a sampled method (kernel_shap)"
             )
         x = x.to(torch.float32) if self.float32_inputs else x
         return x.to(self.lower.device, torch.float64)
@@ -94,9 +103,10 @@ class TreeEnsemble:
     @classmethod
     def from_leaves(
         cls, trees: list[list[Leaf]], base: list[float], n_features: int,
-        right_closed: bool = True,
+        right_closed: bool = True, routes_missing: bool = False,
     ) -> TreeEnsemble:  # fmt: skip
-        """From, per tree, its leaves ``(intervals by feature, values, cover)``."""
+        """From, per tree, its leaves ``(intervals by feature, values, cover)``;
+        ``routes_missing``: the boxes record where missing values go."""
         n_trees = len(trees)
         n_leaves = max(len(t) for t in trees)
         depth = max(1, max(len(box) for t in trees for box, _, _ in t))
@@ -107,16 +117,19 @@ class TreeEnsemble:
         values = torch.zeros(n_trees, n_leaves, k, dtype=torch.float64)
         cover = torch.zeros(n_trees, n_leaves, dtype=torch.float64)
         shares = torch.ones(n_trees, n_leaves, depth, dtype=torch.float64)
+        missing = torch.ones(n_trees, n_leaves, depth, dtype=torch.bool)
         for t, leaves in enumerate(trees):
             for leaf, (box, value, weight) in enumerate(leaves):
-                for d, (f, (lo, hi, share)) in enumerate(sorted(box.items())):
+                for d, (f, (lo, hi, share, nan)) in enumerate(sorted(box.items())):
                     features[t, leaf, d] = f
                     lower[t, leaf, d], upper[t, leaf, d] = lo, hi
                     shares[t, leaf, d] = share
+                    missing[t, leaf, d] = nan
                 values[t, leaf] = torch.as_tensor(value, dtype=torch.float64)
                 cover[t, leaf] = weight
         return cls(features, lower, upper, values, cover, torch.tensor(base, dtype=torch.float64),
-                   n_features, right_closed, shares=shares)  # fmt: skip
+                   n_features, right_closed, shares=shares,
+                   missing=missing if routes_missing else None)  # fmt: skip
 
     def to(self, device: torch.device | str) -> TreeEnsemble:
         """The same ensemble on ``device``."""
@@ -124,7 +137,8 @@ class TreeEnsemble:
                             self.upper.to(device), self.values.to(device),
                             self.cover.to(device), self.base.to(device), self.n_features,
                             self.right_closed, self.float32_inputs,
-                            None if self.shares is None else self.shares.to(device))  # fmt: skip
+                            None if self.shares is None else self.shares.to(device),
+                            None if self.missing is None else self.missing.to(device))  # fmt: skip
 
     def _ranks(self) -> tuple[Tensor, Tensor, Tensor]:
         """Every feature's sorted distinct interval ends ``(F, U)`` (padded with +inf) and
@@ -148,22 +162,26 @@ class TreeEnsemble:
         self._rank_cache = (table, lo.to(self._rank_dtype), hi.to(self._rank_dtype))
         return self._rank_cache
 
-    def _conditions(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _conditions(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """The distinct path conditions ``(feature, rank(lower), rank(upper))`` of the whole
-        ensemble (a depth-6 tree's 384 leaf slots hold about 64 distinct ones) and, per
-        leaf slot ``(T*L, D)``, which of them it is (computed once)."""
+        ensemble (a depth-6 tree's 384 leaf slots hold about 64 distinct ones), per leaf
+        slot ``(T*L, D)`` which of them it is, and whether a NaN satisfies each (computed
+        once)."""
         cached = getattr(self, "_condition_cache", None)
         if cached is not None and cached[0].device == self.lower.device:
             return cached
         table, lo, hi = self._ranks()
         width = table.shape[1] + 1
-        key = (self.features * width + lo.long()) * width + hi.long()
+        nan = torch.ones_like(lo, dtype=torch.long) if self.missing is None else self.missing.long()
+        key = ((self.features * width + lo.long()) * width + hi.long()) * 2 + nan
         distinct, slot = torch.unique(key.reshape(-1), return_inverse=True)
+        missing = (distinct % 2).bool().view(-1, 1)
+        distinct = distinct // 2
         feature = distinct // (width * width)
         lower = ((distinct // width) % width).to(self._rank_dtype).view(-1, 1)
         upper = (distinct % width).to(self._rank_dtype).view(-1, 1)
         slot = slot.view(-1, self.features.shape[-1])
-        self._condition_cache = (feature, lower, upper, slot)
+        self._condition_cache = (feature, lower, upper, slot, missing)
         return self._condition_cache
 
     def _positions(self, x: Tensor) -> Tensor:
@@ -171,7 +189,8 @@ class TreeEnsemble:
         #{ends < v}`` (``<=`` for left-closed intervals), so that ``lower < v <= upper`` is
         ``rank(lower) < p <= rank(upper)`` (``lower <= v < upper`` likewise)."""
         table, _, _ = self._ranks()
-        position = torch.searchsorted(table, x.T.contiguous(), right=not self.right_closed)
+        values = torch.nan_to_num(x.T, nan=0.0).contiguous()  # NaN is decided apart
+        position = torch.searchsorted(table, values, right=not self.right_closed)
         return position.to(self._rank_dtype)
 
     def inside(self, x: Tensor) -> Tensor:
@@ -179,7 +198,11 @@ class TreeEnsemble:
         _, lo, hi = self._ranks()
         p = self._positions(x).T.index_select(1, self.features.reshape(-1))
         p = p.view(len(x), *self.features.shape)  # (N, T, L, D)
-        return (p > lo) & (p <= hi)
+        inside = (p > lo) & (p <= hi)
+        if self.missing is not None and torch.isnan(x).any():
+            nan = torch.isnan(x).index_select(1, self.features.reshape(-1))
+            inside = torch.where(nan.view_as(inside), self.missing, inside)
+        return inside
 
     def patterns(self, x: Tensor, leaf_major: bool = False) -> Tensor:
         """``(N, T, L)``: each row's bit pattern over every leaf's path conditions (bit
@@ -190,13 +213,17 @@ class TreeEnsemble:
         holds exactly when ``(lower - p) & (p - upper - 1)`` is negative, so an arithmetic
         shift by the sign bit gives all ones (inside) or zeros. Each slot then gathers its
         condition's result and keeps its own bit."""
-        feature, lower, upper, slot = self._conditions()
+        feature, lower, upper, slot, missing = self._conditions()
         p = self._positions(x).index_select(0, feature)  # (C, N)
         sign = torch.iinfo(p.dtype).bits - 1
         inside = (lower - p).bitwise_and_(p - (upper + 1)).bitwise_right_shift_(sign)
         n_trees, n_leaves, depth = self.features.shape
         small = torch.uint8 if depth <= 8 else torch.int16
         inside = inside.to(small)  # 0 or all ones (-1 wraps to 255)
+        if self.missing is not None and torch.isnan(x).any():  # the default branches
+            nan = torch.isnan(x).T.index_select(0, feature)  # (C, N)
+            all_ones = 255 if small == torch.uint8 else -1
+            inside = inside.masked_fill_(nan, 0).masked_fill_(nan & missing, all_ones)
         out = torch.zeros(n_trees * n_leaves, len(x), dtype=small, device=x.device)
         for d in range(depth):  # at most 15 slots fit the int16 patterns
             out |= inside.index_select(0, slot[:, d]).bitwise_and_(1 << d)
@@ -206,9 +233,14 @@ class TreeEnsemble:
 
     def used_slots(self) -> Tensor:
         """``(T*L, D)``: the slots that hold a path feature (the rest is padding, whose
-        condition every row satisfies and whose Shapley weight is 0)."""
-        bounded = torch.isfinite(self.lower) | torch.isfinite(self.upper)
-        return bounded.reshape(-1, self.features.shape[-1])
+        condition every row satisfies and whose Shapley weight is 0). A split of missing
+        from present values (scikit-learn's threshold at infinity) leaves an interval
+        ``(-inf, inf]`` that a NaN does not satisfy, or ``(inf, inf]`` that only a NaN
+        does: real slots."""
+        used = (self.lower != -torch.inf) | (self.upper != torch.inf)
+        if self.missing is not None:
+            used |= ~self.missing
+        return used.reshape(-1, self.features.shape[-1])
 
     def predict(self, x: Tensor) -> Tensor:
         """``(N, K)``: the model's raw output, from the boxes (a check of the reading)."""

@@ -86,7 +86,7 @@ def gather_contributions(ensemble: TreeEnsemble, per_pattern: Tensor, x: Tensor,
     slot_features = [features[index, d] for d, index in enumerate(leaves)]
     # the temporaries are written into buffers allocated once: a fresh allocation of this
     # size is new memory from the system, and its page faults cost more than the gather
-    size = len(leaves[0]) * min(chunk, len(x))
+    size = max(len(index) for index in leaves) * min(chunk, len(x))
     index_buffer = torch.empty(size, dtype=wide, device=x.device)
     value_buffer = torch.empty(size, dtype=torch.float64, device=x.device)
     out = []

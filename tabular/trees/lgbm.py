@@ -71,7 +71,17 @@ def _leaves(root: dict, k: int, column: int) -> list[Leaf]:
     def cover(node: dict) -> float:
         return float(node.get("leaf_count", node.get("internal_count", 0)))
 
-    return walk_tree(root, lambda n: "leaf_value" in n, value, split, cover)
+    def missing_left(node: dict) -> bool:
+        kind = node.get("missing_type", "None")
+        if kind == "NaN":
+            return bool(node["default_left"])
+        if kind == "None":  # LightGBM reads a missing value as 0 at this split
+            return 0.0 <= float(node["threshold"])
+        raise ValueError(
+            "LightGBM trees that route zeros as missing (zero_as_missing) are not supported"
+        )
+
+    return walk_tree(root, lambda n: "leaf_value" in n, value, split, cover, missing_left)
 
 
 def read_lightgbm(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
@@ -84,7 +94,8 @@ def read_lightgbm(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
     n_features = int(dump["max_feature_idx"]) + 1
     leaves = [_leaves(info["tree_structure"], k, info["tree_index"] % k)
               for info in dump["tree_info"]]  # fmt: skip
-    ensemble = TreeEnsemble.from_leaves(leaves, [0.0] * k, n_features, right_closed=True)
+    ensemble = TreeEnsemble.from_leaves(leaves, [0.0] * k, n_features, right_closed=True,
+                                        routes_missing=True)  # fmt: skip
     raw = lightgbm_margin(model)(reference_row[None, :])[0]
     summed = ensemble.predict(torch.as_tensor(reference_row[None, :])).numpy()[0]
     ensemble.base = torch.as_tensor(raw - summed, dtype=torch.float64)

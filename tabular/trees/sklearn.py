@@ -25,11 +25,13 @@ def _tree_leaves(
             v = v / v.sum()
         return list(v * scale)
 
+    missing = getattr(tree, "missing_go_to_left", None)  # scikit-learn >= 1.3
     return walk_tree(
         0, lambda n: tree.children_left[n] == -1, value,
         lambda n: (int(tree.feature[n]), float(tree.threshold[n]), int(tree.children_left[n]),
                    int(tree.children_right[n])),
         lambda n: float(tree.weighted_n_node_samples[n]),
+        None if missing is None else lambda n: bool(missing[n]),
     )  # fmt: skip
 
 
@@ -41,7 +43,7 @@ def _hist_leaves(predictor: Any) -> list[Leaf]:
         0, lambda n: bool(nodes["is_leaf"][n]), lambda n: [float(nodes["value"][n])],
         lambda n: (int(nodes["feature_idx"][n]), float(nodes["num_threshold"][n]),
                    int(nodes["left"][n]), int(nodes["right"][n])),
-        lambda n: float(nodes["count"][n]),
+        lambda n: float(nodes["count"][n]), lambda n: bool(nodes["missing_go_to_left"][n]),
     )  # fmt: skip
 
 
@@ -113,6 +115,14 @@ def probability(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     return output
 
 
+def _first_tree(model: Any) -> Any:
+    """The first ``tree_`` of a classic scikit-learn tree model."""
+    if hasattr(model, "tree_"):
+        return model.tree_
+    first = np.asarray(model.estimators_, dtype=object).reshape(-1)[0]
+    return first.tree_
+
+
 def read_sklearn(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
     """The ensemble of a fitted scikit-learn tree model; its ``base`` is the model's output
     at ``reference_row`` minus the trees' sum there (the boosting's initial prediction)."""
@@ -156,7 +166,9 @@ def read_sklearn(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
     else:
         raise TypeError(f"`model`: {name} is not a supported scikit-learn tree model")
     raw = raw_output(model)(reference_row[None, :])[0]
-    ensemble = TreeEnsemble.from_leaves(trees, [0.0] * len(raw), n_features)
+    routes = name.startswith("HistGradient") or hasattr(_first_tree(model), "missing_go_to_left")
+    ensemble = TreeEnsemble.from_leaves(trees, [0.0] * len(raw), n_features,
+                                        routes_missing=routes)  # fmt: skip
     ensemble.float32_inputs = not name.startswith("HistGradient")
     summed = ensemble.predict(torch.as_tensor(reference_row[None, :])).numpy()[0]
     ensemble.base = torch.as_tensor(raw - summed, dtype=torch.float64)

@@ -1,5 +1,6 @@
-"""Exact interventional Shapley values of tree ensembles: every supported scikit-learn model
-type read correctly, equal to a brute-force enumeration of coalitions, efficient."""
+"""Exact Shapley values of tree ensembles: every supported model type read correctly, equal
+to a brute-force enumeration of coalitions and to shap, efficient, missing values routed
+as the libraries route them."""
 
 import itertools
 import math
@@ -309,13 +310,93 @@ def test_dependence_plot_finds_the_interacting_feature():
         exp.plot_dependence("z")
 
 
-def test_missing_values_are_refused_not_routed_silently():
-    X, y = data(0)
-    model = E.HistGradientBoostingRegressor(max_iter=5, random_state=0).fit(X, y)
-    rows = X[:3].copy()
-    rows[1, 2] = np.nan
+def with_missing(X: np.ndarray, share: float = 0.15, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = X.copy()
+    X[rng.random(X.shape) < share] = np.nan
+    return X
+
+
+def missing_value_models():
+    xgboost = pytest.importorskip("xgboost")
+    lightgbm = pytest.importorskip("lightgbm")
+    return [
+        tree.DecisionTreeClassifier(max_depth=4, random_state=0),
+        E.RandomForestRegressor(5, max_depth=3, random_state=0),
+        E.HistGradientBoostingClassifier(max_iter=10, max_depth=3, random_state=0),
+        xgboost.XGBClassifier(n_estimators=8, max_depth=3),
+        lightgbm.LGBMRegressor(n_estimators=8, max_depth=3, verbose=-1),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_missing_values_follow_the_trees_default_branches(index):
+    """Trained and explained with NaN: the ensemble predicts what the model does, and the
+    Shapley values equal the enumeration over coalitions (a NaN is a value like another:
+    the model itself scores the mixed rows), rows and background both holding NaN."""
+    from perspicio.tabular.trees import raw_output as any_raw_output
+
+    model = missing_value_models()[index]
+    X, y = data(2 if "Classifier" in type(model).__name__ else 0)
+    X = with_missing(X)
+    model.fit(X, y)
+    f = any_raw_output(model)
+    ensemble = read_tree_model(model, X[0])
+    np.testing.assert_allclose(ensemble.predict(torch.tensor(X)).numpy(), f(X), atol=2e-6)
+    background, rows = X[:30], X[150:156]
+    assert np.isnan(rows).any() and np.isnan(background).any()
+    phi = interventional_shap(ensemble, torch.tensor(rows), torch.tensor(background)).numpy()
+    for r in range(len(rows)):
+        np.testing.assert_allclose(phi[r], brute_force(f, rows[r], background), atol=1e-5)
+
+
+@pytest.mark.parametrize("index", range(2, 5))
+def test_missing_values_as_shap_routes_them(index):
+    """Both variants against shap's TreeExplainer on rows with NaN (histogram boosting,
+    XGBoost, LightGBM)."""
+    shap = pytest.importorskip("shap")
+    from perspicio.tabular.trees import path_dependent_shap
+
+    model = missing_value_models()[index]
+    X, y = data(2 if "Classifier" in type(model).__name__ else 0, ties=False)
+    X = with_missing(X)
+    model.fit(X, y)
+    ensemble = read_tree_model(model, X[0])
+    background, rows = X[:50], X[150:160]
+    ours = interventional_shap(ensemble, torch.tensor(rows), torch.tensor(background)).numpy()
+    np.testing.assert_allclose(ours, _shap_values(model, background, rows), atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = np.asarray(shap.TreeExplainer(model).shap_values(rows))
+    ours = path_dependent_shap(ensemble, torch.tensor(rows)).numpy()
+    np.testing.assert_allclose(ours, theirs.reshape(ours.shape), atol=1e-5)
+
+
+def test_missing_values_are_refused_where_the_trees_do_not_say_where_they_go():
+    from perspicio import tabular
+    from perspicio.tabular.trees import TreeEnsemble
+
+    leaves = [[({0: (-math.inf, 0.5, 0.5, True)}, [1.0], 1.0),
+               ({0: (0.5, math.inf, 0.5, False)}, [2.0], 1.0)]]  # fmt: skip
+    routed = TreeEnsemble.from_leaves(leaves, [0.0], 1, routes_missing=True)
+    silent = TreeEnsemble.from_leaves(leaves, [0.0], 1)
+    nan = torch.tensor([[math.nan], [1.0]])
+    assert routed.predict(nan)[:, 0].tolist() == [1.0, 2.0]  # NaN goes left here
     with pytest.raises(ValueError, match="missing values"):
-        interventional_shap(read_tree_model(model, X[0]), torch.tensor(rows), torch.tensor(X[:5]))
+        silent.predict(nan)
+    # the front end: NaN only where the exact tree methods route it
+    X, y = data(2)
+    X = with_missing(X)
+    model = E.HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, y)
+    exp = tabular.Explainer(model, X[:40]).explain(X[100:110])
+    gap = exp.attributions.sum(1) - (exp.scores - exp.baseline_scores).double()
+    assert float(gap.abs().max()) < 1e-5
+    with pytest.raises(ValueError, match="`background` holds NaN"):
+        tabular.Explainer(model.predict_proba, X[:40])
+    with pytest.raises(ValueError, match="`background` holds missing values"):
+        tabular.Explainer(model, X[:40], method="kernel_shap")
+    with pytest.raises(ValueError, match="`X` holds NaN"):
+        tabular.Explainer(model.predict_proba, X[~np.isnan(X).any(1)][:40]).explain(X[:5])
 
 
 def test_global_importance_of_a_tree_model_through_the_dataset_engine():
