@@ -29,6 +29,7 @@ from .explanation import TabularExplanation
 from .pipeline import PreprocessedModel
 from .trees import (
     TreeEnsemble,
+    check_depth,
     expected_value,
     interventional_shap,
     is_tree_model,
@@ -194,6 +195,7 @@ class Explainer:
             self.categories = {}
             if tree_model and method in (None, TREE_METHOD, TREE_PATH_METHOD):
                 self.tree = read_tree_model(model, values[0].double().numpy())
+                check_depth(self.tree)  # refused here, not at the first explain
                 if method == TREE_PATH_METHOD and self.tree_slope is not None:
                     raise ValueError(
                         f"`method` {TREE_PATH_METHOD!r} explains the margin; the probability "

@@ -58,11 +58,15 @@ def pattern_table(depth: int) -> Tensor:
 
 
 def check_depth(ensemble: TreeEnsemble) -> int:
+    """The most distinct features on a path, refused beyond :data:`MAX_PATH_FEATURES`
+    with what to do instead."""
     depth = ensemble.features.shape[-1]
     if depth > MAX_PATH_FEATURES:
         raise ValueError(
-            f"the trees have paths with {depth} distinct features; at most "
-            f"{MAX_PATH_FEATURES} are supported"
+            f"the trees have paths with {depth} distinct features; the exact tree methods "
+            f"support at most {MAX_PATH_FEATURES} (their pattern tables grow as 4^depth): "
+            f"train with max_depth <= {MAX_PATH_FEATURES}, or explain with a sampled method "
+            "(method='kernel_shap')"
         )
     return depth
 

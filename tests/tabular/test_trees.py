@@ -415,3 +415,17 @@ def test_global_importance_of_a_tree_model_through_the_dataset_engine():
     torch.testing.assert_close(table.attributions, direct.attributions)
     importance = table.global_importance()
     assert importance.index[-1] == "f4"  # the one column y is not made of
+
+
+def test_paths_beyond_the_supported_depth_are_refused_when_the_explainer_is_built():
+    from perspicio import tabular
+    from perspicio.tabular.trees import MAX_PATH_FEATURES
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 14))
+    deep = tree.DecisionTreeRegressor(random_state=0).fit(X, rng.normal(size=3000))
+    assert read_tree_model(deep, X[0]).features.shape[-1] > MAX_PATH_FEATURES
+    with pytest.raises(ValueError, match="max_depth <= 10, or explain with a sampled method"):
+        tabular.Explainer(deep, X[:20])
+    sampled = tabular.Explainer(deep, X[:20], method="kernel_shap", n_samples=50, seed=0)
+    assert sampled.explain(X[:1]).attributions.shape == (1, 14)
