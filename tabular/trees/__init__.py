@@ -3,7 +3,7 @@
 value algorithms (:func:`interventional_shap`, :func:`path_dependent_shap`, and
 :func:`probability_shap` for a boosted classifier's probability)."""
 
-from .ensemble import TreeEnsemble
+from .ensemble import DEEPEST_PATH, TreeEnsemble
 from .interventional import MAX_PATH_FEATURES, check_depth, interventional_shap
 from .models import (
     OUTPUTS,
@@ -20,4 +20,4 @@ from .rescaled import probability_shap
 __all__ = ["TreeEnsemble", "interventional_shap", "read_tree_model", "is_tree_model",
            "raw_output", "output_name", "path_dependent_shap", "expected_value",
            "path_dependent_interactions", "probability_shap", "probability", "resolve_output",
-           "OUTPUTS", "check_depth", "MAX_PATH_FEATURES"]  # fmt: skip
+           "OUTPUTS", "check_depth", "MAX_PATH_FEATURES", "DEEPEST_PATH"]  # fmt: skip

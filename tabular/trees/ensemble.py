@@ -49,6 +49,20 @@ def walk_tree(root: Any, is_leaf: Callable[[Any], bool], leaf_value: Callable[[A
     return leaves
 
 
+#: the most distinct features on one path that the bit patterns hold (int64, sign bit free)
+DEEPEST_PATH = 62
+
+
+def pattern_dtype(depth: int) -> torch.dtype:
+    """The smallest integer type holding ``depth`` pattern bits (the sign bit left free)."""
+    if depth > DEEPEST_PATH:
+        raise ValueError(f"paths through {depth} distinct features; at most {DEEPEST_PATH}")
+    for dtype, bits in ((torch.uint8, 8), (torch.int16, 15), (torch.int32, 31)):
+        if depth <= bits:
+            return dtype
+    return torch.int64
+
+
 @dataclass
 class TreeEnsemble:
     """Padded leaf boxes and values.
@@ -206,8 +220,9 @@ class TreeEnsemble:
 
     def patterns(self, x: Tensor, leaf_major: bool = False) -> Tensor:
         """``(N, T, L)``: each row's bit pattern over every leaf's path conditions (bit
-        ``d`` set when the row satisfies slot ``d``), as ``uint8`` (``int16`` beyond 8
-        slots); ``leaf_major`` returns the ``(T*L, N)`` layout itself.
+        ``d`` set when the row satisfies slot ``d``), in the smallest integer type that
+        holds ``D`` bits (:func:`pattern_dtype`); ``leaf_major`` returns the ``(T*L, N)``
+        layout itself.
 
         Each distinct condition is tested once per row, branch-free: ``lower < p <= upper``
         holds exactly when ``(lower - p) & (p - upper - 1)`` is negative, so an arithmetic
@@ -218,14 +233,14 @@ class TreeEnsemble:
         sign = torch.iinfo(p.dtype).bits - 1
         inside = (lower - p).bitwise_and_(p - (upper + 1)).bitwise_right_shift_(sign)
         n_trees, n_leaves, depth = self.features.shape
-        small = torch.uint8 if depth <= 8 else torch.int16
+        small = pattern_dtype(depth)
         inside = inside.to(small)  # 0 or all ones (-1 wraps to 255)
         if self.missing is not None and torch.isnan(x).any():  # the default branches
             nan = torch.isnan(x).T.index_select(0, feature)  # (C, N)
             all_ones = 255 if small == torch.uint8 else -1
             inside = inside.masked_fill_(nan, 0).masked_fill_(nan & missing, all_ones)
         out = torch.zeros(n_trees * n_leaves, len(x), dtype=small, device=x.device)
-        for d in range(depth):  # at most 15 slots fit the int16 patterns
+        for d in range(depth):
             out |= inside.index_select(0, slot[:, d]).bitwise_and_(1 << d)
         if leaf_major:
             return out

@@ -29,9 +29,12 @@ from functools import cache
 import torch
 from torch import Tensor
 
-from .ensemble import TreeEnsemble
+from .ensemble import DEEPEST_PATH, TreeEnsemble
+from .entries import background_entries, gather_entries
 
-#: paths with more distinct features than this are not supported (the table grows as 4^D)
+#: paths with more distinct features than this are not tabulated (the table grows as 4^D):
+#: the interventional values read such trees pair by pair (:mod:`.entries`), and the
+#: path-dependent ones refuse them
 MAX_PATH_FEATURES = 10
 
 
@@ -57,16 +60,17 @@ def pattern_table(depth: int) -> Tensor:
     return (in_a * w_a.unsqueeze(-1) - in_b * w_b.unsqueeze(-1)) * alive.unsqueeze(-1)
 
 
-def check_depth(ensemble: TreeEnsemble) -> int:
-    """The most distinct features on a path, refused beyond :data:`MAX_PATH_FEATURES`
-    with what to do instead."""
+def check_depth(ensemble: TreeEnsemble, limit: int = MAX_PATH_FEATURES,
+                method: str = "the path-dependent values") -> int:  # fmt: skip
+    """The most distinct features on a path, refused beyond ``limit`` with what to do
+    instead."""
     depth = ensemble.features.shape[-1]
-    if depth > MAX_PATH_FEATURES:
+    if depth > limit:
+        instead = ("method='tree_shap' (against a background, any depth)"
+                   if limit == MAX_PATH_FEATURES else "method='kernel_shap'")  # fmt: skip
         raise ValueError(
-            f"the trees have paths with {depth} distinct features; the exact tree methods "
-            f"support at most {MAX_PATH_FEATURES} (their pattern tables grow as 4^depth): "
-            f"train with max_depth <= {MAX_PATH_FEATURES}, or explain with a sampled method "
-            "(method='kernel_shap')"
+            f"the trees have paths with {depth} distinct features; {method} support at "
+            f"most {limit}: train with max_depth <= {limit}, or explain with {instead}"
         )
     return depth
 
@@ -115,9 +119,11 @@ def interventional_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor,
     """Shapley values ``(N, F, K)`` of the ensemble's output at each row of ``x`` against
     ``background``: row ``n``'s values sum to its output minus the background's mean
     output (each output ``k``)."""
-    depth = check_depth(ensemble)
+    depth = check_depth(ensemble, DEEPEST_PATH, "the interventional values")
     x = ensemble.prepare(x)
     z = ensemble.prepare(background)
+    if depth > MAX_PATH_FEATURES:  # too deep to tabulate: read each pair's patterns
+        return _deep_interventional_shap(ensemble, x, z)
     n_patterns = 1 << depth
     table = pattern_table(depth).to(x.device)  # (P, P, D)
     pz = ensemble.patterns(z).long()  # (M, T, L)
@@ -133,3 +139,17 @@ def interventional_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor,
         * ensemble.values[:, :, None, None, :]
     )  # (T, L, P, D, K) fmt: skip
     return gather_contributions(ensemble, per_pattern, x, chunk)
+
+
+def _deep_interventional_shap(ensemble: TreeEnsemble, x: Tensor, z: Tensor,
+                              pairs_per_chunk: int = 1 << 21) -> Tensor:  # fmt: skip
+    """The same values without the pattern table: every leaf's distinct background
+    patterns weighted by their share of the background (:mod:`.entries`)."""
+    pz = ensemble.patterns(z, leaf_major=True)  # (T*L, M)
+    leaf, pattern, member = background_entries(ensemble, pz)
+    share = torch.bincount(member.reshape(-1), minlength=len(leaf)).to(torch.float64) / len(z)
+    k = ensemble.values.shape[-1]
+    held = (share.view(-1, 1) * ensemble.values.reshape(-1, k)[leaf]).unsqueeze(1)  # (Q, 1, K)
+    px = ensemble.patterns(x, leaf_major=True)  # (T*L, N)
+    chunk = max(1, pairs_per_chunk // len(leaf))
+    return gather_entries(ensemble, px, leaf, pattern, lambda start, stop: held, chunk)

@@ -417,15 +417,55 @@ def test_global_importance_of_a_tree_model_through_the_dataset_engine():
     assert importance.index[-1] == "f4"  # the one column y is not made of
 
 
-def test_paths_beyond_the_supported_depth_are_refused_when_the_explainer_is_built():
+def test_deep_trees_are_explained_pair_by_pair_and_equal_enumeration():
+    """Paths through more features than the pattern table holds (as a default histogram
+    boosting model grows: 31 leaves, no depth limit): the interventional values read each
+    pair's bits, equal to enumeration, NaN included; the probability too; the
+    path-dependent variant refuses them when the explainer is built, saying what to do."""
     from perspicio import tabular
-    from perspicio.tabular.trees import MAX_PATH_FEATURES
+    from perspicio.tabular.trees import MAX_PATH_FEATURES, probability_shap
 
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(3000, 14))
-    deep = tree.DecisionTreeRegressor(random_state=0).fit(X, rng.normal(size=3000))
-    assert read_tree_model(deep, X[0]).features.shape[-1] > MAX_PATH_FEATURES
-    with pytest.raises(ValueError, match="max_depth <= 10, or explain with a sampled method"):
-        tabular.Explainer(deep, X[:20])
-    sampled = tabular.Explainer(deep, X[:20], method="kernel_shap", n_samples=50, seed=0)
-    assert sampled.explain(X[:1]).attributions.shape == (1, 14)
+    X = rng.normal(size=(2000, 12)).round(2)
+    y = X @ np.arange(1, 13) + rng.normal(size=2000)
+    gappy = with_missing(X, share=0.05)
+    deep = tree.DecisionTreeRegressor(min_samples_leaf=3, random_state=0).fit(gappy, y)
+    ensemble = read_tree_model(deep, gappy[0])
+    assert ensemble.features.shape[-1] > MAX_PATH_FEATURES
+    f = raw_output(deep)
+    background, rows = gappy[:12], gappy[300:302]
+    assert np.isnan(background).any()
+    phi = interventional_shap(ensemble, torch.tensor(rows), torch.tensor(background)).numpy()
+    for r in range(len(rows)):
+        np.testing.assert_allclose(phi[r], brute_force(f, rows[r], background), atol=1e-9)
+
+    boosted = E.GradientBoostingClassifier(n_estimators=3, max_depth=20, random_state=0)
+    boosted.fit(X, y > np.median(y))
+    ensemble = read_tree_model(boosted, X[0])
+    assert ensemble.features.shape[-1] > MAX_PATH_FEATURES
+    background, rows = X[:30], X[300:305]
+    p = probability_shap(ensemble, torch.tensor(rows), torch.tensor(background), 1.0)
+    gap = p[..., 0].sum(1).numpy() - (boosted.predict_proba(rows)[:, 1]
+                                      - boosted.predict_proba(background)[:, 1].mean())  # fmt: skip
+    assert np.abs(gap).max() < 1e-10
+    with pytest.raises(ValueError, match="max_depth <= 10, or explain with method='tree_shap'"):
+        tabular.Explainer(boosted, X[:20], method="tree_shap_path_dependent")
+    assert tabular.Explainer(boosted, X[:20]).explain(X[:2]).attributions.shape == (2, 12)
+
+
+def test_a_default_lightgbm_model_with_deep_paths_equals_shap():
+    """LightGBM's defaults (31 leaves, no depth limit) on 30 features: paths deeper than
+    the pattern table, explained pair by pair, equal to shap's TreeExplainer."""
+    pytest.importorskip("shap")
+    lightgbm = pytest.importorskip("lightgbm")
+    from sklearn.datasets import make_classification
+
+    from perspicio.tabular.trees import MAX_PATH_FEATURES
+
+    X, y = make_classification(n_samples=3000, n_features=30, n_informative=10, random_state=0)
+    model = lightgbm.LGBMClassifier(n_estimators=60, verbose=-1).fit(X, y)
+    ensemble = read_tree_model(model, X[0])
+    assert ensemble.features.shape[-1] > MAX_PATH_FEATURES
+    background, rows = X[:40], X[100:120]
+    ours = interventional_shap(ensemble, torch.tensor(rows), torch.tensor(background)).numpy()
+    np.testing.assert_allclose(ours, _shap_values(model, background, rows), atol=1e-5)
