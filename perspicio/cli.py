@@ -77,6 +77,10 @@ def _text(args) -> None:
 #: the demo model's default method per command
 DEMO_METHODS = {"table": "integrated_gradients", "explain": "integrated_gradients",
                 "importance": "kernel_shap"}  # fmt: skip
+#: what a tree model's values explain: its raw margin or a binary classifier's probability
+OUTPUT_CHOICES = ("margin", "probability")
+OUTPUT_HELP = ("with --model: explain the trees' margin (default) or a binary classifier's "
+               "probability of the positive class")  # fmt: skip
 MODEL_HELP = ("a tree model file: XGBoost .json/.ubj, LightGBM .txt or scikit-learn .skops "
               "(default: the breast-cancer demo model)")  # fmt: skip
 
@@ -97,7 +101,7 @@ def _tree_explainer(args, method: str | None):
     background = _read_csv(source, columns, "--background" if args.background else "path")
     name = args.background or f"the rows of {Path(args.path).name}"
     explainer = tabular.Explainer(model, background, method=method, seed=args.seed,
-                                  background_name=name)  # fmt: skip
+                                  background_name=name, output=args.output)  # fmt: skip
     return explainer, columns
 
 
@@ -106,6 +110,11 @@ def _table_explainer(args, method: str | None):
     training split or ``--background``."""
     if getattr(args, "model", None):
         return _tree_explainer(args, method)
+    if getattr(args, "output", None) is not None:
+        raise ValueError(
+            f"--output {args.output}: applies to a tree model given with --model; the demo "
+            "model is explained through its probabilities already"
+        )
     from perspicio import tabular
     from perspicio.tabular.demo import breast_cancer_mlp
 
@@ -264,6 +273,7 @@ def parser() -> argparse.ArgumentParser:
         help="default: tree_shap for --model, integrated_gradients for the demo",
     )  # fmt: skip
     table.add_argument("--model", default=None, help=MODEL_HELP)
+    table.add_argument("--output", default=None, choices=OUTPUT_CHOICES, help=OUTPUT_HELP)
     table.add_argument("--out", default="explanation.html", help="output .html or .png")
     table.add_argument("--seed", type=int, default=0)
     table.add_argument(
@@ -277,6 +287,7 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--method", default=None,
                      help="default: tree_shap for --model, kernel_shap for the demo")  # fmt: skip
     imp.add_argument("--model", default=None, help=MODEL_HELP)
+    imp.add_argument("--output", default=None, choices=OUTPUT_CHOICES, help=OUTPUT_HELP)
     imp.add_argument("--out", default="report.html", help="output .html report")
     imp.add_argument("--seed", type=int, default=0)
     imp.add_argument(

@@ -15,10 +15,12 @@ from perspicio.tabular.explainer import GRADIENT_FREE
 
 @st.cache_resource(show_spinner="Preparing the explainer...")
 def explainer_for(method: str, background_source: str, fingerprint: int = 0, _background=None,
-                  model_key: str = "demo", _model=None, columns: tuple = ()):  # fmt: skip
+                  model_key: str = "demo", _model=None, columns: tuple = (),
+                  output: str | None = None):  # fmt: skip
     """An Explainer on the demo model or an uploaded tree model (told apart by
     ``model_key``), built once per method and background (an uploaded background is told
-    apart by ``fingerprint``, a hash of its content)."""
+    apart by ``fingerprint``, a hash of its content); ``output`` picks a tree model's margin
+    or probability."""
     demo, training, _ = common.table_demo()
     model = demo if _model is None else _model
     if _background is None:
@@ -26,7 +28,8 @@ def explainer_for(method: str, background_source: str, fingerprint: int = 0, _ba
     else:
         background, name = _background, background_source
     return tabular.Explainer(model, background[list(columns or background.columns)],
-                             method=method, seed=0, background_name=name)  # fmt: skip
+                             method=method, seed=0, background_name=name,
+                             output=output)  # fmt: skip
 
 
 _, training, held_out = common.table_demo()
@@ -49,6 +52,13 @@ if model_upload is not None:
         st.error(f"The model takes column(s) the table lacks, e.g. {missing[:3]}")
         st.stop()
     model_key = hashlib.sha256(model_upload.getvalue()).hexdigest()
+OUTPUTS = {
+    "what the trees add up (a boosted classifier's margin)": None,
+    "probability of the positive class": "probability",
+}
+output = None
+if tree_model is not None:
+    output = OUTPUTS[st.radio("Explain the model's", list(OUTPUTS), key="tab_output")]
 upload = st.file_uploader("CSV (optional; the breast-cancer columns)", type=["csv"],
                           key="tab_upload")  # fmt: skip
 frame = held_out  # patients the model was not trained on
@@ -87,7 +97,7 @@ method = st.selectbox("Method", methods, index=methods.index(default), key="tab_
 
 def explain_row():
     explainer = explainer_for(method, source, fingerprint, background, model_key, tree_model,
-                              tuple(columns))  # fmt: skip
+                              tuple(columns), output)  # fmt: skip
     return explainer.explain(frame.iloc[[int(row)]][columns])
 
 
@@ -103,7 +113,7 @@ def show_row(exp) -> None:
 def explain_table():
     name = "kernel_shap" if tree_model is None else "tree_shap"
     explainer = explainer_for(name, source, fingerprint, background, model_key, tree_model,
-                              tuple(columns))  # fmt: skip
+                              tuple(columns), output)  # fmt: skip
     bar, parts = st.progress(0.0, text="explaining rows"), []
     for start in range(0, len(frame), 64):
         parts.append(explainer.explain(frame.iloc[start : start + 64][columns]))

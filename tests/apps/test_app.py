@@ -159,6 +159,16 @@ def test_table_page_explains_an_uploaded_xgboost_model_exactly(tmp_path):
     expected = expected.to_frame().set_index("feature")["attribution"]
     assert shown.abs().sum() > 0.1
     np.testing.assert_allclose(shown[expected.index].to_numpy(), expected.to_numpy(), atol=1e-5)
+    # the probability of the positive class instead of the margin: the front end's values
+    at.radio(key="tab_output").set_value("probability of the positive class").run()
+    at.button(key="explain_table").click().run()
+    assert not at.exception and not at.error
+    shown = at.dataframe[-1].value.set_index("feature")["attribution"]
+    expected = tabular.Explainer(loaded, training, seed=0, output="probability")
+    expected = expected.explain(held_out.iloc[[0]]).to_frame().set_index("feature")
+    np.testing.assert_allclose(
+        shown[expected.index].to_numpy(), expected["attribution"].to_numpy(), atol=1e-6
+    )
     at.file_uploader(key="tab_model").set_value(
         ("model.json", b"\x80\x04not a model", "application/json")).run()  # fmt: skip
     assert not at.exception and at.error

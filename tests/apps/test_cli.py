@@ -127,6 +127,8 @@ BAD = [
      "--background"),
     ("table --method unknown", ["explain", "table", "{csv}", "--method", "gradcam"], "`method`"),
     ("importance --out png", ["importance", "{csv}", "--out", "{tmp}/r.png"], "--out"),
+    ("importance --output without --model",
+     ["importance", "{csv}", "--output", "probability"], "--output"),
 ]  # fmt: skip
 
 
@@ -217,6 +219,11 @@ def test_a_saved_tree_model_is_explained_exactly(patients_csv, tmp_path, library
     row = tmp_path / f"{library}-row.html"
     assert main(["explain", "table", str(patients_csv), "--model", str(path), "--row", "2",
                  "--out", str(row)]) == 0  # fmt: skip
+    # a binary classifier's probability instead of its margin, said on the page
+    out = tmp_path / f"{library}-probability.html"
+    assert main(["importance", str(patients_csv), "--model", str(path), "--output",
+                 "probability", "--out", str(out)]) == 0  # fmt: skip
+    assert "onto the probability" in out.read_text()
 
 
 def test_a_pickled_model_file_is_refused(patients_csv, tmp_path, capsys):
