@@ -116,15 +116,20 @@ def shapes_dataset(n: int, size: int = 32, seed: int = 0) -> tuple[Tensor, Tenso
     return x, torch.tensor(labels), torch.tensor(masks)
 
 
-def shape_concept_images(shape: str, n: int, size: int = 32, seed: int = 0) -> Tensor:
+def shape_concept_images(shape: str | None, n: int, size: int = 32, seed: int = 0) -> Tensor:
     """``n`` images ``(n, 3, size, size)`` of one shape (a name of :data:`SHAPES`) in
     colours and sizes the shapes dataset does not use: any hue of brightness 0.3 to 1.0,
     radius 3 to 9, on the dataset's dark noise with clutter. Examples of a concept for
-    TCAV on :func:`shapes_model`."""
-    if shape not in SHAPES:
-        raise ValueError(f"`shape` must be one of {SHAPES}, got {shape!r}")
+    TCAV on :func:`shapes_model`; with ``shape=None`` each image holds a shape drawn at
+    random, the pool of random concepts that differ from a shape's concept in nothing but
+    the shape."""
+    if shape is not None and shape not in SHAPES:
+        raise ValueError(f"`shape` must be one of {SHAPES} or None, got {shape!r}")
     rng = np.random.default_rng(seed)
-    kind = SHAPES.index(shape)
+    if shape is None:
+        kinds = rng.integers(0, len(SHAPES), n)
+    else:
+        kinds = np.full(n, SHAPES.index(shape))
     images = rng.uniform(0, 0.25, (n, size, size, 3))
     for i in range(n):
         for _ in range(4):
@@ -139,7 +144,7 @@ def shape_concept_images(shape: str, n: int, size: int = 32, seed: int = 0) -> T
         cy, cx = rng.integers(r + 1, size - r - 1, 2)
         colour = rng.uniform(0.0, 1.0, 3)
         colour = colour / colour.max() * rng.uniform(0.3, 1.0)
-        images[i][_shape_mask(kind, size, cy, cx, r)] = colour
+        images[i][_shape_mask(int(kinds[i]), size, cy, cx, r)] = colour
     return torch.tensor(images, dtype=torch.float32).permute(0, 3, 1, 2).contiguous()
 
 
