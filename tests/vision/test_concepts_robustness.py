@@ -147,3 +147,15 @@ def test_influential_training_images_share_the_predicted_shape(shapes):
     assert len(found.plot().axes) == 16 * 6
     with pytest.raises(ValueError, match="`method`"):
         vision.influential_images(net, x[:1], (train_x, train_y), checkpoints, method="arnoldi")
+
+
+def test_concept_images_name_a_shape_or_draw_shapes_at_random():
+    with pytest.raises(ValueError, match="`shape` must be one of"):
+        shape_concept_images("hexagon", 2)
+    for shape in ("cross", None):
+        images = shape_concept_images(shape, 5, seed=3)
+        assert images.shape == (5, 3, 32, 32) and 0 <= images.min() and images.max() <= 1
+        torch.testing.assert_close(images, shape_concept_images(shape, 5, seed=3))
+    assert not torch.equal(
+        shape_concept_images(None, 5, seed=3), shape_concept_images("cross", 5, seed=3)
+    )
