@@ -29,7 +29,6 @@ from .explanation import TabularExplanation
 from .pipeline import PreprocessedModel
 from .trees import (
     DEEPEST_PATH,
-    MAX_PATH_FEATURES,
     TreeEnsemble,
     check_depth,
     expected_value,
@@ -197,9 +196,7 @@ class Explainer:
             self.categories = {}
             if tree_model and method in (None, TREE_METHOD, TREE_PATH_METHOD):
                 self.tree = read_tree_model(model, values[0].double().numpy())
-                if method == TREE_PATH_METHOD:  # refused here, not at the first explain
-                    check_depth(self.tree, MAX_PATH_FEATURES, f"{TREE_PATH_METHOD!r} values")
-                else:
+                if method != TREE_PATH_METHOD:  # refused here, not at the first explain
                     check_depth(self.tree, DEEPEST_PATH, f"{TREE_METHOD!r} values")
                 if method == TREE_PATH_METHOD and self.tree_slope is not None:
                     raise ValueError(

@@ -33,8 +33,8 @@ from .ensemble import DEEPEST_PATH, TreeEnsemble
 from .entries import background_entries, gather_entries
 
 #: paths with more distinct features than this are not tabulated (the table grows as 4^D):
-#: the interventional values read such trees pair by pair (:mod:`.entries`), and the
-#: path-dependent ones refuse them
+#: the interventional values read such trees pair by pair (:mod:`.entries`), the
+#: path-dependent ones row by row, and the path-dependent interaction values refuse them
 MAX_PATH_FEATURES = 10
 
 
@@ -61,7 +61,7 @@ def pattern_table(depth: int) -> Tensor:
 
 
 def check_depth(ensemble: TreeEnsemble, limit: int = MAX_PATH_FEATURES,
-                method: str = "the path-dependent values") -> int:  # fmt: skip
+                method: str = "the path-dependent interaction values") -> int:  # fmt: skip
     """The most distinct features on a path, refused beyond ``limit`` with what to do
     instead."""
     depth = ensemble.features.shape[-1]

@@ -15,8 +15,12 @@ Shapley value of slot ``i`` of this product game is
 
 which depends on the row only through its bit pattern ``a``: every leaf's ``2^D``
 patterns are tabulated once (the polynomial products built slot by slot), and each row
-gathers its patterns' values, as for the interventional variant. The values sum to
-``f(x)`` minus the cover-weighted mean output (:func:`expected_value`).
+gathers its patterns' values, as for the interventional variant. Paths through more than
+:data:`~.interventional.MAX_PATH_FEATURES` features are computed row by row instead
+(:func:`_deep_path_dependent_shap`): the product over a leaf's slots is built once per row
+and leaf, and each slot's factor divided out of it, ``O(m^2)`` per row and leaf of ``m``
+real slots. The values sum to ``f(x)`` minus the cover-weighted mean output
+(:func:`expected_value`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,14 @@ import torch
 from torch import Tensor
 
 from .ensemble import TreeEnsemble
-from .interventional import check_depth, gather_contributions
+from .interventional import MAX_PATH_FEATURES, check_depth, gather_contributions
+
+
+def _shapley_weights(depth: int, device: torch.device) -> Tensor:
+    """``(D,)``: ``k! (D-1-k)! / D!``, the weight of a coalition of ``k`` other slots."""
+    fact = [math.factorial(i) for i in range(depth + 1)]
+    return torch.tensor([fact[k] * fact[depth - 1 - k] / fact[depth] for k in range(depth)],
+                        dtype=torch.float64, device=device)  # fmt: skip
 
 
 def _pattern_bits(depth: int, device: torch.device) -> Tensor:
@@ -54,10 +65,7 @@ def _slot_values(ensemble: TreeEnsemble, trees: slice) -> Tensor:
         shifted = torch.nn.functional.pad(coef[..., :-1], (1, 0))
         updated = coef * rd + shifted * ad
         coef = torch.where(eye[d].view(1, 1, 1, depth, 1), coef, updated)
-    fact = [math.factorial(i) for i in range(depth + 1)]
-    weights = torch.tensor([fact[k] * fact[depth - 1 - k] / fact[depth] for k in range(depth)],
-                           dtype=torch.float64, device=r.device)  # fmt: skip
-    summed = coef @ weights  # (t, L, P, D)
+    summed = coef @ _shapley_weights(depth, r.device)  # (t, L, P, D)
     phi = (a[None, None] - r[:, :, None, :]) * summed
     return phi.unsqueeze(-1) * ensemble.values[trees][:, :, None, None, :]
 
@@ -68,14 +76,88 @@ def expected_value(ensemble: TreeEnsemble) -> Tensor:
     return ensemble.base + torch.einsum("tl,tlk->k", reach, ensemble.values)
 
 
+def _divided_sums(a: Tensor, r: Tensor) -> Tensor:
+    """``(..., m)``: for each slot ``i``, ``sum_k w_k [t^k] prod_{d != i} (r_d + a_d t)``
+    with the Shapley weights of ``m`` slots, from ``a`` ``(n, G, m)`` and ``r`` ``(G, m)``.
+
+    ``P(t) = prod_d (r_d + a_d t)`` is built once; slot ``i``'s quotient
+    ``P / (r_i + a_i t)`` is ``P / r_i`` where ``a_i = 0``, and where ``a_i = 1`` the
+    synthetic division ``Q_{k-1} = P_k - r_i Q_k`` from the top (stable: ``0 < r_i <= 1``).
+    The weighted sum of the quotient's coefficients is gathered during the division, so
+    no ``m x m`` array is held."""
+    depth = r.shape[-1]
+    weights = _shapley_weights(depth, r.device)
+    poly = a.new_zeros(depth + 1, *a.shape[:-1])  # coefficient-major: P_j is poly[j]
+    poly[0] = 1.0
+    for d in range(depth):
+        ad, rd = a[..., d], r[..., d]
+        for j in range(d + 1, 0, -1):  # degree d + 1 after this factor
+            poly[j].mul_(rd).addcmul_(poly[j - 1], ad)
+        poly[0].mul_(rd)
+    # a_i = 0: the quotient is P / r_i (P has degree m - 1 then); a zero share reaches no
+    # row's path, and its slot's value (a_i - r_i) times anything is 0
+    safe_r = torch.where(r > 0, r, 1.0)
+    constant = torch.einsum("j...,j->...", poly[:depth], weights).unsqueeze(-1) / safe_r
+    # a_i = 1: divide by (r_i + t), top coefficient first
+    quotient = poly[depth].unsqueeze(-1).repeat_interleave(depth, -1)  # Q_{m-1} = P_m
+    summed = quotient * weights[depth - 1]
+    for j in range(depth - 1, 0, -1):  # Q_{j-1} = P_j - r_i Q_j
+        quotient = (quotient * r).neg_().add_(poly[j].unsqueeze(-1))
+        summed.add_(quotient, alpha=float(weights[j - 1]))
+    return torch.where(a > 0, summed, constant)
+
+
+def _deep_path_dependent_shap(
+    ensemble: TreeEnsemble, x: Tensor, chunk: int | None = None
+) -> Tensor:
+    """``(N, F, K)`` for paths of any length, from each row's satisfied slots ``a``.
+
+    Padding slots (``r = a = 1``) are dummy players: dropping them leaves the other
+    slots' values as they are. The leaves are grouped by their number ``m`` of real slots,
+    and each group is solved with ``m`` slots (:func:`_divided_sums`), ``O(m^2)`` per row
+    and leaf, not ``O(D^2)``. ``chunk`` rows at a time (default: about 2^19 real slots,
+    each group's arrays a few MB at most: large enough that each operation's overhead is
+    small, small enough to stay in the allocator's pool, where fresh 10 MB arrays cost
+    more in page faults than in arithmetic)."""
+    depth = ensemble.features.shape[-1]
+    k = ensemble.values.shape[-1]
+    used = ensemble.used_slots()  # (T*L, D)
+    real = used.sum(-1)
+    first = torch.argsort((~used).to(torch.int8), dim=-1, stable=True)  # real slots first
+    offsets = torch.arange(len(used), device=used.device).unsqueeze(-1) * depth
+    groups = []
+    for m in torch.unique(real).tolist():
+        if m == 0:  # a tree that is one leaf: a constant, no feature's credit
+            continue
+        leaves = torch.nonzero(real == m).squeeze(-1)
+        slots = (offsets[leaves] + first[leaves, :m]).reshape(-1)  # (G*m,)
+        groups.append((m, slots, ensemble.shares.reshape(-1)[slots].view(-1, m),
+                       ensemble.features.reshape(-1)[slots],
+                       ensemble.values.reshape(-1, k)[leaves]))  # fmt: skip
+    chunk = chunk or max(1, (1 << 19) // int(used.sum()))
+    out = []
+    for start in range(0, len(x), chunk):
+        inside = ensemble.inside(x[start : start + chunk]).reshape(-1, used.numel())
+        total = x.new_zeros(len(inside), ensemble.n_features, k)
+        for m, slots, r, features, values in groups:
+            a = inside.index_select(1, slots).view(len(inside), -1, m).to(torch.float64)
+            phi = (a - r) * _divided_sums(a, r)  # (n, G, m)
+            phi = phi.unsqueeze(-1) * values.unsqueeze(-2)  # (n, G, m, K)
+            total.index_add_(1, features, phi.reshape(len(inside), -1, k))
+        out.append(total)
+    return torch.cat(out)
+
+
 def path_dependent_shap(ensemble: TreeEnsemble, x: Tensor, chunk: int = 256,
                         trees_per_step: int = 32) -> Tensor:  # fmt: skip
     """Path-dependent Shapley values ``(N, F, K)``; row ``n``'s values sum to its output
-    minus :func:`expected_value`."""
+    minus :func:`expected_value`. Paths of any length (beyond ``MAX_PATH_FEATURES``
+    features, row by row)."""
     if ensemble.shares is None:
         raise ValueError("this ensemble was read without its cover; re-read the model")
-    check_depth(ensemble)
     x = ensemble.prepare(x)
+    if ensemble.features.shape[-1] > MAX_PATH_FEATURES:
+        return _deep_path_dependent_shap(ensemble, x)
     n_trees = ensemble.features.shape[0]
     per_pattern = torch.cat([_slot_values(ensemble, slice(s, s + trees_per_step))
                              for s in range(0, n_trees, trees_per_step)])  # fmt: skip
