@@ -13,6 +13,7 @@ from .common import Case
 
 ROWS, BACKGROUND = 1000, 100
 PROBABILITY_ROWS = 200
+INTERACTION_ROWS = 100
 
 
 def setup():
@@ -27,7 +28,12 @@ def setup():
 def cases(device: torch.device) -> list[Case]:
     import shap
 
-    from perspicio.tabular.trees import interventional_shap, path_dependent_shap, read_tree_model
+    from perspicio.tabular.trees import (
+        interventional_shap,
+        path_dependent_interactions,
+        path_dependent_shap,
+        read_tree_model,
+    )
 
     model, background, rows = setup()
     ensemble = read_tree_model(model, background[0]).to(device)
@@ -101,7 +107,20 @@ def cases(device: torch.device) -> list[Case]:
             values = explainer(deep_rows, check_additivity=False).values
             return torch.tensor(np.asarray(values)).reshape(len(deep_rows), -1)
 
+    def ours_deep_pairs():
+        return path_dependent_interactions(deep_ensemble, x_deep[:INTERACTION_ROWS])[..., 0].cpu()
+
+    def theirs_deep_pairs():
+        explainer = shap.TreeExplainer(deep, feature_perturbation="tree_path_dependent")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = explainer.shap_interaction_values(deep_rows[:INTERACTION_ROWS])
+            return torch.tensor(np.asarray(values)).reshape(INTERACTION_ROWS, 30, 30)
+
     return [
+        Case(f"path-dependent interaction values, LightGBM defaults (row by row), "
+             f"{INTERACTION_ROWS} rows (vs shap)", ours_deep_pairs, theirs_deep_pairs,
+             check=check),
         Case(f"path-dependent tree Shapley values, LightGBM defaults (paths through "
              f"{deep_ensemble.features.shape[-1]} features: row by row), 1000 rows (vs shap)",
              ours_deep_path, theirs_deep_path, check=check),

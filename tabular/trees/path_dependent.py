@@ -76,6 +76,35 @@ def expected_value(ensemble: TreeEnsemble) -> Tensor:
     return ensemble.base + torch.einsum("tl,tlk->k", reach, ensemble.values)
 
 
+def _path_polynomial(a: Tensor, r: Tensor) -> Tensor:
+    """``(m + 1, n, G)``: the coefficients of ``P(t) = prod_d (r_d + a_d t)`` over the
+    ``m`` slots of ``a`` ``(n, G, m)`` and ``r`` ``(G, m)``, coefficient-major."""
+    depth = r.shape[-1]
+    poly = a.new_zeros(depth + 1, *a.shape[:-1])  # P_j is poly[j]
+    poly[0] = 1.0
+    for d in range(depth):
+        ad, rd = a[..., d], r[..., d]
+        for j in range(d + 1, 0, -1):  # degree d + 1 after this factor
+            poly[j].mul_(rd).addcmul_(poly[j - 1], ad)
+        poly[0].mul_(rd)
+    return poly
+
+
+def _divide(coef: Tensor, a: Tensor, r: Tensor) -> Tensor:
+    """The coefficients ``(c - 1, ...)`` of ``C(t) / (r + a t)`` from ``coef`` ``(c, ...)``
+    (a multiple of that factor), ``a`` and ``r`` broadcast to ``coef[0]``: ``C / r`` where
+    ``a = 0`` (a zero ``r`` gives 0: its slot's value is 0 whatever this is), and where
+    ``a = 1`` the synthetic division ``Q_{k-1} = C_k - r Q_k`` from the top (stable:
+    ``0 < r <= 1``)."""
+    top = coef.shape[0] - 1
+    by_constant = coef[:top] / torch.where(r > 0, r, 1.0)
+    quotient = torch.empty_like(by_constant)
+    quotient[top - 1] = coef[top]
+    for j in range(top - 1, 0, -1):
+        quotient[j - 1] = coef[j] - r * quotient[j]
+    return torch.where(a > 0, quotient, by_constant)
+
+
 def _divided_sums(a: Tensor, r: Tensor) -> Tensor:
     """``(..., m)``: for each slot ``i``, ``sum_k w_k [t^k] prod_{d != i} (r_d + a_d t)``
     with the Shapley weights of ``m`` slots, from ``a`` ``(n, G, m)`` and ``r`` ``(G, m)``.
@@ -87,13 +116,7 @@ def _divided_sums(a: Tensor, r: Tensor) -> Tensor:
     no ``m x m`` array is held."""
     depth = r.shape[-1]
     weights = _shapley_weights(depth, r.device)
-    poly = a.new_zeros(depth + 1, *a.shape[:-1])  # coefficient-major: P_j is poly[j]
-    poly[0] = 1.0
-    for d in range(depth):
-        ad, rd = a[..., d], r[..., d]
-        for j in range(d + 1, 0, -1):  # degree d + 1 after this factor
-            poly[j].mul_(rd).addcmul_(poly[j - 1], ad)
-        poly[0].mul_(rd)
+    poly = _path_polynomial(a, r)
     # a_i = 0: the quotient is P / r_i (P has degree m - 1 then); a zero share reaches no
     # row's path, and its slot's value (a_i - r_i) times anything is 0
     safe_r = torch.where(r > 0, r, 1.0)
@@ -107,18 +130,11 @@ def _divided_sums(a: Tensor, r: Tensor) -> Tensor:
     return torch.where(a > 0, summed, constant)
 
 
-def _deep_path_dependent_shap(
-    ensemble: TreeEnsemble, x: Tensor, chunk: int | None = None
-) -> Tensor:
-    """``(N, F, K)`` for paths of any length, from each row's satisfied slots ``a``.
-
-    Padding slots (``r = a = 1``) are dummy players: dropping them leaves the other
-    slots' values as they are. The leaves are grouped by their number ``m`` of real slots,
-    and each group is solved with ``m`` slots (:func:`_divided_sums`), ``O(m^2)`` per row
-    and leaf, not ``O(D^2)``. ``chunk`` rows at a time (default: about 2^19 real slots,
-    each group's arrays a few MB at most: large enough that each operation's overhead is
-    small, small enough to stay in the allocator's pool, where fresh 10 MB arrays cost
-    more in page faults than in arithmetic)."""
+def _real_slot_groups(ensemble: TreeEnsemble) -> tuple[list[tuple], int]:
+    """The leaves grouped by their number ``m`` of real slots (padding dropped: a dummy
+    player leaves the others' values as they are): per group ``(m, slots (G*m,) into the
+    flattened ``(T*L*D)`` slots, shares (G, m), features (G*m,), values (G, K))``; and the
+    number of real slots in all."""
     depth = ensemble.features.shape[-1]
     k = ensemble.values.shape[-1]
     used = ensemble.used_slots()  # (T*L, D)
@@ -134,11 +150,29 @@ def _deep_path_dependent_shap(
         groups.append((m, slots, ensemble.shares.reshape(-1)[slots].view(-1, m),
                        ensemble.features.reshape(-1)[slots],
                        ensemble.values.reshape(-1, k)[leaves]))  # fmt: skip
-    chunk = chunk or max(1, (1 << 19) // int(used.sum()))
+    return groups, max(1, int(used.sum()))
+
+
+def _deep_path_dependent_shap(
+    ensemble: TreeEnsemble, x: Tensor, chunk: int | None = None
+) -> Tensor:
+    """``(N, F, K)`` for paths of any length, from each row's satisfied slots ``a``.
+
+    Padding slots (``r = a = 1``) are dummy players: dropping them leaves the other
+    slots' values as they are. The leaves are grouped by their number ``m`` of real slots,
+    and each group is solved with ``m`` slots (:func:`_divided_sums`), ``O(m^2)`` per row
+    and leaf, not ``O(D^2)``. ``chunk`` rows at a time (default: about 2^19 real slots,
+    each group's arrays a few MB at most: large enough that each operation's overhead is
+    small, small enough to stay in the allocator's pool, where fresh 10 MB arrays cost
+    more in page faults than in arithmetic)."""
+    k = ensemble.values.shape[-1]
+    groups, n_real = _real_slot_groups(ensemble)
+    chunk = chunk or max(1, (1 << 19) // n_real)
     out = []
     for start in range(0, len(x), chunk):
-        inside = ensemble.inside(x[start : start + chunk]).reshape(-1, used.numel())
-        total = x.new_zeros(len(inside), ensemble.n_features, k)
+        rows = x[start : start + chunk]
+        inside = ensemble.inside(rows).reshape(len(rows), -1)
+        total = x.new_zeros(len(rows), ensemble.n_features, k)
         for m, slots, r, features, values in groups:
             a = inside.index_select(1, slots).view(len(inside), -1, m).to(torch.float64)
             phi = (a - r) * _divided_sums(a, r)  # (n, G, m)
@@ -196,6 +230,43 @@ def _pair_values(ensemble: TreeEnsemble, trees: slice) -> Tensor:
     return pair.unsqueeze(-1) * ensemble.values[trees][:, :, None, None, None, :]
 
 
+def _deep_pair_values(ensemble: TreeEnsemble, x: Tensor, chunk: int | None = None) -> Tensor:
+    """``(N, F, F, K)``: the off-diagonal interaction values for paths of any length, row
+    by row: slot ``i``'s quotient ``P / (r_i + a_i t)`` and then slot ``j``'s factor
+    divided out of it, weighted by ``k! (m-2-k)! / (2 (m-1)!)``; ``O(m^3)`` per row and
+    leaf of ``m`` real slots."""
+    k = ensemble.values.shape[-1]
+    n_features = ensemble.n_features
+    groups, n_real = _real_slot_groups(ensemble)
+    chunk = chunk or max(1, (1 << 17) // n_real)
+    fact = [math.factorial(i) for i in range(ensemble.features.shape[-1] + 1)]
+    out = []
+    for start in range(0, len(x), chunk):
+        rows = x[start : start + chunk]
+        inside = ensemble.inside(rows).reshape(len(rows), -1)
+        total = x.new_zeros(len(rows), n_features * n_features, k)
+        for m, slots, r, features, values in groups:
+            if m < 2:
+                continue
+            a = inside.index_select(1, slots).view(len(rows), -1, m).to(torch.float64)
+            poly = _path_polynomial(a, r).unsqueeze(-1)  # (m + 1, n, G, 1)
+            by_i = _divide(poly, a, r)  # (m, n, G, m_i)
+            by_ij = _divide(by_i.unsqueeze(-1), a.unsqueeze(-2), r.unsqueeze(-2))
+            weights = torch.tensor([fact[j] * fact[m - 2 - j] / (2 * fact[m - 1])
+                                    for j in range(m - 1)], dtype=torch.float64,
+                                   device=x.device)  # fmt: skip
+            summed = torch.einsum("j...,j->...", by_ij, weights)  # (n, G, m_i, m_j)
+            delta = a - r
+            pair = delta.unsqueeze(-1) * delta.unsqueeze(-2) * summed
+            pair = pair * ~torch.eye(m, dtype=torch.bool, device=x.device)
+            pair = pair.unsqueeze(-1) * values[:, None, None, :]  # (n, G, m, m, K)
+            f = features.view(-1, m)
+            index = (f.unsqueeze(-1) * n_features + f.unsqueeze(-2)).reshape(-1)
+            total.index_add_(1, index, pair.reshape(len(rows), -1, k))
+        out.append(total.view(len(rows), n_features, n_features, k))
+    return torch.cat(out)
+
+
 def path_dependent_interactions(ensemble: TreeEnsemble, x: Tensor, chunk: int = 64,
                                 trees_per_step: int = 8) -> Tensor:  # fmt: skip
     """Shapley interaction values ``(N, F, F, K)`` of the path-dependent game (shap's
@@ -204,8 +275,24 @@ def path_dependent_interactions(ensemble: TreeEnsemble, x: Tensor, chunk: int = 
     ``j`` to its Shapley values."""
     if ensemble.shares is None:
         raise ValueError("this ensemble was read without its cover; re-read the model")
-    depth = check_depth(ensemble)
     x = ensemble.prepare(x)
+    n_features = ensemble.n_features
+    if ensemble.features.shape[-1] > MAX_PATH_FEATURES:
+        matrix = _deep_pair_values(ensemble, x)
+    else:
+        matrix = _tabulated_pair_values(ensemble, x, chunk, trees_per_step)
+    shap_values = path_dependent_shap(ensemble, x)  # (N, F, K)
+    diagonal = torch.arange(n_features, device=x.device)
+    matrix[:, diagonal, diagonal] = 0.0  # a feature split twice on a path is one slot
+    matrix[:, diagonal, diagonal] = shap_values - matrix.sum(2)
+    return matrix
+
+
+def _tabulated_pair_values(ensemble: TreeEnsemble, x: Tensor, chunk: int,
+                           trees_per_step: int) -> Tensor:  # fmt: skip
+    """``(N, F, F, K)``: the off-diagonal interaction values from each leaf's table of
+    patterns (paths through at most ``MAX_PATH_FEATURES`` features)."""
+    depth = check_depth(ensemble)
     n_trees = ensemble.features.shape[0]
     k = ensemble.values.shape[-1]
     n_features = ensemble.n_features
@@ -221,7 +308,6 @@ def path_dependent_interactions(ensemble: TreeEnsemble, x: Tensor, chunk: int = 
         t_count, l_count)  # fmt: skip
     f = ensemble.features  # (T, L, D)
     pair_index = (f.unsqueeze(-1) * n_features + f.unsqueeze(-2)).reshape(-1)  # (T*L*D*D,)
-    shap_values = path_dependent_shap(ensemble, x)  # (N, F, K)
     out = []
     for start in range(0, len(x), chunk):
         px = ensemble.patterns(x[start : start + chunk])
@@ -230,8 +316,4 @@ def path_dependent_interactions(ensemble: TreeEnsemble, x: Tensor, chunk: int = 
                           device=x.device)  # fmt: skip
         phi.index_add_(1, pair_index, rows.view(len(px), -1, k))
         out.append(phi.view(len(px), n_features, n_features, k))
-    matrix = torch.cat(out)
-    diagonal = torch.arange(n_features, device=x.device)
-    matrix[:, diagonal, diagonal] = 0.0  # a feature split twice on a path is one slot
-    matrix[:, diagonal, diagonal] = shap_values - matrix.sum(2)
-    return matrix
+    return torch.cat(out)

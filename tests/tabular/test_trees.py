@@ -421,7 +421,7 @@ def test_deep_trees_are_explained_pair_by_pair_and_equal_enumeration():
     """Paths through more features than the pattern table holds (as a default histogram
     boosting model grows: 31 leaves, no depth limit): the interventional values read each
     pair's bits, equal to enumeration, NaN included; the probability too; the
-    path-dependent values row by row (efficient), their interaction values refused."""
+    path-dependent values and interaction values row by row (efficient, symmetric)."""
     from perspicio import tabular
     from perspicio.tabular.trees import MAX_PATH_FEATURES, probability_shap
 
@@ -449,24 +449,32 @@ def test_deep_trees_are_explained_pair_by_pair_and_equal_enumeration():
                                       - boosted.predict_proba(background)[:, 1].mean())  # fmt: skip
     assert np.abs(gap).max() < 1e-10
     assert tabular.Explainer(boosted, X[:20]).explain(X[:2]).attributions.shape == (2, 12)
-    # the path-dependent values row by row: efficient; only their interactions refuse
-    from perspicio.tabular.trees import expected_value, path_dependent_interactions
+    # the path-dependent values and interaction values row by row: efficient
+    from perspicio.tabular.trees import (
+        expected_value,
+        path_dependent_interactions,
+        path_dependent_shap,
+    )
 
     explainer = tabular.Explainer(boosted, X[:20], method="tree_shap_path_dependent")
     exp = explainer.explain(X[:4], target=0)
     margin = boosted.decision_function(X[:4]) - expected_value(ensemble)[0].item()
     np.testing.assert_allclose(exp.attributions.double().sum(1).numpy(), margin, atol=1e-6)
-    with pytest.raises(ValueError, match="interaction values support at most 10"):
-        path_dependent_interactions(ensemble, torch.tensor(X[:2]))
+    matrix = path_dependent_interactions(ensemble, torch.tensor(X[:3]))
+    torch.testing.assert_close(matrix.sum(2), path_dependent_shap(ensemble, torch.tensor(X[:3])))
+    torch.testing.assert_close(matrix, matrix.transpose(1, 2))
 
 
 @pytest.mark.parametrize("name, model, classes", MODELS, ids=[m[0] for m in MODELS])
 def test_the_row_by_row_path_dependent_values_equal_the_tabulated_ones(name, model, classes):
     """The algorithm for deep paths (each leaf's product built per row, each factor
-    divided out) against the pattern table, on trees shallow enough for both, with
-    missing values where the model routes them."""
+    divided out; for the interaction values, each pair of factors) against the pattern
+    table, on trees shallow enough for both, with missing values where the model routes
+    them."""
     from perspicio.tabular.trees.path_dependent import (
+        _deep_pair_values,
         _deep_path_dependent_shap,
+        _tabulated_pair_values,
         path_dependent_shap,
     )
 
@@ -479,12 +487,17 @@ def test_the_row_by_row_path_dependent_values_equal_the_tabulated_ones(name, mod
     tabulated = path_dependent_shap(ensemble, rows)
     by_row = _deep_path_dependent_shap(ensemble, ensemble.prepare(rows), chunk=7)
     torch.testing.assert_close(by_row, tabulated, atol=1e-12, rtol=0)
+    prepared = ensemble.prepare(rows)
+    pairs = _deep_pair_values(ensemble, prepared, chunk=7)
+    expected = _tabulated_pair_values(ensemble, prepared, 64, 8)
+    off = ~torch.eye(ensemble.n_features, dtype=torch.bool)
+    torch.testing.assert_close(pairs[:, off], expected[:, off], atol=1e-12, rtol=0)
 
 
 def test_a_default_lightgbm_model_with_deep_paths_equals_shap():
     """LightGBM's defaults (31 leaves, no depth limit) on 30 features: paths deeper than
     the pattern table, explained pair by pair (interventional) and row by row
-    (path-dependent), each equal to shap's TreeExplainer."""
+    (path-dependent, and its interaction values), each equal to shap's TreeExplainer."""
     pytest.importorskip("shap")
     lightgbm = pytest.importorskip("lightgbm")
     from sklearn.datasets import make_classification
@@ -500,9 +513,13 @@ def test_a_default_lightgbm_model_with_deep_paths_equals_shap():
     np.testing.assert_allclose(ours, _shap_values(model, background, rows), atol=1e-5)
     import shap
 
-    from perspicio.tabular.trees import path_dependent_shap
+    from perspicio.tabular.trees import path_dependent_interactions, path_dependent_shap
 
     ours = path_dependent_shap(ensemble, torch.tensor(rows)).numpy()
     explainer = shap.TreeExplainer(model, feature_perturbation="tree_path_dependent")
     theirs = np.asarray(explainer(rows, check_additivity=False).values)
     np.testing.assert_allclose(ours, theirs.reshape(ours.shape), atol=1e-8)
+    # interaction values (shap's path-dependent ones), on a few rows
+    ours = path_dependent_interactions(ensemble, torch.tensor(rows[:4])).numpy()
+    theirs = np.asarray(explainer.shap_interaction_values(rows[:4]))
+    np.testing.assert_allclose(ours[..., 0], theirs.reshape(ours.shape[:-1]), atol=1e-8)
