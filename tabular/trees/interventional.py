@@ -33,8 +33,8 @@ from .ensemble import DEEPEST_PATH, TreeEnsemble
 from .entries import background_entries, gather_entries
 
 #: paths with more distinct features than this are not tabulated (the table grows as 4^D):
-#: the interventional values read such trees pair by pair (:mod:`.entries`), the
-#: path-dependent ones row by row, and the path-dependent interaction values refuse them
+#: the interventional values read such trees pair by pair (:mod:`.entries`), and the
+#: path-dependent ones (and their interaction values) row by row
 MAX_PATH_FEATURES = 10
 
 
@@ -60,17 +60,16 @@ def pattern_table(depth: int) -> Tensor:
     return (in_a * w_a.unsqueeze(-1) - in_b * w_b.unsqueeze(-1)) * alive.unsqueeze(-1)
 
 
-def check_depth(ensemble: TreeEnsemble, limit: int = MAX_PATH_FEATURES,
-                method: str = "the path-dependent interaction values") -> int:  # fmt: skip
-    """The most distinct features on a path, refused beyond ``limit`` with what to do
-    instead."""
+def check_depth(ensemble: TreeEnsemble, limit: int = DEEPEST_PATH,
+                method: str = "the interventional values") -> int:  # fmt: skip
+    """The most distinct features on a path, refused beyond ``limit`` (the bits of a row's
+    pattern in an int64) with what to do instead."""
     depth = ensemble.features.shape[-1]
     if depth > limit:
-        instead = ("method='tree_shap' (against a background, any depth)"
-                   if limit == MAX_PATH_FEATURES else "method='kernel_shap'")  # fmt: skip
         raise ValueError(
             f"the trees have paths with {depth} distinct features; {method} support at "
-            f"most {limit}: train with max_depth <= {limit}, or explain with {instead}"
+            f"most {limit}: train with max_depth <= {limit}, or explain with "
+            "method='kernel_shap'"
         )
     return depth
 

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from .ensemble import TreeEnsemble
-from .interventional import MAX_PATH_FEATURES, check_depth, gather_contributions
+from .interventional import MAX_PATH_FEATURES, gather_contributions
 
 
 def _shapley_weights(depth: int, device: torch.device) -> Tensor:
@@ -292,7 +292,7 @@ def _tabulated_pair_values(ensemble: TreeEnsemble, x: Tensor, chunk: int,
                            trees_per_step: int) -> Tensor:  # fmt: skip
     """``(N, F, F, K)``: the off-diagonal interaction values from each leaf's table of
     patterns (paths through at most ``MAX_PATH_FEATURES`` features)."""
-    depth = check_depth(ensemble)
+    depth = ensemble.features.shape[-1]
     n_trees = ensemble.features.shape[0]
     k = ensemble.values.shape[-1]
     n_features = ensemble.n_features
