@@ -41,6 +41,17 @@ def _shapley_weights(depth: int, device: torch.device) -> Tensor:
                         dtype=torch.float64, device=device)  # fmt: skip
 
 
+def _pair_weights(depth: int, device: torch.device) -> Tensor:
+    """``(max(D - 1, 1),)``: ``k! (D-2-k)! / (2 (D-1)!)``, the weight of a coalition of
+    ``k`` slots other than a pair (half the interaction index, shap's convention); 0 for a
+    single slot, which has no pair."""
+    fact = [math.factorial(i) for i in range(depth + 1)]
+    return torch.tensor(
+        [fact[k] * fact[depth - 2 - k] / (2 * fact[depth - 1]) if depth >= 2 else 0.0
+         for k in range(max(depth - 1, 1))], dtype=torch.float64, device=device,
+    )  # fmt: skip
+
+
 def _pattern_bits(depth: int, device: torch.device) -> Tensor:
     """``(P, D)``: the bits of every pattern."""
     return ((torch.arange(1 << depth, device=device)[:, None] >> torch.arange(depth, device=device))
@@ -113,7 +124,9 @@ def _divided_sums(a: Tensor, r: Tensor) -> Tensor:
     ``P / (r_i + a_i t)`` is ``P / r_i`` where ``a_i = 0``, and where ``a_i = 1`` the
     synthetic division ``Q_{k-1} = P_k - r_i Q_k`` from the top (stable: ``0 < r_i <= 1``).
     The weighted sum of the quotient's coefficients is gathered during the division, so
-    no ``m x m`` array is held."""
+    no ``m x m`` array is held: the same division as :func:`_divide`, fused with the sum
+    because holding every quotient made the values 2.4x slower (0.82 s against 1.95 s on
+    1,000 rows of a default LightGBM model)."""
     depth = r.shape[-1]
     weights = _shapley_weights(depth, r.device)
     poly = _path_polynomial(a, r)
@@ -218,12 +231,7 @@ def _pair_values(ensemble: TreeEnsemble, trees: slice) -> Tensor:
         updated = coef * rd + shifted * ad
         skip = (index.view(depth, 1) == d) | (index.view(1, depth) == d)  # d is i or j
         coef = torch.where(skip.view(1, 1, 1, depth, depth, 1), coef, updated)
-    fact = [math.factorial(i) for i in range(depth + 1)]
-    weights = torch.tensor(
-        [fact[k] * fact[depth - 2 - k] / (2 * fact[depth - 1]) if depth >= 2 else 0.0
-         for k in range(max(depth - 1, 1))], dtype=torch.float64, device=r.device,
-    )  # fmt: skip
-    summed = coef @ weights  # (t, L, P, D, D)
+    summed = coef @ _pair_weights(depth, r.device)  # (t, L, P, D, D)
     delta = a[None, None] - r[:, :, None, :]  # (t, L, P, D)
     pair = delta.unsqueeze(-1) * delta.unsqueeze(-2) * summed
     pair = pair * ~torch.eye(depth, dtype=torch.bool, device=r.device)
@@ -239,7 +247,6 @@ def _deep_pair_values(ensemble: TreeEnsemble, x: Tensor, chunk: int | None = Non
     n_features = ensemble.n_features
     groups, n_real = _real_slot_groups(ensemble)
     chunk = chunk or max(1, (1 << 17) // n_real)
-    fact = [math.factorial(i) for i in range(ensemble.features.shape[-1] + 1)]
     out = []
     for start in range(0, len(x), chunk):
         rows = x[start : start + chunk]
@@ -252,9 +259,7 @@ def _deep_pair_values(ensemble: TreeEnsemble, x: Tensor, chunk: int | None = Non
             poly = _path_polynomial(a, r).unsqueeze(-1)  # (m + 1, n, G, 1)
             by_i = _divide(poly, a, r)  # (m, n, G, m_i)
             by_ij = _divide(by_i.unsqueeze(-1), a.unsqueeze(-2), r.unsqueeze(-2))
-            weights = torch.tensor([fact[j] * fact[m - 2 - j] / (2 * fact[m - 1])
-                                    for j in range(m - 1)], dtype=torch.float64,
-                                   device=x.device)  # fmt: skip
+            weights = _pair_weights(m, x.device)
             summed = torch.einsum("j...,j->...", by_ij, weights)  # (n, G, m_i, m_j)
             delta = a - r
             pair = delta.unsqueeze(-1) * delta.unsqueeze(-2) * summed
