@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor
@@ -9,24 +10,68 @@ from torch import Tensor
 from ..errors import AttributionValueError
 
 
-def expand_per_example(value: Any, n: int, m: int) -> Any:
-    """Replicate a per-example argument (a tensor or list with ``n`` rows) ``m`` times, in
-    ``m`` blocks, like the inputs; pass everything else through."""
+def _per_example(value: Any, n: int, rows: Callable[[Tensor], Tensor], take: Callable[[list], list],
+                 args: bool) -> Any:  # fmt: skip
+    """``value`` with ``rows`` applied to each tensor of ``n`` rows in it (the value itself or
+    the items of a tuple) and ``take`` to a list of ``n`` items; everything else as it is.
+    With ``args`` the value is ``additional_forward_args``: a tuple or list of arguments,
+    of which the tensors are per-example (as Captum expands them), never the list itself."""
+
+    def tensor(t: Any) -> Any:
+        is_rows = isinstance(t, Tensor) and t.dim() > 0 and t.shape[0] == n
+        return rows(t) if is_rows else t
+
+    if isinstance(value, tuple) or (args and isinstance(value, list)):
+        return type(value)(tensor(v) for v in value)
+    if isinstance(value, list) and len(value) == n:
+        return take(value)
+    return tensor(value)
+
+
+def expand_per_example(value: Any, n: int, m: int, args: bool = False) -> Any:
+    """Replicate a per-example argument (a tensor with ``n`` rows, a list of ``n`` items, or a
+    tuple holding such tensors next to other values) ``m`` times, in ``m`` blocks, like the
+    inputs; pass everything else through. ``args=True`` reads ``value`` as
+    ``additional_forward_args`` (a tuple or list of arguments).
+
+    Examples
+    --------
+    >>> import torch
+    >>> expand_per_example((torch.tensor([1, 2]), 0.5), n=2, m=2)
+    (tensor([1, 2, 1, 2]), 0.5)
+    >>> expand_per_example([0, 1], n=2, m=2), expand_per_example([0, 1], n=2, m=2, args=True)
+    ([0, 1, 0, 1], [0, 1])
+    """
     if m == 1:
         return value
-    if isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == n:
-        return value.repeat((m,) + (1,) * (value.dim() - 1))
-    if isinstance(value, list) and len(value) == n:
-        return value * m
-    if isinstance(value, tuple) and value and all(isinstance(v, Tensor) for v in value):
-        return tuple(expand_per_example(v, n, m) for v in value)
-    return value
+    return _per_example(value, n, lambda t: t.repeat((m,) + (1,) * (t.dim() - 1)),
+                        lambda items: items * m, args)  # fmt: skip
 
 
-def samples_per_chunk(max_examples_per_batch: int | None, n: int, n_samples: int) -> int:
-    """How many perturbation samples of the ``n`` examples fit in one batch."""
+def select_examples(value: Any, n: int, index: slice, args: bool = False) -> Any:
+    """The rows ``index`` of a per-example argument (as :func:`expand_per_example` reads
+    it); everything else as it is.
+
+    Examples
+    --------
+    >>> import torch
+    >>> select_examples((torch.arange(4), "mean"), n=4, index=slice(1, 3))
+    (tensor([1, 2]), 'mean')
+    """
+    return _per_example(value, n, lambda t: t[index], lambda items: items[index], args)
+
+
+def example_groups(max_examples_per_batch: int | None, n: int) -> list[slice]:
+    """The examples split in groups of at most ``max_examples_per_batch`` (all of them in
+    one group when one perturbation of every example fits in a batch)."""
+    check_max_examples(max_examples_per_batch)
+    size = n if max_examples_per_batch is None else min(n, max_examples_per_batch)
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def check_max_examples(max_examples_per_batch: int | None) -> None:
     if max_examples_per_batch is None:
-        return n_samples
+        return
     if isinstance(max_examples_per_batch, bool) or not isinstance(max_examples_per_batch, int):
         raise AttributionValueError(
             f"`max_examples_per_batch` must be a positive int, got {max_examples_per_batch!r}"
@@ -35,6 +80,14 @@ def samples_per_chunk(max_examples_per_batch: int | None, n: int, n_samples: int
         raise AttributionValueError(
             f"`max_examples_per_batch` must be positive, got {max_examples_per_batch}"
         )
+
+
+def samples_per_chunk(max_examples_per_batch: int | None, n: int, n_samples: int) -> int:
+    """How many perturbation samples of the ``n`` examples fit in one batch (at least one;
+    :func:`example_groups` splits the examples first when one does not fit)."""
+    check_max_examples(max_examples_per_batch)
+    if max_examples_per_batch is None:
+        return n_samples
     return max(1, max_examples_per_batch // n)
 
 

@@ -12,6 +12,7 @@ from torch import Tensor
 from .._batching import Layout, chunk_slices
 from .._inputs import (
     BaselineType,
+    Target,
     TargetType,
     TensorOrTuple,
     as_tuple,
@@ -25,7 +26,7 @@ from .._inputs import (
 from .._outputs import run_forward
 from .._perturbation import evaluate_chunk
 from ..errors import AttributionValueError
-from ._common import flat_concat, samples_per_chunk
+from ._common import example_groups, flat_concat, samples_per_chunk, select_examples
 
 
 def infidelity_perturb_func_decorator(multiply_by_inputs: bool = True) -> Callable:
@@ -93,7 +94,9 @@ def infidelity(
     the perturbed inputs). With ``normalize=True`` the attributions are first rescaled by
     the :math:`\beta` that minimises the error, which makes methods of different scales
     comparable. Cost: ``n_perturb_samples`` model evaluations per example, batched
-    (``max_examples_per_batch`` rows at most).
+    (``max_examples_per_batch`` rows at most: whole perturbations of every example when they
+    fit, as Captum splits them; groups of examples when even one perturbation of the batch
+    does not).
 
     Returns
     -------
@@ -125,6 +128,18 @@ def infidelity(
     tgt = format_target(target, n)
     args = format_additional_args(additional_forward_args)
     bases = format_baselines(baselines, xs) if baselines is not None else None
+    groups = example_groups(max_examples_per_batch, n)
+    if len(groups) > 1:  # not even one perturbation of every example fits in a batch
+        parts = []
+        for g in groups:
+            rows = like_inputs(tuple(x[g] for x in xs), was_tuple)
+            part_attrs = like_inputs(tuple(a[g] for a in attrs), was_tuple)
+            part_bases = None if bases is None else tuple(b[g] for b in bases)
+            part_args = select_examples(args, n, g, args=True) or None
+            parts.append(infidelity(forward_func, perturb_func, rows, part_attrs, part_bases,
+                                    part_args, _target_rows(tgt, g), n_perturb_samples,
+                                    max_examples_per_batch, normalize))  # fmt: skip
+        return torch.cat(parts)
     reference = run_forward(forward_func, xs, tgt, args)
     dots, drops = [], []
     layout = Layout()
@@ -151,3 +166,10 @@ def infidelity(
         beta = (dot * drop).mean(0) / torch.where(denom != 0, denom, torch.ones_like(denom))
         dot = beta * dot
     return ((dot - drop) ** 2).mean(0)
+
+
+def _target_rows(target: Target, rows: slice) -> Target:
+    """The target of the examples ``rows``."""
+    if target.per_example is None:
+        return target
+    return Target(per_example=target.per_example[rows])

@@ -11,7 +11,13 @@ from torch import Tensor
 from .._batching import chunk_slices, make_generator
 from .._callbacks import call_leading
 from .._inputs import TensorOrTuple, as_tuple, check_positive_int, like_inputs, repeat_batch
-from ._common import expand_per_example, flat_concat, samples_per_chunk
+from ._common import (
+    example_groups,
+    expand_per_example,
+    flat_concat,
+    samples_per_chunk,
+    select_examples,
+)
 
 
 def default_perturb_func(
@@ -44,11 +50,13 @@ def sensitivity_max(
               \frac{\|\Phi(y) - \Phi(x)\|}{\|\Phi(x)\|}
 
     Lower is better (a stable explanation). ``explanation_func(inputs, **kwargs)`` is e.g.
-    a method's ``attribute``; per-example ``kwargs`` (targets, baselines, extra arguments)
-    are replicated with the noisy copies, which are explained in batches of at most
-    ``max_examples_per_batch`` rows. ``perturb_func(inputs, perturb_radius)`` or
-    ``perturb_func(inputs)`` draws the noise (uniform in the L-infinity ball by default,
-    reproducible with ``generator``).
+    a method's ``attribute``; per-example ``kwargs`` (targets, baselines, the tensors among
+    ``additional_forward_args``) are replicated with the noisy copies, as Captum replicates
+    them. The copies are explained in batches of at most ``max_examples_per_batch`` rows
+    (whole perturbations of every example when they fit, as Captum splits them; groups of
+    examples when even one perturbation of the batch does not). ``perturb_func(inputs,
+    perturb_radius)`` or ``perturb_func(inputs)`` draws the noise (uniform in the
+    L-infinity ball by default, reproducible with ``generator``).
 
     Returns
     -------
@@ -67,6 +75,15 @@ def sensitivity_max(
     check_positive_int(n_perturb_samples, "n_perturb_samples")
     n = xs[0].shape[0]
     gen = make_generator(generator)
+    groups = example_groups(max_examples_per_batch, n)
+    if len(groups) > 1:  # not even one perturbation of every example fits in a batch
+        return torch.cat([
+            sensitivity_max(explanation_func, like_inputs(tuple(x[g] for x in xs), was_tuple),
+                            perturb_func, perturb_radius, n_perturb_samples, norm_ord,
+                            max_examples_per_batch, gen,
+                            **{k: select_examples(v, n, g, _is_args(k)) for k, v in kwargs.items()})
+            for g in groups
+        ])  # fmt: skip
     order = 2 if norm_ord == "fro" else norm_ord
     base, _ = as_tuple(explanation_func(inputs, **kwargs), "explanation")
     base_flat = flat_concat(base)
@@ -80,7 +97,7 @@ def sensitivity_max(
             noisy = perturb_func(rep, perturb_radius, gen)
         else:  # Captum's forms: perturb_func(inputs) or perturb_func(inputs, perturb_radius)
             noisy = call_leading(perturb_func, rep, perturb_radius, name="perturb_func", least=1)
-        kw = {k: expand_per_example(v, n, m) for k, v in kwargs.items()}
+        kw = {k: expand_per_example(v, n, m, _is_args(k)) for k, v in kwargs.items()}
         expl, _ = as_tuple(explanation_func(noisy, **kw), "explanation")
         change = torch.linalg.vector_norm(
             flat_concat(expl) - base_flat.repeat(m, 1), ord=order, dim=1
@@ -90,3 +107,8 @@ def sensitivity_max(
         )
         worst = torch.maximum(worst, ratio.max(0).values)
     return worst
+
+
+def _is_args(keyword: str) -> bool:
+    """``additional_forward_args`` is a tuple (or list) of arguments, not one argument."""
+    return keyword == "additional_forward_args"
