@@ -29,4 +29,9 @@ class AttributionTypeError(TypeError, AssertionError):
     """An argument has the wrong type."""
 
 
-__all__ = ["AttributionTypeError", "AttributionValueError"]
+class EfficiencyError(ArithmeticError):
+    """An exact method's values do not add up to the model's own output: the explanation is
+    not what it claims to be (raised instead of returning it)."""
+
+
+__all__ = ["AttributionTypeError", "AttributionValueError", "EfficiencyError"]

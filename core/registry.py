@@ -112,6 +112,10 @@ class MethodSpec:
         A class map over a layer's spatial grid (the CAM methods), shown over the input.
     shapley : bool
         The attributions estimate Shapley values (of the game the baseline defines).
+    exact : bool
+        The attributions are the exact values of their game (no sampling, no quadrature), so
+        they add up to the output's difference from the baseline's; front ends check it
+        (:func:`perspicio.core.efficiency.check_efficiency`).
     min_batch : int
         The fewest examples a call takes (a permutation needs other rows to draw from).
     test : dict
@@ -135,6 +139,7 @@ class MethodSpec:
     input_gradients: bool = False
     layer_map: bool = False
     shapley: bool = False
+    exact: bool = False
     min_batch: int = 1
     test: dict[str, Any] = field(default_factory=dict)
 
@@ -375,7 +380,7 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("shapley_value_sampling", ShapleyValueSampling, "perturbation", "single",
                    defaults={"n_samples": 25}, shapley=True),
         MethodSpec("shapley_values", ShapleyValues, "perturbation", "single", max_features=16,
-                   shapley=True),
+                   shapley=True, exact=True),
         MethodSpec("lime", Lime, "perturbation", "single", defaults={"n_samples": 200}),
         MethodSpec("kernel_shap", KernelShap, "perturbation", "single",
                    defaults={"n_samples": 200}, shapley=True),

@@ -17,9 +17,23 @@ def to_matrix(
     name: str = "X",
     allow_nan: bool = False,
 ) -> tuple[Tensor, list[str]]:
-    """A float32 ``(N, F)`` tensor and the column names, with clear errors (naming the
-    argument ``name``) for bad tables; ``allow_nan`` keeps missing values (for models that
-    route them)."""
+    """The table as a floating-point ``(N, F)`` tensor in the user's precision, and the
+    column names, with clear errors (naming the argument ``name``) for bad tables;
+    ``allow_nan`` keeps missing values (for models that route them).
+
+    The values are never rounded: a table of float32 (or small integer and boolean) columns
+    gives float32, anything wider (float64, int64) float64, so a model that compares float64
+    values (scikit-learn's histogram boosting, LightGBM, a float64 predict function) sees
+    exactly the user's numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_matrix(np.array([[0.1, 2.0]]))[0].dtype
+    torch.float64
+    >>> to_matrix(np.array([[0.1, 2.0]], dtype=np.float32))[0].dtype
+    torch.float32
+    """
     if type(X).__module__.startswith("pandas"):
         frame = X.to_frame().T if X.ndim == 1 else X
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
@@ -33,12 +47,13 @@ def to_matrix(
                 "can be explained together with `groups`)"
             )
         names = [str(c) for c in frame.columns]
-        values = torch.tensor(frame.to_numpy(dtype=np.float32))
+        dtype = table_dtype(getattr(t, "numpy_dtype", t) for t in frame.dtypes)
+        values = torch.from_numpy(frame.to_numpy(dtype=dtype, na_value=np.nan).copy())
     elif isinstance(X, np.ndarray) or isinstance(X, Tensor):
         array = X.detach().cpu().numpy() if isinstance(X, Tensor) else X
         if array.dtype.kind not in "biuf":
             raise TypeError(f"`{name}` must hold numbers, got dtype {array.dtype}")
-        values = torch.tensor(np.array(array, dtype=np.float32))
+        values = torch.from_numpy(np.array(array, dtype=table_dtype([array.dtype])))
         if values.dim() == 1:
             values = values.unsqueeze(0)
         names = None
@@ -69,6 +84,23 @@ def to_matrix(
             )
         names = list(feature_names)
     return values, names or [f"x{i}" for i in range(values.shape[1])]
+
+
+def table_dtype(dtypes: Any) -> np.dtype:
+    """The floating-point type that holds every value of columns of ``dtypes`` exactly:
+    float32 for float32, float16, bool and integers of up to 16 bits, float64 otherwise."""
+    found = np.result_type(np.float32, *[np.dtype(t) for t in dtypes])
+    return np.dtype(np.float32) if found == np.float32 else np.dtype(np.float64)
+
+
+def parameter_dtype(model: Any) -> torch.dtype | None:
+    """The floating-point type of a torch model's parameters (what its inputs must be), or
+    None for a model without floating-point parameters (a function: it gets the user's)."""
+    if isinstance(model, nn.Module):
+        for p in model.parameters():
+            if p.is_floating_point():
+                return p.dtype
+    return None
 
 
 def input_width(model: Any) -> int | None:

@@ -104,7 +104,8 @@ def make_reference(
                 row[j] = background[:, j].mode().values
         return Reference(row.unsqueeze(0), baseline, population, any(categorical or []))
     try:
-        row = torch.as_tensor(np.asarray(baseline, dtype=np.float32)).reshape(1, -1)
+        row = torch.as_tensor(np.asarray(baseline, dtype=np.float64)).reshape(1, -1)
+        row = row.to(background.dtype)
     except (TypeError, ValueError):
         raise TypeError(
             f"`baseline` must be one of {BASELINE_KINDS} or a row of numbers, "

@@ -20,10 +20,11 @@ from perspicio.core._batching import make_generator
 from perspicio.core._facts import Facts
 from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
+from perspicio.core.efficiency import check_efficiency, rtol_for
 from perspicio.core.explanation import fingerprint_of
 from perspicio.core.registry import Prepared, get_spec, names, prepare
 
-from ._data import as_model, column_groups, input_width, to_matrix
+from ._data import as_model, column_groups, input_width, parameter_dtype, to_matrix
 from .background import BASELINE_KINDS, Reference, default_kind, make_reference
 from .explanation import TabularExplanation
 from .pipeline import PreprocessedModel
@@ -108,6 +109,12 @@ class Explainer:
         each background row rescaled onto the probability (shap's
         ``model_output="probability"``); they sum to the probability minus the
         background's mean probability.
+    check_efficiency : bool
+        Exact methods (the tree methods, ``shapley_values``) check that each row's values
+        plus the base equal the model's own output (to 1e-9 of the row's scale where the
+        model computes in float64, 1e-5 in float32) and raise
+        :class:`~perspicio.core.errors.EfficiencyError` where they do not, like shap's
+        ``check_additivity``. On by default.
     **method_kwargs
         Passed to the method's ``attribute`` (``n_steps``, ``perturbations_per_eval``...).
 
@@ -143,6 +150,7 @@ class Explainer:
         seed: int | None = None,
         background_name: str = "the background",
         output: str | None = None,
+        check_efficiency: bool = True,
         **method_kwargs: Any,
     ) -> None:
         if background is None:
@@ -225,6 +233,7 @@ class Explainer:
         self.mask, self.features = column_groups(self.columns, groups, values)
         self.baseline, self.n_samples, self.seed = kind, n_samples, seed
         self.method_kwargs = method_kwargs
+        self.check_efficiency = bool(check_efficiency)
         self.model_fingerprint = fingerprint_of(model)
         self._named_columns = type(background).__module__.startswith("pandas") or bool(
             feature_names
@@ -298,7 +307,11 @@ class Explainer:
         net = self.model
         param = next(net.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
-        xs, refs = values.to(device), self.reference.rows.to(device)
+        # the model's own precision: a torch model's parameters', else the user's values'
+        # (a float64 table stays float64 for a predict function or a tree model)
+        dtype = parameter_dtype(net) or torch.promote_types(values.dtype, self.reference.rows.dtype)
+        xs = values.to(device, dtype)
+        refs = self.reference.rows.to(device, dtype)
         with preserved_state(net):
             net.eval()
             with torch.no_grad():
@@ -322,6 +335,12 @@ class Explainer:
                 base_scores = _reference_scores(net(refs), targets).cpu()
             if self.method == TREE_PATH_METHOD:  # the cover-weighted mean output
                 base_scores = expected_value(self.tree)[index].to(base_scores.dtype)
+            if self.check_efficiency and self.tree is not None:
+                check_efficiency(attr, base_scores, scores, self.tree.rtol,
+                                 model=self.model_name)  # fmt: skip
+            elif self.check_efficiency and get_spec(self.method).exact:
+                check_efficiency(attr, base_scores, scores, rtol_for(out.dtype),
+                                 model=self.model_name)  # fmt: skip
         return TabularExplanation(
             attributions=self._per_group(attr, grouped).detach(),
             values=values,

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from perspicio.core.explanation import figure_data_uri
 from perspicio.core.influence import TracInCP, TracInCPFast, last_linear
 
-from ._data import to_matrix
+from ._data import parameter_dtype, to_matrix
 from .explanation import html_page
 
 LOSSES = ("cross_entropy", "mse")
@@ -62,6 +62,8 @@ class TrainingInfluence:
             raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
         self.model = model
         self.x, self.features = to_matrix(X_train, name="X_train")
+        self.dtype = parameter_dtype(model) or self.x.dtype
+        self.x = self.x.to(self.dtype)
         labels = np.array(y_train)
         if labels.shape != (len(self.x),):
             raise ValueError(
@@ -70,7 +72,7 @@ class TrainingInfluence:
             )
         self.index = list(getattr(X_train, "index", range(len(self.x))))
         self.loss = loss
-        dtype = torch.long if loss == "cross_entropy" else torch.float32
+        dtype = torch.long if loss == "cross_entropy" else self.dtype
         self.y = torch.as_tensor(labels, dtype=dtype)
         if loss == "mse":
             self.y = self.y.view(-1, 1)
@@ -90,6 +92,7 @@ class TrainingInfluence:
 
     def _rows(self, rows: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
         x, _ = to_matrix(rows, n_expected=len(self.features), name="rows")
+        x = x.to(self.dtype)
         if labels is None:
             with torch.no_grad():
                 out = self.model(x)

@@ -103,6 +103,12 @@ class TreeEnsemble:
     #: padding); None when the reader did not record them, and NaN is refused
     missing: Tensor | None = field(default=None)
 
+    @property
+    def rtol(self) -> float:
+        """The relative tolerance of the efficiency check: 1e-5 where the library computes
+        in float32 (XGBoost, scikit-learn's classic trees), 1e-9 where in float64."""
+        return 1e-5 if self.float32_inputs else 1e-9
+
     def prepare(self, x: Tensor) -> Tensor:
         """Rows as the library's trees compare them, in float64. Missing values (NaN) go
         down each split's default branch where the library records one."""
