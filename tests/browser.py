@@ -5,13 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import os
+
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 
-#: skips a test where Debian's Chromium is not installed (``make browser`` installs it)
+#: skips a test where Debian's Chromium is not installed (``make browser`` installs it),
+#: except in CI (``CI`` set), where a missing browser fails the browser tests instead
 needs_chromium = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (make browser)"
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (make browser)",
 )
 
 
