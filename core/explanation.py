@@ -45,16 +45,37 @@ def _json_safe(value: Any) -> Any:
     return repr(value)
 
 
+def _files_listed(manifest: Path) -> set[str]:
+    """The names an earlier :meth:`Explanation.save` listed in its manifest (empty where there
+    is none, or the file is not one of perspicio's manifests)."""
+    try:
+        written = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(written, dict) or "perspicio_version" not in written:
+        return set()
+    files = written.get("files")
+    if not isinstance(files, list):
+        return set()
+    return {f for f in files if isinstance(f, str) and "/" not in f and "\\" not in f}
+
+
 class Explanation:
     """The base of every explanation perspicio returns.
 
     A subclass provides ``method``, ``attributions``, ``parameters``, ``targets``,
     ``target_labels``, ``target_scores`` (attributes or properties), and implements
-    :meth:`plot`, :meth:`to_html` and :meth:`_write` (its main file).
+    :meth:`plot`, :meth:`to_html` and :meth:`_write` (its main file), naming the main file's
+    suffix and the suffixes of what it writes beside it (``main_suffix``, ``side_suffixes``)
+    so that :meth:`save` knows every file before it writes one.
     """
 
     #: the kind of input explained, written in the manifest
     modality: ClassVar[str] = "generic"
+    #: the suffix of the main file :meth:`save` writes (None: the path as given)
+    main_suffix: ClassVar[str | None] = None
+    #: the suffixes of the files :meth:`_write` writes beside the main file
+    side_suffixes: ClassVar[tuple[str, ...]] = ()
 
     method: str
     attributions: Tensor
@@ -124,18 +145,71 @@ class Explanation:
         """What a modality adds to the manifest."""
         return {}
 
-    def _write(self, path: Path) -> Path:
-        """Write the main file (a picture or a page) for ``path``; return its path."""
+    def _write(self, path: Path) -> None:
+        """Write the main file (a picture or a page) at ``path`` and the files of
+        ``side_suffixes`` beside it."""
         raise NotImplementedError
 
-    def save(self, path: str | Path) -> Path:
-        """Write the main file (see the subclass), ``<stem>.pt`` (the attributions) and
-        ``<stem>.json`` (the manifest) next to ``path``; returns the main file's path."""
+    def saved_files(self, path: str | Path) -> list[Path]:
+        """The files :meth:`save` writes for ``path``: the main file first (``path``, its
+        suffix made ``main_suffix``), then the subclass's side files, ``<stem>.pt`` (the
+        attributions) and ``<stem>.json`` (the manifest, which lists them all)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        main = self._write(path)
+        suffix = self.main_suffix
+        main = path if suffix is None or path.suffix.lower() == suffix else path.with_suffix(suffix)
+        side = list(self.side_suffixes)
+        side += [".pt"] if isinstance(self.attributions, Tensor) else []
+        files = [main, *(main.with_suffix(s) for s in [*side, ".json"])]
+        if len(set(files)) < len(files):
+            raise ValueError(
+                f"`path` {str(path)!r}: the main file would be overwritten by a file saved "
+                f"beside it ({', '.join(s for s in side + ['.json'])}); give another suffix"
+            )
+        return files
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the main file (see the subclass) and the files beside it.
+
+        Parameters
+        ----------
+        path : str or Path
+            The main file; its suffix is made the subclass's (``.png`` for an image,
+            ``.html`` for a page). Beside it go the subclass's own files (an image's
+            ``.npy``, a table's ``.csv``), ``<stem>.pt`` (the attributions) and
+            ``<stem>.json`` (the manifest, whose ``"files"`` lists every file written).
+        overwrite : bool
+            Replace existing files. Without it, :meth:`save` replaces only the file named by
+            ``path`` itself and the files an earlier save listed in ``<stem>.json``; any
+            other existing file (a user's ``patients.csv`` beside ``patients.html``) stops it
+            before anything is written.
+
+        Returns
+        -------
+        Path
+            The main file.
+
+        Raises
+        ------
+        FileExistsError
+            Another existing file would be replaced, and ``overwrite`` is False.
+        """
+        files = self.saved_files(path)
+        main, manifest_path = files[0], files[-1]
+        if not overwrite:
+            ours = _files_listed(manifest_path)
+            taken = [f for f in files if f.exists() and not (f == Path(path) and f == main)
+                     and f.name not in ours]  # fmt: skip
+            if taken:
+                names = ", ".join(str(f) for f in taken)
+                raise FileExistsError(
+                    f"`path` {str(path)!r}: saving would replace {names}, which an earlier "
+                    "save did not write; pass overwrite=True to replace it, or save under "
+                    "another name"
+                )
+        main.parent.mkdir(parents=True, exist_ok=True)
+        self._write(main)
         if isinstance(self.attributions, Tensor):
             torch.save(self.attributions.detach().cpu(), main.with_suffix(".pt"))
-        main.with_suffix(".json").write_text(json.dumps(self.manifest(), indent=2),
-                                             encoding="utf-8")  # fmt: skip
+        manifest = {**self.manifest(), "files": [f.name for f in files]}
+        manifest_path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         return main

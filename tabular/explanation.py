@@ -54,6 +54,8 @@ class TabularExplanation(Explanation):
     model_fingerprint: str | None = None
 
     modality = "table"
+    main_suffix = ".html"
+    side_suffixes = (".csv",)
 
     @property
     def target_labels(self) -> list[str]:
@@ -280,9 +282,7 @@ class TabularExplanation(Explanation):
         ]
         return html_page("perspicio report", parts, path)
 
-    def _write(self, path: Path) -> Path:
+    def _write(self, path: Path) -> None:
         """``<stem>.html`` (the report) and ``<stem>.csv`` (the tidy table)."""
-        path = path.with_suffix(".html")
         self.to_html(path)
         self.to_frame().to_csv(path.with_suffix(".csv"), index=False)
-        return path

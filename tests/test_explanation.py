@@ -77,6 +77,52 @@ def test_every_modality_shares_the_base(explanations, modality, tmp_path):
                        exp.attributions.detach().cpu())  # fmt: skip
 
 
+def test_save_never_replaces_a_users_file_beside_the_page(explanations, tmp_path):
+    """A table's ``save("patients.html")`` also writes patients.csv: a user's data file of
+    that name stops it (nothing written) unless ``overwrite=True``."""
+    exp, _ = explanations["table"]
+    data = tmp_path / "patients.csv"
+    data.write_text("age,weight\n40,70\n", encoding="utf-8")
+    with pytest.raises(FileExistsError, match=r"patients\.csv.*overwrite=True"):
+        exp.save(tmp_path / "patients.html")
+    assert data.read_text(encoding="utf-8") == "age,weight\n40,70\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["patients.csv"]  # nothing written
+    # named under another suffix, the data file is still not the page's to replace
+    with pytest.raises(FileExistsError, match="patients.csv"):
+        exp.save(data)
+    main = exp.save(tmp_path / "patients.html", overwrite=True)
+    assert main == tmp_path / "patients.html" and data.read_text().startswith("row,feature")
+    manifest = json.loads(main.with_suffix(".json").read_text())
+    assert manifest["files"] == ["patients.html", "patients.csv", "patients.pt", "patients.json"]
+
+
+@pytest.mark.parametrize("modality", ["image", "text", "table", "generation"])
+def test_save_again_replaces_only_what_it_wrote(explanations, modality, tmp_path):
+    """Saving again to the same path replaces the files the first save listed in its
+    manifest; any other file it would write that exists (a user's ``out.json``) stops it."""
+    exp, _ = explanations[modality]
+    first = exp.save(tmp_path / "out")
+    listed = json.loads(first.with_suffix(".json").read_text())["files"]
+    assert [p.name for p in exp.saved_files(tmp_path / "out")] == listed
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(listed)
+    first.write_bytes(b"stale")
+    assert exp.save(tmp_path / "out") == first and first.read_bytes() != b"stale"
+    # the file named by `path` itself is the caller's to replace
+    named = tmp_path / "named" / first.name
+    named.parent.mkdir()
+    named.write_bytes(b"old")
+    assert exp.save(named) == named and named.read_bytes() != b"old"
+    # a foreign out.json (not a manifest of perspicio's) is never replaced silently
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "out.json").write_text('{"mine": true}', encoding="utf-8")
+    with pytest.raises(FileExistsError, match="out.json"):
+        exp.save(other / "out")
+    assert json.loads((other / "out.json").read_text()) == {"mine": True}
+    exp.save(other / "out", overwrite=True)
+    assert json.loads((other / "out.json").read_text())["method"] == exp.method
+
+
 def test_summary_names_the_largest_features(explanations):
     table, _ = explanations["table"]
     row = table.attributions[0]

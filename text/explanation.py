@@ -35,6 +35,7 @@ class TextExplanation(Explanation):
     :attr:`target_labels` and :attr:`target_scores`."""
 
     modality = "text"
+    main_suffix = ".html"
 
     text: str
     units: list[str]
@@ -132,11 +133,9 @@ class TextExplanation(Explanation):
             "predicted_score": self.predicted_probability,
         }
 
-    def _write(self, path: Path) -> Path:
+    def _write(self, path: Path) -> None:
         """``<stem>.html``: the highlighted text."""
-        path = path.with_suffix(".html")
         path.write_text(self.to_html(), encoding="utf-8")
-        return path
 
 
 def render_html(explanations: list[TextExplanation]) -> str:

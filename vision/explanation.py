@@ -28,6 +28,8 @@ class ImageExplanation(Explanation):
     """
 
     modality = "image"
+    main_suffix = ".png"
+    side_suffixes = (".npy",)
 
     attributions: Tensor
     image: Tensor
@@ -126,12 +128,9 @@ class ImageExplanation(Explanation):
             "predicted_score": self.predicted_score,
         }
 
-    def _write(self, path: Path) -> Path:
+    def _write(self, path: Path) -> None:
         """``<stem>.png`` (the figure) and ``<stem>.npy`` (the raw attributions)."""
         import numpy as np
 
-        if path.suffix.lower() != ".png":
-            path = path.with_suffix(".png")
         path.write_bytes(self._png())
         np.save(path.with_suffix(".npy"), self.attributions.detach().cpu().numpy())
-        return path

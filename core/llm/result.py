@@ -90,6 +90,7 @@ class LLMAttributionResult(Explanation):
         self._model = model
 
     modality = "generation"
+    main_suffix = ".html"
 
     @property
     def model_fingerprint(self) -> str | None:  # type: ignore[override]
@@ -125,12 +126,10 @@ class LLMAttributionResult(Explanation):
     def _manifest_extra(self) -> dict[str, Any]:
         return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
 
-    def _write(self, path: Any) -> Any:
+    def _write(self, path: Any) -> None:
         """``<stem>.html``: the token table."""
-        path = path.with_suffix(".html")
         page = f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>{self.to_html()}'
         path.write_text(page + "</body></html>", encoding="utf-8")
-        return path
 
     @property
     def seq_attr(self) -> Tensor:
