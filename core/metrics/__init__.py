@@ -8,13 +8,22 @@ from .compare import HIGHER_IS_BETTER, compare_methods, score_attributions
 from .complexity import completeness_gap, sparseness
 from .faithfulness import FaithfulnessCurve, deletion_curve, insertion_curve
 from .infidelity import infidelity, infidelity_perturb_func_decorator
-from .localisation import energy_pointing_game, pointing_game, relevance_mass, relevance_rank
+from .localisation import (
+    LOCALISATION_METRICS,
+    chance_level,
+    energy_pointing_game,
+    pointing_game,
+    relevance_mass,
+    relevance_rank,
+)
 from .sanity import model_randomization, spearman
 from .sensitivity import default_perturb_func, sensitivity_max
 
 __all__ = [
     "HIGHER_IS_BETTER",
+    "LOCALISATION_METRICS",
     "FaithfulnessCurve",
+    "chance_level",
     "compare_methods",
     "completeness_gap",
     "default_perturb_func",

@@ -2,22 +2,43 @@
 
 For data with known object locations (boxes, segmentation masks: the generated scenes of
 the demos, annotated validation sets), each score compares an attribution map with the
-mask of the object the target is about. The definitions follow the papers, as Quantus
-implements them (``quantus.PointingGame``, ``AttributionLocalisation``,
-``RelevanceMassAccuracy``, ``RelevanceRankAccuracy``); an example whose mask is empty
-scores NaN.
+mask of the object the target is about. An example whose mask is empty scores NaN.
+
+Every score here has the same **chance level**: the mask's share of the map,
+:func:`chance_level`. It is what a map that knows nothing scores on average (a random map,
+or a constant one whatever way its ties are broken), so a score means something only well
+above it: a box covering a third of the image gives one hit in three to a random peak.
+
+The definitions follow the papers, as Quantus implements them (``quantus.PointingGame``,
+``AttributionLocalisation``, ``RelevanceMassAccuracy``, ``RelevanceRankAccuracy``), and
+agree with it on maps without ties. They differ on purpose where a map does not decide:
+
+* ties count as their expected value under random tie-breaking. Quantus' pointing game
+  counts a hit when *any* maximal position lies in the mask (two equal peaks, one inside,
+  score 1 there and 1/2 here), and its rank accuracy takes tied positions in whatever
+  order numpy's sort leaves them, so the score depends on where the mask lies;
+* a flat map (every value the same, all zero included; for the energy pointing game, a
+  flat positive part) scores exactly the chance level, where Quantus refuses the map
+  (an assertion) or, without its checks, divides 0 by 0 or counts any tied peak a hit.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from ..errors import AttributionTypeError, AttributionValueError
 
+#: The names of the localisation scores, all of chance level :func:`chance_level`.
+LOCALISATION_METRICS = ("pointing_game", "energy_pointing_game", "relevance_mass",
+                        "relevance_rank")  # fmt: skip
+
 
 def _pair(attributions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Attributions and the boolean mask, both ``(N, D)``; the mask broadcast to the map."""
+    """Attributions (floating point) and the boolean mask, both ``(N, D)``; the mask
+    broadcast to the map."""
     if not isinstance(attributions, Tensor):
         raise AttributionTypeError(
             f"`attributions` must be a tensor (N, ...), got {type(attributions).__name__}"
@@ -37,82 +58,166 @@ def _pair(attributions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
             f"shape {tuple(attributions.shape)}"
         ) from None
     n = attributions.shape[0]
-    return attributions.detach().reshape(n, -1), full.reshape(n, -1)
+    a = attributions.detach().reshape(n, -1)
+    return (a if a.is_floating_point() else a.float()), full.reshape(n, -1)
 
 
-def _nan_where_empty(score: Tensor, mask: Tensor) -> Tensor:
-    return torch.where(mask.any(1), score, torch.full_like(score, float("nan")))
+def _share(s: Tensor, dtype: torch.dtype) -> Tensor:
+    """The mask's share of each row."""
+    return s.sum(1).to(dtype) / s.shape[1]
 
 
-def pointing_game(attributions: Tensor, mask: Tensor) -> Tensor:
-    """1 where the attribution's maximum lies inside the mask, else 0, per example (Zhang et
-    al., 2018); with ties, any maximal position inside counts. Higher is better.
+def _finish(score: Tensor, a: Tensor, s: Tensor, flat: Tensor) -> Tensor:
+    """The chance level where the map is flat; NaN where the mask is empty or the map holds
+    a NaN."""
+    score = torch.where(flat, _share(s, a.dtype), score.to(a.dtype))
+    undefined = ~s.any(1) | a.isnan().any(1)
+    return torch.where(undefined, torch.full_like(score, float("nan")), score)
+
+
+def _is_flat(a: Tensor) -> Tensor:
+    return a.amax(1) == a.amin(1)
+
+
+def chance_level(
+    metric: str | Callable[..., Tensor], mask: Tensor, attributions: Tensor | None = None
+) -> Tensor:
+    """What a localisation score gives a map that knows nothing: the mask's share of the
+    map, per example (NaN for an empty mask), the same for every score of this module.
+
+    A random map scores it on average, and a constant map exactly.
+
+    Parameters
+    ----------
+    metric : str or callable
+        One of :data:`LOCALISATION_METRICS`, by name or the function itself.
+    mask : tensor (N, ...)
+        The ground truth, as the score takes it.
+    attributions : tensor (N, ...), optional
+        The maps, when ``mask`` is to be broadcast to them (a mask without a batch
+        dimension, or one shared by the channels).
+
+    Returns
+    -------
+    tensor (N,)
 
     Examples
     --------
     >>> import torch
-    >>> a = torch.tensor([[0.1, 0.9, 0.2, 0.0], [0.8, 0.1, 0.1, 0.0]])
+    >>> mask = torch.tensor([[True, False, False, False], [True, True, False, False]])
+    >>> chance_level("pointing_game", mask).tolist()
+    [0.25, 0.5]
+    >>> flat = torch.zeros(2, 4)
+    >>> (pointing_game(flat, mask) == chance_level(pointing_game, mask)).all().item()
+    True
+    """
+    name = getattr(metric, "__name__", metric)
+    if name not in LOCALISATION_METRICS:
+        raise AttributionValueError(
+            f"`metric` must be one of {list(LOCALISATION_METRICS)}, got {metric!r}"
+        )
+    if attributions is None:
+        if not isinstance(mask, Tensor) or mask.dim() < 1:
+            raise AttributionValueError("`mask` must be a tensor (N, ...)")
+        attributions = torch.zeros(mask.shape if mask.dim() > 1 else (mask.shape[0], 1))
+    a, s = _pair(attributions, mask)
+    return _finish(torch.zeros_like(a[:, 0]), a, s, torch.ones_like(s[:, 0]))
+
+
+def pointing_game(attributions: Tensor, mask: Tensor) -> Tensor:
+    """1 where the attribution's maximum lies inside the mask, else 0, per example (Zhang et
+    al., 2018). Higher is better; chance level: the mask's share of the map.
+
+    With ties, the share of the maximal positions that lie inside the mask: the expected
+    hit when the tie is broken at random (Quantus counts a hit when any of them does: a
+    map whose only peaks are one inside and one outside scores 1 there, 1/2 here; a flat
+    map scores the chance level here).
+
+    Examples
+    --------
+    >>> import torch
+    >>> a = torch.tensor([[0.1, 0.9, 0.2, 0.0], [0.8, 0.1, 0.1, 0.0], [0.9, 0.9, 0.2, 0.0]])
     >>> mask = torch.tensor([[False, True, True, False]])
-    >>> pointing_game(a, mask).tolist()
-    [1.0, 0.0]
+    >>> pointing_game(a, mask).tolist()  # the third: one of its two peaks inside
+    [1.0, 0.0, 0.5]
+    >>> pointing_game(torch.zeros(1, 4), mask).tolist()  # a flat map: the chance level
+    [0.5]
     """
     a, s = _pair(attributions, mask)
     at_max = a == a.amax(1, keepdim=True)
-    hit = (at_max & s).any(1).to(a.dtype if a.is_floating_point() else torch.float32)
-    return _nan_where_empty(hit, s)
+    hits = (at_max & s).sum(1).to(a.dtype) / at_max.sum(1).clamp(min=1).to(a.dtype)
+    return _finish(hits, a, s, _is_flat(a))
 
 
 def energy_pointing_game(attributions: Tensor, mask: Tensor) -> Tensor:
     r"""Share of the positive attribution that falls inside the mask (the energy-based
     pointing game of Wang et al., 2020; Quantus' ``AttributionLocalisation``):
-    :math:`\sum_{i \in S} a_i^+ / \sum_i a_i^+`. Higher is better.
+    :math:`\sum_{i \in S} a_i^+ / \sum_i a_i^+`. Higher is better; chance level: the mask's
+    share of the map.
+
+    A map whose positive part is flat (no positive value at all, or the same positive value
+    everywhere) scores the chance level.
 
     Examples
     --------
     >>> import torch
-    >>> a = torch.tensor([[3.0, 1.0, -2.0, 0.0]])
+    >>> a = torch.tensor([[3.0, 1.0, -2.0, 0.0], [-1.0, -1.0, -2.0, 0.0]])
     >>> energy_pointing_game(a, torch.tensor([[True, False, True, False]])).tolist()
-    [0.75]
+    [0.75, 0.5]
     """
     a, s = _pair(attributions, mask)
     positive = a.clamp(min=0)
     inside = (positive * s).sum(1)
     total = positive.sum(1)
     share = inside / torch.where(total > 0, total, torch.ones_like(total))
-    return _nan_where_empty(share, s)
+    return _finish(share, a, s, _is_flat(positive))
 
 
 def relevance_mass(attributions: Tensor, mask: Tensor) -> Tensor:
     r"""Relevance mass accuracy (Arras et al., 2022): the share of the total attribution
     inside the mask, :math:`\sum_{i \in S} a_i / \sum_i a_i` (signed, as Quantus computes it
-    by default; pass ``a.abs()`` for the share of the magnitude). Higher is better.
+    by default; pass ``a.abs()`` for the share of the magnitude). Higher is better; chance
+    level: the mask's share of the map.
+
+    A flat map (all zero included) scores the chance level, where Quantus gives 0 / 0; a
+    map that is not flat but sums to zero has no share and scores NaN. With mixed signs the
+    share can leave [0, 1].
 
     Examples
     --------
     >>> import torch
-    >>> a = torch.tensor([[3.0, 1.0, 0.0, 0.0]])
+    >>> a = torch.tensor([[3.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
     >>> relevance_mass(a, torch.tensor([[True, False, False, False]])).tolist()
-    [0.75]
+    [0.75, 0.25]
     """
     a, s = _pair(attributions, mask)
-    return _nan_where_empty((a * s).sum(1) / a.sum(1), s)
+    total = a.sum(1)
+    share = (a * s).sum(1) / torch.where(total != 0, total, torch.full_like(total, float("nan")))
+    return _finish(share, a, s, _is_flat(a))
 
 
 def relevance_rank(attributions: Tensor, mask: Tensor) -> Tensor:
     """Relevance rank accuracy (Arras et al., 2022): with ``K`` the size of the mask, the
-    share of the ``K`` highest attributions that lie inside it. Higher is better.
+    share of the ``K`` highest attributions that lie inside it. Higher is better; chance
+    level: the mask's share of the map.
+
+    Positions tied with the ``K``-th highest value count fractionally: the places left
+    among the top ``K`` are shared among them, so each counts as the expected value under
+    random tie-breaking (Quantus takes tied positions in the order numpy's sort leaves
+    them, so a map of zeros but for a few peaks scores by where the mask lies; a flat map
+    scores the chance level here).
 
     Examples
     --------
     >>> import torch
-    >>> a = torch.tensor([[0.9, 0.1, 0.8, 0.7]])
+    >>> a = torch.tensor([[0.9, 0.1, 0.8, 0.7], [0.9, 0.5, 0.5, 0.1]])
     >>> relevance_rank(a, torch.tensor([[True, True, False, False]])).tolist()
-    [0.5]
+    [0.5, 0.75]
     """
     a, s = _pair(attributions, mask)
     k = s.sum(1)
-    order = torch.sort(a, dim=1, descending=True, stable=True).indices
-    inside_by_rank = s.gather(1, order)
-    top = torch.arange(a.shape[1], device=a.device).unsqueeze(0) < k.unsqueeze(1)
-    hits = (inside_by_rank & top).sum(1).to(torch.float32)
-    return _nan_where_empty(hits / k.clamp(min=1), s)
+    kth = a.sort(1, descending=True).values.gather(1, (k - 1).clamp(min=0).unsqueeze(1))
+    above, tied = a > kth, a == kth
+    places = (k - above.sum(1)).double()  # top-K places left to the tied positions
+    hits = (above & s).sum(1) + places * (tied & s).sum(1) / tied.sum(1).clamp(min=1)
+    return _finish(hits / k.clamp(min=1), a, s, _is_flat(a))
