@@ -3,17 +3,79 @@
 
 A page states its inputs with widgets and calls :func:`run_and_show` with a function that
 computes its explanations; the helper owns the button, the session state, the error message
-and the drawing, so every page behaves the same way.
+and the drawing, so every page behaves the same way. Uploads go through :func:`file_upload`
+(perspicio's own size caps) and what is built from them is kept by :func:`session_cached`
+(this visitor's session only, a few entries).
 """
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
-from collections.abc import Callable
-from typing import Any
+import os
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 import streamlit as st
+
+from perspicio.models import MAX_UPLOAD_MB, TRUST_TORCHSCRIPT_ENV, check_upload_size
+
+T = TypeVar("T")
+
+#: perspicio's own cap on an upload, in MB, by what it is (below Streamlit's server-wide
+#: ``server.maxUploadSize``, 200 MB by default, which the operator sets)
+UPLOAD_LIMITS_MB = {"image": 20, "table": 50, "model": MAX_UPLOAD_MB}
+#: how many results built from uploads one session keeps, per kind (least recently used first out)
+SESSION_CACHE_ENTRIES = 4
+
+
+# -------------------------------------------------------------------- uploads
+def trust_torchscript() -> bool:
+    """Whether whoever started the app let it load uploaded TorchScript (``perspicio app
+    --trust-torchscript`` sets the environment variable); visitors cannot change it."""
+    return os.environ.get(TRUST_TORCHSCRIPT_ENV, "0") == "1"
+
+
+def file_upload(label: str, kind: str, *, type: list[str], key: str) -> Any:
+    """``st.file_uploader`` under perspicio's cap for ``kind`` (a key of
+    :data:`UPLOAD_LIMITS_MB`): a larger file is refused with a message on the page, which
+    stops there. Returns the upload or None."""
+    limit = UPLOAD_LIMITS_MB[kind]
+    if _uploader_takes_a_cap():  # the browser says and checks the cap too
+        upload = st.file_uploader(label, type=type, key=key, max_upload_size=limit)
+    else:
+        upload = st.file_uploader(f"{label} (at most {limit} MB)", type=type, key=key)
+    if upload is None:
+        return None
+    try:
+        check_upload_size(upload.size, limit, upload.name)
+    except ValueError as err:
+        st.error(str(err))
+        st.stop()
+    return upload
+
+
+def _uploader_takes_a_cap() -> bool:
+    """Whether this Streamlit's file_uploader takes ``max_upload_size`` (newer ones do)."""
+    return "max_upload_size" in inspect.signature(st.file_uploader).parameters
+
+
+def session_cached(name: str, key: Hashable, build: Callable[[], T]) -> T:
+    """``build()``'s result, kept in this visitor's session under ``name`` and ``key`` (say,
+    a hash of the uploaded file): at most :data:`SESSION_CACHE_ENTRIES` per ``name``, the
+    least recently used dropped first, and nothing shared with other sessions. A failing
+    ``build`` keeps nothing."""
+    cache = st.session_state.setdefault(f"_cache_{name}", OrderedDict())
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = build()
+    cache[key] = value
+    while len(cache) > SESSION_CACHE_ENTRIES:
+        cache.popitem(last=False)
+    return value
 
 
 # ----------------------------------------------------------------- demo models

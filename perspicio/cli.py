@@ -5,6 +5,7 @@ perspicio explain text "A gorgeous, witty film." --out review.html
 perspicio explain table patients.csv --row 3 --out patient.html   # vs the training split
 perspicio importance patients.csv --background reference.csv --out report.html
 perspicio app
+perspicio app --trust-torchscript    # uploaded TorchScript (code) loaded too: trusted visitors only
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def _image(args) -> None:
         demo = efficientnet_lite0()
         model, transform, labels = demo.model, demo.transform, demo.labels
     else:
-        model, transform, labels = _torchscript(args.model), None, None
+        model, transform, labels = _torchscript(args.model, args.trust_torchscript), None, None
     target = int(args.target) if args.target and args.target.isdigit() else args.target
     if args.box is not None:  # a detector's object, given by its box and class
         if args.label is None:
@@ -50,11 +51,12 @@ def _box(text: str) -> tuple[int, int, int, int]:
     return tuple(int(p) for p in parts)  # type: ignore[return-value]
 
 
-def _torchscript(path: str):
-    """A TorchScript model file (never an unpickled one)."""
+def _torchscript(path: str, trusted: bool):
+    """A TorchScript model file, loaded only when the user trusts it (``--trust-torchscript``:
+    TorchScript is code); never an unpickled one."""
     from perspicio.models import load_model_file
 
-    return load_model_file(path, name="--model")
+    return load_model_file(path, name="--model", trust_torchscript=trusted)
 
 
 def _text(args) -> None:
@@ -81,6 +83,11 @@ DEMO_METHODS = {"table": "integrated_gradients", "explain": "integrated_gradient
 OUTPUT_CHOICES = ("margin", "probability")
 OUTPUT_HELP = ("with --model: explain the trees' margin (default) or a binary classifier's "
                "probability of the positive class")  # fmt: skip
+TRUST_HELP = ("load the --model TorchScript file: TorchScript is code, run when loaded, so only "
+              "for a file you trust (default: refused)")  # fmt: skip
+APP_TRUST_HELP = ("let the app load uploaded TorchScript model files: TorchScript is code, run "
+                  "when loaded, so only where every visitor is trusted (default: refused; "
+                  "state dicts and safetensors are always read)")  # fmt: skip
 MODEL_HELP = ("a tree model file: XGBoost .json/.ubj, LightGBM .txt or scikit-learn .skops "
               "(default: the breast-cancer demo model)")  # fmt: skip
 
@@ -193,7 +200,10 @@ def _write(exp, out: str) -> None:
 
 
 def _app(args) -> None:
+    import os
     import subprocess
+
+    from perspicio.models import TRUST_TORCHSCRIPT_ENV
 
     app = Path(__file__).resolve().parent / "apps" / "app.py"
     if not app.exists():
@@ -217,6 +227,8 @@ def _app(args) -> None:
             "false",
         ],
         check=True,
+        # the operator's choice, read by the pages that load model files
+        env={**os.environ, TRUST_TORCHSCRIPT_ENV: "1" if args.trust_torchscript else "0"},
     )
 
 
@@ -232,8 +244,9 @@ def parser() -> argparse.ArgumentParser:
     image.add_argument(
         "--model",
         default="efficientnet_lite0",
-        help="efficientnet_lite0 (demo) or a TorchScript file",
+        help="efficientnet_lite0 (demo) or a TorchScript file (needs --trust-torchscript)",
     )
+    image.add_argument("--trust-torchscript", action="store_true", help=TRUST_HELP)
     image.add_argument("--method", default="gradcam", help="any method name (default gradcam)")
     image.add_argument("--target", default=None,
                        help="class index or name, or a detector's detection index (default: "
@@ -299,6 +312,7 @@ def parser() -> argparse.ArgumentParser:
     app = sub.add_parser("app", help="start the web app on 127.0.0.1")
     app.add_argument("--port", type=int, default=8501)
     app.add_argument("--address", default="127.0.0.1")
+    app.add_argument("--trust-torchscript", action="store_true", help=APP_TRUST_HELP)
     app.set_defaults(run=_app)
     return p
 

@@ -1,12 +1,14 @@
 """The Image page: explain a photo (a sample or an upload) with up to four methods, side by
 side, and score them with the faithfulness metrics."""
 
+import hashlib
+
 import streamlit as st
 import torch
 
 from perspicio import vision
 from perspicio.apps import common
-from perspicio.models import MAX_UPLOAD_MB, load_model_file
+from perspicio.models import load_model_file
 from perspicio.vision.demo import SAMPLES, sample_image
 
 demo = common.image_demo()
@@ -26,8 +28,8 @@ with left:
         if source == "sample photo":
             image = sample_image(st.selectbox("Photo", SAMPLES, key="img_sample"))
         else:
-            upload = st.file_uploader("Image file", type=["png", "jpg", "jpeg", "bmp"],
-                                      key="img_upload")  # fmt: skip
+            upload = common.file_upload("Image file", "image", type=["png", "jpg", "jpeg", "bmp"],
+                                        key="img_upload")  # fmt: skip
             if upload is None:
                 st.info("Upload an image, or pick a sample photo.")
                 st.stop()
@@ -41,9 +43,11 @@ with left:
     model_file = (
         None
         if kind != PHOTO
-        else st.file_uploader(
-            "Model (optional): TorchScript, or an EfficientNet-Lite0 state dict",
-            type=["pt", "pth"],
+        else common.file_upload(
+            "Model (optional): an EfficientNet-Lite0 state dict or safetensors file"
+            + (", or TorchScript" if common.trust_torchscript() else ""),
+            "model",
+            type=["pt", "pth", "safetensors"],
             key="img_model",
         )
     )
@@ -73,8 +77,14 @@ def explain():
     if model_file is not None:
         from efficientnet_lite_pytorch import EfficientNet
 
-        model = load_model_file(model_file, lambda: EfficientNet.from_name("efficientnet-lite0"),
-                                name="the model file", max_mb=MAX_UPLOAD_MB)  # fmt: skip
+        data = model_file.getvalue()
+
+        def read_model():
+            return load_model_file(data, lambda: EfficientNet.from_name("efficientnet-lite0"),
+                                   name=model_file.name, max_mb=common.UPLOAD_LIMITS_MB["model"],
+                                   trust_torchscript=common.trust_torchscript())  # fmt: skip
+
+        model = common.session_cached("img_models", hashlib.sha256(data).hexdigest(), read_model)
     chosen = common.parse_target(target, labels)
     region = common.parse_box(box)
     results, bar = [], st.progress(0.0, text="explaining")

@@ -13,36 +13,51 @@ from perspicio.tabular import MIN_POPULATION, TABULAR_METHODS, TabularExplanatio
 from perspicio.tabular.explainer import GRADIENT_FREE
 
 
-@st.cache_resource(show_spinner="Preparing the explainer...")
-def explainer_for(method: str, background_source: str, fingerprint: int = 0, _background=None,
-                  model_key: str = "demo", _model=None, columns: tuple = (),
-                  output: str | None = None):  # fmt: skip
-    """An Explainer on the demo model or an uploaded tree model (told apart by
-    ``model_key``), built once per method and background (an uploaded background is told
-    apart by ``fingerprint``, a hash of its content); ``output`` picks a tree model's margin
-    or probability."""
+@st.cache_resource(show_spinner="Preparing the explainer...", max_entries=len(TABULAR_METHODS))
+def demo_explainer(method: str):
+    """An Explainer on the demo model against its training split, built once per method and
+    shared by every session (nothing of a visitor's in it)."""
     demo, training, _ = common.table_demo()
-    model = demo if _model is None else _model
-    if _background is None:
-        background, name = training, "the training split"
-    else:
-        background, name = _background, background_source
-    return tabular.Explainer(model, background[list(columns or background.columns)],
-                             method=method, seed=0, background_name=name,
-                             output=output)  # fmt: skip
+    return tabular.Explainer(demo, training, method=method, seed=0,
+                             background_name="the training split")  # fmt: skip
+
+
+def explainer_for(method: str):
+    """The demo model's shared explainer, or, where the model or the background was uploaded,
+    one built for this session (kept by content hash in the session's bounded cache);
+    ``output`` picks a tree model's margin or probability."""
+    if tree_model is None and background is None:
+        return demo_explainer(method)
+    demo, training, _ = common.table_demo()
+    model = demo if tree_model is None else tree_model
+    reference, name = (training, "the training split") if background is None else (
+        background, source)  # fmt: skip
+
+    def build():
+        return tabular.Explainer(model, reference[list(columns)], method=method, seed=0,
+                                 background_name=name, output=output)  # fmt: skip
+
+    key = (method, source, fingerprint, model_key, tuple(columns), output)
+    return common.session_cached("tab_explainers", key, build)
 
 
 _, training, held_out = common.table_demo()
-model_upload = st.file_uploader(
+model_upload = common.file_upload(
     "Tree model (optional): XGBoost .json/.ubj, LightGBM .txt or scikit-learn .skops, "
     "trained on the breast-cancer columns; explained exactly",
-    type=["json", "ubj", "txt", "skops"], key="tab_model",
+    "model", type=["json", "ubj", "txt", "skops"], key="tab_model",
 )  # fmt: skip
 tree_model, model_key = None, "demo"
 columns = list(training.columns)
 if model_upload is not None:
+    model_bytes = model_upload.getvalue()
+    model_key = hashlib.sha256(model_bytes).hexdigest()
+
+    def read_model():
+        return load_tree_model_upload(model_bytes, model_upload.name)
+
     try:
-        tree_model = load_tree_model_upload(model_upload.getvalue(), model_upload.name)
+        tree_model = common.session_cached("tab_models", (model_key, model_upload.name), read_model)
         columns = tree_columns(tree_model, list(training.columns))
     except (ValueError, TypeError, ImportError, OSError) as err:
         st.error(str(err))
@@ -51,7 +66,6 @@ if model_upload is not None:
     if missing:
         st.error(f"The model takes column(s) the table lacks, e.g. {missing[:3]}")
         st.stop()
-    model_key = hashlib.sha256(model_upload.getvalue()).hexdigest()
 OUTPUTS = {
     "what the trees add up (a boosted classifier's margin)": None,
     "probability of the positive class": "probability",
@@ -59,8 +73,8 @@ OUTPUTS = {
 output = None
 if tree_model is not None:
     output = OUTPUTS[st.radio("Explain the model's", list(OUTPUTS), key="tab_output")]
-upload = st.file_uploader("CSV (optional; the breast-cancer columns)", type=["csv"],
-                          key="tab_upload")  # fmt: skip
+upload = common.file_upload("CSV (optional; the breast-cancer columns)", "table", type=["csv"],
+                            key="tab_upload")  # fmt: skip
 frame = held_out  # patients the model was not trained on
 if upload is not None:
     try:
@@ -96,9 +110,7 @@ method = st.selectbox("Method", methods, index=methods.index(default), key="tab_
 
 
 def explain_row():
-    explainer = explainer_for(method, source, fingerprint, background, model_key, tree_model,
-                              tuple(columns), output)  # fmt: skip
-    return explainer.explain(frame.iloc[[int(row)]][columns])
+    return explainer_for(method).explain(frame.iloc[[int(row)]][columns])
 
 
 def show_row(exp) -> None:
@@ -112,8 +124,7 @@ def show_row(exp) -> None:
 
 def explain_table():
     name = "kernel_shap" if tree_model is None else "tree_shap"
-    explainer = explainer_for(name, source, fingerprint, background, model_key, tree_model,
-                              tuple(columns), output)  # fmt: skip
+    explainer = explainer_for(name)
     bar, parts = st.progress(0.0, text="explaining rows"), []
     for start in range(0, len(frame), 64):
         parts.append(explainer.explain(frame.iloc[start : start + 64][columns]))

@@ -206,15 +206,15 @@ def test_the_explorer_page_filters_and_explains():
 
 def test_the_app_loads_model_files_only_through_the_safe_loader():
     """Every page reads model files with perspicio.models.load_model_file, which only ever
-    uses TorchScript or torch.load(..., weights_only=True)."""
+    uses torch.load(..., weights_only=True), or TorchScript where the caller trusts it."""
 
-    def torch_loads(path):
+    def loads(path, owner):
         tree = ast.parse(Path(path).read_text())
         return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
                 and getattr(n.func, "attr", "") == "load"
-                and getattr(getattr(n.func, "value", None), "id", "") == "torch"]  # fmt: skip
+                and ast.unparse(getattr(n.func, "value", ast.Name(""))) == owner]  # fmt: skip
 
-    calls = torch_loads(ROOT / "perspicio" / "models.py")
+    calls = loads(ROOT / "perspicio" / "models.py", "torch")
     assert calls and all(
         any(k.arg == "weights_only" and k.value.value is True for k in c.keywords) for c in calls
     )
@@ -224,7 +224,7 @@ def test_the_app_loads_model_files_only_through_the_safe_loader():
         *(ROOT / "apps" / "pages").glob("*.py"),
         ROOT / "perspicio" / "cli.py",
     ]:
-        assert not torch_loads(script), script  # fmt: skip
+        assert not loads(script, "torch") and not loads(script, "torch.jit"), script
 
 
 def test_the_safe_loader_refuses_a_pickled_module(tmp_path):
@@ -240,6 +240,119 @@ def test_the_safe_loader_refuses_a_pickled_module(tmp_path):
         load_model_file(path, name="--model")
     scripted = tmp_path / "scripted.pt"
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), scripted)
-    assert load_model_file(scripted.read_bytes()).training is False
+    with pytest.raises(ValueError, match="TorchScript is code"):
+        load_model_file(scripted.read_bytes())
+    assert load_model_file(scripted.read_bytes(), trust_torchscript=True).training is False
     with pytest.raises(ValueError, match="larger than"):
-        load_model_file(scripted, max_mb=1e-6)
+        load_model_file(scripted, max_mb=1e-6, trust_torchscript=True)
+
+
+def _scripted_classifier() -> bytes:
+    """A tiny TorchScript image classifier with the demo's 1000 classes."""
+    import io
+
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=4), torch.nn.ReLU(),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(4, 1000)).eval()  # fmt: skip
+    buffer = io.BytesIO()
+    torch.jit.save(torch.jit.script(net), buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trusted", [False, True])
+def test_an_uploaded_torchscript_model_runs_only_if_the_app_was_started_trusting_it(
+    monkeypatch, trusted
+):
+    """`perspicio app` without --trust-torchscript: the upload is refused with the message
+    that says TorchScript is code and how the operator opts in; with it, it is explained."""
+    from perspicio.models import TRUST_TORCHSCRIPT_ENV
+
+    monkeypatch.setenv(TRUST_TORCHSCRIPT_ENV, "1" if trusted else "0")
+    at = open_page()
+    at.file_uploader(key="img_model").set_value(
+        ("net.pt", _scripted_classifier(), "application/octet-stream")).run()  # fmt: skip
+    at.multiselect(key="img_methods").set_value(["saliency"]).run()
+    at.button(key="explain_image").click().run()
+    assert not at.exception
+    if trusted:
+        assert not at.error
+        assert any(s.value.startswith("Prediction: ") for s in at.subheader)
+    else:
+        (error,) = at.error
+        assert "net.pt" in error.value and "TorchScript is code" in error.value
+        assert "perspicio app --trust-torchscript" in error.value
+        assert not any(s.value.startswith("Prediction: ") for s in at.subheader)
+
+
+def test_every_upload_is_capped_by_perspicio(monkeypatch):
+    """The shared upload helper refuses a file over its kind's cap with a message that names
+    it, whatever Streamlit's own server cap is."""
+    from perspicio.apps import common
+
+    def page():
+        import streamlit as st
+
+        from perspicio.apps import common
+
+        upload = common.file_upload("CSV", "table", type=["csv"], key="csv")
+        if upload is not None:
+            st.write(f"read {len(upload.getvalue())} bytes")
+
+    monkeypatch.setitem(common.UPLOAD_LIMITS_MB, "table", 1)
+    at = AppTest.from_function(page).run()
+    at.file_uploader(key="csv").set_value(("small.csv", b"a\n1\n", "text/csv")).run()
+    assert not at.error and any("read 4 bytes" in m.value for m in at.markdown)
+    big = b"a\n" + b"1\n" * (2**20)
+    at.file_uploader(key="csv").set_value(("big.csv", big, "text/csv")).run()
+    assert not at.exception
+    (error,) = at.error
+    assert "big.csv: the file is larger than 1 MB" in error.value
+    assert not any("read" in m.value for m in at.markdown)  # the page stopped
+
+
+def test_what_a_session_builds_from_uploads_is_bounded_and_its_own():
+    """session_cached keeps a few entries per name in the visitor's session, the least
+    recently used dropped first."""
+
+    def page():
+        import streamlit as st
+
+        from perspicio.apps import common
+
+        built = st.session_state.setdefault("built", [])
+        for key in [0, 1, 2, 3, 0, 4, 5, 0]:
+            common.session_cached("models", key, lambda key=key: built.append(key) or key)
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception
+    from perspicio.apps.common import SESSION_CACHE_ENTRIES
+
+    assert SESSION_CACHE_ENTRIES == 4
+    assert at.session_state["built"] == [0, 1, 2, 3, 4, 5]  # 0 kept while used
+    assert list(at.session_state["_cache_models"]) == [3, 4, 5, 0]
+    other = AppTest.from_function(page).run()
+    assert other.session_state["built"] == [0, 1, 2, 3, 4, 5]  # nothing shared
+
+
+@pytest.mark.slow
+def test_the_table_page_refuses_an_untrusted_skops_model_by_name(tmp_path):
+    pytest.importorskip("skops")
+    from sklearn.neighbors import KNeighborsClassifier
+    from skops import io as skops_io
+
+    from perspicio.tabular.demo import breast_cancer_mlp
+
+    _, training, _ = breast_cancer_mlp()
+    labels = (training["mean radius"] > training["mean radius"].median()).astype(int)
+    path = tmp_path / "model.skops"
+    skops_io.dump(KNeighborsClassifier().fit(training, labels), path)
+    at = open_page("table")
+    at.file_uploader(key="tab_model").set_value(
+        ("model.skops", path.read_bytes(), "application/octet-stream")).run()  # fmt: skip
+    assert not at.exception
+    (error,) = at.error
+    assert "sklearn.neighbors._classification.KNeighborsClassifier" in error.value

@@ -175,13 +175,50 @@ def test_a_segmentation_region_and_a_detectors_box_from_the_command_line(tmp_pat
     Image.fromarray(pixels).save(image)
     out = tmp_path / "seg.png"
     code = main(["explain", "image", str(image), "--model", str(model), "--method", "saliency",
-                 "--target", "1", "--region", "0,0,8,8", "--out", str(out)])  # fmt: skip
+                 "--target", "1", "--region", "0,0,8,8", "--out", str(out),
+                 "--trust-torchscript"])  # fmt: skip
     assert code == 0 and out.exists()
     assert main(["explain", "image", str(image), "--model", str(model), "--box", "1,1,4,4",
-                 "--out", str(tmp_path / "x.png")]) == 2  # fmt: skip
+                 "--out", str(tmp_path / "x.png"), "--trust-torchscript"]) == 2  # fmt: skip
     assert "--box needs --label" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["explain", "image", str(image), "--region", "1,2,3"])
+
+
+def test_a_torchscript_model_runs_only_with_trust_torchscript(tmp_path, capsys):
+    """TorchScript is code: without --trust-torchscript the file is refused (one line that
+    says why and names the option), and nothing is written."""
+    import torch
+
+    model = tmp_path / "net.pt"
+    torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.AdaptiveAvgPool2d(1),
+                                         torch.nn.Flatten())).save(str(model))  # fmt: skip
+    image = tmp_path / "red.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (200, 20, 20)).save(image)
+    out = tmp_path / "net.png"
+    argv = ["explain", "image", str(image), "--model", str(model), "--method", "saliency",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "TorchScript is code" in err and "--trust-torchscript" in err
+    assert main([*argv, "--trust-torchscript"]) == 0 and out.exists()
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_the_app_command_passes_the_operators_choice_to_the_app(monkeypatch, trusted):
+    import subprocess
+
+    from perspicio.models import TRUST_TORCHSCRIPT_ENV
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kwargs: calls.append((argv, kwargs)))
+    monkeypatch.setenv(TRUST_TORCHSCRIPT_ENV, "1")  # an inherited setting does not count
+    assert main(["app", *(["--trust-torchscript"] if trusted else [])]) == 0
+    ((argv, kwargs),) = calls
+    assert argv[1:4] == ["-m", "streamlit", "run"] and argv[4].endswith("app.py")
+    assert kwargs["env"][TRUST_TORCHSCRIPT_ENV] == ("1" if trusted else "0")
 
 
 @pytest.mark.parametrize("library", ["xgboost", "lightgbm", "skops"])
