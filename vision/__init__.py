@@ -63,9 +63,10 @@ def compare(model, img, methods=("saliency", "integrated_gradients", "gradcam", 
 def load_model(name: str, weights_path: str | Path | None = None, **kwargs: Any):
     """A torchvision architecture by name, with weights from a local file if given.
 
-    The file is read by :func:`perspicio.models.load_model_file`: TorchScript, or a state
-    dict through ``torch.load(..., weights_only=True)``, never arbitrary pickled code.
-    Without ``weights_path`` the weights are random.
+    The file is read by :func:`perspicio.models.load_model_file`: a state dict through
+    ``torch.load(..., weights_only=True)`` or a safetensors file, never pickled code or
+    TorchScript (code; load a trusted TorchScript file with ``load_model_file(path,
+    trust_torchscript=True)``). Without ``weights_path`` the weights are random.
     """
     import torchvision
 
