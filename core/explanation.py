@@ -192,6 +192,25 @@ class Explanation:
         ------
         FileExistsError
             Another existing file would be replaced, and ``overwrite`` is False.
+
+        Examples
+        --------
+        >>> import json, tempfile
+        >>> from pathlib import Path
+        >>> from perspicio.core import LLMAttributionResult
+        >>> result = LLMAttributionResult(input_tokens=["Paris"], output_tokens=["Rome"],
+        ...                               seq_attr=[1.0], method="FeatureAblation")
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "answer.json").write_text("{}")  # a file of the user's
+        >>> result.save(folder / "answer.html")
+        Traceback (most recent call last):
+        ...
+        FileExistsError: `path` '.../answer.html': saving would replace .../answer.json, ...
+        >>> main = result.save(folder / "answer.html", overwrite=True)
+        >>> json.loads(main.with_suffix(".json").read_text())["files"]
+        ['answer.html', 'answer.pt', 'answer.json']
+        >>> result.save(main).name  # again: what the earlier save listed is replaced
+        'answer.html'
         """
         files = self.saved_files(path)
         main, manifest_path = files[0], files[-1]

@@ -242,3 +242,10 @@ def test_a_forged_skops_schema_is_refused_before_skops_reads_it(tmp_path, monkey
     (tmp_path / "junk.skops").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="junk.skops is not a skops file"):
         load_tree_model_file(tmp_path / "junk.skops", name="--model")
+
+
+def test_the_docstring_examples_run(skops_io):
+    import doctest
+
+    result = doctest.testmod(models, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 10 and result.failed == 0
