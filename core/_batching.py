@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 from tqdm.auto import tqdm
 
+from ._hooks import CallHooks
 from .errors import AttributionTypeError, AttributionValueError
 
 #: On the CPU a chunk runs fastest while its activations stay in the caches: the 30-64-64-2
@@ -88,15 +89,13 @@ def bytes_per_row(forward_func: Callable, inputs: tuple[Tensor, ...], args: tupl
             if isinstance(t, Tensor):
                 total[0] += t.element_size() * t.numel()
 
-    handles = [m.register_forward_hook(count) for m in forward_func.modules()]
     try:
-        with torch.no_grad():
+        with CallHooks() as hooks, torch.no_grad():  # this call's pass only
+            for m in forward_func.modules():
+                hooks.forward(m, count)
             forward_func(*row, *row_args)
     except Exception:  # the real call raises again, with the user's full context
         return 32 * input_bytes
-    finally:
-        for h in handles:
-            h.remove()
     return input_bytes + max(total[0], input_bytes)
 
 
@@ -241,13 +240,11 @@ def pooling_channels_last(model: Any, enabled: bool = True) -> Iterator[None]:
             return (x.contiguous(memory_format=torch.channels_last), *args[1:])
         return None
 
-    handles = [m.register_forward_pre_hook(to_channels_last)
-               for m in model.modules() if isinstance(m, torch.nn.MaxPool2d)]  # fmt: skip
-    try:
+    with CallHooks() as hooks:  # this call's passes only
+        for m in model.modules():
+            if isinstance(m, torch.nn.MaxPool2d):
+                hooks.forward_pre(m, to_channels_last)
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def progress(iterable: Iterable[Any], show: bool, desc: str, total: int | None = None) -> Iterator:

@@ -1,7 +1,9 @@
 """Machinery of layer and neuron attribution: read or replace what a layer sees or returns.
 
 Every hook is attached inside a ``with`` block and removed on exit, also when the model
-raises. A layer's value is a tuple of tensors (its outputs, or with
+raises, and acts only on the passes of the call that attached it
+(:class:`~perspicio.core._hooks.CallHooks`), so threads sharing a model do not see each
+other's layers. A layer's value is a tuple of tensors (its outputs, or with
 ``attribute_to_layer_input=True`` its positional inputs); the caller learns whether the
 layer returned a bare tensor so it can answer in the same form.
 """
@@ -17,6 +19,7 @@ from torch import Tensor, nn
 
 from ._batching import Layout
 from ._gradients import autograd_grad
+from ._hooks import CallHooks
 from ._inputs import Target, expand_additional_args
 from ._outputs import run_forward
 from .errors import AttributionTypeError, AttributionValueError
@@ -84,7 +87,6 @@ def capture(
     positional inputs); the substitute is what gets recorded.
     """
     records: list[list[tuple[LayerValue, bool]]] = [[] for _ in layers]
-    handles = []
 
     def seen(i: int, obj: Any) -> Any:
         value, was_tuple = _as_value(obj)
@@ -122,20 +124,16 @@ def capture(
                 kwargs[j] = t
         return tuple(args), kwargs
 
-    for i, layer in enumerate(layers):
-        if to_input:
-            handles.append(
-                layer.register_forward_pre_hook(
-                    lambda m, args, kwargs, i=i: seen_input(i, args, kwargs), with_kwargs=True
-                )
-            )
-        else:
-            handles.append(layer.register_forward_hook(lambda m, args, out, i=i: seen(i, out)))
-    try:
+    with CallHooks() as hooks:  # on this call's own passes only (see CallHooks)
+        for i, layer in enumerate(layers):
+            if to_input:
+                hooks.forward_pre(
+                    layer, lambda m, args, kwargs, i=i: seen_input(i, args, kwargs),
+                    with_kwargs=True,
+                )  # fmt: skip
+            else:
+                hooks.forward(layer, lambda m, args, out, i=i: seen(i, out))
         yield records
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def _wrap(value: Any) -> tuple:

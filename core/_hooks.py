@@ -11,14 +11,35 @@ Two mechanisms live here:
   its parameters and restores them on exit, also when an exception is raised.
 * :func:`recurrent_backward_allowed` lets gradients flow through recurrent layers on CUDA in
   eval mode, which cuDNN's RNN kernels refuse, without touching the model's mode.
+* :class:`CallHooks` attaches module hooks for one call: each acts only on the forward passes
+  run in the context (thread) that attached it, so several threads can explain one shared
+  model at once, and all are removed on exit.
 
 Nothing here attaches anything that outlives the ``with`` block.
+
+Sharing a model between threads
+-------------------------------
+Module hooks live on the module, where every thread's forward pass sees them. perspicio's
+hooks are therefore *scoped*: each is registered through :class:`CallHooks`, whose token is
+held in a :class:`contextvars.ContextVar`, and a hook does nothing in a pass whose context
+does not hold its token (another thread, or code outside the ``with`` block). Torch function
+rules (:class:`FunctionRules`) are a :class:`~torch.overrides.TorchFunctionMode`, whose stack
+is per thread. Backward rules are attached to the call's own tensors, so they hold when
+autograd runs the backward pass on its own threads (CUDA). The one change made to the model
+itself, its train/eval flags and ``requires_grad`` (:func:`preserved_state`), is counted per
+model under a lock: the first call that enters takes the snapshot, the last that leaves
+restores it. A forward pass that perspicio runs in a thread *it* starts would not see the
+hooks; none does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import inspect
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -27,6 +48,77 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
 Rule = Callable[[Callable, tuple, dict], Any]
+
+#: the tokens of the :class:`CallHooks` blocks the current context is inside
+_SCOPES: contextvars.ContextVar[frozenset] = contextvars.ContextVar(
+    "perspicio_hook_scopes", default=frozenset()
+)
+
+
+class CallHooks:
+    """Module hooks for one call: each acts only on the forward passes run in the context
+    that attached it (the calling thread, inside the ``with`` block), and all are removed
+    on exit, also when an exception is raised.
+
+    Examples
+    --------
+    >>> import threading, torch
+    >>> net = torch.nn.Linear(2, 1)
+    >>> seen = []
+    >>> with CallHooks() as hooks:
+    ...     _ = hooks.forward(net, lambda m, args, out: seen.append("mine"))
+    ...     _ = net(torch.ones(1, 2))
+    ...     other = threading.Thread(target=net, args=(torch.ones(1, 2),))
+    ...     other.start(); other.join()  # another thread's pass: the hook does nothing
+    >>> seen, len(net._forward_hooks)
+    (['mine'], 0)
+    """
+
+    def __init__(self) -> None:
+        self._token = object()
+        self._handles: list[Any] = []
+        self._reset: contextvars.Token | None = None
+
+    def __enter__(self) -> CallHooks:
+        self._reset = _SCOPES.set(_SCOPES.get() | {self._token})
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        if self._reset is not None:
+            _SCOPES.reset(self._reset)
+            self._reset = None
+
+    def active(self) -> bool:
+        """Whether the current pass belongs to this block."""
+        return self._token in _SCOPES.get()
+
+    def own(self, hook: Callable) -> Callable:
+        """``hook``, acting only in this block's context (elsewhere it returns None, which
+        module hooks read as "change nothing")."""
+        token = self._token
+
+        @functools.wraps(hook)
+        def scoped(*args: Any, **kwargs: Any) -> Any:
+            if token in _SCOPES.get():
+                return hook(*args, **kwargs)
+            return None
+
+        return scoped
+
+    def forward(self, module: torch.nn.Module, hook: Callable, **kwargs: Any) -> Any:
+        """``module.register_forward_hook`` of the scoped ``hook``; removed on exit."""
+        handle = module.register_forward_hook(self.own(hook), **kwargs)
+        self._handles.append(handle)
+        return handle
+
+    def forward_pre(self, module: torch.nn.Module, hook: Callable, **kwargs: Any) -> Any:
+        """``module.register_forward_pre_hook`` of the scoped ``hook``; removed on exit."""
+        handle = module.register_forward_pre_hook(self.own(hook), **kwargs)
+        self._handles.append(handle)
+        return handle
 
 
 class FunctionRules(TorchFunctionMode):
@@ -147,9 +239,27 @@ def bind_first_argument(
     return args[0], lambda t: func(t, *rest, **kw)
 
 
+class _SharedState:
+    """The calls inside :func:`preserved_state` on one model, and the state to restore."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.modes: list[tuple[torch.nn.Module, bool]] = []
+        self.grads: list[tuple[torch.Tensor, bool]] = []
+
+
+_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STATES_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def preserved_state(module: Any) -> Iterator[None]:
     """Restore train/eval flags and parameters' ``requires_grad`` of ``module`` on exit.
+
+    Calls on one model from several threads share the snapshot: the first to enter takes
+    it and the last to leave restores it (a per-model lock held for those two moments only),
+    so a call never restores the model under another call that is still running.
 
     Examples
     --------
@@ -164,15 +274,24 @@ def preserved_state(module: Any) -> Iterator[None]:
     if not isinstance(module, torch.nn.Module):
         yield
         return
-    modes = [(m, m.training) for m in module.modules()]
-    grads = [(p, p.requires_grad) for p in module.parameters()]
+    with _STATES_LOCK:
+        shared = _STATES.setdefault(module, _SharedState())
+    with shared.lock:
+        if shared.calls == 0:
+            shared.modes = [(m, m.training) for m in module.modules()]
+            shared.grads = [(p, p.requires_grad) for p in module.parameters()]
+        shared.calls += 1
     try:
         yield
     finally:
-        for m, training in modes:
-            m.training = training
-        for p, flag in grads:
-            p.requires_grad_(flag)
+        with shared.lock:
+            shared.calls -= 1
+            if shared.calls == 0:
+                for m, training in shared.modes:
+                    m.training = training
+                for p, flag in shared.grads:
+                    p.requires_grad_(flag)
+                shared.modes, shared.grads = [], []
 
 
 def _records_graph_on_cuda(module: torch.nn.Module) -> bool:
@@ -194,8 +313,10 @@ def recurrent_backward_allowed(module: Any) -> Iterator[None]:
     computes (dropout between LSTM layers). Inside this context, each ``nn.RNNBase`` of
     ``module`` (LSTM, GRU, RNN) that records a graph on CUDA in eval mode runs its forward
     pass with cuDNN disabled, so PyTorch's native kernels (which have a backward) are used;
-    every other layer, and every call without gradients, keeps cuDNN. The hooks are removed
-    and cuDNN's flag restored on exit, also when an exception is raised.
+    every other layer, and every call without gradients, keeps cuDNN. The hooks act only on
+    the calling thread's passes; cuDNN's flag is one for the process, so such layers of
+    concurrent calls take turns. The hooks are removed and cuDNN's flag restored on exit,
+    also when an exception is raised.
 
     Examples
     --------
@@ -213,22 +334,32 @@ def recurrent_backward_allowed(module: Any) -> Iterator[None]:
     if not recurrent:
         yield
         return
-    enabled = torch.backends.cudnn.enabled
+    held: list[bool] = []  # this call holds the cuDNN switch (a process-wide flag)
 
     def before(m: torch.nn.Module, args: tuple) -> None:
         if _records_graph_on_cuda(m):
+            _CUDNN_SWITCH.acquire()
+            held.append(torch.backends.cudnn.enabled)
             torch.backends.cudnn.enabled = False
 
     def after(m: torch.nn.Module, args: tuple, output: Any) -> None:
-        torch.backends.cudnn.enabled = enabled
+        if held:
+            torch.backends.cudnn.enabled = held.pop()
+            _CUDNN_SWITCH.release()
 
-    handles = []
-    try:
+    with CallHooks() as hooks:
         for m in recurrent:
-            handles.append(m.register_forward_pre_hook(before))
-            handles.append(m.register_forward_hook(after, always_call=True))
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-        torch.backends.cudnn.enabled = enabled
+            hooks.forward_pre(m, before)
+            hooks.forward(m, after, always_call=True)
+        try:
+            yield
+        finally:
+            while held:  # a pass that raised between the two hooks
+                torch.backends.cudnn.enabled = held.pop()
+                _CUDNN_SWITCH.release()
+
+
+#: cuDNN's on/off flag is one for the whole process: the calls that turn it off for a
+#: recurrent layer's forward pass take turns (other threads' layers meanwhile use PyTorch's
+#: native kernels, which compute the same function)
+_CUDNN_SWITCH = threading.RLock()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import operator
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,43 @@ BINARY = (operator.add, torch.add, operator.mul, torch.mul)
 
 class PlanError(Exception):
     """Why a model cannot be evaluated incrementally."""
+
+
+class _CallingThreadTracer(fx.Tracer):
+    """torch.fx's tracer, blind to other threads.
+
+    While it traces, torch.fx replaces ``nn.Module.__call__`` and ``__getattr__`` for the
+    whole process; a forward pass another thread runs meanwhile (another caller explaining
+    the same model, or any model) would be recorded into this trace, or fail. This tracer
+    hands those calls straight to the module, so only the tracing thread's pass is traced.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._thread = threading.get_ident()
+
+    def call_module(self, m: nn.Module, forward: Any, args: tuple, kwargs: dict) -> Any:  # noqa: D102
+        if threading.get_ident() != self._thread:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict) -> Any:  # noqa: D102
+        if threading.get_ident() != self._thread:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
+
+
+#: torch.fx's patches are process-wide: two traces at once would undo each other's
+_TRACING = threading.Lock()
+
+
+def trace(model: nn.Module) -> fx.GraphModule:
+    """``torch.fx.symbolic_trace(model)``, safe beside other threads' forward passes: one
+    trace at a time, and passes of other threads run untouched while it lasts."""
+    with _TRACING:
+        graph = _CallingThreadTracer().trace(model)
+    name = model.__class__.__name__
+    return fx.GraphModule(model, graph, name)
 
 
 @dataclass
@@ -65,7 +103,7 @@ class Plan:
         if image.dim() != 4 or image.shape[0] != 1:
             raise PlanError("incremental evaluation explains one image (1, C, H, W) at a time")
         try:
-            self.gm = fx.symbolic_trace(model)
+            self.gm = trace(model)
         except Exception as err:  # noqa: BLE001 - any tracing failure: evaluate fully
             raise PlanError(f"the model cannot be traced with torch.fx: {err}") from None
         self.modules = dict(self.gm.named_modules())

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from perspicio.core._hooks import preserved_state
+from perspicio.core._hooks import CallHooks, preserved_state
 
 from .detection_target import detections_of
 from .segmentation_target import class_map
@@ -65,16 +65,13 @@ def find_last_conv(
         if module is not model and spatial and not isinstance(module, POOLING):
             finished.append(module)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        with preserved_state(model), torch.no_grad():
-            model.eval()
-            param = next(model.parameters(), None)
-            device = param.device if param is not None else torch.device("cpu")
-            model(torch.zeros(1, channels, *input_size, device=device))
-    finally:
-        for h in handles:
-            h.remove()
+    with CallHooks() as hooks, preserved_state(model), torch.no_grad():  # this pass only
+        for m in model.modules():
+            hooks.forward(m, hook)
+        model.eval()
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        model(torch.zeros(1, channels, *input_size, device=device))
     once = _called_once(finished)
     finished = [m for m in finished if m in once]
     if not finished:
@@ -205,37 +202,35 @@ def find_cam_layer(
                 and isinstance(args[0], Tensor):  # fmt: skip
             head_inputs[id(out)] = args[0]
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        with preserved_state(model), torch.enable_grad():
-            model.eval()
-            param = next(model.parameters(), None)
-            device = param.device if param is not None else torch.device("cpu")
-            g = torch.Generator().manual_seed(0)
-            x = torch.rand(1, channels, *input_size, generator=g).to(device)
-            out = model(x.requires_grad_(True))
-            maps = class_map(out)  # a segmentation model's class maps
-            detector = detections_of(out) is not None
-            logits = maps if maps is not None or detector else logits_of(out)
-            # the head's input, when the logits come from one module: a head initialised at
-            # zero (torchvision's ViT) would pass no gradient from the logits themselves
-            features = head_inputs.get(id(logits), logits)
-            grid = _token_grid(order)
-            if detector:  # the backbone's last stage, which feeds every pyramid level
-                backbone = getattr(model, "backbone", None)
-                body = getattr(backbone, "body", backbone)  # FPN backbones keep theirs in .body
-                found = (find_last_conv(body if isinstance(body, nn.Module) else model,
-                                        input_size, channels), None)  # fmt: skip
-            elif maps is not None:  # the last feature map before the class maps
-                found = (_last_feature_map(order, maps.shape[1]), None)
-            elif grid is None:
-                found: tuple[nn.Module, TokenGrid | None] = (
-                    find_last_conv(model, input_size, channels), None)  # fmt: skip
-            else:
-                found = (_last_token_layer(order, features, grid, g), grid)
-    finally:
-        for h in handles:
-            h.remove()
+    with CallHooks() as hooks, preserved_state(model), torch.enable_grad():  # this pass only
+        for m in model.modules():
+            hooks.forward(m, hook)
+        model.eval()
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(1, channels, *input_size, generator=g).to(device)
+        out = model(x.requires_grad_(True))
+        maps = class_map(out)  # a segmentation model's class maps
+        detector = detections_of(out) is not None
+        logits = maps if maps is not None or detector else logits_of(out)
+        # the head's input, when the logits come from one module: a head initialised at
+        # zero (torchvision's ViT) would pass no gradient from the logits themselves
+        features = head_inputs.get(id(logits), logits)
+        grid = _token_grid(order)
+        if detector:  # the backbone's last stage, which feeds every pyramid level
+            backbone = getattr(model, "backbone", None)
+            body = getattr(backbone, "body", backbone)  # FPN backbones keep theirs in .body
+            found = (find_last_conv(body if isinstance(body, nn.Module) else model,
+                                    input_size, channels), None)  # fmt: skip
+        elif maps is not None:  # the last feature map before the class maps
+            found = (_last_feature_map(order, maps.shape[1]), None)
+        elif grid is None:
+            found: tuple[nn.Module, TokenGrid | None] = (
+                find_last_conv(model, input_size, channels), None)  # fmt: skip
+        else:
+            found = (_last_token_layer(order, features, grid, g), grid)
+
     _FOUND_CAM.setdefault(model, {})[key] = found
     return found
 

@@ -13,7 +13,7 @@ from torch import nn
 from perspicio.core import Attribution, LayerAttribution
 from perspicio.core._batching import make_generator
 from perspicio.core._facts import Facts
-from perspicio.core._hooks import preserved_state
+from perspicio.core._hooks import CallHooks, preserved_state
 from perspicio.core._inputs import check_positive_int
 from perspicio.core.registry import METHODS as REGISTRY
 from perspicio.core.registry import Prepared, prepare
@@ -98,11 +98,9 @@ def _first_output(model: nn.Module):
         if not seen and isinstance(out, torch.Tensor):
             seen.append(out.detach())
 
-    handle = model.register_forward_hook(hook)
-    try:
+    with CallHooks() as hooks:  # this call's passes only
+        hooks.forward(model, hook)
         yield seen
-    finally:
-        handle.remove()
 
 
 def _resolve_targets(

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from .._batching import Layout, pooling_channels_last, progress
+from .._hooks import CallHooks
 from ..errors import AttributionTypeError, AttributionValueError
 from ._data import (
     KMostInfluentialResults,
@@ -152,8 +153,8 @@ class TracInCPFast(TracInCPBase):
         def forward(points: tuple) -> Tensor:
             return functional_call(self.model, state, points)
 
-        handle = self.final_fc_layer.register_forward_hook(hook)
-        try:
+        with CallHooks() as hooks:  # this call's passes only
+            hooks.forward(self.final_fc_layer, hook)
             with torch.no_grad(), pooling_channels_last(self.model, self._layout.channels_last):
                 out = self._layout.call(forward, tuple(inputs))
             g = output_gradient(loss_fn, out, labels) if seen.get("o") is out else None
@@ -161,8 +162,6 @@ class TracInCPFast(TracInCPBase):
                 with torch.enable_grad():
                     out = forward(tuple(inputs))
                     g = torch.autograd.grad(loss_fn(out, labels), seen["o"])[0]
-        finally:
-            handle.remove()
         if reduction_of(loss_fn) == "mean":
             g = g * len(labels)
         a = seen["a"].detach()

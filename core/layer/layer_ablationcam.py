@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from .._batching import chunk_slices, progress
 from .._capture import layer_values
+from .._hooks import CallHooks
 from .._inputs import (
     Target,
     TargetType,
@@ -121,18 +122,14 @@ class LayerAblationCam(LayerAttribution, PerturbationAttribution):
 
 @contextlib.contextmanager
 def _layer_returns(layer: nn.Module, value: Tensor) -> Iterator[None]:
-    """While active, ``layer`` returns ``value`` without computing anything (its whole
-    output is replaced, so its input is not needed); its hooks still run. Restored on exit,
-    also when the model raises."""
-    own = layer.__dict__.get("forward")
-    layer.forward = lambda *args, **kwargs: value  # type: ignore[method-assign]
-    try:
+    """While active, ``layer``'s output is replaced by ``value`` in this call's passes (a
+    scoped forward hook: other threads' passes through the layer are untouched; the layer
+    still runs on the examples, one layer's work). Removed on exit, also when the model
+    raises."""
+    with CallHooks() as hooks:
+        # first of the layer's hooks, so the user's own hooks see the value, as the model does
+        hooks.forward(layer, lambda module, args, out: value, prepend=True)
         yield
-    finally:
-        if own is None:
-            del layer.forward
-        else:
-            layer.forward = own
 
 
 def ablated_scores(forward_func: Callable, layer: nn.Module, xs: tuple[Tensor, ...],

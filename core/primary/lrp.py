@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._hooks import preserved_state, replace_gradient, replace_gradients
+from .._hooks import CallHooks, preserved_state, replace_gradient, replace_gradients
 from .._inputs import (
     TargetType,
     TensorOrTuple,
@@ -81,12 +81,10 @@ def relevance_rules(rules: dict[nn.Module, PropagationRule]) -> Iterator[None]:
             return replace_gradients(x, output, vjp)
         return replace_gradient(x, output, vjp)
 
-    handles = [m.register_forward_hook(hook) for m in rules]
-    try:
+    with CallHooks() as hooks:  # on this call's own passes only
+        for m in rules:
+            hooks.forward(m, hook)
         yield
-    finally:
-        for h in handles:
-            h.remove()
 
 
 class LRP(GradientAttribution):
