@@ -18,6 +18,7 @@ import hashlib
 import inspect
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ def deterministic() -> Iterator[None]:
 
 
 def _save_atomically(obj: Any, file: Path) -> None:
-    tmp = file.with_suffix(f".tmp{os.getpid()}")
+    tmp = file.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")  # per writer
     torch.save(obj, tmp)
     tmp.replace(file)  # atomic: a reader never sees a half-written file
 
