@@ -170,27 +170,36 @@ def test_torchvision_detectors_explain_an_object(build, method, options):
 def test_the_shapes_detector_finds_shapes_and_its_explanations_point_inside_their_boxes():
     """Ground truth: the demo detector (trained here on generated scenes) finds the shape of
     held-out scenes, and the explanation of its top detection peaks inside the shape's box
-    (pointing game >= 0.9 for Grad-CAM and a perturbation method)."""
-    from perspicio.core.metrics import pointing_game
-    from perspicio.vision.demo import shapes_boxes, shapes_dataset, shapes_detector
+    (pointing game, ties shared: a flat map scores the box's share) for Grad-CAM and a
+    perturbation method, far above random maps; few maps are flat.
 
-    net = shapes_detector()
-    x, labels, masks = shapes_dataset(40, seed=98)  # held out: trained on seed 5
-    truth = shapes_boxes(masks)
-    with torch.no_grad():
-        found = net(x)
-    iou = torch.stack([box_iou(d["boxes"][:1], t)[0] for d, t in zip(found, truth)])
-    assert (iou > 0.5).float().mean() >= 0.9
-    hits = {"gradcam": [], "feature_ablation": []}
-    for i in range(20):
-        box = torch.zeros(1, 1, 32, 32, dtype=torch.bool)
-        x0, y0, x1, y1 = truth[i].long().tolist()
-        box[..., y0:y1, x0:x1] = True
-        for method in hits:
-            exp = vision.explain(net, x[i], method=method, n_segments=30)
-            hits[method].append(float(pointing_game(exp.attributions.sum(1, keepdim=True), box)))
-    for method, h in hits.items():
-        assert sum(h) / len(h) >= 0.9, (method, h)
+    The thresholds sit below the lowest of 3 training seeds x 3 CPU instruction sets,
+    measured with ``python -m benchmarks.ground_truth_seeds`` (ATEN_CPU_CAPABILITY
+    default / avx2 / avx512; seed 0 is the cached model's):
+    """
+    from perspicio.vision.demo import shapes_detector
+
+    from .ground_truth import detector_scores
+
+    # mean over the 20 scenes; each cell: ISA default, avx2, avx512
+    #                     seed 0               seed 1               seed 2
+    # detected (of 40)    .950 .950 .950       .975 .975 .975       .950 .975 .975
+    # gradcam             .9583 .9583 .9583    1.0 1.0 1.0          .9589 1.0 1.0
+    # feature_ablation    .9987 .9987 .9987    .9974 .9987 .9987    .9974 .9974 .9974
+    # flat Grad-CAM maps  1 1 1                0 0 0                1 0 0
+    # (no feature ablation map flat; random maps' 95th percentile: 0.30). The flat
+    # Grad-CAM map (seed 0) is a weak top detection (score 0.24) whose CAM is negative everywhere,
+    # zero after the ReLU: it scores the box's share, as a map that says nothing should.
+    DETECTED, POINTING = 0.9, {"gradcam": 0.85, "feature_ablation": 0.9}
+    FLAT_MAPS = {"gradcam": 2, "feature_ablation": 0}
+
+    found = detector_scores(shapes_detector())
+    assert found.detected >= DETECTED, found.detected
+    for method in ("gradcam", "feature_ablation"):
+        key = f"{method}/pointing_game"
+        assert found.mean(key) >= POINTING[method], (key, found.scores[key])
+        assert found.mean(key) > found.random_p95(key), (key, found.random_p95(key))
+        assert found.flat[method] <= FLAT_MAPS[method], (method, found.flat[method])
 
 
 @pytest.mark.parametrize("name", ["fcos_resnet50_fpn", "ssdlite320_mobilenet_v3_large"])

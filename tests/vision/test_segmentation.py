@@ -109,26 +109,36 @@ def test_torchvision_segmenters_explain_with_a_cam_a_gradient_and_a_perturbation
 def test_the_shapes_segmenter_explains_each_class_on_its_own_pixels():
     """Ground truth: the demo segmenter (trained here on generated scenes) explains a
     shape's class over the pixels it predicts as that class; the attribution's peak falls
-    on the shape (pointing game) and most of Integrated Gradients' positive mass too."""
-    from perspicio.core.metrics import energy_pointing_game, pointing_game
-    from perspicio.vision.demo import shapes_dataset, shapes_segmenter
+    on the shape (pointing game, ties shared: a flat map scores the mask's share) and most
+    of Integrated Gradients' positive mass too, far above random maps; no map is flat.
 
-    net = shapes_segmenter()
-    x, labels, masks = shapes_dataset(20, seed=99)  # held out: trained on seed 3
-    scores = {"gradcam": [], "feature_ablation": [], "integrated_gradients": []}
-    energy = []
-    for i in range(len(x)):
-        for method in scores:
-            options = {"n_steps": 16} if method == "integrated_gradients" else {}
-            exp = vision.explain(net, x[i], method=method, target=int(labels[i]) + 1,
-                                 n_segments=30, **options)  # fmt: skip
-            a = exp.attributions.sum(1, keepdim=True)
-            scores[method].append(float(pointing_game(a, masks[i][None, None])))
-            if method == "integrated_gradients":
-                energy.append(float(energy_pointing_game(a, masks[i][None, None])))
-    for method, hits in scores.items():
-        assert sum(hits) / len(hits) >= 0.9, (method, hits)
-    assert sum(energy) / len(energy) >= 0.7, energy
+    The thresholds sit below the lowest of 3 training seeds x 3 CPU instruction sets,
+    measured with ``python -m benchmarks.ground_truth_seeds`` (ATEN_CPU_CAPABILITY
+    default / avx2 / avx512; seed 0 is the cached model's):
+    """
+    from perspicio.vision.demo import shapes_segmenter
+
+    from .ground_truth import segmenter_scores
+
+    # mean over the 20 scenes; each cell: ISA default, avx2, avx512
+    #                      seed 0               seed 1               seed 2
+    # gradcam              .9500 .9500 .9500    1.0 1.0 1.0          1.0 1.0 1.0
+    # feature_ablation     .9682 .9591 .9591    .9854 .9854 .9854    .9806 .9806 .9806
+    # IG                   1.0 1.0 1.0          1.0 1.0 1.0          1.0 1.0 1.0
+    # IG energy            .8456 .8443 .8443    .7638 .7651 .7651    .8746 .8768 .8768
+    # (no map flat; random maps' 95th percentile: 0.20 pointing game, 0.085 energy)
+    THRESHOLDS = {
+        "gradcam/pointing_game": 0.85,
+        "feature_ablation/pointing_game": 0.85,
+        "integrated_gradients/pointing_game": 0.9,
+        "integrated_gradients/energy_pointing_game": 0.65,
+    }
+
+    found = segmenter_scores(shapes_segmenter())
+    for key, threshold in THRESHOLDS.items():
+        assert found.mean(key) >= threshold, (key, found.scores[key])
+        assert found.mean(key) > found.random_p95(key), (key, found.random_p95(key))
+    assert not any(found.flat.values()), found.flat
 
 
 def test_a_hugging_face_segformer_explains_a_class():
