@@ -334,18 +334,17 @@ def recurrent_backward_allowed(module: Any) -> Iterator[None]:
     if not recurrent:
         yield
         return
-    held: list[bool] = []  # this call holds the cuDNN switch (a process-wide flag)
+    held: list[bool] = []  # the passes of this call that hold the cuDNN switch
 
     def before(m: torch.nn.Module, args: tuple) -> None:
         if _records_graph_on_cuda(m):
-            _CUDNN_SWITCH.acquire()
-            held.append(torch.backends.cudnn.enabled)
-            torch.backends.cudnn.enabled = False
+            _cudnn_off()
+            held.append(True)
 
     def after(m: torch.nn.Module, args: tuple, output: Any) -> None:
         if held:
-            torch.backends.cudnn.enabled = held.pop()
-            _CUDNN_SWITCH.release()
+            held.pop()
+            _cudnn_back()
 
     with CallHooks() as hooks:
         for m in recurrent:
@@ -355,11 +354,30 @@ def recurrent_backward_allowed(module: Any) -> Iterator[None]:
             yield
         finally:
             while held:  # a pass that raised between the two hooks
-                torch.backends.cudnn.enabled = held.pop()
-                _CUDNN_SWITCH.release()
+                held.pop()
+                _cudnn_back()
 
 
 #: cuDNN's on/off flag is one for the whole process: the calls that turn it off for a
 #: recurrent layer's forward pass take turns (other threads' layers meanwhile use PyTorch's
-#: native kernels, which compute the same function)
+#: native kernels, which compute the same function); within a thread the switch nests (a
+#: NoiseTunnel around a method, an LSTM inside an LSTM), and the outermost holder restores
+#: the flag it found
 _CUDNN_SWITCH = threading.RLock()
+_CUDNN_HOLDER = threading.local()
+
+
+def _cudnn_off() -> None:
+    _CUDNN_SWITCH.acquire()
+    depth = getattr(_CUDNN_HOLDER, "depth", 0)
+    if depth == 0:
+        _CUDNN_HOLDER.found = torch.backends.cudnn.enabled
+    _CUDNN_HOLDER.depth = depth + 1
+    torch.backends.cudnn.enabled = False
+
+
+def _cudnn_back() -> None:
+    _CUDNN_HOLDER.depth -= 1
+    if _CUDNN_HOLDER.depth == 0:
+        torch.backends.cudnn.enabled = _CUDNN_HOLDER.found
+    _CUDNN_SWITCH.release()
