@@ -11,10 +11,12 @@ pytest.importorskip("torchvision")
 pytest.importorskip("skimage")
 
 from perspicio import vision  # noqa: E402
+from perspicio.core.metrics import chance_level, pointing_game  # noqa: E402
 from perspicio.vision.demo import shapes_dataset, shapes_model  # noqa: E402
 from perspicio.vision.visualize import figure_to_array  # noqa: E402
 
 from ..conftest import make_cnn, model_fingerprint  # noqa: E402
+from .ground_truth import classifier_scores, random_percentile  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +24,6 @@ def shapes():
     net = shapes_model()
     x, y, masks = shapes_dataset(100, seed=123)
     return net, x, y, masks
-
-
-def pointing_game(net, x, y, masks, **explain_kwargs):
-    hits = 0
-    for i in range(len(x)):
-        exp = vision.explain(net, x[i], target=int(y[i]), **explain_kwargs)
-        a = exp.attributions[0].sum(0)
-        hits += bool(masks[i].flatten()[a.flatten().argmax()])
-    return hits / len(x)
 
 
 @pytest.mark.slow
@@ -44,16 +37,26 @@ def pointing_game(net, x, y, masks, **explain_kwargs):
     ],
 )
 def test_pointing_game_on_shapes(shapes, method, kwargs):
+    """The demo classifier's maps peak on the shape (pointing game, ties shared: a flat map
+    scores the mask's share), far above random maps; no map is flat. Measured on the cached
+    model (torch's own AVX-512 kernels): Integrated Gradients 0.98, Grad-CAM 0.99,
+    occlusion 1.0, Grad-CAM++ 0.98, no flat map; random maps' 95th percentile 0.15."""
     net, x, y, masks = shapes
     assert (net(x).argmax(1) == y).float().mean() > 0.9
-    assert pointing_game(net, x, y, masks, method=method, **kwargs) >= 0.9
+    found = classifier_scores(net, x, y, masks, method, **kwargs)
+    key = f"{method}/pointing_game"
+    assert found.mean(key) >= 0.9, found.scores[key]
+    assert found.mean(key) > found.random_p95(key), found.random_p95(key)
+    assert found.flat[method] == 0
 
 
 def test_random_attribution_fails_the_pointing_game(shapes):
     _, x, _, masks = shapes
     random = torch.rand(x.shape, generator=torch.Generator().manual_seed(0)).sum(1)
-    hits = masks.flatten(1).gather(1, random.flatten(1).argmax(1, keepdim=True)).float().mean()
-    assert hits < 0.3
+    assert pointing_game(random, masks).mean() < 0.3
+    # 100 random maps per scene: their mean score is the masks' mean share, the chance level
+    p95 = random_percentile(pointing_game, masks[:, None])
+    assert chance_level("pointing_game", masks).mean() < p95 < 0.3
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +221,14 @@ def test_baselines_and_superpixels():
         mask = vision.segment(img, method, n_segments=16)
         ids = mask.unique()
         assert mask.shape == (1, 1, 40, 40) and ids.tolist() == list(range(len(ids)))
+
+
+def test_slic_keeps_about_the_asked_number_of_regions_on_the_demo_scenes():
+    """Plain SLIC merged these scenes (thin lines over a plain background) into 1 to 4
+    regions of 30, so feature ablation's maps were flat; SLICO takes over there."""
+    x, _, _ = shapes_dataset(20, seed=98)
+    counts = [int(vision.segment(img, "slic", n_segments=30).max()) + 1 for img in x]
+    assert min(counts) >= 30 // 4, counts
 
 
 def test_visualisers_render_the_expected_colours():
