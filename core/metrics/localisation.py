@@ -5,8 +5,8 @@ the demos, annotated validation sets), each score compares an attribution map wi
 mask of the object the target is about. An example whose mask is empty scores NaN.
 
 Every score here has the same **chance level**: the mask's share of the map,
-:func:`chance_level`. It is what a map that knows nothing scores on average (a random map,
-or a constant one whatever way its ties are broken), so a score means something only well
+:func:`chance_level`. It is what a map that knows nothing scores: a random map on average
+(the two mass shares about), a constant map exactly. A score means something only well
 above it: a box covering a third of the image gives one hit in three to a random peak.
 
 The definitions follow the papers, as Quantus implements them (``quantus.PointingGame``,
@@ -85,7 +85,7 @@ def chance_level(
     """What a localisation score gives a map that knows nothing: the mask's share of the
     map, per example (NaN for an empty mask), the same for every score of this module.
 
-    A random map scores it on average, and a constant map exactly.
+    A random map scores it on average (the two mass shares about), a constant map exactly.
 
     Parameters
     ----------
