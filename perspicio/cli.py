@@ -6,6 +6,8 @@ perspicio explain table patients.csv --row 3 --out patient.html   # vs the train
 perspicio importance patients.csv --background reference.csv --out report.html
 perspicio app
 perspicio app --trust-torchscript    # uploaded TorchScript (code) loaded too: trusted visitors only
+perspicio list methods               # the registry: every method, and where it is offered
+perspicio list metrics               # every metric, its direction, needs and chance level
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 def _image(args) -> None:
     from perspicio import vision
+    from perspicio.core.registry import default_method
     from perspicio.vision.demo import efficientnet_lite0
 
     if args.model == "efficientnet_lite0":
@@ -32,7 +35,7 @@ def _image(args) -> None:
     exp = vision.explain(
         model,
         args.path,
-        method=args.method,
+        method=args.method or default_method("image_interactive"),
         target=target,
         transform=transform,
         labels=labels,
@@ -61,6 +64,7 @@ def _torchscript(path: str, trusted: bool):
 
 def _text(args) -> None:
     from perspicio import text
+    from perspicio.core.registry import default_method
     from perspicio.text import demo
 
     if args.model == "minilm":
@@ -70,15 +74,13 @@ def _text(args) -> None:
     else:  # argparse's choices make this unreachable
         raise ValueError(f"--model must be minilm or tiny, got {args.model!r}")
     exp = text.explain(
-        model, tokenizer, args.text, method=args.method, target=args.target, seed=args.seed
-    )
+        model, tokenizer, args.text, method=args.method or default_method("text"),
+        target=args.target, seed=args.seed,
+    )  # fmt: skip
     _write(exp, args.out)
     print(f"{exp.predicted_label} ({exp.predicted_probability:.3f}) -> {args.out}")
 
 
-#: the demo model's default method per command
-DEMO_METHODS = {"table": "integrated_gradients", "explain": "integrated_gradients",
-                "importance": "kernel_shap"}  # fmt: skip
 #: what a tree model's values explain: its raw margin or a binary classifier's probability
 OUTPUT_CHOICES = ("margin", "probability")
 OUTPUT_HELP = ("with --model: explain the trees' margin (default) or a binary classifier's "
@@ -123,9 +125,11 @@ def _table_explainer(args, method: str | None):
             "model is explained through its probabilities already"
         )
     from perspicio import tabular
+    from perspicio.core.registry import default_method
     from perspicio.tabular.demo import breast_cancer_mlp
 
-    method = method or DEMO_METHODS[args.command]
+    if method is None and args.command == "importance":  # a whole table: the sampled default
+        method = default_method("table_importance")
     model, training, _ = breast_cancer_mlp()
     columns = list(training.columns)
     if args.background is None:
@@ -199,6 +203,28 @@ def _write(exp, out: str) -> None:
         raise ValueError(f"--out must end with .png or .html, got {out!r}")
 
 
+def _list(args) -> None:
+    """The registry as a table: every method and where it is offered, or every metric."""
+    from perspicio import tabular, text, vision
+    from perspicio.core.registry import METHODS, METRICS
+
+    if args.what == "methods":
+        offered = {"image": vision.METHODS, "text": text.METHODS,
+                   "table": tabular.TABULAR_METHODS, "trees": tabular.TREE_METHODS,
+                   "generation": text.GENERATION_METHODS}  # fmt: skip
+        print(f"{'method':30} {'family':13} offered by")
+        for name, spec in METHODS.items():
+            where = ", ".join(k for k, listed in offered.items() if name in listed) or "Python"
+            defaults = f"  (default: {', '.join(spec.default_for)})" if spec.default_for else ""
+            print(f"{name:30} {spec.family:13} {where}{defaults}")
+        return
+    print(f"{'metric':22} {'family':13} {'better':7} needs")
+    for name, spec in METRICS.items():
+        better = "higher" if spec.higher_is_better else "lower"
+        chance = "  (has a chance level)" if spec.chance is not None else ""
+        print(f"{name:22} {spec.family:13} {better:7} {', '.join(sorted(spec.needs))}{chance}")
+
+
 def _app(args) -> None:
     import os
     import subprocess
@@ -247,7 +273,9 @@ def parser() -> argparse.ArgumentParser:
         help="efficientnet_lite0 (demo) or a TorchScript file (needs --trust-torchscript)",
     )
     image.add_argument("--trust-torchscript", action="store_true", help=TRUST_HELP)
-    image.add_argument("--method", default="gradcam", help="any method name (default gradcam)")
+    image.add_argument("--method", default=None,
+                       help="any method name (default: the registry's first map, gradcam; "
+                            "see perspicio list methods)")  # fmt: skip
     image.add_argument("--target", default=None,
                        help="class index or name, or a detector's detection index (default: "
                             "predicted / the top detection)")  # fmt: skip
@@ -272,7 +300,8 @@ def parser() -> argparse.ArgumentParser:
         "--model", default="minilm", choices=["minilm", "tiny"],
         help="minilm (demo sentiment model) or tiny",
     )  # fmt: skip
-    txt.add_argument("--method", default="layer_integrated_gradients")
+    txt.add_argument("--method", default=None,
+                     help="default: the registry's, layer_integrated_gradients")  # fmt: skip
     txt.add_argument("--target", default=None, help="label name (default: predicted)")
     txt.add_argument("--out", default="explanation.html", help="output .html or .png")
     txt.add_argument("--seed", type=int, default=0)
@@ -308,6 +337,10 @@ def parser() -> argparse.ArgumentParser:
         help="a CSV of the reference population (default: the demo model's training split)",
     )  # fmt: skip
     imp.set_defaults(run=_importance)
+
+    listing = sub.add_parser("list", help="the registry's methods or metrics")
+    listing.add_argument("what", choices=["methods", "metrics"])
+    listing.set_defaults(run=_list)
 
     app = sub.add_parser("app", help="start the web app on 127.0.0.1")
     app.add_argument("--port", type=int, default=8501)

@@ -8,14 +8,19 @@ any function returning scores (scikit-learn's ``predict_proba`` included).
 
 from .background import Reference, make_reference
 from .explain import MIN_POPULATION, explain, global_importance
-from .explainer import TABULAR_METHODS, Explainer
+from .explainer import GRADIENT_FREE, TABULAR_METHODS, TREE_METHODS, Explainer
 from .explanation import TabularExplanation
 from .influence import TrainingInfluence
+from .trees import TreeShap, TreeShapPathDependent
 
 __all__ = [
     "TrainingInfluence",
     "MIN_POPULATION",
+    "GRADIENT_FREE",
     "TABULAR_METHODS",
+    "TREE_METHODS",
+    "TreeShap",
+    "TreeShapPathDependent",
     "Explainer",
     "Reference",
     "TabularExplanation",

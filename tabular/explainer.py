@@ -22,38 +22,40 @@ from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
 from perspicio.core.efficiency import check_efficiency, rtol_for
 from perspicio.core.explanation import fingerprint_of
-from perspicio.core.registry import Prepared, get_spec, names, prepare
+from perspicio.core.registry import (
+    MethodNames,
+    MethodSpec,
+    Prepared,
+    default_method,
+    get_spec,
+    instantiate,
+    prepare,
+)
 
 from ._data import as_model, column_groups, input_width, parameter_dtype, to_matrix
 from .background import BASELINE_KINDS, Reference, default_kind, make_reference
 from .explanation import TabularExplanation
 from .pipeline import PreprocessedModel
-from .trees import (
-    DEEPEST_PATH,
-    TreeEnsemble,
-    check_depth,
-    expected_value,
-    interventional_shap,
-    is_tree_model,
-    path_dependent_shap,
-    probability_shap,
-    read_tree_model,
-    resolve_output,
-)
+from .trees import TreeEnsemble, is_tree_model, read_tree_model, resolve_output
 
-#: the exact methods for tree ensembles: interventional Shapley values against the
-#: background (the default), and the path-dependent ones (the trees' own cover)
-TREE_METHOD = "tree_shap"
-TREE_PATH_METHOD = "tree_shap_path_dependent"
 
-#: The methods that attribute to the input columns (layer, neuron and CAM methods do not;
-#: occlusion slides windows over neighbouring values, and a table's columns have no
-#: neighbours: feature_ablation is its tabular form).
-TABULAR_METHODS = tuple(
-    sorted(names(attributes_inputs=True, needs_layer=False, needs_window=False))
-)
+def _for_columns(spec: MethodSpec) -> bool:
+    """A method that attributes to a torch model's (or a function's) input columns: not a
+    layer's, neuron's or CAM's; not occlusion (it slides windows over neighbouring values,
+    and a table's columns have no neighbours: feature_ablation is its tabular form)."""
+    return (
+        not spec.tree and spec.attributes_inputs and not spec.needs_layer and not spec.needs_window
+    )
+
+
+#: The methods for torch models' columns (a live, sorted view of the registry).
+TABULAR_METHODS = MethodNames(_for_columns, sort=True)
 #: The methods that need no gradient: any function returning scores can be explained by them.
-GRADIENT_FREE = tuple(m for m in TABULAR_METHODS if not get_spec(m).input_gradients)
+GRADIENT_FREE = MethodNames(lambda spec: _for_columns(spec) and spec.black_box, sort=True)
+#: The exact methods for tree ensembles (registered by :mod:`perspicio.tabular.trees`):
+#: interventional Shapley values against the background (the default), and the
+#: path-dependent ones (the trees' own cover).
+TREE_METHODS = MethodNames(lambda spec: spec.tree)
 
 
 class Explainer:
@@ -70,9 +72,10 @@ class Explainer:
         The reference population: the training data, or a sample of it. With a
         ``preprocessor``, a DataFrame of the original columns.
     method : str, optional
-        A name from :data:`TABULAR_METHODS`; ``integrated_gradients`` for torch models,
-        ``"tree_shap"`` (exact interventional Shapley values against the background) for
-        tree models, ``kernel_shap`` for callables by default. Tree models also take
+        A name from :data:`TABULAR_METHODS`, or for tree models :data:`TREE_METHODS`.
+        By default the registry's (``default_for``): ``integrated_gradients`` for torch
+        models, ``"tree_shap"`` (exact interventional Shapley values against the
+        background) for tree models, ``kernel_shap`` for callables. Tree models also take
         ``"tree_shap_path_dependent"`` (no background: the trees' own cover).
     baseline : "mean", "median", "zeros", "background" or a row, optional
         How the background becomes a reference. ``"mean"``/``"median"`` (the most frequent
@@ -164,6 +167,7 @@ class Explainer:
             raise TypeError(f"`seed` must be an int or None, got {type(seed).__name__} {seed!r}")
         self.user_model = model
         self.tree: TreeEnsemble | None = None
+        self.tree_method: Any = None  # the registered tree strategy (TreeShap...)
         self.tree_output = ""
         self.tree_slope: float | None = None  # a margin rescaled onto σ(slope·margin)
         tree_model = preprocessor is None and is_tree_model(model)
@@ -202,16 +206,16 @@ class Explainer:
             categorical = None
             self.model_name = _model_name(model)
             self.categories = {}
-            if tree_model and method in (None, TREE_METHOD, TREE_PATH_METHOD):
+            tree_method = isinstance(method, str) and method in TREE_METHODS
+            if tree_model and (method is None or tree_method):
                 self.tree = read_tree_model(model, values[0].double().numpy())
-                if method != TREE_PATH_METHOD:  # refused here, not at the first explain
-                    check_depth(self.tree, DEEPEST_PATH, f"{TREE_METHOD!r} values")
-                if method == TREE_PATH_METHOD and self.tree_slope is not None:
-                    raise ValueError(
-                        f"`method` {TREE_PATH_METHOD!r} explains the margin; the probability "
-                        f"output is explained with {TREE_METHOD!r} (against the background)"
-                    )
-            elif method in (TREE_METHOD, TREE_PATH_METHOD):
+                # refused here (a path too deep, an output the method cannot explain), not
+                # at the first explain
+                self.tree_method = instantiate(
+                    get_spec(method or default_method("table_tree")), self.tree,
+                    slope=self.tree_slope,
+                )  # fmt: skip
+            elif tree_method:
                 raise ValueError(
                     f"`method` {method!r} needs a tree model (scikit-learn, XGBoost or "
                     f"LightGBM), got {type(model).__name__}"
@@ -223,7 +227,7 @@ class Explainer:
                 "send them down the trees' default branches; other methods need them imputed"
             )
         if self.tree is not None:
-            self.method = method or TREE_METHOD
+            self.method = method or default_method("table_tree")
             kind = "background" if baseline is None else baseline
         else:
             self.method = self._check_method(method)
@@ -243,7 +247,7 @@ class Explainer:
     def _check_method(self, method: Any) -> str:
         differentiable = getattr(self.model, "differentiable", True)
         if method is None:
-            return "integrated_gradients" if differentiable else "kernel_shap"
+            return default_method("table" if differentiable else "table_function")
         if not isinstance(method, str):
             raise TypeError(f"`method` must be a method name, got {type(method).__name__}")
         get_spec(method)  # a ValueError naming `method` for unknown names
@@ -317,15 +321,10 @@ class Explainer:
             with torch.no_grad():
                 out = net(xs)
             targets = self._targets(target, out)
-            if self.tree is not None:  # exact
+            if self.tree is not None:  # exact, against every reference row (or the cover)
                 index = torch.tensor([0 if t is None else t for t in targets])
-                if self.method == TREE_PATH_METHOD:
-                    phi = path_dependent_shap(self.tree, xs).cpu()  # (N, F, K)
-                elif self.tree_slope is not None:  # the margin's, rescaled per pair
-                    phi = probability_shap(self.tree, xs, refs, self.tree_slope).cpu()
-                else:  # against every reference row
-                    phi = interventional_shap(self.tree, xs, refs).cpu()
-                attr, grouped = phi[torch.arange(len(phi)), :, index], False
+                run = prepare(self.tree_method, None, Facts(xs, target=index, population=refs))
+                attr, grouped = run.attribute().cpu(), False
             else:
                 core_target = None if targets[0] is None else targets
                 run = self._prepare(xs, refs, core_target)
@@ -333,8 +332,8 @@ class Explainer:
             with torch.no_grad():
                 scores = _select(out, targets).cpu()
                 base_scores = _reference_scores(net(refs), targets).cpu()
-            if self.method == TREE_PATH_METHOD:  # the cover-weighted mean output
-                base_scores = expected_value(self.tree)[index].to(base_scores.dtype)
+            if self.tree is not None and not run.spec.accepts("baselines"):  # the cover's
+                base_scores = self.tree_method.expected_value(index).to(base_scores.dtype)
             if self.check_efficiency and self.tree is not None:
                 check_efficiency(attr, base_scores, scores, self.tree.rtol,
                                  model=self.model_name)  # fmt: skip
@@ -361,12 +360,7 @@ class Explainer:
         """What a report needs to reproduce the explanation."""
         baseline = self.baseline if isinstance(self.baseline, str) else "row"
         if self.tree is not None:
-            algorithm = ("path-dependent tree Shapley values (exact; the trees' cover, no "
-                         "background)" if self.method == TREE_PATH_METHOD
-                         else "interventional tree Shapley values of the margin (exact), "
-                         "rescaled per background row onto the probability"
-                         if self.tree_slope is not None
-                         else "interventional tree Shapley values (exact)")  # fmt: skip
+            algorithm = self.tree_method.algorithm
             return {"model": self.model_name, "baseline": baseline,
                     "background": self.background_description, "algorithm": algorithm,
                     "output": self.tree_output}  # fmt: skip
@@ -520,4 +514,4 @@ def _model_name(model: Any) -> str:
     return type(model).__name__
 
 
-__all__ = ["BASELINE_KINDS", "TABULAR_METHODS", "Explainer"]
+__all__ = ["BASELINE_KINDS", "GRADIENT_FREE", "TABULAR_METHODS", "TREE_METHODS", "Explainer"]

@@ -12,24 +12,25 @@ from perspicio.core._facts import Facts
 from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
 from perspicio.core.explanation import fingerprint_of
-from perspicio.core.registry import prepare
+from perspicio.core.registry import MethodNames, MethodSpec, prepare
 
 from .adapters import TextForward, check_vocabulary, embedding_layer, labels_of, max_positions
 from .explanation import TextExplanation
 from .tokens import baseline_ids, encode, word_groups, words_of
 
-#: The methods offered for texts: at the embedding layer, or on word (token) groups whose
-#: tokens are replaced by the baseline token. How each is called is its registry spec's.
-METHODS = (
-    "layer_integrated_gradients",
-    "layer_gradient_x_activation",
-    "layer_deeplift",
-    "occlusion",
-    "feature_ablation",
-    "shapley_value_sampling",
-    "lime",
-    "kernel_shap",
-)
+
+#: The methods offered for texts (a live view of the registry): the layer methods that
+#: explain at the token-embedding layer (``token_layer``), and the perturbation methods that
+#: take word (token) groups, whose tokens are replaced by the baseline token (one call per
+#: text, every group affordable). How each is called is its registry spec's.
+def _explains_texts(spec: MethodSpec) -> bool:
+    if spec.token_layer:
+        return True
+    affordable = spec.min_batch == 1 and spec.max_features is None
+    return spec.black_box and spec.takes_groups and affordable
+
+
+METHODS = MethodNames(_explains_texts)
 
 
 def _targets(target: Any, probs: torch.Tensor, id2label: dict[int, str] | None) -> list[int]:
@@ -81,10 +82,9 @@ def explain(
     target : None, int, label name, or a list with one per text
         None explains the predicted label; names come from ``model.config.id2label``.
     method : str
-        ``layer_integrated_gradients`` (default), ``layer_gradient_x_activation``,
-        ``layer_deeplift`` (at the embedding layer), or ``occlusion``, ``feature_ablation``,
-        ``shapley_value_sampling``, ``lime``, ``kernel_shap`` (each word's tokens replaced
-        by the baseline token).
+        A name from :data:`METHODS` (the registry's methods for texts: layer methods at the
+        embedding layer, and perturbation methods that replace each word's tokens by the
+        baseline token); ``layer_integrated_gradients`` by default.
     baseline : "pad", "mask", "unk" or a tensor of token ids
         Special tokens ([CLS], [SEP], <s>, </s>) keep their ids.
     granularity : "word" or "token"
@@ -178,7 +178,7 @@ def _check_arguments(model, tokenizer, text, method, granularity, n_steps, max_l
     else:
         raise TypeError(f"`text` must be a string or a list of strings, got {type(text).__name__}")
     if method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
+        raise ValueError(f"`method` must be one of {tuple(METHODS)}, got {method!r}")
     if granularity not in ("word", "token"):
         raise ValueError(f"`granularity` must be 'word' or 'token', got {granularity!r}")
     check_positive_int(n_steps, "n_steps")

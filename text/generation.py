@@ -15,21 +15,14 @@ from perspicio.core import (
     TextTokenInput,
 )
 from perspicio.core._facts import Facts
-from perspicio.core.registry import get_spec
+from perspicio.core.registry import MethodNames, arguments, get_spec, instantiate
 
 from .adapters import embedding_layer
 
-#: The methods offered for generation: perturbation methods over the prompt's words (or
-#: tokens), and layer methods at the token embeddings. How each is called is its spec's.
-GENERATION_METHODS = (
-    "feature_ablation",
-    "shapley_value_sampling",
-    "shapley_values",
-    "kernel_shap",
-    "lime",
-    "layer_integrated_gradients",
-    "layer_gradient_x_activation",
-)
+#: The methods offered for generation (a live view of the registry: the specs that say
+#: ``generation``): perturbation methods over the prompt's words (or tokens), and layer
+#: methods at the token embeddings. How each is called is its spec's.
+GENERATION_METHODS = MethodNames(lambda spec: spec.generation)
 
 
 def _special_ids(tokenizer: Any) -> list[int]:
@@ -114,10 +107,10 @@ def explain_generation(
         baseline = None
     facts = Facts(inp, baseline=baseline, generator=seed, options=options,
                   layer=lambda: embedding_layer(model))  # fmt: skip
-    kwargs = spec.arguments(facts)
+    kwargs = arguments(spec, facts)
     kwargs.pop("target", None)  # the generation's target is the continuation
     wrapper = LLMGradientAttribution if spec.needs_layer else LLMAttribution
-    attr = wrapper(spec.create(model, facts), tokenizer)
+    attr = wrapper(instantiate(spec, model, facts), tokenizer)
     return attr.attribute(inp, target=target, gen_args=gen_args, skip_tokens=skip, **kwargs)
 
 
@@ -133,6 +126,6 @@ def _check(model, tokenizer, prompt, target, method, granularity) -> None:
     if target is not None and not isinstance(target, str):
         raise TypeError(f"`target` must be a str or None, got {type(target).__name__}")
     if method not in GENERATION_METHODS:
-        raise ValueError(f"`method` {method!r} is not one of {GENERATION_METHODS}")
+        raise ValueError(f"`method` {method!r} is not one of {tuple(GENERATION_METHODS)}")
     if granularity not in (None, "word", "token"):
         raise ValueError(f"`granularity` must be 'word' or 'token', got {granularity!r}")

@@ -6,12 +6,14 @@ baselines, superpixels, the Grad-CAM layer finder, and pictures that return Figu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
 
 from perspicio.core._fingerprint import model_fingerprint
+from perspicio.core.registry import defaults
 
 from .baselines import baseline_distribution, image_baseline
 from .cam import TokenGrid, find_cam_layer, find_last_conv, vit_reshape_transform
@@ -37,9 +39,12 @@ from .visualize import (
 )
 
 
-def compare(model, img, methods=("saliency", "integrated_gradients", "gradcam", "occlusion"),
-            sign: str | None = None, **kwargs: Any) -> Figure:  # fmt: skip
+def compare(model, img, methods: Sequence[str] | None = None, sign: str | None = None,
+            **kwargs: Any) -> Figure:  # fmt: skip
     """The image and one panel per method, in one Figure (``kwargs`` go to :func:`explain`).
+
+    ``methods``: by default the registry's methods declared for comparing images
+    (``default_for=("image_compare",)``: a gradient, a path method, a CAM, an occlusion).
 
     Examples
     --------
@@ -49,6 +54,8 @@ def compare(model, img, methods=("saliency", "integrated_gradients", "gradcam", 
     >>> len(fig.axes)
     3
     """
+    if methods is None:
+        methods = defaults("image_compare")
     results = [explain(model, img, method=m, **kwargs) for m in methods]
     fig = Figure(figsize=(3.2 * (len(results) + 1), 3.4))
     axes = fig.subplots(1, len(results) + 1)

@@ -15,8 +15,7 @@ from perspicio.core._batching import make_generator
 from perspicio.core._facts import Facts
 from perspicio.core._hooks import CallHooks, preserved_state
 from perspicio.core._inputs import check_positive_int
-from perspicio.core.registry import METHODS as REGISTRY
-from perspicio.core.registry import Prepared, prepare
+from perspicio.core.registry import MethodNames, MethodSpec, Prepared, prepare
 
 from ._image import check_channels, to_batch, to_display
 from .baselines import baseline_distribution, image_baseline
@@ -26,13 +25,19 @@ from .explanation import ImageExplanation
 from .segmentation import segment
 from .segmentation_target import RegionScores, class_map
 
-#: The methods that explain one image: those attributing to the pixels (of the image itself,
-#: not of a chosen neuron) and the class maps of a layer (the CAMs), in the registry's order.
-METHODS = tuple(
-    name
-    for name, spec in REGISTRY.items()
-    if spec.layer_map or (spec.attributes_inputs and not spec.needs_neuron and spec.min_batch == 1)
-)
+
+#: The methods that explain one image (a live view of the registry): those attributing to
+#: the pixels of a torch model (of the image itself, not of a chosen neuron) and the class
+#: maps of a layer (the CAMs), in the registry's order.
+def _explains_images(spec: MethodSpec) -> bool:
+    if spec.tree:
+        return False
+    return spec.layer_map or (
+        spec.attributes_inputs and not spec.needs_neuron and spec.min_batch == 1
+    )
+
+
+METHODS = MethodNames(_explains_images)
 
 
 def _is_topk(target: Any) -> bool:
@@ -170,11 +175,8 @@ def explain(
         None explains the predicted class (for a segmentation model without ``region``:
         the class with the highest mean probability over the pixels predicted as it).
     method : str or Attribution
-        A registry name: ``integrated_gradients`` (default), ``saliency``, ``deeplift``,
-        ``gradient_shap``, ``guided_backprop``, ``occlusion``, ``feature_ablation``,
-        ``shapley_value_sampling``, ``lime``, ``kernel_shap``, ``gradcam``,
-        ``gradcam_plus_plus``, ``score_cam``, ``guided_gradcam``,
-        ``noise_tunnel:<name>``..., or an instance.
+        A name from :data:`METHODS` (``integrated_gradients`` by default; ``saliency``,
+        ``occlusion``, ``gradcam``...), ``noise_tunnel:<name>``, or an instance.
     baseline : str or tensor
         ``black``, ``white``, ``blur``, ``uniform``, ``mean`` or a tensor (a list of kinds
         for the methods that take a distribution).

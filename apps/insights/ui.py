@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from perspicio.core.registry import default_method
+
 from .visualizer import METHOD_ARGUMENTS
 
 
@@ -25,7 +27,9 @@ def explorer(visualizer: Any, key: str = "insights") -> None:
             "Explain with every model, side by side", key=f"{key}_all_models"
         )
     with right:
-        method = st.selectbox("Method", list(METHOD_ARGUMENTS), key=f"{key}_method")
+        methods = list(METHOD_ARGUMENTS)
+        method = st.selectbox("Method", methods, index=methods.index(default_method("explorer")),
+                              key=f"{key}_method")  # fmt: skip
         arguments = {
             name: st.number_input(name, 1, 500, int(default), key=f"{key}_arg_{name}")
             for name, default in METHOD_ARGUMENTS[method].items()

@@ -12,7 +12,7 @@ tokens, bars). Everything stays in the calling process: no model or data is pick
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,20 +20,46 @@ import torch
 from torch import Tensor, nn
 
 from perspicio.core._facts import Facts
-from perspicio.core.registry import prepare
+from perspicio.core.registry import MethodNames, MethodSpec, get_spec, prepare
 
 from .features import BaseFeature, FeatureView
 
-#: The methods the explorer offers, with the arguments a person may set.
-METHOD_ARGUMENTS: dict[str, dict[str, Any]] = {
-    "integrated_gradients": {"n_steps": 25},
-    "saliency": {},
-    "input_x_gradient": {},
-    "deeplift": {},
-    "gradient_shap": {"n_samples": 10},
-    "occlusion": {"window": 3},
-    "feature_ablation": {},
-}
+
+def _explores(spec: MethodSpec) -> bool:
+    """A method the explorer offers: it attributes to the inputs of a torch model (not of a
+    chosen neuron), one example at a time, every input element a feature."""
+    return (
+        not spec.tree
+        and spec.attributes_inputs
+        and not spec.needs_layer
+        and spec.min_batch == 1
+        and spec.max_features is None
+    )
+
+
+class _MethodArguments(Mapping[str, dict[str, Any]]):
+    """``{method: {setting: starting value}}`` for every method the explorer offers: a live,
+    read-only view of the registry (the specs' ``settings``)."""
+
+    names = MethodNames(_explores)
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        if name not in self.names:
+            raise KeyError(name)
+        return get_spec(name).settings
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+#: The methods the explorer offers, with the settings a person may change.
+METHOD_ARGUMENTS: Mapping[str, dict[str, Any]] = _MethodArguments()
 
 
 @dataclass
@@ -236,7 +262,7 @@ class AttributionVisualizer:
         """Attribute ``example`` with ``method`` (a perspicio method name) for ``target``
         (a class name; by default the true label, else the prediction)."""
         if method not in METHOD_ARGUMENTS:
-            raise ValueError(f"`method` must be one of {sorted(METHOD_ARGUMENTS)}, got {method!r}")
+            raise ValueError(f"`method` must be one of {list(METHOD_ARGUMENTS)}, got {method!r}")
         net = self.models[model]
         if target is None:
             use_label = self.use_label_for_attr and example.label is not None
@@ -245,7 +271,7 @@ class AttributionVisualizer:
             raise ValueError(f"`target` {target!r} is not one of the visualizer's classes")
         prepared = tuple(f.prepare(x) for f, x in zip(self.features, example.inputs))
         baselines = tuple(f.baseline(x) for f, x in zip(self.features, prepared))
-        settings = dict(METHOD_ARGUMENTS[method])
+        settings = METHOD_ARGUMENTS[method]
         window = arguments.pop("window", settings.pop("window", None))  # occlusion's size
         facts = Facts(
             prepared,

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from perspicio.apps import common
+from perspicio.core.registry import default_method
 from perspicio.text import GENERATION_METHODS, explain_generation
 
 model, tokenizer = common.generation_demo()
@@ -13,7 +14,9 @@ st.caption(
 prompt = st.text_area("Prompt", "it rained in oslo . my friend likes chile . the capital of "
                       "kenya is", key="gen_prompt")  # fmt: skip
 target = st.text_input("Target (empty: the model's own greedy answer)", "", key="gen_target")
-method = st.selectbox("Method", GENERATION_METHODS, key="gen_method")
+methods = list(GENERATION_METHODS)
+method = st.selectbox("Method", methods, index=methods.index(default_method("generation")),
+                      key="gen_method")  # fmt: skip
 
 
 def explain():

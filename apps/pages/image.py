@@ -8,10 +8,13 @@ import torch
 
 from perspicio import vision
 from perspicio.apps import common
+from perspicio.core.registry import default_method, get_metric, metric_names
 from perspicio.models import load_model_file
 from perspicio.vision.demo import SAMPLES, sample_image
 
 demo = common.image_demo()
+#: the faithfulness metrics of the registry that score a map without re-running its method
+SCORES = [m for m in metric_names(family="faithfulness") if "method" not in get_metric(m).needs]
 PHOTO = "photo classifier (EfficientNet-Lite0)"
 left, right = st.columns([1, 2])
 with left:
@@ -51,8 +54,9 @@ with left:
             key="img_model",
         )
     )
-    methods = st.multiselect("Methods (up to four)", vision.METHODS, default=["gradcam"],
-                             max_selections=4, key="img_methods")  # fmt: skip
+    methods = st.multiselect("Methods (up to four)", list(vision.METHODS),
+                             default=[default_method("image_interactive")], max_selections=4,
+                             key="img_methods")  # fmt: skip
     baseline = st.selectbox("Baseline", ["black", "blur", "white", "uniform", "mean"],
                             key="img_baseline")  # fmt: skip
     n_segments = st.slider("Superpixels (perturbation methods)", 10, 100, 40, key="img_segments")
@@ -63,7 +67,7 @@ with left:
     box = st.text_input("Box x0,y0,x1,y1 (detectors: the object to explain, of the target "
                         "class; segmentation models: where the class is scored)",
                         key="img_box")  # fmt: skip
-    score = st.checkbox("Score the methods (deletion, insertion, infidelity)", key="img_score")
+    score = st.checkbox(f"Score the methods ({', '.join(SCORES)})", key="img_score")
     shown = image if kind == PHOTO else image.permute(1, 2, 0).numpy()
     st.image(shown, caption="input", width=224)
 
@@ -101,7 +105,8 @@ def explain():
 
 
 def _scores(model, results):
-    """Deletion, insertion and infidelity of each method's map, on the class probabilities."""
+    """The faithfulness metrics of each method's map (:data:`SCORES`), on the class
+    probabilities."""
     from perspicio.core.metrics import score_attributions
 
     probabilities = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
@@ -109,7 +114,7 @@ def _scores(model, results):
     table = score_attributions(
         probabilities, x,
         {exp.method: exp.attributions[:1].expand_as(x) for exp in results},  # CAMs: every channel
-        metrics=("deletion_auc", "insertion_auc", "infidelity"),
+        metrics=SCORES,
         target=results[0].targets[0],
         feature_mask=vision.segment(results[0].image[0], "slic", n_segments),
         n_steps=10, generator=0,

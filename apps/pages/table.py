@@ -8,9 +8,10 @@ import streamlit as st
 
 from perspicio import tabular
 from perspicio.apps import common
+from perspicio.core.registry import default_method
 from perspicio.models import load_tree_model_upload, tree_columns
 from perspicio.tabular import MIN_POPULATION, TABULAR_METHODS, TabularExplanation
-from perspicio.tabular.explainer import GRADIENT_FREE
+from perspicio.tabular.explainer import GRADIENT_FREE, TREE_METHODS
 
 
 @st.cache_resource(show_spinner="Preparing the explainer...", max_entries=len(TABULAR_METHODS))
@@ -103,9 +104,9 @@ if source != sources[0]:
     fingerprint = int(pd.util.hash_pandas_object(frame, index=False).sum())
 row = st.number_input("Row", 0, len(frame) - 1, 0, key="tab_row")
 if tree_model is None:
-    methods, default = list(TABULAR_METHODS), "integrated_gradients"
+    methods, default = list(TABULAR_METHODS), default_method("table")
 else:  # exact tree Shapley values first; the sampled ones still work on any function
-    methods, default = ["tree_shap", "tree_shap_path_dependent", *GRADIENT_FREE], "tree_shap"
+    methods, default = [*TREE_METHODS, *GRADIENT_FREE], default_method("table_tree")
 method = st.selectbox("Method", methods, index=methods.index(default), key="tab_method")
 
 
@@ -123,7 +124,7 @@ def show_row(exp) -> None:
 
 
 def explain_table():
-    name = "kernel_shap" if tree_model is None else "tree_shap"
+    name = default_method("table_importance" if tree_model is None else "table_tree")
     explainer = explainer_for(name)
     bar, parts = st.progress(0.0, text="explaining rows"), []
     for start in range(0, len(frame), 64):

@@ -4,12 +4,15 @@ import streamlit as st
 
 from perspicio import text
 from perspicio.apps import common
+from perspicio.core.registry import default_method
 
 model, tokenizer, description = common.text_demo()
 st.caption(description)
 sentence = st.text_area("Text", "A gorgeous, witty film that never stops surprising.",
                         key="txt_input")  # fmt: skip
-method = st.selectbox("Method", text.METHODS, key="txt_method")
+methods = list(text.METHODS)
+method = st.selectbox("Method", methods, index=methods.index(default_method("text")),
+                      key="txt_method")  # fmt: skip
 granularity = st.radio("Granularity", ["word", "token"], horizontal=True, key="txt_granularity")
 
 

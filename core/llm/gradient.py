@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ..attribution import Attribution, LayerAttribution
 from ..errors import AttributionTypeError, AttributionValueError
-from ..layer.layer_gradient_shap import LayerGradientShap
+from ..registry import spec_of
 from . import _common as C
 from .inputs import TextTokenInput
 from .result import LLMAttributionResult
@@ -171,7 +171,7 @@ class LLMGradientAttribution(C.GenerationAttribution):
                 f"`baselines` has {b.shape[-1]} tokens; give one per prompt token "
                 f"({prompt.numel()})"
             )
-        if isinstance(self.attr_method, LayerGradientShap):
+        if spec_of(type(self.attr_method)).baselines == "distribution":
             return (b,)  # a distribution of baseline rows
         return (b.expand(rows, -1) if b.shape[0] == 1 else b,)
 

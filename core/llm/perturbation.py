@@ -25,19 +25,27 @@ from torch import Tensor
 
 from ..attribution import Attribution
 from ..errors import AttributionTypeError, AttributionValueError
-from ..primary.feature_ablation import FeatureAblation
-from ..primary.kernel_shap import KernelShap
-from ..primary.lime import Lime
-from ..primary.shapley_value_sampling import ShapleyValueSampling
-from ..primary.shapley_values import ShapleyValues
+from ..registry import MethodSpec, get_spec, names, spec_of
 from . import _common as C
 from .inputs import InterpretableInput, TextTemplateInput, TextTokenInput
 from .result import LLMAttributionResult
 from .scoring import one_pass_is_exact, rows_per_pass, score_one_pass, score_stepwise
 
-#: methods whose attribution of the total and of each token share their evaluations
-PER_TOKEN_METHODS = (FeatureAblation, ShapleyValueSampling, ShapleyValues)
-SUPPORTED_METHODS = PER_TOKEN_METHODS + (Lime, KernelShap)
+
+def _wraps(spec: MethodSpec) -> bool:
+    """A method this class wraps: a perturbation method the registry offers for generation."""
+    return spec.generation and spec.black_box
+
+
+class _Classes:
+    """The classes of the registered methods a query selects, read when asked (a class
+    attribute that follows the registry)."""
+
+    def __init__(self, query) -> None:
+        self.query = query
+
+    def __get__(self, instance: Any, owner: Any = None) -> tuple[type, ...]:
+        return tuple(get_spec(n).cls for n in names() if self.query(get_spec(n)))
 
 
 class _Scores:
@@ -97,7 +105,10 @@ class LLMAttribution(C.GenerationAttribution):
     (['blue', 'red'], True)
     """
 
-    SUPPORTED_METHODS = SUPPORTED_METHODS
+    #: the classes it wraps, and those whose attribution of the total and of each token
+    #: share their evaluations (``per_output_token``), as the registry says now
+    SUPPORTED_METHODS = _Classes(_wraps)
+    SUPPORTED_PER_TOKEN_ATTR_METHODS = _Classes(lambda s: _wraps(s) and s.per_output_token)
     SUPPORTED_INPUTS: tuple[type, ...] = (TextTemplateInput, TextTokenInput)
 
     def __init__(self, attr_method: Attribution, tokenizer: Any,
@@ -105,13 +116,13 @@ class LLMAttribution(C.GenerationAttribution):
         super().__init__(attr_method, tokenizer, attr_target)
 
     def check_method(self, attr_method: Any) -> None:
-        if not isinstance(attr_method, self.SUPPORTED_METHODS):
-            names = ", ".join(c.__name__ for c in self.SUPPORTED_METHODS)
+        if not (isinstance(attr_method, Attribution) and _wraps(spec_of(type(attr_method)))):
+            supported = ", ".join(c.__name__ for c in self.SUPPORTED_METHODS)
             hint = (" (gradient methods: LLMGradientAttribution)"
                     if not isinstance(attr_method, Attribution) or hasattr(attr_method, "layer")
                     else "")  # fmt: skip
             raise AttributionTypeError(
-                f"`attr_method` must be one of {names}, got {type(attr_method).__name__}{hint}"
+                f"`attr_method` must be one of {supported}, got {type(attr_method).__name__}{hint}"
             )
 
     # ----------------------------------------------------------------- scoring
@@ -193,7 +204,8 @@ class LLMAttribution(C.GenerationAttribution):
         target_ids = self._target(inp, target, skip_tokens, gen_args)
         scores = self._scores(inp, target_ids, kwargs, _inspect_forward)
         features = inp.to_tensor().to(C.model_device(self.model))
-        n_out = 1 + target_ids.numel() if isinstance(self.attr_method, PER_TOKEN_METHODS) else 1
+        per_token = spec_of(type(self.attr_method)).per_output_token
+        n_out = 1 + target_ids.numel() if per_token else 1
         method = copy.copy(self.attr_method)
         method.forward_func = scores
         kwargs.setdefault("perturbations_per_eval", 10**6)  # the scorer batches model calls

@@ -9,25 +9,14 @@ import torch
 
 from .._batching import make_generator, progress
 from .._facts import Facts
-from .._inputs import TensorOrTuple, as_tuple, like_inputs
+from .._inputs import TensorOrTuple
 from .._precision import widen
 from ..attribution import Attribution
 from ..errors import AttributionTypeError, AttributionValueError
-from ..registry import Prepared, prepare
+from ..registry import HIGHER_IS_BETTER, METRICS, Prepared, Scoring, get_metric, prepare
 from ._common import require_pandas
-from .complexity import sparseness
-from .faithfulness import deletion_curve, insertion_curve
-from .infidelity import infidelity
-from .sensitivity import sensitivity_max
 
-#: Every metric ``compare_methods`` knows, and whether a higher value is better.
-HIGHER_IS_BETTER = {
-    "infidelity": False,
-    "sensitivity": False,
-    "deletion_auc": False,
-    "insertion_auc": True,
-    "sparseness": True,
-}
+__all__ = ["HIGHER_IS_BETTER", "compare_methods", "score_attributions"]
 
 
 def _methods(model: Callable, methods: Any, facts: Facts) -> dict[str, Prepared]:
@@ -45,51 +34,57 @@ def _methods(model: Callable, methods: Any, facts: Facts) -> dict[str, Prepared]
     return out
 
 
-def _noise_perturbation(sigma: float, generator: torch.Generator | None) -> Callable:
-    def perturb(inputs: TensorOrTuple):
-        xs, was_tuple = as_tuple(inputs)
-        noise = tuple(
-            sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-            for x in xs
+def _metrics(metrics: Sequence[str] | None, mask: Any, with_method: bool) -> tuple[str, ...]:
+    """The metrics asked for, checked against the registry; by default every registered
+    metric this call can compute (those needing a ground-truth ``mask`` when one is given,
+    those needing the method when it is there)."""
+    if metrics is None:
+        return tuple(
+            name
+            for name, spec in METRICS.items()
+            if ("mask" not in spec.needs or mask is not None)
+            and ("method" not in spec.needs or with_method)
         )
-        return like_inputs(noise, was_tuple), like_inputs(
-            tuple(x - e for x, e in zip(xs, noise)), was_tuple
+    if isinstance(metrics, str):
+        raise AttributionTypeError(
+            f"`metrics` must be a sequence of metric names, got the str {metrics!r}"
         )
-
-    return perturb
-
-
-def _check_metrics(metrics: Sequence[str]) -> None:
-    unknown = [m for m in metrics if m not in HIGHER_IS_BETTER]
+    unknown = [m for m in metrics if m not in METRICS]
     if unknown:
-        raise AttributionValueError(
-            f"unknown metric(s) {unknown}; known: {sorted(HIGHER_IS_BETTER)}"
-        )
+        raise AttributionValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
+    for name in metrics:
+        needs = get_metric(name).needs
+        if "mask" in needs and mask is None:
+            raise AttributionValueError(
+                f"`mask`: metric {name!r} scores the attributions against a ground-truth mask; "
+                "give one"
+            )
+        if "method" in needs and not with_method:
+            raise AttributionValueError(
+                f"`metrics`: {name!r} re-explains other inputs and needs the method; use "
+                "compare_methods"
+            )
+    return tuple(metrics)
 
 
-def _score(
-    metric: str, model: Callable, inputs: TensorOrTuple, attr: TensorOrTuple, target: Any,
-    baselines: Any, feature_mask: Any, n_perturb_samples: int, noise_scale: float, n_steps: int,
-    gen: torch.Generator | None,
-) -> float:  # fmt: skip
-    """One metric of precomputed attributions, averaged over the examples."""
-    if metric == "infidelity":
-        value = infidelity(model, _noise_perturbation(noise_scale, gen), inputs, attr,
-                           target=target, n_perturb_samples=n_perturb_samples,
-                           normalize=True)  # fmt: skip
-    elif metric in ("deletion_auc", "insertion_auc"):
-        curve = deletion_curve if metric == "deletion_auc" else insertion_curve
-        value = curve(model, inputs, attr, target=target, baselines=baselines,
-                      feature_mask=feature_mask, n_steps=n_steps).auc  # fmt: skip
-    else:
-        value = sparseness(attr)
+def _score(metric: str, scoring: Scoring) -> float:
+    """One metric of the attributions, averaged over the examples."""
+    value = get_metric(metric).score(scoring)
     return float(widen(torch.as_tensor(value)).mean())
 
 
-def _table(rows: dict[str, dict[str, float]], metrics: Sequence[str]):
+def _table(rows: dict[str, dict[str, float]], metrics: Sequence[str], last: Scoring | None):
+    """The table, with each metric's direction and, for the metrics that have one, the
+    chance level of the ground-truth mask (``attrs``)."""
     table = require_pandas().DataFrame.from_dict(rows, orient="index")[list(metrics)]
     table.index.name = "method"
-    table.attrs["higher_is_better"] = {m: HIGHER_IS_BETTER[m] for m in metrics}
+    table.attrs["higher_is_better"] = {m: METRICS[m].higher_is_better for m in metrics}
+    chance = {m: METRICS[m].chance for m in metrics if METRICS[m].chance is not None}
+    if chance and last is not None:
+        maps = last.attributions[0] if isinstance(last.attributions, tuple) else last.attributions
+        table.attrs["chance_level"] = {
+            m: float(level(last.mask, maps).mean()) for m, level in chance.items()
+        }
     return table
 
 
@@ -97,7 +92,7 @@ def score_attributions(
     model: Callable,
     inputs: TensorOrTuple,
     attributions: dict[str, TensorOrTuple],
-    metrics: Sequence[str] = ("infidelity", "deletion_auc", "insertion_auc", "sparseness"),
+    metrics: Sequence[str] | None = None,
     target: Any = None,
     baselines: Any = None,
     feature_mask: Any = None,
@@ -105,11 +100,13 @@ def score_attributions(
     noise_scale: float = 0.1,
     n_steps: int = 20,
     generator: int | torch.Generator | None = None,
+    mask: Any = None,
 ):
     """Score attributions computed elsewhere (a front end's, say); one row per entry of
     ``attributions`` (``{label: attributions shaped like the inputs}``), one column per
-    metric, as :func:`compare_methods` does. ``sensitivity`` needs the method itself and is
-    :func:`compare_methods`'s only.
+    metric, as :func:`compare_methods` does. By default every registered metric that needs
+    no method (``sensitivity`` re-explains noisy inputs and is :func:`compare_methods`'s
+    only) and, where a ground-truth ``mask`` is given, the localisation metrics.
 
     Examples
     --------
@@ -120,27 +117,26 @@ def score_attributions(
     ...                            generator=0)
     >>> list(table.index), table.attrs["higher_is_better"]["insertion_auc"]
     (['x*w'], True)
+    >>> list(table.columns)
+    ['infidelity', 'deletion_auc', 'insertion_auc', 'sparseness']
     """
-    _check_metrics(metrics)
-    if "sensitivity" in metrics:
-        raise AttributionValueError(
-            "`metrics`: 'sensitivity' re-explains noisy inputs and needs the method; use "
-            "compare_methods"
-        )
+    metrics = _metrics(metrics, mask, with_method=False)
     gen = make_generator(0 if generator is None else generator)
-    rows = {
-        label: {m: _score(m, model, inputs, attr, target, baselines, feature_mask,
-                          n_perturb_samples, noise_scale, n_steps, gen) for m in metrics}
-        for label, attr in attributions.items()
-    }  # fmt: skip
-    return _table(rows, metrics)
+    rows, scoring = {}, None
+    for label, attr in attributions.items():
+        scoring = Scoring(model, inputs, attr, target=target, baselines=baselines,
+                          feature_mask=feature_mask, mask=mask,
+                          n_perturb_samples=n_perturb_samples, noise_scale=noise_scale,
+                          n_steps=n_steps, generator=gen)  # fmt: skip
+        rows[label] = {m: _score(m, scoring) for m in metrics}
+    return _table(rows, metrics, scoring)
 
 
 def compare_methods(
     model: Callable,
     inputs: TensorOrTuple,
     methods: Sequence[Any] | dict[str, Any],
-    metrics: Sequence[str] = tuple(HIGHER_IS_BETTER),
+    metrics: Sequence[str] | None = None,
     target: Any = None,
     baselines: Any = None,
     feature_mask: Any = None,
@@ -149,15 +145,20 @@ def compare_methods(
     n_steps: int = 20,
     generator: int | torch.Generator | None = None,
     show_progress: bool = False,
+    mask: Any = None,
 ):
     """Score each method with each metric; one row per method, one column per metric.
 
     ``methods``: registry names (``"integrated_gradients"``, ``"occlusion"``...), method
-    instances, or a ``{label: name or instance}`` dict. Metrics: ``infidelity`` (normalised,
-    Gaussian perturbations of scale ``noise_scale``), ``sensitivity`` (max-sensitivity,
-    radius ``noise_scale``), ``deletion_auc`` and ``insertion_auc`` (``feature_mask``
-    groups, ``n_steps``), ``sparseness`` (Gini). Each value is the mean over the examples.
-    ``result.attrs["higher_is_better"]`` records each metric's direction.
+    instances, or a ``{label: name or instance}`` dict. ``metrics``: names from the metric
+    registry (:data:`perspicio.core.registry.METRICS`); by default every registered metric
+    this call can compute: ``infidelity`` (normalised, Gaussian perturbations of scale
+    ``noise_scale``), ``sensitivity`` (max-sensitivity, radius ``noise_scale``),
+    ``deletion_auc`` and ``insertion_auc`` (``feature_mask`` groups, ``n_steps``),
+    ``sparseness`` (Gini), and, given a ground-truth ``mask``, the localisation scores.
+    Each value is the mean over the examples. ``result.attrs["higher_is_better"]`` records
+    each metric's direction, ``result.attrs["chance_level"]`` the mask's chance level for the
+    metrics that have one.
 
     Examples
     --------
@@ -168,10 +169,9 @@ def compare_methods(
     >>> list(table.columns), table.attrs["higher_is_better"]["infidelity"]
     (['infidelity', 'sensitivity', 'deletion_auc', 'insertion_auc', 'sparseness'], False)
     """
-    _check_metrics(metrics)
+    metrics = _metrics(metrics, mask, with_method=True)
     gen = make_generator(0 if generator is None else generator)
-    xs, _ = as_tuple(inputs)
-    rows = {}
+    rows, scoring = {}, None
     facts = Facts(inputs, target=target, baseline=baselines, feature_mask=feature_mask)
     for label, run in progress(_methods(model, methods, facts).items(), show_progress, "methods"):
         # the arguments with one entry per example are replicated with the noisy copies
@@ -181,27 +181,16 @@ def compare_methods(
         def explain(inp, _m=run.method, _fixed=fixed, **kw):
             return _m.attribute(inp, **_fixed, **kw)
 
-        attr = explain(inputs, **per_example)
-        row: dict[str, float] = {}
+        scoring = Scoring(model, inputs, explain(inputs, **per_example), target=target,
+                          baselines=baselines, feature_mask=feature_mask, mask=mask,
+                          explain=explain, per_example=per_example,
+                          n_perturb_samples=n_perturb_samples, noise_scale=noise_scale,
+                          n_steps=n_steps, generator=gen)  # fmt: skip
         for metric in metrics:
-            if metric == "sensitivity":
-                value = sensitivity_max(explain, inputs, perturb_radius=noise_scale,
-                                        n_perturb_samples=n_perturb_samples, generator=gen,
-                                        **per_example)  # fmt: skip
-                row[metric] = float(widen(torch.as_tensor(value)).mean())
-            else:
-                row[metric] = _score(
-                    metric,
-                    model,
-                    inputs,
-                    attr,
-                    target,
-                    baselines,
-                    feature_mask,
-                    n_perturb_samples,
-                    noise_scale,
-                    n_steps,
-                    gen,
+            if "maps" not in METRICS[metric].applies_to and not run.spec.attributes_inputs:
+                raise AttributionValueError(
+                    f"`metrics`: {metric!r} scores attributions shaped like the inputs; "
+                    f"method {label!r} attributes to a layer's units"
                 )
-        rows[label] = row
-    return _table(rows, metrics)
+        rows[label] = {m: _score(m, scoring) for m in metrics}
+    return _table(rows, metrics, scoring)

@@ -90,3 +90,120 @@ def test_property_queries():
     assert set(names(family="neuron")) == {n for n in METHODS if n.startswith("neuron_")}
     assert all(get_spec(n).sampling for n in ("lime", "kernel_shap", "gradient_shap"))
     assert not get_spec("saliency").sampling
+
+
+# ------------------------------------------------------------------ the registry's contract
+def test_every_public_attribution_class_is_registered_or_excluded_on_purpose():
+    import perspicio.core as core
+    from perspicio.core.attribution import Attribution
+    from perspicio.core.registry import EXCLUDED
+
+    registered = {spec.cls for spec in METHODS.values()}
+    public = {
+        name: obj
+        for name in core.__all__
+        if isinstance(obj := getattr(core, name), type) and issubclass(obj, Attribution)
+    }
+    missing = sorted(n for n, c in public.items() if c not in registered and n not in EXCLUDED)
+    assert not missing, (
+        f"register these in core/registry/methods.py or add them to EXCLUDED: {missing}"
+    )
+    stale = sorted(n for n in EXCLUDED if n not in public)
+    assert not stale, f"EXCLUDED names that perspicio.core no longer exports: {stale}"
+    assert not (set(EXCLUDED) & {c.__name__ for c in registered})
+
+
+def test_every_registered_method_is_exported_by_its_package():
+    """A registered class is public: ``perspicio.core`` exports core's, a front end's package
+    (``perspicio.tabular``) the methods it registers."""
+    import importlib
+
+    import perspicio.tabular  # noqa: F401  (registers the tree methods)
+
+    unexported = []
+    for name, spec in METHODS.items():
+        package = importlib.import_module(".".join(spec.cls.__module__.split(".")[:2]))
+        if getattr(package, spec.cls.__name__, None) is not spec.cls or (
+            spec.cls.__name__ not in getattr(package, "__all__", ())
+        ):
+            unexported.append(f"{name}: {spec.cls.__name__} not in {package.__name__}.__all__")
+    assert not unexported, unexported
+
+
+def test_register_is_reversible_and_refuses_taken_names():
+    from perspicio.core import Saliency
+    from perspicio.core.registry import MethodSpec, register
+
+    class Mine(Saliency):
+        pass
+
+    spec = MethodSpec("mine", Mine, "gradient", input_gradients=True)
+    with register(spec) as registered:
+        assert registered is spec and get_spec("mine") is spec and "mine" in names()
+        with pytest.raises(ValueError, match="a method named 'mine' is registered already"):
+            register(spec)
+        other = MethodSpec("mine", Saliency, "gradient")
+        with register(other, replace=True):
+            assert get_spec("mine") is other
+        assert get_spec("mine") is spec  # the earlier meaning restored
+    assert "mine" not in METHODS
+    with pytest.raises(ValueError, match="alias"):
+        register(MethodSpec("ig", Mine, "gradient"))
+    with pytest.raises(TypeError, match="`spec` must be a MethodSpec or a MetricSpec"):
+        register("saliency")
+    with pytest.raises(TypeError, match="`cls` of method 'x' must be an Attribution subclass"):
+        MethodSpec("x", int, "gradient")
+    with pytest.raises(ValueError, match="`family` of method 'x' must be one of"):
+        MethodSpec("x", Mine, "magic")
+
+
+def test_each_context_has_one_default_and_the_signatures_agree():
+    import inspect
+
+    import perspicio.tabular  # noqa: F401
+    from perspicio import text, vision
+    from perspicio.core.registry import default_method, defaults
+    from perspicio.insights import AttributionVisualizer
+
+    contexts = {c for spec in METHODS.values() for c in spec.default_for} - {"image_compare"}
+    for context in contexts:
+        default_method(context)  # exactly one, or a ValueError naming them
+    assert len(defaults("image_compare")) == 4
+
+    def default(function):
+        return inspect.signature(function).parameters["method"].default
+
+    assert default(vision.explain) == default_method("image")
+    assert default(text.explain) == default_method("text")
+    assert default(text.explain_generation) == default_method("generation")
+    assert default(AttributionVisualizer.explain) == default_method("explorer")
+    with pytest.raises(ValueError, match="`context` 'nowhere' has 0 default methods"):
+        default_method("nowhere")
+
+
+def test_the_metric_registry_is_what_compare_methods_reads():
+    from perspicio.core.metrics import HIGHER_IS_BETTER, compare_methods, score_attributions
+    from perspicio.core.registry import METRICS, MetricSpec, Scoring, register
+
+    assert dict(HIGHER_IS_BETTER) == {n: s.higher_is_better for n, s in METRICS.items()}
+    net, x = make_mlp(), torch.randn(3, 6)
+
+    def peak(s: Scoring):
+        return s.attributions.abs().amax(1)
+
+    with register(MetricSpec("peak", torch.amax, peak, True, "complexity")):
+        table = compare_methods(net, x, ["saliency"], target=0, generator=0)
+        assert "peak" in table.columns and HIGHER_IS_BETTER["peak"] is True
+    assert "peak" not in HIGHER_IS_BETTER
+    # the localisation metrics join when a ground-truth mask is given, with their chance level
+    mask = torch.zeros(3, 6, dtype=torch.bool)
+    mask[:, :2] = True
+    table = score_attributions(net, x, {"x": x}, target=0, mask=mask, generator=0)
+    assert "pointing_game" in table.columns
+    assert table.attrs["chance_level"]["pointing_game"] == pytest.approx(2 / 6)
+    with pytest.raises(ValueError, match="`mask`: metric 'pointing_game'"):
+        score_attributions(net, x, {"x": x}, metrics=["pointing_game"])
+    with pytest.raises(ValueError, match="'sensitivity' re-explains"):
+        score_attributions(net, x, {"x": x}, metrics=["sensitivity"])
+    with pytest.raises(ValueError, match=r"unknown metric\(s\) \['nope'\]"):
+        compare_methods(net, x, ["saliency"], metrics=["nope"])
