@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.perspicio-installed
 # (PyPI's torchvision does not load beside another torch build).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test demo bench lint clean browser docs docs-check
+.PHONY: install test demo bench bench-docs lint clean browser docs docs-check
 
 install: $(STAMP)
 
@@ -42,8 +42,13 @@ docs: $(STAMP)
 docs-check:
 	PERSPICIO_SITE_TESTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m site tests/docs
 
+# Every benchmark suite, printed (3 repeats); bench-docs also writes docs/benchmarks.md from
+# the same run (its prose: benchmarks/report.py). Run it on a quiet machine.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run --repeats 3
+
+bench-docs: $(STAMP)
+	$(BIN)/python -m benchmarks.run --repeats 3 --write docs/benchmarks.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,5 +1,5 @@
-"""TCAV end to end (activations, CAVs, scores) against Captum's: 2 concepts and 10 random
-concepts of 50 images each, experimental sets (concept, random) for every pair (20 sets),
+"""TCAV end to end (activations, CAVs, scores) against Captum's: 2 concepts and 5 random
+concepts of 50 images each, experimental sets (concept, random) for every pair (10 sets),
 layers ``layer3`` and ``layer4`` of a resnet18 at 224, scores for 50 images. Each call
 starts from an empty folder (nothing reused between calls)."""
 
@@ -14,6 +14,15 @@ from .common import Case
 from .gradient import resnet18
 
 LAYERS = ["layer3", "layer4"]
+#: concepts and random concepts (Captum's time grows with their product, the sets)
+CONCEPTS, RANDOM, IMAGES = 2, 5, 50
+SETTINGS = (
+    "each library's defaults: the same concepts, experimental sets, layers, concept loaders "
+    "(batches of 64) and inputs; classifiers: perspicio's batched logistic regression, "
+    "Captum's DefaultClassifier (scikit-learn SGDClassifier, one fit per set and layer). No "
+    "best column: Captum's one speed setting, interpret(processes=N), trains the classifiers "
+    "in N worker processes, beyond the thread count both libraries are given"
+)
 
 
 def _run(lib, model, images, inputs):
@@ -21,7 +30,7 @@ def _run(lib, model, images, inputs):
         with tempfile.TemporaryDirectory() as folder:
             concepts = [lib.Concept(i, f"c{i}", DataLoader(x, batch_size=64))
                         for i, x in enumerate(images)]  # fmt: skip
-            sets = [[c, r] for c in concepts[:2] for r in concepts[2:]]
+            sets = [[c, r] for c in concepts[:CONCEPTS] for r in concepts[CONCEPTS:]]
             tcav = lib.TCAV(model, LAYERS, save_path=folder)
             return tcav.interpret(inputs, sets, target=3)
 
@@ -35,7 +44,10 @@ def cases(device: torch.device) -> list[Case]:
 
     model = resnet18(device)
     generator = torch.Generator().manual_seed(0)
-    images = [torch.rand(50, 3, 224, 224, generator=generator).to(device) for _ in range(12)]
+    images = [torch.rand(IMAGES, 3, 224, 224, generator=generator).to(device)
+              for _ in range(CONCEPTS + RANDOM)]  # fmt: skip
     inputs = torch.rand(50, 3, 224, 224, generator=generator).to(device)
-    return [Case("TCAV 2 concepts + 10 random x 50 images, resnet18 layer3+layer4",
-                 _run(P, model, images, inputs), _run(C, model, images, inputs))]  # fmt: skip
+    return [Case(f"TCAV {CONCEPTS} concepts + {RANDOM} random x {IMAGES} images "
+                 f"({CONCEPTS * RANDOM} sets), resnet18 layer3+layer4",
+                 _run(P, model, images, inputs), _run(C, model, images, inputs),
+                 settings=SETTINGS)]  # fmt: skip

@@ -7,7 +7,7 @@ from torch import nn
 
 from perspicio import core as P
 
-from .common import Case, max_abs_diff
+from .common import NO_SETTINGS, Case, auto_rows, max_abs_diff
 
 
 def resnet18(device):
@@ -49,9 +49,15 @@ def cases(device: torch.device) -> list[Case]:
                 lambda t=theirs: t.attribute(img, target=3),
                 floor_forward_backward(net, img, 3),
                 max_abs_diff,
+                settings=NO_SETTINGS,
             )
         )
+    defaults = (
+        'perspicio internal_batch_size="auto" (its default), Captum None (its '
+        "default: every step in one batch)"
+    )
     ig, cig = P.IntegratedGradients(net), C.IntegratedGradients(net)
+    chunk = auto_rows(net, img)
     out.append(
         Case(
             "IntegratedGradients resnet18 224 n_steps=50",
@@ -59,11 +65,17 @@ def cases(device: torch.device) -> list[Case]:
             lambda cig=cig: cig.attribute(img, target=3, n_steps=50),
             floor_forward_backward(net, img.repeat(50, 1, 1, 1), 3),
             max_abs_diff,
+            theirs_best=lambda cig=cig: cig.attribute(
+                img, target=3, n_steps=50, internal_batch_size=chunk
+            ),
+            settings=defaults,
+            best=f"Captum internal_batch_size={chunk} (perspicio's automatic chunk here)",
         )
     )
     small = mlp(device)
     rows = torch.randn(256, 30, device=device)
     ig, cig = P.IntegratedGradients(small), C.IntegratedGradients(small)
+    chunk_mlp = auto_rows(small, rows)
     out.append(
         Case(
             "IntegratedGradients MLP 256 rows n_steps=50",
@@ -71,6 +83,11 @@ def cases(device: torch.device) -> list[Case]:
             lambda cig=cig: cig.attribute(rows, target=1, n_steps=50),
             floor_forward_backward(small, rows.repeat(50, 1), 1),
             max_abs_diff,
+            theirs_best=lambda cig=cig: cig.attribute(
+                rows, target=1, n_steps=50, internal_batch_size=chunk_mlp
+            ),
+            settings=defaults,
+            best=f"Captum internal_batch_size={chunk_mlp} (perspicio's automatic chunk here)",
         )
     )
     dl, cdl = P.DeepLift(small), C.DeepLift(small)
@@ -81,6 +98,7 @@ def cases(device: torch.device) -> list[Case]:
             lambda: cdl.attribute(rows, target=1),
             floor_forward_backward(small, rows.repeat(2, 1), 1),
             max_abs_diff,
+            settings=NO_SETTINGS,
         )
     )
     return out

@@ -8,7 +8,7 @@ from torch import nn
 
 from perspicio import core as P
 
-from .common import Case, max_abs_diff
+from .common import NO_SETTINGS, Case, auto_rows, max_abs_diff
 from .gradient import mlp, resnet18
 
 
@@ -32,6 +32,13 @@ class TinyTextClassifier(nn.Module):
         return self.head(h.mean(1))
 
 
+SAME_IBS = "internal_batch_size=None in both (both defaults: every step in one batch)"
+AUTO_IBS = (
+    'perspicio internal_batch_size="auto" (its default), Captum None (its default: '
+    "every step in one batch)"
+)
+
+
 def cases(device: torch.device) -> list[Case]:
     import captum.attr as C
 
@@ -46,6 +53,7 @@ def cases(device: torch.device) -> list[Case]:
             lambda t=theirs: t.attribute(rows, target=1, n_steps=50),
             None,
             max_abs_diff,
+            settings=SAME_IBS,
         ))  # fmt: skip
     nc, cnc = P.NeuronConductance(small, small[3]), C.NeuronConductance(small, small[3])
     out.append(Case(
@@ -54,6 +62,7 @@ def cases(device: torch.device) -> list[Case]:
         lambda: cnc.attribute(rows, 5, target=1, n_steps=50, method="gausslegendre"),
         None,
         max_abs_diff,
+        settings=SAME_IBS,
     ))  # fmt: skip
 
     net = resnet18(device)
@@ -65,11 +74,13 @@ def cases(device: torch.device) -> list[Case]:
         lambda: cgc.attribute(img, target=3),
         None,
         max_abs_diff,
+        settings=NO_SETTINGS,
     ))  # fmt: skip
 
     text = TinyTextClassifier().eval().to(device)
     ids = torch.randint(1, 1000, (1, 64), device=device)
     pad = torch.zeros_like(ids)
+    chunk = auto_rows(text, ids)
     for label, layer in (("embedding", text.embedding), ("encoder layer 1", text.layers[1])):
         ours, theirs = (
             P.LayerIntegratedGradients(text, layer),
@@ -81,8 +92,13 @@ def cases(device: torch.device) -> list[Case]:
             lambda t=theirs: t.attribute(ids, pad, target=1, n_steps=50),
             None,
             max_abs_diff,
+            theirs_best=lambda t=theirs: t.attribute(ids, pad, target=1, n_steps=50,
+                                                     internal_batch_size=chunk),
+            settings=AUTO_IBS,
+            best=f"Captum internal_batch_size={chunk} (perspicio's automatic chunk here)",
         ))  # fmt: skip
     batch = torch.randint(1, 1000, (16, 64), device=device)
+    chunk16 = auto_rows(text, batch)
     ours = P.LayerIntegratedGradients(text, text.embedding)
     theirs = C.LayerIntegratedGradients(text, text.embedding)
     out.append(Case(
@@ -91,5 +107,9 @@ def cases(device: torch.device) -> list[Case]:
         lambda: theirs.attribute(batch, torch.zeros_like(batch), target=1, n_steps=50),
         None,
         max_abs_diff,
+        theirs_best=lambda: theirs.attribute(batch, torch.zeros_like(batch), target=1,
+                                             n_steps=50, internal_batch_size=chunk16),
+        settings=AUTO_IBS,
+        best=f"Captum internal_batch_size={chunk16} (perspicio's automatic chunk here)",
     ))  # fmt: skip
     return out

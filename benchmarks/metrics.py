@@ -21,6 +21,9 @@ def shift_noise(inputs, perturb_radius=0.02):
     return inputs + perturb_radius
 
 
+SETTINGS = "max_examples_per_batch=None in both (both defaults: every perturbed copy in one batch)"
+
+
 def cases(device: torch.device) -> list[Case]:
     import captum.metrics as CM
 
@@ -37,6 +40,7 @@ def cases(device: torch.device) -> list[Case]:
             lambda m=model, x=x, a=attr: CM.infidelity(m, shift_perturbation, x, a, target=1),
             None,
             max_abs_diff,
+            settings=SETTINGS,
         ))  # fmt: skip
         out.append(Case(
             f"sensitivity_max of Saliency {label} (n_perturb_samples 10)",
@@ -44,5 +48,6 @@ def cases(device: torch.device) -> list[Case]:
             lambda x=x, s=sal: CM.sensitivity_max(s.attribute, x, shift_noise, target=1),
             None,
             max_abs_diff,
+            settings=SETTINGS + "; both explain with perspicio's Saliency",
         ))  # fmt: skip
     return out

@@ -1,4 +1,5 @@
-"""Text case: LayerIntegratedGradients on the MiniLM sentiment demo, 16 reviews of 64 tokens."""
+"""Text case: LayerIntegratedGradients on the MiniLM sentiment demo, 1 and 4 reviews of 64
+tokens."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import torch
 
 from perspicio import core as P
 
-from .common import Case, max_abs_diff
+from .common import Case, auto_rows, max_abs_diff
+
+#: reviews per call of the two cases
+ROWS = (1, 4)
 
 
 def cases(device: torch.device) -> list[Case]:
@@ -31,7 +35,8 @@ def cases(device: torch.device) -> list[Case]:
         C.LayerIntegratedGradients(forward, layer),
     )
     out = []
-    for rows in (1, 16):
+    for rows in ROWS:
+        chunk = auto_rows(forward, ids[:rows], (mask[:rows],))
         out.append(
             Case(
                 f"LayerIntegratedGradients MiniLM {rows}x64 tokens n_steps=50",
@@ -43,6 +48,16 @@ def cases(device: torch.device) -> list[Case]:
                 ),
                 None,
                 max_abs_diff,
+                theirs_best=lambda r=rows, c=chunk: theirs.attribute(
+                    ids[:r],
+                    pad[:r],
+                    target=1,
+                    additional_forward_args=(mask[:r],),
+                    internal_batch_size=c,
+                ),
+                settings='perspicio internal_batch_size="auto" (its default), Captum None '
+                "(its default: every step in one batch); n_steps 50 in both",
+                best=f"Captum internal_batch_size={chunk} (perspicio's automatic chunk here)",
             )
         )
     return out

@@ -41,5 +41,7 @@ def cases(device: torch.device) -> list[Case]:
             core_call,
             None,
             max_abs_diff,
+            settings="the same method, target, baseline and superpixels in both; the bare "
+            "call gets them as arguments",
         ))  # fmt: skip
     return out
