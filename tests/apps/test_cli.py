@@ -289,3 +289,15 @@ def test_an_uploaded_tree_model_is_read_safely_and_its_columns_found(tmp_path):
     assert pd.Series(raw).notna().all()
     with pytest.raises(ValueError, match="not a tree model file"):
         load_tree_model_upload(b"...", "model.pkl")
+
+
+def test_list_prints_the_registries(capsys):
+    from perspicio.core.registry import METHODS, METRICS
+
+    assert main(["list", "methods"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in METHODS)
+    assert "gradcam" in out and "image_interactive" in out  # where it is the default
+    assert main(["list", "metrics"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in METRICS) and "higher" in out and "lower" in out
