@@ -28,7 +28,7 @@ from .attribution import Attribution
 from .noise_tunnel import NoiseTunnel
 from .registry import Facts, MethodSpec, get_spec, instantiate, prepare, spec_of
 
-__all__ = ["CHECKS", "check_attribution", "registered_maker"]
+__all__ = ["CHECKS", "check_attribution", "method_under_test", "registered_maker"]
 
 
 # ------------------------------------------------------------------ the check models
@@ -125,7 +125,12 @@ class _Method:
         return next(m for m in model.modules() if isinstance(m, nn.Linear))
 
     def build(self, model: nn.Module) -> tuple[Attribution, nn.Module | None]:
-        takes_layer = len(inspect.signature(self.make).parameters) > 1
+        required = [
+            p
+            for p in inspect.signature(self.make).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+        takes_layer = len(required) > 1
         layer = self.layer(model) if takes_layer else None
         return (self.make(model, layer) if takes_layer else self.make(model)), layer
 
@@ -136,8 +141,7 @@ class _Method:
         xs = inputs if isinstance(inputs, tuple) else (inputs,)
         gen = torch.Generator().manual_seed(0)
         population = tuple(
-            torch.randn((3,) + x.shape[1:], generator=gen, dtype=x.dtype).to(x.device)
-            for x in xs
+            torch.randn((3,) + x.shape[1:], generator=gen, dtype=x.dtype).to(x.device) for x in xs
         )
         masks = tuple(
             (torch.arange(math.prod(x.shape[1:])) % 5).view((1,) + x.shape[1:]).to(x.device)
@@ -319,11 +323,41 @@ def registered_maker(name: str) -> Callable[[nn.Module, Any], Attribution]:
             # the check convnet's Sigmoid has no default LRP rule: pass it through
             from .primary.lrp_rules import IdentityRule
 
-            init["rules"] = {m: IdentityRule() for m in model.modules() if isinstance(m, nn.Sigmoid)}
+            init["rules"] = {
+                m: IdentityRule() for m in model.modules() if isinstance(m, nn.Sigmoid)
+            }
         method = instantiate(spec, model, Facts(None, layer=layer), **init)
         return NoiseTunnel(method) if tunnel else method
 
     return make
+
+
+def method_under_test(
+    make: Callable[..., Attribution] | str,
+    settings: dict[str, Any] | None = None,
+    spec: MethodSpec | None = None,
+) -> _Method:
+    """The method as the checks run it: ``method(model, inputs, target=0)`` builds it on
+    ``model`` and attributes ``inputs`` on the facts every check shares (see
+    :func:`check_attribution` for the arguments)."""
+    if isinstance(make, str):
+        name = make
+        make = registered_maker(name)
+        tunnel = name.startswith("noise_tunnel:")
+        spec = spec or get_spec(name.split(":", 1)[1] if tunnel else name)
+        if tunnel:
+            settings = {"nt_samples": 2, "stdevs": 0.1, **(settings or {})}
+    elif not callable(make):
+        raise TypeError(f"`make` must be a callable model -> Attribution, got {make!r}")
+    if spec is None:
+        probe, _ = _Method(make, spec_of(Attribution), {}).build(_cnn())
+        if not isinstance(probe, Attribution):
+            raise TypeError(f"`make` must return an Attribution, got {type(probe).__name__}")
+        inner = probe.attribution_method if isinstance(probe, NoiseTunnel) else probe
+        spec = spec_of(type(inner))
+    if settings is None:
+        settings = {k: v for k, v in spec.test.items() if spec.accepts(k)}
+    return _Method(make, spec, settings)
 
 
 def check_attribution(
@@ -341,8 +375,9 @@ def check_attribution(
     ----------
     make : callable or str
         ``make(model)`` returns the method for ``model`` (an
-        :class:`~perspicio.core.Attribution`); ``make(model, layer)`` for a method that works
-        at a layer (it is given the model's last convolution, or first linear layer). A
+        :class:`~perspicio.core.Attribution`; a method class itself will do);
+        ``make(model, layer)``, two required arguments, for a method that works at a layer
+        (it is given the model's last convolution, or first linear layer). A
         registry name (``"noise_tunnel:<name>"`` included) checks a registered method.
     checks : sequence of str, optional
         The names of :data:`CHECKS` to run (default: all).
@@ -376,32 +411,14 @@ def check_attribution(
     >>> report["batch_independence"], report["reproducible"]
     ('passed', 'skipped: SignedGradient does not sample')
     """
-    if isinstance(make, str):
-        name = make
-        make = registered_maker(name)
-        tunnel = name.startswith("noise_tunnel:")
-        spec = spec or get_spec(name.split(":", 1)[1] if tunnel else name)
-        if tunnel:
-            settings = {"nt_samples": 2, "stdevs": 0.1, **(settings or {})}
-    elif not callable(make):
-        raise TypeError(f"`make` must be a callable model -> Attribution, got {make!r}")
-    if spec is None:
-        probe, _ = _Method(make, spec_of(Attribution), {}).build(_cnn())
-        if not isinstance(probe, Attribution):
-            raise TypeError(
-                f"`make` must return an Attribution, got {type(probe).__name__}"
-            )
-        inner = probe.attribution_method if isinstance(probe, NoiseTunnel) else probe
-        spec = spec_of(type(inner))
+    method = method_under_test(make, settings=settings, spec=spec)
+    spec = method.spec
     if "skip" in spec.test:
         return {check: f"skipped: {spec.test['skip']}" for check in (checks or CHECKS)}
-    if settings is None:
-        settings = {k: v for k, v in spec.test.items() if spec.accepts(k)}
     unknown = [c for c in (checks or ()) if c not in CHECKS]
     if unknown:
         raise ValueError(f"`checks`: unknown {unknown}; known: {list(CHECKS)}")
     known = {**spec.test.get("known_failures", {}), **(known_failures or {})}
-    method = _Method(make, spec, settings)
     report, failed = {}, []
     for check in checks or CHECKS:
         try:
