@@ -46,6 +46,7 @@ from .layer.layer_lrp import LayerLRP
 from .layer.layer_score_cam import LayerScoreCam
 from .layer.layer_xgradcam import LayerXGradCam
 from .llm import (
+    ImageMaskInput,
     InterpretableInput,
     LLMAttribution,
     LLMAttributionResult,
@@ -109,6 +110,7 @@ from .summary import (
 )
 
 __all__ = [
+    "ImageMaskInput",
     "InterpretableInput",
     "LLMAttribution",
     "LLMAttributionResult",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -77,6 +77,17 @@ def skip_ids(tokenizer: Any, skip_tokens: Sequence[int] | Sequence[str] | None) 
     ]
 
 
+def is_processed(inp: InterpretableInput) -> bool:
+    """Whether the input gives the model a processor's output (a mapping with
+    ``input_ids``, e.g. an image and its prompt) rather than a prompt string or ids."""
+    return isinstance(inp.to_model_input(), Mapping)
+
+
+def generation_input(inp: InterpretableInput, tokenizer: Any) -> Tensor | Mapping:
+    """What ``model.generate`` continues: the processor's output, or the prompt's ids."""
+    return inp.to_model_input() if is_processed(inp) else prompt_ids(inp, tokenizer)
+
+
 def prompt_ids(inp: InterpretableInput, tokenizer: Any, row: Tensor | None = None,
                empty: int | None = None) -> Tensor:  # fmt: skip
     """The model's token ids ``(L,)`` for the input (perturbed by ``row``).
@@ -85,6 +96,8 @@ def prompt_ids(inp: InterpretableInput, tokenizer: Any, row: Tensor | None = Non
     adds no beginning-of-sequence token) becomes the single token ``empty``: a causal model
     needs one position to predict the first target token from."""
     model_inp = inp.to_model_input(row)
+    if isinstance(model_inp, Mapping):
+        model_inp = model_inp["input_ids"]
     if isinstance(model_inp, str):
         ids = torch.as_tensor(tokenizer.encode(model_inp, return_tensors="pt"))
     else:
@@ -102,6 +115,8 @@ def prompt_ids(inp: InterpretableInput, tokenizer: Any, row: Tensor | None = Non
 def prompt_text(inp: InterpretableInput, tokenizer: Any, row: Tensor | None = None) -> str:
     """The prompt as a string (token inputs are decoded)."""
     model_inp = inp.to_model_input(row)
+    if isinstance(model_inp, Mapping):
+        model_inp = model_inp["input_ids"]
     if isinstance(model_inp, str):
         return model_inp
     return tokenizer.decode(torch.as_tensor(model_inp).reshape(-1))
@@ -151,8 +166,10 @@ def _len(tokenizer: Any) -> int:
         return 0
 
 
-def generate_ids(model: Any, ids: Tensor, gen_args: dict | None, tokenizer: Any) -> Tensor:
-    """Continue the prompt with ``model.generate`` (greedy by default); the new tokens."""
+def generate_ids(model: Any, ids: Tensor | Mapping, gen_args: dict | None,
+                 tokenizer: Any) -> Tensor:  # fmt: skip
+    """Continue the prompt (token ids, or a processor's output) with ``model.generate``
+    (greedy by default); the new tokens."""
     if not hasattr(model, "generate"):
         raise AttributionTypeError(
             f"`target` is None, so the model must generate one, but {type(model).__name__} has "
@@ -165,6 +182,12 @@ def generate_ids(model: Any, ids: Tensor, gen_args: dict | None, tokenizer: Any)
         if pad is None and eos is not None:
             args["pad_token_id"] = eos
     device = model_device(model)
+    if isinstance(ids, Mapping):
+        inputs = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in ids.items()}
+        with torch.no_grad():
+            out = model.generate(**inputs, **args)
+        out = torch.as_tensor(out if not hasattr(out, "sequences") else out.sequences)
+        return out[0, inputs["input_ids"].shape[-1] :].cpu()
     x = ids.to(device)[None]
     with torch.no_grad():
         try:

@@ -27,7 +27,9 @@ from ..attribution import Attribution
 from ..errors import AttributionTypeError, AttributionValueError
 from ..registry import MethodSpec, get_spec, names, spec_of
 from . import _common as C
+from .image_input import ImageMaskInput, check_reaches_model
 from .inputs import InterpretableInput, TextTemplateInput, TextTokenInput
+from .multimodal import MultimodalScorer
 from .result import LLMAttributionResult
 from .scoring import one_pass_is_exact, rows_per_pass, score_one_pass, score_stepwise
 
@@ -109,7 +111,7 @@ class LLMAttribution(C.GenerationAttribution):
     #: share their evaluations (``per_output_token``), as the registry says now
     SUPPORTED_METHODS = _Classes(_wraps)
     SUPPORTED_PER_TOKEN_ATTR_METHODS = _Classes(lambda s: _wraps(s) and s.per_output_token)
-    SUPPORTED_INPUTS: tuple[type, ...] = (TextTemplateInput, TextTokenInput)
+    SUPPORTED_INPUTS: tuple[type, ...] = (TextTemplateInput, TextTokenInput, ImageMaskInput)
 
     def __init__(self, attr_method: Attribution, tokenizer: Any,
                  attr_target: str = "log_prob") -> None:  # fmt: skip
@@ -135,6 +137,8 @@ class LLMAttribution(C.GenerationAttribution):
 
     def _scorer(self, inp: InterpretableInput, target: Tensor, rows: int | None) -> Callable:
         """``score_rows(feature rows) -> (m, T)`` for this prompt and target."""
+        if C.is_processed(inp):  # a processor's inputs (an image with its prompt)
+            return self._multimodal_scorer(inp, target, rows)
         base = C.prompt_ids(inp, self.tokenizer)
         pad = self._pad_id()
         exact = one_pass_is_exact(self.model, base, target, pad)
@@ -150,12 +154,20 @@ class LLMAttribution(C.GenerationAttribution):
 
         return score_rows
 
+    def _multimodal_scorer(self, inp: InterpretableInput, target: Tensor,
+                           rows: int | None) -> Callable:  # fmt: skip
+        blank = inp.to_model_input(torch.zeros(1, inp.n_itp_features))
+        vocab = max(int(getattr(self.tokenizer, "vocab_size", 0) or 0), C._len(self.tokenizer))
+        scorer = MultimodalScorer(self.model, inp.to_model_input(), blank, target, rows, vocab)
+        self.scoring = scorer.mode
+        return lambda feature_rows: scorer([inp.to_model_input(r[None]) for r in feature_rows])
+
     def _target(self, inp: InterpretableInput, target: Any, skip_tokens: Any,
                 gen_args: dict | None) -> Tensor:  # fmt: skip
         skip = C.skip_ids(self.tokenizer, skip_tokens)
         return C.target_ids(
             target, self.tokenizer, skip,
-            lambda: C.generate_ids(self.model, C.prompt_ids(inp, self.tokenizer), gen_args,
+            lambda: C.generate_ids(self.model, C.generation_input(inp, self.tokenizer), gen_args,
                                    self.tokenizer),
         )  # fmt: skip
 
@@ -176,8 +188,9 @@ class LLMAttribution(C.GenerationAttribution):
 
         Parameters
         ----------
-        inp : TextTemplateInput or TextTokenInput
-            The prompt and its features.
+        inp : TextTemplateInput, TextTokenInput or ImageMaskInput
+            The prompt and its features (an image's segments, with the prompt in its
+            ``processor_fn``).
         target : str, tensor of token ids, or None
             The continuation to explain; None generates one with ``model.generate``
             (``gen_args``; greedy, 25 new tokens by default).
@@ -199,6 +212,8 @@ class LLMAttribution(C.GenerationAttribution):
             None for Lime and KernelShap), the tokens and the target's probabilities.
         """
         C.check_input(inp, self.SUPPORTED_INPUTS, type(self).__name__)
+        if isinstance(inp, ImageMaskInput):
+            check_reaches_model(inp)
         if isinstance(num_trials, bool) or not isinstance(num_trials, int) or num_trials < 1:
             raise AttributionValueError(f"`num_trials` must be a positive int, got {num_trials!r}")
         target_ids = self._target(inp, target, skip_tokens, gen_args)

@@ -120,7 +120,10 @@ class LLMAttributionResult(Explanation):
         return [(self.input_tokens[i], float(self.seq_attr[i])) for i in order]
 
     def plot(self) -> Any:  # type: ignore[override]
-        """The token matrix where there is one, else the bars of ``seq_attr``: a Figure."""
+        """The image heat map for an image input; else the token matrix where there is one,
+        else the bars of ``seq_attr``: a Figure."""
+        if hasattr(self.inp, "format_pixel_attr"):
+            return self.plot_image_heatmap()[0]
         return (self.plot_seq_attr if self.token_attr is None else self.plot_token_attr)()[0]
 
     def _manifest_extra(self) -> dict[str, Any]:
@@ -210,6 +213,57 @@ class LLMAttributionResult(Explanation):
         fig.tight_layout()
         _show(show)
         return fig, ax
+
+    def plot_image_heatmap(self, show: bool = False,
+                           target_token_pos: int | tuple[int, int] | None = None,
+                           border_width: int = 2,
+                           show_legends: bool = True) -> tuple[Any, Any] | None:  # fmt: skip
+        """The image of an :class:`~perspicio.core.ImageMaskInput` in grey under each
+        pixel's attribution (red against, green for; a pixel in overlapping segments shows
+        their sum), each segment bordered and labelled with its id.
+
+        Parameters
+        ----------
+        show : bool, default False
+            Show the figure (and return None) instead of returning ``(figure, axes)``.
+        target_token_pos : int or (int, int), optional
+            Attribute the whole target (None), target token ``t``, or the sum over tokens
+            ``m .. n-1``.
+        border_width : int, default 2
+            Width of each segment's border in pixels (0: none).
+        show_legends : bool, default True
+            Write each segment's id at its centroid.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from PIL import Image
+        >>> from perspicio.core import ImageMaskInput, LLMAttributionResult
+        >>> inp = ImageMaskInput(Image.new("RGB", (4, 4)), mask=torch.arange(16).reshape(4, 4) // 8)
+        >>> res = LLMAttributionResult(input_tokens=inp.values, output_tokens=["red"],
+        ...                            seq_attr=[0.2, -0.1], inp=inp)
+        >>> fig, ax = res.plot_image_heatmap()
+        """
+        if not hasattr(self.inp, "format_pixel_attr"):
+            raise AttributionValueError(
+                "plot_image_heatmap needs a result of an ImageMaskInput, got one of "
+                f"{type(self.inp).__name__}; use plot_token_attr() or plot_seq_attr()"
+            )
+        if target_token_pos is None:
+            attr = self.seq_attr
+        elif self.token_attr is None:
+            raise AttributionValueError(
+                f"`target_token_pos` is {target_token_pos!r}, but this result has no "
+                "per-token attribution (Lime, KernelShap): use target_token_pos=None"
+            )
+        elif isinstance(target_token_pos, int):
+            attr = self.token_attr[target_token_pos]
+        else:
+            start, stop = target_token_pos
+            attr = self.token_attr[start:stop].sum(0)
+        from . import _image_plots
+
+        return _image_plots.image_heatmap(self.inp, attr, show, border_width, show_legends)
 
     # ------------------------------------------------------------------- HTML
     def to_html(self) -> str:
