@@ -20,7 +20,9 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from perspicio.core import targets
 from perspicio.models import MAX_UPLOAD_MB, TRUST_TORCHSCRIPT_ENV, check_upload_size
+from perspicio.vision.targets import parse_box as parse_box  # the image page's box field
 
 T = TypeVar("T")
 
@@ -171,24 +173,10 @@ def run_and_show(
             show(st.session_state[f"{key}_result"])
 
 
-def parse_box(text: str) -> tuple[int, int, int, int] | None:
-    """A box typed by a person, ``x0,y0,x1,y1`` in pixels; empty is None."""
-    text = text.strip()
-    if not text:
-        return None
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 4 or not all(p.isdigit() for p in parts):
-        raise ValueError(f"the box must be four whole numbers x0,y0,x1,y1, got {text!r}")
-    return tuple(int(p) for p in parts)  # type: ignore[return-value]
-
-
 def parse_target(target: str, labels: list[str]) -> int | str | None:
-    """A target typed by a person: empty (the prediction), a class index or a class name."""
-    target = target.strip()
-    if not target:
-        return None
-    if target.isdigit():
-        return int(target)
-    if target not in labels:
-        raise ValueError(f"`target` {target!r} is not a class name of the model")
-    return target
+    """A target typed by a person: empty (the prediction), a class index or a class name
+    (refused here, before any work, where the model has no such class)."""
+    chosen = targets.parse_target(target)
+    if isinstance(chosen, str):
+        targets.resolve_class_targets(chosen, None, labels, rows=None)
+    return chosen

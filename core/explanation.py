@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -60,7 +61,27 @@ def _files_listed(manifest: Path) -> set[str]:
     return {f for f in files if isinstance(f, str) and "/" not in f and "\\" not in f}
 
 
-class Explanation:
+def _delta_json(delta: Any) -> Any:
+    """A convergence delta as JSON: a tensor's values as a list, a number as a number."""
+    if isinstance(delta, Tensor):
+        return [float(d) for d in delta.reshape(-1)]
+    return None if delta is None else float(delta)
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class _Prediction:
+    """The model's own prediction beside the explained targets, and the method's
+    convergence delta: keyword fields every explanation has (None where they do not apply)."""
+
+    #: the model's top class for the input, its name and its score
+    predicted: int | None = None
+    predicted_label: str | None = None
+    predicted_score: float | None = None
+    #: how far the attributions are from adding up (a method that reports it), else None
+    convergence_delta: Any = None
+
+
+class Explanation(_Prediction):
     """The base of every explanation perspicio returns.
 
     A subclass provides ``method``, ``attributions``, ``parameters``, ``targets``,
@@ -68,7 +89,14 @@ class Explanation:
     :meth:`plot`, :meth:`to_html` and :meth:`_write` (its main file), naming the main file's
     suffix and the suffixes of what it writes beside it (``main_suffix``, ``side_suffixes``)
     so that :meth:`save` knows every file before it writes one.
+
+    The model's prediction (``predicted``, ``predicted_label``, ``predicted_score``) and the
+    ``convergence_delta`` are keyword fields of every explanation; a subclass that reports a
+    prediction sets :attr:`reports_prediction`, and the manifest writes them.
     """
+
+    #: whether the manifest states the model's prediction and the convergence delta
+    reports_prediction: ClassVar[bool] = False
 
     #: the kind of input explained, written in the manifest
     modality: ClassVar[str] = "generic"
@@ -139,6 +167,15 @@ class Explanation:
             "perspicio_version": perspicio.__version__,
             "torch_version": torch.__version__,
             **self._manifest_extra(),
+            **(self._prediction_manifest() if self.reports_prediction else {}),
+        }
+
+    def _prediction_manifest(self) -> dict[str, Any]:
+        return {
+            "convergence_delta": _delta_json(self.convergence_delta),
+            "predicted": self.predicted,
+            "predicted_label": self.predicted_label,
+            "predicted_score": self.predicted_score,
         }
 
     def _manifest_extra(self) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 def _image(args) -> None:
     from perspicio import vision
     from perspicio.core.registry import default_method
+    from perspicio.core.targets import parse_target
     from perspicio.vision.demo import efficientnet_lite0
 
     if args.model == "efficientnet_lite0":
@@ -27,7 +28,7 @@ def _image(args) -> None:
         model, transform, labels = demo.model, demo.transform, demo.labels
     else:
         model, transform, labels = _torchscript(args.model, args.trust_torchscript), None, None
-    target = int(args.target) if args.target and args.target.isdigit() else args.target
+    target = parse_target(args.target)
     if args.box is not None:  # a detector's object, given by its box and class
         if args.label is None:
             raise ValueError("--box needs --label (the object's class index)")
@@ -47,11 +48,16 @@ def _image(args) -> None:
 
 
 def _box(text: str) -> tuple[int, int, int, int]:
-    """``x0,y0,x1,y1`` in pixels."""
-    parts = text.split(",")
-    if len(parts) != 4 or not all(p.strip().lstrip("-").isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"expected X0,Y0,X1,Y1 (four integers), got {text!r}")
-    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+    """``x0,y0,x1,y1`` in whole pixels, as the app reads a box."""
+    from perspicio.vision.targets import parse_box
+
+    try:
+        box = parse_box(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if box is None:
+        raise argparse.ArgumentTypeError("expected X0,Y0,X1,Y1 (four whole numbers), got ''")
+    return box
 
 
 def _torchscript(path: str, trusted: bool):
@@ -65,6 +71,7 @@ def _torchscript(path: str, trusted: bool):
 def _text(args) -> None:
     from perspicio import text
     from perspicio.core.registry import default_method
+    from perspicio.core.targets import parse_target
     from perspicio.text import demo
 
     if args.model == "minilm":
@@ -75,10 +82,10 @@ def _text(args) -> None:
         raise ValueError(f"--model must be minilm or tiny, got {args.model!r}")
     exp = text.explain(
         model, tokenizer, args.text, method=args.method or default_method("text"),
-        target=args.target, seed=args.seed,
+        target=parse_target(args.target), seed=args.seed,
     )  # fmt: skip
     _write(exp, args.out)
-    print(f"{exp.predicted_label} ({exp.predicted_probability:.3f}) -> {args.out}")
+    print(f"{exp.predicted_label} ({exp.predicted_score:.3f}) -> {args.out}")
 
 
 #: what a tree model's values explain: its raw margin or a binary classifier's probability

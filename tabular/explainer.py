@@ -22,6 +22,7 @@ from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
 from perspicio.core.efficiency import check_efficiency, rtol_for
 from perspicio.core.explanation import fingerprint_of
+from perspicio.core.frontend import check_seed, model_device, resolve_class_targets
 from perspicio.core.registry import (
     MethodNames,
     MethodSpec,
@@ -163,8 +164,7 @@ class Explainer:
             )
         check_positive_int(n_samples, "n_samples")
         check_positive_int(max_background, "max_background")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"`seed` must be an int or None, got {type(seed).__name__} {seed!r}")
+        check_seed(seed)
         self.user_model = model
         self.tree: TreeEnsemble | None = None
         self.tree_method: Any = None  # the registered tree strategy (TreeShap...)
@@ -289,16 +289,7 @@ class Explainer:
             if target not in (None, 0):
                 raise ValueError(f"`target` {target!r}: the model gives one score per row")
             return [None] * n
-        classes = out.shape[1]
-        if target is None:
-            return out.argmax(1).tolist()
-        items = list(target) if isinstance(target, (list, tuple)) else [target] * n
-        if len(items) != n:
-            raise ValueError(f"`target` has {len(items)} entries for {n} rows")
-        for t in items:
-            if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < classes:
-                raise ValueError(f"`target` {t!r} is not a class index in [0, {classes})")
-        return items
+        return resolve_class_targets(target, out, rows="rows")  # type: ignore[return-value]
 
     # --------------------------------------------------------------- explaining
     def explain(self, X: Any, target: int | list[int] | None = None) -> TabularExplanation:
@@ -309,8 +300,7 @@ class Explainer:
         """
         values = self._rows(X)
         net = self.model
-        param = next(net.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
+        device = model_device(net)
         # the model's own precision: a torch model's parameters', else the user's values'
         # (a float64 table stays float64 for a predict function or a tree model)
         dtype = parameter_dtype(net) or torch.promote_types(values.dtype, self.reference.rows.dtype)

@@ -12,6 +12,14 @@ from perspicio.core._facts import Facts
 from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
 from perspicio.core.explanation import fingerprint_of
+from perspicio.core.frontend import (
+    attribute_with_delta,
+    check_seed,
+    label_of,
+    model_device,
+    prediction,
+    resolve_class_targets,
+)
 from perspicio.core.registry import MethodNames, MethodSpec, prepare
 
 from .adapters import TextForward, check_vocabulary, embedding_layer, labels_of, max_positions
@@ -31,28 +39,6 @@ def _explains_texts(spec: MethodSpec) -> bool:
 
 
 METHODS = MethodNames(_explains_texts)
-
-
-def _targets(target: Any, probs: torch.Tensor, id2label: dict[int, str] | None) -> list[int]:
-    n, classes = probs.shape
-    if target is None:
-        return probs.argmax(1).tolist()
-    items = target if isinstance(target, list) else [target] * n
-    if len(items) != n:
-        raise ValueError(f"`target` has {len(items)} entries for {n} texts")
-    names = {v: k for k, v in (id2label or {}).items()}
-    out = []
-    for t in items:
-        if isinstance(t, str):
-            if t not in names:
-                raise ValueError(
-                    f"`target` {t!r} is not a label of the model; labels: {sorted(names)}"
-                )
-            t = names[t]
-        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < classes:
-            raise ValueError(f"`target` {t!r} is not a class index in [0, {classes})")
-        out.append(t)
-    return out
 
 
 def explain(
@@ -101,8 +87,7 @@ def explain(
     check_vocabulary(tokenizer, model)
     model_max = max_positions(model)
     enc = encode(tokenizer, texts, max_length, model_max)
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
+    device = model_device(model)
     ids, mask = enc.input_ids.to(device), enc.attention_mask.to(device)
     types = enc.token_type_ids.to(device) if enc.token_type_ids is not None else None
     forward = TextForward(model)
@@ -112,7 +97,7 @@ def explain(
         model.eval()
         with torch.no_grad():
             probs = forward(ids, mask, types).float().softmax(1)
-        targets = _targets(target, probs, id2label)
+        targets = resolve_class_targets(target, probs, id2label, rows="texts")
         base = baseline_ids(tokenizer, enc, baseline).to(device)
         scores, delta, grouped = _token_scores(
             method,
@@ -131,7 +116,6 @@ def explain(
     results, fingerprint = [], fingerprint_of(model)
     for i in range(len(texts)):
         units, spans, values = _units(enc, i, scores[i].cpu(), granularity, grouped)
-        top = int(probs[i].argmax())
         results.append(
             TextExplanation(
                 text=texts[i],
@@ -139,11 +123,9 @@ def explain(
                 spans=spans,
                 attributions=values,
                 target=targets[i],
-                label=_label(id2label, targets[i]),
+                label=label_of(id2label, targets[i]),
                 probability=float(probs[i, targets[i]]),
-                predicted=top,
-                predicted_label=_label(id2label, top),
-                predicted_probability=float(probs[i, top]),
+                **prediction(probs[i], id2label),
                 method=method,
                 granularity=granularity,
                 convergence_delta=None if delta is None else float(delta[i]),
@@ -184,13 +166,8 @@ def _check_arguments(model, tokenizer, text, method, granularity, n_steps, max_l
     check_positive_int(n_steps, "n_steps")
     if max_length is not None:
         check_positive_int(max_length, "max_length")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"`seed` must be an int or None, got {type(seed).__name__} {seed!r}")
+    check_seed(seed)
     return texts
-
-
-def _label(id2label: dict[int, str] | None, t: int) -> str:
-    return id2label[t] if id2label else str(t)
 
 
 def _token_scores(
@@ -212,10 +189,7 @@ def _token_scores(
         options={"n_steps": n_steps},
     )
     run = prepare(method, forward, facts)
-    if run.method.has_convergence_delta():
-        attr, delta = run.attribute(return_convergence_delta=True, **kwargs)
-    else:
-        attr, delta = run.attribute(**kwargs), None
+    attr, delta = attribute_with_delta(run, **kwargs)
     if attr.dim() > ids.dim():  # a layer's units (the embedding): summed per token
         attr = attr.sum(tuple(range(ids.dim(), attr.dim())))
     return attr.detach().float(), delta, run.grouped

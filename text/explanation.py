@@ -35,6 +35,7 @@ class TextExplanation(Explanation):
     :attr:`target_labels` and :attr:`target_scores`."""
 
     modality = "text"
+    reports_prediction = True
     main_suffix = ".html"
 
     text: str
@@ -44,12 +45,8 @@ class TextExplanation(Explanation):
     target: int
     label: str
     probability: float
-    predicted: int
-    predicted_label: str
-    predicted_probability: float
     method: str
     granularity: str
-    convergence_delta: float | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     model_fingerprint: str | None = None
 
@@ -66,9 +63,9 @@ class TextExplanation(Explanation):
         return [self.probability]
 
     @property
-    def predicted_score(self) -> float:
-        """The predicted label's probability (as every explanation names it)."""
-        return self.predicted_probability
+    def predicted_probability(self) -> float | None:
+        """The predicted label's probability: :attr:`predicted_score`, by its older name."""
+        return self.predicted_score
 
     def top_features(self, k: int = 3) -> list[tuple[str, float]]:
         order = self.attributions.abs().argsort(descending=True)[:k].tolist()
@@ -127,10 +124,6 @@ class TextExplanation(Explanation):
             "text": self.text,
             "units": self.units,
             "granularity": self.granularity,
-            "convergence_delta": self.convergence_delta,
-            "predicted": self.predicted,
-            "predicted_label": self.predicted_label,
-            "predicted_score": self.predicted_probability,
         }
 
     def _write(self, path: Path) -> None:
@@ -146,7 +139,7 @@ def render_html(explanations: list[TextExplanation]) -> str:
         rows.append(
             f"<tr><td>{e.highlighted()}</td><td>{html.escape(e.label)}</td>"
             f"<td>{e.probability:.3f}</td><td>{html.escape(e.predicted_label)} "
-            f"({e.predicted_probability:.3f}){delta}</td></tr>"
+            f"({e.predicted_score:.3f}){delta}</td></tr>"
         )
     method = html.escape(explanations[0].method) if explanations else ""
     legend = (

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import re
 from typing import Any
 
 import torch
@@ -13,17 +11,32 @@ from torch import nn
 from perspicio.core import Attribution, LayerAttribution
 from perspicio.core._batching import make_generator
 from perspicio.core._facts import Facts
-from perspicio.core._hooks import CallHooks, preserved_state
+from perspicio.core._hooks import preserved_state
 from perspicio.core._inputs import check_positive_int
+from perspicio.core.frontend import (
+    PredictedClass,
+    attribute_with_delta,
+    check_seed,
+    model_device,
+    prediction,
+    resolve_class_targets,
+)
 from perspicio.core.registry import MethodNames, MethodSpec, Prepared, prepare
 
 from ._image import check_channels, to_batch, to_display
 from .baselines import baseline_distribution, image_baseline
 from .cam import Logits, find_cam_layer
-from .detection_target import DetectionScore, detections_of
 from .explanation import ImageExplanation
 from .segmentation import segment
-from .segmentation_target import RegionScores, class_map
+from .targets import (
+    DetectionScore,
+    RegionScores,
+    as_probabilities,
+    first_output,
+    is_topk,
+    probabilities,
+    scoring_model,
+)
 
 
 #: The methods that explain one image (a live view of the registry): those attributing to
@@ -40,106 +53,12 @@ def _explains_images(spec: MethodSpec) -> bool:
 METHODS = MethodNames(_explains_images)
 
 
-def _is_topk(target: Any) -> bool:
-    return isinstance(target, str) and target.startswith("topk:")
-
-
-def _predicted_class(out: torch.Tensor) -> torch.Tensor:
-    """The score of each row's own top class (the gradient flows through that score)."""
-    return out.gather(1, out.argmax(1, keepdim=True)).squeeze(1)
-
-
-def _as_probabilities(logits: torch.Tensor) -> torch.Tensor:
-    if logits.dim() != 2:
-        raise ValueError(
-            f"the model must return logits (N, classes), got shape {tuple(logits.shape)}"
-        )
-    return logits.detach().float().softmax(1)
-
-
-def _is_detector(model: nn.Module) -> bool:
-    """torchvision's detectors take a list of images (they resize each one)."""
-    return hasattr(model, "transform") and hasattr(model.transform, "batch_images")
-
-
-def _probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    if isinstance(model, (RegionScores, DetectionScore)):  # their own scores
-        return model.probabilities(x)
-    with torch.no_grad():
-        return _as_probabilities(model(x))
-
-
-def _scoring_model(model: nn.Module, x: torch.Tensor, region: Any, target: Any) -> nn.Module:
-    """What the methods explain: a detector's score for one object (:class:`DetectionScore`),
-    a segmentation model's class scores over their regions (:class:`RegionScores`), or a
-    classifier's logits (:class:`Logits`)."""
-    with torch.no_grad():
-        out = model(list(x)) if _is_detector(model) else model(x)
-    if detections_of(out) is not None:
-        if region is not None:  # the object's box, its class the target
-            if not (isinstance(region, (tuple, list)) and len(region) == 4):
-                raise ValueError("`region` of a detector is the object's box (x0, y0, x1, y1)")
-            if isinstance(target, bool) or not isinstance(target, int):
-                raise ValueError("with a detector's `region` (the object's box), `target` is "
-                                 f"the object's class index, got {target!r}")  # fmt: skip
-            target = {"box": tuple(region), "label": target}
-        return DetectionScore(model, x, target)
-    if class_map(out) is not None:
-        return RegionScores(model, x, region)
-    if region is not None:
-        raise ValueError(
-            "`region` is for segmentation models (where a class is scored) and detectors (the "
-            "object's box); this model returns one score per class"
-        )
-    return Logits(model)
-
-
-@contextlib.contextmanager
-def _first_output(model: nn.Module):
-    """Record the output of the model's first forward pass inside the block."""
-    seen: list[torch.Tensor] = []
-
-    def hook(module, args, out):
-        if not seen and isinstance(out, torch.Tensor):
-            seen.append(out.detach())
-
-    with CallHooks() as hooks:  # this call's passes only
-        hooks.forward(model, hook)
-        yield seen
-
-
 def _resolve_targets(
     target: Any, probs: torch.Tensor | None, labels: list[str] | None
 ) -> list[int]:
-    n_classes = probs.shape[1] if probs is not None else None
     if probs is not None:
         _check_labels(labels, probs)
-    if target is None:
-        return [int(probs[0].argmax())]
-    if isinstance(target, str) and (m := re.fullmatch(r"topk:(\d+)", target)):
-        return probs[0].topk(min(int(m.group(1)), n_classes)).indices.tolist()
-    if _is_topk(target):
-        raise ValueError(f"`target` {target!r} must be 'topk:K' with a positive integer K")
-    items = target if isinstance(target, (list, tuple)) else [target]
-    out = []
-    for t in items:
-        if isinstance(t, str):
-            if not labels or t not in labels:
-                raise ValueError(
-                    f"`target` {t!r} is not a class name the model knows (pass `labels`)"
-                )
-            t = labels.index(t)
-        if (
-            isinstance(t, bool)
-            or not isinstance(t, int)
-            or t < 0
-            or (n_classes is not None and t >= n_classes)
-        ):
-            raise ValueError(
-                f"`target` {t!r} is not a class index in [0, {n_classes or 'classes'})"
-            )
-        out.append(t)
-    return out
+    return resolve_class_targets(target, probs, labels, rows=None)
 
 
 def explain(
@@ -220,13 +139,12 @@ def explain(
             f"`img` is a batch of {x.shape[0]} images; explain takes one (use "
             "vision.explain_dataset or perspicio.core for batches)"
         )
-    param = next(model.parameters(), None)
-    x = x.to(param.device if param is not None else "cpu")
+    x = x.to(model_device(model))
     check_channels(model, x)
     gen = make_generator(seed)
     with preserved_state(model):
         model.eval()
-        net = _scoring_model(model, x, region, target)
+        net = scoring_model(model, x, region, target)
         segmentation = isinstance(net, (RegionScores, DetectionScore))  # scores of their own
         detected = net if isinstance(net, DetectionScore) else None
         if detected is not None:  # one output: the object's score
@@ -237,7 +155,7 @@ def explain(
         kwargs.pop("target", None)
         # A single-pass method's first forward pass is on the image itself: the prediction
         # is read from it instead of paying for another forward pass.
-        one_pass = (isinstance(method, str) and spec.single_pass and not _is_topk(target)
+        one_pass = (isinstance(method, str) and spec.single_pass and not is_topk(target)
                     and not segmentation)  # fmt: skip
         probs = None
         # A method whose convergence delta is f(x) - f(baseline) away from its total (Integrated
@@ -253,33 +171,29 @@ def explain(
         ):
             with torch.no_grad():
                 ends = net(torch.cat([x, kwargs["baselines"].expand_as(x)]))
-            probs = _as_probabilities(ends[:1])
+            probs = as_probabilities(ends[:1])
             targets = _resolve_targets(target, probs, labels)
         elif not one_pass:
-            probs = _probabilities(net, x)
+            probs = probabilities(net, x)
             targets = _resolve_targets(target, probs, labels)
         elif target is None:
-            targets = _predicted_class  # each row's top class, inside the forward pass
+            targets = PredictedClass()  # each row's top class, inside the forward pass
         else:
             targets = _resolve_targets(target, None, labels)
         if isinstance(net, RegionScores):
             net.check_targets(targets)
         xs = x.expand(1 if callable(targets) else len(targets), -1, -1, -1)
         delta = None
-        with _first_output(net) as seen:
+        with first_output(net) as seen:
             if ends is not None:
                 attr = attr_method.attribute(xs, target=targets, **kwargs)
                 t = torch.tensor(targets, device=ends.device)
                 change = ends[0, t] - ends[1, t]
                 delta = attr.reshape(attr.shape[0], -1).sum(1).to(change.dtype) - change
-            elif attr_method.has_convergence_delta() and "return_convergence_delta" not in kwargs:
-                attr, delta = attr_method.attribute(
-                    xs, target=targets, return_convergence_delta=True, **kwargs
-                )
             else:
-                attr = attr_method.attribute(xs, target=targets, **kwargs)
+                attr, delta = attribute_with_delta(attr_method, xs, target=targets, **kwargs)
         if probs is None:
-            probs = _as_probabilities(seen[0][:1])
+            probs = as_probabilities(seen[0][:1])
             if callable(targets):
                 targets = [int(probs[0].argmax())]
     if attr.shape[-2:] != x.shape[-2:]:  # layer maps (CAMs): to the image's size
@@ -289,7 +203,9 @@ def explain(
     boxes = None
     if detected is not None:
         names, boxes = [detected.describe(object_labels)], [tuple(detected.box.tolist())]
-    top = int(probs[0].argmax())
+    predicted = prediction(probs[0], labels)
+    if detected is not None:
+        predicted["predicted_label"] = names[0]
     return ImageExplanation(
         attributions=attr.detach(),
         image=to_display(x, transform).detach().cpu(),
@@ -304,9 +220,7 @@ def explain(
             **method_kwargs,
         },
         convergence_delta=delta,
-        predicted=top,
-        predicted_label=names[0] if detected is not None else labels[top] if labels else str(top),
-        predicted_score=float(probs[0, top]),
+        **predicted,
         model=model,
         sign=spec.sign,
         boxes=boxes,
@@ -319,8 +233,7 @@ def _check_arguments(model: Any, n_segments: Any, labels: Any, seed: Any) -> Non
             f"`model` must be a torch.nn.Module (an image classifier), got {type(model).__name__}"
         )
     check_positive_int(n_segments, "n_segments")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"`seed` must be an int or None, got {type(seed).__name__} {seed!r}")
+    check_seed(seed)
     if labels is not None and (
         isinstance(labels, str) or not all(isinstance(name, str) for name in labels)
     ):

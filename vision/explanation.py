@@ -28,6 +28,7 @@ class ImageExplanation(Explanation):
     """
 
     modality = "image"
+    reports_prediction = True
     main_suffix = ".png"
     side_suffixes = (".npy",)
 
@@ -38,10 +39,6 @@ class ImageExplanation(Explanation):
     scores: list[float]
     method: str
     parameters: dict[str, Any] = field(default_factory=dict)
-    convergence_delta: Tensor | None = None
-    predicted: int | None = None
-    predicted_label: str | None = None
-    predicted_score: float | None = None
     model: nn.Module | None = field(default=None, repr=False)
     sign: str = "all"
     #: a detector's explained object, ``(x0, y0, x1, y1)`` per target (drawn on the pictures)
@@ -117,16 +114,6 @@ class ImageExplanation(Explanation):
     @property
     def model_fingerprint(self) -> str | None:  # type: ignore[override]
         return fingerprint_of(self.model)
-
-    def _manifest_extra(self) -> dict[str, Any]:
-        return {
-            "convergence_delta": None
-            if self.convergence_delta is None
-            else [float(d) for d in self.convergence_delta.reshape(-1)],
-            "predicted": self.predicted,
-            "predicted_label": self.predicted_label,
-            "predicted_score": self.predicted_score,
-        }
 
     def _write(self, path: Path) -> None:
         """``<stem>.png`` (the figure) and ``<stem>.npy`` (the raw attributions)."""

@@ -139,6 +139,10 @@ class Prepared:
             and self.facts.population is not None
         )
 
+    def has_convergence_delta(self) -> bool:
+        """Whether the method returns a convergence delta when asked."""
+        return self.method.has_convergence_delta()
+
     def attribute(self, inputs: Any = None, **extra: Any) -> Any:
         """Run the method on ``inputs`` (the facts' by default); ``extra`` overrides."""
         inputs = self.facts.inputs if inputs is None else inputs

@@ -117,7 +117,7 @@ def test_bad_input_raises_clear_errors(bert):
     with pytest.raises(ValueError, match="at most 64"):
         text.explain(model, tokenizer, "good " * 100)
     assert text.explain(model, tokenizer, "good " * 100, max_length=32).units  # truncation
-    with pytest.raises(ValueError, match="not a label of the model"):
+    with pytest.raises(ValueError, match="not a class name of the model"):
         text.explain(model, tokenizer, "good movie", target="neutral")
     assert text.explain(model, tokenizer, "good movie", target="negative").label == "negative"
     from transformers import BertConfig, BertForSequenceClassification
