@@ -11,7 +11,6 @@ and the drawing, so every page behaves the same way. Uploads go through :func:`f
 from __future__ import annotations
 
 import inspect
-import io
 import json
 import os
 from collections import OrderedDict
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from perspicio.core import targets
+from perspicio.core.page import html_page, png_bytes
 from perspicio.models import MAX_UPLOAD_MB, TRUST_TORCHSCRIPT_ENV, check_upload_size
 from perspicio.vision.targets import parse_box as parse_box  # the image page's box field
 
@@ -129,10 +129,8 @@ def generation_demo():
 
 # ------------------------------------------------------------------- showing
 def png(fig: Any) -> bytes:
-    """A matplotlib figure as PNG bytes."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    return buffer.getvalue()
+    """A matplotlib figure as PNG bytes, at the app's resolution."""
+    return png_bytes(fig, dpi=90)
 
 
 def show_explanation(exp: Any, key: str, picture: bytes | None = None) -> None:
@@ -143,8 +141,8 @@ def show_explanation(exp: Any, key: str, picture: bytes | None = None) -> None:
     st.caption(exp.summary)
     left, middle, right = st.columns(3)
     left.download_button("PNG", picture, f"{exp.method}.png", "image/png", key=f"png_{key}")
-    middle.download_button("HTML", exp.to_html(), f"{exp.method}.html", "text/html",
-                           key=f"html_{key}")  # fmt: skip
+    page = html_page(exp.to_html(), title=f"perspicio: {exp.method}")
+    middle.download_button("HTML", page, f"{exp.method}.html", "text/html", key=f"html_{key}")
     right.download_button("manifest", json.dumps(exp.manifest(), indent=2),
                           f"{exp.method}.json", "application/json",
                           key=f"json_{key}")  # fmt: skip

@@ -11,8 +11,6 @@ own (a heat map, highlighted tokens, a waterfall) and says how it draws and writ
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +20,6 @@ import torch
 from torch import Tensor
 
 from ._fingerprint import model_fingerprint
-
-
-def figure_data_uri(fig: Any, dpi: int = 80) -> str:
-    """A matplotlib Figure as a ``data:image/png;base64,...`` URI, for self-contained HTML."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def fingerprint_of(model: Any) -> str | None:
@@ -121,7 +112,8 @@ class Explanation(_Prediction):
         raise NotImplementedError
 
     def to_html(self) -> str:
-        """A self-contained HTML view; every piece of user text is escaped."""
+        """A self-contained HTML fragment (pictures embedded); every piece of user text is
+        escaped. :func:`perspicio.core.page.html_page` makes a whole page of it."""
         raise NotImplementedError
 
     def _repr_html_(self) -> str:

@@ -24,16 +24,17 @@ import numpy as np
 from torch import Tensor
 
 from .errors import AttributionValueError
+from .page import MAGNITUDE, NEGATIVE, NEUTRAL, POSITIVE, diverging_colour, html_page
 
 METHODS = ("heat_map", "blended_heat_map", "original_image", "masked_image", "alpha_scaling")
 SIGNS = ("all", "positive", "negative", "absolute_value")
 TIMESERIES_METHODS = ("overlay_individual", "overlay_combined", "colored_graph")
 #: the colours of each sign: green positive, red negative, blue magnitude, red-white-green
 COLOURS = {
-    "all": ["#d73027", "#ffffff", "#1a9850"],
-    "positive": ["#ffffff", "#1a9850"],
-    "negative": ["#ffffff", "#d73027"],
-    "absolute_value": ["#ffffff", "#2166ac"],
+    "all": [NEGATIVE, NEUTRAL, POSITIVE],
+    "positive": [NEUTRAL, POSITIVE],
+    "negative": [NEUTRAL, NEGATIVE],
+    "absolute_value": [NEUTRAL, MAGNITUDE],
 }
 
 
@@ -327,9 +328,7 @@ class HTML:
 
     def save(self, path: str) -> None:
         """Write the page (UTF-8)."""
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
-                    f"{self.data}</body></html>")  # fmt: skip
+        html_page(self.data, path=path)
 
     def __str__(self) -> str:
         return self.data
@@ -337,9 +336,7 @@ class HTML:
 
 def _colour(value: float) -> str:
     """Green for positive, red for negative, the stronger the more opaque."""
-    v = max(-1.0, min(1.0, float(value)))
-    rgb = "26,152,80" if v >= 0 else "215,48,39"
-    return f"rgba({rgb},{abs(v):.3f})"
+    return diverging_colour(value)
 
 
 def _tokens_html(tokens: Iterable[str], values: Iterable[float]) -> str:

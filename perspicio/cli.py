@@ -197,13 +197,9 @@ def _write(exp, out: str) -> None:
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".html":
-        page = exp.to_html()
-        path.write_text(
-            page
-            if page.startswith("<!DOCTYPE")
-            else f"<!DOCTYPE html><html><body>{page}</body></html>",
-            encoding="utf-8",
-        )
+        from perspicio.core.page import html_page
+
+        html_page(exp.to_html(), title=f"perspicio: {exp.method}", path=path)
     elif path.suffix == ".png":
         exp.plot().savefig(path, dpi=100)
     else:

@@ -13,22 +13,25 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from perspicio.core.explanation import Explanation, figure_data_uri
+from perspicio.core.explanation import Explanation
+from perspicio.core.page import MAGNITUDE, NEGATIVE, POSITIVE, data_uri, html_page
+
+#: a report's look: its tables ruled alike
+_STYLE = (
+    "<style>.perspicio-report{font-family:sans-serif}"
+    ".perspicio-report table{border-collapse:collapse}"
+    ".perspicio-report td,.perspicio-report th{border:1px solid #ccc;padding:4px 8px}</style>"
+)
 
 
-def html_page(title: str, body: list[str], path: str | Path | None = None) -> str:
-    """One self-contained HTML page around ``body`` (already escaped pieces), the tables
-    styled alike; written to ``path`` when given."""
-    page = "".join([
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
-        "<style>body{font-family:sans-serif}table{border-collapse:collapse}",
-        "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>",
-        *body, "</body></html>",
-    ])  # fmt: skip
+def report_html(title: str, body: list[str], path: str | Path | None = None) -> str:
+    """A report's fragment around ``body`` (already escaped pieces), its tables styled
+    alike; the whole page (:func:`~perspicio.core.page.html_page`) written to ``path`` when
+    given."""
+    fragment = "".join(['<div class="perspicio-report">', _STYLE, *body, "</div>"])
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(page, encoding="utf-8")
-    return page
+        html_page(fragment, title, path)
+    return fragment
 
 
 @dataclass
@@ -147,7 +150,7 @@ class TabularExplanation(Explanation):
                 if g is None
                 else f"{self.features[g]} = {self._value_text(row, g)}"
             )
-            ax.barh(y, value, left=start, color="#1a9850" if value >= 0 else "#d73027")
+            ax.barh(y, value, left=start, color=POSITIVE if value >= 0 else NEGATIVE)
             labels.append(name)
             start += value
             y += 1
@@ -170,7 +173,7 @@ class TabularExplanation(Explanation):
         names = list(importance.index)
         fig = Figure(figsize=(12, 0.38 * len(names) + 1.5))
         left, right = fig.subplots(1, 2, sharey=True)
-        left.barh(range(len(names)), importance.to_numpy(), color="#2166ac")
+        left.barh(range(len(names)), importance.to_numpy(), color=MAGNITUDE)
         left.set_yticks(range(len(names)), names)
         left.invert_yaxis()
         left.set_xlabel("mean |attribution|")
@@ -239,7 +242,7 @@ class TabularExplanation(Explanation):
         ax = fig.add_subplot()
         x, y = self._feature_values(g), self.attributions[:, g].numpy()
         if color_by is None:
-            ax.scatter(x, y, s=8, color="#2166ac")
+            ax.scatter(x, y, s=8, color=MAGNITUDE)
         else:
             c = self._feature_values(self._feature_index(color_by))
             points = ax.scatter(x, y, s=8, c=c, cmap="coolwarm")
@@ -251,10 +254,11 @@ class TabularExplanation(Explanation):
         return fig
 
     def to_html(self, path: str | Path | None = None, rows: int = 3) -> str:
-        """One self-contained HTML report (figures embedded as PNG): model and method, the
-        first ``rows`` predictions with their waterfalls, and the global importance."""
+        """One self-contained HTML report, a fragment (figures embedded as PNG): model and
+        method, the first ``rows`` predictions with their waterfalls, and the global
+        importance; ``path``: the whole page written there."""
 
-        png = figure_data_uri
+        png = data_uri
 
         parts = [
             f"<h2>Explanation report: {html.escape(self.method)}</h2>",
@@ -280,7 +284,7 @@ class TabularExplanation(Explanation):
             table,
             f'<img alt="global" src="{png(self.plot_global())}"/>',
         ]
-        return html_page("perspicio report", parts, path)
+        return report_html("perspicio report", parts, path)
 
     def _write(self, path: Path) -> None:
         """``<stem>.html`` (the report) and ``<stem>.csv`` (the tidy table)."""

@@ -14,11 +14,11 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from perspicio.core.explanation import figure_data_uri
 from perspicio.core.influence import TracInCP, TracInCPFast, last_linear
+from perspicio.core.page import data_uri, html_page
 
 from ._data import parameter_dtype, to_matrix
-from .explanation import html_page
+from .explanation import report_html
 
 LOSSES = ("cross_entropy", "mse")
 METHODS = ("tracin", "tracin_fast")
@@ -178,10 +178,10 @@ class TrainingInfluence:
             f"{len(self.tracin.checkpoints)} checkpoints)</h2>",
             f"<h3>Training rows that look mislabelled (top {top} by self-influence)</h3>",
             self.likely_mislabeled(top).to_html(index=False, float_format="%.4g", escape=True),
-            f'<img alt="self-influence" src="{figure_data_uri(self.plot_self_influence(top))}"/>',
+            f'<img alt="self-influence" src="{data_uri(self.plot_self_influence(top))}"/>',
         ]
         if rows is not None:
             parts += ["<h3>The training rows that most influenced each prediction</h3>",
                       self.most_influential(rows, k=k).to_html(index=False, float_format="%.4g",
                                                                escape=True)]  # fmt: skip
-        return html_page("training influence", parts, path)
+        return html_page(report_html("training influence", parts), "training influence", path)

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from perspicio.core.explanation import Explanation
+from perspicio.core.page import bar_colours, diverging_colour, html_page
 
 _STYLE = (
     "<style>.pe-text{font-family:sans-serif;line-height:1.9}"
@@ -21,11 +22,8 @@ _STYLE = (
 )
 
 
-def _colour(value: float, scale: float) -> str:
-    """Green for positive, red for negative; opacity by magnitude."""
-    strength = min(abs(value) / scale, 1.0) if scale > 0 else 0.0
-    rgb = "26,152,80" if value >= 0 else "215,48,39"
-    return f"rgba({rgb},{0.08 + 0.72 * strength:.3f})"
+#: a word's highlight: faint at zero, strong at the text's largest value
+_OPACITY = (0.08, 0.80)
 
 
 @dataclass
@@ -79,8 +77,9 @@ class TextExplanation(Explanation):
             if start < cursor:  # overlapping sub-word spans at token granularity
                 continue
             out.append(html.escape(self.text[cursor:start]))
+            colour = diverging_colour(value, scale, opacity=_OPACITY)
             out.append(
-                f'<span class="w" style="background:{_colour(value, scale)}" '
+                f'<span class="w" style="background:{colour}" '
                 f'title="{value:+.4f}">{html.escape(self.text[start:end])}</span>'
             )
             cursor = end
@@ -88,8 +87,9 @@ class TextExplanation(Explanation):
         return '<span class="pe-text">' + "".join(out) + "</span>"
 
     def to_html(self) -> str:
-        """A self-contained HTML page: the highlighted text, the prediction and a legend."""
-        return render_html([self])
+        """A self-contained HTML fragment: the highlighted text, the prediction and a
+        legend."""
+        return _fragment([self])
 
     def to_frame(self):
         """A tidy pandas DataFrame: unit, start, end, attribution."""
@@ -109,9 +109,7 @@ class TextExplanation(Explanation):
         values = self.attributions.tolist()
         fig = Figure(figsize=(6, 0.3 * len(values) + 1.2))
         ax = fig.add_subplot(1, 1, 1)
-        ax.barh(
-            range(len(values)), values, color=["#1a9850" if v >= 0 else "#d73027" for v in values]
-        )
+        ax.barh(range(len(values)), values, color=bar_colours(values))
         ax.set_yticks(range(len(values)), self.units)
         ax.invert_yaxis()
         ax.axvline(0, color="black", linewidth=0.8)
@@ -128,11 +126,17 @@ class TextExplanation(Explanation):
 
     def _write(self, path: Path) -> None:
         """``<stem>.html``: the highlighted text."""
-        path.write_text(self.to_html(), encoding="utf-8")
+        path.write_text(render_html([self]), encoding="utf-8")
 
 
 def render_html(explanations: list[TextExplanation]) -> str:
     """Several explanations as one self-contained HTML page: one table row per text."""
+    method = explanations[0].method if explanations else ""
+    return html_page(_fragment(explanations), title=f"perspicio: {method}")
+
+
+def _fragment(explanations: list[TextExplanation]) -> str:
+    """The explanations' table (one row per text) with its style and legend."""
     rows = []
     for e in explanations:
         delta = "" if e.convergence_delta is None else f"<br>delta {e.convergence_delta:.2g}"
@@ -143,13 +147,13 @@ def render_html(explanations: list[TextExplanation]) -> str:
         )
     method = html.escape(explanations[0].method) if explanations else ""
     legend = (
-        '<p class="pe-legend"><span style="background:rgba(26,152,80,.6)">supports the label</span>'
-        '<span style="background:rgba(215,48,39,.6)">speaks against it</span>'
-        "hover a word for its score</p>"
+        f'<p class="pe-legend"><span style="background:{diverging_colour(1, opacity=(0.6, 0.6))}">'
+        "supports the label</span>"
+        f'<span style="background:{diverging_colour(-1, opacity=(0.6, 0.6))}">speaks against it'
+        "</span>hover a word for its score</p>"
     )
     return (
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>perspicio: {method}</title>'
-        f'{_STYLE}</head><body><h3>{method}</h3>{legend}<table class="pe"><tr><th>text</th>'
-        "<th>explained label</th><th>probability</th><th>prediction</th></tr>"
-        f"{''.join(rows)}</table></body></html>"
+        f'<div class="perspicio-explanation">{_STYLE}<h3>{method}</h3>{legend}<table class="pe">'
+        "<tr><th>text</th><th>explained label</th><th>probability</th><th>prediction</th></tr>"
+        f"{''.join(rows)}</table></div>"
     )

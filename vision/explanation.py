@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from matplotlib.patches import Rectangle
 from torch import Tensor, nn
 
 from perspicio.core.explanation import Explanation, fingerprint_of
+from perspicio.core.page import data_uri, png_bytes
 
 from . import visualize
 
@@ -79,14 +78,9 @@ class ImageExplanation(Explanation):
         fig.tight_layout()
         return fig
 
-    def _png(self, **kwargs: Any) -> bytes:
-        buffer = io.BytesIO()
-        self.plot(**kwargs).savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
-
     def to_html(self) -> str:
         """A self-contained HTML fragment: the figure (embedded PNG) and a table."""
-        picture = base64.b64encode(self._png()).decode()
+        picture = data_uri(self.plot(), dpi=100, tight=False)
         rows = "".join(
             f"<tr><td>{t}</td><td>{html.escape(str(label))}</td><td>{score:.4f}</td></tr>"
             for t, label, score in zip(self.targets, self.labels, self.scores)
@@ -98,7 +92,7 @@ class ImageExplanation(Explanation):
         )
         return (
             f'<div class="perspicio-explanation"><h3>{html.escape(self.method)}</h3>'
-            f'<img alt="explanation" src="data:image/png;base64,{picture}"/>'
+            f'<img alt="explanation" src="{picture}"/>'
             f"<table><tr><th>target</th><th>label</th><th>probability</th></tr>{rows}</table>"
             f"{delta}</div>"
         )
@@ -119,5 +113,5 @@ class ImageExplanation(Explanation):
         """``<stem>.png`` (the figure) and ``<stem>.npy`` (the raw attributions)."""
         import numpy as np
 
-        path.write_bytes(self._png())
+        path.write_bytes(png_bytes(self.plot(), dpi=100, tight=False))
         np.save(path.with_suffix(".npy"), self.attributions.detach().cpu().numpy())

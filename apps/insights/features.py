@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from perspicio.core.explanation import figure_data_uri
+from perspicio.core.page import NEGATIVE, POSITIVE, data_uri
 
 
 @dataclass
@@ -38,7 +38,7 @@ def _apply(transforms: Sequence[Callable] | Callable | None, x: Tensor) -> Tenso
 
 
 def _png(fig: Any) -> str:
-    return figure_data_uri(fig, dpi=72)
+    return data_uri(fig, dpi=72)
 
 
 @dataclass
@@ -127,7 +127,7 @@ class GeneralFeature(BaseFeature):
         bars = "".join(
             f'<div class="bar"><span>{html.escape(str(n))}</span>'
             f'<span style="display:inline-block;width:{100 * abs(v) / peak:.0f}px;'
-            f'background:{"#1a9850" if v >= 0 else "#d73027"}">&nbsp;</span> {v:+.3f}</div>'
+            f'background:{POSITIVE if v >= 0 else NEGATIVE}">&nbsp;</span> {v:+.3f}</div>'
             for n, v in zip(names, values)
         )
         return FeatureView(self.name, self.kind, contribution, bars)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from perspicio import tabular
 from perspicio.apps import common
+from perspicio.core.page import html_page
 from perspicio.core.registry import default_method
 from perspicio.models import load_tree_model_upload, tree_columns
 from perspicio.tabular import MIN_POPULATION, TABULAR_METHODS, TabularExplanation
@@ -137,8 +138,8 @@ def explain_table():
 def show_table(report) -> None:
     st.caption(f"Explained against {report.background}.")
     st.image(common.png(report.plot_global()))
-    st.download_button("HTML report", report.to_html(), "report.html", "text/html",
-                       key="tab_report")  # fmt: skip
+    page = html_page(report.to_html(), title="perspicio report")
+    st.download_button("HTML report", page, "report.html", "text/html", key="tab_report")
 
 
 common.run_and_show("explain_table", explain_row, show_row, button="Explain the row")

@@ -209,7 +209,7 @@ def test_breast_cancer_demo_explains_one_patient_against_the_training_data(tmp_p
     assert torch.allclose(report.attributions[:1], exp.attributions, atol=1e-5)
     path = report.save(tmp_path / "report.html")
     page = path.read_text()
-    assert page.startswith("<!DOCTYPE html>") and "http" not in page
+    assert page.startswith("<!DOCTYPE html>") and "http" not in page  # the saved page
     assert "the mean of the training split (455 rows)" in page and "StandardizedMLP" in page
     assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', page)) == 4
     assert "worst radius" in page and f"{float(report.scores[0]):.4f}" in page
