@@ -21,6 +21,7 @@ import streamlit as st
 
 from perspicio.core import targets
 from perspicio.core.page import html_page, png_bytes
+from perspicio.demos import DEMOS, load_demo
 from perspicio.models import MAX_UPLOAD_MB, TRUST_TORCHSCRIPT_ENV, check_upload_size
 from perspicio.vision.targets import parse_box as parse_box  # the image page's box field
 
@@ -81,50 +82,36 @@ def session_cached(name: str, key: Hashable, build: Callable[[], T]) -> T:
 
 
 # ----------------------------------------------------------------- demo models
-@st.cache_resource(show_spinner="Loading EfficientNet-Lite0...")
+@st.cache_resource(show_spinner=DEMOS["efficientnet_lite0"].loading)
 def image_demo():
-    from perspicio.vision.demo import efficientnet_lite0
-
-    return efficientnet_lite0()
+    return load_demo("efficientnet_lite0")
 
 
 @st.cache_resource(show_spinner="Preparing the shapes detector and segmenter (trained once)...")
 def scene_demos():
-    """The shapes detector and segmenter, trained here on generated scenes."""
-    from perspicio.vision.demo import SHAPES, shapes_detector, shapes_segmenter
-
-    return {
-        "shapes detector (demo)": (shapes_detector(), list(SHAPES)),
-        "shapes segmenter (demo)": (shapes_segmenter(), ["background", *SHAPES]),
-    }
+    """The shapes detector and segmenter, trained here on generated scenes, by title:
+    ``(model, class names)``."""
+    return {DEMOS[name].title: load_demo(name) for name in ("shapes_detector", "shapes_segmenter")}
 
 
-@st.cache_resource(
-    show_spinner="Preparing the sentiment model (the first time takes a few minutes)..."
-)
+@st.cache_resource(show_spinner=DEMOS["minilm"].loading)
 def text_demo():
-    from perspicio.text.demo import minilm_sentiment, tiny_bert
-
+    """``(model, tokenizer, description)``: MiniLM, or offline without its snippets the tiny
+    BERT."""
     try:
-        model, tokenizer, accuracy = minilm_sentiment()
-        return model, tokenizer, f"MiniLM sentiment model ({accuracy:.1%} held-out accuracy)"
+        return load_demo("minilm")
     except Exception:  # noqa: BLE001 - offline without the snippets: the small model
-        model, tokenizer = tiny_bert()
-        return model, tokenizer, "tiny BERT sentiment model (demo)"
+        return load_demo("tiny")
 
 
-@st.cache_resource(show_spinner="Training the breast-cancer model...")
+@st.cache_resource(show_spinner=DEMOS["breast_cancer"].loading)
 def table_demo():
-    from perspicio.tabular.demo import breast_cancer_mlp
-
-    return breast_cancer_mlp()
+    return load_demo("breast_cancer")
 
 
-@st.cache_resource(show_spinner="Training the capital-cities language model (about 90 s, once)...")
+@st.cache_resource(show_spinner=DEMOS["capital_cities"].loading)
 def generation_demo():
-    from perspicio.text.demo_lm import capital_cities_lm
-
-    return capital_cities_lm()
+    return load_demo("capital_cities")
 
 
 # ------------------------------------------------------------------- showing

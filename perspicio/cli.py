@@ -21,10 +21,10 @@ def _image(args) -> None:
     from perspicio import vision
     from perspicio.core.registry import default_method
     from perspicio.core.targets import parse_target
-    from perspicio.vision.demo import efficientnet_lite0
+    from perspicio.demos import load_demo
 
     if args.model == "efficientnet_lite0":
-        demo = efficientnet_lite0()
+        demo = load_demo(args.model)
         model, transform, labels = demo.model, demo.transform, demo.labels
     else:
         model, transform, labels = _torchscript(args.model, args.trust_torchscript), None, None
@@ -72,14 +72,9 @@ def _text(args) -> None:
     from perspicio import text
     from perspicio.core.registry import default_method
     from perspicio.core.targets import parse_target
-    from perspicio.text import demo
+    from perspicio.demos import load_demo
 
-    if args.model == "minilm":
-        model, tokenizer, _ = demo.minilm_sentiment()
-    elif args.model == "tiny":
-        model, tokenizer = demo.tiny_bert()
-    else:  # argparse's choices make this unreachable
-        raise ValueError(f"--model must be minilm or tiny, got {args.model!r}")
+    model, tokenizer, _ = load_demo(args.model)  # argparse's choices: a text demo
     exp = text.explain(
         model, tokenizer, args.text, method=args.method or default_method("text"),
         target=parse_target(args.target), seed=args.seed,
@@ -133,11 +128,11 @@ def _table_explainer(args, method: str | None):
         )
     from perspicio import tabular
     from perspicio.core.registry import default_method
-    from perspicio.tabular.demo import breast_cancer_mlp
+    from perspicio.demos import load_demo
 
     if method is None and args.command == "importance":  # a whole table: the sampled default
         method = default_method("table_importance")
-    model, training, _ = breast_cancer_mlp()
+    model, training, _ = load_demo("breast_cancer")
     columns = list(training.columns)
     if args.background is None:
         background, name = training, "the demo model's training split"
@@ -262,6 +257,8 @@ def _app(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from perspicio.demos import demo_names
+
     p = argparse.ArgumentParser(prog="perspicio", description="Explain model decisions.")
     sub = p.add_subparsers(dest="command", required=True)
     explain = sub.add_parser("explain", help="explain one input").add_subparsers(
@@ -300,9 +297,11 @@ def parser() -> argparse.ArgumentParser:
     txt = explain.add_parser("text", help="explain a text classifier's decision")
     txt.add_argument("text", help="the text to explain")
     txt.add_argument(
-        "--model", default="minilm", choices=["minilm", "tiny"],
-        help="minilm (demo sentiment model) or tiny",
-    )  # fmt: skip
+        "--model",
+        default="minilm",
+        choices=demo_names("text"),
+        help="a demo sentiment model: minilm or tiny",
+    )
     txt.add_argument("--method", default=None,
                      help="default: the registry's, layer_integrated_gradients")  # fmt: skip
     txt.add_argument("--target", default=None, help="label name (default: predicted)")

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from perspicio._cache import cached_artifact
+from perspicio._training import fit, snapshot
 
 #: The held-out share of each demo table, and the seed of the split.
 TEST_SIZE, SPLIT_SEED = 0.2, 0
@@ -95,11 +96,8 @@ def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classification: boo
     """Full-batch Adam; the trained state dict."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss = nn.functional.cross_entropy if classification else nn.functional.mse_loss
-    for _ in range(epochs):
-        optimizer.zero_grad()
-        out = model(x)
-        loss(out, y if classification else y.view(-1, 1)).backward()
-        optimizer.step()
+    target = y if classification else y.view(-1, 1)
+    fit(lambda _: loss(model(x), target), optimizer, range(epochs))
     return model.state_dict()
 
 
@@ -113,9 +111,16 @@ def _breast_cancer_net() -> tuple[StandardizedMLP, torch.Tensor, torch.Tensor]:
     return StandardizedMLP(x.mean(0), x.std(0), 2), x, y
 
 
-@cached_artifact("breast_cancer_mlp_v2", depends=(_fit, _breast_cancer_net, StandardizedMLP, split),
-                 test_size=TEST_SIZE, split_seed=SPLIT_SEED, seed=0, epochs=300, lr=3e-3,
-                 weight_decay=1e-4)  # fmt: skip
+@cached_artifact(
+    "breast_cancer_mlp_v2",
+    depends=(_fit, fit, _breast_cancer_net, StandardizedMLP, split),
+    test_size=TEST_SIZE,
+    split_seed=SPLIT_SEED,
+    seed=0,
+    epochs=300,
+    lr=3e-3,
+    weight_decay=1e-4,
+)
 def _trained_breast_cancer(test_size, split_seed, seed, epochs, lr, weight_decay):
     torch.manual_seed(seed)
     model, x, y = _breast_cancer_net()
@@ -140,7 +145,7 @@ def _diabetes_net() -> tuple[StandardizedMLP, torch.Tensor, torch.Tensor]:
     return model, x, target
 
 
-@cached_artifact("diabetes_mlp_v2", depends=(_fit, _diabetes_net, StandardizedMLP, split),
+@cached_artifact("diabetes_mlp_v2", depends=(_fit, fit, _diabetes_net, StandardizedMLP, split),
                  test_size=TEST_SIZE, split_seed=SPLIT_SEED, seed=0, epochs=300, lr=3e-3,
                  weight_decay=1e-4)  # fmt: skip
 def _trained_diabetes(test_size, split_seed, seed, epochs, lr, weight_decay):
@@ -182,7 +187,7 @@ class MislabeledDemo(NamedTuple):
 
 
 @cached_artifact("breast_cancer_noisy_mlp_v1",
-                 depends=(_breast_cancer_net, StandardizedMLP, split),
+                 depends=(_breast_cancer_net, StandardizedMLP, split, fit, snapshot),
                  test_size=TEST_SIZE, split_seed=SPLIT_SEED, share=0.05, seed=0,
                  epochs=(40, 120, 300), lr=3e-3, weight_decay=1e-4)  # fmt: skip
 def _trained_noisy_breast_cancer(test_size, split_seed, share, seed, epochs, lr, weight_decay):
@@ -194,12 +199,9 @@ def _trained_noisy_breast_cancer(test_size, split_seed, share, seed, epochs, lr,
     noisy[flipped] = 1 - noisy[flipped]
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     states = []
-    for epoch in range(1, max(epochs) + 1):
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(model(x), noisy).backward()
-        optimizer.step()
-        if epoch in epochs:
-            states.append({k: v.clone() for k, v in model.state_dict().items()})
+    for start, stop in zip((0, *epochs), epochs):  # full-batch steps up to each checkpoint
+        fit(lambda _: nn.functional.cross_entropy(model(x), noisy), optimizer, range(start, stop))
+        states.append(snapshot(model))
     return {"checkpoints": states, "flipped": flipped, "labels": noisy, "lr": lr}
 
 

@@ -12,7 +12,7 @@ from perspicio._cache import ARTIFACTS, artifact_key, cached_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODULES = {
-    "perspicio.vision.demo": ROOT / "vision" / "demo.py",
+    "perspicio.vision.demo": ROOT / "vision" / "demo",  # a package: one module a demo
     "perspicio.text.demo": ROOT / "text" / "demo.py",
     "perspicio.tabular.demo": ROOT / "tabular" / "demo.py",
 }
@@ -86,16 +86,17 @@ def test_production_is_single_threaded_deterministic_and_restores_the_settings(c
 def test_every_demo_artefact_goes_through_the_keyed_cache():
     """No demo module saves or loads a cached file by hand: each trained artefact is a
     ``cached_artifact`` producer, whose file name carries the key of its code and settings."""
-    for module, path in DEMO_MODULES.items():
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                call = f"{getattr(node.func.value, 'id', '?')}.{node.func.attr}"
-                assert call != "torch.save", f"{path.name}:{node.lineno} saves by hand"
-                if call == "torch.load":
-                    # loading a packaged file is fine; a cached one must use cached_artifact
-                    source = ast.get_source_segment(path.read_text(), node)
-                    assert "cache_dir" not in source, f"{path.name}:{node.lineno}"
+    for module, where in DEMO_MODULES.items():
+        for path in sorted(where.glob("*.py")) if where.is_dir() else [where]:
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                    call = f"{getattr(node.func.value, 'id', '?')}.{node.func.attr}"
+                    assert call != "torch.save", f"{path.name}:{node.lineno} saves by hand"
+                    if call == "torch.load":
+                        # loading a packaged file is fine; a cached one must use cached_artifact
+                        source = ast.get_source_segment(path.read_text(), node)
+                        assert "cache_dir" not in source, f"{path.name}:{node.lineno}"
         importlib.import_module(module)
     expected = {
         "shapes_cnn_v3",

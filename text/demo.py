@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from perspicio._cache import cache_dir, cached_artifact
+from perspicio._training import fit, shuffled
 
 POSITIVE = [
     "good",
@@ -127,7 +128,7 @@ def tiny_config(vocab_size: int):
 
 @cached_artifact(
     "tiny_bert_sentiment_v5",
-    depends=(tiny_tokenizer, tiny_config, sentiment_sentences),
+    depends=(tiny_tokenizer, tiny_config, sentiment_sentences, fit, shuffled),
     n_sentences=2000,
     n_neutral=400,
     data_seed=1,
@@ -166,12 +167,13 @@ def _trained_tiny_bert(n_sentences, n_neutral, data_seed, neutral_seed, seed, ep
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     model.train()
+
+    def loss(idx: Tensor) -> Tensor:
+        logits = model(input_ids=ids[idx], attention_mask=mask[idx]).logits
+        return nn.functional.cross_entropy(logits, targets[idx])
+
     for _ in range(epochs):
-        for idx in torch.randperm(len(ids), generator=generator).split(batch_size):
-            optimizer.zero_grad()
-            logits = model(input_ids=ids[idx], attention_mask=mask[idx]).logits
-            nn.functional.cross_entropy(logits, targets[idx]).backward()
-            optimizer.step()
+        fit(loss, optimizer, shuffled(len(ids), batch_size, generator))
     return model.state_dict()
 
 
@@ -268,7 +270,7 @@ def _minilm() -> tuple[MiniLMSentiment, Any]:
 
 @cached_artifact(
     "minilm_sentiment_head_v2",
-    depends=(_minilm, MiniLMSentiment, movie_review_snippets),
+    depends=(_minilm, MiniLMSentiment, movie_review_snippets, fit),
     min_abs_rating=0.5,
     split_seed=0,
     train_fraction=0.8,
@@ -303,10 +305,8 @@ def _fitted_minilm_head(min_abs_rating, split_seed, train_fraction, seed, epochs
     torch.manual_seed(seed)
     head.reset_parameters()
     optimizer = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
-    for _ in range(epochs):
-        optimizer.zero_grad()
-        nn.functional.cross_entropy(head(features[train]), labels[train]).backward()
-        optimizer.step()
+    fit(lambda _: nn.functional.cross_entropy(head(features[train]), labels[train]), optimizer,
+        range(epochs))  # fmt: skip
     with torch.no_grad():
         accuracy = float((head(features[test]).argmax(1) == labels[test]).float().mean())
     return {"head": head.state_dict(), "accuracy": accuracy}

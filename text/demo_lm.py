@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from perspicio._cache import cached_artifact
+from perspicio._training import fit
 
 CAPITALS = {
     "france": "paris", "spain": "madrid", "italy": "rome", "germany": "berlin",
@@ -112,7 +113,7 @@ def _training_text(rng: random.Random) -> str:
 
 @cached_artifact(
     "capital_cities_gpt2_v1",
-    depends=(vocabulary, word_tokenizer, lm_config, _training_text, _distractor),
+    depends=(vocabulary, word_tokenizer, lm_config, _training_text, _distractor, fit),
     n_texts=12000, data_seed=0, seed=0, steps=1500, batch_size=48, lr=3e-3,
 )  # fmt: skip
 def _trained_lm(n_texts, data_seed, seed, steps, batch_size, lr) -> dict[str, Tensor]:
@@ -130,16 +131,14 @@ def _trained_lm(n_texts, data_seed, seed, steps, batch_size, lr) -> dict[str, Te
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps)
     generator = torch.Generator().manual_seed(seed)
     model.train()
-    for _ in range(steps):
-        idx = torch.randint(len(ids), (batch_size,), generator=generator)
+
+    def loss(idx: Tensor) -> Tensor:
         width = int(mask[idx].sum(1).max())
-        out = model(input_ids=ids[idx, :width], attention_mask=mask[idx, :width],
-                    labels=labels[idx, :width])  # fmt: skip
-        optimizer.zero_grad()
-        out.loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
+        return model(input_ids=ids[idx, :width], attention_mask=mask[idx, :width],
+                     labels=labels[idx, :width]).loss  # fmt: skip
+
+    batches = (torch.randint(len(ids), (batch_size,), generator=generator) for _ in range(steps))
+    fit(loss, optimizer, batches, clip=(model.parameters(), 1.0), schedule=schedule)
     return model.state_dict()
 
 
