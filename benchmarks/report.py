@@ -160,6 +160,22 @@ SECTIONS: dict[str, Section] = {
         "but scores one prompt per forward call. The Shapley rows' check is the correlation "
         "of the two estimates (the orderings differ: perspicio draws antithetic pairs).",
     ),
+    "vlm": Section(
+        "Vision-language generation (ImageMaskInput)",
+        "Captum",
+        "A tiny LLaVA built offline (random weights, 4.7M parameters: CLIP ViT 4 x 256 on "
+        "8-pixel patches of a 64 x 64 image, 64 image tokens; Llama 4 x 256), a 73-token "
+        "prompt, a 25-token target (Captum's default generation length), the image in 16 "
+        "segments (a 4 x 4 grid). Floor: the bare model's forward call over the 17 painted "
+        "images with the target appended, in one batch (no processor, no method).",
+        "perspicio paints the segments, runs the processor per painted image, and scores "
+        "every painted image's target tokens in one teacher-forced pass, many images per "
+        "forward call, after checking once per model and input layout that this equals "
+        "token-by-token scoring one image at a time. Captum's default scores each target "
+        "token with a call of its own through the KV cache; on transformers 5 its cached "
+        "path scores LLaVA differently from the model's own generate() (the check column), "
+        "its uncached one-pass mode agrees to float noise.",
+    ),
     "incremental": Section(
         "Incremental occlusion",
         "perspicio batched",

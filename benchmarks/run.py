@@ -24,7 +24,7 @@ NAN = float("nan")
 #: suite name -> module, in the order of the page
 SUITE_MODULES = [
     "gradient", "perturbation", "layer", "metrics", "vision", "text", "tabular", "trees",
-    "generation", "incremental", "cam", "robust", "concept", "influence",
+    "generation", "vlm", "incremental", "cam", "robust", "concept", "influence",
 ]  # fmt: skip
 
 

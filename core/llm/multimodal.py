@@ -14,13 +14,14 @@ differs is scored without it.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from .scoring import LOGIT_BUDGET, logits_of, model_device
+from .scoring import LOGIT_BUDGET, _version, logits_of, model_device
 
 #: painted images per forward pass at most, by default
 MAX_ROWS = 64
@@ -112,28 +113,59 @@ def _close(a: Tensor, b: Tensor) -> bool:
     return bool(torch.allclose(a, b, atol=tol, rtol=1e-4))
 
 
+_MODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _signature(inputs: Mapping, target: Tensor) -> tuple:
+    """The layout of a model's inputs: keys, shapes and dtypes, and the target's length."""
+    parts = [(k, tuple(v.shape), str(v.dtype)) if isinstance(v, Tensor) else (k, repr(v))
+             for k, v in as_dict(inputs).items()]  # fmt: skip
+    return (*parts, target.numel())
+
+
+def find_mode(model: Callable, original: Mapping, probe: Mapping, target: Tensor) -> str:
+    """How the model may be scored on inputs laid out as ``original``: "one pass" (teacher
+    forcing, many prompts a call), "one pass, one a call" (teacher forcing, but a row's
+    scores depend on what shares its batch) or "stepwise" (a pass per target token).
+
+    Checked on ``original`` (and ``probe``, another input of the same layout) against the
+    definition; a module's verdict is remembered per input layout until its parameters
+    change, so later calls skip the check."""
+    key = _signature(original, target)
+    if isinstance(model, torch.nn.Module):
+        version, modes = _MODES.get(model, (None, {}))
+        if version == _version(model) and key in modes:
+            return modes[key]
+    device = model_device(model)
+    definition = score_stepwise(model, original, target)
+    alone = score_batch(model, [with_target(original, target, device)], target)[0]
+    if not _close(alone, definition):
+        mode = "stepwise"
+    else:
+        pair = [with_target(x, target, device) for x in (original, probe)]
+        together = score_batch(model, pair, target) if stack(pair) is not None else None
+        batched = together is not None and _close(together[0], alone)
+        mode = "one pass" if batched else "one pass, one a call"
+    if isinstance(model, torch.nn.Module):
+        version, modes = _MODES.get(model, (None, {}))
+        modes = modes if version == _version(model) else {}
+        modes[key] = mode
+        _MODES[model] = (_version(model), modes)
+    return mode
+
+
 class MultimodalScorer:
     """``scorer(list of model inputs) -> (m, T)`` log-probabilities of ``target``.
 
-    Built on the unperturbed inputs and one other (``probe``: the image painted out),
-    it finds how the model may be scored: ``mode`` is "one pass" (teacher forcing, many
-    prompts a call), "one pass, one a call" (teacher forcing, but the model's scores
-    depend on what shares its batch) or "stepwise" (a pass per target token).
+    ``mode``: how the model is scored (:func:`find_mode`, on the unperturbed inputs and
+    ``probe``, the image painted out).
     """
 
     def __init__(self, model: Callable, original: Mapping, probe: Mapping, target: Tensor,
                  rows: int | None = None, vocab: int = 0) -> None:  # fmt: skip
         self.model, self.target = model, target
         self.device = model_device(model)
-        definition = score_stepwise(model, original, target)
-        alone = score_batch(model, [with_target(original, target, self.device)], target)[0]
-        if not _close(alone, definition):
-            self.mode, self.rows = "stepwise", 1
-            return
-        pair = [with_target(x, target, self.device) for x in (original, probe)]
-        together = score_batch(model, pair, target) if stack(pair) is not None else None
-        self.mode = "one pass" if together is not None and _close(together[0], alone) else (
-            "one pass, one a call")  # fmt: skip
+        self.mode = find_mode(model, original, probe, target)
         length = int(original["input_ids"].shape[-1]) + target.numel()
         budget = max(1, LOGIT_BUDGET // max(1, length * max(vocab, 1)))
         self.rows = 1 if self.mode != "one pass" else int(rows or min(MAX_ROWS, budget))
