@@ -8,11 +8,9 @@ depends on the row, the model and the background, never on the other rows of the
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -29,15 +27,16 @@ from perspicio.core.registry import (
     Prepared,
     default_method,
     get_spec,
-    instantiate,
     prepare,
 )
 
 from ._data import as_model, column_groups, input_width, parameter_dtype, to_matrix
 from .background import BASELINE_KINDS, Reference, default_kind, make_reference
 from .explanation import TabularExplanation
+from .importance import explain_every_row
 from .pipeline import PreprocessedModel
-from .trees import TreeEnsemble, is_tree_model, read_tree_model, resolve_output
+from .trees import TreeEnsemble, is_tree_model
+from .trees.route import TREE_METHODS, TreeRoute, route_trees
 
 
 def _for_columns(spec: MethodSpec) -> bool:
@@ -53,10 +52,6 @@ def _for_columns(spec: MethodSpec) -> bool:
 TABULAR_METHODS = MethodNames(_for_columns, sort=True)
 #: The methods that need no gradient: any function returning scores can be explained by them.
 GRADIENT_FREE = MethodNames(lambda spec: _for_columns(spec) and spec.black_box, sort=True)
-#: The exact methods for tree ensembles (registered by :mod:`perspicio.tabular.trees`):
-#: interventional Shapley values against the background (the default), and the
-#: path-dependent ones (the trees' own cover).
-TREE_METHODS = MethodNames(lambda spec: spec.tree)
 
 
 class Explainer:
@@ -166,10 +161,7 @@ class Explainer:
         check_positive_int(max_background, "max_background")
         check_seed(seed)
         self.user_model = model
-        self.tree: TreeEnsemble | None = None
-        self.tree_method: Any = None  # the registered tree strategy (TreeShap...)
-        self.tree_output = ""
-        self.tree_slope: float | None = None  # a margin rescaled onto σ(slope·margin)
+        self.route: TreeRoute | None = None  # a tree model explained exactly
         tree_model = preprocessor is None and is_tree_model(model)
         if output is not None and not tree_model:
             raise ValueError(
@@ -197,25 +189,14 @@ class Explainer:
                 allow_nan=tree_model,
             )  # fmt: skip
             if tree_model:
-                scores, self.tree_output, self.tree_slope = resolve_output(
-                    model, output, values[:20].double().numpy()
-                )
+                scores, self.route = route_trees(model, values, method, output)
                 self.model = as_model(scores)
             else:
                 self.model = as_model(model)
             categorical = None
             self.model_name = _model_name(model)
             self.categories = {}
-            tree_method = isinstance(method, str) and method in TREE_METHODS
-            if tree_model and (method is None or tree_method):
-                self.tree = read_tree_model(model, values[0].double().numpy())
-                # refused here (a path too deep, an output the method cannot explain), not
-                # at the first explain
-                self.tree_method = instantiate(
-                    get_spec(method or default_method("table_tree")), self.tree,
-                    slope=self.tree_slope,
-                )  # fmt: skip
-            elif tree_method:
+            if not tree_model and isinstance(method, str) and method in TREE_METHODS:
                 raise ValueError(
                     f"`method` {method!r} needs a tree model (scikit-learn, XGBoost or "
                     f"LightGBM), got {type(model).__name__}"
@@ -226,8 +207,8 @@ class Explainer:
                 f"`background` holds missing values (NaN, rows {rows}...): the tree methods "
                 "send them down the trees' default branches; other methods need them imputed"
             )
-        if self.tree is not None:
-            self.method = method or default_method("table_tree")
+        if self.route is not None:
+            self.method = self.route.method
             kind = "background" if baseline is None else baseline
         else:
             self.method = self._check_method(method)
@@ -242,6 +223,16 @@ class Explainer:
         self._named_columns = type(background).__module__.startswith("pandas") or bool(
             feature_names
         )
+
+    @property
+    def tree(self) -> TreeEnsemble | None:
+        """The tree model's trees, where it is explained exactly (else None)."""
+        return None if self.route is None else self.route.ensemble
+
+    @property
+    def tree_output(self) -> str:
+        """What a tree model's exact values add up to (empty for other models)."""
+        return "" if self.route is None else self.route.output
 
     # ------------------------------------------------------------------ checks
     def _check_method(self, method: Any) -> str:
@@ -311,10 +302,8 @@ class Explainer:
             with torch.no_grad():
                 out = net(xs)
             targets = self._targets(target, out)
-            if self.tree is not None:  # exact, against every reference row (or the cover)
-                index = torch.tensor([0 if t is None else t for t in targets])
-                run = prepare(self.tree_method, None, Facts(xs, target=index, population=refs))
-                attr, grouped = run.attribute().cpu(), False
+            if self.route is not None:  # exact, against every reference row (or the cover)
+                attr, grouped = self.route.attribute(xs, targets, refs), False
             else:
                 core_target = None if targets[0] is None else targets
                 run = self._prepare(xs, refs, core_target)
@@ -322,11 +311,10 @@ class Explainer:
             with torch.no_grad():
                 scores = _select(out, targets).cpu()
                 base_scores = _reference_scores(net(refs), targets).cpu()
-            if self.tree is not None and not run.spec.accepts("baselines"):  # the cover's
-                base_scores = self.tree_method.expected_value(index).to(base_scores.dtype)
-            if self.check_efficiency and self.tree is not None:
-                check_efficiency(attr, base_scores, scores, self.tree.rtol,
-                                 model=self.model_name)  # fmt: skip
+            if self.route is not None:
+                base_scores = self.route.base_scores(targets, base_scores)
+            if self.check_efficiency and self.route is not None:
+                self.route.check(attr, base_scores, scores, self.model_name)
             elif self.check_efficiency and get_spec(self.method).exact:
                 check_efficiency(attr, base_scores, scores, rtol_for(out.dtype),
                                  model=self.model_name)  # fmt: skip
@@ -349,11 +337,13 @@ class Explainer:
     def parameters(self) -> dict[str, Any]:
         """What a report needs to reproduce the explanation."""
         baseline = self.baseline if isinstance(self.baseline, str) else "row"
-        if self.tree is not None:
-            algorithm = self.tree_method.algorithm
-            return {"model": self.model_name, "baseline": baseline,
-                    "background": self.background_description, "algorithm": algorithm,
-                    "output": self.tree_output}  # fmt: skip
+        if self.route is not None:
+            return {
+                "model": self.model_name,
+                "baseline": baseline,
+                "background": self.background_description,
+                **self.route.parameters(),
+            }
         return {
             "model": self.model_name,
             "baseline": baseline,
@@ -406,70 +396,15 @@ class Explainer:
         ``batch_size``: ``engine="ray"`` spreads them over ``concurrency`` Ray workers, and
         ``output`` keeps the shards and a manifest so an interrupted run resumes.
         """
-        from perspicio.core.dataset import attribute_dataset, read_shard
-
-        check_positive_int(batch_size, "batch_size")
-        values = self._rows(X)
-        if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
-            raise TypeError(f"`target` must be an int class index or None, got {target!r}")
-        first = self.explain(X.iloc[:1] if hasattr(X, "iloc") else values[:1], target=target)
-        with tempfile.TemporaryDirectory() as scratch:
-            folder = Path(output) if output is not None else Path(scratch)
-            result = attribute_dataset(
-                lambda: _ExplainRows(self, target), values, batch_size=batch_size, engine=engine,
-                output=folder, concurrency=concurrency, show_progress=show_progress,
-            )  # fmt: skip
-            packed = torch.from_numpy(
-                np.concatenate([read_shard(folder / s) for s in result.shards])
-            )
-        g = len(first.features)
-        return TabularExplanation(
-            attributions=packed[:, :g].to(first.attributions.dtype),
-            values=values,
-            columns=first.columns,
-            features=first.features,
-            column_group=first.column_group,
-            targets=[None if t < 0 else int(t) for t in packed[:, g + 2].tolist()],
-            scores=packed[:, g].to(first.scores.dtype),
-            baseline_scores=packed[:, g + 1].to(first.baseline_scores.dtype),
-            method=first.method,
-            parameters=first.parameters,
-            categories=first.categories,
-            background=first.background,
-            model_fingerprint=first.model_fingerprint,
-        )
-
-
-class _ExplainRows:
-    """The per-shard work of :meth:`Explainer.global_importance`: the explainer on a shard's
-    (already encoded) rows, packed one row each as ``[attributions..., score, baseline
-    score, target]``."""
-
-    def __init__(self, explainer: Explainer, target: int | None) -> None:
-        self.explainer, self.target = explainer, target
-        # the dataset engine fingerprints the model (resuming, refusing to mix runs)
-        user_model = explainer.user_model
-        self.forward_func = user_model if isinstance(user_model, torch.nn.Module) else None
-        self.dataset_description = (
-            "tabular.global_importance",
-            {"method": explainer.method, "target": target, **explainer.parameters()},
-        )
-
-    def attribute(self, inputs: Tensor, target: Any = None) -> Tensor:
-        explainer = self.explainer
-        if isinstance(explainer.model, PreprocessedModel):  # shard rows are encoded already
-            exp = explainer.explain(explainer.model.decode(inputs.cpu()), target=self.target)
-        else:
-            exp = explainer.explain(inputs.cpu(), target=self.target)
-        targets = torch.tensor([-1 if t is None else t for t in exp.targets], dtype=torch.float64)
-        return torch.cat(
-            [
-                exp.attributions.double(),
-                exp.scores.detach().double().view(-1, 1),
-                exp.baseline_scores.detach().double().view(-1, 1),
-                targets.view(-1, 1),
-            ],
-            dim=1,
+        return explain_every_row(
+            self,
+            X,
+            target=target,
+            batch_size=batch_size,
+            engine=engine,
+            output=output,
+            concurrency=concurrency,
+            show_progress=show_progress,
         )
 
 
