@@ -1,6 +1,6 @@
 """The shared evaluator of every perturbation method.
 
-A perturbation method is three parts (DESIGN.md): *what to perturb* (a sampler or an
+A perturbation method is three parts: *what to perturb* (a sampler or an
 enumeration of windows, feature groups, coalitions, permutations), this file's *batched
 evaluator*, and *how to aggregate*. The evaluator builds all perturbations of a chunk as
 one tensor (``torch.where`` over a mask, no per-feature Python loop), runs the model once per

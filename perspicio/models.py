@@ -229,22 +229,6 @@ def _describe(source: Any) -> str:
     return getattr(source, "name", "the file")
 
 
-__all__ = [
-    "MAX_UPLOAD_MB",
-    "SKOPS_TRUSTED_TYPES",
-    "TRUST_TORCHSCRIPT_ENV",
-    "check_upload_size",
-    "is_safetensors",
-    "is_torchscript",
-    "load_model_file",
-    "load_tree_model_file",
-    "load_tree_model_upload",
-    "skops_types",
-    "tree_columns",
-    "tree_feature_names",
-]
-
-
 #: tree model files: XGBoost's JSON or UBJSON, LightGBM's text model, scikit-learn via skops
 TREE_MODEL_SUFFIXES = (".json", ".ubj", ".txt", ".skops")
 
@@ -477,3 +461,20 @@ def tree_feature_names(model: Any) -> list[str] | None:
         if names and not all(n.startswith("Column_") for n in names):
             return list(names)
     return None
+
+
+__all__ = [
+    "MAX_UPLOAD_MB",
+    "SKOPS_TRUSTED_TYPES",
+    "TREE_MODEL_SUFFIXES",
+    "TRUST_TORCHSCRIPT_ENV",
+    "check_upload_size",
+    "is_safetensors",
+    "is_torchscript",
+    "load_model_file",
+    "load_tree_model_file",
+    "load_tree_model_upload",
+    "skops_types",
+    "tree_columns",
+    "tree_feature_names",
+]
