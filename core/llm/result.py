@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ..errors import AttributionValueError
 from ..explanation import Explanation, fingerprint_of
+from ..page import diverging_colour, html_page
 
 
 def _tensor(value: Any) -> Tensor | None:
@@ -131,8 +132,7 @@ class LLMAttributionResult(Explanation):
 
     def _write(self, path: Any) -> None:
         """``<stem>.html``: the token table."""
-        page = f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>{self.to_html()}'
-        path.write_text(page + "</body></html>", encoding="utf-8")
+        html_page(self.to_html(), title=f"perspicio: {self.method}", path=path)
 
     @property
     def seq_attr(self) -> Tensor:
@@ -276,9 +276,8 @@ class LLMAttributionResult(Explanation):
             bound = max(float(self.token_attr.abs().max()), 1e-12)
 
         def cell(v: float) -> str:
-            a = min(1.0, abs(v) / bound)
-            rgb = "46,139,87" if v >= 0 else "192,57,43"
-            return f'<td style="background:rgba({rgb},{a:.2f})" title="{v:.4g}">{v:.3f}</td>'
+            colour = diverging_colour(v, bound)
+            return f'<td style="background:{colour}" title="{v:.4g}">{v:.3f}</td>'
 
         head = "".join(f"<th>{html.escape(t)}</th>" for t in self.input_tokens)
         body = []
