@@ -7,9 +7,11 @@ library's code, never a figure that the run does not print.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import importlib.metadata
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 
 #: the command that writes the page, as the page and README quote it
 COMMAND = "python -m benchmarks.run --repeats 3 --write docs/benchmarks.md"
@@ -75,7 +77,7 @@ SECTIONS: dict[str, Section] = {
         "perspicio hands images to the model channels-last, and Occlusion and "
         "FeatureAblation evaluate a CNN incrementally (each layer recomputes only the region "
         "a window changed) where that saves at least 1.5x of the multiply-adds: Captum has "
-        "no setting for either, so they stay in the best column. The sampling methods draw "
+        "no setting for either, so the best column keeps both. The sampling methods draw "
         "differently in the two libraries; their check is the correlation of the two "
         "estimates (r). Captum's default Lime surrogate, a Lasso with alpha 0.01, can zero "
         "every coefficient; the correlation is then undefined and its cell empty.",
@@ -180,7 +182,8 @@ SECTIONS: dict[str, Section] = {
         "Incremental occlusion",
         "perspicio batched",
         "torchvision resnet18 and resnet50 (random weights, eval mode) on scikit-image's cat "
-        "photo at 224x224, target 3: Occlusion with 3x15x15 windows and FeatureAblation over "
+        "photo at 224x224, target 3: Occlusion with 3x15x15 windows (stride 8 on resnet18, 16 on "
+        "resnet50) and FeatureAblation over "
         "49 SLIC superpixels, perspicio's incremental evaluation against its own batched "
         "evaluation (Captum's times for resnet18 are in the perturbation table). The "
         "incremental evaluation is exact: the check is the largest difference.",
@@ -290,7 +293,7 @@ def table(results: list, other: str, notes: bool = True) -> str:
         header += ["check (best)"]
     if notes:
         header += ["settings"]
-    settings: list[tuple[str, str]] = []
+    settings: list[tuple[str, str, bool]] = []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         row = [_escape(r.name), fmt_ms(r.ours), fmt_ms(r.theirs), fmt_ratio(r.ratio)]
@@ -303,17 +306,19 @@ def table(results: list, other: str, notes: bool = True) -> str:
         if diffs_best:
             row += [fmt_check(r.diff_best, r.kind)]
         if notes:
-            key = (r.settings, r.best)
+            key = (r.settings, r.best, r.theirs == r.theirs)
             if key not in settings:
                 settings.append(key)
             row += [f"({settings.index(key) + 1})"]
         lines.append("| " + " | ".join(row) + " |")
     if notes:
         lines.append("")
-        for i, (defaults, best_text) in enumerate(settings, 1):
-            text = f"({i}) Defaults: {defaults or 'each library as it comes'}."
+        for i, (defaults, best_text, compared) in enumerate(settings, 1):
+            defaults = defaults or "each library as it comes"
             if best_text:
-                text += f" Best: {best_text}."
+                text = f"({i}) {'Defaults: ' if compared else ''}{defaults}. Best: {best_text}."
+            else:
+                text = f"({i}) {defaults[0].upper()}{defaults[1:]}."
             lines.append(text)
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
@@ -376,7 +381,8 @@ def render(results: list, meta: Meta, partial: bool = False) -> str:
         "perspicio and the other library (Captum 0.9 unless a table names another) run the "
         "same work: the same model, inputs, targets and sample counts. Each case runs in one "
         "process: every function once as a warm-up (whose results are compared), then "
-        f"alternately, {meta.repeats} times each, so that drift on a shared machine affects "
+        f"alternately, {meta.repeats} time{'s' if meta.repeats != 1 else ''} each, so that "
+        "drift on a shared machine affects "
         "all of them alike; the tables give the median times in milliseconds.",
         "",
         "- **Defaults** (`perspicio ms`, `<other> ms`, `ratio`): each library as a user gets "
@@ -405,9 +411,42 @@ def render(results: list, meta: Meta, partial: bool = False) -> str:
     ]
     for key, section in SECTIONS.items():
         rows = [r for r in results if r.suite == key]
-        if not rows:
-            continue
-        lines += [f"## {section.title}", "", section.intro, "", table(rows, section.other)]
+        lines += [f"## {section.title}", "", section.intro, ""]
+        if rows:
+            lines += [table(rows, section.other)]
+        else:  # the heading stays: other pages link to it
+            lines += [f"(Not run by this command: `--suite {key}` runs it.)", ""]
         if section.notes:
             lines += [section.notes, ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def save(path: str, results: list, meta: Meta) -> None:
+    """The run's results as JSON, to render the page again (``--from``) without rerunning."""
+    with open(path, "w") as f:
+        json.dump({"meta": asdict(meta), "results": [asdict(r) for r in results]}, f, indent=1)
+
+
+def load(path: str) -> tuple[list, Meta]:
+    from .common import Result
+
+    with open(path) as f:
+        data = json.load(f)
+    return [Result(**r) for r in data["results"]], Meta(**data["meta"])
+
+
+def main(argv=None) -> None:
+    """``python -m benchmarks.report --from results.json --write docs/benchmarks.md``: the
+    page again from a run's saved results (after editing the prose here)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--from", dest="source", required=True, help="a run's --json file")
+    parser.add_argument("--write", required=True, metavar="PATH")
+    args = parser.parse_args(argv)
+    results, meta = load(args.source)
+    partial = {r.suite for r in results} != set(SECTIONS)
+    with open(args.write, "w") as f:
+        f.write(render(results, meta, partial=partial))
+
+
+if __name__ == "__main__":
+    main()

@@ -86,7 +86,7 @@ def cases(device: torch.device) -> list[Case]:
                     model(x)
 
         out.append(Case(
-            f"AttackComparator 5x10 draws, CNN, {n} images 32x32",
+            f"AttackComparator 5x10 draws, CNN, {n} image{'s' if n > 1 else ''} 32x32",
             run(P, 1), run(C, 1), floor=floor, check=check,
             ours_best=run(P, None), theirs_best=run(C, 51),
             settings="perturbations_per_eval=1 in both (both defaults: one copy of the batch "

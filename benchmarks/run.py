@@ -146,6 +146,12 @@ def main(argv=None) -> int:
         metavar="PATH",
         help="write the benchmark page (docs/benchmarks.md) to PATH",
     )
+    parser.add_argument(
+        "--json",
+        default=None,
+        metavar="PATH",
+        help="save the results (python -m benchmarks.report --from PATH renders the page again)",
+    )
     args = parser.parse_args(argv)
     suites = SUITE_MODULES if not args.suite else args.suite.split(",")
     unknown = sorted(set(suites) - set(SUITE_MODULES))
@@ -215,6 +221,8 @@ def main(argv=None) -> int:
     if args.markdown:
         print()
         print(report.tables(results))
+    if args.json:
+        report.save(args.json, results, meta)
     if args.write:
         with open(args.write, "w") as f:
             f.write(report.render(results, meta, partial=bool(args.suite or args.only)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from perspicio import tabular
@@ -26,7 +28,7 @@ def rows_like_breast_cancer(n: int = 10_000, seed: int = 0):
 
 #: rows of the comparison with Captum (its KernelShap loops over the rows, one regression
 #: each), and of perspicio's throughput lines
-ROWS, THROUGHPUT_ROWS = 1_000, 10_000
+ROWS, THROUGHPUT_ROWS = 500, 10_000
 
 
 def cases(device: torch.device) -> list[Case]:
@@ -86,7 +88,9 @@ def cases(device: torch.device) -> list[Case]:
     except ImportError:
         return out
     if not ray.is_initialized():  # a local instance; a cluster: RAY_ADDRESS or ray.init(address=)
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING)  # fmt: skip
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset progress lines
     out.append(
         Case(
             f"the same, Ray engine, 2 workers, {THROUGHPUT_ROWS:,} rows (perspicio only)",

@@ -137,7 +137,7 @@ def cases(device: torch.device) -> list[Case]:
         one_thread(gb_best), None, check=check,
         theirs_best=_quiet(lambda: _values(gb_built.shap_values(rows, check_additivity=False),
                                            ROWS)),
-        settings=f"{ONE_THREAD}; here perspicio's torch runs on one too",
+        settings=f"{ONE_THREAD}; here perspicio's torch runs on one thread too",
         best=BEST.format(ours="interventional_shap", call="shap_values",
                          check=", check_additivity=False"),
     ))  # fmt: skip
@@ -167,8 +167,9 @@ def cases(device: torch.device) -> list[Case]:
         ours_best=lambda: path_dependent_shap(deep_ensemble, x_deep)[..., 0],
         theirs_best=_quiet(lambda: _values(path_explainer.shap_values(deep_rows), ROWS)),
         settings=DEFAULTS.format(extra=f', method="{path}"', shap_extra="",
-                                 shap_note="; without data it is path-dependent and calls "
-                                 "LightGBM's own predict(pred_contrib=True), on OpenMP threads"),
+                                 shap_note="; without data it is path-dependent: it calls "
+                                 "LightGBM's own predict(pred_contrib=True), on OpenMP "
+                                 "threads, and checks no additivity on that path"),
         best=BEST.format(ours="path_dependent_shap", call="shap_values", check=""),
     ))  # fmt: skip
     few = deep_rows[:INTERACTION_ROWS]
