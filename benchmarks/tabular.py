@@ -38,6 +38,7 @@ def cases(device: torch.device) -> list[Case]:
     model = model.to(device)
     rows = rows.to(device)
     few = rows[:ROWS]
+    workers = torch.get_num_threads()  # Ray workers of one thread each: the same count
     ks = C.KernelShap(model)
 
     def ours(data, engine="local"):
@@ -53,7 +54,7 @@ def cases(device: torch.device) -> list[Case]:
                 seed=0,
                 show_progress=False,
                 engine=engine,
-                concurrency=2,
+                concurrency=workers,
             ).attributions
 
         return call
@@ -88,15 +89,16 @@ def cases(device: torch.device) -> list[Case]:
     except ImportError:
         return out
     if not ray.is_initialized():  # a local instance; a cluster: RAY_ADDRESS or ray.init(address=)
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING)  # fmt: skip
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset progress lines
     out.append(
         Case(
-            f"the same, Ray engine, 2 workers, {THROUGHPUT_ROWS:,} rows (perspicio only)",
+            f"the same, Ray engine, {workers} workers, {THROUGHPUT_ROWS:,} rows (perspicio only)",
             ours(rows, "ray"),
             None,
-            settings="a local Ray instance, 2 workers of one thread each; the actors' start-up "
+            settings=f"a local Ray instance, {workers} workers (the thread count) of one thread "
+            "each; the actors' start-up "
             "is part of every call",
         )
     )
