@@ -1,7 +1,8 @@
-"""The numbers behind the ground-truth thresholds of the demo detector's and segmenter's
-tests: train each at several seeds and CPU instruction sets and print the localisation
-scores those tests compute (``tests/vision/ground_truth.py``), beside the 95th percentile
-of random maps scored the same way.
+"""The numbers behind the ground-truth thresholds of the demo detector's, segmenter's and
+vision-language model's tests: train each at several seeds and CPU instruction sets and
+print the localisation scores those tests compute (``tests/vision/ground_truth.py``, beside
+the 95th percentile of random maps scored the same way; ``tests/text/ground_truth_vlm.py``
+for ``--models vlm``).
 
 Each run trains in a subprocess with ``ATEN_CPU_CAPABILITY`` set (torch reads it at import)
 and one thread, into its own scratch ``PERSPICIO_CACHE`` (``/tmp/isa-<isa>-seed<seed>``);
@@ -72,6 +73,16 @@ def one_run(seed: int, models: list[str]) -> dict:
         net.load_state_dict(state)
         out["segmenter_train_s"] = round(seconds, 1)
         out["segmenter"] = ground_truth.segmenter_scores(net.eval()).summary()
+    if "vlm" in models:
+        from perspicio.text import demo_vlm
+        from tests.text import ground_truth_vlm
+
+        state, seconds = _train(demo_vlm._trained_vlm, seed, cache_dir() / f"vlm-seed{seed}.pt")
+        proc = demo_vlm.processor()
+        net = demo_vlm._build(proc)
+        net.load_state_dict(state)
+        out["vlm_train_s"] = round(seconds, 1)
+        out["vlm"] = ground_truth_vlm.vlm_scores(net.eval(), proc).summary()
     return out
 
 

@@ -76,6 +76,13 @@ def _breast_cancer() -> Any:
     return breast_cancer_mlp()
 
 
+def _shapes_vlm() -> Any:
+    """``(model, processor)``."""
+    from perspicio.text.demo_vlm import shapes_vlm
+
+    return shapes_vlm()
+
+
 def _capital_cities() -> Any:
     """``(model, tokenizer)``."""
     from perspicio.text.demo_lm import capital_cities_lm
@@ -136,13 +143,20 @@ DEMOS: dict[str, Demo] = {
             "Training the capital-cities language model (about 90 s, once)...",
             _capital_cities,
         ),
+        Demo(
+            "shapes_vlm",
+            "vision-language",
+            "shapes vision-language model (demo)",
+            "Training the shapes vision-language model (about a minute, once)...",
+            _shapes_vlm,
+        ),
     )
 }
 
 
 def demo_names(modality: str) -> list[str]:
     """The names of the demos of one modality (``"image"``, ``"text"``, ``"table"``,
-    ``"generation"``), in catalogue order."""
+    ``"generation"``, ``"vision-language"``), in catalogue order."""
     return [name for name, demo in DEMOS.items() if demo.modality == modality]
 
 
