@@ -109,6 +109,12 @@ def table_demo():
     return load_demo("breast_cancer")
 
 
+@st.cache_resource(show_spinner=DEMOS["shapes_vlm"].loading)
+def vlm_demo():
+    """``(model, processor)``: the shapes vision-language model."""
+    return load_demo("shapes_vlm")
+
+
 @st.cache_resource(show_spinner=DEMOS["capital_cities"].loading)
 def generation_demo():
     return load_demo("capital_cities")

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from perspicio.core import (
+    ImageMaskInput,
     LLMAttribution,
     LLMAttributionResult,
     LLMGradientAttribution,
@@ -42,8 +43,12 @@ def explain_generation(
     gen_args: dict | None = None,
     seed: int = 0,
     show_progress: bool = False,
+    image: Any = None,
+    segments: Any = 4,
+    baseline: tuple[int, ...] = (0, 0, 0),
 ) -> LLMAttributionResult:
-    """Explain a language model's continuation of ``prompt`` by the prompt's words or tokens.
+    """Explain a language model's continuation of ``prompt`` by the prompt's words or tokens,
+    or a vision-language model's by segments of an ``image``.
 
     Parameters
     ----------
@@ -67,6 +72,16 @@ def explain_generation(
         Integration steps of LayerIntegratedGradients.
     seed : int, default 0
         Seed of the sampling methods.
+    image : PIL.Image.Image, optional
+        An image that goes with the prompt: the features are then its segments, and
+        ``tokenizer`` is the model's processor (called as ``processor(text=prompt,
+        images=image, return_tensors="pt")``; ``prompt`` holds its image token). Only the
+        perturbation methods apply.
+    segments : int, tensor or list of tensors, default 4
+        The image's segments: an ``n x n`` grid, a mask of segment ids ``(H, W)``, or
+        binary masks that may overlap.
+    baseline : tuple of int, default (0, 0, 0)
+        The colour a removed segment is painted.
 
     Returns
     -------
@@ -83,6 +98,9 @@ def explain_generation(
     >>> res.input_tokens, int(res.seq_attr.argmax())
     (['say', 'blue', 'then', 'red'], 1)
     """
+    if image is not None:
+        return _explain_image(model, tokenizer, prompt, image, target, method, segments,
+                              baseline, n_samples, gen_args, seed, show_progress)  # fmt: skip
     _check(model, tokenizer, prompt, target, method, granularity)
     skip = _special_ids(tokenizer)
     spec = get_spec(method)
@@ -129,3 +147,53 @@ def _check(model, tokenizer, prompt, target, method, granularity) -> None:
         raise ValueError(f"`method` {method!r} is not one of {tuple(GENERATION_METHODS)}")
     if granularity not in (None, "word", "token"):
         raise ValueError(f"`granularity` must be 'word' or 'token', got {granularity!r}")
+
+
+def grid_segments(height: int, width: int, n: int) -> torch.Tensor:
+    """An ``n x n`` grid of segment ids over an ``height x width`` image."""
+    rows = torch.arange(height) * n // height
+    cols = torch.arange(width) * n // width
+    return rows[:, None] * n + cols[None, :]
+
+
+def _explain_image(model, processor, prompt, image, target, method, segments, baseline,
+                   n_samples, gen_args, seed, show_progress) -> LLMAttributionResult:  # fmt: skip
+    """:func:`explain_generation` of a prompt with an image: the image's segments."""
+    tokenizer = getattr(processor, "tokenizer", None)
+    if not callable(processor) or tokenizer is None:
+        raise TypeError(
+            "with an `image`, `tokenizer` must be the model's processor (callable with text= "
+            f"and images=, with a .tokenizer), got {type(processor).__name__}"
+        )
+    _check(model, tokenizer, prompt, target, method, None)
+    spec = get_spec(method)
+    if spec.needs_layer:
+        raise ValueError(
+            f"`method` {method!r} works on token embeddings; an image's segments need a "
+            "perturbation method (feature_ablation, shapley_value_sampling, lime, ...)"
+        )
+    if isinstance(segments, bool) or not isinstance(segments, (int, torch.Tensor, list, tuple)):
+        raise TypeError(
+            "`segments` must be a grid size, a mask of segment ids or a list of masks, got "
+            f"{type(segments).__name__}"
+        )
+    if isinstance(segments, int):
+        if segments < 1:
+            raise ValueError(f"`segments` as a grid size must be at least 1, got {segments}")
+        segments = grid_segments(image.size[1], image.size[0], segments)
+    masks = {"mask_list": list(segments)} if isinstance(segments, (list, tuple)) else {
+        "mask": segments}  # fmt: skip
+
+    def processor_fn(picture: Any) -> Any:
+        return processor(text=prompt, images=picture, return_tensors="pt")
+
+    inp = ImageMaskInput(image, baseline=baseline, processor_fn=processor_fn, **masks)
+    options: dict[str, Any] = {"show_progress": show_progress}
+    if n_samples is not None:
+        options["n_samples"] = n_samples
+    facts = Facts(inp, generator=seed, options=options)
+    kwargs = arguments(spec, facts)
+    kwargs.pop("target", None)
+    attr = LLMAttribution(instantiate(spec, model, facts), tokenizer)
+    return attr.attribute(inp, target=target, gen_args=gen_args,
+                          skip_tokens=_special_ids(tokenizer), **kwargs)  # fmt: skip

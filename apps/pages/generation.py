@@ -1,25 +1,55 @@
-"""The Generation page: which words of a prompt made a language model answer."""
+"""The Generation page: which words of a prompt (or which parts of an image) made a model
+answer."""
 
 import streamlit as st
 
 from perspicio.apps import common
-from perspicio.core.registry import default_method
+from perspicio.core.registry import default_method, get_spec
 from perspicio.text import GENERATION_METHODS, explain_generation
 
-model, tokenizer = common.generation_demo()
-st.caption(
-    "A small GPT-2 trained here on sentences such as 'i flew to peru . the capital of "
-    "japan is tokyo .': which words of the prompt made it answer?"
-)
-prompt = st.text_area("Prompt", "it rained in oslo . my friend likes chile . the capital of "
-                      "kenya is", key="gen_prompt")  # fmt: skip
+source = st.radio("Image with the prompt", ["none", "demo scene", "upload"], horizontal=True,
+                  key="gen_image_source")  # fmt: skip
+image = None
+if source == "none":
+    model, tokenizer = common.generation_demo()
+    st.caption(
+        "A small GPT-2 trained here on sentences such as 'i flew to peru . the capital of "
+        "japan is tokyo .': which words of the prompt made it answer?"
+    )
+    default_prompt = "it rained in oslo . my friend likes chile . the capital of kenya is"
+else:
+    from PIL import Image
+
+    from perspicio.text import demo_vlm
+
+    model, tokenizer = common.vlm_demo()  # tokenizer: the model's processor
+    st.caption(
+        "A small vision-language model trained here to name the shape in a scene: which "
+        "parts of the image made it answer? (Its prompt keeps the <image> token.)"
+    )
+    default_prompt = demo_vlm.prompt(demo_vlm.QUESTION)
+    if source == "demo scene":
+        seed = st.number_input("Scene", 0, 9999, 1000, key="gen_scene")
+        image = demo_vlm.shape_scenes(1, seed=int(seed))[0].image
+    else:
+        upload = common.file_upload("Image", "image", type=["png", "jpg", "jpeg"],
+                                    key="gen_image_upload")  # fmt: skip
+        if upload is None:
+            st.info("Upload an image to explain the answer about it.")
+            st.stop()
+        image = Image.open(upload).convert("RGB")
+    grid = st.slider("Segments (a grid of n x n)", 2, 8, 4, key="gen_grid")
+prompt = st.text_area("Prompt", default_prompt,
+                      key="gen_prompt" if image is None else "gen_prompt_image")  # fmt: skip
 target = st.text_input("Target (empty: the model's own greedy answer)", "", key="gen_target")
-methods = list(GENERATION_METHODS)
+# an image's segments are explained by the perturbation methods (no token embeddings)
+methods = [m for m in GENERATION_METHODS if image is None or not get_spec(m).needs_layer]
 method = st.selectbox("Method", methods, index=methods.index(default_method("generation")),
                       key="gen_method")  # fmt: skip
 
 
 def explain():
+    extra = {} if image is None else {"image": image, "segments": grid}
     return explain_generation(
         model,
         tokenizer,
@@ -27,13 +57,21 @@ def explain():
         target=target.strip() or None,
         method=method,
         gen_args={"max_new_tokens": 6, "do_sample": False},
+        **extra,
     )
 
 
 def show(result) -> None:
     st.subheader("Answer: " + " ".join(result.output_tokens))
-    st.html(result.to_html())
-    common.show_explanation(result, key="generation")
+    if image is None:
+        st.html(result.to_html())
+        common.show_explanation(result, key="generation")
+        return
+    left, right = st.columns(2)
+    with left:  # the image heat map (the result's figure), with the downloads
+        common.show_explanation(result, key="generation_image")
+    with right:
+        st.html(result.to_html())
 
 
 common.run_and_show("explain_generation", explain, show, button="Explain the answer")
