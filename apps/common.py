@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -82,16 +83,28 @@ def session_cached(name: str, key: Hashable, build: Callable[[], T]) -> T:
 
 
 # ----------------------------------------------------------------- demo models
+#: demo models load one at a time: two sessions loading different demos at once would import
+#: transformers' lazily loaded classes from two threads (which can fail with an ImportError
+#: of a class that exists), and a demo trained on first use sets torch's thread count for the
+#: process while it trains; explaining is never serialised
+_LOADING = threading.RLock()
+
+
+def _loaded(name: str) -> Any:
+    with _LOADING:
+        return load_demo(name)
+
+
 @st.cache_resource(show_spinner=DEMOS["efficientnet_lite0"].loading)
 def image_demo():
-    return load_demo("efficientnet_lite0")
+    return _loaded("efficientnet_lite0")
 
 
 @st.cache_resource(show_spinner="Preparing the shapes detector and segmenter (trained once)...")
 def scene_demos():
     """The shapes detector and segmenter, trained here on generated scenes, by title:
     ``(model, class names)``."""
-    return {DEMOS[name].title: load_demo(name) for name in ("shapes_detector", "shapes_segmenter")}
+    return {DEMOS[name].title: _loaded(name) for name in ("shapes_detector", "shapes_segmenter")}
 
 
 @st.cache_resource(show_spinner=DEMOS["minilm"].loading)
@@ -99,25 +112,25 @@ def text_demo():
     """``(model, tokenizer, description)``: MiniLM, or offline without its snippets the tiny
     BERT."""
     try:
-        return load_demo("minilm")
+        return _loaded("minilm")
     except Exception:  # noqa: BLE001 - offline without the snippets: the small model
-        return load_demo("tiny")
+        return _loaded("tiny")
 
 
 @st.cache_resource(show_spinner=DEMOS["breast_cancer"].loading)
 def table_demo():
-    return load_demo("breast_cancer")
+    return _loaded("breast_cancer")
 
 
 @st.cache_resource(show_spinner=DEMOS["shapes_vlm"].loading)
 def vlm_demo():
     """``(model, processor)``: the shapes vision-language model."""
-    return load_demo("shapes_vlm")
+    return _loaded("shapes_vlm")
 
 
 @st.cache_resource(show_spinner=DEMOS["capital_cities"].loading)
 def generation_demo():
-    return load_demo("capital_cities")
+    return _loaded("capital_cities")
 
 
 # ------------------------------------------------------------------- showing
