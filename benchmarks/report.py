@@ -182,7 +182,7 @@ SECTIONS: dict[str, Section] = {
         "Incremental occlusion",
         "perspicio batched",
         "torchvision resnet18 and resnet50 (random weights, eval mode) on scikit-image's cat "
-        "photo at 224x224, target 3: Occlusion with 3x15x15 windows (stride 8 on resnet18, 16 on "
+        "photo at 224x224, target 3: Occlusion with 3x15x15 windows (stride 8 on resnet18, 15 on "
         "resnet50) and FeatureAblation over "
         "49 SLIC superpixels, perspicio's incremental evaluation against its own batched "
         "evaluation (Captum's times for resnet18 are in the perturbation table). The "
