@@ -17,17 +17,11 @@ def make_mlp(seed: int = 0, in_features: int = 6, out: int = 3) -> nn.Module:
 
 
 def make_cnn(seed: int = 0, pool: bool = True) -> nn.Module:
-    """A small convnet; without max pooling it uses average pooling."""
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2) if pool else nn.AvgPool2d(2),
-        nn.Conv2d(6, 8, 3),
-        nn.Sigmoid(),
-        nn.Flatten(),
-        nn.Linear(8 * 2 * 2, 4),
-    ).eval()
+    """The small convnet of perspicio's own invariant checks (``core.testing``); without max
+    pooling it uses average pooling."""
+    from perspicio.core.testing import _cnn
+
+    return _cnn(seed, pool)
 
 
 class TwoInputNet(nn.Module):

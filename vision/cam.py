@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -25,6 +27,18 @@ def _called_once(modules: list[nn.Module]) -> set[nn.Module]:
     for m in modules:
         counts[m] = counts.get(m, 0) + 1
     return {m for m, c in counts.items() if c == 1}
+
+
+@contextlib.contextmanager
+def _watched(model: nn.Module, hook: Callable) -> Iterator[torch.device]:
+    """``hook`` on every module of ``model`` for this call's passes only, the model in eval
+    mode (restored after); yields the model's device."""
+    with CallHooks() as hooks, preserved_state(model):
+        for m in model.modules():
+            hooks.forward(m, hook)
+        model.eval()
+        param = next(model.parameters(), None)
+        yield param.device if param is not None else torch.device("cpu")
 
 
 def find_last_conv(
@@ -65,12 +79,7 @@ def find_last_conv(
         if module is not model and spatial and not isinstance(module, POOLING):
             finished.append(module)
 
-    with CallHooks() as hooks, preserved_state(model), torch.no_grad():  # this pass only
-        for m in model.modules():
-            hooks.forward(m, hook)
-        model.eval()
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
+    with _watched(model, hook) as device, torch.no_grad():
         model(torch.zeros(1, channels, *input_size, device=device))
     once = _called_once(finished)
     finished = [m for m in finished if m in once]
@@ -202,12 +211,7 @@ def find_cam_layer(
                 and isinstance(args[0], Tensor):  # fmt: skip
             head_inputs[id(out)] = args[0]
 
-    with CallHooks() as hooks, preserved_state(model), torch.enable_grad():  # this pass only
-        for m in model.modules():
-            hooks.forward(m, hook)
-        model.eval()
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
+    with _watched(model, hook) as device, torch.enable_grad():
         g = torch.Generator().manual_seed(0)
         x = torch.rand(1, channels, *input_size, generator=g).to(device)
         out = model(x.requires_grad_(True))
