@@ -20,8 +20,9 @@ def open_page(browser, url: str, link: str | None = None):
     page = browser.new_context(viewport={"width": 1400, "height": 2600}).new_page()
     page.goto(url, timeout=180_000)
     if link is not None:
-        page.get_by_role("link", name=link).first.click(timeout=300_000)
-    page.get_by_role("button", name="Explain", exact=True).first.wait_for(timeout=300_000)
+        page.get_by_role("link", name=link).first.click(timeout=900_000)
+    # a demo model may train on its first use (an empty cache)
+    page.get_by_role("button", name="Explain", exact=True).first.wait_for(timeout=900_000)
     return page
 
 
