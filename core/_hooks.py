@@ -91,10 +91,6 @@ class CallHooks:
             _SCOPES.reset(self._reset)
             self._reset = None
 
-    def active(self) -> bool:
-        """Whether the current pass belongs to this block."""
-        return self._token in _SCOPES.get()
-
     def own(self, hook: Callable) -> Callable:
         """``hook``, acting only in this block's context (elsewhere it returns None, which
         module hooks read as "change nothing")."""

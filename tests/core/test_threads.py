@@ -105,25 +105,35 @@ def test_threads_sharing_a_model_each_get_their_single_thread_answer(name):
 
 def test_a_model_in_training_mode_is_restored_once_every_thread_is_done():
     """The first call to enter snapshots the model's flags and the last to leave restores
-    them: no call restores the model under another that is still running."""
+    them: no call restores the model under another that is still running. The order is
+    forced: thread 0 enters first (the model still in training mode) and leaves while the
+    others are inside."""
     from perspicio.core import IntegratedGradients
     from perspicio.core._hooks import preserved_state
 
-    rendezvous = Rendezvous(THREADS)
-    model = MeetingCNN(rendezvous).train()
+    model = MeetingCNN(Rendezvous(THREADS)).train()
+    entered, left = threading.Event(), threading.Event()
+    inside = threading.Barrier(THREADS)
     modes: list[bool] = []
 
     def explain(i: int) -> torch.Tensor:
+        if i > 0:
+            entered.wait(10)
         with preserved_state(model):
             model.eval()  # what the front ends do
+            entered.set()
             x = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(i))
             out = IntegratedGradients(model).attribute(x, target=0, n_steps=4)
-            modes.append(model.training)
-            return out
+            inside.wait(10)  # every thread is inside its block
+            if i > 0:
+                left.wait(10)  # thread 0 has left its block
+                modes.append(model.training)
+        if i == 0:
+            left.set()
+        return out
 
-    rendezvous.on = True
     in_threads(explain)
-    assert modes == [False] * THREADS  # no thread saw the model put back in training mode
+    assert modes == [False] * (THREADS - 1)  # no thread saw the model put back in training mode
     assert all(m.training for m in model.modules())
 
 
