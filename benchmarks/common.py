@@ -124,13 +124,13 @@ def correlation(a, b) -> float:
 def perturbation_chunk(model, inputs: torch.Tensor, n_perturbations: int) -> int:
     """Perturbations per model call that perspicio's ``perturbations_per_eval="auto"``
     picks for its batched evaluation of ``inputs`` (what the best column gives Captum)."""
-    from perspicio.core._perturbation import resolve_chunk
+    from perspicio.core._engine.perturbation import resolve_chunk
 
     return resolve_chunk("auto", model, (inputs,), (), n_perturbations)
 
 
 def auto_rows(model, inputs: torch.Tensor, args: tuple = ()) -> int:
     """Rows per model call of perspicio's ``internal_batch_size="auto"`` for ``inputs``."""
-    from perspicio.core._batching import auto_rows as rows
+    from perspicio.core._engine.batching import auto_rows as rows
 
     return rows(model, (inputs,), args)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from perspicio import core as P
-from perspicio.core._batching import auto_rows, bytes_per_row
-from perspicio.core._inputs import feature_index, format_feature_mask
+from perspicio.core._engine.batching import auto_rows, bytes_per_row
+from perspicio.core._engine.inputs import feature_index, format_feature_mask
 
 from .common import timeit
 from .gradient import resnet18

@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._capture import NeuronFunction, check_layers
-from ._hooks import preserved_state, recurrent_backward_allowed
-from ._inputs import (
+from ._engine.capture import NeuronFunction, check_layers
+from ._engine.hooks import preserved_state, recurrent_backward_allowed
+from ._engine.inputs import (
     TargetType,
     TensorOrTuple,
     as_tuple,
@@ -22,14 +22,14 @@ from ._inputs import (
     format_baselines,
     format_target,
 )
-from ._outputs import run_forward
+from ._engine.outputs import run_forward
 
 
 def _entry_point(attribute: Callable) -> Callable:
     """Wrap a class's own ``attribute``: the model's train/eval flags and its parameters'
     ``requires_grad`` are restored on exit, whatever the method did or raised, and its
     recurrent layers give gradients on CUDA in eval mode (see
-    :func:`~perspicio.core._hooks.recurrent_backward_allowed`). The original
+    :func:`~perspicio.core._engine.hooks.recurrent_backward_allowed`). The original
     function stays reachable as ``attribute.__wrapped__`` (with its signature, which
     ``inspect`` follows), as on Captum's decorated methods."""
     if getattr(attribute, "_perspicio_entry", False):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from ._fingerprint import model_fingerprint
+from ._engine.fingerprint import model_fingerprint
 
 
 def fingerprint_of(model: Any) -> str | None:

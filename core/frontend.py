@@ -15,6 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._engine.batching import make_generator
+from ._engine.facts import Facts
+from ._engine.fingerprint import model_fingerprint
+from ._engine.hooks import CallHooks, preserved_state
+from ._engine.inputs import check_positive_int
 from .targets import ClassTarget, PredictedClass, parse_target, resolve_class_targets
 
 
@@ -90,11 +95,19 @@ def prediction(
     }
 
 
+# The machinery front ends share with core, re-exported so that no front end imports a
+# private core module (tests/test_layers.py checks it).
 __all__ = [
+    "CallHooks",
     "ClassTarget",
+    "Facts",
     "PredictedClass",
     "attribute_with_delta",
+    "check_positive_int",
     "check_seed",
+    "make_generator",
+    "model_fingerprint",
+    "preserved_state",
     "label_of",
     "model_device",
     "parse_target",

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._batching import chunk_slices, make_generator, progress, randint, randn_like
-from ._inputs import (
+from ._engine.batching import chunk_slices, make_generator, progress, randint, randn_like
+from ._engine.inputs import (
     TensorOrTuple,
     as_tuple,
     check_positive_int,

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._precision import widen
+from ._engine.precision import widen
 from .errors import AttributionTypeError, AttributionValueError
 
 

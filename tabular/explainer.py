@@ -14,13 +14,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from perspicio.core._batching import make_generator
-from perspicio.core._facts import Facts
-from perspicio.core._hooks import preserved_state
-from perspicio.core._inputs import check_positive_int
 from perspicio.core.efficiency import check_efficiency, rtol_for
 from perspicio.core.explanation import fingerprint_of
-from perspicio.core.frontend import check_seed, model_device, resolve_class_targets
+from perspicio.core.frontend import (
+    Facts,
+    check_positive_int,
+    check_seed,
+    make_generator,
+    model_device,
+    preserved_state,
+    resolve_class_targets,
+)
 from perspicio.core.registry import (
     MethodNames,
     MethodSpec,

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from perspicio.core._inputs import check_positive_int
+from perspicio.core.frontend import check_positive_int
 
 from .explanation import TabularExplanation
 from .pipeline import PreprocessedModel

@@ -14,7 +14,7 @@ pytest.importorskip("transformers")
 
 from perspicio import tabular, text, vision  # noqa: E402
 from perspicio.core import LLMAttributionResult  # noqa: E402
-from perspicio.core._fingerprint import model_fingerprint  # noqa: E402
+from perspicio.core._engine.fingerprint import model_fingerprint  # noqa: E402
 from perspicio.core.explanation import Explanation  # noqa: E402
 from perspicio.text.demo import tiny_bert  # noqa: E402
 

@@ -7,17 +7,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from perspicio.core._batching import make_generator
-from perspicio.core._facts import Facts
-from perspicio.core._hooks import preserved_state
-from perspicio.core._inputs import check_positive_int
 from perspicio.core.explanation import fingerprint_of
 from perspicio.core.frontend import (
+    Facts,
     attribute_with_delta,
+    check_positive_int,
     check_seed,
     label_of,
+    make_generator,
     model_device,
     prediction,
+    preserved_state,
     resolve_class_targets,
 )
 from perspicio.core.registry import MethodNames, MethodSpec, prepare

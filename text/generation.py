@@ -15,7 +15,7 @@ from perspicio.core import (
     TextTemplateInput,
     TextTokenInput,
 )
-from perspicio.core._facts import Facts
+from perspicio.core.frontend import Facts
 from perspicio.core.registry import MethodNames, arguments, get_spec, instantiate
 
 from .adapters import embedding_layer

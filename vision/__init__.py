@@ -12,7 +12,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from perspicio.core._fingerprint import model_fingerprint
+from perspicio.core.frontend import model_fingerprint
 from perspicio.core.registry import defaults
 
 from .baselines import baseline_distribution, image_baseline

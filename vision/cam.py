@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from perspicio.core._hooks import CallHooks, preserved_state
+from perspicio.core.frontend import CallHooks, preserved_state
 
 from .detection_target import detections_of
 from .segmentation_target import class_map

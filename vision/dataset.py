@@ -14,10 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from perspicio.core._batching import make_generator
-from perspicio.core._hooks import preserved_state
 from perspicio.core.attribution import LayerAttribution
 from perspicio.core.dataset import DatasetResult, attribute_dataset
+from perspicio.core.frontend import make_generator, preserved_state
 
 from .explain import _prepare
 

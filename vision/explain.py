@@ -9,16 +9,16 @@ import torch
 from torch import nn
 
 from perspicio.core import Attribution, LayerAttribution
-from perspicio.core._batching import make_generator
-from perspicio.core._facts import Facts
-from perspicio.core._hooks import preserved_state
-from perspicio.core._inputs import check_positive_int
 from perspicio.core.frontend import (
+    Facts,
     PredictedClass,
     attribute_with_delta,
+    check_positive_int,
     check_seed,
+    make_generator,
     model_device,
     prediction,
+    preserved_state,
     resolve_class_targets,
 )
 from perspicio.core.registry import MethodNames, MethodSpec, Prepared, prepare

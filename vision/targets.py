@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from perspicio.core._hooks import CallHooks
+from perspicio.core.frontend import CallHooks
 from perspicio.core.targets import ClassTarget, PredictedClass
 
 from .cam import Logits

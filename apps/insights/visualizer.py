@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from perspicio.core._facts import Facts
+from perspicio.core.frontend import Facts
 from perspicio.core.registry import MethodNames, MethodSpec, get_spec, prepare
 
 from .features import BaseFeature, FeatureView

@@ -23,10 +23,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from .._batching import Layout, auto_rows
-from .._capture import layer_gradients, layer_values
-from .._hooks import preserved_state, recurrent_backward_allowed
-from .._inputs import as_tuple, format_additional_args, format_target
+from .._engine.batching import Layout, auto_rows
+from .._engine.capture import layer_gradients, layer_values
+from .._engine.hooks import preserved_state, recurrent_backward_allowed
+from .._engine.inputs import as_tuple, format_additional_args, format_target
 from ..errors import AttributionTypeError, AttributionValueError
 from .av import AV
 from .cav import CAV

@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._batching import chunk_slices, progress
-from .._inputs import feature_index, format_baselines, format_feature_mask
-from .._outputs import model_output
-from .._perturbation import blend, check_perturbations_per_eval
+from .._engine.batching import chunk_slices, progress
+from .._engine.inputs import feature_index, format_baselines, format_feature_mask
+from .._engine.outputs import model_output
+from .._engine.perturbation import blend, check_perturbations_per_eval
 from ..attribution import Attribution
 from ..errors import AttributionTypeError, AttributionValueError
 from ..primary.feature_ablation import FeatureAblation

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from .._batching import progress
-from .._fingerprint import model_fingerprint
-from .._inputs import check_positive_int
+from .._engine.batching import progress
+from .._engine.fingerprint import model_fingerprint
+from .._engine.inputs import check_positive_int
 from ..errors import AttributionTypeError, AttributionValueError
 from .shards import InOrder, Reducers, device_of, partial_sums, read_shard, run_shard, shard_name
 from .sources import as_source

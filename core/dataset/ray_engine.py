@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._batching import progress
+from .._engine.batching import progress
 from ..errors import AttributionValueError
 from .shards import device_of, run_shard
 from .sources import Shard, Source

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from .._batching import progress
+from .._engine.batching import progress
 from ..errors import AttributionTypeError, AttributionValueError
 
 

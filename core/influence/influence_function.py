@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, hessian, jvp, vmap
 
-from .._batching import progress
+from .._engine.batching import progress
 from ..errors import AttributionTypeError, AttributionValueError
 from ._data import (
     KMostInfluentialResults,

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from .._capture import layer_values
-from .._inputs import format_additional_args
+from .._engine.capture import layer_values
+from .._engine.inputs import format_additional_args
 from ..concept.av import AV
 from ..concept.tcav import module_by_name
 from ..errors import AttributionTypeError, AttributionValueError

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._batching import progress
+from .._engine.batching import progress
 from ..errors import AttributionTypeError, AttributionValueError
 from ._data import (
     KMostInfluentialResults,

@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from .._batching import Layout, pooling_channels_last, progress
-from .._hooks import CallHooks
+from .._engine.batching import Layout, pooling_channels_last, progress
+from .._engine.hooks import CallHooks
 from ..errors import AttributionTypeError, AttributionValueError
 from ._data import (
     KMostInfluentialResults,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._approximation import approximation_parameters
-from .._capture import flatten, layer_gradients, layer_values, split_like, unpack
-from .._gradients import accepts_grad_kwargs, integrate_gradients
-from .._inputs import (
+from .._engine.approximation import approximation_parameters
+from .._engine.capture import flatten, layer_gradients, layer_values, split_like, unpack
+from .._engine.gradients import accepts_grad_kwargs, integrate_gradients
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._batching import chunk_slices, progress
-from .._capture import layer_values
-from .._hooks import CallHooks
-from .._inputs import (
+from .._engine.batching import chunk_slices, progress
+from .._engine.capture import layer_values
+from .._engine.hooks import CallHooks
+from .._engine.inputs import (
     Target,
     TargetType,
     TensorOrTuple,
@@ -22,8 +22,8 @@ from .._inputs import (
     format_additional_args,
     format_target,
 )
-from .._outputs import model_output, run_forward
-from .._perturbation import resolve_chunk
+from .._engine.outputs import model_output, run_forward
+from .._engine.perturbation import resolve_chunk
 from ..attribution import LayerAttribution, PerturbationAttribution
 from ..errors import AttributionValueError
 from .layer_feature_ablation import LayerFeatureAblation

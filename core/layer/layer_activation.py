@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._capture import layer_values
-from .._inputs import TensorOrTuple, as_tuple, format_additional_args
+from .._engine.capture import layer_values
+from .._engine.inputs import TensorOrTuple, as_tuple, format_additional_args
 from ..attribution import LayerAttribution
 
 

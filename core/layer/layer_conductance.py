@@ -6,11 +6,11 @@ from typing import Any
 
 import torch
 
-from .._approximation import approximation_parameters
-from .._batching import chunk_slices, steps_per_chunk
-from .._capture import flatten, layer_gradients
-from .._gradients import accepts_grad_kwargs, interpolate
-from .._inputs import (
+from .._engine.approximation import approximation_parameters
+from .._engine.batching import chunk_slices, steps_per_chunk
+from .._engine.capture import flatten, layer_gradients
+from .._engine.gradients import accepts_grad_kwargs, interpolate
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,

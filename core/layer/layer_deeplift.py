@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from .._capture import layer_gradients
-from .._gradients import accepts_grad_kwargs
-from .._hooks import FunctionRules, preserved_state
-from .._inputs import (
+from .._engine.capture import layer_gradients
+from .._engine.gradients import accepts_grad_kwargs
+from .._engine.hooks import FunctionRules, preserved_state
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._capture import layer_values
-from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args
-from .._precision import widen
+from .._engine.capture import layer_values
+from .._engine.inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args
+from .._engine.precision import widen
 from ..attribution import LayerAttribution
 from ..errors import AttributionValueError
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from torch import Tensor
 
-from .._capture import capture, layer_values
-from .._inputs import (
+from .._engine.capture import capture, layer_values
+from .._engine.inputs import (
     TargetType,
     TensorOrTuple,
     as_tuple,
@@ -18,8 +18,8 @@ from .._inputs import (
     format_feature_mask,
     format_target,
 )
-from .._outputs import AggregateOutput
-from .._perturbation import ablate_and_compare, resolve_chunk
+from .._engine.outputs import AggregateOutput
+from .._engine.perturbation import ablate_and_compare, resolve_chunk
 from ..attribution import LayerAttribution, PerturbationAttribution
 from ..errors import AttributionValueError
 from ..primary.feature_ablation import group_masks

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._batching import make_generator
-from .._inputs import TargetType, TensorOrTuple, as_tuple
+from .._engine.batching import make_generator
+from .._engine.inputs import TargetType, TensorOrTuple, as_tuple
 from ..errors import AttributionValueError
 from ..primary.feature_permutation import FeaturePermutation, random_derangements
 from .layer_feature_ablation import LayerFeatureAblation

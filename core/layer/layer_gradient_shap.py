@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from .._batching import make_generator, randint
-from .._capture import layer_gradients, layer_values, replaced_layer_gradients
-from .._gradients import accepts_grad_kwargs
-from .._inputs import (
+from .._engine.batching import make_generator, randint
+from .._engine.capture import layer_gradients, layer_values, replaced_layer_gradients
+from .._engine.gradients import accepts_grad_kwargs
+from .._engine.inputs import (
     TargetType,
     TensorOrTuple,
     as_tuple,
@@ -21,7 +21,7 @@ from .._inputs import (
     format_target,
     require_float,
 )
-from .._outputs import run_forward
+from .._engine.outputs import run_forward
 from ..attribution import GradientAttribution, LayerAttribution
 from ..errors import AttributionTypeError, AttributionValueError
 from ..primary.gradient_shap import Draws, per_input

@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._capture import layer_gradients
-from .._gradients import accepts_grad_kwargs
-from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args, format_target
+from .._engine.capture import layer_gradients
+from .._engine.gradients import accepts_grad_kwargs
+from .._engine.inputs import (
+    TargetType,
+    TensorOrTuple,
+    as_tuple,
+    format_additional_args,
+    format_target,
+)
 from ..attribution import GradientAttribution, LayerAttribution
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import torch
 
-from .._approximation import approximation_parameters
-from .._batching import auto_rows
-from .._capture import flatten, layer_values, replaced_layer_gradients, split_like, unpack
-from .._gradients import accepts_grad_kwargs, integrate_gradients
-from .._inputs import (
+from .._engine.approximation import approximation_parameters
+from .._engine.batching import auto_rows
+from .._engine.capture import flatten, layer_values, replaced_layer_gradients, split_like, unpack
+from .._engine.gradients import accepts_grad_kwargs, integrate_gradients
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
@@ -20,7 +20,7 @@ from .._inputs import (
     format_baselines,
     format_target,
 )
-from .._outputs import run_forward
+from .._engine.outputs import run_forward
 from ..attribution import GradientAttribution, LayerAttribution
 
 

@@ -7,10 +7,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._capture import capture, flatten, single_calls, split_like, unpack
-from .._hooks import preserved_state
-from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args, format_target
-from .._outputs import run_forward
+from .._engine.capture import capture, flatten, single_calls, split_like, unpack
+from .._engine.hooks import preserved_state
+from .._engine.inputs import (
+    TargetType,
+    TensorOrTuple,
+    as_tuple,
+    format_additional_args,
+    format_target,
+)
+from .._engine.outputs import run_forward
 from ..attribution import LayerAttribution
 from ..primary.lrp import LRP, relevance_rules, resolve_rules
 

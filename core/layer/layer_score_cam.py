@@ -7,9 +7,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._capture import layer_values
-from .._inputs import TargetType, TensorOrTuple, as_tuple, format_additional_args, format_target
-from .._perturbation import evaluate, resolve_chunk
+from .._engine.capture import layer_values
+from .._engine.inputs import (
+    TargetType,
+    TensorOrTuple,
+    as_tuple,
+    format_additional_args,
+    format_target,
+)
+from .._engine.perturbation import evaluate, resolve_chunk
 from ..attribution import LayerAttribution, PerturbationAttribution
 from ..errors import AttributionValueError
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from .._batching import make_generator, progress
-from .._facts import Facts
-from .._inputs import TensorOrTuple
-from .._precision import widen
+from .._engine.batching import make_generator, progress
+from .._engine.facts import Facts
+from .._engine.inputs import TensorOrTuple
+from .._engine.precision import widen
 from ..attribution import Attribution
 from ..errors import AttributionTypeError, AttributionValueError
 from ..registry import HIGHER_IS_BETTER, METRICS, Prepared, Scoring, get_metric, prepare

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._inputs import (
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
@@ -17,7 +17,7 @@ from .._inputs import (
     format_baselines,
     format_target,
 )
-from .._outputs import run_forward
+from .._engine.outputs import run_forward
 from ._common import flat_concat
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._inputs import (
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
@@ -22,7 +22,7 @@ from .._inputs import (
     format_feature_mask,
     format_target,
 )
-from .._perturbation import blend, evaluate, resolve_chunk
+from .._engine.perturbation import blend, evaluate, resolve_chunk
 from ..errors import AttributionValueError
 from ..primary.lime import group_sums
 

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._batching import Layout, chunk_slices
-from .._inputs import (
+from .._engine.batching import Layout, chunk_slices
+from .._engine.inputs import (
     BaselineType,
     Target,
     TargetType,
@@ -23,8 +23,8 @@ from .._inputs import (
     like_inputs,
     repeat_batch,
 )
-from .._outputs import run_forward
-from .._perturbation import evaluate_chunk
+from .._engine.outputs import run_forward
+from .._engine.perturbation import evaluate_chunk
 from ..errors import AttributionValueError
 from ._common import example_groups, flat_concat, samples_per_chunk, select_examples
 

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._batching import make_generator
-from .._inputs import TensorOrTuple, as_tuple
-from .._precision import widen
+from .._engine.batching import make_generator
+from .._engine.inputs import TensorOrTuple, as_tuple
+from .._engine.precision import widen
 from ..errors import AttributionValueError
 from ._common import flat_concat, require_pandas
 

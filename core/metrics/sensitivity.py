@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._batching import chunk_slices, make_generator
-from .._callbacks import call_leading
-from .._inputs import TensorOrTuple, as_tuple, check_positive_int, like_inputs, repeat_batch
+from .._engine.batching import chunk_slices, make_generator
+from .._engine.callbacks import call_leading
+from .._engine.inputs import TensorOrTuple, as_tuple, check_positive_int, like_inputs, repeat_batch
 from ._common import (
     example_groups,
     expand_per_example,

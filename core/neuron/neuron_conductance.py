@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from .._approximation import approximation_parameters
-from .._capture import capture, select_neuron, single_calls
-from .._gradients import accepts_grad_kwargs, autograd_grad, integrate_gradients
-from .._inputs import (
+from .._engine.approximation import approximation_parameters
+from .._engine.capture import capture, select_neuron, single_calls
+from .._engine.gradients import accepts_grad_kwargs, autograd_grad, integrate_gradients
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
@@ -22,7 +22,7 @@ from .._inputs import (
     like_inputs,
     require_float,
 )
-from .._outputs import run_forward
+from .._engine.outputs import run_forward
 from ..attribution import GradientAttribution, NeuronAttribution
 
 

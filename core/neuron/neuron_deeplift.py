@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._inputs import BaselineType, TensorOrTuple
+from .._engine.inputs import BaselineType, TensorOrTuple
 from ..attribution import GradientAttribution, NeuronAttribution
 from ..primary.deeplift import DeepLift, refuse_torchscript
 from ..primary.deeplift_shap import DeepLiftShap

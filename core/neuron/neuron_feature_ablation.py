@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .._inputs import BaselineType, TensorOrTuple
+from .._engine.inputs import BaselineType, TensorOrTuple
 from ..attribution import NeuronAttribution, PerturbationAttribution
 from ..primary.feature_ablation import FeatureAblation
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._inputs import TensorOrTuple
+from .._engine.inputs import TensorOrTuple
 from ..attribution import GradientAttribution, NeuronAttribution
 from ..primary.saliency import Saliency
 

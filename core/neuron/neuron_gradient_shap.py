@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .._inputs import TensorOrTuple
+from .._engine.inputs import TensorOrTuple
 from ..attribution import GradientAttribution, NeuronAttribution
 from ..primary.gradient_shap import GradientShap
 

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._hooks import bind_first_argument, replace_gradient
+from .._engine.hooks import bind_first_argument, replace_gradient
 
 ELEMENTWISE: tuple[Callable, ...] = (
     F.relu, torch.relu, Tensor.relu, torch.relu_, Tensor.relu_,

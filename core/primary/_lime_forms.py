@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._callbacks import positional_arity, takes_var_keywords
-from .._precision import widen
+from .._engine.callbacks import positional_arity, takes_var_keywords
+from .._engine.precision import widen
 
 
 def captum_lime_form(similarity_func: Any, perturb_func: Any, interpretable_model: Any) -> bool:

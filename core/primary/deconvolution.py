@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from torch import Tensor
 
-from .._hooks import replace_gradient
+from .._engine.hooks import replace_gradient
 from .guided_backprop import ModifiedReluGradientAttribution
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._callbacks import call_leading
-from .._gradients import autograd_grad
-from .._hooks import FunctionRules, preserved_state
-from .._inputs import (
+from .._engine.callbacks import call_leading
+from .._engine.gradients import autograd_grad
+from .._engine.hooks import FunctionRules, preserved_state
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
@@ -24,7 +24,7 @@ from .._inputs import (
     like_inputs,
     require_float,
 )
-from .._outputs import run_forward
+from .._engine.outputs import run_forward
 from ..attribution import GradientAttribution
 from ..errors import AttributionTypeError, AttributionValueError
 from ._deeplift_rules import deeplift_rules

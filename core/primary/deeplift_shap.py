@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._inputs import (
+from .._engine.inputs import (
     TargetType,
     TensorOrTuple,
     as_tuple,

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._aggregate_output import accepts_aggregate_output
-from .._incremental import incremental_plans
-from .._inputs import (
+from .._engine.aggregate_output import accepts_aggregate_output
+from .._engine.incremental import incremental_plans
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
@@ -22,7 +22,7 @@ from .._inputs import (
     format_target,
     like_inputs,
 )
-from .._perturbation import ablate
+from .._engine.perturbation import ablate
 from ..attribution import PerturbationAttribution
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._batching import make_generator
-from .._inputs import (
+from .._engine.batching import make_generator
+from .._engine.inputs import (
     TargetType,
     TensorOrTuple,
     as_tuple,
@@ -19,8 +19,8 @@ from .._inputs import (
     format_target,
     like_inputs,
 )
-from .._outputs import AggregateOutput, model_output
-from .._perturbation import ablate_and_compare, progress, resolve_chunk
+from .._engine.outputs import AggregateOutput, model_output
+from .._engine.perturbation import ablate_and_compare, progress, resolve_chunk
 from ..attribution import PerturbationAttribution
 from ..errors import AttributionValueError
 from .feature_ablation import group_masks

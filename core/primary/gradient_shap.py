@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .._batching import (
+from .._engine.batching import (
     auto_rows,
     chunk_slices,
     make_generator,
@@ -17,8 +17,8 @@ from .._batching import (
     randn_like,
     steps_per_chunk,
 )
-from .._gradients import compute_gradients
-from .._inputs import (
+from .._engine.gradients import compute_gradients
+from .._engine.inputs import (
     TargetType,
     TensorOrTuple,
     as_tuple,
@@ -31,7 +31,7 @@ from .._inputs import (
     repeat_batch,
     require_float,
 )
-from .._outputs import run_forward
+from .._engine.outputs import run_forward
 from ..attribution import GradientAttribution
 from ..errors import AttributionValueError
 

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._gradients import compute_gradients
-from .._hooks import FunctionRules, bind_first_argument, preserved_state
-from .._inputs import (
+from .._engine.gradients import compute_gradients
+from .._engine.hooks import FunctionRules, bind_first_argument, preserved_state
+from .._engine.inputs import (
     TargetType,
     TensorOrTuple,
     as_tuple,

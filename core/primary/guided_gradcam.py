@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._inputs import TargetType, TensorOrTuple, as_tuple, like_inputs
+from .._engine.inputs import TargetType, TensorOrTuple, as_tuple, like_inputs
 from ..attribution import GradientAttribution, LayerAttribution
 from ..errors import AttributionValueError
 from ..layer.layer_gradcam import LayerGradCam

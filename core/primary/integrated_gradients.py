@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._approximation import approximation_parameters
-from .._batching import auto_rows
-from .._gradients import integrate_gradients, model_grad_fn
-from .._inputs import (
+from .._engine.approximation import approximation_parameters
+from .._engine.batching import auto_rows
+from .._engine.gradients import integrate_gradients, model_grad_fn
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
@@ -91,7 +91,7 @@ class IntegratedGradients(GradientAttribution):
             ``gausslegendre``.
         internal_batch_size : int, "auto" or None, default "auto"
             Rows per model evaluation. "auto" sizes chunks from the model's measured
-            activation memory (see :func:`perspicio.core._batching.auto_rows`); None
+            activation memory (see :func:`perspicio.core._engine.batching.auto_rows`); None
             evaluates all ``n_steps * N`` rows at once, as Captum does. The result does not
             depend on it.
         return_convergence_delta : bool, default False

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._aggregate_output import accepts_aggregate_output
-from .._regression import fit_regressor, weighted_least_squares
+from .._engine.aggregate_output import accepts_aggregate_output
+from .._engine.regression import fit_regressor, weighted_least_squares
 from .lime import Lime
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._aggregate_output import accepts_aggregate_output
-from .._batching import make_generator
-from .._inputs import (
+from .._engine.aggregate_output import accepts_aggregate_output
+from .._engine.batching import make_generator
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
@@ -23,10 +23,10 @@ from .._inputs import (
     format_target,
     like_inputs,
 )
-from .._outputs import model_output
-from .._perturbation import coalition_points, evaluate, resolve_chunk, spread
-from .._precision import widen
-from .._regression import fit_regressor, weighted_least_squares
+from .._engine.outputs import model_output
+from .._engine.perturbation import coalition_points, evaluate, resolve_chunk, spread
+from .._engine.precision import widen
+from .._engine.regression import fit_regressor, weighted_least_squares
 from ..attribution import PerturbationAttribution
 from ._lime_forms import (
     blend_interpretable_sample,

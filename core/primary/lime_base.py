@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._batching import chunk_slices, progress
-from .._inputs import (
+from .._engine.batching import chunk_slices, progress
+from .._engine.inputs import (
     TargetType,
     TensorOrTuple,
     as_tuple,
@@ -33,9 +33,9 @@ from .._inputs import (
     format_additional_args,
     format_target,
 )
-from .._outputs import model_output
-from .._precision import wide_dtype, widen
-from .._regression import fit_regressor, weighted_least_squares
+from .._engine.outputs import model_output
+from .._engine.precision import wide_dtype, widen
+from .._engine.regression import fit_regressor, weighted_least_squares
 from ..attribution import PerturbationAttribution
 from ..errors import AttributionValueError
 

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._hooks import CallHooks, preserved_state, replace_gradient, replace_gradients
-from .._inputs import (
+from .._engine.hooks import CallHooks, preserved_state, replace_gradient, replace_gradients
+from .._engine.inputs import (
     TargetType,
     TensorOrTuple,
     as_tuple,
@@ -19,7 +19,7 @@ from .._inputs import (
     like_inputs,
     require_float,
 )
-from .._outputs import run_forward
+from .._engine.outputs import run_forward
 from ..attribution import GradientAttribution
 from ..errors import AttributionTypeError
 from .deeplift import refuse_torchscript

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._aggregate_output import accepts_aggregate_output
-from .._incremental import incremental_plans
-from .._inputs import (
+from .._engine.aggregate_output import accepts_aggregate_output
+from .._engine.incremental import incremental_plans
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
@@ -21,7 +21,7 @@ from .._inputs import (
     format_target,
     like_inputs,
 )
-from .._perturbation import ablate
+from .._engine.perturbation import ablate
 from ..attribution import PerturbationAttribution
 from ..errors import AttributionValueError
 
@@ -143,7 +143,7 @@ class Occlusion(PerturbationAttribution):
         incremental : bool or "auto", default "auto"
             Evaluate the occluded images incrementally: each layer recomputes only the
             region the window changed, up to the first global operation (exact; see
-            :mod:`perspicio.core._incremental`). "auto" does so for a CNN in eval mode on one
+            :mod:`perspicio.core._engine.incremental`). "auto" does so for a CNN in eval mode on one
             4-D input when that skips at least :data:`AUTO_MIN_SAVINGS` of the
             convolutions' multiply-adds; ``True`` insists (an error says why it cannot).
             ``self.incremental_reason`` holds why the last call did not (None if it did).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._gradients import compute_gradients
-from .._inputs import (
+from .._engine.gradients import compute_gradients
+from .._engine.inputs import (
     TargetType,
     TensorOrTuple,
     as_tuple,

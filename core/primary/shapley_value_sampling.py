@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._aggregate_output import accepts_aggregate_output
-from .._batching import make_generator
-from .._inputs import (
+from .._engine.aggregate_output import accepts_aggregate_output
+from .._engine.batching import make_generator
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
@@ -25,7 +25,7 @@ from .._inputs import (
     format_target,
     like_inputs,
 )
-from .._perturbation import coalition_points, evaluate, resolve_chunk, spread
+from .._engine.perturbation import coalition_points, evaluate, resolve_chunk, spread
 from ..attribution import PerturbationAttribution
 
 

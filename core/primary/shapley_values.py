@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._aggregate_output import accepts_aggregate_output
-from .._inputs import (
+from .._engine.aggregate_output import accepts_aggregate_output
+from .._engine.inputs import (
     BaselineType,
     TargetType,
     TensorOrTuple,
@@ -22,7 +22,7 @@ from .._inputs import (
     format_target,
     like_inputs,
 )
-from .._perturbation import coalition_points, evaluate, resolve_chunk, spread
+from .._engine.perturbation import coalition_points, evaluate, resolve_chunk, spread
 from ..attribution import PerturbationAttribution
 from ..errors import AttributionValueError
 

@@ -2,7 +2,7 @@
 metrics.
 
 Front ends, insights, the metrics, the app and the command line state what they know as
-:class:`~perspicio.core._facts.Facts` (inputs, one baseline or a reference population,
+:class:`~perspicio.core._engine.facts.Facts` (inputs, one baseline or a reference population,
 feature groups, a window, a layer, a seed) and call :func:`prepare`; the spec of the method
 decides which of those facts its ``attribute`` takes and how. None of them branches on a
 method's name or family: every list of methods they show is a query of the specs
@@ -14,7 +14,7 @@ and ``attribute`` arguments), :mod:`.methods` (the method table), :mod:`.metrics
 table) and :mod:`.store` (the registered specs, :func:`register` and the queries).
 """
 
-from .._facts import Facts
+from .._engine.facts import Facts
 from .methods import ALIASES, EXCLUDED
 from .prepare import (
     NOISE_TUNNEL,

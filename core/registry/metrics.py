@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from .._inputs import TensorOrTuple, as_tuple, like_inputs
+from .._engine.inputs import TensorOrTuple, as_tuple, like_inputs
 from ..metrics import localisation
 from ..metrics.complexity import sparseness
 from ..metrics.faithfulness import deletion_curve, insertion_curve

@@ -2,7 +2,7 @@
 
 :func:`prepare` is the one way front ends, insights, the metrics, the app and the command
 line run a method: the spec of the method decides which of the facts (see
-:class:`~perspicio.core._facts.Facts`) its constructor and its ``attribute`` take.
+:class:`~perspicio.core._engine.facts.Facts`) its constructor and its ``attribute`` take.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._facts import Facts, against_population, as_population, one_row_of_zeros, per_input
-from .._inputs import as_tuple
+from .._engine.facts import Facts, against_population, as_population, one_row_of_zeros, per_input
+from .._engine.inputs import as_tuple
 from ..attribution import Attribution
 from ..errors import AttributionTypeError, AttributionValueError
 from ..noise_tunnel import NoiseTunnel
@@ -162,7 +162,7 @@ def prepare(
     Examples
     --------
     >>> import torch
-    >>> from perspicio.core._facts import Facts
+    >>> from perspicio.core._engine.facts import Facts
     >>> net = torch.nn.Linear(3, 2)
     >>> run = prepare("integrated_gradients", net, Facts(torch.ones(1, 3), target=1,
     ...                                                   options={"n_steps": 16}))

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._gradients import autograd_grad
-from .._inputs import as_tuple, format_additional_args, format_target, like_inputs
+from .._engine.gradients import autograd_grad
+from .._engine.inputs import as_tuple, format_additional_args, format_target, like_inputs
 from ..errors import AttributionTypeError
 from .perturbation import Perturbation
 

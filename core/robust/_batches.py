@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._batching import Layout, auto_rows
-from .._inputs import check_positive_int, expand_additional_args
+from .._engine.batching import Layout, auto_rows
+from .._engine.inputs import check_positive_int, expand_additional_args
 from ..errors import AttributionTypeError
 
 
@@ -42,7 +42,7 @@ def check_per_eval(value: Any) -> int | None:
 
 def copies_per_call(forward_func: Callable, item: Any, args: tuple, per_eval: int | None) -> int:
     """How many copies of ``item`` one model call takes: ``per_eval``, or (``None``) as
-    many as fit the memory budget of :func:`~perspicio.core._batching.auto_rows`."""
+    many as fit the memory budget of :func:`~perspicio.core._engine.batching.auto_rows`."""
     if per_eval is not None:
         return per_eval
     xs = tuple(item) if isinstance(item, (tuple, list)) else (item,)

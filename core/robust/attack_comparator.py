@@ -11,8 +11,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._batching import Layout
-from .._inputs import check_positive_int, format_additional_args
+from .._engine.batching import Layout
+from .._engine.inputs import check_positive_int, format_additional_args
 from ..errors import AttributionTypeError, AttributionValueError
 from ._batches import check_per_eval, copies_per_call, evaluate
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .._inputs import TargetType, TensorOrTuple
+from .._engine.inputs import TargetType, TensorOrTuple
 from ._attack import GradientAttack, like_inputs, prepare
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._inputs import TargetType, TensorOrTuple
+from .._engine.inputs import TargetType, TensorOrTuple
 from ..errors import AttributionValueError
 from ._attack import GradientAttack, like_inputs, prepare
 

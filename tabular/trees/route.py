@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from perspicio.core._facts import Facts
 from perspicio.core.efficiency import check_efficiency
+from perspicio.core.frontend import Facts
 from perspicio.core.registry import MethodNames, default_method, get_spec, instantiate, prepare
 
 from .ensemble import TreeEnsemble

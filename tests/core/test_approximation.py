@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from perspicio.core._approximation import METHODS, approximation_parameters
+from perspicio.core._engine.approximation import METHODS, approximation_parameters
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -6,7 +6,7 @@ from torch import nn
 
 import perspicio.core as P
 from perspicio.core import _precision
-from perspicio.core._callbacks import call_leading, positional_arity
+from perspicio.core._engine.callbacks import call_leading, positional_arity
 from perspicio.core.metrics import infidelity, sensitivity_max
 
 

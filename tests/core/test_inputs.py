@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from perspicio.core import IntegratedGradients, Saliency
-from perspicio.core._inputs import (
+from perspicio.core._engine.inputs import (
     as_tuple,
     expand_additional_args,
     format_baseline_distribution,

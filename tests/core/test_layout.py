@@ -100,7 +100,7 @@ def test_view_model_rejects_channels_last_so_fallback_is_exercised():
 
 
 def test_pooling_channels_last_keeps_the_output_and_removes_its_hooks():
-    from perspicio.core._batching import pooling_channels_last
+    from perspicio.core._engine.batching import pooling_channels_last
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from perspicio.core import FeatureAblation, IntegratedGradients, KernelShap, Occlusion
-from perspicio.core._facts import Facts
+from perspicio.core._engine.facts import Facts
 from perspicio.core.registry import METHODS, get_spec, names, prepare
 
 from ..conftest import make_cnn, make_mlp

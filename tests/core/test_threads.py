@@ -109,7 +109,7 @@ def test_a_model_in_training_mode_is_restored_once_every_thread_is_done():
     forced: thread 0 enters first (the model still in training mode) and leaves while the
     others are inside."""
     from perspicio.core import IntegratedGradients
-    from perspicio.core._hooks import preserved_state
+    from perspicio.core._engine.hooks import preserved_state
 
     model = MeetingCNN(Rendezvous(THREADS)).train()
     entered, left = threading.Event(), threading.Event()
@@ -138,7 +138,7 @@ def test_a_model_in_training_mode_is_restored_once_every_thread_is_done():
 
 
 def test_a_hook_acts_only_in_the_context_that_attached_it():
-    from perspicio.core._hooks import CallHooks
+    from perspicio.core._engine.hooks import CallHooks
 
     net = nn.Linear(2, 1)
     seen: list[str] = []
@@ -160,7 +160,7 @@ def test_tracing_a_model_leaves_other_threads_passes_alone(tracer):
     pass meanwhile must compute its usual output, and the trace must hold only its own."""
     import torch.fx as fx
 
-    from perspicio.core._incremental import trace
+    from perspicio.core._engine.incremental import trace
 
     rendezvous = Rendezvous(2, timeout=2.0)
     model = MeetingCNN(rendezvous).eval()

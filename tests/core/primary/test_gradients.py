@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from perspicio.core import InputXGradient, IntegratedGradients, Saliency
-from perspicio.core._approximation import METHODS
+from perspicio.core._engine.approximation import METHODS
 
 
 def linear_model(seed=0):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from perspicio.core._incremental import Patch, Plan, PlanError
+from perspicio.core._engine.incremental import Patch, Plan, PlanError
 
 
 def _windows(size, window, stride, every=1):

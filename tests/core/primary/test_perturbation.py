@@ -16,7 +16,7 @@ from perspicio.core import (
     ShapleyValues,
     ShapleyValueSampling,
 )
-from perspicio.core._perturbation import resolve_chunk
+from perspicio.core._engine.perturbation import resolve_chunk
 
 from ...conftest import make_cnn
 
@@ -277,7 +277,7 @@ def test_agrees_with_captum():
 
 
 def test_auto_sizing_measures_plain_functions_like_modules():
-    from perspicio.core._batching import bytes_per_row
+    from perspicio.core._engine.batching import bytes_per_row
 
     net = make_cnn()
     x = torch.randn(3, 3, 8, 8)
@@ -288,7 +288,7 @@ def test_auto_sizing_measures_plain_functions_like_modules():
 
 
 def test_the_memory_probe_runs_once_per_model_and_input_signature():
-    from perspicio.core._batching import auto_rows
+    from perspicio.core._engine.batching import auto_rows
 
     net = make_cnn()
     calls = []

@@ -19,12 +19,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._batching import Layout, auto_rows, chunk_slices, progress
-from ._incremental import occlusion_drops, window_chunk
-from ._inputs import Target, expand_additional_args
-from ._outputs import run_forward
-from ._precision import widen
-from .errors import AttributionValueError
+from ..errors import AttributionValueError
+from .batching import Layout, auto_rows, chunk_slices, progress
+from .incremental import occlusion_drops, window_chunk
+from .inputs import Target, expand_additional_args
+from .outputs import run_forward
+from .precision import widen
 
 
 def check_perturbations_per_eval(

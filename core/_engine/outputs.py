@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from ._inputs import Target
+    from .inputs import Target
 
 
 def model_output(out: Any) -> Any:

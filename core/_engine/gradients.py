@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._batching import Layout, chunk_slices, progress, steps_per_chunk
-from ._inputs import Target, expand_additional_args
-from ._outputs import run_forward
-from .errors import AttributionTypeError
+from ..errors import AttributionTypeError
+from .batching import Layout, chunk_slices, progress, steps_per_chunk
+from .inputs import Target, expand_additional_args
+from .outputs import run_forward
 
 _GRAD_KWARGS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "perspicio_grad_kwargs", default=None

@@ -12,8 +12,8 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 from tqdm.auto import tqdm
 
-from ._hooks import CallHooks
-from .errors import AttributionTypeError, AttributionValueError
+from ..errors import AttributionTypeError, AttributionValueError
+from .hooks import CallHooks
 
 #: On the CPU a chunk runs fastest while its activations stay in the caches: the 30-64-64-2
 #: MLP evaluates 80,000 perturbed rows in 8 ms in chunks of 7,000 rows and in 17 ms at once;
@@ -193,7 +193,7 @@ class Layout:
     """
 
     def __init__(self, gradients: bool = False) -> None:
-        from .options import options
+        from ..options import options
 
         # backward passes in channels-last sum in another order: their float32 error grew
         # by a quarter on resnet18 for a tenth of the time, so gradients keep the default

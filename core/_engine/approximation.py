@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import AttributionValueError
+from ..errors import AttributionValueError
 
 METHODS = (
     "riemann_left",

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._inputs import TensorOrTuple, as_tuple, like_inputs
-from .errors import AttributionTypeError, AttributionValueError
+from ..errors import AttributionTypeError, AttributionValueError
+from .inputs import TensorOrTuple, as_tuple, like_inputs
 
 
 @dataclass

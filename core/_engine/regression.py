@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._precision import widen
-from .errors import AttributionTypeError
+from ..errors import AttributionTypeError
+from .precision import widen
 
 RIDGE = 1e-6
 

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._inputs import as_tuple, like_inputs
-from ._outputs import AggregateOutput, model_output
-from .errors import AttributionValueError
+from ..errors import AttributionValueError
+from .inputs import as_tuple, like_inputs
+from .outputs import AggregateOutput, model_output
 
 
 def accepts_aggregate_output(attribute: Callable[..., Any]) -> Callable[..., Any]:

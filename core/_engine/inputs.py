@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._callbacks import call_leading
-from .errors import AttributionTypeError, AttributionValueError
+from ..errors import AttributionTypeError, AttributionValueError
+from .callbacks import call_leading
 
 TensorOrTuple = Tensor | tuple[Tensor, ...]
 BaselineType = None | int | float | Tensor | tuple[int | float | Tensor, ...]

@@ -429,7 +429,7 @@ def incremental_plans(model: Any, xs: tuple, args: tuple, box: tuple[int, int],
                       incremental: bool | str) -> tuple[list[Plan] | None, str | None]:  # fmt: skip
     """One :class:`Plan` per example when incremental evaluation applies, else None and the
     reason. ``box`` is a typical perturbation's spatial extent, for the "auto" estimate."""
-    from .errors import AttributionValueError
+    from ..errors import AttributionValueError
 
     if incremental not in (True, False, "auto"):
         raise AttributionValueError(
@@ -481,7 +481,7 @@ def window_chunk(per_eval: Any, plan: Plan, max_memory: int | None = None) -> in
     per_window = 4 * max((t.numel() * t.element_size() for t in full), default=1)
     device = next(iter(full), torch.empty(0)).device
     if max_memory is None:
-        from ._batching import _gpu_budget
+        from .batching import _gpu_budget
 
         max_memory = _gpu_budget(device) if device.type == "cuda" else 2**28
     return int(min(1024 if device.type == "cuda" else 256, max(8, max_memory // per_window)))

@@ -2,7 +2,7 @@
 
 Every hook is attached inside a ``with`` block and removed on exit, also when the model
 raises, and acts only on the passes of the call that attached it
-(:class:`~perspicio.core._hooks.CallHooks`), so threads sharing a model do not see each
+(:class:`~perspicio.core._engine.hooks.CallHooks`), so threads sharing a model do not see each
 other's layers. A layer's value is a tuple of tensors (its outputs, or with
 ``attribute_to_layer_input=True`` its positional inputs); the caller learns whether the
 layer returned a bare tensor so it can answer in the same form.
@@ -17,12 +17,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._batching import Layout
-from ._gradients import autograd_grad
-from ._hooks import CallHooks
-from ._inputs import Target, expand_additional_args
-from ._outputs import run_forward
-from .errors import AttributionTypeError, AttributionValueError
+from ..errors import AttributionTypeError, AttributionValueError
+from .batching import Layout
+from .gradients import autograd_grad
+from .hooks import CallHooks
+from .inputs import Target, expand_additional_args
+from .outputs import run_forward
 
 LayerValue = tuple[Tensor, ...]
 

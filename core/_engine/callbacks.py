@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .errors import AttributionTypeError
+from ..errors import AttributionTypeError
 
 
 def _parameters(func: Callable[..., Any]) -> list[inspect.Parameter] | None:
