@@ -149,9 +149,13 @@ def show_explanation(exp: Any, key: str, picture: bytes | None = None) -> None:
     left.download_button("PNG", picture, f"{exp.method}.png", "image/png", key=f"png_{key}")
     page = html_page(exp.to_html(), title=f"perspicio: {exp.method}")
     middle.download_button("HTML", page, f"{exp.method}.html", "text/html", key=f"html_{key}")
-    right.download_button("manifest", json.dumps(exp.manifest(), indent=2),
-                          f"{exp.method}.json", "application/json",
-                          key=f"json_{key}")  # fmt: skip
+    right.download_button(
+        "manifest",
+        json.dumps(exp.manifest(), indent=2),
+        f"{exp.method}.json",
+        "application/json",
+        key=f"json_{key}",
+    )
 
 
 def run_and_show(

@@ -46,9 +46,14 @@ def small_vit(device: torch.device):
 
     torch.manual_seed(0)
     vit = torchvision.models.VisionTransformer(
-        image_size=224, patch_size=16, num_layers=4, num_heads=3, hidden_dim=192, mlp_dim=768,
+        image_size=224,
+        patch_size=16,
+        num_layers=4,
+        num_heads=3,
+        hidden_dim=192,
+        mlp_dim=768,
         num_classes=1000,
-    ).eval()  # fmt: skip
+    ).eval()
     torch.nn.init.normal_(vit.heads.head.weight, std=0.02)  # torchvision starts it at zero
     return vit.to(device)
 
@@ -62,9 +67,14 @@ def cases(device: torch.device) -> list[Case]:
     vit = small_vit(device)
     setups = [
         ("resnet18 224 x4", net, net.layer4, None, torch.rand(4, 3, 224, 224, device=device)),
-        ("ViT-4L 224 x4", vit, vit.encoder.layers[-1].ln_1, vit_reshape_transform,
-         torch.rand(4, 3, 224, 224, device=device)),
-    ]  # fmt: skip
+        (
+            "ViT-4L 224 x4",
+            vit,
+            vit.encoder.layers[-1].ln_1,
+            vit_reshape_transform,
+            torch.rand(4, 3, 224, 224, device=device),
+        ),
+    ]
     for label, model, layer, transform, x in setups:
         targets = [1, 2, 3, 4][: x.shape[0]]
         extra = {"reshape_transform": transform} if transform is not None else {}
@@ -80,24 +90,27 @@ def cases(device: torch.device) -> list[Case]:
                 return torch.from_numpy(t(input_tensor=x, targets=w))
 
             check = max_abs_diff if ours_name != "LayerEigenCam" else None  # sign of an SVD
-            out.append(Case(f"{ours_name} {label}", run_ours, run_theirs, None, check,
-                            settings=SAME))  # fmt: skip
+            out.append(
+                Case(f"{ours_name} {label}", run_ours, run_theirs, None, check, settings=SAME)
+            )
     # Ablation-CAM: one model evaluation per channel (512 on layer4), one image
     x = torch.rand(1, 3, 160, 160, device=device)
     ablation = P.LayerAblationCam(net, net.layer4)
     wanted = [ClassifierOutputTarget(5)]
     theirs = G.AblationCAM(model=net, target_layers=[net.layer4])  # batch_size=32
     theirs_best = G.AblationCAM(model=net, target_layers=[net.layer4], batch_size=ABLATION_BEST)
-    out.append(Case(
-        "LayerAblationCam resnet18 160 x1, layer4 (512 channels)",
-        lambda: scaled(ablation.attribute(x, target=[5]), (160, 160)),
-        lambda: torch.from_numpy(theirs(input_tensor=x, targets=wanted)),
-        None,
-        max_abs_diff,
-        theirs_best=lambda: torch.from_numpy(theirs_best(input_tensor=x, targets=wanted)),
-        settings='perspicio perturbations_per_eval="auto" (its default), pytorch-grad-cam '
-                 "AblationCAM batch_size=32 (its default)",
-        best=f"pytorch-grad-cam batch_size={ABLATION_BEST} (of 32, 64, 128 and 256 the fastest "
-             "in a trial on the project's 2-core machine)",
-    ))  # fmt: skip
+    out.append(
+        Case(
+            "LayerAblationCam resnet18 160 x1, layer4 (512 channels)",
+            lambda: scaled(ablation.attribute(x, target=[5]), (160, 160)),
+            lambda: torch.from_numpy(theirs(input_tensor=x, targets=wanted)),
+            None,
+            max_abs_diff,
+            theirs_best=lambda: torch.from_numpy(theirs_best(input_tensor=x, targets=wanted)),
+            settings='perspicio perturbations_per_eval="auto" (its default), pytorch-grad-cam '
+            "AblationCAM batch_size=32 (its default)",
+            best=f"pytorch-grad-cam batch_size={ABLATION_BEST} (of 32, 64, 128 and 256 the fastest "
+            "in a trial on the project's 2-core machine)",
+        )
+    )
     return out

@@ -28,8 +28,9 @@ SETTINGS = (
 def _run(lib, model, images, inputs):
     def call():
         with tempfile.TemporaryDirectory() as folder:
-            concepts = [lib.Concept(i, f"c{i}", DataLoader(x, batch_size=64))
-                        for i, x in enumerate(images)]  # fmt: skip
+            concepts = [
+                lib.Concept(i, f"c{i}", DataLoader(x, batch_size=64)) for i, x in enumerate(images)
+            ]
             sets = [[c, r] for c in concepts[:CONCEPTS] for r in concepts[CONCEPTS:]]
             tcav = lib.TCAV(model, LAYERS, save_path=folder)
             return tcav.interpret(inputs, sets, target=3)
@@ -44,10 +45,17 @@ def cases(device: torch.device) -> list[Case]:
 
     model = resnet18(device)
     generator = torch.Generator().manual_seed(0)
-    images = [torch.rand(IMAGES, 3, 224, 224, generator=generator).to(device)
-              for _ in range(CONCEPTS + RANDOM)]  # fmt: skip
+    images = [
+        torch.rand(IMAGES, 3, 224, 224, generator=generator).to(device)
+        for _ in range(CONCEPTS + RANDOM)
+    ]
     inputs = torch.rand(50, 3, 224, 224, generator=generator).to(device)
-    return [Case(f"TCAV {CONCEPTS} concepts + {RANDOM} random x {IMAGES} images "
-                 f"({CONCEPTS * RANDOM} sets), resnet18 layer3+layer4",
-                 _run(P, model, images, inputs), _run(C, model, images, inputs),
-                 settings=SETTINGS)]  # fmt: skip
+    return [
+        Case(
+            f"TCAV {CONCEPTS} concepts + {RANDOM} random x {IMAGES} images "
+            f"({CONCEPTS * RANDOM} sets), resnet18 layer3+layer4",
+            _run(P, model, images, inputs),
+            _run(C, model, images, inputs),
+            settings=SETTINGS,
+        )
+    ]

@@ -33,11 +33,19 @@ def main(argv=None) -> None:
     for engine in ("local", "ray", "local", "ray"):  # the second of each is reported
         start = time.perf_counter()
         tabular.global_importance(
-            model, rows, background=rows, baseline="mean", feature_names=names,
-            method="kernel_shap", target=1, seed=0,
-            batch_size=args.batch_size, engine=engine, concurrency=args.workers,
+            model,
+            rows,
+            background=rows,
+            baseline="mean",
+            feature_names=names,
+            method="kernel_shap",
+            target=1,
+            seed=0,
+            batch_size=args.batch_size,
+            engine=engine,
+            concurrency=args.workers,
             show_progress=False,
-        )  # fmt: skip
+        )
         seconds = time.perf_counter() - start
         print(f"{engine}: {seconds:.2f} s, {args.rows / seconds:,.0f} rows/s", flush=True)
 

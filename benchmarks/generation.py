@@ -30,8 +30,7 @@ def cases(device: torch.device) -> list[Case]:
 
     def run(lib, method, **kwargs):
         inp = lib.TextTemplateInput(template, PROMPT_WORDS)
-        return lib.LLMAttribution(method(model), tokenizer).attribute(inp, target=target,
-                                                                      **kwargs)  # fmt: skip
+        return lib.LLMAttribution(method(model), tokenizer).attribute(inp, target=target, **kwargs)
 
     def diff(a, b) -> float:
         return float((a.seq_attr.cpu() - b.seq_attr.float().cpu()).abs().max())

@@ -19,9 +19,11 @@ def resnet18(device):
 
 def mlp(device):
     torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Linear(30, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2)
-    ).eval().to(device)  # fmt: skip
+    return (
+        nn.Sequential(nn.Linear(30, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2))
+        .eval()
+        .to(device)
+    )
 
 
 def floor_forward_backward(model, inputs, target):

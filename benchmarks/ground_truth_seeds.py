@@ -98,10 +98,22 @@ def main() -> None:
         return
     for isa in args.isa:
         for seed in args.seeds:
-            env = {**os.environ, "ATEN_CPU_CAPABILITY": isa, "OMP_NUM_THREADS": "1",
-                   "PERSPICIO_CACHE": f"/tmp/isa-{isa}-seed{seed}"}  # fmt: skip
-            cmd = [sys.executable, "-m", "benchmarks.ground_truth_seeds", "--one",
-                   "--seeds", str(seed), "--models", *args.models]  # fmt: skip
+            env = {
+                **os.environ,
+                "ATEN_CPU_CAPABILITY": isa,
+                "OMP_NUM_THREADS": "1",
+                "PERSPICIO_CACHE": f"/tmp/isa-{isa}-seed{seed}",
+            }
+            cmd = [
+                sys.executable,
+                "-m",
+                "benchmarks.ground_truth_seeds",
+                "--one",
+                "--seeds",
+                str(seed),
+                "--models",
+                *args.models,
+            ]
             subprocess.run(cmd, env=env, cwd=ROOT, check=True)
 
 

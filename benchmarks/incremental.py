@@ -46,13 +46,19 @@ def cases(device: torch.device, names: tuple[str, ...] = ("resnet18", "resnet50"
         window = dict(sliding_window_shapes=(3, 15, 15), strides=(3, stride, stride), target=3)
         n = -(-(224 - 15) // stride) + 1  # windows per side, the last cut by the border
         out += [
-            Case(f"Occlusion {name} 224, 3x15x15 stride {stride} ({n * n} windows)",
-                 lambda occ=occ, window=window: occ.attribute(img, **window, incremental=True),
-                 lambda occ=occ, window=window: occ.attribute(img, **window, incremental=False),
-                 check=max_abs_diff, settings=SETTINGS),
-            Case(f"FeatureAblation {name} 224, 49 superpixels",
-                 lambda fa=fa: fa.attribute(img, target=3, feature_mask=mask, incremental=True),
-                 lambda fa=fa: fa.attribute(img, target=3, feature_mask=mask, incremental=False),
-                 check=max_abs_diff, settings=SETTINGS),
-        ]  # fmt: skip
+            Case(
+                f"Occlusion {name} 224, 3x15x15 stride {stride} ({n * n} windows)",
+                lambda occ=occ, window=window: occ.attribute(img, **window, incremental=True),
+                lambda occ=occ, window=window: occ.attribute(img, **window, incremental=False),
+                check=max_abs_diff,
+                settings=SETTINGS,
+            ),
+            Case(
+                f"FeatureAblation {name} 224, 49 superpixels",
+                lambda fa=fa: fa.attribute(img, target=3, feature_mask=mask, incremental=True),
+                lambda fa=fa: fa.attribute(img, target=3, feature_mask=mask, incremental=False),
+                check=max_abs_diff,
+                settings=SETTINGS,
+            ),
+        ]
     return out

@@ -26,9 +26,15 @@ N_TRAIN_CP = 1_000
 
 def small_cnn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 5 * 5, 10),
-    )  # fmt: skip
+        nn.Conv2d(1, 8, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 10),
+    )
 
 
 def setup(folder: str):
@@ -65,8 +71,9 @@ def cases(device: torch.device) -> list[Case]:
 
     def fast(lib, data, **kwargs):
         def call():
-            method = lib.TracInCPFast(model, model[-1], data, folder, loss_fn=total,
-                                      batch_size=BATCH, **kwargs)  # fmt: skip
+            method = lib.TracInCPFast(
+                model, model[-1], data, folder, loss_fn=total, batch_size=BATCH, **kwargs
+            )
             return method.self_influence(), method.influence(test, k=10).indices
 
         return call
@@ -76,21 +83,30 @@ def cases(device: torch.device) -> list[Case]:
 
     per_batch = {"sample_wise_grads_per_batch": True}
     return [
-        Case(f"TracInCP self-influence {N_TRAIN_CP:,} + top-10 of {N_TEST} tests, CNN, "
-             "3 checkpoints", tracin(P, small, none), tracin(C, small, none), check=check,
-             ours_best=tracin(P, small, total, **per_batch),
-             theirs_best=tracin(C, small, total, **per_batch),
-             settings='both loss_fn=CrossEntropyLoss(reduction="none") and '
-                      "sample_wise_grads_per_batch=False (the default; Captum's default path "
-                      "needs the unreduced loss): Captum runs one backward pass per example "
-                      "and checkpoint, perspicio per-example gradients of each batch (vmap)",
-             best='both loss_fn=CrossEntropyLoss(reduction="sum") and '
-                  "sample_wise_grads_per_batch=True (Captum's per-batch path; perspicio takes "
-                  "the flag and computes as before)"),
-        Case(f"TracInCPFast self-influence {N_TRAIN:,} + top-10 of {N_TEST} tests, "
-             "3 checkpoints", fast(P, train), fast(C, train), check=check,
-             theirs_best=fast(C, train, vectorize=True),
-             settings='both loss_fn=CrossEntropyLoss(reduction="sum"), vectorize=False '
-                      "(the default)",
-             best="Captum vectorize=True (its vectorized jacobian of the loss)"),
-    ]  # fmt: skip
+        Case(
+            f"TracInCP self-influence {N_TRAIN_CP:,} + top-10 of {N_TEST} tests, CNN, "
+            "3 checkpoints",
+            tracin(P, small, none),
+            tracin(C, small, none),
+            check=check,
+            ours_best=tracin(P, small, total, **per_batch),
+            theirs_best=tracin(C, small, total, **per_batch),
+            settings='both loss_fn=CrossEntropyLoss(reduction="none") and '
+            "sample_wise_grads_per_batch=False (the default; Captum's default path "
+            "needs the unreduced loss): Captum runs one backward pass per example "
+            "and checkpoint, perspicio per-example gradients of each batch (vmap)",
+            best='both loss_fn=CrossEntropyLoss(reduction="sum") and '
+            "sample_wise_grads_per_batch=True (Captum's per-batch path; perspicio takes "
+            "the flag and computes as before)",
+        ),
+        Case(
+            f"TracInCPFast self-influence {N_TRAIN:,} + top-10 of {N_TEST} tests, 3 checkpoints",
+            fast(P, train),
+            fast(C, train),
+            check=check,
+            theirs_best=fast(C, train, vectorize=True),
+            settings='both loss_fn=CrossEntropyLoss(reduction="sum"), vectorize=False '
+            "(the default)",
+            best="Captum vectorize=True (its vectorized jacobian of the loss)",
+        ),
+    ]

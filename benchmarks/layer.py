@@ -47,35 +47,41 @@ def cases(device: torch.device) -> list[Case]:
     rows = torch.randn(64, 30, device=device)
     for name in ("LayerConductance",):
         ours, theirs = getattr(P, name)(small, small[3]), getattr(C, name)(small, small[3])
-        out.append(Case(
-            f"{name} MLP 64 rows n_steps=50",
-            lambda o=ours: o.attribute(rows, target=1, n_steps=50),
-            lambda t=theirs: t.attribute(rows, target=1, n_steps=50),
+        out.append(
+            Case(
+                f"{name} MLP 64 rows n_steps=50",
+                lambda o=ours: o.attribute(rows, target=1, n_steps=50),
+                lambda t=theirs: t.attribute(rows, target=1, n_steps=50),
+                None,
+                max_abs_diff,
+                settings=SAME_IBS,
+            )
+        )
+    nc, cnc = P.NeuronConductance(small, small[3]), C.NeuronConductance(small, small[3])
+    out.append(
+        Case(
+            "NeuronConductance MLP 64 rows n_steps=50",
+            lambda: nc.attribute(rows, 5, target=1, n_steps=50, method="gausslegendre"),
+            lambda: cnc.attribute(rows, 5, target=1, n_steps=50, method="gausslegendre"),
             None,
             max_abs_diff,
             settings=SAME_IBS,
-        ))  # fmt: skip
-    nc, cnc = P.NeuronConductance(small, small[3]), C.NeuronConductance(small, small[3])
-    out.append(Case(
-        "NeuronConductance MLP 64 rows n_steps=50",
-        lambda: nc.attribute(rows, 5, target=1, n_steps=50, method="gausslegendre"),
-        lambda: cnc.attribute(rows, 5, target=1, n_steps=50, method="gausslegendre"),
-        None,
-        max_abs_diff,
-        settings=SAME_IBS,
-    ))  # fmt: skip
+        )
+    )
 
     net = resnet18(device)
     img = torch.rand(1, 3, 224, 224, device=device)
     gc, cgc = P.LayerGradCam(net, net.layer4), C.LayerGradCam(net, net.layer4)
-    out.append(Case(
-        "LayerGradCam resnet18 224 (layer4)",
-        lambda: gc.attribute(img, target=3),
-        lambda: cgc.attribute(img, target=3),
-        None,
-        max_abs_diff,
-        settings=NO_SETTINGS,
-    ))  # fmt: skip
+    out.append(
+        Case(
+            "LayerGradCam resnet18 224 (layer4)",
+            lambda: gc.attribute(img, target=3),
+            lambda: cgc.attribute(img, target=3),
+            None,
+            max_abs_diff,
+            settings=NO_SETTINGS,
+        )
+    )
 
     text = TinyTextClassifier().eval().to(device)
     ids = torch.randint(1, 1000, (1, 64), device=device)
@@ -86,30 +92,36 @@ def cases(device: torch.device) -> list[Case]:
             P.LayerIntegratedGradients(text, layer),
             C.LayerIntegratedGradients(text, layer),
         )
-        out.append(Case(
-            f"LayerIntegratedGradients transformer, {label} (1x64 tokens, n_steps=50)",
-            lambda o=ours: o.attribute(ids, pad, target=1, n_steps=50),
-            lambda t=theirs: t.attribute(ids, pad, target=1, n_steps=50),
-            None,
-            max_abs_diff,
-            theirs_best=lambda t=theirs: t.attribute(ids, pad, target=1, n_steps=50,
-                                                     internal_batch_size=chunk),
-            settings=AUTO_IBS,
-            best=f"Captum internal_batch_size={chunk} (perspicio's automatic chunk here)",
-        ))  # fmt: skip
+        out.append(
+            Case(
+                f"LayerIntegratedGradients transformer, {label} (1x64 tokens, n_steps=50)",
+                lambda o=ours: o.attribute(ids, pad, target=1, n_steps=50),
+                lambda t=theirs: t.attribute(ids, pad, target=1, n_steps=50),
+                None,
+                max_abs_diff,
+                theirs_best=lambda t=theirs: t.attribute(
+                    ids, pad, target=1, n_steps=50, internal_batch_size=chunk
+                ),
+                settings=AUTO_IBS,
+                best=f"Captum internal_batch_size={chunk} (perspicio's automatic chunk here)",
+            )
+        )
     batch = torch.randint(1, 1000, (16, 64), device=device)
     chunk16 = auto_rows(text, batch)
     ours = P.LayerIntegratedGradients(text, text.embedding)
     theirs = C.LayerIntegratedGradients(text, text.embedding)
-    out.append(Case(
-        "LayerIntegratedGradients transformer, embedding (16x64 tokens, n_steps=50)",
-        lambda: ours.attribute(batch, torch.zeros_like(batch), target=1, n_steps=50),
-        lambda: theirs.attribute(batch, torch.zeros_like(batch), target=1, n_steps=50),
-        None,
-        max_abs_diff,
-        theirs_best=lambda: theirs.attribute(batch, torch.zeros_like(batch), target=1,
-                                             n_steps=50, internal_batch_size=chunk16),
-        settings=AUTO_IBS,
-        best=f"Captum internal_batch_size={chunk16} (perspicio's automatic chunk here)",
-    ))  # fmt: skip
+    out.append(
+        Case(
+            "LayerIntegratedGradients transformer, embedding (16x64 tokens, n_steps=50)",
+            lambda: ours.attribute(batch, torch.zeros_like(batch), target=1, n_steps=50),
+            lambda: theirs.attribute(batch, torch.zeros_like(batch), target=1, n_steps=50),
+            None,
+            max_abs_diff,
+            theirs_best=lambda: theirs.attribute(
+                batch, torch.zeros_like(batch), target=1, n_steps=50, internal_batch_size=chunk16
+            ),
+            settings=AUTO_IBS,
+            best=f"Captum internal_batch_size={chunk16} (perspicio's automatic chunk here)",
+        )
+    )
     return out

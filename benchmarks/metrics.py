@@ -34,20 +34,24 @@ def cases(device: torch.device) -> list[Case]:
     ):
         attr = P.Saliency(model).attribute(x, target=1, abs=False)
         sal = P.Saliency(model)
-        out.append(Case(
-            f"infidelity {label} (n_perturb_samples 10)",
-            lambda m=model, x=x, a=attr: M.infidelity(m, shift_perturbation, x, a, target=1),
-            lambda m=model, x=x, a=attr: CM.infidelity(m, shift_perturbation, x, a, target=1),
-            None,
-            max_abs_diff,
-            settings=SETTINGS,
-        ))  # fmt: skip
-        out.append(Case(
-            f"sensitivity_max of Saliency {label} (n_perturb_samples 10)",
-            lambda x=x, s=sal: M.sensitivity_max(s.attribute, x, shift_noise, target=1),
-            lambda x=x, s=sal: CM.sensitivity_max(s.attribute, x, shift_noise, target=1),
-            None,
-            max_abs_diff,
-            settings=SETTINGS + "; both explain with perspicio's Saliency",
-        ))  # fmt: skip
+        out.append(
+            Case(
+                f"infidelity {label} (n_perturb_samples 10)",
+                lambda m=model, x=x, a=attr: M.infidelity(m, shift_perturbation, x, a, target=1),
+                lambda m=model, x=x, a=attr: CM.infidelity(m, shift_perturbation, x, a, target=1),
+                None,
+                max_abs_diff,
+                settings=SETTINGS,
+            )
+        )
+        out.append(
+            Case(
+                f"sensitivity_max of Saliency {label} (n_perturb_samples 10)",
+                lambda x=x, s=sal: M.sensitivity_max(s.attribute, x, shift_noise, target=1),
+                lambda x=x, s=sal: CM.sensitivity_max(s.attribute, x, shift_noise, target=1),
+                None,
+                max_abs_diff,
+                settings=SETTINGS + "; both explain with perspicio's Saliency",
+            )
+        )
     return out

@@ -53,25 +53,41 @@ def skippable(model: nn.Module, size: int = 224, window: int = 15, stride: int =
                 prev = [box[a] for a in n.all_input_nodes if a in box and box[a] is not None]
                 if not prev:
                     box[n] = None
-                elif any(b == "full" for b in prev) or isinstance(mod, GLOBAL) or (
-                        shape is None or len(shape) != 4):  # fmt: skip
+                elif (
+                    any(b == "full" for b in prev)
+                    or isinstance(mod, GLOBAL)
+                    or (shape is None or len(shape) != 4)
+                ):
                     box[n] = "full"
                 elif isinstance(mod, SPATIAL):
-                    k, s, p, d = (_pair(getattr(mod, a, 1)) for a in
-                                  ("kernel_size", "stride", "padding", "dilation"))  # fmt: skip
+                    k, s, p, d = (
+                        _pair(getattr(mod, a, 1))
+                        for a in ("kernel_size", "stride", "padding", "dilation")
+                    )
                     (a0, a1), (b0, b1) = prev[0]
-                    box[n] = (changed_range(a0, a1, k[0], s[0], p[0], d[0], shape[2]),
-                              changed_range(b0, b1, k[1], s[1], p[1], d[1], shape[3]))  # fmt: skip
+                    box[n] = (
+                        changed_range(a0, a1, k[0], s[0], p[0], d[0], shape[2]),
+                        changed_range(b0, b1, k[1], s[1], p[1], d[1], shape[3]),
+                    )
                 else:  # elementwise, normalisation, addition, concatenation: the union
-                    box[n] = ((min(b[0][0] for b in prev), max(b[0][1] for b in prev)),
-                              (min(b[1][0] for b in prev), max(b[1][1] for b in prev)))  # fmt: skip
+                    box[n] = (
+                        (min(b[0][0] for b in prev), max(b[0][1] for b in prev)),
+                        (min(b[1][0] for b in prev), max(b[1][1] for b in prev)),
+                    )
                 if isinstance(mod, nn.Conv2d):
-                    per = mod.out_channels * mod.in_channels // mod.groups * math.prod(
-                        mod.kernel_size)  # fmt: skip
+                    per = (
+                        mod.out_channels
+                        * mod.in_channels
+                        // mod.groups
+                        * math.prod(mod.kernel_size)
+                    )
                     full = per * shape[2] * shape[3]
                     b = box[n]
-                    area = shape[2] * shape[3] if b == "full" else (
-                        (b[0][1] - b[0][0]) * (b[1][1] - b[1][0]))  # fmt: skip
+                    area = (
+                        shape[2] * shape[3]
+                        if b == "full"
+                        else ((b[0][1] - b[0][0]) * (b[1][1] - b[1][0]))
+                    )
                     full_total += full
                     inc_total += per * area
                 elif isinstance(mod, nn.Linear):
@@ -85,8 +101,10 @@ def main(names: list[str]) -> None:
 
     for name in names or ["resnet18", "resnet50", "vgg11", "mobilenet_v3_small"]:
         model = getattr(tvm, name)(weights=None).eval()
-        print(f"{name}: at most {skippable(model):.2f}x fewer multiply-adds "
-              "(Occlusion 15x15, stride 8, 224x224)")  # fmt: skip
+        print(
+            f"{name}: at most {skippable(model):.2f}x fewer multiply-adds "
+            "(Occlusion 15x15, stride 8, 224x224)"
+        )
 
 
 if __name__ == "__main__":

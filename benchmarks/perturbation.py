@@ -56,68 +56,84 @@ def cases(device: torch.device) -> list[Case]:
     n_windows = 28 * 28  # 3x15x15 window, stride 3x8x8, the last of a row cut by the border
     occ, cocc = P.Occlusion(net), C.Occlusion(net)
     window = dict(sliding_window_shapes=(3, 15, 15), strides=(3, 8, 8), target=3)
-    out.append(Case(
-        "Occlusion resnet18 224 (3x15x15, stride 8: 784 windows)",
-        lambda: occ.attribute(img, **window),
-        lambda: cocc.attribute(img, **window),
-        model_floor(net, img.expand(n_windows, -1, -1, -1)),
-        max_abs_diff,
-        theirs_best=lambda: cocc.attribute(img, **window, perturbations_per_eval=chunk),
-        settings=lambda: f"{defaults}; {incremental(occ)}",
-        best=per_call,
-    ))  # fmt: skip
+    out.append(
+        Case(
+            "Occlusion resnet18 224 (3x15x15, stride 8: 784 windows)",
+            lambda: occ.attribute(img, **window),
+            lambda: cocc.attribute(img, **window),
+            model_floor(net, img.expand(n_windows, -1, -1, -1)),
+            max_abs_diff,
+            theirs_best=lambda: cocc.attribute(img, **window, perturbations_per_eval=chunk),
+            settings=lambda: f"{defaults}; {incremental(occ)}",
+            best=per_call,
+        )
+    )
     fa, cfa = P.FeatureAblation(net), C.FeatureAblation(net)
-    out.append(Case(
-        "FeatureAblation resnet18 224 (7x7 grid)",
-        lambda: fa.attribute(img, target=3, feature_mask=mask),
-        lambda: cfa.attribute(img, target=3, feature_mask=mask),
-        model_floor(net, img.expand(49, -1, -1, -1)),
-        max_abs_diff,
-        theirs_best=lambda: cfa.attribute(img, target=3, feature_mask=mask,
-                                          perturbations_per_eval=chunk),
-        settings=lambda: f"{defaults}; {incremental(fa)}",
-        best=per_call,
-    ))  # fmt: skip
+    out.append(
+        Case(
+            "FeatureAblation resnet18 224 (7x7 grid)",
+            lambda: fa.attribute(img, target=3, feature_mask=mask),
+            lambda: cfa.attribute(img, target=3, feature_mask=mask),
+            model_floor(net, img.expand(49, -1, -1, -1)),
+            max_abs_diff,
+            theirs_best=lambda: cfa.attribute(
+                img, target=3, feature_mask=mask, perturbations_per_eval=chunk
+            ),
+            settings=lambda: f"{defaults}; {incremental(fa)}",
+            best=per_call,
+        )
+    )
     svs, csvs = P.ShapleyValueSampling(net), C.ShapleyValueSampling(net)
-    out.append(Case(
-        "ShapleyValueSampling resnet18 224 (7x7 grid, n_samples 4)",
-        lambda: svs.attribute(img, target=3, feature_mask=mask, n_samples=4, generator=0),
-        lambda: csvs.attribute(img, target=3, feature_mask=mask, n_samples=4),
-        model_floor(net, img.expand(4 * 48 + 2, -1, -1, -1)),
-        correlation,
-        theirs_best=lambda: csvs.attribute(img, target=3, feature_mask=mask, n_samples=4,
-                                           perturbations_per_eval=chunk),
-        settings=defaults,
-        best=per_call,
-    ))  # fmt: skip
+    out.append(
+        Case(
+            "ShapleyValueSampling resnet18 224 (7x7 grid, n_samples 4)",
+            lambda: svs.attribute(img, target=3, feature_mask=mask, n_samples=4, generator=0),
+            lambda: csvs.attribute(img, target=3, feature_mask=mask, n_samples=4),
+            model_floor(net, img.expand(4 * 48 + 2, -1, -1, -1)),
+            correlation,
+            theirs_best=lambda: csvs.attribute(
+                img, target=3, feature_mask=mask, n_samples=4, perturbations_per_eval=chunk
+            ),
+            settings=defaults,
+            best=per_call,
+        )
+    )
     lime, clime = P.Lime(net), C.Lime(net)
     clime_ls = C.Lime(net, interpretable_model=SkLearnLinearRegression())
-    out.append(Case(
-        "Lime resnet18 224 (7x7 grid, 200 samples)",
-        lambda: lime.attribute(img, target=3, feature_mask=mask, n_samples=200, generator=0),
-        lambda: clime.attribute(img, target=3, feature_mask=mask, n_samples=200),
-        model_floor(net, img.expand(200, -1, -1, -1)),
-        correlation,
-        theirs_best=lambda: clime_ls.attribute(img, target=3, feature_mask=mask, n_samples=200,
-                                               perturbations_per_eval=chunk),
-        settings=f"{defaults}; surrogate: perspicio a weighted least-squares linear model (its "
-                 "default), Captum SkLearnLasso(alpha=0.01) (its default); both the cosine "
-                 "kernel of width 1 and Bernoulli(1/2) coalitions (both defaults)",
-        best=f"{per_call} and interpretable_model=SkLearnLinearRegression() (the surrogate "
-             "perspicio fits)",
-    ))  # fmt: skip
+    out.append(
+        Case(
+            "Lime resnet18 224 (7x7 grid, 200 samples)",
+            lambda: lime.attribute(img, target=3, feature_mask=mask, n_samples=200, generator=0),
+            lambda: clime.attribute(img, target=3, feature_mask=mask, n_samples=200),
+            model_floor(net, img.expand(200, -1, -1, -1)),
+            correlation,
+            theirs_best=lambda: clime_ls.attribute(
+                img, target=3, feature_mask=mask, n_samples=200, perturbations_per_eval=chunk
+            ),
+            settings=f"{defaults}; surrogate: perspicio a weighted least-squares linear model (its "
+            "default), Captum SkLearnLasso(alpha=0.01) (its default); both the cosine "
+            "kernel of width 1 and Bernoulli(1/2) coalitions (both defaults)",
+            best=f"{per_call} and interpretable_model=SkLearnLinearRegression() (the surrogate "
+            "perspicio fits)",
+        )
+    )
     ks, cks = P.KernelShap(net), C.KernelShap(net)
-    out.append(Case(
-        "KernelShap resnet18 224 (7x7 grid, 200 samples)",
-        lambda: ks.attribute(img, target=3, feature_mask=mask, n_samples=200, generator=0),
-        lambda: cks.attribute(img, target=3, feature_mask=mask, n_samples=200),
-        model_floor(net, img.expand(200, -1, -1, -1)),
-        correlation,
-        theirs_best=lambda: cks.attribute(img, target=3, feature_mask=mask, n_samples=200,
-                                          perturbations_per_eval=chunk),
-        settings=f"{defaults}; both a weighted linear regression (Captum's KernelShap fixes it)",
-        best=per_call,
-    ))  # fmt: skip
+    out.append(
+        Case(
+            "KernelShap resnet18 224 (7x7 grid, 200 samples)",
+            lambda: ks.attribute(img, target=3, feature_mask=mask, n_samples=200, generator=0),
+            lambda: cks.attribute(img, target=3, feature_mask=mask, n_samples=200),
+            model_floor(net, img.expand(200, -1, -1, -1)),
+            correlation,
+            theirs_best=lambda: cks.attribute(
+                img, target=3, feature_mask=mask, n_samples=200, perturbations_per_eval=chunk
+            ),
+            settings=(
+                f"{defaults}; both a weighted linear regression (Captum's KernelShap fixes it)"
+            ),
+            best=per_call,
+        )
+    )
 
     small = mlp(device)
     rows = torch.randn(256, 30, device=device)
@@ -125,41 +141,49 @@ def cases(device: torch.device) -> list[Case]:
     per_call = f"Captum perturbations_per_eval={per_row} (perspicio's automatic chunk here)"
     # new names: the image cases' lambdas above read fa, svs, ks... when they run
     mfa, cmfa = P.FeatureAblation(small), C.FeatureAblation(small)
-    out.append(Case(
-        "FeatureAblation MLP 256 rows",
-        lambda: mfa.attribute(rows, target=1),
-        lambda: cmfa.attribute(rows, target=1),
-        None,
-        max_abs_diff,
-        theirs_best=lambda: cmfa.attribute(rows, target=1, perturbations_per_eval=per_row),
-        settings=defaults,
-        best=per_call,
-    ))  # fmt: skip
+    out.append(
+        Case(
+            "FeatureAblation MLP 256 rows",
+            lambda: mfa.attribute(rows, target=1),
+            lambda: cmfa.attribute(rows, target=1),
+            None,
+            max_abs_diff,
+            theirs_best=lambda: cmfa.attribute(rows, target=1, perturbations_per_eval=per_row),
+            settings=defaults,
+            best=per_call,
+        )
+    )
     msvs, cmsvs = P.ShapleyValueSampling(small), C.ShapleyValueSampling(small)
-    out.append(Case(
-        "ShapleyValueSampling MLP 256 rows (n_samples 10)",
-        lambda: msvs.attribute(rows, target=1, n_samples=10, generator=0),
-        lambda: cmsvs.attribute(rows, target=1, n_samples=10),
-        None,
-        correlation,
-        theirs_best=lambda: cmsvs.attribute(rows, target=1, n_samples=10,
-                                           perturbations_per_eval=per_row),
-        settings=defaults,
-        best=per_call,
-    ))  # fmt: skip
+    out.append(
+        Case(
+            "ShapleyValueSampling MLP 256 rows (n_samples 10)",
+            lambda: msvs.attribute(rows, target=1, n_samples=10, generator=0),
+            lambda: cmsvs.attribute(rows, target=1, n_samples=10),
+            None,
+            correlation,
+            theirs_best=lambda: cmsvs.attribute(
+                rows, target=1, n_samples=10, perturbations_per_eval=per_row
+            ),
+            settings=defaults,
+            best=per_call,
+        )
+    )
     table = rows[:32]
     one = perturbation_chunk(small, table[:1], 200)
     mks, cmks = P.KernelShap(small), C.KernelShap(small)
-    out.append(Case(
-        "KernelShap MLP 32 rows (200 samples each)",
-        lambda: mks.attribute(table, target=1, n_samples=200, generator=0),
-        lambda: cmks.attribute(table, target=1, n_samples=200),
-        None,
-        correlation,
-        theirs_best=lambda: cmks.attribute(table, target=1, n_samples=200,
-                                          perturbations_per_eval=one),
-        settings=f"{defaults}; perspicio solves the 32 rows' regressions in one batch, Captum "
-                 "loops over the rows inside its call (one regression each)",
-        best=f"Captum perturbations_per_eval={one} (all samples of a row in one call)",
-    ))  # fmt: skip
+    out.append(
+        Case(
+            "KernelShap MLP 32 rows (200 samples each)",
+            lambda: mks.attribute(table, target=1, n_samples=200, generator=0),
+            lambda: cmks.attribute(table, target=1, n_samples=200),
+            None,
+            correlation,
+            theirs_best=lambda: cmks.attribute(
+                table, target=1, n_samples=200, perturbations_per_eval=one
+            ),
+            settings=f"{defaults}; perspicio solves the 32 rows' regressions in one batch, Captum "
+            "loops over the rows inside its call (one regression each)",
+            best=f"Captum perturbations_per_eval={one} (all samples of a row in one call)",
+        )
+    )
     return out

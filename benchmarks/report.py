@@ -33,8 +33,19 @@ class Meta:
 
 def versions() -> dict[str, str]:
     out = {}
-    for dist in ("perspicio", "torch", "torchvision", "captum", "shap", "grad-cam", "lightgbm",
-                 "scikit-learn", "transformers", "ray", "numpy"):  # fmt: skip
+    for dist in (
+        "perspicio",
+        "torch",
+        "torchvision",
+        "captum",
+        "shap",
+        "grad-cam",
+        "lightgbm",
+        "scikit-learn",
+        "transformers",
+        "ray",
+        "numpy",
+    ):
         try:
             out[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:

@@ -15,11 +15,22 @@ from .common import Case, max_abs_diff
 
 def small_cnn(device: torch.device) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 4),
-    ).eval().to(device)  # fmt: skip
+    return (
+        nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(32, 4),
+        )
+        .eval()
+        .to(device)
+    )
 
 
 def metric(out: torch.Tensor, target: int):
@@ -46,8 +57,13 @@ def _perturbations(device: torch.device):
     def salt(x):
         return torch.where(torch.rand(x.shape, generator=gen, device=x.device) < 0.05, 1.0, x)
 
-    return gen, [(gaussian, {"std": 0.1}), (uniform, {"width": 0.3}), (brightness, {}),
-                 (erase, {}), (salt, {})]  # fmt: skip
+    return gen, [
+        (gaussian, {"std": 0.1}),
+        (uniform, {"width": 0.3}),
+        (brightness, {}),
+        (erase, {}),
+        (salt, {}),
+    ]
 
 
 def _comparator(lib, model, device):
@@ -85,14 +101,20 @@ def cases(device: torch.device) -> list[Case]:
                 for _ in range(51):
                     model(x)
 
-        out.append(Case(
-            f"AttackComparator 5x10 draws, CNN, {n} image{'s' if n > 1 else ''} 32x32",
-            run(P, 1), run(C, 1), floor=floor, check=check,
-            ours_best=run(P, None), theirs_best=run(C, 51),
-            settings="perturbations_per_eval=1 in both (both defaults: one copy of the batch "
-                     "per model call)",
-            best="perspicio perturbations_per_eval=None (automatic: as many copies per call "
-                 "as its memory budget holds), Captum 51 (every attempt and the original in "
-                 "one call)",
-        ))  # fmt: skip
+        out.append(
+            Case(
+                f"AttackComparator 5x10 draws, CNN, {n} image{'s' if n > 1 else ''} 32x32",
+                run(P, 1),
+                run(C, 1),
+                floor=floor,
+                check=check,
+                ours_best=run(P, None),
+                theirs_best=run(C, 51),
+                settings="perturbations_per_eval=1 in both (both defaults: one copy of the batch "
+                "per model call)",
+                best="perspicio perturbations_per_eval=None (automatic: as many copies per call "
+                "as its memory budget holds), Captum 51 (every attempt and the original in "
+                "one call)",
+            )
+        )
     return out

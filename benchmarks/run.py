@@ -23,9 +23,22 @@ NAN = float("nan")
 
 #: suite name -> module, in the order of the page
 SUITE_MODULES = [
-    "gradient", "perturbation", "layer", "metrics", "vision", "text", "tabular", "trees",
-    "generation", "vlm", "incremental", "cam", "robust", "concept", "influence",
-]  # fmt: skip
+    "gradient",
+    "perturbation",
+    "layer",
+    "metrics",
+    "vision",
+    "text",
+    "tabular",
+    "trees",
+    "generation",
+    "vlm",
+    "incremental",
+    "cam",
+    "robust",
+    "concept",
+    "influence",
+]
 
 
 def limit_threads(n: int) -> None:
@@ -33,8 +46,7 @@ def limit_threads(n: int) -> None:
     environment, for libraries loaded later, and threadpoolctl, for those loaded already)
     the BLAS and OpenMP pools of numpy, scikit-learn and LightGBM, numba's and OpenCV's."""
     os.environ.setdefault("TQDM_DISABLE", "1")  # pytorch-grad-cam's progress bars
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):  # fmt: skip
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(n)
     import torch
 
@@ -118,9 +130,22 @@ def run_case(suite: str, case, device, repeats: int):
         if case.theirs_best is not None:
             base = results[-2] if case.ours_best is not None else results[0]
             diff_best = case.check(base, results[-1])
-    return Result(suite, case.name, ours, theirs, ours_best, theirs_best, floor, diff,
-                  diff_best, settings, case.best, time.perf_counter() - start,
-                  check_kind(case.check), time.process_time() - cpu)  # fmt: skip
+    return Result(
+        suite,
+        case.name,
+        ours,
+        theirs,
+        ours_best,
+        theirs_best,
+        floor,
+        diff,
+        diff_best,
+        settings,
+        case.best,
+        time.perf_counter() - start,
+        check_kind(case.check),
+        time.process_time() - cpu,
+    )
 
 
 def main(argv=None) -> int:
@@ -172,8 +197,11 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     print(f"# {command}", flush=True)
-    print(f"# device: {device} ({name}, {os.cpu_count()} cores); torch {torch.__version__}; "
-          f"threads {args.threads}", flush=True)  # fmt: skip
+    print(
+        f"# device: {device} ({name}, {os.cpu_count()} cores); torch {torch.__version__}; "
+        f"threads {args.threads}",
+        flush=True,
+    )
     started = time.time()
     results, failures = [], []
     for key in SUITE_MODULES:
@@ -200,13 +228,25 @@ def main(argv=None) -> int:
                 continue
             results.append(result)
             fmt_ms, fmt_ratio, fmt_check = report.fmt_ms, report.fmt_ratio, report.fmt_check
-            print(" | ".join((key, result.name, fmt_ms(result.ours), fmt_ms(result.theirs),
-                              fmt_ratio(result.ratio), fmt_ms(result.ours_best),
-                              fmt_ms(result.theirs_best), fmt_ratio(result.ratio_best),
-                              fmt_ms(result.floor), fmt_check(result.diff, result.kind),
-                              fmt_check(result.diff_best, result.kind),
-                              f"{result.seconds:.0f} s ({result.cpu_seconds:.0f} s CPU)")),
-                  flush=True)  # fmt: skip
+            print(
+                " | ".join(
+                    (
+                        key,
+                        result.name,
+                        fmt_ms(result.ours),
+                        fmt_ms(result.theirs),
+                        fmt_ratio(result.ratio),
+                        fmt_ms(result.ours_best),
+                        fmt_ms(result.theirs_best),
+                        fmt_ratio(result.ratio_best),
+                        fmt_ms(result.floor),
+                        fmt_check(result.diff, result.kind),
+                        fmt_check(result.diff_best, result.kind),
+                        f"{result.seconds:.0f} s ({result.cpu_seconds:.0f} s CPU)",
+                    )
+                ),
+                flush=True,
+            )
         print(f"# suite {key}: {time.perf_counter() - suite_start:.0f} s", flush=True)
     elapsed = time.time() - started
     print(f"# total {elapsed / 60:.1f} min", flush=True)
@@ -214,10 +254,17 @@ def main(argv=None) -> int:
         print(f"# FAILED {failure}", file=sys.stderr, flush=True)
 
     meta = report.Meta(
-        command=command, started=started, minutes=elapsed / 60, device=str(device),
-        device_name=name, cores=os.cpu_count() or 0, threads=args.threads,
-        repeats=args.repeats, pools=thread_pools(), versions=report.versions(),
-    )  # fmt: skip
+        command=command,
+        started=started,
+        minutes=elapsed / 60,
+        device=str(device),
+        device_name=name,
+        cores=os.cpu_count() or 0,
+        threads=args.threads,
+        repeats=args.repeats,
+        pools=thread_pools(),
+        versions=report.versions(),
+    )
     if args.markdown:
         print()
         print(report.tables(results))

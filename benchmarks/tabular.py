@@ -89,8 +89,12 @@ def cases(device: torch.device) -> list[Case]:
     except ImportError:
         return out
     if not ray.is_initialized():  # a local instance; a cluster: RAY_ADDRESS or ray.init(address=)
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING)  # fmt: skip
+        ray.init(
+            num_cpus=workers,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset progress lines
     out.append(
         Case(

@@ -108,85 +108,131 @@ def cases(device: torch.device) -> list[Case]:
         else:
             ours_best = lambda: interventional_shap(ensemble, x, z)[..., 0]  # noqa: E731
         output = {"output": "probability"} if probability else {}
-        return Case(
-            label,
-            lambda: tabular.Explainer(model, background, **output).explain(part).attributions,
-            _quiet(lambda: _values(shap.TreeExplainer(model, data=background,
-                                                      **extra)(part).values, n_rows)),
-            check=check,
-            ours_best=ours_best,
-            theirs_best=_quiet(lambda: _values(built.shap_values(part, check_additivity=False),
-                                               n_rows)),
-            settings=DEFAULTS.format(
-                extra=', output="probability"' if probability else "",
-                shap_extra=", data=background"
-                + (', model_output="probability"' if probability else ""),
-                shap_note="; with data, feature_perturbation is interventional",
+        return (
+            Case(
+                label,
+                lambda: tabular.Explainer(model, background, **output).explain(part).attributions,
+                _quiet(
+                    lambda: _values(
+                        shap.TreeExplainer(model, data=background, **extra)(part).values, n_rows
+                    )
+                ),
+                check=check,
+                ours_best=ours_best,
+                theirs_best=_quiet(
+                    lambda: _values(built.shap_values(part, check_additivity=False), n_rows)
+                ),
+                settings=DEFAULTS.format(
+                    extra=', output="probability"' if probability else "",
+                    shap_extra=", data=background"
+                    + (', model_output="probability"' if probability else ""),
+                    shap_note="; with data, feature_perturbation is interventional",
+                ),
+                best=BEST.format(
+                    ours="probability_shap" if probability else "interventional_shap",
+                    call="shap_values",
+                    check=", check_additivity=False",
+                ),
             ),
-            best=BEST.format(ours="probability_shap" if probability else "interventional_shap",
-                             call="shap_values", check=", check_additivity=False"),
-        ), ours_best, built  # fmt: skip
+            ours_best,
+            built,
+        )
 
     case, gb_best, gb_built = interventional(
         f"GradientBoosting 200 trees depth 6, {ROWS:,} rows x {BACKGROUND} background",
-        model, background, rows,
-    )  # fmt: skip
+        model,
+        background,
+        rows,
+    )
     out.append(case)
-    out.append(Case(
-        "the same, perspicio on one torch thread (best settings)",
-        one_thread(gb_best), None, check=check,
-        theirs_best=_quiet(lambda: _values(gb_built.shap_values(rows, check_additivity=False),
-                                           ROWS)),
-        settings=f"{ONE_THREAD}; here perspicio's torch runs on one thread too",
-        best=BEST.format(ours="interventional_shap", call="shap_values",
-                         check=", check_additivity=False"),
-    ))  # fmt: skip
-    out.append(interventional(
-        f"the probability output, {PROBABILITY_ROWS} rows x {BACKGROUND} background",
-        model, background, rows, PROBABILITY_ROWS, probability=True,
-    )[0])  # fmt: skip
+    out.append(
+        Case(
+            "the same, perspicio on one torch thread (best settings)",
+            one_thread(gb_best),
+            None,
+            check=check,
+            theirs_best=_quiet(
+                lambda: _values(gb_built.shap_values(rows, check_additivity=False), ROWS)
+            ),
+            settings=f"{ONE_THREAD}; here perspicio's torch runs on one thread too",
+            best=BEST.format(
+                ours="interventional_shap", call="shap_values", check=", check_additivity=False"
+            ),
+        )
+    )
+    out.append(
+        interventional(
+            f"the probability output, {PROBABILITY_ROWS} rows x {BACKGROUND} background",
+            model,
+            background,
+            rows,
+            PROBABILITY_ROWS,
+            probability=True,
+        )[0]
+    )
     ensemble = read_tree_model(deep, X[0])
     width = ensemble.features.shape[-1]
-    out.append(interventional(
-        f"LightGBM defaults (100 trees, 31 leaves, paths through {width} features), "
-        f"{ROWS:,} rows x {BACKGROUND} background",
-        deep, deep_background, deep_rows,
-    )[0])  # fmt: skip
+    out.append(
+        interventional(
+            f"LightGBM defaults (100 trees, 31 leaves, paths through {width} features), "
+            f"{ROWS:,} rows x {BACKGROUND} background",
+            deep,
+            deep_background,
+            deep_rows,
+        )[0]
+    )
 
     # path-dependent: no background (the trees' own cover)
     x_deep = torch.tensor(deep_rows, device=device)
     deep_ensemble = ensemble.to(device)
     path_explainer = shap.TreeExplainer(deep)
     path = "tree_shap_path_dependent"
-    out.append(Case(
-        f"path-dependent values, LightGBM defaults, {ROWS:,} rows",
-        lambda: tabular.Explainer(deep, deep_background, method=path).explain(
-            deep_rows).attributions,
-        _quiet(lambda: _values(shap.TreeExplainer(deep)(deep_rows).values, ROWS)),
-        check=check,
-        ours_best=lambda: path_dependent_shap(deep_ensemble, x_deep)[..., 0],
-        theirs_best=_quiet(lambda: _values(path_explainer.shap_values(deep_rows), ROWS)),
-        settings=DEFAULTS.format(extra=f', method="{path}"', shap_extra="",
-                                 shap_note="; without data it is path-dependent: it calls "
-                                 "LightGBM's own predict(pred_contrib=True), on OpenMP "
-                                 "threads, and checks no additivity on that path"),
-        best=BEST.format(ours="path_dependent_shap", call="shap_values", check=""),
-    ))  # fmt: skip
+    out.append(
+        Case(
+            f"path-dependent values, LightGBM defaults, {ROWS:,} rows",
+            lambda: (
+                tabular.Explainer(deep, deep_background, method=path)
+                .explain(deep_rows)
+                .attributions
+            ),
+            _quiet(lambda: _values(shap.TreeExplainer(deep)(deep_rows).values, ROWS)),
+            check=check,
+            ours_best=lambda: path_dependent_shap(deep_ensemble, x_deep)[..., 0],
+            theirs_best=_quiet(lambda: _values(path_explainer.shap_values(deep_rows), ROWS)),
+            settings=DEFAULTS.format(
+                extra=f', method="{path}"',
+                shap_extra="",
+                shap_note="; without data it is path-dependent: it calls "
+                "LightGBM's own predict(pred_contrib=True), on OpenMP "
+                "threads, and checks no additivity on that path",
+            ),
+            best=BEST.format(ours="path_dependent_shap", call="shap_values", check=""),
+        )
+    )
     few = deep_rows[:INTERACTION_ROWS]
     x_few = x_deep[:INTERACTION_ROWS]
-    out.append(Case(
-        f"path-dependent interaction values, LightGBM defaults, {INTERACTION_ROWS} rows",
-        lambda: path_dependent_interactions(read_tree_model(deep, X[0]).to(device),
-                                            x_few)[..., 0],
-        _quiet(lambda: _values(shap.TreeExplainer(deep).shap_interaction_values(few),
-                               INTERACTION_ROWS, 30, 30)),
-        check=check,
-        ours_best=lambda: path_dependent_interactions(deep_ensemble, x_few)[..., 0],
-        theirs_best=_quiet(lambda: _values(path_explainer.shap_interaction_values(few),
-                                           INTERACTION_ROWS, 30, 30)),
-        settings="the model read inside both timed calls: perspicio read_tree_model and "
-                 "path_dependent_interactions (tabular.Explainer has no interaction values), "
-                 "shap TreeExplainer(model).shap_interaction_values(rows) (its compiled code)",
-        best="the model read once, outside both timed calls",
-    ))  # fmt: skip
+    out.append(
+        Case(
+            f"path-dependent interaction values, LightGBM defaults, {INTERACTION_ROWS} rows",
+            lambda: path_dependent_interactions(read_tree_model(deep, X[0]).to(device), x_few)[
+                ..., 0
+            ],
+            _quiet(
+                lambda: _values(
+                    shap.TreeExplainer(deep).shap_interaction_values(few), INTERACTION_ROWS, 30, 30
+                )
+            ),
+            check=check,
+            ours_best=lambda: path_dependent_interactions(deep_ensemble, x_few)[..., 0],
+            theirs_best=_quiet(
+                lambda: _values(
+                    path_explainer.shap_interaction_values(few), INTERACTION_ROWS, 30, 30
+                )
+            ),
+            settings="the model read inside both timed calls: perspicio read_tree_model and "
+            "path_dependent_interactions (tabular.Explainer has no interaction values), "
+            "shap TreeExplainer(model).shap_interaction_values(rows) (its compiled code)",
+            best="the model read once, outside both timed calls",
+        )
+    )
     return out

@@ -24,24 +24,34 @@ def cases(device: torch.device) -> list[Case]:
     mask = vision.segment(img, "slic", 50).to(device)
     bare = {
         "integrated_gradients": lambda: P.IntegratedGradients(net).attribute(
-            x, torch.zeros_like(x), target=[target], n_steps=50),
+            x, torch.zeros_like(x), target=[target], n_steps=50
+        ),
         "saliency": lambda: P.Saliency(net).attribute(x, target=[target]),
         "gradcam": lambda: P.LayerAttribution.interpolate(
             P.LayerGradCam(net, layer).attribute(x, target=[target], relu_attributions=True),
-            (224, 224), "bilinear"),
+            (224, 224),
+            "bilinear",
+        ),
         "kernel_shap": lambda: P.KernelShap(net).attribute(
-            x, target=[target], feature_mask=mask, baselines=torch.zeros_like(x), n_samples=200,
-            generator=0),
-    }  # fmt: skip
+            x,
+            target=[target],
+            feature_mask=mask,
+            baselines=torch.zeros_like(x),
+            n_samples=200,
+            generator=0,
+        ),
+    }
     out = []
     for name, core_call in bare.items():
-        out.append(Case(
-            f"vision.explain {name} resnet18 224 (vs the bare core call)",
-            lambda n=name: vision.explain(net, img, method=n, seed=0).attributions,
-            core_call,
-            None,
-            max_abs_diff,
-            settings="the same method, target, baseline and superpixels in both; the bare "
-            "call gets them as arguments",
-        ))  # fmt: skip
+        out.append(
+            Case(
+                f"vision.explain {name} resnet18 224 (vs the bare core call)",
+                lambda n=name: vision.explain(net, img, method=n, seed=0).attributions,
+                core_call,
+                None,
+                max_abs_diff,
+                settings="the same method, target, baseline and superpixels in both; the bare "
+                "call gets them as arguments",
+            )
+        )
     return out

@@ -12,8 +12,10 @@ from .common import Case
 
 GRID = 4
 #: 25 tokens: the length Captum generates by default (``max_new_tokens=25``)
-TARGET = ("a red circle and a blue square . a green triangle is there . what shape is "
-          "there ? a blue circle and a red")  # fmt: skip
+TARGET = (
+    "a red circle and a blue square . a green triangle is there . what shape is "
+    "there ? a blue circle and a red"
+)
 
 
 def model_and_inputs(device: torch.device):

@@ -245,8 +245,11 @@ class Explanation(_Prediction):
         main, manifest_path = files[0], files[-1]
         if not overwrite:
             ours = _files_listed(manifest_path)
-            taken = [f for f in files if f.exists() and not (f == Path(path) and f == main)
-                     and f.name not in ours]  # fmt: skip
+            taken = [
+                f
+                for f in files
+                if f.exists() and not (f == Path(path) and f == main) and f.name not in ours
+            ]
             if taken:
                 names = ", ".join(str(f) for f in taken)
                 raise FileExistsError(

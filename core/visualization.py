@@ -153,8 +153,10 @@ def visualize_image_attr(
     mappable = None
     if method == "original_image":
         shown = image if image is not None else np.clip(to_hwc(attr), 0, 1)  # the picture given
-        ax.imshow(shown[..., 0] if shown.shape[2] == 1 else shown,
-                  cmap="gray" if shown.shape[2] == 1 else None)  # fmt: skip
+        ax.imshow(
+            shown[..., 0] if shown.shape[2] == 1 else shown,
+            cmap="gray" if shown.shape[2] == 1 else None,
+        )
     else:
         norm = normalize_attr(attr, sign, outlier_perc)
         low = -1 if sign == "all" else 0
@@ -162,8 +164,9 @@ def visualize_image_attr(
             mappable = ax.imshow(norm, cmap=_cmap(sign, cmap), vmin=low, vmax=1)
         elif method == "blended_heat_map":
             ax.imshow(image.mean(axis=2), cmap="gray", vmin=0, vmax=1)
-            mappable = ax.imshow(norm, cmap=_cmap(sign, cmap), vmin=low, vmax=1,
-                                 alpha=alpha_overlay)  # fmt: skip
+            mappable = ax.imshow(
+                norm, cmap=_cmap(sign, cmap), vmin=low, vmax=1, alpha=alpha_overlay
+            )
         elif method == "masked_image":
             if sign == "all":
                 raise AttributionValueError(
@@ -217,9 +220,16 @@ def visualize_image_attr_multiple(
         fig = Figure(figsize=fig_size)
     axes = np.atleast_1d(fig.subplots(1, len(methods)))
     for i, (method, sign) in enumerate(zip(methods, signs)):
-        visualize_image_attr(attr, original_image, method, sign, plt_fig_axis=(fig, axes[i]),
-                             title=titles[i] if titles else None, use_pyplot=False,
-                             **kwargs)  # fmt: skip
+        visualize_image_attr(
+            attr,
+            original_image,
+            method,
+            sign,
+            plt_fig_axis=(fig, axes[i]),
+            title=titles[i] if titles else None,
+            use_pyplot=False,
+            **kwargs,
+        )
     fig.tight_layout()
     return fig, axes
 
@@ -291,8 +301,15 @@ def visualize_timeseries_attr(
         else:
             ax.plot(x, d[:, c], color="black", label=label, **plot_kwargs)
             extent = [x[0], x[-1], float(d.min()), float(d.max()) or 1.0]
-            mappable = ax.imshow(norm[:, c][None, :], cmap=colour, vmin=low, vmax=1,
-                                 aspect="auto", alpha=alpha_overlay, extent=extent)  # fmt: skip
+            mappable = ax.imshow(
+                norm[:, c][None, :],
+                cmap=colour,
+                vmin=low,
+                vmax=1,
+                aspect="auto",
+                alpha=alpha_overlay,
+                extent=extent,
+            )
         if label and method == "overlay_individual":
             ax.set_ylabel(label)
     if title:

@@ -119,9 +119,20 @@ def _write_api_pages() -> None:
             (n for n in modules[module].__all__ if home(module, n) == module), key=str.lower
         )
         index.append(f"   {module}")
-        lines = [title, "=" * len(title), "", f".. automodule:: {module}", "   :no-members:", "",
-                 f".. currentmodule:: {module}", "", ".. autosummary::",
-                 "   :toctree: generated", "   :nosignatures:", ""]  # fmt: skip
+        lines = [
+            title,
+            "=" * len(title),
+            "",
+            f".. automodule:: {module}",
+            "   :no-members:",
+            "",
+            f".. currentmodule:: {module}",
+            "",
+            ".. autosummary::",
+            "   :toctree: generated",
+            "   :nosignatures:",
+            "",
+        ]
         lines += [f"   {name}" for name in names]
         (out / f"{module}.rst").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / "index.rst").write_text("\n".join(index) + "\n", encoding="utf-8")

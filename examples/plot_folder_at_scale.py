@@ -47,10 +47,15 @@ print(result.n_rows, "images in", len(result.shards), "shards")
 # %%
 # A second call with the same arguments reads the finished shards instead of recomputing.
 again = vision.explain_dataset(
-    model, root / "val", method="integrated_gradients", transform=transforms.ToTensor(),
-    batch_size=16, output=root / "runs" / "val-ig",
-    reducers=("mean_abs", "per_class_mean_abs"), target="label",
-)  # fmt: skip
+    model,
+    root / "val",
+    method="integrated_gradients",
+    transform=transforms.ToTensor(),
+    batch_size=16,
+    output=root / "runs" / "val-ig",
+    reducers=("mean_abs", "per_class_mean_abs"),
+    target="label",
+)
 print("same means:", (again.reducers["mean_abs"] == result.reducers["mean_abs"]).all())
 
 # %%

@@ -76,24 +76,36 @@ def _text(args) -> None:
 
     model, tokenizer, _ = load_demo(args.model)  # argparse's choices: a text demo
     exp = text.explain(
-        model, tokenizer, args.text, method=args.method or default_method("text"),
-        target=parse_target(args.target), seed=args.seed,
-    )  # fmt: skip
+        model,
+        tokenizer,
+        args.text,
+        method=args.method or default_method("text"),
+        target=parse_target(args.target),
+        seed=args.seed,
+    )
     _write(exp, args.out)
     print(f"{exp.predicted_label} ({exp.predicted_score:.3f}) -> {args.out}")
 
 
 #: what a tree model's values explain: its raw margin or a binary classifier's probability
 OUTPUT_CHOICES = ("margin", "probability")
-OUTPUT_HELP = ("with --model: explain the trees' margin (default) or a binary classifier's "
-               "probability of the positive class")  # fmt: skip
-TRUST_HELP = ("load the --model TorchScript file: TorchScript is code, run when loaded, so only "
-              "for a file you trust (default: refused)")  # fmt: skip
-APP_TRUST_HELP = ("let the app load uploaded TorchScript model files: TorchScript is code, run "
-                  "when loaded, so only where every visitor is trusted (default: refused; "
-                  "state dicts and safetensors are always read)")  # fmt: skip
-MODEL_HELP = ("a tree model file: XGBoost .json/.ubj, LightGBM .txt or scikit-learn .skops "
-              "(default: the breast-cancer demo model)")  # fmt: skip
+OUTPUT_HELP = (
+    "with --model: explain the trees' margin (default) or a binary classifier's "
+    "probability of the positive class"
+)
+TRUST_HELP = (
+    "load the --model TorchScript file: TorchScript is code, run when loaded, so only "
+    "for a file you trust (default: refused)"
+)
+APP_TRUST_HELP = (
+    "let the app load uploaded TorchScript model files: TorchScript is code, run "
+    "when loaded, so only where every visitor is trusted (default: refused; "
+    "state dicts and safetensors are always read)"
+)
+MODEL_HELP = (
+    "a tree model file: XGBoost .json/.ubj, LightGBM .txt or scikit-learn .skops "
+    "(default: the breast-cancer demo model)"
+)
 
 
 def _tree_explainer(args, method: str | None):
@@ -111,8 +123,9 @@ def _tree_explainer(args, method: str | None):
     source = args.background or args.path
     background = _read_csv(source, columns, "--background" if args.background else "path")
     name = args.background or f"the rows of {Path(args.path).name}"
-    explainer = tabular.Explainer(model, background, method=method, seed=args.seed,
-                                  background_name=name, output=args.output)  # fmt: skip
+    explainer = tabular.Explainer(
+        model, background, method=method, seed=args.seed, background_name=name, output=args.output
+    )
     return explainer, columns
 
 
@@ -207,9 +220,13 @@ def _list(args) -> None:
     from perspicio.core.registry import METHODS, METRICS
 
     if args.what == "methods":
-        offered = {"image": vision.METHODS, "text": text.METHODS,
-                   "table": tabular.TABULAR_METHODS, "trees": tabular.TREE_METHODS,
-                   "generation": text.GENERATION_METHODS}  # fmt: skip
+        offered = {
+            "image": vision.METHODS,
+            "text": text.METHODS,
+            "table": tabular.TABULAR_METHODS,
+            "trees": tabular.TREE_METHODS,
+            "generation": text.GENERATION_METHODS,
+        }
         print(f"{'method':30} {'family':13} offered by")
         for name, spec in METHODS.items():
             where = ", ".join(k for k, listed in offered.items() if name in listed) or "Python"
@@ -273,15 +290,26 @@ def parser() -> argparse.ArgumentParser:
         help="efficientnet_lite0 (demo) or a TorchScript file (needs --trust-torchscript)",
     )
     image.add_argument("--trust-torchscript", action="store_true", help=TRUST_HELP)
-    image.add_argument("--method", default=None,
-                       help="any method name (default: the registry's first map, gradcam; "
-                            "see perspicio list methods)")  # fmt: skip
-    image.add_argument("--target", default=None,
-                       help="class index or name, or a detector's detection index (default: "
-                            "predicted / the top detection)")  # fmt: skip
-    image.add_argument("--region", type=_box, default=None, metavar="X0,Y0,X1,Y1",
-                       help="segmentation models: the box whose pixels the class is summed "
-                            "over (default: the pixels predicted as the class)")  # fmt: skip
+    image.add_argument(
+        "--method",
+        default=None,
+        help="any method name (default: the registry's first map, gradcam; "
+        "see perspicio list methods)",
+    )
+    image.add_argument(
+        "--target",
+        default=None,
+        help="class index or name, or a detector's detection index (default: "
+        "predicted / the top detection)",
+    )
+    image.add_argument(
+        "--region",
+        type=_box,
+        default=None,
+        metavar="X0,Y0,X1,Y1",
+        help="segmentation models: the box whose pixels the class is summed "
+        "over (default: the pixels predicted as the class)",
+    )
     image.add_argument(
         "--box",
         type=_box,
@@ -302,8 +330,9 @@ def parser() -> argparse.ArgumentParser:
         choices=demo_names("text"),
         help="a demo sentiment model: minilm or tiny",
     )
-    txt.add_argument("--method", default=None,
-                     help="default: the registry's, layer_integrated_gradients")  # fmt: skip
+    txt.add_argument(
+        "--method", default=None, help="default: the registry's, layer_integrated_gradients"
+    )
     txt.add_argument("--target", default=None, help="label name (default: predicted)")
     txt.add_argument("--out", default="explanation.html", help="output .html or .png")
     txt.add_argument("--seed", type=int, default=0)
@@ -313,31 +342,35 @@ def parser() -> argparse.ArgumentParser:
     table.add_argument("path", help="a CSV with the model's columns")
     table.add_argument("--row", type=int, default=0, help="the row to explain")
     table.add_argument(
-        "--method", default=None,
+        "--method",
+        default=None,
         help="default: tree_shap for --model, integrated_gradients for the demo",
-    )  # fmt: skip
+    )
     table.add_argument("--model", default=None, help=MODEL_HELP)
     table.add_argument("--output", default=None, choices=OUTPUT_CHOICES, help=OUTPUT_HELP)
     table.add_argument("--out", default="explanation.html", help="output .html or .png")
     table.add_argument("--seed", type=int, default=0)
     table.add_argument(
-        "--background", default=None,
+        "--background",
+        default=None,
         help="a CSV of the reference population (default: the demo model's training split)",
-    )  # fmt: skip
+    )
     table.set_defaults(run=_table)
 
     imp = sub.add_parser("importance", help="global feature importance of a CSV (demo model)")
     imp.add_argument("path")
-    imp.add_argument("--method", default=None,
-                     help="default: tree_shap for --model, kernel_shap for the demo")  # fmt: skip
+    imp.add_argument(
+        "--method", default=None, help="default: tree_shap for --model, kernel_shap for the demo"
+    )
     imp.add_argument("--model", default=None, help=MODEL_HELP)
     imp.add_argument("--output", default=None, choices=OUTPUT_CHOICES, help=OUTPUT_HELP)
     imp.add_argument("--out", default="report.html", help="output .html report")
     imp.add_argument("--seed", type=int, default=0)
     imp.add_argument(
-        "--background", default=None,
+        "--background",
+        default=None,
         help="a CSV of the reference population (default: the demo model's training split)",
-    )  # fmt: skip
+    )
     imp.set_defaults(run=_importance)
 
     listing = sub.add_parser("list", help="the registry's methods or metrics")

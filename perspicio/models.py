@@ -398,8 +398,10 @@ def load_tree_model_file(path: str | Path, *, name: str = "`model`") -> Any:
             return lightgbm.Booster(model_file=str(path))
         from skops import io as skops_io
     except ImportError as err:
-        raise ImportError(f"{name}: reading {suffix} files needs the `trees` extra "
-                          f"(pip install 'perspicio[trees]'): {err}") from err  # fmt: skip
+        raise ImportError(
+            f"{name}: reading {suffix} files needs the `trees` extra "
+            f"(pip install 'perspicio[trees]'): {err}"
+        ) from err
     try:
         held = skops_types(path)
     except ValueError as err:
@@ -418,8 +420,9 @@ def load_tree_model_file(path: str | Path, *, name: str = "`model`") -> Any:
     untrusted = skops_io.get_untrusted_types(file=str(path))
     unexpected = [t for t in untrusted if t not in SKOPS_TRUSTED_TYPES]
     if unexpected:  # the schema walk above saw every type; kept as a second lock
-        raise ValueError(f"{name}: {path.name} holds types perspicio does not load: "
-                         f"{', '.join(unexpected[:5])}")  # fmt: skip
+        raise ValueError(
+            f"{name}: {path.name} holds types perspicio does not load: {', '.join(unexpected[:5])}"
+        )
     return skops_io.load(str(path), trusted=untrusted)
 
 

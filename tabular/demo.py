@@ -91,8 +91,15 @@ def diabetes_split():
     return split(*diabetes(), stratify=False)
 
 
-def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classification: bool, epochs: int,
-         lr: float, weight_decay: float) -> dict[str, torch.Tensor]:  # fmt: skip
+def _fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    classification: bool,
+    epochs: int,
+    lr: float,
+    weight_decay: float,
+) -> dict[str, torch.Tensor]:
     """Full-batch Adam; the trained state dict."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss = nn.functional.cross_entropy if classification else nn.functional.mse_loss
@@ -145,9 +152,16 @@ def _diabetes_net() -> tuple[StandardizedMLP, torch.Tensor, torch.Tensor]:
     return model, x, target
 
 
-@cached_artifact("diabetes_mlp_v2", depends=(_fit, fit, _diabetes_net, StandardizedMLP, split),
-                 test_size=TEST_SIZE, split_seed=SPLIT_SEED, seed=0, epochs=300, lr=3e-3,
-                 weight_decay=1e-4)  # fmt: skip
+@cached_artifact(
+    "diabetes_mlp_v2",
+    depends=(_fit, fit, _diabetes_net, StandardizedMLP, split),
+    test_size=TEST_SIZE,
+    split_seed=SPLIT_SEED,
+    seed=0,
+    epochs=300,
+    lr=3e-3,
+    weight_decay=1e-4,
+)
 def _trained_diabetes(test_size, split_seed, seed, epochs, lr, weight_decay):
     torch.manual_seed(seed)
     model, x, y = _diabetes_net()
@@ -186,10 +200,17 @@ class MislabeledDemo(NamedTuple):
     y_test: Any
 
 
-@cached_artifact("breast_cancer_noisy_mlp_v1",
-                 depends=(_breast_cancer_net, StandardizedMLP, split, fit, snapshot),
-                 test_size=TEST_SIZE, split_seed=SPLIT_SEED, share=0.05, seed=0,
-                 epochs=(40, 120, 300), lr=3e-3, weight_decay=1e-4)  # fmt: skip
+@cached_artifact(
+    "breast_cancer_noisy_mlp_v1",
+    depends=(_breast_cancer_net, StandardizedMLP, split, fit, snapshot),
+    test_size=TEST_SIZE,
+    split_seed=SPLIT_SEED,
+    share=0.05,
+    seed=0,
+    epochs=(40, 120, 300),
+    lr=3e-3,
+    weight_decay=1e-4,
+)
 def _trained_noisy_breast_cancer(test_size, split_seed, share, seed, epochs, lr, weight_decay):
     torch.manual_seed(seed)
     model, x, y = _breast_cancer_net()
@@ -225,5 +246,6 @@ def breast_cancer_mislabeled() -> MislabeledDemo:
     model.load_state_dict(trained["checkpoints"][-1])
     X_train, X_test, _, y_test = breast_cancer_split()
     y_noisy = pd.Series(trained["labels"].numpy(), index=X_train.index, name="target")
-    return MislabeledDemo(model.eval(), paths, X_train, y_noisy, trained["flipped"].numpy(),
-                          X_test, y_test)  # fmt: skip
+    return MislabeledDemo(
+        model.eval(), paths, X_train, y_noisy, trained["flipped"].numpy(), X_test, y_test
+    )

@@ -189,9 +189,12 @@ class Explainer:
             self.categories = self.model.categories
         else:
             values, self.columns = to_matrix(  # NaN checked below, once the trees are read
-                background, feature_names, input_width(model), name="background",
+                background,
+                feature_names,
+                input_width(model),
+                name="background",
                 allow_nan=tree_model,
-            )  # fmt: skip
+            )
             if tree_model:
                 scores, self.route = route_trees(model, values, method, output)
                 self.model = as_model(scores)
@@ -274,8 +277,9 @@ class Explainer:
             return self.model.encode(_reorder(X, self.columns), "X")
         if type(X).__module__.startswith("pandas") and self._named_columns:
             X = _reorder(X, self.columns)
-        values, _ = to_matrix(X, None, len(self.columns), name="X",
-                              allow_nan=self._routes_missing())  # fmt: skip
+        values, _ = to_matrix(
+            X, None, len(self.columns), name="X", allow_nan=self._routes_missing()
+        )
         return values
 
     def _targets(self, target: Any, out: Tensor) -> list[int | None]:
@@ -320,8 +324,9 @@ class Explainer:
             if self.check_efficiency and self.route is not None:
                 self.route.check(attr, base_scores, scores, self.model_name)
             elif self.check_efficiency and get_spec(self.method).exact:
-                check_efficiency(attr, base_scores, scores, rtol_for(out.dtype),
-                                 model=self.model_name)  # fmt: skip
+                check_efficiency(
+                    attr, base_scores, scores, rtol_for(out.dtype), model=self.model_name
+                )
         return TabularExplanation(
             attributions=self._per_group(attr, grouped).detach(),
             values=values,

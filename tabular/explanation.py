@@ -76,8 +76,11 @@ class TabularExplanation(Explanation):
         return [(self.features[g], float(row[g])) for g in order]
 
     def _manifest_extra(self) -> dict[str, Any]:
-        return {"features": self.features, "background": self.background,
-                "rows": int(self.attributions.shape[0])}  # fmt: skip
+        return {
+            "features": self.features,
+            "background": self.background,
+            "rows": int(self.attributions.shape[0]),
+        }
 
     @classmethod
     def concatenate(cls, parts: list[TabularExplanation]) -> TabularExplanation:
@@ -227,8 +230,9 @@ class TabularExplanation(Explanation):
 
     def _feature_index(self, feature: str) -> int:
         if feature not in self.features:
-            raise ValueError(f"`feature` {feature!r} is not one of the explained features "
-                             f"{self.features[:10]}")  # fmt: skip
+            raise ValueError(
+                f"`feature` {feature!r} is not one of the explained features {self.features[:10]}"
+            )
         return self.features.index(feature)
 
     def plot_dependence(self, feature: str, color_by: str | None = "auto") -> Figure:

@@ -51,9 +51,16 @@ class TrainingInfluence:
     ['training_row', 'self_influence', 'label', 'predicted', 'probability_of_label']
     """
 
-    def __init__(self, model: nn.Module, X_train: Any, y_train: Any, checkpoints: Any,
-                 loss: str = "cross_entropy", method: str = "tracin",
-                 batch_size: int = 256) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: nn.Module,
+        X_train: Any,
+        y_train: Any,
+        checkpoints: Any,
+        loss: str = "cross_entropy",
+        method: str = "tracin",
+        batch_size: int = 256,
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"`model` must be a torch.nn.Module, got {type(model).__name__}")
         if loss not in LOSSES:
@@ -79,15 +86,23 @@ class TrainingInfluence:
         self.method = method
         data = DataLoader(TensorDataset(self.x, self.y), batch_size=batch_size)
         if method == "tracin":
-            per_example = (nn.CrossEntropyLoss(reduction="none") if loss == "cross_entropy"
-                           else nn.MSELoss(reduction="none"))  # fmt: skip
-            self.tracin = TracInCP(model, data, checkpoints, loss_fn=per_example,
-                                   batch_size=batch_size)  # fmt: skip
+            per_example = (
+                nn.CrossEntropyLoss(reduction="none")
+                if loss == "cross_entropy"
+                else nn.MSELoss(reduction="none")
+            )
+            self.tracin = TracInCP(
+                model, data, checkpoints, loss_fn=per_example, batch_size=batch_size
+            )
         else:
-            summed = (nn.CrossEntropyLoss(reduction="sum") if loss == "cross_entropy"
-                      else nn.MSELoss(reduction="sum"))  # fmt: skip
-            self.tracin = TracInCPFast(model, last_linear(model), data, checkpoints,
-                                       loss_fn=summed, batch_size=batch_size)  # fmt: skip
+            summed = (
+                nn.CrossEntropyLoss(reduction="sum")
+                if loss == "cross_entropy"
+                else nn.MSELoss(reduction="sum")
+            )
+            self.tracin = TracInCPFast(
+                model, last_linear(model), data, checkpoints, loss_fn=summed, batch_size=batch_size
+            )
         self._self_influence: torch.Tensor | None = None
 
     def _rows(self, rows: Any, labels: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,8 +118,7 @@ class TrainingInfluence:
             )
         return x, y
 
-    def most_influential(self, rows: Any, labels: Any = None, k: int = 5,
-                         opponents: bool = False):  # fmt: skip
+    def most_influential(self, rows: Any, labels: Any = None, k: int = 5, opponents: bool = False):
         """The ``k`` training rows with the largest influence on each row's loss at its
         label (default: the model's prediction, i.e. why it predicted that), or the most
         negative (``opponents``). A DataFrame: one line per (row, rank)."""
@@ -117,8 +131,15 @@ class TrainingInfluence:
         for r in range(len(x)):
             pairs = zip(top.indices[r].tolist(), top.influence_scores[r].tolist())
             for rank, (i, score) in enumerate(pairs, 1):
-                lines.append({"row": names[r], "rank": rank, "training_row": self.index[i],
-                              "influence": score, "training_label": self._label(i)})  # fmt: skip
+                lines.append(
+                    {
+                        "row": names[r],
+                        "rank": rank,
+                        "training_row": self.index[i],
+                        "influence": score,
+                        "training_label": self._label(i),
+                    }
+                )
         return pd.DataFrame(lines)
 
     def _label(self, i: int) -> Any:
@@ -142,8 +163,11 @@ class TrainingInfluence:
             out = self.model(self.x[order])
         lines = []
         for j, i in enumerate(order.tolist()):
-            line = {"training_row": self.index[i], "self_influence": float(scores[i]),
-                    "label": self._label(i)}  # fmt: skip
+            line = {
+                "training_row": self.index[i],
+                "self_influence": float(scores[i]),
+                "label": self._label(i),
+            }
             if self.loss == "cross_entropy":
                 p = out[j].softmax(0)
                 line["predicted"] = int(p.argmax())
@@ -160,8 +184,7 @@ class TrainingInfluence:
         fig = Figure(figsize=(6, 3))
         ax = fig.add_subplot()
         ax.plot(np.arange(1, len(scores) + 1), scores, color="tab:grey")
-        ax.plot(np.arange(1, top + 1), scores[:top], color="tab:red", lw=2,
-                label=f"top {top}")  # fmt: skip
+        ax.plot(np.arange(1, top + 1), scores[:top], color="tab:red", lw=2, label=f"top {top}")
         ax.set_xlabel("training rows, by self-influence")
         ax.set_ylabel("self-influence")
         ax.set_yscale("log")
@@ -169,8 +192,9 @@ class TrainingInfluence:
         fig.tight_layout()
         return fig
 
-    def report(self, rows: Any = None, top: int = 20, k: int = 5,
-               path: str | Path | None = None) -> str:  # fmt: skip
+    def report(
+        self, rows: Any = None, top: int = 20, k: int = 5, path: str | Path | None = None
+    ) -> str:
         """A self-contained HTML report: the likely mislabelled training rows and, for
         ``rows``, their most influential training rows (every piece of text escaped)."""
         parts = [
@@ -181,7 +205,10 @@ class TrainingInfluence:
             f'<img alt="self-influence" src="{data_uri(self.plot_self_influence(top))}"/>',
         ]
         if rows is not None:
-            parts += ["<h3>The training rows that most influenced each prediction</h3>",
-                      self.most_influential(rows, k=k).to_html(index=False, float_format="%.4g",
-                                                               escape=True)]  # fmt: skip
+            parts += [
+                "<h3>The training rows that most influenced each prediction</h3>",
+                self.most_influential(rows, k=k).to_html(
+                    index=False, float_format="%.4g", escape=True
+                ),
+            ]
         return html_page(report_html("training influence", parts), "training influence", path)

@@ -17,14 +17,24 @@ NAN = math.nan
 def result(suite, name, theirs=20.0, theirs_best=NAN, ours_best=None, settings="s", best=""):
     """As run.py records a case: perspicio's best time is its default's unless given."""
     ours_best = (10.0 if theirs_best == theirs_best else NAN) if ours_best is None else ours_best
-    return common.Result(suite, name, 10.0, theirs, ours_best, theirs_best, NAN, 0.0, NAN,
-                         settings, best, 1.0)  # fmt: skip
+    return common.Result(
+        suite, name, 10.0, theirs, ours_best, theirs_best, NAN, 0.0, NAN, settings, best, 1.0
+    )
 
 
 def meta(repeats=3):
-    return report.Meta(command="python -m benchmarks.run --repeats 3", started=0.0, minutes=1.0,
-                       device="cpu", device_name="CPU", cores=2, threads=2, repeats=repeats,
-                       pools=["openmp (libgomp.so.1): 2"], versions={"torch": "2"})  # fmt: skip
+    return report.Meta(
+        command="python -m benchmarks.run --repeats 3",
+        started=0.0,
+        minutes=1.0,
+        device="cpu",
+        device_name="CPU",
+        cores=2,
+        threads=2,
+        repeats=repeats,
+        pools=["openmp (libgomp.so.1): 2"],
+        versions={"torch": "2"},
+    )
 
 
 def test_every_section_heading_is_on_the_page_even_when_not_run():

@@ -22,25 +22,42 @@ from .conftest import make_cnn, make_mlp  # noqa: E402
 
 EVIL = "<script>alert(1)</script>"
 SHARED_KEYS = {
-    "modality", "method", "parameters", "targets", "target_labels", "target_scores",
-    "attribution_shape", "model_fingerprint", "perspicio_version", "torch_version",
-}  # fmt: skip
+    "modality",
+    "method",
+    "parameters",
+    "targets",
+    "target_labels",
+    "target_scores",
+    "attribution_shape",
+    "model_fingerprint",
+    "perspicio_version",
+    "torch_version",
+}
 
 
 def _explanations():
     cnn = make_cnn()
-    image = vision.explain(cnn, torch.rand(3, 8, 8), method="saliency",
-                           labels=[EVIL, "b", "c", "d"], target=0)  # fmt: skip
+    image = vision.explain(
+        cnn, torch.rand(3, 8, 8), method="saliency", labels=[EVIL, "b", "c", "d"], target=0
+    )
     bert, tokenizer = tiny_bert()
     sentence = text.explain(bert, tokenizer, f"a fine film {EVIL}", method="feature_ablation")
     mlp = make_mlp()
-    table = tabular.Explainer(mlp, torch.randn(30, 6), method="feature_ablation",
-                              feature_names=[EVIL, "b", "c", "d", "e", "f"]).explain(
-        torch.randn(2, 6), target=1)  # fmt: skip
+    table = tabular.Explainer(
+        mlp,
+        torch.randn(30, 6),
+        method="feature_ablation",
+        feature_names=[EVIL, "b", "c", "d", "e", "f"],
+    ).explain(torch.randn(2, 6), target=1)
     generation = LLMAttributionResult(
-        input_tokens=[EVIL, "Paris"], output_tokens=["Rome"], seq_attr=[0.1, 2.0],
-        token_attr=[[0.1, 2.0]], output_probs=[0.5], method="FeatureAblation", model=mlp,
-    )  # fmt: skip
+        input_tokens=[EVIL, "Paris"],
+        output_tokens=["Rome"],
+        seq_attr=[0.1, 2.0],
+        token_attr=[[0.1, 2.0]],
+        output_probs=[0.5],
+        method="FeatureAblation",
+        model=mlp,
+    )
     return {
         "image": (image, cnn),
         "text": (sentence, bert),
@@ -73,8 +90,9 @@ def test_every_modality_shares_the_base(explanations, modality, tmp_path):
     assert manifest["modality"] == modality and manifest["method"] == exp.method
     assert manifest["model_fingerprint"] == model_fingerprint(model)
     assert manifest["target_labels"] == [str(t) for t in exp.target_labels]
-    assert torch.equal(torch.load(main.with_suffix(".pt"), weights_only=True),
-                       exp.attributions.detach().cpu())  # fmt: skip
+    assert torch.equal(
+        torch.load(main.with_suffix(".pt"), weights_only=True), exp.attributions.detach().cpu()
+    )
 
 
 def test_save_never_replaces_a_users_file_beside_the_page(explanations, tmp_path):

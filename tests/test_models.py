@@ -48,15 +48,18 @@ def _same(a: nn.Module, b: nn.Module) -> bool:
 def test_a_state_dict_is_read_into_the_architecture():
     net = _net()
     for saved in (net.state_dict(), {"state_dict": net.state_dict()}):
-        loaded = load_model_file(_bytes(torch.save, saved), lambda: nn.Sequential(
-            nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)))  # fmt: skip
+        loaded = load_model_file(
+            _bytes(torch.save, saved),
+            lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)),
+        )
         assert _same(loaded, net) and loaded.training is False
     with pytest.raises(ValueError, match="a state dict needs the architecture"):
         load_model_file(_bytes(torch.save, net.state_dict()), name="weights.pt")
 
 
-def test_torchscript_is_refused_without_the_opt_in_and_never_loaded(scripted, monkeypatch,
-                                                                   tmp_path):  # fmt: skip
+def test_torchscript_is_refused_without_the_opt_in_and_never_loaded(
+    scripted, monkeypatch, tmp_path
+):
     """Recognised from the archive's entries: torch.jit.load is never called, even where an
     architecture is given, and the message says why and how to opt in."""
 
@@ -173,8 +176,9 @@ def _dump(model, tmp_path, name="model.skops"):
 
 
 @pytest.mark.parametrize(("module", "cls", "kwargs"), TREE_MODELS, ids=[m[1] for m in TREE_MODELS])
-def test_every_supported_scikit_learn_tree_model_loads_from_skops(module, cls, kwargs, tmp_path,
-                                                                   skops_io):  # fmt: skip
+def test_every_supported_scikit_learn_tree_model_loads_from_skops(
+    module, cls, kwargs, tmp_path, skops_io
+):
     sklearn = pytest.importorskip(f"sklearn.{module}")
     X, y, target = _table(classes=3 if cls.startswith("Hist") else 2)
     model = getattr(sklearn, cls)(random_state=0, **kwargs)
@@ -230,8 +234,11 @@ def test_a_forged_skops_schema_is_refused_before_skops_reads_it(tmp_path, monkey
         entries = {n: archive.read(n) for n in archive.namelist()}
     schema = json.loads(entries["schema.json"])
     schema["content"]["content"]["criterion"] = {
-        "__class__": "system", "__module__": "os", "__loader__": "FunctionNode", "__id__": 1,
-    }  # fmt: skip
+        "__class__": "system",
+        "__module__": "os",
+        "__loader__": "FunctionNode",
+        "__id__": 1,
+    }
     entries["schema.json"] = json.dumps(schema).encode()
     forged = tmp_path / "forged.skops"
     with zipfile.ZipFile(forged, "w") as archive:

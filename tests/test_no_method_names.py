@@ -48,8 +48,10 @@ def name_branches(tree: ast.AST, known: set[str]) -> list[tuple[int, str]]:
 
 
 def test_the_check_finds_a_name_branch():
-    code = ("if method == 'saliency': pass\nx = method in ('occlusion', 'other')\n"
-            "y = {'lime': 1}\nDEFAULT = 'deeplift'\nf(methods=['gradcam'])")  # fmt: skip
+    code = (
+        "if method == 'saliency': pass\nx = method in ('occlusion', 'other')\n"
+        "y = {'lime': 1}\nDEFAULT = 'deeplift'\nf(methods=['gradcam'])"
+    )
     known = {"saliency", "occlusion", "lime", "deeplift", "gradcam"}
     assert sorted(set(n for _, n in name_branches(ast.parse(code), known))) == sorted(known)
 

@@ -79,5 +79,6 @@ def test_wheel_installs_and_imports_outside_the_repo(tmp_path):
     assert out.startswith(site), out
     # type checkers see perspicio's hints (PEP 561 markers in every package)
     for package in ("perspicio", "core", "vision", "text", "tabular"):
-        assert Path(site, "perspicio", "" if package == "perspicio" else package,
-                    "py.typed").exists(), package  # fmt: skip
+        assert Path(
+            site, "perspicio", "" if package == "perspicio" else package, "py.typed"
+        ).exists(), package

@@ -20,8 +20,9 @@ class ToyGradient(Saliency):
     """The signed gradient: a gradient method in a few lines."""
 
     def attribute(self, inputs, target=None, additional_forward_args=None):
-        return super().attribute(inputs, target, abs=False,
-                                 additional_forward_args=additional_forward_args)  # fmt: skip
+        return super().attribute(
+            inputs, target, abs=False, additional_forward_args=additional_forward_args
+        )
 
 
 class ToyAblation(FeatureAblation):
@@ -58,8 +59,14 @@ def test_registered_methods_run_in_the_front_ends_and_the_comparison(toys):
     from .conftest import make_cnn, make_mlp
 
     net = make_mlp()
-    table = compare_methods(net, torch.randn(3, 6), list(toys), target=0, generator=0,
-                            feature_mask=torch.arange(6).view(1, 6) // 2)  # fmt: skip
+    table = compare_methods(
+        net,
+        torch.randn(3, 6),
+        list(toys),
+        target=0,
+        generator=0,
+        feature_mask=torch.arange(6).view(1, 6) // 2,
+    )
     assert list(table.index) == list(toys)
     for method in toys:
         exp = vision.explain(make_cnn(), torch.rand(3, 8, 8), method=method, n_segments=4, seed=0)

@@ -47,17 +47,21 @@ def test_vision_explain_on_a_shared_resnet(method):
 
     torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=5).eval()
-    images = [torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(i))
-              for i in range(THREADS)]  # fmt: skip
+    images = [
+        torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(THREADS)
+    ]
     kwargs = {
         "integrated_gradients": {"n_steps": 4},
         "occlusion": {"sliding_window_shapes": (3, 16, 16), "strides": (3, 16, 16)},
     }
     same_in_threads(
         model,
-        lambda i: vision.explain(model, images[i], method=method, target=i % 5,
-                                 **kwargs.get(method, {})).attributions,
-    )  # fmt: skip
+        lambda i: (
+            vision.explain(
+                model, images[i], method=method, target=i % 5, **kwargs.get(method, {})
+            ).attributions
+        ),
+    )
     assert not model.training
 
 
@@ -68,8 +72,12 @@ def test_text_explain_on_a_shared_model(method):
     from perspicio.text.demo import tiny_bert
 
     model, tokenizer = tiny_bert()
-    sentences = ["a gorgeous film", "a dull and tired plot", "the cast is wonderful",
-                 "i hated every minute"]  # fmt: skip
+    sentences = [
+        "a gorgeous film",
+        "a dull and tired plot",
+        "the cast is wonderful",
+        "i hated every minute",
+    ]
     same_in_threads(
         model,
         lambda i: text.explain(model, tokenizer, sentences[i], method=method).attributions,

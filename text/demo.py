@@ -138,8 +138,9 @@ def tiny_config(vocab_size: int):
     batch_size=32,
     lr=2e-3,
 )
-def _trained_tiny_bert(n_sentences, n_neutral, data_seed, neutral_seed, seed, epochs,
-                       batch_size, lr) -> dict[str, Tensor]:  # fmt: skip
+def _trained_tiny_bert(
+    n_sentences, n_neutral, data_seed, neutral_seed, seed, epochs, batch_size, lr
+) -> dict[str, Tensor]:
     from transformers import BertForSequenceClassification
 
     tokenizer = tiny_tokenizer()
@@ -279,8 +280,9 @@ def _minilm() -> tuple[MiniLMSentiment, Any]:
     lr=1e-2,
     weight_decay=1e-4,
 )
-def _fitted_minilm_head(min_abs_rating, split_seed, train_fraction, seed, epochs, lr,
-                        weight_decay) -> dict[str, Any]:  # fmt: skip
+def _fitted_minilm_head(
+    min_abs_rating, split_seed, train_fraction, seed, epochs, lr, weight_decay
+) -> dict[str, Any]:
     model, tokenizer = _minilm()
     head = model.head
     texts, ratings = movie_review_snippets()
@@ -305,8 +307,11 @@ def _fitted_minilm_head(min_abs_rating, split_seed, train_fraction, seed, epochs
     torch.manual_seed(seed)
     head.reset_parameters()
     optimizer = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
-    fit(lambda _: nn.functional.cross_entropy(head(features[train]), labels[train]), optimizer,
-        range(epochs))  # fmt: skip
+    fit(
+        lambda _: nn.functional.cross_entropy(head(features[train]), labels[train]),
+        optimizer,
+        range(epochs),
+    )
     with torch.no_grad():
         accuracy = float((head(features[test]).argmax(1) == labels[test]).float().mean())
     return {"head": head.state_dict(), "accuracy": accuracy}

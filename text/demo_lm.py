@@ -21,18 +21,35 @@ from perspicio._cache import cached_artifact
 from perspicio._training import fit
 
 CAPITALS = {
-    "france": "paris", "spain": "madrid", "italy": "rome", "germany": "berlin",
-    "japan": "tokyo", "egypt": "cairo", "peru": "lima", "kenya": "nairobi",
-    "norway": "oslo", "greece": "athens", "china": "beijing", "india": "delhi",
-    "cuba": "havana", "chile": "santiago", "poland": "warsaw", "russia": "moscow",
-}  # fmt: skip
+    "france": "paris",
+    "spain": "madrid",
+    "italy": "rome",
+    "germany": "berlin",
+    "japan": "tokyo",
+    "egypt": "cairo",
+    "peru": "lima",
+    "kenya": "nairobi",
+    "norway": "oslo",
+    "greece": "athens",
+    "china": "beijing",
+    "india": "delhi",
+    "cuba": "havana",
+    "chile": "santiago",
+    "poland": "warsaw",
+    "russia": "moscow",
+}
 ANIMALS = ["cat", "dog", "bird", "horse", "fox"]
 FOODS = ["rice", "bread", "soup", "fish", "cake"]
 DISTRACTORS = [
-    "i flew to {country} .", "{country} is big .", "my friend likes {country} .",
-    "it rained in {city} .", "we ate {food} .", "the {animal} sat on the mat .",
-    "{city} has a river .", "a {animal} ran home .",
-]  # fmt: skip
+    "i flew to {country} .",
+    "{country} is big .",
+    "my friend likes {country} .",
+    "it rained in {city} .",
+    "we ate {food} .",
+    "the {animal} sat on the mat .",
+    "{city} has a river .",
+    "a {animal} ran home .",
+]
 SPECIALS = ["<pad>", "<unk>", "<bos>"]
 
 
@@ -62,19 +79,22 @@ def vocabulary() -> list[str]:
 
 def _distractor(rng: random.Random) -> str:
     return rng.choice(DISTRACTORS).format(
-        country=rng.choice(list(CAPITALS)), city=rng.choice(list(CAPITALS.values())),
-        food=rng.choice(FOODS), animal=rng.choice(ANIMALS),
-    )  # fmt: skip
+        country=rng.choice(list(CAPITALS)),
+        city=rng.choice(list(CAPITALS.values())),
+        food=rng.choice(FOODS),
+        animal=rng.choice(ANIMALS),
+    )
 
 
-def capital_prompts(n: int, seed: int = 0, distractors: tuple[int, int] = (1, 3)) -> list[
-        CapitalPrompt]:  # fmt: skip
+def capital_prompts(
+    n: int, seed: int = 0, distractors: tuple[int, int] = (1, 3)
+) -> list[CapitalPrompt]:
     """``n`` prompts with ``distractors[0]..distractors[1]`` distractor sentences each."""
     rng = random.Random(seed)
     return [
         CapitalPrompt(
             [_distractor(rng) for _ in range(rng.randint(*distractors))], rng.choice(list(CAPITALS))
-        )  # fmt: skip
+        )
         for _ in range(n)
     ]
 
@@ -91,15 +111,24 @@ def word_tokenizer():
     tok.post_processor = processors.TemplateProcessing(
         single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])]
     )
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
-                                   bos_token="<bos>")  # fmt: skip
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<bos>"
+    )
 
 
 def lm_config(vocab_size: int):
     from transformers import GPT2Config
 
-    return GPT2Config(vocab_size=vocab_size, n_positions=96, n_embd=64, n_layer=2, n_head=4,
-                      bos_token_id=2, eos_token_id=2, pad_token_id=0)  # fmt: skip
+    return GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=96,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        bos_token_id=2,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
 
 
 def _training_text(rng: random.Random) -> str:
@@ -114,8 +143,13 @@ def _training_text(rng: random.Random) -> str:
 @cached_artifact(
     "capital_cities_gpt2_v1",
     depends=(vocabulary, word_tokenizer, lm_config, _training_text, _distractor, fit),
-    n_texts=12000, data_seed=0, seed=0, steps=1500, batch_size=48, lr=3e-3,
-)  # fmt: skip
+    n_texts=12000,
+    data_seed=0,
+    seed=0,
+    steps=1500,
+    batch_size=48,
+    lr=3e-3,
+)
 def _trained_lm(n_texts, data_seed, seed, steps, batch_size, lr) -> dict[str, Tensor]:
     from transformers import GPT2LMHeadModel
 
@@ -123,8 +157,9 @@ def _trained_lm(n_texts, data_seed, seed, steps, batch_size, lr) -> dict[str, Te
     torch.manual_seed(seed)
     model = GPT2LMHeadModel(lm_config(len(tokenizer)))
     rng = random.Random(data_seed)
-    enc = tokenizer([_training_text(rng) for _ in range(n_texts)], padding=True,
-                    return_tensors="pt")  # fmt: skip
+    enc = tokenizer(
+        [_training_text(rng) for _ in range(n_texts)], padding=True, return_tensors="pt"
+    )
     ids, mask = enc["input_ids"], enc["attention_mask"]
     labels = ids.masked_fill(mask == 0, -100)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -134,8 +169,9 @@ def _trained_lm(n_texts, data_seed, seed, steps, batch_size, lr) -> dict[str, Te
 
     def loss(idx: Tensor) -> Tensor:
         width = int(mask[idx].sum(1).max())
-        return model(input_ids=ids[idx, :width], attention_mask=mask[idx, :width],
-                     labels=labels[idx, :width]).loss  # fmt: skip
+        return model(
+            input_ids=ids[idx, :width], attention_mask=mask[idx, :width], labels=labels[idx, :width]
+        ).loss
 
     batches = (torch.randint(len(ids), (batch_size,), generator=generator) for _ in range(steps))
     fit(loss, optimizer, batches, clip=(model.parameters(), 1.0), schedule=schedule)

@@ -40,8 +40,20 @@ SHAPES = ("circle", "square", "triangle")
 COLOURS = {"red": (0.9, 0.15, 0.1), "green": (0.1, 0.8, 0.2), "blue": (0.15, 0.3, 0.95)}
 #: the answer for a scene without a shape
 NOTHING = "nothing"
-WORDS = ["user", ":", "assistant", "what", "shape", "is", "there", "?", ".", *SHAPES, NOTHING,
-         *COLOURS]  # fmt: skip
+WORDS = [
+    "user",
+    ":",
+    "assistant",
+    "what",
+    "shape",
+    "is",
+    "there",
+    "?",
+    ".",
+    *SHAPES,
+    NOTHING,
+    *COLOURS,
+]
 SPECIALS = ["<pad>", "<unk>", "<eos>"]
 PATCH = 4
 
@@ -112,14 +124,21 @@ def processor():
     vocab = {w: i for i, w in enumerate(SPECIALS + WORDS)}
     raw = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     raw.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="<unk>", pad_token="<pad>",
-                                  eos_token="<eos>")  # fmt: skip
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=raw, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>"
+    )
     tok.add_tokens(["<image>"], special_tokens=True)
-    images = CLIPImageProcessor(size={"shortest_edge": SIZE},
-                                crop_size={"height": SIZE, "width": SIZE})  # fmt: skip
-    return LlavaProcessor(image_processor=images, tokenizer=tok, patch_size=PATCH,
-                          vision_feature_select_strategy="default", image_token="<image>",
-                          num_additional_image_tokens=1)  # fmt: skip
+    images = CLIPImageProcessor(
+        size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}
+    )
+    return LlavaProcessor(
+        image_processor=images,
+        tokenizer=tok,
+        patch_size=PATCH,
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        num_additional_image_tokens=1,
+    )
 
 
 def prompt(question: str) -> str:
@@ -143,26 +162,41 @@ class ShapesVLM(nn.Module):
     ``<image>`` tokens (as the processor writes them).
     """
 
-    def __init__(self, vocab_size: int, image_token_id: int, eos_token_id: int,
-                 dim: int = 64, layers: int = 2) -> None:  # fmt: skip
+    def __init__(
+        self,
+        vocab_size: int,
+        image_token_id: int,
+        eos_token_id: int,
+        dim: int = 64,
+        layers: int = 2,
+    ) -> None:
         super().__init__()
         self.image_token_id, self.eos_token_id = image_token_id, eos_token_id
         self.encoder = nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(64, dim, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(3, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(64, dim, 3, stride=2, padding=1),
+            nn.ReLU(),
             nn.Conv2d(dim, dim, 1),
-        )  # fmt: skip
+        )
         self.embed = nn.Embedding(vocab_size, dim)
         self.position = nn.Embedding(128, dim)
-        block = nn.TransformerEncoderLayer(dim, 4, 2 * dim, dropout=0.0, batch_first=True,
-                                           norm_first=True)  # fmt: skip
+        block = nn.TransformerEncoderLayer(
+            dim, 4, 2 * dim, dropout=0.0, batch_first=True, norm_first=True
+        )
         self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, vocab_size)
 
-    def forward(self, input_ids: Tensor, pixel_values: Tensor,
-                attention_mask: Tensor | None = None, **_: Any) -> VLMOutput:  # fmt: skip
+    def forward(
+        self,
+        input_ids: Tensor,
+        pixel_values: Tensor,
+        attention_mask: Tensor | None = None,
+        **_: Any,
+    ) -> VLMOutput:
         x = self.embed(input_ids)
         features = self.encoder(pixel_values).flatten(2).transpose(1, 2)  # (B, 64, dim)
         slots = (input_ids == self.image_token_id)[..., None].expand_as(x)
@@ -173,8 +207,14 @@ class ShapesVLM(nn.Module):
         return VLMOutput(self.head(self.norm(self.blocks(x, mask=causal, is_causal=True))))
 
     @torch.no_grad()
-    def generate(self, input_ids: Tensor, pixel_values: Tensor, max_new_tokens: int = 25,
-                 attention_mask: Tensor | None = None, **_: Any) -> Tensor:  # fmt: skip
+    def generate(
+        self,
+        input_ids: Tensor,
+        pixel_values: Tensor,
+        max_new_tokens: int = 25,
+        attention_mask: Tensor | None = None,
+        **_: Any,
+    ) -> Tensor:
         """Greedy continuation of ``input_ids`` (the prompt followed by the new tokens),
         stopping after the end-of-sequence token."""
         ids = input_ids
@@ -195,8 +235,14 @@ def _build(proc: Any) -> ShapesVLM:
 @cached_artifact(
     "shapes_vlm_v1",
     depends=(shape_scenes, _shape_mask, processor, prompt, ShapesVLM, _build, fit),
-    n_scenes=6000, empty=0.1, data_seed=0, seed=0, steps=1000, batch_size=32, lr=3e-3,
-)  # fmt: skip
+    n_scenes=6000,
+    empty=0.1,
+    data_seed=0,
+    seed=0,
+    steps=1000,
+    batch_size=32,
+    lr=3e-3,
+)
 def _trained_vlm(n_scenes, empty, data_seed, seed, steps, batch_size, lr) -> dict[str, Tensor]:
     proc = processor()
     torch.manual_seed(seed)

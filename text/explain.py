@@ -82,8 +82,7 @@ def explain(
     -------
     TextExplanation, or a list of them for a list of texts.
     """
-    texts = _check_arguments(model, tokenizer, text, method, granularity, n_steps,
-                             max_length, seed)  # fmt: skip
+    texts = _check_arguments(model, tokenizer, text, method, granularity, n_steps, max_length, seed)
     check_vocabulary(tokenizer, model)
     model_max = max_positions(model)
     enc = encode(tokenizer, texts, max_length, model_max)

@@ -99,8 +99,20 @@ def explain_generation(
     (['say', 'blue', 'then', 'red'], 1)
     """
     if image is not None:
-        return _explain_image(model, tokenizer, prompt, image, target, method, segments,
-                              baseline, n_samples, gen_args, seed, show_progress)  # fmt: skip
+        return _explain_image(
+            model,
+            tokenizer,
+            prompt,
+            image,
+            target,
+            method,
+            segments,
+            baseline,
+            n_samples,
+            gen_args,
+            seed,
+            show_progress,
+        )
     _check(model, tokenizer, prompt, target, method, granularity)
     skip = _special_ids(tokenizer)
     spec = get_spec(method)
@@ -120,11 +132,17 @@ def explain_generation(
         words = prompt.split()
         inp, baseline = TextTemplateInput(" ".join(["{}"] * len(words)), words), None
     else:
-        inp = TextTokenInput(prompt, tokenizer, baselines=pad if isinstance(pad, int) else 0,
-                             skip_tokens=skip)  # fmt: skip
+        inp = TextTokenInput(
+            prompt, tokenizer, baselines=pad if isinstance(pad, int) else 0, skip_tokens=skip
+        )
         baseline = None
-    facts = Facts(inp, baseline=baseline, generator=seed, options=options,
-                  layer=lambda: embedding_layer(model))  # fmt: skip
+    facts = Facts(
+        inp,
+        baseline=baseline,
+        generator=seed,
+        options=options,
+        layer=lambda: embedding_layer(model),
+    )
     kwargs = arguments(spec, facts)
     kwargs.pop("target", None)  # the generation's target is the continuation
     wrapper = LLMGradientAttribution if spec.needs_layer else LLMAttribution
@@ -156,8 +174,20 @@ def grid_segments(height: int, width: int, n: int) -> torch.Tensor:
     return rows[:, None] * n + cols[None, :]
 
 
-def _explain_image(model, processor, prompt, image, target, method, segments, baseline,
-                   n_samples, gen_args, seed, show_progress) -> LLMAttributionResult:  # fmt: skip
+def _explain_image(
+    model,
+    processor,
+    prompt,
+    image,
+    target,
+    method,
+    segments,
+    baseline,
+    n_samples,
+    gen_args,
+    seed,
+    show_progress,
+) -> LLMAttributionResult:
     """:func:`explain_generation` of a prompt with an image: the image's segments."""
     tokenizer = getattr(processor, "tokenizer", None)
     if not callable(processor) or tokenizer is None:
@@ -181,8 +211,9 @@ def _explain_image(model, processor, prompt, image, target, method, segments, ba
         if segments < 1:
             raise ValueError(f"`segments` as a grid size must be at least 1, got {segments}")
         segments = grid_segments(image.size[1], image.size[0], segments)
-    masks = {"mask_list": list(segments)} if isinstance(segments, (list, tuple)) else {
-        "mask": segments}  # fmt: skip
+    masks = (
+        {"mask_list": list(segments)} if isinstance(segments, (list, tuple)) else {"mask": segments}
+    )
 
     def processor_fn(picture: Any) -> Any:
         return processor(text=prompt, images=picture, return_tensors="pt")
@@ -195,5 +226,6 @@ def _explain_image(model, processor, prompt, image, target, method, segments, ba
     kwargs = arguments(spec, facts)
     kwargs.pop("target", None)
     attr = LLMAttribution(instantiate(spec, model, facts), tokenizer)
-    return attr.attribute(inp, target=target, gen_args=gen_args,
-                          skip_tokens=_special_ids(tokenizer), **kwargs)  # fmt: skip
+    return attr.attribute(
+        inp, target=target, gen_args=gen_args, skip_tokens=_special_ids(tokenizer), **kwargs
+    )

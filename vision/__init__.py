@@ -39,8 +39,9 @@ from .visualize import (
 )
 
 
-def compare(model, img, methods: Sequence[str] | None = None, sign: str | None = None,
-            **kwargs: Any) -> Figure:  # fmt: skip
+def compare(
+    model, img, methods: Sequence[str] | None = None, sign: str | None = None, **kwargs: Any
+) -> Figure:
     """The image and one panel per method, in one Figure (``kwargs`` go to :func:`explain`).
 
     ``methods``: by default the registry's methods declared for comparing images
@@ -61,8 +62,14 @@ def compare(model, img, methods: Sequence[str] | None = None, sign: str | None =
     axes = fig.subplots(1, len(results) + 1)
     original_image(results[0].image, title=f"{results[0].labels[0]}", ax=axes[0])
     for exp, ax in zip(results, axes[1:]):
-        blended_heat_map(exp.attributions[0], exp.image, sign or exp.sign, colorbar=False,
-                         title=exp.method, ax=ax)  # fmt: skip
+        blended_heat_map(
+            exp.attributions[0],
+            exp.image,
+            sign or exp.sign,
+            colorbar=False,
+            title=exp.method,
+            ax=ax,
+        )
     fig.tight_layout()
     return fig
 

@@ -207,8 +207,13 @@ def find_cam_layer(
     def hook(module, args, out):
         if module is not model and isinstance(out, Tensor) and out.dim() in (3, 4):
             order.append((module, out))
-        if module is not model and isinstance(out, Tensor) and out.dim() == 2 and args \
-                and isinstance(args[0], Tensor):  # fmt: skip
+        if (
+            module is not model
+            and isinstance(out, Tensor)
+            and out.dim() == 2
+            and args
+            and isinstance(args[0], Tensor)
+        ):
             head_inputs[id(out)] = args[0]
 
     with _watched(model, hook) as device, torch.enable_grad():
@@ -225,13 +230,19 @@ def find_cam_layer(
         if detector:  # the backbone's last stage, which feeds every pyramid level
             backbone = getattr(model, "backbone", None)
             body = getattr(backbone, "body", backbone)  # FPN backbones keep theirs in .body
-            found = (find_last_conv(body if isinstance(body, nn.Module) else model,
-                                    input_size, channels), None)  # fmt: skip
+            found = (
+                find_last_conv(
+                    body if isinstance(body, nn.Module) else model, input_size, channels
+                ),
+                None,
+            )
         elif maps is not None:  # the last feature map before the class maps
             found = (_last_feature_map(order, maps.shape[1]), None)
         elif grid is None:
             found: tuple[nn.Module, TokenGrid | None] = (
-                find_last_conv(model, input_size, channels), None)  # fmt: skip
+                find_last_conv(model, input_size, channels),
+                None,
+            )
         else:
             found = (_last_token_layer(order, features, grid, g), grid)
 
@@ -243,8 +254,15 @@ def _last_feature_map(order: list[tuple[nn.Module, Tensor]], n_classes: int) -> 
     """A segmentation model's CAM layer: the last module, called once, with a spatial map
     that is not the class maps themselves (the head's features, e.g. DeepLabV3's ASPP)."""
     once = _called_once([m for m, _ in order])
-    maps = [m for m, o in order if o.dim() == 4 and o.shape[1] != n_classes and m in once
-            and o.shape[-1] * o.shape[-2] > 1 and not isinstance(m, POOLING)]  # fmt: skip
+    maps = [
+        m
+        for m, o in order
+        if o.dim() == 4
+        and o.shape[1] != n_classes
+        and m in once
+        and o.shape[-1] * o.shape[-2] > 1
+        and not isinstance(m, POOLING)
+    ]
     if not maps:
         raise ValueError("no layer of the model produced a feature map; give `layer`")
     return maps[-1]
@@ -254,8 +272,9 @@ def _token_grid(order: list[tuple[nn.Module, Tensor]]) -> TokenGrid | None:
     """The patch grid, when token outputs ``(1, T, D)`` follow a spatial map (the patch
     embedding's): the last map before the first tokens gives ``h x w``, the blocks' token
     count the prefix. Attention's own 4-D tensors, after the first tokens, are not maps."""
-    first_tokens = next((i for i, (_, o) in enumerate(order)
-                         if o.dim() == 3 and o.shape[0] == 1), None)  # fmt: skip
+    first_tokens = next(
+        (i for i, (_, o) in enumerate(order) if o.dim() == 3 and o.shape[0] == 1), None
+    )
     if first_tokens is None:
         return None
     maps = [o for _, o in order[:first_tokens] if o.dim() == 4 and o.shape[0] == 1]
@@ -273,16 +292,25 @@ def _token_grid(order: list[tuple[nn.Module, Tensor]]) -> TokenGrid | None:
 def _last_token_layer(order, features: Tensor, grid: TokenGrid, g: torch.Generator) -> nn.Module:
     """The last norm layer (else module) called once whose patch tokens reach ``features``."""
     once = _called_once([m for m, _ in order])
-    tokens = [(m, o) for m, o in order
-              if o.dim() == 3 and o.shape[1] == grid.prefix + grid.height * grid.width
-              and m in once and o.requires_grad]  # fmt: skip
+    tokens = [
+        (m, o)
+        for m, o in order
+        if o.dim() == 3
+        and o.shape[1] == grid.prefix + grid.height * grid.width
+        and m in once
+        and o.requires_grad
+    ]
     if not tokens:
         raise ValueError("no layer of the model outputs patch tokens; give `layer` explicitly")
     weights = torch.randn(features.shape, generator=g).to(features.device)
-    grads = torch.autograd.grad((features * weights).sum(), [o for _, o in tokens],
-                                allow_unused=True)  # fmt: skip
-    alive = [m for (m, _), gr in zip(tokens, grads)
-             if gr is not None and bool(gr[:, grid.prefix :].abs().amax() > 0)]  # fmt: skip
+    grads = torch.autograd.grad(
+        (features * weights).sum(), [o for _, o in tokens], allow_unused=True
+    )
+    alive = [
+        m
+        for (m, _), gr in zip(tokens, grads)
+        if gr is not None and bool(gr[:, grid.prefix :].abs().amax() > 0)
+    ]
     if not alive:
         raise ValueError("no token layer's patch tokens reach the output; give `layer`")
     norms = [m for m in alive if "norm" in type(m).__name__.lower()]

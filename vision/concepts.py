@@ -34,8 +34,13 @@ class _ImageFiles(Dataset):
         return to_batch(self.files[i], self.transform)[0]
 
 
-def concept_from_folder(folder: str | Path, name: str | None = None, id: int = 0,
-                        transform: Any = None, batch_size: int = 32) -> Concept:  # fmt: skip
+def concept_from_folder(
+    folder: str | Path,
+    name: str | None = None,
+    id: int = 0,
+    transform: Any = None,
+    batch_size: int = 32,
+) -> Concept:
     """A concept whose examples are the images in ``folder`` (read lazily, batch by batch).
 
     Parameters
@@ -73,8 +78,7 @@ def concept_from_folder(folder: str | Path, name: str | None = None, id: int = 0
     return Concept(id, name if name is not None else path.name, loader)
 
 
-def concept_from_images(images: Tensor, name: str, id: int = 0,
-                        batch_size: int = 64) -> Concept:  # fmt: skip
+def concept_from_images(images: Tensor, name: str, id: int = 0, batch_size: int = 64) -> Concept:
     """A concept whose examples are ``images`` ``(N, C, H, W)``, as the model takes them.
 
     Examples
@@ -91,8 +95,9 @@ def concept_from_images(images: Tensor, name: str, id: int = 0,
     return Concept(id, name, DataLoader(images, batch_size=batch_size))
 
 
-def plot_significance(results: Sequence[Significance] | dict[str, Significance],
-                      title: str | None = None) -> Figure:  # fmt: skip
+def plot_significance(
+    results: Sequence[Significance] | dict[str, Significance], title: str | None = None
+) -> Figure:
     """The scores of concepts against random concepts: per result, the concept's scores
     (one dot per random concept) beside the random concepts' scores, with the p-value.
 
@@ -105,16 +110,22 @@ def plot_significance(results: Sequence[Significance] | dict[str, Significance],
     fig = Figure(figsize=(1.8 + 1.6 * len(items), 3.4))
     ax = fig.add_subplot()
     for i, r in enumerate(items):
-        for offset, values, colour in ((-0.15, r.scores, "tab:blue"),
-                                       (0.15, r.random_scores, "tab:grey")):  # fmt: skip
+        for offset, values, colour in (
+            (-0.15, r.scores, "tab:blue"),
+            (0.15, r.random_scores, "tab:grey"),
+        ):
             v = values.detach().float().cpu()
             ax.scatter(torch.full_like(v, i + offset), v, s=14, color=colour, alpha=0.7)
             ax.hlines(float(v.mean()), i + offset - 0.1, i + offset + 0.1, color=colour)
         star = " *" if r.significant else ""
-        ax.annotate(f"p={r.p_value:.3g}{star}", (i, 1.02), ha="center", fontsize=8,
-                    xycoords=("data", "axes fraction"))  # fmt: skip
-    ax.set_xticks(range(len(items)), [f"{r.concept.name}\n{r.layer}" for r in items],
-                  fontsize=8)  # fmt: skip
+        ax.annotate(
+            f"p={r.p_value:.3g}{star}",
+            (i, 1.02),
+            ha="center",
+            fontsize=8,
+            xycoords=("data", "axes fraction"),
+        )
+    ax.set_xticks(range(len(items)), [f"{r.concept.name}\n{r.layer}" for r in items], fontsize=8)
     ax.set_xlim(-0.6, len(items) - 0.4)
     ax.set_ylabel("TCAV score")
     ax.scatter([], [], color="tab:blue", label="concept vs random")
@@ -126,8 +137,9 @@ def plot_significance(results: Sequence[Significance] | dict[str, Significance],
     return fig
 
 
-def random_concepts(pool: Tensor, n: int, size: int, first_id: int = 1000, seed: int = 0,
-                    batch_size: int = 64) -> list[Concept]:  # fmt: skip
+def random_concepts(
+    pool: Tensor, n: int, size: int, first_id: int = 1000, seed: int = 0, batch_size: int = 64
+) -> list[Concept]:
     """``n`` random concepts of ``size`` images each, drawn without replacement within a
     concept from ``pool`` ``(N, C, H, W)`` (e.g. images of the model's domain), with ids
     ``first_id, first_id + 1, ...``: the references a concept's TCAV score is tested
@@ -152,6 +164,6 @@ def random_concepts(pool: Tensor, n: int, size: int, first_id: int = 1000, seed:
             "random",
             id=first_id + i,
             batch_size=batch_size,
-        )  # fmt: skip
+        )
         for i in range(n)
     ]

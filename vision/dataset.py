@@ -46,8 +46,16 @@ class _ExplainImages:
             if target is None:
                 with torch.no_grad():
                     target = model(x).argmax(1).tolist()
-            run = _prepare(self.method, model, self.layer, x, self.baseline, self.transform,
-                           self.n_segments, make_generator(self.seed))  # fmt: skip
+            run = _prepare(
+                self.method,
+                model,
+                self.layer,
+                x,
+                self.baseline,
+                self.transform,
+                self.n_segments,
+                make_generator(self.seed),
+            )
             attr = run.attribute(target=target, **self.kwargs)
         if attr.shape[-2:] != x.shape[-2:]:  # layer maps (CAMs): to the image's size
             attr = LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), "bilinear")

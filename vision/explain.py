@@ -155,8 +155,12 @@ def explain(
         kwargs.pop("target", None)
         # A single-pass method's first forward pass is on the image itself: the prediction
         # is read from it instead of paying for another forward pass.
-        one_pass = (isinstance(method, str) and spec.single_pass and not is_topk(target)
-                    and not segmentation)  # fmt: skip
+        one_pass = (
+            isinstance(method, str)
+            and spec.single_pass
+            and not is_topk(target)
+            and not segmentation
+        )
         probs = None
         # A method whose convergence delta is f(x) - f(baseline) away from its total (Integrated
         # Gradients) never evaluates the image itself: one forward pass of the image and its
@@ -266,21 +270,28 @@ def _prepare(
         inner = model.model if isinstance(model, (Logits, RegionScores, DetectionScore)) else model
         return find_cam_layer(inner, (h, w), x.shape[1])
 
-    kinds = ["black", "white", "blur"] if isinstance(baseline, str) and baseline == "black" else (
-        baseline)  # fmt: skip
+    kinds = (
+        ["black", "white", "blur"]
+        if isinstance(baseline, str) and baseline == "black"
+        else (baseline)
+    )
 
     def superpixels(max_groups: int | None) -> torch.Tensor:
         """Each image's superpixels (for an exact method, a coarse grid it can afford)."""
-        kind, n = ("slic", n_segments) if max_groups is None else (
-            "grid", min(n_segments, max_groups))  # fmt: skip
+        kind, n = (
+            ("slic", n_segments) if max_groups is None else ("grid", min(n_segments, max_groups))
+        )
         display = to_display(x, transform).cpu()
         return torch.cat([segment(img, kind, n) for img in display]).to(x.device)
 
     facts = Facts(
         x,
         baseline=lambda: image_baseline(baseline, x, transform, gen),
-        population=lambda: kinds if isinstance(kinds, torch.Tensor) else
-        baseline_distribution(kinds, x, transform, gen),
+        population=lambda: (
+            kinds
+            if isinstance(kinds, torch.Tensor)
+            else baseline_distribution(kinds, x, transform, gen)
+        ),
         feature_mask=superpixels,
         window=(x.shape[1], max(1, h // 8), max(1, w // 8)),
         strides=(x.shape[1], max(1, h // 16), max(1, w // 16)),
@@ -288,5 +299,5 @@ def _prepare(
         layer=lambda: cam_layer()[0],
         layer_reshape=lambda: cam_layer()[1],
         options=dict(settings or {}),
-    )  # fmt: skip
+    )
     return prepare(method, model, facts)

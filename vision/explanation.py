@@ -73,8 +73,16 @@ class ImageExplanation(Explanation):
             ax.set_title(f"{self.method}\n{self.labels[i]} ({self.scores[i]:.2f})", fontsize=9)
         for x0, y0, x1, y1 in self.boxes or ():
             for ax in axes:
-                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
-                                       edgecolor="yellow", linewidth=1.5))  # fmt: skip
+                ax.add_patch(
+                    Rectangle(
+                        (x0 - 0.5, y0 - 0.5),
+                        x1 - x0,
+                        y1 - y0,
+                        fill=False,
+                        edgecolor="yellow",
+                        linewidth=1.5,
+                    )
+                )
         fig.tight_layout()
         return fig
 

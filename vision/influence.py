@@ -54,26 +54,41 @@ class InfluentialImages:
         fig = Figure(figsize=(1.9 * (k + 1), 2.1 * n))
         axes = fig.subplots(n, k + 1, squeeze=False)
         for r in range(n):
-            original_image(self.images[r], title=f"explained: {self._name(self.labels[r])}",
-                           ax=axes[r, 0])  # fmt: skip
+            original_image(
+                self.images[r], title=f"explained: {self._name(self.labels[r])}", ax=axes[r, 0]
+            )
             for j in range(k):
                 i = int(self.indices[r, j])
-                original_image(_training_image(self.train, i), ax=axes[r, j + 1],
-                               title=f"#{i} {self._name(_training_label(self.train, i))}\n"
-                                     f"{float(self.scores[r, j]):.3g}")  # fmt: skip
+                original_image(
+                    _training_image(self.train, i),
+                    ax=axes[r, j + 1],
+                    title=f"#{i} {self._name(_training_label(self.train, i))}\n"
+                    f"{float(self.scores[r, j]):.3g}",
+                )
         for ax in axes.flat:
             ax.title.set_fontsize(8)
-        fig.suptitle("training images that most " + ("oppose" if self.opponents else "support")
-                     + " each prediction", fontsize=9)  # fmt: skip
+        fig.suptitle(
+            "training images that most "
+            + ("oppose" if self.opponents else "support")
+            + " each prediction",
+            fontsize=9,
+        )
         fig.tight_layout()
         return fig
 
 
 def influential_images(
-    model: nn.Module, images: Tensor, train: Any, checkpoints: Any, labels: Any = None,
-    k: int = 5, method: str = "tracin_fast", opponents: bool = False,
-    batch_size: int = 64, class_names: list[str] | None = None,
-) -> InfluentialImages:  # fmt: skip
+    model: nn.Module,
+    images: Tensor,
+    train: Any,
+    checkpoints: Any,
+    labels: Any = None,
+    k: int = 5,
+    method: str = "tracin_fast",
+    opponents: bool = False,
+    batch_size: int = 64,
+    class_names: list[str] | None = None,
+) -> InfluentialImages:
     """The training images that most influenced the prediction for each of ``images``.
 
     Parameters
@@ -121,11 +136,23 @@ def influential_images(
         y = torch.as_tensor(labels).reshape(len(x))
     data = TensorDataset(*train) if isinstance(train, (tuple, list)) else train
     if method == "tracin_fast":
-        tracin = TracInCPFast(model, last_linear(model), data, checkpoints, batch_size=batch_size,
-                              loss_fn=nn.CrossEntropyLoss(reduction="sum"))  # fmt: skip
+        tracin = TracInCPFast(
+            model,
+            last_linear(model),
+            data,
+            checkpoints,
+            batch_size=batch_size,
+            loss_fn=nn.CrossEntropyLoss(reduction="sum"),
+        )
     else:
-        tracin = TracInCP(model, data, checkpoints, batch_size=batch_size,
-                          loss_fn=nn.CrossEntropyLoss(reduction="none"))  # fmt: skip
+        tracin = TracInCP(
+            model,
+            data,
+            checkpoints,
+            batch_size=batch_size,
+            loss_fn=nn.CrossEntropyLoss(reduction="none"),
+        )
     top = tracin.influence((x, y), k=k, proponents=not opponents)
-    return InfluentialImages(x, y.tolist(), top.indices, top.influence_scores, train,
-                             class_names, opponents)  # fmt: skip
+    return InfluentialImages(
+        x, y.tolist(), top.indices, top.influence_scores, train, class_names, opponents
+    )

@@ -46,11 +46,15 @@ class AttackReport:
 
 
 def attack_accuracy(
-    model: nn.Module, images: Tensor, labels: Tensor,
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
     epsilons: Sequence[float] = (0.0, 2 / 255, 4 / 255, 8 / 255, 16 / 255),
-    attacks: Sequence[str] = ATTACKS, pgd_steps: int = 10,
-    lower_bound: float = 0.0, upper_bound: float = 1.0,
-) -> AttackReport:  # fmt: skip
+    attacks: Sequence[str] = ATTACKS,
+    pgd_steps: int = 10,
+    lower_bound: float = 0.0,
+    upper_bound: float = 1.0,
+) -> AttackReport:
     """The classifier's accuracy on ``images`` under FGSM and PGD at each ``epsilon``.
 
     The attacks raise the cross-entropy of the true label within an L-infinity ball of
@@ -90,16 +94,23 @@ def attack_accuracy(
         if eps == 0:
             continue
         if "fgsm" in attacks:
-            comparator.add_attack(FGSM(model, _cross_entropy, **bounds), name=f"fgsm {eps}",
-                                  attack_kwargs={"epsilon": eps},
-                                  additional_attack_arg_names=["target"])  # fmt: skip
+            comparator.add_attack(
+                FGSM(model, _cross_entropy, **bounds),
+                name=f"fgsm {eps}",
+                attack_kwargs={"epsilon": eps},
+                additional_attack_arg_names=["target"],
+            )
         if "pgd" in attacks:
             comparator.add_attack(
-                PGD(model, _cross_entropy, **bounds), name=f"pgd {eps}",
-                attack_kwargs={"radius": eps, "step_size": 2.5 * eps / pgd_steps,
-                               "step_num": pgd_steps},
+                PGD(model, _cross_entropy, **bounds),
+                name=f"pgd {eps}",
+                attack_kwargs={
+                    "radius": eps,
+                    "step_size": 2.5 * eps / pgd_steps,
+                    "step_num": pgd_steps,
+                },
                 additional_attack_arg_names=["target"],
-            )  # fmt: skip
+            )
     results = comparator.evaluate(images, target=labels, perturbations_per_eval=None)
     clean = float(results["Original"].mean())
     report = AttackReport([float(e) for e in epsilons])
@@ -128,10 +139,16 @@ class _FixedNoise:
 
 
 def min_noise_level(
-    model: nn.Module, image: Tensor, target: int | None = None, max_std: float = 1.0,
-    step: float = 0.01, attempts: int = 5, seed: int = 0,
-    lower_bound: float = 0.0, upper_bound: float = 1.0,
-) -> tuple[float | None, Tensor | None]:  # fmt: skip
+    model: nn.Module,
+    image: Tensor,
+    target: int | None = None,
+    max_std: float = 1.0,
+    step: float = 0.01,
+    attempts: int = 5,
+    seed: int = 0,
+    lower_bound: float = 0.0,
+    upper_bound: float = 1.0,
+) -> tuple[float | None, Tensor | None]:
     """The smallest Gaussian noise level (std, on the grid ``0, step, ...`` below
     ``max_std``) at which one of ``attempts`` noise draws changes the model's top class
     away from ``target`` (default: its prediction for ``image``), and the noisy image;
@@ -158,8 +175,7 @@ def min_noise_level(
         with torch.no_grad():
             target = int(model(x).argmax(1))
     noise = _FixedNoise(x.shape[1:], attempts, seed, (lower_bound, upper_bound))
-    search = MinParamPerturbation(model, noise, "std", 0.0, max_std, step,
-                                  num_attempts=attempts)  # fmt: skip
+    search = MinParamPerturbation(model, noise, "std", 0.0, max_std, step, num_attempts=attempts)
     noisy, std = search.evaluate(x, target=target, perturbations_per_eval=None)
     # a grid value, without the float residue of summing the step (0.7, not 0.70...01)
     return (None if std is None else round(float(std), 12)), noisy

@@ -82,10 +82,14 @@ class ImageFeature(BaseFeature):
 
         shown = self.visualization_transform(raw) if self.visualization_transform else raw
         fig, axes = viz.visualize_image_attr_multiple(
-            attribution.detach().cpu(), shown.detach().cpu(), ["original_image", "heat_map"],
-            ["all", "absolute_value"], titles=[self.name, "attribution"], fig_size=(6, 3),
+            attribution.detach().cpu(),
+            shown.detach().cpu(),
+            ["original_image", "heat_map"],
+            ["all", "absolute_value"],
+            titles=[self.name, "attribution"],
+            fig_size=(6, 3),
             use_pyplot=False,
-        )  # fmt: skip
+        )
         page = f'<img alt="{html.escape(self.name)} attribution" src="{_png(fig)}"/>'
         return FeatureView(self.name, self.kind, contribution, page)
 
@@ -99,9 +103,11 @@ class TextFeature(BaseFeature):
     def view(self, raw: Tensor, attribution: Tensor, contribution: float) -> FeatureView:
         from perspicio.core.visualization import _tokens_html
 
-        words = self.visualization_transform(raw) if self.visualization_transform else [
-            str(int(t)) for t in raw.reshape(-1)
-        ]  # fmt: skip
+        words = (
+            self.visualization_transform(raw)
+            if self.visualization_transform
+            else [str(int(t)) for t in raw.reshape(-1)]
+        )
         scores = attribution.detach().cpu()
         scores = scores.reshape(scores.shape[0], -1).sum(1) if scores.dim() > 1 else scores
         return FeatureView(self.name, self.kind, contribution, _tokens_html(words, scores))
@@ -115,8 +121,13 @@ class GeneralFeature(BaseFeature):
     categories: Sequence[str] = ()
     kind: str = field(default="general", init=False)
 
-    def __init__(self, name: str, categories: Sequence[str], baseline_transforms: Any = None,
-                 input_transforms: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        categories: Sequence[str],
+        baseline_transforms: Any = None,
+        input_transforms: Any = None,
+    ) -> None:
         super().__init__(name, baseline_transforms, input_transforms, None)
         self.categories = list(categories)
 

@@ -17,19 +17,25 @@ def explorer(visualizer: Any, key: str = "insights") -> None:
     left, middle, right = st.columns(3)
     with left:
         classes = st.multiselect("Predicted class", visualizer.classes, key=f"{key}_classes")
-        correctness = st.radio("Prediction", ["all", "correct", "incorrect"],
-                               key=f"{key}_correctness", horizontal=True)  # fmt: skip
+        correctness = st.radio(
+            "Prediction", ["all", "correct", "incorrect"], key=f"{key}_correctness", horizontal=True
+        )
     with middle:
         count = st.number_input("Examples", 1, 50, 4, key=f"{key}_count")
-        model = st.selectbox("Model", list(range(len(visualizer.models))),
-                             format_func=lambda i: f"model {i}", key=f"{key}_model")  # fmt: skip
+        model = st.selectbox(
+            "Model",
+            list(range(len(visualizer.models))),
+            format_func=lambda i: f"model {i}",
+            key=f"{key}_model",
+        )
         side_by_side = len(visualizer.models) > 1 and st.checkbox(
             "Explain with every model, side by side", key=f"{key}_all_models"
         )
     with right:
         methods = list(METHOD_ARGUMENTS)
-        method = st.selectbox("Method", methods, index=methods.index(default_method("explorer")),
-                              key=f"{key}_method")  # fmt: skip
+        method = st.selectbox(
+            "Method", methods, index=methods.index(default_method("explorer")), key=f"{key}_method"
+        )
         arguments = {
             name: st.number_input(name, 1, 500, int(default), key=f"{key}_arg_{name}")
             for name, default in METHOD_ARGUMENTS[method].items()

@@ -175,7 +175,7 @@ class AttributionVisualizer:
             top = [
                 [(self.classes[int(c)], float(p)) for p, c in zip(*s[i].topk(min(4, len(s[i]))))]
                 for s in scores
-            ]  # fmt: skip
+            ]
             self._examples.append(
                 Example(
                     index=len(self._examples),
@@ -292,9 +292,12 @@ class AttributionVisualizer:
         return ExampleExplanation(example, method, target, views, tuple(a.detach() for a in attrs))
 
     def explain_models(
-        self, example: Example, method: str = "integrated_gradients", target: str | None = None,
+        self,
+        example: Example,
+        method: str = "integrated_gradients",
+        target: str | None = None,
         **arguments: Any,
-    ) -> list[ExampleExplanation]:  # fmt: skip
+    ) -> list[ExampleExplanation]:
         """:meth:`explain` with every model, for the same target (the true label, else
         the first model's prediction): the explorer shows them side by side."""
         if target is None and not (self.use_label_for_attr and example.label is not None):

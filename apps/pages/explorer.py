@@ -13,9 +13,12 @@ def explorer_demo():
     images, labels, _ = shapes_dataset(48, seed=7)
     batches = [Batch(images[i : i + 16], labels=labels[i : i + 16]) for i in range(0, 48, 16)]
     return AttributionVisualizer(
-        models=[shapes_model()], classes=list(SHAPES), features=[ImageFeature("image")],
-        dataset=batches, score_func=lambda out: out.softmax(1),
-    )  # fmt: skip
+        models=[shapes_model()],
+        classes=list(SHAPES),
+        features=[ImageFeature("image")],
+        dataset=batches,
+        score_func=lambda out: out.softmax(1),
+    )
 
 
 st.caption("The shapes demo model on held-out images: filter, then explain an example.")

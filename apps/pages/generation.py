@@ -7,8 +7,12 @@ from perspicio.apps import common
 from perspicio.core.registry import default_method, get_spec
 from perspicio.text import GENERATION_METHODS, explain_generation
 
-source = st.radio("Image with the prompt", ["none", "demo scene", "upload"], horizontal=True,
-                  key="gen_image_source")  # fmt: skip
+source = st.radio(
+    "Image with the prompt",
+    ["none", "demo scene", "upload"],
+    horizontal=True,
+    key="gen_image_source",
+)
 image = None
 if source == "none":
     model, tokenizer = common.generation_demo()
@@ -32,20 +36,23 @@ else:
         seed = st.number_input("Scene", 0, 9999, 1000, key="gen_scene")
         image = demo_vlm.shape_scenes(1, seed=int(seed))[0].image
     else:
-        upload = common.file_upload("Image", "image", type=["png", "jpg", "jpeg"],
-                                    key="gen_image_upload")  # fmt: skip
+        upload = common.file_upload(
+            "Image", "image", type=["png", "jpg", "jpeg"], key="gen_image_upload"
+        )
         if upload is None:
             st.info("Upload an image to explain the answer about it.")
             st.stop()
         image = Image.open(upload).convert("RGB")
     grid = st.slider("Segments (a grid of n x n)", 2, 8, 4, key="gen_grid")
-prompt = st.text_area("Prompt", default_prompt,
-                      key="gen_prompt" if image is None else "gen_prompt_image")  # fmt: skip
+prompt = st.text_area(
+    "Prompt", default_prompt, key="gen_prompt" if image is None else "gen_prompt_image"
+)
 target = st.text_input("Target (empty: the model's own greedy answer)", "", key="gen_target")
 # an image's segments are explained by the perturbation methods (no token embeddings)
 methods = [m for m in GENERATION_METHODS if image is None or not get_spec(m).needs_layer]
-method = st.selectbox("Method", methods, index=methods.index(default_method("generation")),
-                      key="gen_method")  # fmt: skip
+method = st.selectbox(
+    "Method", methods, index=methods.index(default_method("generation")), key="gen_method"
+)
 
 
 def explain():

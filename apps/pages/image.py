@@ -18,21 +18,22 @@ SCORES = [m for m in metric_names(family="faithfulness") if "method" not in get_
 PHOTO = "photo classifier (EfficientNet-Lite0)"
 left, right = st.columns([1, 2])
 with left:
-    kind = st.radio("Model", [PHOTO, "shapes detector (demo)", "shapes segmenter (demo)"],
-                    key="img_kind")  # fmt: skip
+    kind = st.radio(
+        "Model", [PHOTO, "shapes detector (demo)", "shapes segmenter (demo)"], key="img_kind"
+    )
     if kind != PHOTO:  # a generated scene: one shape among strokes
         from perspicio.vision.demo import shapes_dataset
 
         scene = st.number_input("Scene", 0, 999, 0, key="img_scene")
         image = shapes_dataset(1, seed=1000 + int(scene))[0][0]
     else:
-        source = st.radio("Image", ["sample photo", "upload"], horizontal=True,
-                          key="img_source")  # fmt: skip
+        source = st.radio("Image", ["sample photo", "upload"], horizontal=True, key="img_source")
         if source == "sample photo":
             image = sample_image(st.selectbox("Photo", SAMPLES, key="img_sample"))
         else:
-            upload = common.file_upload("Image file", "image", type=["png", "jpg", "jpeg", "bmp"],
-                                        key="img_upload")  # fmt: skip
+            upload = common.file_upload(
+                "Image file", "image", type=["png", "jpg", "jpeg", "bmp"], key="img_upload"
+            )
             if upload is None:
                 st.info("Upload an image, or pick a sample photo.")
                 st.stop()
@@ -54,19 +55,28 @@ with left:
             key="img_model",
         )
     )
-    methods = st.multiselect("Methods (up to four)", list(vision.METHODS),
-                             default=[default_method("image_interactive")], max_selections=4,
-                             key="img_methods")  # fmt: skip
-    baseline = st.selectbox("Baseline", ["black", "blur", "white", "uniform", "mean"],
-                            key="img_baseline")  # fmt: skip
+    methods = st.multiselect(
+        "Methods (up to four)",
+        list(vision.METHODS),
+        default=[default_method("image_interactive")],
+        max_selections=4,
+        key="img_methods",
+    )
+    baseline = st.selectbox(
+        "Baseline", ["black", "blur", "white", "uniform", "mean"], key="img_baseline"
+    )
     n_segments = st.slider("Superpixels (perturbation methods)", 10, 100, 40, key="img_segments")
     n_steps = st.slider("Steps (path methods)", 10, 200, 50, key="img_steps")
     n_samples = st.slider("Samples (sampling methods)", 50, 500, 200, step=50, key="img_samples")
-    target = st.text_input("Target class (name or index; empty: the predicted class); a "
-                           "detector's detection index", key="img_target")  # fmt: skip
-    box = st.text_input("Box x0,y0,x1,y1 (detectors: the object to explain, of the target "
-                        "class; segmentation models: where the class is scored)",
-                        key="img_box")  # fmt: skip
+    target = st.text_input(
+        "Target class (name or index; empty: the predicted class); a detector's detection index",
+        key="img_target",
+    )
+    box = st.text_input(
+        "Box x0,y0,x1,y1 (detectors: the object to explain, of the target "
+        "class; segmentation models: where the class is scored)",
+        key="img_box",
+    )
     score = st.checkbox(f"Score the methods ({', '.join(SCORES)})", key="img_score")
     shown = image if kind == PHOTO else image.permute(1, 2, 0).numpy()
     st.image(shown, caption="input", width=224)
@@ -84,20 +94,34 @@ def explain():
         data = model_file.getvalue()
 
         def read_model():
-            return load_model_file(data, lambda: EfficientNet.from_name("efficientnet-lite0"),
-                                   name=model_file.name, max_mb=common.UPLOAD_LIMITS_MB["model"],
-                                   trust_torchscript=common.trust_torchscript())  # fmt: skip
+            return load_model_file(
+                data,
+                lambda: EfficientNet.from_name("efficientnet-lite0"),
+                name=model_file.name,
+                max_mb=common.UPLOAD_LIMITS_MB["model"],
+                trust_torchscript=common.trust_torchscript(),
+            )
 
         model = common.session_cached("img_models", hashlib.sha256(data).hexdigest(), read_model)
     chosen = common.parse_target(target, labels)
     region = common.parse_box(box)
     results, bar = [], st.progress(0.0, text="explaining")
     for i, method in enumerate(methods):
-        results.append(vision.explain(
-            model, image, method=method, baseline=baseline, transform=transform,
-            labels=labels, target=chosen, n_segments=n_segments, seed=0, region=region,
-            settings={"n_steps": n_steps, "n_samples": n_samples},
-        ))  # fmt: skip
+        results.append(
+            vision.explain(
+                model,
+                image,
+                method=method,
+                baseline=baseline,
+                transform=transform,
+                labels=labels,
+                target=chosen,
+                n_segments=n_segments,
+                seed=0,
+                region=region,
+                settings={"n_steps": n_steps, "n_samples": n_samples},
+            )
+        )
         bar.progress((i + 1) / len(methods), text=method)
     bar.empty()
     scores = _scores(model, results) if score and results and kind == PHOTO else None
@@ -112,13 +136,15 @@ def _scores(model, results):
     probabilities = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
     x = demo.transform(image).unsqueeze(0)
     table = score_attributions(
-        probabilities, x,
+        probabilities,
+        x,
         {exp.method: exp.attributions[:1].expand_as(x) for exp in results},  # CAMs: every channel
         metrics=SCORES,
         target=results[0].targets[0],
         feature_mask=vision.segment(results[0].image[0], "slic", n_segments),
-        n_steps=10, generator=0,
-    )  # fmt: skip
+        n_steps=10,
+        generator=0,
+    )
     better = {True: "higher is better", False: "lower is better"}
     return table.rename(
         columns={m: f"{m} ({better[h]})" for m, h in table.attrs["higher_is_better"].items()}

@@ -20,8 +20,9 @@ def demo_explainer(method: str):
     """An Explainer on the demo model against its training split, built once per method and
     shared by every session (nothing of a visitor's in it)."""
     demo, training, _ = common.table_demo()
-    return tabular.Explainer(demo, training, method=method, seed=0,
-                             background_name="the training split")  # fmt: skip
+    return tabular.Explainer(
+        demo, training, method=method, seed=0, background_name="the training split"
+    )
 
 
 def explainer_for(method: str):
@@ -32,12 +33,19 @@ def explainer_for(method: str):
         return demo_explainer(method)
     demo, training, _ = common.table_demo()
     model = demo if tree_model is None else tree_model
-    reference, name = (training, "the training split") if background is None else (
-        background, source)  # fmt: skip
+    reference, name = (
+        (training, "the training split") if background is None else (background, source)
+    )
 
     def build():
-        return tabular.Explainer(model, reference[list(columns)], method=method, seed=0,
-                                 background_name=name, output=output)  # fmt: skip
+        return tabular.Explainer(
+            model,
+            reference[list(columns)],
+            method=method,
+            seed=0,
+            background_name=name,
+            output=output,
+        )
 
     key = (method, source, fingerprint, model_key, tuple(columns), output)
     return common.session_cached("tab_explainers", key, build)
@@ -47,8 +55,10 @@ _, training, held_out = common.table_demo()
 model_upload = common.file_upload(
     "Tree model (optional): XGBoost .json/.ubj, LightGBM .txt or scikit-learn .skops, "
     "trained on the breast-cancer columns; explained exactly",
-    "model", type=["json", "ubj", "txt", "skops"], key="tab_model",
-)  # fmt: skip
+    "model",
+    type=["json", "ubj", "txt", "skops"],
+    key="tab_model",
+)
 tree_model, model_key = None, "demo"
 columns = list(training.columns)
 if model_upload is not None:
@@ -75,8 +85,9 @@ OUTPUTS = {
 output = None
 if tree_model is not None:
     output = OUTPUTS[st.radio("Explain the model's", list(OUTPUTS), key="tab_output")]
-upload = common.file_upload("CSV (optional; the breast-cancer columns)", "table", type=["csv"],
-                            key="tab_upload")  # fmt: skip
+upload = common.file_upload(
+    "CSV (optional; the breast-cancer columns)", "table", type=["csv"], key="tab_upload"
+)
 frame = held_out  # patients the model was not trained on
 if upload is not None:
     try:
@@ -118,8 +129,10 @@ def explain_row():
 def show_row(exp) -> None:
     st.subheader(f"Score {float(exp.scores[0]):.3f} (class {exp.targets[0]})")
     st.caption(f"Explained against {exp.background}, with {exp.method}.")
-    st.markdown("Largest contributions: " + ", ".join(
-        f"{name} ({value:+.3f})" for name, value in exp.top_features(3)))  # fmt: skip
+    st.markdown(
+        "Largest contributions: "
+        + ", ".join(f"{name} ({value:+.3f})" for name, value in exp.top_features(3))
+    )
     common.show_explanation(exp, key="table_row")
     st.dataframe(exp.to_frame())
 
@@ -143,5 +156,6 @@ def show_table(report) -> None:
 
 
 common.run_and_show("explain_table", explain_row, show_row, button="Explain the row")
-common.run_and_show("importance_table", explain_table, show_table,
-                    button="Global importance of the table")  # fmt: skip
+common.run_and_show(
+    "importance_table", explain_table, show_table, button="Global importance of the table"
+)

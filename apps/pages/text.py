@@ -8,17 +8,20 @@ from perspicio.core.registry import default_method
 
 model, tokenizer, description = common.text_demo()
 st.caption(description)
-sentence = st.text_area("Text", "A gorgeous, witty film that never stops surprising.",
-                        key="txt_input")  # fmt: skip
+sentence = st.text_area(
+    "Text", "A gorgeous, witty film that never stops surprising.", key="txt_input"
+)
 methods = list(text.METHODS)
-method = st.selectbox("Method", methods, index=methods.index(default_method("text")),
-                      key="txt_method")  # fmt: skip
+method = st.selectbox(
+    "Method", methods, index=methods.index(default_method("text")), key="txt_method"
+)
 granularity = st.radio("Granularity", ["word", "token"], horizontal=True, key="txt_granularity")
 
 
 def explain():
-    return text.explain(model, tokenizer, sentence, method=method, granularity=granularity,
-                        seed=0, max_length=128)  # fmt: skip
+    return text.explain(
+        model, tokenizer, sentence, method=method, granularity=granularity, seed=0, max_length=128
+    )
 
 
 def show(exp) -> None:

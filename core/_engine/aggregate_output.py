@@ -80,8 +80,11 @@ def _batch_as_one_example(attribute: Callable[..., Any], arguments: dict, found:
         # Captum's default: each element of a row is a feature, shared by all rows
         ids, offset = [], 0
         for x in xs:
-            ids.append(torch.arange(offset, offset + x[0].numel(), device=x.device).reshape(
-                (1, 1) + tuple(x.shape[1:])))  # fmt: skip
+            ids.append(
+                torch.arange(offset, offset + x[0].numel(), device=x.device).reshape(
+                    (1, 1) + tuple(x.shape[1:])
+                )
+            )
             offset += x[0].numel()
         arguments["feature_mask"] = like_inputs(tuple(ids), was_tuple)
     elif arguments.get("feature_mask") is not None:

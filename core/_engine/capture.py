@@ -128,9 +128,10 @@ def capture(
         for i, layer in enumerate(layers):
             if to_input:
                 hooks.forward_pre(
-                    layer, lambda m, args, kwargs, i=i: seen_input(i, args, kwargs),
+                    layer,
+                    lambda m, args, kwargs, i=i: seen_input(i, args, kwargs),
                     with_kwargs=True,
-                )  # fmt: skip
+                )
             else:
                 hooks.forward(layer, lambda m, args, out, i=i: seen(i, out))
         yield records
@@ -228,8 +229,10 @@ def layer_gradients(
         return grads, values, out.detach()
 
     grads, values, output = (layout or Layout(gradients=True)).call(run, inputs)
-    grads = [torch.zeros_like(t) if g is None else g.contiguous() for t, g in zip(
-        [t for value, _ in values for t in value], grads)]  # fmt: skip
+    grads = [
+        torch.zeros_like(t) if g is None else g.contiguous()
+        for t, g in zip([t for value, _ in values for t in value], grads)
+    ]
     out, k = [], 0
     for value, _ in values:
         out.append(tuple(grads[k : k + len(value)]))

@@ -112,15 +112,20 @@ def as_population(baseline: Any, inputs: TensorOrTuple) -> TensorOrTuple:
     rows = []
     for b, x in zip(items, xs):
         b = torch.as_tensor(b, dtype=x.dtype, device=x.device)
-        rows.append(b.reshape((1,) + x.shape[1:]) if b.numel() == x[0].numel() else
-                    b.expand((1,) + x.shape[1:]).clone())  # fmt: skip
+        rows.append(
+            b.reshape((1,) + x.shape[1:])
+            if b.numel() == x[0].numel()
+            else b.expand((1,) + x.shape[1:]).clone()
+        )
     return like_inputs(tuple(rows), was_tuple)
 
 
 def against_population(
-    attribute: Callable[..., Any], inputs: TensorOrTuple, population: TensorOrTuple,
+    attribute: Callable[..., Any],
+    inputs: TensorOrTuple,
+    population: TensorOrTuple,
     kwargs: dict[str, Any],
-) -> Any:  # fmt: skip
+) -> Any:
     """The expected attribution of a one-baseline method over a reference population:
     every example paired with every reference row, one call, then averaged over the rows.
     """

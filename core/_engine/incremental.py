@@ -29,11 +29,30 @@ from torch import Tensor, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 ELEMENTWISE_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid,
-    nn.LeakyReLU, nn.ELU, nn.Identity, nn.Dropout, nn.BatchNorm2d,
-)  # fmt: skip
-ELEMENTWISE_FUNCTIONS = (F.relu, torch.relu, F.relu6, F.silu, F.gelu, torch.sigmoid, torch.tanh,
-                         F.hardswish)  # fmt: skip
+    nn.ReLU,
+    nn.ReLU6,
+    nn.SiLU,
+    nn.GELU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.Identity,
+    nn.Dropout,
+    nn.BatchNorm2d,
+)
+ELEMENTWISE_FUNCTIONS = (
+    F.relu,
+    torch.relu,
+    F.relu6,
+    F.silu,
+    F.gelu,
+    torch.sigmoid,
+    torch.tanh,
+    F.hardswish,
+)
 BINARY = (operator.add, torch.add, operator.mul, torch.mul)
 
 
@@ -126,16 +145,24 @@ class Plan:
             return None
         if n.op == "call_module":
             m = self.modules[n.target]
-            if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros" and not isinstance(
-                    m.padding, str):  # fmt: skip
+            if (
+                isinstance(m, nn.Conv2d)
+                and m.padding_mode == "zeros"
+                and not isinstance(m.padding, str)
+            ):
                 return "window"
             if isinstance(m, nn.MaxPool2d) and not m.ceil_mode and not m.return_indices:
                 return "window"
-            if isinstance(m, nn.AvgPool2d) and not m.ceil_mode and m.count_include_pad and (
-                    m.divisor_override is None):  # fmt: skip
+            if (
+                isinstance(m, nn.AvgPool2d)
+                and not m.ceil_mode
+                and m.count_include_pad
+                and (m.divisor_override is None)
+            ):
                 return "window"
             if isinstance(m, ELEMENTWISE_MODULES) and not (
-                    isinstance(m, nn.BatchNorm2d) and m.training):  # fmt: skip
+                isinstance(m, nn.BatchNorm2d) and m.training
+            ):
                 return "elementwise"
             return None
         if n.op == "call_function":
@@ -143,8 +170,9 @@ class Plan:
                 return "elementwise"
             if n.target in BINARY:
                 return "binary"
-            if n.target is torch.cat and (n.kwargs.get("dim", n.args[1] if len(n.args) > 1
-                                                       else 0) in (1, -3)):  # fmt: skip
+            if n.target is torch.cat and (
+                n.kwargs.get("dim", n.args[1] if len(n.args) > 1 else 0) in (1, -3)
+            ):
                 return "cat"
         return None
 
@@ -162,8 +190,9 @@ class Plan:
                 self.kind[n] = "constant"
                 continue
             changed.add(n)
-            inputs_spatial = all(self.kind.get(a) not in ("full",) for a in n.all_input_nodes
-                                 if a in changed)  # fmt: skip
+            inputs_spatial = all(
+                self.kind.get(a) not in ("full",) for a in n.all_input_nodes if a in changed
+            )
             kind = self._spatial_kind(n) if inputs_spatial else None
             self.kind[n] = kind or "full"
 
@@ -193,8 +222,17 @@ class Plan:
         """The model's output on the unoccluded image."""
         return fx.node.map_arg(self.output_node.args[0], lambda a: self.base[a])
 
-    def _crop(self, n: fx.Node, patches: dict, rows: Tensor, cols: Tensor, h: int, w: int,
-              pad: tuple[int, int] = (0, 0), fill: float = 0.0) -> Tensor:  # fmt: skip
+    def _crop(
+        self,
+        n: fx.Node,
+        patches: dict,
+        rows: Tensor,
+        cols: Tensor,
+        h: int,
+        w: int,
+        pad: tuple[int, int] = (0, 0),
+        fill: float = 0.0,
+    ) -> Tensor:
         """Node ``n``'s values in ``rows[i]:rows[i]+h, cols[i]:cols[i]+w`` per window (in the
         coordinates of the map padded by ``pad``): the unoccluded activation, overlaid by the
         window's patch. Slices, not gathers: every window's region is one strided copy."""
@@ -210,8 +248,9 @@ class Plan:
         else:  # every (h, w) window of the map as a strided view, then one gather
             b = base[0]
             sc, sh, sw = b.stride()
-            view = b.as_strided((b.shape[1] - h + 1, b.shape[2] - w + 1, b.shape[0], h, w),
-                                (sh, sw, sc, sh, sw))  # fmt: skip
+            view = b.as_strided(
+                (b.shape[1] - h + 1, b.shape[2] - w + 1, b.shape[0], h, w), (sh, sw, sc, sh, sw)
+            )
             out = view[rows.to(b.device), cols.to(b.device)]
         p = patches.get(n)
         if p is None:
@@ -223,7 +262,8 @@ class Plan:
             b0, b1 = max(c, pc), min(c + w, pc + pw)
             if a0 < a1 and b0 < b1:
                 out[i, :, a0 - r : a1 - r, b0 - c : b1 - c] = p.values[
-                    i, :, a0 - pr : a1 - pr, b0 - pc : b1 - pc]  # fmt: skip
+                    i, :, a0 - pr : a1 - pr, b0 - pc : b1 - pc
+                ]
         return out
 
     def _window(self, n: fx.Node, patches: dict) -> Patch:
@@ -234,14 +274,20 @@ class Plan:
         pad, d = _pair(m.padding), _pair(getattr(m, "dilation", 1))
         out_h, out_w = n.meta["tensor_meta"].shape[2:]
         ph, pw = p.size
-        lo_r = torch.clamp(torch.div(p.rows + pad[0] - (k[0] - 1) * d[0] + s[0] - 1, s[0],
-                                     rounding_mode="floor"), min=0)  # fmt: skip
-        hi_r = torch.clamp(torch.div(p.rows + ph - 1 + pad[0], s[0], rounding_mode="floor") + 1,
-                           max=out_h)  # fmt: skip
-        lo_c = torch.clamp(torch.div(p.cols + pad[1] - (k[1] - 1) * d[1] + s[1] - 1, s[1],
-                                     rounding_mode="floor"), min=0)  # fmt: skip
-        hi_c = torch.clamp(torch.div(p.cols + pw - 1 + pad[1], s[1], rounding_mode="floor") + 1,
-                           max=out_w)  # fmt: skip
+        lo_r = torch.clamp(
+            torch.div(p.rows + pad[0] - (k[0] - 1) * d[0] + s[0] - 1, s[0], rounding_mode="floor"),
+            min=0,
+        )
+        hi_r = torch.clamp(
+            torch.div(p.rows + ph - 1 + pad[0], s[0], rounding_mode="floor") + 1, max=out_h
+        )
+        lo_c = torch.clamp(
+            torch.div(p.cols + pad[1] - (k[1] - 1) * d[1] + s[1] - 1, s[1], rounding_mode="floor"),
+            min=0,
+        )
+        hi_c = torch.clamp(
+            torch.div(p.cols + pw - 1 + pad[1], s[1], rounding_mode="floor") + 1, max=out_w
+        )
         h, w = int((hi_r - lo_r).max()), int((hi_c - lo_c).max())
         rows = torch.clamp(lo_r, max=out_h - h)
         cols = torch.clamp(lo_c, max=out_w - w)
@@ -335,8 +381,9 @@ class Plan:
 
 
 # ------------------------------------------------------------------ occlusion driver
-def conv_savings(plan: Plan, box: tuple[int, int], image_hw: tuple[int, int]) -> tuple[
-        float, float]:  # fmt: skip
+def conv_savings(
+    plan: Plan, box: tuple[int, int], image_hw: tuple[int, int]
+) -> tuple[float, float]:
     """The convolutions' multiply-adds for one image, and their ratio to those of one
     window's patches (a window of ``box`` in the middle of the image): above 1 when
     incremental evaluation does less arithmetic."""
@@ -425,8 +472,9 @@ AUTO_MIN_MACS = 1e8
 AUTO_MIN_PIXELS = 32 * 32
 
 
-def incremental_plans(model: Any, xs: tuple, args: tuple, box: tuple[int, int],
-                      incremental: bool | str) -> tuple[list[Plan] | None, str | None]:  # fmt: skip
+def incremental_plans(
+    model: Any, xs: tuple, args: tuple, box: tuple[int, int], incremental: bool | str
+) -> tuple[list[Plan] | None, str | None]:
     """One :class:`Plan` per example when incremental evaluation applies, else None and the
     reason. ``box`` is a typical perturbation's spatial extent, for the "auto" estimate."""
     from ..errors import AttributionValueError
@@ -457,11 +505,15 @@ def incremental_plans(model: Any, xs: tuple, args: tuple, box: tuple[int, int],
     if reason is None and incremental == "auto":
         macs, saving = conv_savings(plans[0], box, tuple(xs[0].shape[-2:]))
         if macs < AUTO_MIN_MACS:
-            reason = (f"the model is small ({macs / 1e6:.1f}M multiply-adds per image, below "
-                      f"{AUTO_MIN_MACS / 1e6:.0f}M): batching beats skipping work")  # fmt: skip
+            reason = (
+                f"the model is small ({macs / 1e6:.1f}M multiply-adds per image, below "
+                f"{AUTO_MIN_MACS / 1e6:.0f}M): batching beats skipping work"
+            )
         elif saving < AUTO_MIN_SAVINGS:
-            reason = (f"it would skip too little: {saving:.2f}x fewer multiply-adds, below "
-                      f"{AUTO_MIN_SAVINGS}x")  # fmt: skip
+            reason = (
+                f"it would skip too little: {saving:.2f}x fewer multiply-adds, below "
+                f"{AUTO_MIN_SAVINGS}x"
+            )
     if reason is not None:
         if incremental is True:
             raise AttributionValueError(f"`incremental=True`, but {reason}")
@@ -476,8 +528,7 @@ def window_chunk(per_eval: Any, plan: Plan, max_memory: int | None = None) -> in
     small) within a budget: ``max_memory``, half the free memory of a GPU, 256 MB on a CPU."""
     if isinstance(per_eval, int) and not isinstance(per_eval, bool):
         return per_eval
-    full = [t for n, t in plan.base.items()
-            if plan.kind.get(n) == "full" and isinstance(t, Tensor)]  # fmt: skip
+    full = [t for n, t in plan.base.items() if plan.kind.get(n) == "full" and isinstance(t, Tensor)]
     per_window = 4 * max((t.numel() * t.element_size() for t in full), default=1)
     device = next(iter(full), torch.empty(0)).device
     if max_memory is None:

@@ -203,10 +203,17 @@ def ablate(
     if plans is None:
         chunk = resolve_chunk(per_eval, forward_func, inputs, args, n_perturbations, max_memory)
         return ablate_and_compare(
-            forward_func, inputs, target, args, n_perturbations, masks=masks,
+            forward_func,
+            inputs,
+            target,
+            args,
+            n_perturbations,
+            masks=masks,
             replacements=lambda sl: tuple(b.unsqueeze(0) for b in baselines),
-            chunk=chunk, show_progress=show_progress, desc=desc,
-        )  # fmt: skip
+            chunk=chunk,
+            show_progress=show_progress,
+            desc=desc,
+        )
     chunk = window_chunk(per_eval, plans[0], max_memory)
     out = []
     for i, plan in enumerate(progress(plans, show_progress, desc, len(plans))):
@@ -216,9 +223,15 @@ def ablate(
             return mk[:, 0 if mk.shape[1] == 1 else i]
 
         sums, counts = occlusion_drops(
-            forward_func, inputs[0][i : i + 1], baselines[0][i : i + 1], row_masks,
-            n_perturbations, target.row(i), chunk, plan,
-        )  # fmt: skip
+            forward_func,
+            inputs[0][i : i + 1],
+            baselines[0][i : i + 1],
+            row_masks,
+            n_perturbations,
+            target.row(i),
+            chunk,
+            plan,
+        )
         out.append(sums / counts.clamp(min=1))
     return (torch.stack(out).to(inputs[0].dtype),)
 

@@ -66,7 +66,10 @@ def fit_regressor(model: Any, design: Tensor, targets: Tensor, weights: Tensor) 
     coefs = []
     for i in range(targets.shape[1]):
         est = clone(model)
-        est.fit(z, targets[:, i].detach().cpu().double().numpy(),
-                sample_weight=weights[:, i].detach().cpu().double().numpy())  # fmt: skip
+        est.fit(
+            z,
+            targets[:, i].detach().cpu().double().numpy(),
+            sample_weight=weights[:, i].detach().cpu().double().numpy(),
+        )
         coefs.append(torch.as_tensor(est.coef_, dtype=targets.dtype).reshape(-1))
     return torch.stack(coefs).to(targets.device)

@@ -10,5 +10,15 @@ from .concept import Concept, ConceptInterpreter, concepts_to_str
 from .significance import Significance, significance
 from .tcav import TCAV
 
-__all__ = ["CAV", "Concept", "ConceptInterpreter", "TCAV", "Classifier", "DefaultClassifier",
-           "AV", "concepts_to_str", "significance", "Significance"]  # fmt: skip
+__all__ = [
+    "CAV",
+    "Concept",
+    "ConceptInterpreter",
+    "TCAV",
+    "Classifier",
+    "DefaultClassifier",
+    "AV",
+    "concepts_to_str",
+    "significance",
+    "Significance",
+]

@@ -35,8 +35,9 @@ def _objective(gram: Tensor, y: Tensor, a: Tensor, b: Tensor, alpha: float) -> T
     return loss + 0.5 * alpha * (a * (gram @ a.unsqueeze(-1)).squeeze(-1)).sum(-1)
 
 
-def newton_dual(gram: Tensor, y: Tensor, alpha: float, max_iter: int = 50,
-                tol: float = 1e-12) -> tuple[Tensor, Tensor]:  # fmt: skip
+def newton_dual(
+    gram: Tensor, y: Tensor, alpha: float, max_iter: int = 50, tol: float = 1e-12
+) -> tuple[Tensor, Tensor]:
     """Dual coefficients ``a`` ``(B, n)`` and biases ``b`` ``(B,)`` of ``B`` problems with
     centred Gram matrices ``gram`` ``(B, n, n)`` and labels ``y`` ``(B, n)`` in {0, 1}."""
     gram, y = gram.double(), y.double()
@@ -76,8 +77,9 @@ def centred(gram: Tensor) -> Tensor:
     return gram - rows - rows.transpose(-1, -2) + gram.mean((-1, -2), keepdim=True)
 
 
-def fit_sets(activations: Tensor, train: Tensor, targets: Tensor, alpha: float,
-             gram: Tensor | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
+def fit_sets(
+    activations: Tensor, train: Tensor, targets: Tensor, alpha: float, gram: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Logistic regressions of ``S`` sets of rows of ``activations`` ``(N, F)``.
 
     ``train`` ``(S, n)`` indexes each set's rows and ``targets`` ``(S, n, k)`` holds

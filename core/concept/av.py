@@ -32,8 +32,14 @@ class AV:
         """The stored batches matching a model (and optionally a concept, a layer, a batch
         id); each item is one stored batch of activations ``(rows, features)``."""
 
-        def __init__(self, path: str, model_id: str, identifier: str | None = None,
-                     layer: str | None = None, num_id: str | None = None) -> None:  # fmt: skip
+        def __init__(
+            self,
+            path: str,
+            model_id: str,
+            identifier: str | None = None,
+            layer: str | None = None,
+            num_id: str | None = None,
+        ) -> None:
             pattern = AV._file_path(path, model_id, identifier, layer, num_id)
             self.files = sorted(glob.glob(pattern), key=AV._sort_key)
 
@@ -48,10 +54,15 @@ class AV:
         return os.path.join(path, AV.AV_DIR_NAME, model_id)
 
     @staticmethod
-    def _file_path(path: str, model_id: str, identifier: str | None, layer: str | None,
-                   num_id: str | None) -> str:  # fmt: skip
-        return os.path.join(AV._model_dir(path, model_id), identifier or "*", layer or "*",
-                            f"{num_id}.pt" if num_id is not None else "*.pt")  # fmt: skip
+    def _file_path(
+        path: str, model_id: str, identifier: str | None, layer: str | None, num_id: str | None
+    ) -> str:
+        return os.path.join(
+            AV._model_dir(path, model_id),
+            identifier or "*",
+            layer or "*",
+            f"{num_id}.pt" if num_id is not None else "*.pt",
+        )
 
     @staticmethod
     def _sort_key(file: str) -> tuple:
@@ -59,14 +70,25 @@ class AV:
         return (os.path.dirname(file), int(stem) if stem.isdigit() else stem)
 
     @staticmethod
-    def exists(path: str, model_id: str, identifier: str | None = None,
-               layer: str | None = None, num_id: str | None = None) -> bool:  # fmt: skip
+    def exists(
+        path: str,
+        model_id: str,
+        identifier: str | None = None,
+        layer: str | None = None,
+        num_id: str | None = None,
+    ) -> bool:
         """Whether activations matching the given keys are stored."""
         return bool(glob.glob(AV._file_path(path, model_id, identifier, layer, num_id)))
 
     @staticmethod
-    def save(path: str, model_id: str, identifier: str, layers: str | list[str],
-             act_tensors: Tensor | list[Tensor], num_id: str) -> None:  # fmt: skip
+    def save(
+        path: str,
+        model_id: str,
+        identifier: str,
+        layers: str | list[str],
+        act_tensors: Tensor | list[Tensor],
+        num_id: str,
+    ) -> None:
         """Store one batch of activations per layer (``layers`` and ``act_tensors`` pair up)."""
         layers = [layers] if isinstance(layers, str) else list(layers)
         tensors = [act_tensors] if isinstance(act_tensors, Tensor) else list(act_tensors)
@@ -80,8 +102,13 @@ class AV:
             torch.save(t.detach().cpu(), file)
 
     @staticmethod
-    def load(path: str, model_id: str, identifier: str | None = None,
-             layer: str | None = None, num_id: str | None = None) -> Any:  # fmt: skip
+    def load(
+        path: str,
+        model_id: str,
+        identifier: str | None = None,
+        layer: str | None = None,
+        num_id: str | None = None,
+    ) -> Any:
         """An :class:`AV.AVDataset` of the matching stored batches, or ``None``."""
         if not AV.exists(path, model_id, identifier, layer, num_id):
             return None

@@ -29,9 +29,13 @@ class CAV:
     """
 
     def __init__(
-        self, concepts: list[Concept], layer: str, stats: dict[str, Any] | None = None,
-        save_path: str | None = "./cav/", model_id: str = "default_model_id",
-    ) -> None:  # fmt: skip
+        self,
+        concepts: list[Concept],
+        layer: str,
+        stats: dict[str, Any] | None = None,
+        save_path: str | None = "./cav/",
+        model_id: str = "default_model_id",
+    ) -> None:
         self.concepts = concepts
         self.layer = layer
         self.stats = stats
@@ -49,9 +53,15 @@ class CAV:
             return
         file = self.assemble_save_path(self.save_path, self.model_id, self.concepts, self.layer)
         os.makedirs(os.path.dirname(file), exist_ok=True)
-        torch.save({"concept_ids": [c.id for c in self.concepts],
-                    "concept_names": [c.name for c in self.concepts],
-                    "layer": self.layer, "stats": self.stats}, file)  # fmt: skip
+        torch.save(
+            {
+                "concept_ids": [c.id for c in self.concepts],
+                "concept_names": [c.name for c in self.concepts],
+                "layer": self.layer,
+                "stats": self.stats,
+            },
+            file,
+        )
 
     @staticmethod
     def create_cav_dir_if_missing(save_path: str, model_id: str) -> None:
@@ -59,8 +69,9 @@ class CAV:
         os.makedirs(os.path.join(save_path, model_id), exist_ok=True)
 
     @staticmethod
-    def load(cavs_path: str | None, model_id: str, concepts: list[Concept],
-             layer: str) -> CAV | None:  # fmt: skip
+    def load(
+        cavs_path: str | None, model_id: str, concepts: list[Concept], layer: str
+    ) -> CAV | None:
         """The stored CAV of ``concepts`` in ``layer``, or ``None`` (``weights_only`` load)."""
         path = cavs_path
         if path is None:

@@ -70,8 +70,9 @@ class DefaultClassifier(Classifier):
         self._weights: Tensor | None = None
         self._classes: list[int] = []
 
-    def train_and_eval(self, dataloader: Any, test_split_ratio: float = 0.33,
-                       **kwargs: Any) -> dict[str, Tensor]:  # fmt: skip
+    def train_and_eval(
+        self, dataloader: Any, test_split_ratio: float = 0.33, **kwargs: Any
+    ) -> dict[str, Tensor]:
         """Fit on the ``(inputs, labels)`` batches of ``dataloader``; the held-out accuracy."""
         pairs = list(dataloader)
         if not pairs:
@@ -82,15 +83,20 @@ class DefaultClassifier(Classifier):
 
     def fit(self, x: Tensor, y: Tensor, test_split_ratio: float = 0.33) -> dict[str, Tensor]:
         """:meth:`train_and_eval` on tensors: ``x`` ``(n, F)``, integer labels ``y`` ``(n,)``."""
-        (weights, classes, stats), = self.fit_sets(x, [torch.arange(len(y))], [y],
-                                                   test_split_ratio)  # fmt: skip
+        ((weights, classes, stats),) = self.fit_sets(
+            x, [torch.arange(len(y))], [y], test_split_ratio
+        )
         self._weights, self._classes = weights, classes
         return stats
 
     def fit_sets(
-        self, activations: Tensor, indices: list[Tensor], labels: list[Tensor],
-        test_split_ratio: float = 0.33, gram: Tensor | None = None,
-    ) -> list[tuple]:  # fmt: skip
+        self,
+        activations: Tensor,
+        indices: list[Tensor],
+        labels: list[Tensor],
+        test_split_ratio: float = 0.33,
+        gram: Tensor | None = None,
+    ) -> list[tuple]:
         """Train one classifier per set of rows of ``activations`` ``(N, F)``: set ``s``
         is the rows ``indices[s]`` labelled ``labels[s]``. Sets of the same size and
         number of classes are solved together (:mod:`._logistic`), each exactly as

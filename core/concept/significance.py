@@ -92,10 +92,16 @@ def rank_p_value(statistic: float, null: Tensor, alternative: str) -> float:
 
 
 def significance(
-    tcav: TCAV, inputs: Any, concept: Concept, random_concepts: list[Concept],
-    target: Any = None, additional_forward_args: Any = None, score: str = "sign_count",
-    alpha: float = 0.05, alternative: str = "two-sided",
-) -> dict[str, Significance]:  # fmt: skip
+    tcav: TCAV,
+    inputs: Any,
+    concept: Concept,
+    random_concepts: list[Concept],
+    target: Any = None,
+    additional_forward_args: Any = None,
+    score: str = "sign_count",
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+) -> dict[str, Significance]:
     """Test ``concept``'s TCAV score for ``target`` against random concepts, per layer.
 
     Parameters
@@ -146,8 +152,10 @@ def significance(
         )
     if any(r is concept for r in random_concepts):
         raise AttributionValueError("`concept` is also one of `random_concepts`")
-    for name, value, allowed in (("score", score, SCORES),
-                                 ("alternative", alternative, ALTERNATIVES)):  # fmt: skip
+    for name, value, allowed in (
+        ("score", score, SCORES),
+        ("alternative", alternative, ALTERNATIVES),
+    ):
         if value not in allowed:
             raise AttributionValueError(f"`{name}` must be one of {allowed}, got {value!r}")
     if not 0 < alpha < 1:
@@ -160,10 +168,12 @@ def significance(
     for layer in tcav.layers:
         first = {k: v[layer][score][0] for k, v in scores.items()}
         own = torch.stack([first[concepts_to_str(s)] for s in concept_sets])
-        null = torch.stack([
-            torch.stack([first[concepts_to_str([a, b])] for b in randoms if b is not a]).mean()
-            for a in randoms
-        ])  # fmt: skip
+        null = torch.stack(
+            [
+                torch.stack([first[concepts_to_str([a, b])] for b in randoms if b is not a]).mean()
+                for a in randoms
+            ]
+        )
         p = rank_p_value(float(own.mean()), null, alternative)
         out[layer] = Significance(layer, concept, own, null, p, bool(p <= alpha))
     return out

@@ -86,11 +86,16 @@ class TCAV(ConceptInterpreter):
     """
 
     def __init__(
-        self, model: nn.Module, layers: str | list[str], model_id: str = "default_model_id",
-        classifier: Classifier | None = None, layer_attr_method: Any = None,
-        attribute_to_layer_input: bool = False, save_path: str | None = "./cav/",
+        self,
+        model: nn.Module,
+        layers: str | list[str],
+        model_id: str = "default_model_id",
+        classifier: Classifier | None = None,
+        layer_attr_method: Any = None,
+        attribute_to_layer_input: bool = False,
+        save_path: str | None = "./cav/",
         **classifier_kwargs: Any,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise AttributionTypeError(
                 f"`model` must be a torch.nn.Module (layers are found by name), got "
@@ -136,8 +141,10 @@ class TCAV(ConceptInterpreter):
         layout = Layout()
         with preserved_state(self.model):
             for i, batch in enumerate(concept.data_iter):
-                xs, _ = as_tuple(batch[0] if isinstance(batch, list) and len(batch) == 1
-                                 else batch, "concept.data_iter")  # fmt: skip
+                xs, _ = as_tuple(
+                    batch[0] if isinstance(batch, list) and len(batch) == 1 else batch,
+                    "concept.data_iter",
+                )
                 size = auto_rows(self.model, xs, ())
                 chunks: list[list[Tensor]] = [[] for _ in layers]
                 for start in range(0, xs[0].shape[0], size):
@@ -230,8 +237,12 @@ class TCAV(ConceptInterpreter):
                 )
         return sets
 
-    def compute_cavs(self, experimental_sets: list[list[Concept]], force_train: bool = False,
-                     processes: int | None = None) -> dict[str, dict[str, CAV]]:  # fmt: skip
+    def compute_cavs(
+        self,
+        experimental_sets: list[list[Concept]],
+        force_train: bool = False,
+        processes: int | None = None,
+    ) -> dict[str, dict[str, CAV]]:
         """Train (or load) the CAVs of every experimental set in every layer.
 
         ``force_train`` recomputes the activations and retrains; ``processes`` is accepted
@@ -252,8 +263,13 @@ class TCAV(ConceptInterpreter):
             for concepts, (weights, classes, stats) in zip(
                 layer_sets, self._train(layer_sets, layer)
             ):
-                cav = CAV(concepts, layer, {"weights": weights, "classes": classes, **stats},
-                          self.save_path, self.model_id)  # fmt: skip
+                cav = CAV(
+                    concepts,
+                    layer,
+                    {"weights": weights, "classes": classes, **stats},
+                    self.save_path,
+                    self.model_id,
+                )
                 cav.save()
                 self.cavs[concepts_to_str(concepts)][layer] = cav
         return self.cavs
@@ -268,15 +284,19 @@ class TCAV(ConceptInterpreter):
                 rows[c.identifier] = torch.arange(start, start + len(a))
                 start += len(a)
             indices = [torch.cat([rows[c.identifier] for c in s]) for s in sets]
-            labels = [torch.cat([torch.full((len(rows[c.identifier]),), c.id) for c in s])
-                      for s in sets]  # fmt: skip
-            return self.classifier.fit_sets(torch.cat(acts), indices, labels,
-                                            **self.classifier_kwargs)  # fmt: skip
+            labels = [
+                torch.cat([torch.full((len(rows[c.identifier]),), c.id) for c in s]) for s in sets
+            ]
+            return self.classifier.fit_sets(
+                torch.cat(acts), indices, labels, **self.classifier_kwargs
+            )
         out = []
         for concepts in sets:
             acts = [self.activations(c, layer) for c in concepts]
-            labels = [torch.full((len(a),), c.id, dtype=torch.long, device=a.device)
-                      for a, c in zip(acts, concepts)]  # fmt: skip
+            labels = [
+                torch.full((len(a),), c.id, dtype=torch.long, device=a.device)
+                for a, c in zip(acts, concepts)
+            ]
             loader = DataLoader(list(zip(acts, labels)), batch_size=None)
             stats = self.classifier.train_and_eval(loader, **self.classifier_kwargs)
             weights = self.classifier.weights()
@@ -299,27 +319,40 @@ class TCAV(ConceptInterpreter):
         if self.layer_attr_method is None:
             xs, _ = as_tuple(inputs)
             grads, _, _ = layer_gradients(
-                self.model, [self._module(n) for n in self.layers], xs,
-                format_target(target, xs[0].shape[0]), format_additional_args(args),
+                self.model,
+                [self._module(n) for n in self.layers],
+                xs,
+                format_target(target, xs[0].shape[0]),
+                format_additional_args(args),
                 self.attribute_to_layer_input,
-            )  # fmt: skip
-            return {name: torch.cat([g.reshape(g.shape[0], -1) for g in grad], 1)
-                    for name, grad in zip(self.layers, grads)}  # fmt: skip
+            )
+            return {
+                name: torch.cat([g.reshape(g.shape[0], -1) for g in grad], 1)
+                for name, grad in zip(self.layers, grads)
+            }
         out = {}
         for name in self.layers:
             self.layer_attr_method.layer = self._module(name)
             attribs = self.layer_attr_method.attribute(
-                inputs, target=target, additional_forward_args=args,
-                attribute_to_layer_input=self.attribute_to_layer_input, **kwargs,
-            )  # fmt: skip
+                inputs,
+                target=target,
+                additional_forward_args=args,
+                attribute_to_layer_input=self.attribute_to_layer_input,
+                **kwargs,
+            )
             attribs = attribs if isinstance(attribs, (tuple, list)) else (attribs,)
             out[name] = torch.cat([a.reshape(a.shape[0], -1) for a in attribs], 1)
         return out
 
     def interpret(
-        self, inputs: Any, experimental_sets: list[list[Concept]], target: Any = None,
-        additional_forward_args: Any = None, processes: int | None = None, **kwargs: Any,
-    ) -> dict[str, dict[str, dict[str, Tensor]]]:  # fmt: skip
+        self,
+        inputs: Any,
+        experimental_sets: list[list[Concept]],
+        target: Any = None,
+        additional_forward_args: Any = None,
+        processes: int | None = None,
+        **kwargs: Any,
+    ) -> dict[str, dict[str, dict[str, Tensor]]]:
         """TCAV scores: ``scores[set key][layer] = {"sign_count": (concepts,),
         "magnitude": (concepts,)}``, in the order of each set's concepts (the set key is
         their ids joined by ``-``). ``kwargs`` go to ``layer_attr_method``."""

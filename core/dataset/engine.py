@@ -206,8 +206,16 @@ def attribute_dataset(
             labels = source.read(shard)[1] if "per_class_mean_abs" in reducers else None
             merge(shard.index, partial_sums(read_shard(folder / name, _shape(folder)), labels))
         elif engine == "local":
-            file, part = run_shard(method, device_of(method), source, shard, target,
-                                   attribute_kwargs, folder, shard_format)  # fmt: skip
+            file, part = run_shard(
+                method,
+                device_of(method),
+                source,
+                shard,
+                target,
+                attribute_kwargs,
+                folder,
+                shard_format,
+            )
             finished(shard.index, file, part)
             merge(shard.index, part)
         else:
@@ -218,10 +226,18 @@ def attribute_dataset(
         from .ray_engine import run_ray
 
         for index, file, part in run_ray(
-            method_factory, source, todo, target, attribute_kwargs, folder, shard_format,
-            concurrency=concurrency, num_gpus=num_gpus, num_cpus=num_cpus,
+            method_factory,
+            source,
+            todo,
+            target,
+            attribute_kwargs,
+            folder,
+            shard_format,
+            concurrency=concurrency,
+            num_gpus=num_gpus,
+            num_cpus=num_cpus,
             show_progress=show_progress,
-        ):  # fmt: skip
+        ):
             finished(index, file, part)
             merge(index, part)
     return DatasetResult(

@@ -63,9 +63,16 @@ class ShardWorker:
         for index, start, stop in zip(batch["index"], batch["start"], batch["stop"]):
             shard = Shard(int(index), int(start), int(stop))
             try:
-                file, part = run_shard(self.method, self.device, self.source, shard,
-                                       self.target, self.kwargs, self.folder,
-                                       self.shard_format)  # fmt: skip
+                file, part = run_shard(
+                    self.method,
+                    self.device,
+                    self.source,
+                    shard,
+                    self.target,
+                    self.kwargs,
+                    self.folder,
+                    self.shard_format,
+                )
                 results.append(pickle.dumps((shard.index, file, part)))
             except Exception as err:  # sent back whole, raised on the driver as it is
                 results.append(pickle.dumps((shard.index, None, _picklable(err))))

@@ -15,8 +15,18 @@ from .tracincp import TracInCP, TracInCPBase
 from .tracincp_fast import TracInCPFast, TracInCPFastRandProj, last_linear
 
 __all__ = [
-    "DataInfluence", "TracInCPBase", "TracInCP", "TracInCPFast", "TracInCPFastRandProj",
-    "KMostInfluentialResults", "NaiveInfluenceFunction", "ArnoldiInfluenceFunction",
-    "InfluenceFunctionBase", "SelfInfluence", "SimilarityInfluence", "cosine_similarity",
-    "euclidean_distance", "last_linear",
-]  # fmt: skip
+    "DataInfluence",
+    "TracInCPBase",
+    "TracInCP",
+    "TracInCPFast",
+    "TracInCPFastRandProj",
+    "KMostInfluentialResults",
+    "NaiveInfluenceFunction",
+    "ArnoldiInfluenceFunction",
+    "InfluenceFunctionBase",
+    "SelfInfluence",
+    "SimilarityInfluence",
+    "cosine_similarity",
+    "euclidean_distance",
+    "last_linear",
+]

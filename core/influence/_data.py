@@ -56,8 +56,9 @@ def checkpoint_paths(checkpoints: Any) -> list[str]:
     """The checkpoint files: a folder (its files, sorted), one file, or a list of them."""
     if isinstance(checkpoints, str):
         if os.path.isdir(checkpoints):
-            files = sorted(f for f in glob.glob(os.path.join(checkpoints, "*"))
-                           if os.path.isfile(f))  # fmt: skip
+            files = sorted(
+                f for f in glob.glob(os.path.join(checkpoints, "*")) if os.path.isfile(f)
+            )
             if not files:
                 raise AttributionValueError(
                     "Invalid checkpoints provided for TracIn class: the `checkpoints` folder "
@@ -98,8 +99,9 @@ def as_loader(data: Any, batch_size: int | None, name: str) -> Iterable:
     if isinstance(data, DataLoader):
         return data
     if isinstance(data, Dataset):
-        return DataLoader(data, batch_size=batch_size if batch_size is not None else 1,
-                          shuffle=False)  # fmt: skip
+        return DataLoader(
+            data, batch_size=batch_size if batch_size is not None else 1, shuffle=False
+        )
     if (
         isinstance(data, (tuple, list))
         and data
@@ -165,5 +167,14 @@ class TopK:
         return KMostInfluentialResults(self.indices, self.scores)
 
 
-__all__ = ["KMostInfluentialResults", "load_flexible_state_dict", "checkpoint_paths",
-           "restored", "as_loader", "split_batch", "batches", "TopK", "reduction_of"]  # fmt: skip
+__all__ = [
+    "KMostInfluentialResults",
+    "load_flexible_state_dict",
+    "checkpoint_paths",
+    "restored",
+    "as_loader",
+    "split_batch",
+    "batches",
+    "TopK",
+    "reduction_of",
+]

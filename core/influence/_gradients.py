@@ -30,8 +30,11 @@ def parameter_names(model: nn.Module, layers: list[str] | None) -> list[str]:
     modules = dict(model.named_modules())
     chosen = []
     for layer in layers:
-        key = layer if layer in modules else (layer[7:] if layer.startswith("module.") else
-                                              "module." + layer)  # fmt: skip
+        key = (
+            layer
+            if layer in modules
+            else (layer[7:] if layer.startswith("module.") else "module." + layer)
+        )
         if key not in modules:
             raise AttributionValueError(
                 f"`layers`: the model has no module {layer!r}; modules include "
@@ -84,6 +87,12 @@ class PerExampleGradients:
             with torch.enable_grad():
                 value = loss(leaves, tuple(x[i] for x in inputs), labels[i])
                 g = torch.autograd.grad(value, list(leaves.values()), allow_unused=True)
-            rows.append(torch.cat([(torch.zeros_like(t) if d is None else d).reshape(-1)
-                                   for t, d in zip(leaves.values(), g)]))  # fmt: skip
+            rows.append(
+                torch.cat(
+                    [
+                        (torch.zeros_like(t) if d is None else d).reshape(-1)
+                        for t, d in zip(leaves.values(), g)
+                    ]
+                )
+            )
         return torch.stack(rows)

@@ -44,12 +44,18 @@ class InfluenceFunctionBase(DataInfluence):
     examples' intermediate quantities (:meth:`compute_intermediate_quantities`)."""
 
     def __init__(
-        self, model: nn.Module, train_dataset: Any, checkpoint: str,
+        self,
+        model: nn.Module,
+        train_dataset: Any,
+        checkpoint: str,
         checkpoints_load_func: Callable = load_flexible_state_dict,
-        layers: list[str] | None = None, loss_fn: Callable | None = None,
-        batch_size: int | None = 1, hessian_dataset: Any = None,
-        test_loss_fn: Callable | None = None, show_progress: bool = False,
-    ) -> None:  # fmt: skip
+        layers: list[str] | None = None,
+        loss_fn: Callable | None = None,
+        batch_size: int | None = 1,
+        hessian_dataset: Any = None,
+        test_loss_fn: Callable | None = None,
+        show_progress: bool = False,
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise AttributionTypeError(
                 f"`model` must be a torch.nn.Module, got {type(model).__name__}"
@@ -64,9 +70,10 @@ class InfluenceFunctionBase(DataInfluence):
         self.train_dataset = train_dataset
         self.train_dataloader = as_loader(train_dataset, batch_size, "train_dataset")
         self.hessian_dataloader = (
-            self.train_dataloader if hessian_dataset is None
+            self.train_dataloader
+            if hessian_dataset is None
             else as_loader(hessian_dataset, batch_size, "hessian_dataset")
-        )  # fmt: skip
+        )
         self.show_progress = show_progress
         self.names = parameter_names(model, layers)
         with restored(model):
@@ -95,21 +102,35 @@ class InfluenceFunctionBase(DataInfluence):
         return grads.to(self.R.dtype) @ self.R.T
 
     def compute_intermediate_quantities(
-        self, inputs_dataset: Any, aggregate: bool = False, show_progress: bool = False,
-        return_on_cpu: bool = True, test: bool = False,
-    ) -> Tensor:  # fmt: skip
+        self,
+        inputs_dataset: Any,
+        aggregate: bool = False,
+        show_progress: bool = False,
+        return_on_cpu: bool = True,
+        test: bool = False,
+    ) -> Tensor:
         """Per example, ``Λ^{-1/2} V^T ∇ℓ``: influence is the dot product of two examples'
         vectors (``test`` uses ``test_loss_fn``; ``aggregate`` sums over the examples)."""
         grads = self._test_grads if test else self._train_grads
-        rows = [self._transform(grads(self.params, x, y)) for x, y in batches(
-            as_loader(inputs_dataset, self.batch_size, "inputs_dataset"), show_progress,
-            f"Using {self.get_name()} to compute intermediate quantities")]  # fmt: skip
+        rows = [
+            self._transform(grads(self.params, x, y))
+            for x, y in batches(
+                as_loader(inputs_dataset, self.batch_size, "inputs_dataset"),
+                show_progress,
+                f"Using {self.get_name()} to compute intermediate quantities",
+            )
+        ]
         out = torch.cat(rows)
         out = out.sum(0, keepdim=True) if aggregate else out
         return out.cpu() if return_on_cpu else out
 
-    def influence(self, inputs: Any, k: int | None = None, proponents: bool = True,
-                  show_progress: bool = False) -> Any:  # fmt: skip
+    def influence(
+        self,
+        inputs: Any,
+        k: int | None = None,
+        proponents: bool = True,
+        show_progress: bool = False,
+    ) -> Any:
         """Influence of every training example on each of ``inputs`` (``(inputs, train)``),
         or the ``k`` most influential training examples of each."""
         if inputs is None:
@@ -140,13 +161,15 @@ class InfluenceFunctionBase(DataInfluence):
     def self_influence(self, inputs_dataset: Any = None, show_progress: bool = False) -> Tensor:
         """``∇ℓ(z)^T H^{-1} ∇ℓ(z)`` for each example (the training data by default)."""
         data = self.train_dataloader if inputs_dataset is None else inputs_dataset
-        q = self.compute_intermediate_quantities(data, show_progress=show_progress,
-                                                 return_on_cpu=False)  # fmt: skip
+        q = self.compute_intermediate_quantities(
+            data, show_progress=show_progress, return_on_cpu=False
+        )
         return (q * q).sum(1)
 
 
-def summed_loss(model: nn.Module, loss_fn: Callable | None, params: dict[str, Tensor],
-                names: list[str]) -> Callable:  # fmt: skip
+def summed_loss(
+    model: nn.Module, loss_fn: Callable | None, params: dict[str, Tensor], names: list[str]
+) -> Callable:
     """The summed per-example loss of a batch as a function of the chosen parameters,
     flattened into one vector."""
     shapes = [params[n].shape for n in names]
@@ -197,19 +220,36 @@ class NaiveInfluenceFunction(InfluenceFunctionBase):
     """
 
     def __init__(
-        self, model: nn.Module, train_dataset: Any, checkpoint: str,
+        self,
+        model: nn.Module,
+        train_dataset: Any,
+        checkpoint: str,
         checkpoints_load_func: Callable = load_flexible_state_dict,
-        layers: list[str] | None = None, loss_fn: Callable | None = None,
-        batch_size: int | None = 1, hessian_dataset: Any = None,
-        test_loss_fn: Callable | None = None, sample_wise_grads_per_batch: bool = False,
-        projection_dim: int | None = 50, seed: int = 42, hessian_reg: float = 1e-6,
-        hessian_inverse_tol: float = 1e-5, projection_on_cpu: bool = True,
+        layers: list[str] | None = None,
+        loss_fn: Callable | None = None,
+        batch_size: int | None = 1,
+        hessian_dataset: Any = None,
+        test_loss_fn: Callable | None = None,
+        sample_wise_grads_per_batch: bool = False,
+        projection_dim: int | None = 50,
+        seed: int = 42,
+        hessian_reg: float = 1e-6,
+        hessian_inverse_tol: float = 1e-5,
+        projection_on_cpu: bool = True,
         show_progress: bool = False,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(
-            model, train_dataset, checkpoint, checkpoints_load_func, layers, loss_fn,
-            batch_size, hessian_dataset, test_loss_fn, show_progress,
-        )  # fmt: skip
+            model,
+            train_dataset,
+            checkpoint,
+            checkpoints_load_func,
+            layers,
+            loss_fn,
+            batch_size,
+            hessian_dataset,
+            test_loss_fn,
+            show_progress,
+        )
         self.projection_dim = check_projection_dim(projection_dim)
         self.hessian_reg = hessian_reg
         self.hessian_inverse_tol = hessian_inverse_tol
@@ -220,8 +260,11 @@ class NaiveInfluenceFunction(InfluenceFunctionBase):
         flat = torch.cat([self.params[n].reshape(-1) for n in self.names])
         total_loss = summed_loss(self.model, self.loss_fn, self.params, self.names)
         h = torch.zeros(len(flat), len(flat), dtype=flat.dtype, device=flat.device)
-        for x, y in batches(self.hessian_dataloader, show_progress,
-                            f"Using {self.get_name()} to compute the Hessian"):  # fmt: skip
+        for x, y in batches(
+            self.hessian_dataloader,
+            show_progress,
+            f"Using {self.get_name()} to compute the Hessian",
+        ):
             h = h + hessian(total_loss)(flat, x, y)
         h = (h + h.T) / 2
         return h + self.hessian_reg * torch.eye(len(flat), dtype=h.dtype, device=h.device)
@@ -253,20 +296,38 @@ class ArnoldiInfluenceFunction(InfluenceFunctionBase):
     """
 
     def __init__(
-        self, model: nn.Module, train_dataset: Any, checkpoint: str,
+        self,
+        model: nn.Module,
+        train_dataset: Any,
+        checkpoint: str,
         checkpoints_load_func: Callable = load_flexible_state_dict,
-        layers: list[str] | None = None, loss_fn: Callable | None = None,
-        batch_size: int | None = 1, hessian_dataset: Any = None,
-        test_loss_fn: Callable | None = None, sample_wise_grads_per_batch: bool = False,
-        projection_dim: int = 50, seed: int = 0, arnoldi_dim: int = 200,
-        arnoldi_tol: float = 1e-1, hessian_reg: float = 1e-3,
-        hessian_inverse_tol: float = 1e-4, projection_on_cpu: bool = True,
+        layers: list[str] | None = None,
+        loss_fn: Callable | None = None,
+        batch_size: int | None = 1,
+        hessian_dataset: Any = None,
+        test_loss_fn: Callable | None = None,
+        sample_wise_grads_per_batch: bool = False,
+        projection_dim: int = 50,
+        seed: int = 0,
+        arnoldi_dim: int = 200,
+        arnoldi_tol: float = 1e-1,
+        hessian_reg: float = 1e-3,
+        hessian_inverse_tol: float = 1e-4,
+        projection_on_cpu: bool = True,
         show_progress: bool = False,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(
-            model, train_dataset, checkpoint, checkpoints_load_func, layers, loss_fn,
-            batch_size, hessian_dataset, test_loss_fn, show_progress,
-        )  # fmt: skip
+            model,
+            train_dataset,
+            checkpoint,
+            checkpoints_load_func,
+            layers,
+            loss_fn,
+            batch_size,
+            hessian_dataset,
+            test_loss_fn,
+            show_progress,
+        )
         self.projection_dim = check_projection_dim(projection_dim)
         if isinstance(arnoldi_dim, bool) or not isinstance(arnoldi_dim, int) or arnoldi_dim < 1:
             raise AttributionValueError(

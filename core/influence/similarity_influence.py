@@ -65,10 +65,17 @@ class SimilarityInfluence(DataInfluence):
     """
 
     def __init__(
-        self, module: nn.Module, layers: str | list[str], influence_src_dataset: Dataset,
-        activation_dir: str, model_id: str = "", similarity_metric: Callable = cosine_similarity,
-        similarity_direction: str = "max", batch_size: int = 1, **kwargs: Any,
-    ) -> None:  # fmt: skip
+        self,
+        module: nn.Module,
+        layers: str | list[str],
+        influence_src_dataset: Dataset,
+        activation_dir: str,
+        model_id: str = "",
+        similarity_metric: Callable = cosine_similarity,
+        similarity_direction: str = "max",
+        batch_size: int = 1,
+        **kwargs: Any,
+    ) -> None:
         if not isinstance(module, nn.Module):
             raise AttributionTypeError(
                 f"`module` must be a torch.nn.Module, got {type(module).__name__}"
@@ -117,9 +124,13 @@ class SimilarityInfluence(DataInfluence):
         return self._source
 
     def influence(
-        self, inputs: Any, top_k: int = 1, additional_forward_args: Any = None,
-        load_src_from_disk: bool = True, **kwargs: Any,
-    ) -> dict[str, tuple[Tensor, Tensor]]:  # fmt: skip
+        self,
+        inputs: Any,
+        top_k: int = 1,
+        additional_forward_args: Any = None,
+        load_src_from_disk: bool = True,
+        **kwargs: Any,
+    ) -> dict[str, tuple[Tensor, Tensor]]:
         """Per layer, ``(indices, scores)`` ``(inputs, top_k)`` of the most similar source
         examples, most similar first."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:

@@ -43,11 +43,15 @@ class TracInCPBase(DataInfluence):
     influential examples."""
 
     def __init__(
-        self, model: nn.Module, train_dataset: Any, checkpoints: Any,
+        self,
+        model: nn.Module,
+        train_dataset: Any,
+        checkpoints: Any,
         checkpoints_load_func: Callable = load_flexible_state_dict,
-        loss_fn: Callable | None = None, batch_size: int | None = 1,
+        loss_fn: Callable | None = None,
+        batch_size: int | None = 1,
         test_loss_fn: Callable | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise AttributionTypeError(
                 f"`model` must be a torch.nn.Module, got {type(model).__name__}"
@@ -64,8 +68,14 @@ class TracInCPBase(DataInfluence):
         self.train_dataloader = as_loader(train_dataset, batch_size, "train_dataset")
 
     # each subclass: _influence, _get_k_most_influential, self_influence
-    def influence(self, inputs: Any, k: int | None = None, proponents: bool = True,
-                  show_progress: bool = False, **kwargs: Any) -> Any:  # fmt: skip
+    def influence(
+        self,
+        inputs: Any,
+        k: int | None = None,
+        proponents: bool = True,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         """Influence scores of every training example on each of ``inputs``
         ``(inputs, train)`` when ``k`` is None, else the ``k`` most influential training
         examples of each (proponents: the largest scores; opponents: the smallest).
@@ -80,8 +90,9 @@ class TracInCPBase(DataInfluence):
             return self._influence(inputs, show_progress=show_progress, **kwargs)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise AttributionValueError(f"`k` must be a positive int or None, got {k!r}")
-        return self._get_k_most_influential(inputs, k, proponents, show_progress=show_progress,
-                                            **kwargs)  # fmt: skip
+        return self._get_k_most_influential(
+            inputs, k, proponents, show_progress=show_progress, **kwargs
+        )
 
     @classmethod
     def get_name(cls) -> str:
@@ -143,28 +154,47 @@ class TracInCP(TracInCPBase):
     """
 
     def __init__(
-        self, model: nn.Module, train_dataset: Any, checkpoints: Any,
+        self,
+        model: nn.Module,
+        train_dataset: Any,
+        checkpoints: Any,
         checkpoints_load_func: Callable = load_flexible_state_dict,
-        layers: list[str] | None = None, loss_fn: Callable | None = None,
-        batch_size: int | None = 1, test_loss_fn: Callable | None = None,
+        layers: list[str] | None = None,
+        loss_fn: Callable | None = None,
+        batch_size: int | None = 1,
+        test_loss_fn: Callable | None = None,
         sample_wise_grads_per_batch: bool = False,
-    ) -> None:  # fmt: skip
-        super().__init__(model, train_dataset, checkpoints, checkpoints_load_func, loss_fn,
-                         batch_size, test_loss_fn)  # fmt: skip
+    ) -> None:
+        super().__init__(
+            model,
+            train_dataset,
+            checkpoints,
+            checkpoints_load_func,
+            loss_fn,
+            batch_size,
+            test_loss_fn,
+        )
         self.layers = layers
         self.sample_wise_grads_per_batch = sample_wise_grads_per_batch
         names = parameter_names(model, layers)
         self._train_grads = PerExampleGradients(model, loss_fn, names)
         self._test_grads = PerExampleGradients(model, self.test_loss_fn, names)
 
-    def _quantities(self, data: Any, grads: PerExampleGradients, ckpts: list,
-                    show: bool = False, desc: str = "inputs") -> Tensor:  # fmt: skip
+    def _quantities(
+        self,
+        data: Any,
+        grads: PerExampleGradients,
+        ckpts: list,
+        show: bool = False,
+        desc: str = "inputs",
+    ) -> Tensor:
         """``(examples, checkpoints * parameters)``: ``sqrt(η_c)`` times each checkpoint's
         gradient, side by side."""
         rows = []
         for inputs, labels in batches(as_loader(data, self.batch_size, "inputs"), show, desc):
-            rows.append(torch.cat([lr**0.5 * grads(params, inputs, labels)
-                                   for lr, params in ckpts], 1))  # fmt: skip
+            rows.append(
+                torch.cat([lr**0.5 * grads(params, inputs, labels) for lr, params in ckpts], 1)
+            )
         return torch.cat(rows)
 
     def compute_intermediate_quantities(self, inputs: Any, aggregate: bool = False) -> Tensor:
@@ -180,8 +210,9 @@ class TracInCP(TracInCPBase):
         ``test``, its self-influence)."""
         offset = 0
         for inputs, labels in batches(self.train_dataloader, show, desc):
-            quantities = torch.cat([lr**0.5 * self._train_grads(params, inputs, labels)
-                                    for lr, params in ckpts], 1)  # fmt: skip
+            quantities = torch.cat(
+                [lr**0.5 * self._train_grads(params, inputs, labels) for lr, params in ckpts], 1
+            )
             if test is None:
                 yield offset, (quantities * quantities).sum(1)
             else:
@@ -192,17 +223,23 @@ class TracInCP(TracInCPBase):
         test = self._quantities(inputs, self._test_grads, ckpts)
         return test.sum(0, keepdim=True) if aggregate else test
 
-    def _influence(self, inputs: Any, show_progress: bool = False,
-                   aggregate: bool = False) -> Tensor:  # fmt: skip
+    def _influence(
+        self, inputs: Any, show_progress: bool = False, aggregate: bool = False
+    ) -> Tensor:
         ckpts = self._checkpoint_params()
         test = self._test_quantities(inputs, ckpts, aggregate)
         desc = self._desc("compute influence for training batches")
         parts = [s for _, s in self._stream(test, ckpts, show_progress, desc)]
         return torch.cat(parts, 1)
 
-    def _get_k_most_influential(self, inputs: Any, k: int = 5, proponents: bool = True,
-                                show_progress: bool = False,
-                                aggregate: bool = False) -> KMostInfluentialResults:  # fmt: skip
+    def _get_k_most_influential(
+        self,
+        inputs: Any,
+        k: int = 5,
+        proponents: bool = True,
+        show_progress: bool = False,
+        aggregate: bool = False,
+    ) -> KMostInfluentialResults:
         ckpts = self._checkpoint_params()
         test = self._test_quantities(inputs, ckpts, aggregate)
         top = TopK(k, largest=proponents)
@@ -212,16 +249,23 @@ class TracInCP(TracInCPBase):
             top.add(scores, offset)
         return top.result()
 
-    def self_influence(self, inputs: Any = None, show_progress: bool = False,
-                       outer_loop_by_checkpoints: bool = False) -> Tensor:  # fmt: skip
+    def self_influence(
+        self,
+        inputs: Any = None,
+        show_progress: bool = False,
+        outer_loop_by_checkpoints: bool = False,
+    ) -> Tensor:
         """Self-influence of each example of ``inputs`` (the training data by default).
 
         By default the data is read once with every checkpoint in memory; with
         ``outer_loop_by_checkpoints`` one checkpoint at a time is loaded and the data read
         once per checkpoint (less memory for large models).
         """
-        data = self.train_dataloader if inputs is None else as_loader(inputs, self.batch_size,
-                                                                      "inputs")  # fmt: skip
+        data = (
+            self.train_dataloader
+            if inputs is None
+            else as_loader(inputs, self.batch_size, "inputs")
+        )
         desc = self._desc("compute self influence. ")
         if outer_loop_by_checkpoints:
             total = None

@@ -78,10 +78,15 @@ def output_gradient(loss_fn: Any, out: Tensor, labels: Tensor) -> Tensor | None:
     reduction = reduction_of(loss_fn)
     if reduction not in ("sum", "mean"):
         return None
-    if (type(loss_fn) is nn.CrossEntropyLoss and loss_fn.weight is None
-            and loss_fn.label_smoothing == 0 and out.dim() == 2 and labels.dim() == 1
-            and not labels.is_floating_point()
-            and bool((labels != loss_fn.ignore_index).all())):  # fmt: skip
+    if (
+        type(loss_fn) is nn.CrossEntropyLoss
+        and loss_fn.weight is None
+        and loss_fn.label_smoothing == 0
+        and out.dim() == 2
+        and labels.dim() == 1
+        and not labels.is_floating_point()
+        and bool((labels != loss_fn.ignore_index).all())
+    ):
         g = out.float().softmax(1).to(out.dtype)
         g[torch.arange(len(out), device=out.device), labels] -= 1
         return g / len(out) if reduction == "mean" else g
@@ -111,13 +116,26 @@ class TracInCPFast(TracInCPBase):
     """
 
     def __init__(
-        self, model: nn.Module, final_fc_layer: Any, train_dataset: Any, checkpoints: Any,
+        self,
+        model: nn.Module,
+        final_fc_layer: Any,
+        train_dataset: Any,
+        checkpoints: Any,
         checkpoints_load_func: Callable = load_flexible_state_dict,
-        loss_fn: Callable | None = None, batch_size: int | None = 1,
-        test_loss_fn: Callable | None = None, vectorize: bool = False,
-    ) -> None:  # fmt: skip
-        super().__init__(model, train_dataset, checkpoints, checkpoints_load_func, loss_fn,
-                         batch_size, test_loss_fn)  # fmt: skip
+        loss_fn: Callable | None = None,
+        batch_size: int | None = 1,
+        test_loss_fn: Callable | None = None,
+        vectorize: bool = False,
+    ) -> None:
+        super().__init__(
+            model,
+            train_dataset,
+            checkpoints,
+            checkpoints_load_func,
+            loss_fn,
+            batch_size,
+            test_loss_fn,
+        )
         self.final_fc_layer = _module(model, final_fc_layer)
         self._layout = Layout()
         #: memory for the training data's factors, kept between calls
@@ -133,8 +151,9 @@ class TracInCPFast(TracInCPBase):
                     f"{'no loss' if fn is None else 'reduction ' + repr(reduction_of(fn))}"
                 )
 
-    def _factors(self, inputs: tuple, labels: Tensor, loss_fn: Callable,
-                 state: dict[str, Tensor]) -> tuple[Tensor, Tensor]:  # fmt: skip
+    def _factors(
+        self, inputs: tuple, labels: Tensor, loss_fn: Callable, state: dict[str, Tensor]
+    ) -> tuple[Tensor, Tensor]:
         """Each example's loss gradient at the layer's output ``g`` and the layer's input
         ``a``, at the checkpoint's ``state``. When the layer is the model's output
         and the loss a plain cross-entropy or squared error, ``g`` has a closed form and
@@ -177,16 +196,24 @@ class TracInCPFast(TracInCPBase):
                 states.append((1.0 if lr is None else float(lr), state))
         return states
 
-    def _per_checkpoint(self, data: Any, loss_fn: Callable, show: bool = False,
-                        desc: str = "inputs") -> list[tuple[float, Tensor, Tensor]]:  # fmt: skip
+    def _per_checkpoint(
+        self, data: Any, loss_fn: Callable, show: bool = False, desc: str = "inputs"
+    ) -> list[tuple[float, Tensor, Tensor]]:
         """Per checkpoint: its learning rate and the ``g``, ``a`` of every example of ``data``."""
-        batches_ = [factors for _, factors in self._batch_factors(
-            show, desc, as_loader(data, self.batch_size, "inputs"), loss_fn)]  # fmt: skip
-        return [(per[0][0], torch.cat([g for _, g, _ in per]), torch.cat([a for _, _, a in per]))
-                for per in zip(*batches_)]  # fmt: skip
+        batches_ = [
+            factors
+            for _, factors in self._batch_factors(
+                show, desc, as_loader(data, self.batch_size, "inputs"), loss_fn
+            )
+        ]
+        return [
+            (per[0][0], torch.cat([g for _, g, _ in per]), torch.cat([a for _, _, a in per]))
+            for per in zip(*batches_)
+        ]
 
-    def _batch_factors(self, show: bool, desc: str, data: Any = None,
-                       loss_fn: Callable | None = None):  # fmt: skip
+    def _batch_factors(
+        self, show: bool, desc: str, data: Any = None, loss_fn: Callable | None = None
+    ):
         """Per batch of ``data`` (the training data by default): its size and, per
         checkpoint, ``(η, g, a)`` under ``loss_fn`` (the training loss by default). The
         training data's factors are kept after the first full pass when they fit in
@@ -199,10 +226,8 @@ class TracInCPFast(TracInCPBase):
         kept: list | None = [] if data is None else None
         size = 0
         states = self._checkpoint_states()
-        for inputs, labels in batches(self.train_dataloader if data is None else data,
-                                      show, desc):  # fmt: skip
-            factors = [(lr, *self._factors(inputs, labels, loss_fn, state))
-                       for lr, state in states]  # fmt: skip
+        for inputs, labels in batches(self.train_dataloader if data is None else data, show, desc):
+            factors = [(lr, *self._factors(inputs, labels, loss_fn, state)) for lr, state in states]
             item = (len(labels), factors)
             if kept is not None:
                 size += sum(g.nbytes + a.nbytes for _, g, a in factors)
@@ -246,22 +271,31 @@ class TracInCPFast(TracInCPBase):
             top.add(scores, offset)
         return top.result()
 
-    def self_influence(self, inputs: Any = None, show_progress: bool = False,
-                       outer_loop_by_checkpoints: bool = False) -> Tensor:  # fmt: skip
+    def self_influence(
+        self,
+        inputs: Any = None,
+        show_progress: bool = False,
+        outer_loop_by_checkpoints: bool = False,
+    ) -> Tensor:
         """Self-influence of each example of ``inputs`` (the training data by default):
         :math:`\\sum_c \\eta_c \\lVert g\rVert^2 \\lVert a\rVert^2`; with
         ``outer_loop_by_checkpoints`` one checkpoint at a time (the data read once per
         checkpoint)."""
-        data = self.train_dataloader if inputs is None else as_loader(inputs, self.batch_size,
-                                                                      "inputs")  # fmt: skip
+        data = (
+            self.train_dataloader
+            if inputs is None
+            else as_loader(inputs, self.batch_size, "inputs")
+        )
         desc = self._desc("compute self influence. ")
         if not outer_loop_by_checkpoints:
-            stream = self._stream(None, show_progress, desc + "Processing batch",
-                                  None if inputs is None else data)  # fmt: skip
+            stream = self._stream(
+                None, show_progress, desc + "Processing batch", None if inputs is None else data
+            )
             return torch.cat([s for _, s in stream])
         total = None
-        for lr, state in progress(self._checkpoint_states(), show_progress,
-                                  desc + "Processing checkpoint"):  # fmt: skip
+        for lr, state in progress(
+            self._checkpoint_states(), show_progress, desc + "Processing checkpoint"
+        ):
             part = []
             for x, y in batches(data, show_progress, desc + "Processing batch"):
                 g, a = self._factors(x, y, self.loss_fn, state)
@@ -294,16 +328,31 @@ class TracInCPFastRandProj(TracInCPFast):
     """
 
     def __init__(
-        self, model: nn.Module, final_fc_layer: Any, train_dataset: Any, checkpoints: Any,
+        self,
+        model: nn.Module,
+        final_fc_layer: Any,
+        train_dataset: Any,
+        checkpoints: Any,
         checkpoints_load_func: Callable = load_flexible_state_dict,
-        loss_fn: Callable | None = None, batch_size: int | None = 1,
-        test_loss_fn: Callable | None = None, vectorize: bool = False,
-        nearest_neighbors: Any = None, projection_dim: int | None = None, seed: int = 0,
-    ) -> None:  # fmt: skip
+        loss_fn: Callable | None = None,
+        batch_size: int | None = 1,
+        test_loss_fn: Callable | None = None,
+        vectorize: bool = False,
+        nearest_neighbors: Any = None,
+        projection_dim: int | None = None,
+        seed: int = 0,
+    ) -> None:
         super().__init__(
-            model, final_fc_layer, train_dataset, checkpoints, checkpoints_load_func,
-            loss_fn, batch_size, test_loss_fn, vectorize,
-        )  # fmt: skip
+            model,
+            final_fc_layer,
+            train_dataset,
+            checkpoints,
+            checkpoints_load_func,
+            loss_fn,
+            batch_size,
+            test_loss_fn,
+            vectorize,
+        )
         self.projection_dim = check_projection_dim(projection_dim)
         self.seed = seed
         self.nearest_neighbors = nearest_neighbors
@@ -325,8 +374,10 @@ class TracInCPFastRandProj(TracInCPFast):
                     # a factor that keeps its dimensions is not projected (no added noise)
                     if cols >= rows:
                         return None
-                    return torch.randn(rows, cols, generator=generator,
-                                       dtype=torch.float64) / cols**0.5  # fmt: skip
+                    return (
+                        torch.randn(rows, cols, generator=generator, dtype=torch.float64)
+                        / cols**0.5
+                    )
 
                 self._projections.append((gaussian(g.shape[1], dg), gaussian(a.shape[1], da)))
         parts = []
@@ -359,18 +410,28 @@ class TracInCPFastRandProj(TracInCPFast):
         query = self._project(self._per_checkpoint(inputs, self.test_loss_fn))
         if self.nearest_neighbors is not None:
             indices, scores = self.nearest_neighbors.get_nearest_neighbors(
-                query if proponents else -query, k)  # fmt: skip
+                query if proponents else -query, k
+            )
             return KMostInfluentialResults(indices, scores if proponents else -scores)
         scores = query @ train.T
         best, where = scores.topk(min(k, scores.shape[1]), dim=1, largest=proponents)
         return KMostInfluentialResults(where, best)
 
-    def influence(self, inputs: Any = None, k: int | None = 5, proponents: bool = True,
-                  show_progress: bool = False) -> Any:  # fmt: skip
+    def influence(
+        self,
+        inputs: Any = None,
+        k: int | None = 5,
+        proponents: bool = True,
+        show_progress: bool = False,
+    ) -> Any:
         """As :meth:`TracInCPBase.influence` (``k`` defaults to 5, as in Captum)."""
         return super().influence(inputs, k, proponents, show_progress)
 
-    def self_influence(self, inputs: Any = None, show_progress: bool = False,
-                       outer_loop_by_checkpoints: bool = False) -> Tensor:  # fmt: skip
+    def self_influence(
+        self,
+        inputs: Any = None,
+        show_progress: bool = False,
+        outer_loop_by_checkpoints: bool = False,
+    ) -> Tensor:
         """Exact self-influence (not projected), as :class:`TracInCPFast`."""
         return super().self_influence(inputs, show_progress, outer_loop_by_checkpoints)

@@ -61,9 +61,13 @@ class InternalInfluence(LayerAttribution, GradientAttribution):
 
         def grad_fn(points, m):
             grads, _, _ = layer_gradients(
-                self.forward_func, self.layers, points, tgt.expand(m),
-                expand_additional_args(args, n, m), attribute_to_layer_input,
-            )  # fmt: skip
+                self.forward_func,
+                self.layers,
+                points,
+                tgt.expand(m),
+                expand_additional_args(args, n, m),
+                attribute_to_layer_input,
+            )
             return flatten(grads)
 
         integral = integrate_gradients(grad_fn, bases, xs, alphas, weights, internal_batch_size)

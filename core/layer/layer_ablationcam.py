@@ -89,11 +89,27 @@ class LayerAblationCam(LayerAttribution, PerturbationAttribution):
         with torch.no_grad():
             score = run_forward(self.forward_func, xs, target_, args)
         if attribute_to_layer_input:  # the layer itself must run on the ablated input
-            drop = self._drops_through_layer(xs, a, channel_dim, target, additional_forward_args,
-                                             perturbations_per_eval, show_progress)  # fmt: skip
+            drop = self._drops_through_layer(
+                xs,
+                a,
+                channel_dim,
+                target,
+                additional_forward_args,
+                perturbations_per_eval,
+                show_progress,
+            )
         else:
-            lost = ablated_scores(self.forward_func, self.layers[0], xs, args, a, channel_dim,
-                                  target_, perturbations_per_eval, show_progress)  # fmt: skip
+            lost = ablated_scores(
+                self.forward_func,
+                self.layers[0],
+                xs,
+                args,
+                a,
+                channel_dim,
+                target_,
+                perturbations_per_eval,
+                show_progress,
+            )
             drop = score.reshape(n, 1) - lost.T  # (N, channels)
         score = score.reshape(n, 1).to(drop.dtype)
         weights = drop / torch.where(score != 0, score, torch.ones_like(score))
@@ -103,18 +119,24 @@ class LayerAblationCam(LayerAttribution, PerturbationAttribution):
         cam = F.relu(cam) if relu_attributions else cam
         return self._answer([(cam,)], [False])
 
-    def _drops_through_layer(self, xs, a, channel_dim, target, additional_forward_args,
-                             per_eval, show_progress) -> Tensor:  # fmt: skip
+    def _drops_through_layer(
+        self, xs, a, channel_dim, target, additional_forward_args, per_eval, show_progress
+    ) -> Tensor:
         """Score drops when the layer's *input* channels are ablated: the layer runs on each
         ablated input (:class:`LayerFeatureAblation` with one group per channel)."""
         shape = [1] * a.dim()
         shape[channel_dim] = a.shape[channel_dim]
         mask = torch.arange(a.shape[channel_dim], device=a.device).view(shape)
         drops = LayerFeatureAblation(self.forward_func, self.layer).attribute(
-            xs, layer_baselines=0.0, target=target, additional_forward_args=additional_forward_args,
-            layer_mask=mask, attribute_to_layer_input=True, perturbations_per_eval=per_eval,
+            xs,
+            layer_baselines=0.0,
+            target=target,
+            additional_forward_args=additional_forward_args,
+            layer_mask=mask,
+            attribute_to_layer_input=True,
+            perturbations_per_eval=per_eval,
             show_progress=show_progress,
-        )  # fmt: skip
+        )
         index = [slice(None)] + [0] * (a.dim() - 1)
         index[channel_dim] = slice(None)
         return drops[tuple(index)]
@@ -132,9 +154,17 @@ def _layer_returns(layer: nn.Module, value: Tensor) -> Iterator[None]:
         yield
 
 
-def ablated_scores(forward_func: Callable, layer: nn.Module, xs: tuple[Tensor, ...],
-                   args: tuple, acts: Tensor, channel_dim: int, target: Target,
-                   per_eval: int | str, show_progress: bool) -> Tensor:  # fmt: skip
+def ablated_scores(
+    forward_func: Callable,
+    layer: nn.Module,
+    xs: tuple[Tensor, ...],
+    args: tuple,
+    acts: Tensor,
+    channel_dim: int,
+    target: Target,
+    per_eval: int | str,
+    show_progress: bool,
+) -> Tensor:
     """The targeted score of every example with each channel of ``layer``'s output zeroed,
     shape ``(channels, N)``.
 

@@ -81,9 +81,13 @@ class LayerConductance(LayerAttribution, GradientAttribution):
         ):
             m = sl.stop - sl.start
             grads, values, _ = layer_gradients(
-                self.forward_func, self.layers, interpolate(bases, xs, alphas_t[sl]),
-                tgt.expand(m), expand_additional_args(args, n, m), attribute_to_layer_input,
-            )  # fmt: skip
+                self.forward_func,
+                self.layers,
+                interpolate(bases, xs, alphas_t[sl]),
+                tgt.expand(m),
+                expand_additional_args(args, n, m),
+                attribute_to_layer_input,
+            )
             forms = [t for _, t in values]
             g = [t.reshape((m, n) + t.shape[1:]) for t in flatten(grads)]
             a = [t.detach().reshape((m, n) + t.shape[1:]) for t in flatten([v for v, _ in values])]

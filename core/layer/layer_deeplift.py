@@ -33,9 +33,13 @@ def layer_deeplift(model, layers, xs, bases, target, args, eps, to_input):
     n = xs[0].shape[0]
     with preserved_state(model), FunctionRules(deeplift_rules(n, eps)):
         grads, values, out = layer_gradients(
-            model, layers, tuple(torch.cat([x, b]) for x, b in zip(xs, bases)),
-            format_target(target, n).expand(2), expand_additional_args(args, n, 2), to_input,
-        )  # fmt: skip
+            model,
+            layers,
+            tuple(torch.cat([x, b]) for x, b in zip(xs, bases)),
+            format_target(target, n).expand(2),
+            expand_additional_args(args, n, 2),
+            to_input,
+        )
     mults = [tuple(g[:n] for g in gs) for gs in grads]
     at_x = [tuple(v[:n].detach() for v in value) for value, _ in values]
     at_ref = [tuple(v[n:].detach() for v in value) for value, _ in values]
@@ -137,9 +141,15 @@ class LayerDeepLiftShap(LayerDeepLift):
         args = expand_additional_args(format_additional_args(additional_forward_args), n, b)
         refs = tuple(d.repeat_interleave(n, 0) for d in dist)
         mults, acts, forms, gap = layer_deeplift(
-            self.model, self.layers, repeat_batch(xs, b), refs, tgt, args, self.eps,
+            self.model,
+            self.layers,
+            repeat_batch(xs, b),
+            refs,
+            tgt,
+            args,
+            self.eps,
             attribute_to_layer_input,
-        )  # fmt: skip
+        )
         pairs = self._combine(mults, acts, custom_attribution_func)
         attrs = [tuple(a.reshape((b, n) + a.shape[1:]).mean(0) for a in value) for value in pairs]
         result = self._answer(attrs, forms)

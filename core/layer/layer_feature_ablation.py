@@ -54,13 +54,28 @@ class LayerFeatureAblation(LayerAttribution, PerturbationAttribution):
     ) -> Any:
         """Return the output drop of each neuron's group."""
         return self._ablate(
-            inputs, target, additional_forward_args, layer_mask, attribute_to_layer_input,
-            perturbations_per_eval, show_progress,
+            inputs,
+            target,
+            additional_forward_args,
+            layer_mask,
+            attribute_to_layer_input,
+            perturbations_per_eval,
+            show_progress,
             lambda acts: format_baselines(layer_baselines, acts, "layer_baselines"),
-        )  # fmt: skip
+        )
 
-    def _ablate(self, inputs, target, additional_forward_args, layer_mask, to_input, per_eval,
-                show_progress, replacement_rows, whole_batch=None):  # fmt: skip
+    def _ablate(
+        self,
+        inputs,
+        target,
+        additional_forward_args,
+        layer_mask,
+        to_input,
+        per_eval,
+        show_progress,
+        replacement_rows,
+        whole_batch=None,
+    ):
         """The shared loop: ``replacement_rows(acts)`` gives, per layer tensor, the values
         that replace an ablated group (one row to broadcast, or ``(m, n, ...)`` blocks via
         a callable on the chunk's slice). ``whole_batch(model, acts, groups, n_groups)``
@@ -86,13 +101,19 @@ class LayerFeatureAblation(LayerAttribution, PerturbationAttribution):
         chunk = resolve_chunk(per_eval, self.forward_func, xs, args, n_groups)
         try:
             attrs = ablate_and_compare(
-                with_layer, acts, format_target(target, n), (), n_groups,
+                with_layer,
+                acts,
+                format_target(target, n),
+                (),
+                n_groups,
                 masks=lambda sl: group_masks(groups, sl),
-                replacements=rows if callable(rows) else lambda sl: tuple(
-                    b.unsqueeze(0) for b in rows),
-                chunk=chunk, show_progress=show_progress,
+                replacements=rows
+                if callable(rows)
+                else lambda sl: tuple(b.unsqueeze(0) for b in rows),
+                chunk=chunk,
+                show_progress=show_progress,
                 desc=f"{self.get_name()} attribution",
-            )  # fmt: skip
+            )
         except AggregateOutput:
             if whole_batch is None or target is not None:
                 raise AttributionValueError(

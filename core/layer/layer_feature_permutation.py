@@ -67,6 +67,13 @@ class LayerFeaturePermutation(LayerFeatureAblation):
             return method._whole_batch(acts, (), groups, n_groups, gen, show_progress)
 
         return self._ablate(
-            inputs, target, additional_forward_args, layer_mask, attribute_to_layer_input,
-            perturbations_per_eval, show_progress, shuffled, whole_batch,
-        )  # fmt: skip
+            inputs,
+            target,
+            additional_forward_args,
+            layer_mask,
+            attribute_to_layer_input,
+            perturbations_per_eval,
+            show_progress,
+            shuffled,
+            whole_batch,
+        )

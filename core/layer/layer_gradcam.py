@@ -63,9 +63,13 @@ class LayerGradCam(LayerAttribution, GradientAttribution):
         """
         xs, _ = as_tuple(inputs)
         grads, values, _ = layer_gradients(
-            self.forward_func, self.layers, xs, format_target(target, xs[0].shape[0]),
-            format_additional_args(additional_forward_args), attribute_to_layer_input,
-        )  # fmt: skip
+            self.forward_func,
+            self.layers,
+            xs,
+            format_target(target, xs[0].shape[0]),
+            format_additional_args(additional_forward_args),
+            attribute_to_layer_input,
+        )
         per_layer = []
         for gs, (acts, _) in zip(grads, values):
             maps = []

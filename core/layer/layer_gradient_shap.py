@@ -76,9 +76,16 @@ class LayerGradientShap(LayerAttribution, GradientAttribution):
         sigmas = per_input(stdevs, len(xs), "stdevs")
         if not all(x.is_floating_point() for x in xs):
             return self._between_layer_values(
-                xs, baselines, n_samples, sigmas, target, additional_forward_args,
-                return_convergence_delta, attribute_to_layer_input, generator,
-            )  # fmt: skip
+                xs,
+                baselines,
+                n_samples,
+                sigmas,
+                target,
+                additional_forward_args,
+                return_convergence_delta,
+                attribute_to_layer_input,
+                generator,
+            )
         require_float(xs, type(self).__name__)
         dist = format_baseline_distribution(baselines, xs)
         n, m = xs[0].shape[0], n_samples
@@ -108,8 +115,18 @@ class LayerGradientShap(LayerAttribution, GradientAttribution):
         total = sum(g.reshape(g.shape[0], -1).sum(1) for gs in grads for g in gs)
         return result, (total.to(gap.dtype) - gap).reshape(m, n).t().reshape(-1)
 
-    def _between_layer_values(self, xs, baselines, m, sigmas, target, additional_forward_args,
-                              return_convergence_delta, to_input, generator):  # fmt: skip
+    def _between_layer_values(
+        self,
+        xs,
+        baselines,
+        m,
+        sigmas,
+        target,
+        additional_forward_args,
+        return_convergence_delta,
+        to_input,
+        generator,
+    ):
         """Integer inputs (token ids) cannot be interpolated: the points are drawn between
         the layer's values at the input and at a baseline row instead,
         :math:`a(x') + \\alpha (a(x) - a(x'))`, and the model runs on from the layer."""
@@ -130,22 +147,31 @@ class LayerGradientShap(LayerAttribution, GradientAttribution):
         gen = make_generator(generator)
         pick = randint(dist[0].shape[0], m, xs[0].device, gen)
         alpha = torch.rand(m, generator=gen).to(xs[0].device)
-        refs = tuple(d.to(x.device, x.dtype)[pick].repeat_interleave(n, 0)
-                     for d, x in zip(dist, xs))  # fmt: skip
+        refs = tuple(
+            d.to(x.device, x.dtype)[pick].repeat_interleave(n, 0) for d, x in zip(dist, xs)
+        )
         m_args = expand_additional_args(base_args, n, m)
         at_x = layer_values(self.forward_func, self.layers, xs, base_args, to_input)
         at_ref = layer_values(self.forward_func, self.layers, refs, m_args, to_input)
         rep = [tuple(a.repeat((m,) + (1,) * (a.dim() - 1)) for a in v) for v, _ in at_x]
         points = []
         for xv, (rv, _) in zip(rep, at_ref):
-            points.append(tuple(
-                r + alpha.repeat_interleave(n).view((-1,) + (1,) * (r.dim() - 1)).to(r.dtype)
-                * (a - r) for a, r in zip(xv, rv)))  # fmt: skip
-        grads = replaced_layer_gradients(self.forward_func, self.layers, xs, base_target,
-                                         base_args, to_input, points, m, {})  # fmt: skip
+            points.append(
+                tuple(
+                    r
+                    + alpha.repeat_interleave(n).view((-1,) + (1,) * (r.dim() - 1)).to(r.dtype)
+                    * (a - r)
+                    for a, r in zip(xv, rv)
+                )
+            )
+        grads = replaced_layer_gradients(
+            self.forward_func, self.layers, xs, base_target, base_args, to_input, points, m, {}
+        )
         if self._multiply_by_inputs:
-            grads = [tuple(g * (a - r) for g, a, r in zip(gs, xv, rv))
-                     for gs, xv, (rv, _) in zip(grads, rep, at_ref)]  # fmt: skip
+            grads = [
+                tuple(g * (a - r) for g, a, r in zip(gs, xv, rv))
+                for gs, xv, (rv, _) in zip(grads, rep, at_ref)
+            ]
         attrs = [tuple(g.reshape((m, n) + g.shape[1:]).mean(0) for g in gs) for gs in grads]
         result = self._answer(attrs, [t for _, t in at_x])
         if not return_convergence_delta:
@@ -154,6 +180,7 @@ class LayerGradientShap(LayerAttribution, GradientAttribution):
             x_rep = tuple(x.repeat((m,) + (1,) * (x.dim() - 1)) for x in xs)
             tgt = base_target.expand(m)
             gap = run_forward(self.forward_func, x_rep, tgt, m_args) - run_forward(
-                self.forward_func, refs, tgt, m_args)  # fmt: skip
+                self.forward_func, refs, tgt, m_args
+            )
         total = sum(g.reshape(g.shape[0], -1).sum(1) for gs in grads for g in gs)
         return result, (total.to(gap.dtype) - gap).reshape(m, n).t().reshape(-1)

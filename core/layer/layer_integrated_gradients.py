@@ -96,9 +96,11 @@ class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
 
         def grad_fn(points, m):
             values = split_like(points, starts)
-            return flatten(replaced_layer_gradients(
-                self.forward_func, self.layers, xs, tgt, args, to_input, values, m, state
-            ))  # fmt: skip
+            return flatten(
+                replaced_layer_gradients(
+                    self.forward_func, self.layers, xs, tgt, args, to_input, values, m, state
+                )
+            )
 
         end_flat, start_flat = flatten(unpack(ends)), flatten(starts)
         integral = integrate_gradients(

@@ -88,8 +88,9 @@ def generation_input(inp: InterpretableInput, tokenizer: Any) -> Tensor | Mappin
     return inp.to_model_input() if is_processed(inp) else prompt_ids(inp, tokenizer)
 
 
-def prompt_ids(inp: InterpretableInput, tokenizer: Any, row: Tensor | None = None,
-               empty: int | None = None) -> Tensor:  # fmt: skip
+def prompt_ids(
+    inp: InterpretableInput, tokenizer: Any, row: Tensor | None = None, empty: int | None = None
+) -> Tensor:
     """The model's token ids ``(L,)`` for the input (perturbed by ``row``).
 
     A perturbation that leaves no token at all (every word removed, with a tokenizer that
@@ -166,8 +167,9 @@ def _len(tokenizer: Any) -> int:
         return 0
 
 
-def generate_ids(model: Any, ids: Tensor | Mapping, gen_args: dict | None,
-                 tokenizer: Any) -> Tensor:  # fmt: skip
+def generate_ids(
+    model: Any, ids: Tensor | Mapping, gen_args: dict | None, tokenizer: Any
+) -> Tensor:
     """Continue the prompt (token ids, or a processor's output) with ``model.generate``
     (greedy by default); the new tokens."""
     if not hasattr(model, "generate"):

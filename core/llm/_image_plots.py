@@ -36,8 +36,13 @@ def border(mask: np.ndarray, width: int) -> np.ndarray:
     inner = mask.copy()
     for _ in range(width):
         padded = np.pad(inner, 1, constant_values=False)
-        inner = (padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1]
-                 & padded[1:-1, :-2] & padded[1:-1, 2:])  # fmt: skip
+        inner = (
+            padded[1:-1, 1:-1]
+            & padded[:-2, 1:-1]
+            & padded[2:, 1:-1]
+            & padded[1:-1, :-2]
+            & padded[1:-1, 2:]
+        )
     return mask & ~inner
 
 
@@ -51,8 +56,16 @@ def _draw_border(ax: Any, mask: np.ndarray, width: int, colour: Any) -> None:
 def _draw_label(ax: Any, mask: np.ndarray, label: str) -> None:
     rows, cols = np.nonzero(mask)
     if rows.size:
-        ax.text(cols.mean(), rows.mean(), label, ha="center", va="center", fontsize=9,
-                color="white", bbox={"facecolor": "black", "alpha": 0.6, "pad": 1.5})  # fmt: skip
+        ax.text(
+            cols.mean(),
+            rows.mean(),
+            label,
+            ha="center",
+            va="center",
+            fontsize=9,
+            color="white",
+            bbox={"facecolor": "black", "alpha": 0.6, "pad": 1.5},
+        )
 
 
 def mask_overlay(inp: Any, show: bool, border_width: int, show_legends: bool) -> Any:
@@ -75,8 +88,7 @@ def mask_overlay(inp: Any, show: bool, border_width: int, show_legends: bool) ->
     return _finish(fig, ax, show)
 
 
-def image_heatmap(inp: Any, attr: Any, show: bool, border_width: int,
-                  show_legends: bool) -> Any:  # fmt: skip
+def image_heatmap(inp: Any, attr: Any, show: bool, border_width: int, show_legends: bool) -> Any:
     """The image in grey under each pixel's attribution (``attr``: one value a feature)."""
     fig = _figure(show)
     ax = fig.add_subplot()

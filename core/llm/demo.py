@@ -21,8 +21,9 @@ class WordTokenizer:
     ``encode`` prepends ``bos`` when given (as sub-word tokenizers add special tokens).
     """
 
-    def __init__(self, vocab: Sequence[str], bos: str | None = None, unk: str = "<unk>",
-                 pad: str = "<pad>") -> None:  # fmt: skip
+    def __init__(
+        self, vocab: Sequence[str], bos: str | None = None, unk: str = "<unk>", pad: str = "<pad>"
+    ) -> None:
         words = list(dict.fromkeys([pad, unk] + ([bos] if bos else []) + list(vocab)))
         self.vocab = words
         self.ids = {w: i for i, w in enumerate(words)}
@@ -44,8 +45,9 @@ class WordTokenizer:
             return self.vocab[ids]
         return [self.vocab[int(i)] for i in ids]
 
-    def encode(self, text: str, add_special_tokens: bool = True,
-               return_tensors: str | None = None) -> Any:  # fmt: skip
+    def encode(
+        self, text: str, add_special_tokens: bool = True, return_tensors: str | None = None
+    ) -> Any:
         ids = self.convert_tokens_to_ids(text.split())
         if add_special_tokens and self.bos:
             ids = [self.ids[self.bos]] + ids

@@ -55,8 +55,9 @@ class LLMGradientAttribution(C.GenerationAttribution):
 
     SUPPORTED_INPUTS = (TextTokenInput,)
 
-    def __init__(self, attr_method: Attribution, tokenizer: Any,
-                 attr_target: str = "log_prob") -> None:  # fmt: skip
+    def __init__(
+        self, attr_method: Attribution, tokenizer: Any, attr_target: str = "log_prob"
+    ) -> None:
         super().__init__(attr_method, tokenizer, attr_target)
 
     def check_method(self, attr_method: Any) -> None:
@@ -96,9 +97,11 @@ class LLMGradientAttribution(C.GenerationAttribution):
         skip = C.skip_ids(self.tokenizer, skip_tokens)
         prompt = inp.to_model_input().reshape(-1).long()
         target_ids = C.target_ids(
-            target, self.tokenizer, skip,
+            target,
+            self.tokenizer,
+            skip,
             lambda: C.generate_ids(self.model, prompt, gen_args, self.tokenizer),
-        )  # fmt: skip
+        )
         n_prompt, n_target = prompt.numel(), target_ids.numel()
         baselines = kwargs.pop("baselines", None)
         takes_baselines = "baselines" in _parameters(self.attr_method)
@@ -118,23 +121,27 @@ class LLMGradientAttribution(C.GenerationAttribution):
             tokens = target_ids[list(block)]
             extra = {}
             if takes_baselines:
-                extra["baselines"] = self._baselines(baselines, prompt, target_ids, width,
-                                                     len(seqs), inp.itp_mask)  # fmt: skip
+                extra["baselines"] = self._baselines(
+                    baselines, prompt, target_ids, width, len(seqs), inp.itp_mask
+                )
             attr = method.attribute(
                 ids.to(device),
                 additional_forward_args=(positions.to(device), tokens.to(device)),
-                **extra, **kwargs,
-            )  # fmt: skip
+                **extra,
+                **kwargs,
+            )
             attr = attr[0] if isinstance(attr, (tuple, list)) else attr
             rows_attr.append(attr.reshape(attr.shape[0], width, -1).sum(-1)[:, :n_prompt])
         token_attr = torch.cat(rows_attr).detach()
         if inp.itp_mask is not None:
             token_attr = token_attr[:, inp.itp_mask.to(token_attr.device)]
         with torch.no_grad():
-            full, _ = pad_right([torch.cat([prompt, target_ids[:t]]) for t in range(n_target)],
-                                pad)  # fmt: skip
-            lp = self._value(full.to(device), torch.arange(n_target, device=device) + n_prompt - 1,
-                             target_ids.to(device))  # fmt: skip
+            full, _ = pad_right([torch.cat([prompt, target_ids[:t]]) for t in range(n_target)], pad)
+            lp = self._value(
+                full.to(device),
+                torch.arange(n_target, device=device) + n_prompt - 1,
+                target_ids.to(device),
+            )
         probs = lp.exp() if self.attr_target == "log_prob" else lp
         return LLMAttributionResult(
             input_tokens=inp.values,
@@ -146,8 +153,15 @@ class LLMGradientAttribution(C.GenerationAttribution):
             **self.provenance(),
         )
 
-    def _baselines(self, given: Any, prompt: Tensor, target: Tensor, width: int, rows: int,
-                   itp_mask: Tensor | None) -> Any:  # fmt: skip
+    def _baselines(
+        self,
+        given: Any,
+        prompt: Tensor,
+        target: Tensor,
+        width: int,
+        rows: int,
+        itp_mask: Tensor | None,
+    ) -> Any:
         """Token-id baselines of the padded rows: the prompt's baseline (the user's, or token
         0), then the target tokens themselves, so only the prompt moves."""
         tail = target[: width - prompt.numel()]

@@ -135,8 +135,9 @@ class ImageMaskInput(InterpretableInput):
             self.mask_list = []
             ids = torch.unique(self.mask).tolist()
             self._bool_masks = [(self.mask == i).numpy() for i in ids]
-        self.mask_id_to_idx = {(int(i) if float(i).is_integer() else i): j
-                               for j, i in enumerate(ids)}  # fmt: skip
+        self.mask_id_to_idx = {
+            (int(i) if float(i).is_integer() else i): j for j, i in enumerate(ids)
+        }
         self.n_itp_features = len(ids)
         self.values = [f"image_feature_{i}" for i in self.mask_id_to_idx]
         self.original_model_inputs = processor_fn(image)
@@ -182,8 +183,9 @@ class ImageMaskInput(InterpretableInput):
         masks = torch.stack(self.get_mask_list()).to(itp_attr.device, itp_attr.dtype)
         return torch.tensordot(itp_attr, masks, dims=([-1], [0]))
 
-    def plot_mask_overlay(self, show: bool = False, border_width: int = 0,
-                          show_legends: bool = True) -> tuple[Any, Any] | None:  # fmt: skip
+    def plot_mask_overlay(
+        self, show: bool = False, border_width: int = 0, show_legends: bool = True
+    ) -> tuple[Any, Any] | None:
         """The image with each segment in a colour of its own (its border ``border_width``
         pixels wide, its id at its centroid); returns ``(figure, axes)`` unless ``show``."""
         from . import _image_plots

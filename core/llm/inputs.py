@@ -171,8 +171,11 @@ class TextTemplateInput(InterpretableInput):
             v if present[m] else b for v, b, m in zip(self.raw_values, base, self.formatted_mask)
         ]
         if callable(self.template):
-            return self.template(**dict(zip(self.keys, chosen))) if self.keys else self.template(
-                *chosen)  # fmt: skip
+            return (
+                self.template(**dict(zip(self.keys, chosen)))
+                if self.keys
+                else self.template(*chosen)
+            )
         if self.keys is not None:
             return self.template.format(**dict(zip(self.keys, chosen)))
         return self.template.format(*chosen)
@@ -255,8 +258,9 @@ class TextTokenInput(InterpretableInput):
         if perturbed_tensor is None:
             return self.inp_tensor
         present = torch.tensor(_row(perturbed_tensor, self.n_itp_features))
-        itp = torch.where(present, self.itp_tensor, torch.full_like(self.itp_tensor,
-                                                                     self.baselines))  # fmt: skip
+        itp = torch.where(
+            present, self.itp_tensor, torch.full_like(self.itp_tensor, self.baselines)
+        )
         if self.itp_mask is None:
             return itp.unsqueeze(0)
         out = self.inp_tensor[0].clone()

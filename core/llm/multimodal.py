@@ -47,13 +47,16 @@ def with_target(inputs: Mapping, target: Tensor, device: torch.device) -> dict[s
     for key, value in out.items():
         if key == "input_ids":
             out[key] = torch.cat([ids, t.to(ids.dtype)], 1)
-        elif (isinstance(value, Tensor) and value.dim() == 2 and value.shape == ids.shape
-              and not value.is_floating_point()):  # fmt: skip
+        elif (
+            isinstance(value, Tensor)
+            and value.dim() == 2
+            and value.shape == ids.shape
+            and not value.is_floating_point()
+        ):
             fill = 1 if key == "attention_mask" else 0
             out[key] = torch.cat([value, torch.full_like(t, fill, dtype=value.dtype)], 1)
     if "attention_mask" not in out:
-        out["attention_mask"] = torch.ones(1, length + t.shape[1], dtype=torch.long,
-                                           device=device)  # fmt: skip
+        out["attention_mask"] = torch.ones(1, length + t.shape[1], dtype=torch.long, device=device)
     return out
 
 
@@ -118,8 +121,10 @@ _MODES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def _signature(inputs: Mapping, target: Tensor) -> tuple:
     """The layout of a model's inputs: keys, shapes and dtypes, and the target's length."""
-    parts = [(k, tuple(v.shape), str(v.dtype)) if isinstance(v, Tensor) else (k, repr(v))
-             for k, v in as_dict(inputs).items()]  # fmt: skip
+    parts = [
+        (k, tuple(v.shape), str(v.dtype)) if isinstance(v, Tensor) else (k, repr(v))
+        for k, v in as_dict(inputs).items()
+    ]
     return (*parts, target.numel())
 
 
@@ -161,8 +166,15 @@ class MultimodalScorer:
     ``probe``, the image painted out).
     """
 
-    def __init__(self, model: Callable, original: Mapping, probe: Mapping, target: Tensor,
-                 rows: int | None = None, vocab: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: Callable,
+        original: Mapping,
+        probe: Mapping,
+        target: Tensor,
+        rows: int | None = None,
+        vocab: int = 0,
+    ) -> None:
         self.model, self.target = model, target
         self.device = model_device(model)
         self.mode = find_mode(model, original, probe, target)

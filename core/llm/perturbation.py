@@ -55,8 +55,12 @@ class _Scores:
     scored once. ``__call__`` maps ``(m, F)`` feature rows to ``(m, 1 + T)``: the total
     (column 0) and each token."""
 
-    def __init__(self, score_rows: Callable[[list[Tensor]], Tensor], attr_target: str,
-                 show: Callable[[Tensor, Tensor], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        score_rows: Callable[[list[Tensor]], Tensor],
+        attr_target: str,
+        show: Callable[[Tensor, Tensor], None] | None = None,
+    ) -> None:
         self.score_rows = score_rows
         self.attr_target = attr_target
         self.cache: dict[tuple, Tensor] = {}
@@ -113,16 +117,19 @@ class LLMAttribution(C.GenerationAttribution):
     SUPPORTED_PER_TOKEN_ATTR_METHODS = _Classes(lambda s: _wraps(s) and s.per_output_token)
     SUPPORTED_INPUTS: tuple[type, ...] = (TextTemplateInput, TextTokenInput, ImageMaskInput)
 
-    def __init__(self, attr_method: Attribution, tokenizer: Any,
-                 attr_target: str = "log_prob") -> None:  # fmt: skip
+    def __init__(
+        self, attr_method: Attribution, tokenizer: Any, attr_target: str = "log_prob"
+    ) -> None:
         super().__init__(attr_method, tokenizer, attr_target)
 
     def check_method(self, attr_method: Any) -> None:
         if not (isinstance(attr_method, Attribution) and _wraps(spec_of(type(attr_method)))):
             supported = ", ".join(c.__name__ for c in self.SUPPORTED_METHODS)
-            hint = (" (gradient methods: LLMGradientAttribution)"
-                    if not isinstance(attr_method, Attribution) or hasattr(attr_method, "layer")
-                    else "")  # fmt: skip
+            hint = (
+                " (gradient methods: LLMGradientAttribution)"
+                if not isinstance(attr_method, Attribution) or hasattr(attr_method, "layer")
+                else ""
+            )
             raise AttributionTypeError(
                 f"`attr_method` must be one of {supported}, got {type(attr_method).__name__}{hint}"
             )
@@ -154,22 +161,27 @@ class LLMAttribution(C.GenerationAttribution):
 
         return score_rows
 
-    def _multimodal_scorer(self, inp: InterpretableInput, target: Tensor,
-                           rows: int | None) -> Callable:  # fmt: skip
+    def _multimodal_scorer(
+        self, inp: InterpretableInput, target: Tensor, rows: int | None
+    ) -> Callable:
         blank = inp.to_model_input(torch.zeros(1, inp.n_itp_features))
         vocab = max(int(getattr(self.tokenizer, "vocab_size", 0) or 0), C._len(self.tokenizer))
         scorer = MultimodalScorer(self.model, inp.to_model_input(), blank, target, rows, vocab)
         self.scoring = scorer.mode
         return lambda feature_rows: scorer([inp.to_model_input(r[None]) for r in feature_rows])
 
-    def _target(self, inp: InterpretableInput, target: Any, skip_tokens: Any,
-                gen_args: dict | None) -> Tensor:  # fmt: skip
+    def _target(
+        self, inp: InterpretableInput, target: Any, skip_tokens: Any, gen_args: dict | None
+    ) -> Tensor:
         skip = C.skip_ids(self.tokenizer, skip_tokens)
         return C.target_ids(
-            target, self.tokenizer, skip,
-            lambda: C.generate_ids(self.model, C.generation_input(inp, self.tokenizer), gen_args,
-                                   self.tokenizer),
-        )  # fmt: skip
+            target,
+            self.tokenizer,
+            skip,
+            lambda: C.generate_ids(
+                self.model, C.generation_input(inp, self.tokenizer), gen_args, self.tokenizer
+            ),
+        )
 
     # --------------------------------------------------------------- attribute
     def attribute(
@@ -247,16 +259,24 @@ class LLMAttribution(C.GenerationAttribution):
             **self.provenance(),
         )
 
-    def _scores(self, inp: InterpretableInput, target_ids: Tensor, kwargs: dict,
-                inspect_forward: Callable | None) -> _Scores:  # fmt: skip
+    def _scores(
+        self,
+        inp: InterpretableInput,
+        target_ids: Tensor,
+        kwargs: dict,
+        inspect_forward: Callable | None,
+    ) -> _Scores:
         per_eval = kwargs.get("perturbations_per_eval")
         rows = per_eval if isinstance(per_eval, int) and not isinstance(per_eval, bool) else None
         show = None
         if inspect_forward is not None:
 
             def show(row: Tensor, lp: Tensor) -> None:
-                inspect_forward(C.prompt_text(inp, self.tokenizer, row[None]),
-                                self.tokenizer.decode(target_ids), lp.tolist())  # fmt: skip
+                inspect_forward(
+                    C.prompt_text(inp, self.tokenizer, row[None]),
+                    self.tokenizer.decode(target_ids),
+                    lp.tolist(),
+                )
 
         return _Scores(self._scorer(inp, target_ids, rows), self.attr_target, show)
 

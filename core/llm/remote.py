@@ -28,8 +28,9 @@ class RemoteLLMProvider(ABC):
         """The model's continuation of ``prompt``."""
 
     @abstractmethod
-    def get_logprobs(self, input_prompt: str, target_str: str,
-                     tokenizer: Any = None) -> list[float]:  # fmt: skip
+    def get_logprobs(
+        self, input_prompt: str, target_str: str, tokenizer: Any = None
+    ) -> list[float]:
         """``log p`` of each token of ``target_str`` after ``input_prompt``."""
 
 
@@ -45,8 +46,7 @@ class VLLMProvider(RemoteLLMProvider):
     api_key : str, default "EMPTY"
     """
 
-    def __init__(self, api_url: str, model_name: str | None = None,
-                 api_key: str = "EMPTY") -> None:  # fmt: skip
+    def __init__(self, api_url: str, model_name: str | None = None, api_key: str = "EMPTY") -> None:
         if not isinstance(api_url, str) or not api_url.strip():
             raise AttributionValueError("API URL is required: `api_url` is empty")
         self.api_url = api_url
@@ -82,8 +82,9 @@ class VLLMProvider(RemoteLLMProvider):
             raise KeyError("API response missing expected 'choices' data")
         return response.choices[0].text
 
-    def get_logprobs(self, input_prompt: str, target_str: str,
-                     tokenizer: Any = None) -> list[float]:  # fmt: skip
+    def get_logprobs(
+        self, input_prompt: str, target_str: str, tokenizer: Any = None
+    ) -> list[float]:
         """Each target token's log-probability, read from the server's prompt log-probs of
         ``input_prompt + target_str``."""
         if tokenizer is None:
@@ -93,9 +94,12 @@ class VLLMProvider(RemoteLLMProvider):
         n = len(tokenizer.encode(target_str, add_special_tokens=False))
         try:
             response = self.client.completions.create(
-                model=self.model_name, prompt=input_prompt + target_str, temperature=0.0,
-                max_tokens=1, extra_body={"prompt_logprobs": 0},
-            )  # fmt: skip
+                model=self.model_name,
+                prompt=input_prompt + target_str,
+                temperature=0.0,
+                max_tokens=1,
+                extra_body={"prompt_logprobs": 0},
+            )
         except ConnectionError as err:
             raise ConnectionError(
                 f"Failed to connect to vLLM API when getting logprobs: {err}"
@@ -143,8 +147,13 @@ class RemoteLLMAttribution(LLMAttribution):
 
     placeholder_model = _PlaceholderModel()
 
-    def __init__(self, attr_method: Attribution, tokenizer: Any, provider: RemoteLLMProvider,
-                 attr_target: str = "log_prob") -> None:  # fmt: skip
+    def __init__(
+        self,
+        attr_method: Attribution,
+        tokenizer: Any,
+        provider: RemoteLLMProvider,
+        attr_target: str = "log_prob",
+    ) -> None:
         super().__init__(attr_method, tokenizer, attr_target)
         if not hasattr(provider, "get_logprobs") or not hasattr(provider, "generate"):
             raise AttributionValueError(
@@ -154,8 +163,9 @@ class RemoteLLMAttribution(LLMAttribution):
         self.provider = provider
         self.scoring = "remote"
 
-    def _target(self, inp: InterpretableInput, target: Any, skip_tokens: Any,
-                gen_args: dict | None) -> Tensor:  # fmt: skip
+    def _target(
+        self, inp: InterpretableInput, target: Any, skip_tokens: Any, gen_args: dict | None
+    ) -> Tensor:
         skip = C.skip_ids(self.tokenizer, skip_tokens)
 
         def generate() -> Tensor:

@@ -180,14 +180,18 @@ class LLMAttributionResult(Explanation):
                 "(Lime, KernelShap) only attributes the whole target; use plot_seq_attr()"
             )
         values = self.token_attr.detach().cpu().float().numpy()
-        fig = _figure((max(4, 0.6 * len(self.input_tokens) + 2),
-                       max(2.5, 0.45 * len(self.output_tokens) + 1.5)), show)  # fmt: skip
+        fig = _figure(
+            (
+                max(4, 0.6 * len(self.input_tokens) + 2),
+                max(2.5, 0.45 * len(self.output_tokens) + 1.5),
+            ),
+            show,
+        )
         ax = fig.add_subplot()
         bound = float(np.abs(values).max()) or 1.0
         image = ax.imshow(values, cmap="RdYlGn", vmin=-bound, vmax=bound, aspect="auto")
         fig.colorbar(image, ax=ax, label="attribution")
-        ax.set_xticks(range(len(self.input_tokens)), self.input_tokens, rotation=60,
-                      ha="right")  # fmt: skip
+        ax.set_xticks(range(len(self.input_tokens)), self.input_tokens, rotation=60, ha="right")
         ax.set_yticks(range(len(self.output_tokens)), self.output_tokens)
         ax.set_xlabel("prompt")
         ax.set_ylabel("generated")
@@ -207,17 +211,19 @@ class LLMAttributionResult(Explanation):
         colours = ["#2e8b57" if v >= 0 else "#c0392b" for v in values]
         ax.bar(range(len(values)), values, color=colours)
         ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_xticks(range(len(self.input_tokens)), self.input_tokens, rotation=60,
-                      ha="right")  # fmt: skip
+        ax.set_xticks(range(len(self.input_tokens)), self.input_tokens, rotation=60, ha="right")
         ax.set_ylabel("attribution to the target")
         fig.tight_layout()
         _show(show)
         return fig, ax
 
-    def plot_image_heatmap(self, show: bool = False,
-                           target_token_pos: int | tuple[int, int] | None = None,
-                           border_width: int = 2,
-                           show_legends: bool = True) -> tuple[Any, Any] | None:  # fmt: skip
+    def plot_image_heatmap(
+        self,
+        show: bool = False,
+        target_token_pos: int | tuple[int, int] | None = None,
+        border_width: int = 2,
+        show_legends: bool = True,
+    ) -> tuple[Any, Any] | None:
         """The image of an :class:`~perspicio.core.ImageMaskInput` in grey under each
         pixel's attribution (red against, green for; a pixel in overlapping segments shows
         their sum), each segment bordered and labelled with its id.

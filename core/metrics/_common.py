@@ -10,8 +10,9 @@ from torch import Tensor
 from ..errors import AttributionValueError
 
 
-def _per_example(value: Any, n: int, rows: Callable[[Tensor], Tensor], take: Callable[[list], list],
-                 args: bool) -> Any:  # fmt: skip
+def _per_example(
+    value: Any, n: int, rows: Callable[[Tensor], Tensor], take: Callable[[list], list], args: bool
+) -> Any:
     """``value`` with ``rows`` applied to each tensor of ``n`` rows in it (the value itself or
     the items of a tuple) and ``take`` to a list of ``n`` items; everything else as it is.
     With ``args`` the value is ``additional_forward_args``: a tuple or list of arguments,
@@ -44,8 +45,9 @@ def expand_per_example(value: Any, n: int, m: int, args: bool = False) -> Any:
     """
     if m == 1:
         return value
-    return _per_example(value, n, lambda t: t.repeat((m,) + (1,) * (t.dim() - 1)),
-                        lambda items: items * m, args)  # fmt: skip
+    return _per_example(
+        value, n, lambda t: t.repeat((m,) + (1,) * (t.dim() - 1)), lambda items: items * m, args
+    )
 
 
 def select_examples(value: Any, n: int, index: slice, args: bool = False) -> Any:

@@ -124,10 +124,19 @@ def score_attributions(
     gen = make_generator(0 if generator is None else generator)
     rows, scoring = {}, None
     for label, attr in attributions.items():
-        scoring = Scoring(model, inputs, attr, target=target, baselines=baselines,
-                          feature_mask=feature_mask, mask=mask,
-                          n_perturb_samples=n_perturb_samples, noise_scale=noise_scale,
-                          n_steps=n_steps, generator=gen)  # fmt: skip
+        scoring = Scoring(
+            model,
+            inputs,
+            attr,
+            target=target,
+            baselines=baselines,
+            feature_mask=feature_mask,
+            mask=mask,
+            n_perturb_samples=n_perturb_samples,
+            noise_scale=noise_scale,
+            n_steps=n_steps,
+            generator=gen,
+        )
         rows[label] = {m: _score(m, scoring) for m in metrics}
     return _table(rows, metrics, scoring)
 
@@ -181,11 +190,21 @@ def compare_methods(
         def explain(inp, _m=run.method, _fixed=fixed, **kw):
             return _m.attribute(inp, **_fixed, **kw)
 
-        scoring = Scoring(model, inputs, explain(inputs, **per_example), target=target,
-                          baselines=baselines, feature_mask=feature_mask, mask=mask,
-                          explain=explain, per_example=per_example,
-                          n_perturb_samples=n_perturb_samples, noise_scale=noise_scale,
-                          n_steps=n_steps, generator=gen)  # fmt: skip
+        scoring = Scoring(
+            model,
+            inputs,
+            explain(inputs, **per_example),
+            target=target,
+            baselines=baselines,
+            feature_mask=feature_mask,
+            mask=mask,
+            explain=explain,
+            per_example=per_example,
+            n_perturb_samples=n_perturb_samples,
+            noise_scale=noise_scale,
+            n_steps=n_steps,
+            generator=gen,
+        )
         for metric in metrics:
             if "maps" not in METRICS[metric].applies_to and not run.spec.attributes_inputs:
                 raise AttributionValueError(

@@ -136,9 +136,20 @@ def infidelity(
             part_attrs = like_inputs(tuple(a[g] for a in attrs), was_tuple)
             part_bases = None if bases is None else tuple(b[g] for b in bases)
             part_args = select_examples(args, n, g, args=True) or None
-            parts.append(infidelity(forward_func, perturb_func, rows, part_attrs, part_bases,
-                                    part_args, _target_rows(tgt, g), n_perturb_samples,
-                                    max_examples_per_batch, normalize))  # fmt: skip
+            parts.append(
+                infidelity(
+                    forward_func,
+                    perturb_func,
+                    rows,
+                    part_attrs,
+                    part_bases,
+                    part_args,
+                    _target_rows(tgt, g),
+                    n_perturb_samples,
+                    max_examples_per_batch,
+                    normalize,
+                )
+            )
         return torch.cat(parts)
     reference = run_forward(forward_func, xs, tgt, args)
     dots, drops = [], []

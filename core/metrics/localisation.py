@@ -32,8 +32,7 @@ from torch import Tensor
 from ..errors import AttributionTypeError, AttributionValueError
 
 #: The names of the localisation scores, all of chance level :func:`chance_level`.
-LOCALISATION_METRICS = ("pointing_game", "energy_pointing_game", "relevance_mass",
-                        "relevance_rank")  # fmt: skip
+LOCALISATION_METRICS = ("pointing_game", "energy_pointing_game", "relevance_mass", "relevance_rank")
 
 
 def _pair(attributions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -77,13 +77,22 @@ def sensitivity_max(
     gen = make_generator(generator)
     groups = example_groups(max_examples_per_batch, n)
     if len(groups) > 1:  # not even one perturbation of every example fits in a batch
-        return torch.cat([
-            sensitivity_max(explanation_func, like_inputs(tuple(x[g] for x in xs), was_tuple),
-                            perturb_func, perturb_radius, n_perturb_samples, norm_ord,
-                            max_examples_per_batch, gen,
-                            **{k: select_examples(v, n, g, _is_args(k)) for k, v in kwargs.items()})
-            for g in groups
-        ])  # fmt: skip
+        return torch.cat(
+            [
+                sensitivity_max(
+                    explanation_func,
+                    like_inputs(tuple(x[g] for x in xs), was_tuple),
+                    perturb_func,
+                    perturb_radius,
+                    n_perturb_samples,
+                    norm_ord,
+                    max_examples_per_batch,
+                    gen,
+                    **{k: select_examples(v, n, g, _is_args(k)) for k, v in kwargs.items()},
+                )
+                for g in groups
+            ]
+        )
     order = 2 if norm_ord == "fro" else norm_ord
     base, _ = as_tuple(explanation_func(inputs, **kwargs), "explanation")
     base_flat = flat_concat(base)

@@ -46,10 +46,18 @@ class BinaryConcreteStochasticGates(StochasticGatesBase):
     ([0.5, 0.5, 0.5], 2.4955)
     """
 
-    def __init__(self, n_gates: int, mask: Tensor | None = None, reg_weight: float = 1.0,
-                 temperature: float = 2.0 / 3, lower_bound: float = -0.1,
-                 upper_bound: float = 1.1, init_mean: float = 0.5, reg_reduction: str = "sum",
-                 eps: float = 1e-8) -> None:  # fmt: skip
+    def __init__(
+        self,
+        n_gates: int,
+        mask: Tensor | None = None,
+        reg_weight: float = 1.0,
+        temperature: float = 2.0 / 3,
+        lower_bound: float = -0.1,
+        upper_bound: float = 1.1,
+        init_mean: float = 0.5,
+        reg_reduction: str = "sum",
+        eps: float = 1e-8,
+    ) -> None:
         super().__init__(n_gates, mask, reg_weight, reg_reduction)
         if not lower_bound < 0 < 1 < upper_bound:
             raise AttributionValueError(
@@ -59,8 +67,7 @@ class BinaryConcreteStochasticGates(StochasticGatesBase):
         if not 0 < init_mean < 1:
             raise AttributionValueError(f"`init_mean` must be in (0, 1), got {init_mean}")
         self.log_alpha_param = nn.Parameter(torch.empty(n_gates))
-        nn.init.normal_(self.log_alpha_param, mean=math.log(init_mean / (1 - init_mean)),
-                        std=0.01)  # fmt: skip
+        nn.init.normal_(self.log_alpha_param, mean=math.log(init_mean / (1 - init_mean)), std=0.01)
         self.temperature = temperature
         self.lower_bound, self.upper_bound = lower_bound, upper_bound
         self.eps = eps
@@ -84,8 +91,9 @@ class BinaryConcreteStochasticGates(StochasticGatesBase):
     def _sample_gate_values(self, batch_size: int) -> Tensor:
         u = torch.empty(batch_size, self.n_gates, device=self.log_alpha_param.device)
         u.uniform_(self.eps, 1 - self.eps)
-        s = torch.sigmoid((torch.log(u) - torch.log(1 - u) + self.log_alpha_param)
-                          / self.temperature)  # fmt: skip
+        s = torch.sigmoid(
+            (torch.log(u) - torch.log(1 - u) + self.log_alpha_param) / self.temperature
+        )
         return self._stretch(s).clamp(0, 1)
 
     def _get_gate_values(self) -> Tensor:

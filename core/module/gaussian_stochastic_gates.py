@@ -36,9 +36,14 @@ class GaussianStochasticGates(StochasticGatesBase):
     """
 
     def __init__(
-        self, n_gates: int, mask: Tensor | None = None, reg_weight: float = 1.0,
-        mean: float = 0.5, std: float = 0.5, reg_reduction: str = "sum",
-    ) -> None:  # fmt: skip
+        self,
+        n_gates: int,
+        mask: Tensor | None = None,
+        reg_weight: float = 1.0,
+        mean: float = 0.5,
+        std: float = 0.5,
+        reg_reduction: str = "sum",
+    ) -> None:
         super().__init__(n_gates, mask, reg_weight, reg_reduction)
         if not 0 < mean < 1:
             raise AttributionValueError(f"`mean` must be in (0, 1), got {mean}")

@@ -31,8 +31,13 @@ class StochasticGatesBase(nn.Module):
         How the gates' open probabilities are reduced.
     """
 
-    def __init__(self, n_gates: int, mask: Tensor | None = None, reg_weight: float = 1.0,
-                 reg_reduction: str = "sum") -> None:  # fmt: skip
+    def __init__(
+        self,
+        n_gates: int,
+        mask: Tensor | None = None,
+        reg_weight: float = 1.0,
+        reg_reduction: str = "sum",
+    ) -> None:
         super().__init__()
         if isinstance(n_gates, bool) or not isinstance(n_gates, int) or n_gates < 1:
             raise AttributionValueError(f"`n_gates` must be a positive int, got {n_gates!r}")

@@ -48,9 +48,12 @@ class NeuronDeepLift(NeuronAttribution, GradientAttribution):
         f = self.neuron_function(neuron_selector, attribute_to_neuron_input)
         method = self._method(f, self._multiply_by_inputs, self.eps)
         return method.attribute(
-            inputs, baselines, None, additional_forward_args,
+            inputs,
+            baselines,
+            None,
+            additional_forward_args,
             custom_attribution_func=custom_attribution_func,
-        )  # fmt: skip
+        )
 
 
 class NeuronDeepLiftShap(NeuronDeepLift):

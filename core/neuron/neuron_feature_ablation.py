@@ -40,6 +40,11 @@ class NeuronFeatureAblation(NeuronAttribution, PerturbationAttribution):
         """Return the neuron's drop for each element's group."""
         f = self.neuron_function(neuron_selector, attribute_to_neuron_input)
         return FeatureAblation(f).attribute(
-            inputs, baselines, None, additional_forward_args, feature_mask,
-            perturbations_per_eval, show_progress,
-        )  # fmt: skip
+            inputs,
+            baselines,
+            None,
+            additional_forward_args,
+            feature_mask,
+            perturbations_per_eval,
+            show_progress,
+        )

@@ -32,11 +32,31 @@ from torch import Tensor
 from .._engine.hooks import bind_first_argument, replace_gradient
 
 ELEMENTWISE: tuple[Callable, ...] = (
-    F.relu, torch.relu, Tensor.relu, torch.relu_, Tensor.relu_,
-    F.elu, F.leaky_relu, F.relu6, F.hardtanh, F.selu, F.celu,
-    torch.sigmoid, Tensor.sigmoid, F.sigmoid, torch.tanh, Tensor.tanh, F.tanh,
-    F.softplus, F.gelu, F.silu, F.mish, F.hardswish, F.hardsigmoid, F.logsigmoid,
-)  # fmt: skip
+    F.relu,
+    torch.relu,
+    Tensor.relu,
+    torch.relu_,
+    Tensor.relu_,
+    F.elu,
+    F.leaky_relu,
+    F.relu6,
+    F.hardtanh,
+    F.selu,
+    F.celu,
+    torch.sigmoid,
+    Tensor.sigmoid,
+    F.sigmoid,
+    torch.tanh,
+    Tensor.tanh,
+    F.tanh,
+    F.softplus,
+    F.gelu,
+    F.silu,
+    F.mish,
+    F.hardswish,
+    F.hardsigmoid,
+    F.logsigmoid,
+)
 MAX_POOLS = {
     F.max_pool1d: F.max_pool1d_with_indices,
     F.max_pool2d: F.max_pool2d_with_indices,

@@ -37,7 +37,8 @@ def typical_box(groups: Tensor, n_features: int) -> tuple[int, int]:
     for pos, size in ((rows, H), (cols, W)):
         lo = torch.full((n_features,), size, device=g.device).scatter_reduce(0, ids, pos, "amin")
         hi = torch.zeros(n_features, dtype=torch.long, device=g.device).scatter_reduce(
-            0, ids, pos, "amax")  # fmt: skip
+            0, ids, pos, "amax"
+        )
         extent.append(int((hi - lo + 1).clamp(min=1).median()))
     return extent[0], extent[1]
 
@@ -117,9 +118,17 @@ class FeatureAblation(PerturbationAttribution):
             self.forward_func, xs, args, box, incremental
         )
         attrs = ablate(
-            self.forward_func, xs, bases, tgt, args, n_features,
+            self.forward_func,
+            xs,
+            bases,
+            tgt,
+            args,
+            n_features,
             lambda sl: group_masks(groups, sl),
-            per_eval=perturbations_per_eval, max_memory=max_memory, plans=plans,
-            show_progress=show_progress, desc=f"{self.get_name()} attribution",
-        )  # fmt: skip
+            per_eval=perturbations_per_eval,
+            max_memory=max_memory,
+            plans=plans,
+            show_progress=show_progress,
+            desc=f"{self.get_name()} attribution",
+        )
         return like_inputs(attrs, was_tuple)

@@ -60,8 +60,16 @@ class GuidedGradCam(GradientAttribution):
         guided, _ = as_tuple(
             self.guided_backprop.attribute(inputs, target, additional_forward_args)
         )
-        modes = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "lanczos", "area",
-                 "nearest-exact")  # fmt: skip
+        modes = (
+            "nearest",
+            "linear",
+            "bilinear",
+            "bicubic",
+            "trilinear",
+            "lanczos",
+            "area",
+            "nearest-exact",
+        )
         if interpolate_mode not in modes:
             raise AttributionValueError(
                 f"`interpolate_mode` must be one of {modes}, got {interpolate_mode!r}"

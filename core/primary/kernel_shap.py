@@ -72,15 +72,34 @@ class KernelShap(Lime):
         )
 
     @accepts_aggregate_output
-    def attribute(self, inputs, baselines=None, target=None, additional_forward_args=None,
-                  feature_mask=None, n_samples: int = 25, perturbations_per_eval="auto",
-                  return_input_shape: bool = True, show_progress: bool = False,
-                  generator=None, max_memory=None):  # fmt: skip
+    def attribute(
+        self,
+        inputs,
+        baselines=None,
+        target=None,
+        additional_forward_args=None,
+        feature_mask=None,
+        n_samples: int = 25,
+        perturbations_per_eval="auto",
+        return_input_shape: bool = True,
+        show_progress: bool = False,
+        generator=None,
+        max_memory=None,
+    ):
         """Return the estimated Shapley values; arguments as in :meth:`Lime.attribute`."""
         return super().attribute(
-            inputs, baselines, target, additional_forward_args, feature_mask, n_samples,
-            perturbations_per_eval, return_input_shape, show_progress, generator, max_memory,
-        )  # fmt: skip
+            inputs,
+            baselines,
+            target,
+            additional_forward_args,
+            feature_mask,
+            n_samples,
+            perturbations_per_eval,
+            return_input_shape,
+            show_progress,
+            generator,
+            max_memory,
+        )
 
     def _fit(self, present: Tensor, values: Tensor, weights: Tensor, _extra: Any) -> Tensor:
         # rows 0 and 1 are the empty and the full coalition

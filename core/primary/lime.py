@@ -160,29 +160,66 @@ class Lime(PerturbationAttribution):
         args = format_additional_args(additional_forward_args)
         tgt = format_target(target, n)
         if self._captum_form:
-            coef = self._per_example(xs, was_tuple, bases, groups, n_features, args, target,
-                                     n_samples, perturbations_per_eval, show_progress)  # fmt: skip
+            coef = self._per_example(
+                xs,
+                was_tuple,
+                bases,
+                groups,
+                n_features,
+                args,
+                target,
+                n_samples,
+                perturbations_per_eval,
+                show_progress,
+            )
             if not return_input_shape:
                 return coef
             if coef.shape[0] != n:  # the batch scored as one: one row, as Captum gives
                 xs, groups = tuple(x[:1] for x in xs), tuple(g[:1] for g in groups)
             return like_inputs(spread(coef, groups, xs), was_tuple)
         present, values, weights, intercept = self._sample_and_evaluate(
-            xs, bases, groups, n_features, tgt, args, n_samples, perturbations_per_eval,
-            show_progress, make_generator(generator), max_memory,
-        )  # fmt: skip
+            xs,
+            bases,
+            groups,
+            n_features,
+            tgt,
+            args,
+            n_samples,
+            perturbations_per_eval,
+            show_progress,
+            make_generator(generator),
+            max_memory,
+        )
         coef = self._fit(present, values, weights, intercept)
         if not return_input_shape:
             return coef
         return like_inputs(spread(coef, groups, xs), was_tuple)
 
-    def _per_example(self, xs, was_tuple, bases, groups, n_features, args, target, n_samples,
-                     per_eval, show_progress):  # fmt: skip
+    def _per_example(
+        self,
+        xs,
+        was_tuple,
+        bases,
+        groups,
+        n_features,
+        args,
+        target,
+        n_samples,
+        per_eval,
+        show_progress,
+    ):
         """Captum's form: each example through :class:`LimeBase` with these callbacks."""
         from .lime_base import LimeBase
 
-        base = LimeBase(self.forward_func, self.interpretable_model, self.similarity_func,
-                        self.perturb_func, True, blend_interpretable_sample, None)  # fmt: skip
+        base = LimeBase(
+            self.forward_func,
+            self.interpretable_model,
+            self.similarity_func,
+            self.perturb_func,
+            True,
+            blend_interpretable_sample,
+            None,
+        )
         base.title = self.get_name()
         n = xs[0].shape[0]
         targets = format_target(target, n)

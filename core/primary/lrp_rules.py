@@ -32,8 +32,9 @@ def _stabilise(z: Tensor, eps: float) -> Tensor:
     return z + eps * torch.where(z >= 0, torch.ones_like(z), -torch.ones_like(z))
 
 
-def _relevance(layer_fn: Callable[..., Tensor], x: Tensor | tuple[Tensor, ...], relevance: Tensor,
-               eps: float) -> Tensor | tuple[Tensor, ...]:  # fmt: skip
+def _relevance(
+    layer_fn: Callable[..., Tensor], x: Tensor | tuple[Tensor, ...], relevance: Tensor, eps: float
+) -> Tensor | tuple[Tensor, ...]:
     """``x * J^T (R / stab(z))`` for ``z = layer_fn(x)``; for a module of several inputs
     (an addition of a skip connection) each input gets its share,
     :math:`R_k = x_k \\odot J_k^T (R / z)`."""
@@ -141,11 +142,26 @@ class IdentityRule(PropagationRule):
 
 
 LINEAR_TYPES = (
-    nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d,
-    nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
-    nn.AdaptiveAvgPool3d, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d,
-    nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
-)  # fmt: skip
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+)
 # every dropout (Dropout, Dropout1d/2d/3d, AlphaDropout) is the identity in eval mode
 PASS_THROUGH_TYPES = (nn.ReLU, nn.Tanh, nn.modules.dropout._DropoutNd, nn.Identity, nn.Flatten)
 

@@ -167,8 +167,17 @@ class Occlusion(PerturbationAttribution):
             self.forward_func, xs, args, box, incremental
         )
         attrs = ablate(
-            self.forward_func, xs, bases, tgt, args, total, masks,
-            per_eval=perturbations_per_eval, max_memory=max_memory, plans=plans,
-            show_progress=show_progress, desc=f"{self.get_name()} attribution",
-        )  # fmt: skip
+            self.forward_func,
+            xs,
+            bases,
+            tgt,
+            args,
+            total,
+            masks,
+            per_eval=perturbations_per_eval,
+            max_memory=max_memory,
+            plans=plans,
+            show_progress=show_progress,
+            desc=f"{self.get_name()} attribution",
+        )
         return like_inputs(attrs, was_tuple)

@@ -36,8 +36,7 @@ def feature_orderings(n_samples: int, n_features: int, gen: torch.Generator | No
     is late in the other, which cancels much of the sampling noise; Mitchell et al., 2022,
     "Sampling Permutations for Shapley Value Estimation")."""
     if n_features <= 8 and math.factorial(n_features) <= n_samples:
-        return torch.tensor(list(itertools.permutations(range(n_features)))).reshape(
-            -1, n_features)  # fmt: skip
+        return torch.tensor(list(itertools.permutations(range(n_features)))).reshape(-1, n_features)
     half = torch.rand((n_samples + 1) // 2, n_features, generator=gen).argsort(1)
     return torch.stack([half, half.flip(1)], 1).reshape(-1, n_features)[:n_samples]
 

@@ -37,10 +37,13 @@ def shapley_matrix(n_features: int) -> tuple[Tensor, Tensor]:
     present = (codes.unsqueeze(1) >> torch.arange(n_features)) & 1 == 1
     size = present.sum(1)
     w = torch.tensor(
-        [math.factorial(s) * math.factorial(n_features - s - 1) / math.factorial(n_features)
-         for s in range(n_features)] + [0.0],
+        [
+            math.factorial(s) * math.factorial(n_features - s - 1) / math.factorial(n_features)
+            for s in range(n_features)
+        ]
+        + [0.0],
         dtype=torch.float64,
-    )  # fmt: skip
+    )
     coef = torch.where(present, w[(size - 1).clamp(min=0)].unsqueeze(1), -w[size].unsqueeze(1))
     return present, coef.t()
 

@@ -40,20 +40,38 @@ def noise_perturbation(sigma: float, generator: torch.Generator | None) -> Calla
 
 
 def _infidelity(s: Scoring):
-    return infidelity(s.model, noise_perturbation(s.noise_scale, s.generator), s.inputs,
-                      s.attributions, target=s.target, n_perturb_samples=s.n_perturb_samples,
-                      normalize=True)  # fmt: skip
+    return infidelity(
+        s.model,
+        noise_perturbation(s.noise_scale, s.generator),
+        s.inputs,
+        s.attributions,
+        target=s.target,
+        n_perturb_samples=s.n_perturb_samples,
+        normalize=True,
+    )
 
 
 def _sensitivity(s: Scoring):
-    return sensitivity_max(s.explain, s.inputs, perturb_radius=s.noise_scale,
-                           n_perturb_samples=s.n_perturb_samples, generator=s.generator,
-                           **s.per_example)  # fmt: skip
+    return sensitivity_max(
+        s.explain,
+        s.inputs,
+        perturb_radius=s.noise_scale,
+        n_perturb_samples=s.n_perturb_samples,
+        generator=s.generator,
+        **s.per_example,
+    )
 
 
 def _curve(curve: Callable, s: Scoring):
-    return curve(s.model, s.inputs, s.attributions, target=s.target, baselines=s.baselines,
-                 feature_mask=s.feature_mask, n_steps=s.n_steps).auc  # fmt: skip
+    return curve(
+        s.model,
+        s.inputs,
+        s.attributions,
+        target=s.target,
+        baselines=s.baselines,
+        feature_mask=s.feature_mask,
+        n_steps=s.n_steps,
+    ).auc
 
 
 def _sparseness(s: Scoring):
@@ -67,9 +85,16 @@ def _localisation(score: Callable, s: Scoring):
 
 def _localisation_spec(name: str) -> MetricSpec:
     function = getattr(localisation, name)
-    return MetricSpec(name, function, functools.partial(_localisation, function), True,
-                      "localisation", frozenset({"mask"}), frozenset({"inputs", "maps"}),
-                      chance=functools.partial(localisation.chance_level, name))  # fmt: skip
+    return MetricSpec(
+        name,
+        function,
+        functools.partial(_localisation, function),
+        True,
+        "localisation",
+        frozenset({"mask"}),
+        frozenset({"inputs", "maps"}),
+        chance=functools.partial(localisation.chance_level, name),
+    )
 
 
 _MODEL = frozenset({"model", "generator"})
@@ -79,13 +104,37 @@ _CURVE = frozenset({"model", "baseline", "feature_mask"})
 #: comparison lists them
 TABLE: tuple[MetricSpec, ...] = (
     MetricSpec("infidelity", infidelity, _infidelity, False, "faithfulness", _MODEL),
-    MetricSpec("sensitivity", sensitivity_max, _sensitivity, False, "robustness",
-               frozenset({"method", "generator"})),
-    MetricSpec("deletion_auc", deletion_curve, functools.partial(_curve, deletion_curve), False,
-               "faithfulness", _CURVE),
-    MetricSpec("insertion_auc", insertion_curve, functools.partial(_curve, insertion_curve),
-               True, "faithfulness", _CURVE),
-    MetricSpec("sparseness", sparseness, _sparseness, True, "complexity",
-               applies_to=frozenset({"inputs", "maps"})),
+    MetricSpec(
+        "sensitivity",
+        sensitivity_max,
+        _sensitivity,
+        False,
+        "robustness",
+        frozenset({"method", "generator"}),
+    ),
+    MetricSpec(
+        "deletion_auc",
+        deletion_curve,
+        functools.partial(_curve, deletion_curve),
+        False,
+        "faithfulness",
+        _CURVE,
+    ),
+    MetricSpec(
+        "insertion_auc",
+        insertion_curve,
+        functools.partial(_curve, insertion_curve),
+        True,
+        "faithfulness",
+        _CURVE,
+    ),
+    MetricSpec(
+        "sparseness",
+        sparseness,
+        _sparseness,
+        True,
+        "complexity",
+        applies_to=frozenset({"inputs", "maps"}),
+    ),
     *(_localisation_spec(name) for name in localisation.LOCALISATION_METRICS),
-)  # fmt: skip
+)

@@ -34,8 +34,9 @@ def for_facts(spec: MethodSpec, facts: Facts) -> MethodSpec:
     return spec
 
 
-def instantiate(spec: MethodSpec, model: Callable, facts: Facts | None = None,
-                **init_kwargs: Any) -> Attribution:  # fmt: skip
+def instantiate(
+    spec: MethodSpec, model: Callable, facts: Facts | None = None, **init_kwargs: Any
+) -> Attribution:
     """The method for ``model`` (its layer taken from ``facts`` when it needs one)."""
     if spec.needs_layer and "layer" not in init_kwargs:
         layer = None if facts is None else facts.resolved("layer")
@@ -88,8 +89,11 @@ def arguments(spec: MethodSpec, facts: Facts, defaults: bool = True) -> dict[str
         if facts.strides is not None:
             strides = per_input(facts.strides, xs, "strides")
             kwargs["strides"] = strides if was_tuple else strides[0]
-    if (spec.accepts("reshape_transform") and "reshape_transform" not in kwargs
-            and facts.layer_reshape is not None):  # fmt: skip
+    if (
+        spec.accepts("reshape_transform")
+        and "reshape_transform" not in kwargs
+        and facts.layer_reshape is not None
+    ):
         reshape = facts.layer_reshape()
         if reshape is not None:
             kwargs["reshape_transform"] = reshape

@@ -159,8 +159,9 @@ def spec_of(cls: type) -> MethodSpec:
             if spec.cls is klass:
                 return spec if klass is cls else replace(spec, name=cls.__name__, cls=cls)
     takes = _parameters(cls)
-    return MethodSpec(cls.__name__, cls, fallback_family(cls),
-                      "single" if "baselines" in takes else "none")  # fmt: skip
+    return MethodSpec(
+        cls.__name__, cls, fallback_family(cls), "single" if "baselines" in takes else "none"
+    )
 
 
 def names(**properties: Any) -> tuple[str, ...]:

@@ -25,9 +25,12 @@ class GradientAttack(Perturbation):
     """
 
     def __init__(
-        self, forward_func: Callable, loss_func: Callable | None = None,
-        lower_bound: float = float("-inf"), upper_bound: float = float("inf"),
-    ) -> None:  # fmt: skip
+        self,
+        forward_func: Callable,
+        loss_func: Callable | None = None,
+        lower_bound: float = float("-inf"),
+        upper_bound: float = float("inf"),
+    ) -> None:
         if not callable(forward_func):
             raise AttributionTypeError(
                 f"`forward_func` must be callable, got {type(forward_func).__name__}"

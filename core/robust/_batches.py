@@ -49,8 +49,9 @@ def copies_per_call(forward_func: Callable, item: Any, args: tuple, per_eval: in
     return max(1, auto_rows(forward_func, xs, args) // max(rows(item), 1))
 
 
-def evaluate(forward_func: Callable, items: Sequence[Any], args: tuple,
-             layout: Layout | None = None) -> Iterator[Any]:  # fmt: skip
+def evaluate(
+    forward_func: Callable, items: Sequence[Any], args: tuple, layout: Layout | None = None
+) -> Iterator[Any]:
     """The model's output for each item of ``items`` (one call for all of them; images
     channels-last when ``layout`` says so)."""
     n = rows(items[0])

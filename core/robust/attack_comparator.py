@@ -60,8 +60,11 @@ class _Results:
 
     def stat(self, name: str) -> Any:
         stacked = [torch.stack(column) for column in zip(*self.values)]
-        reduce = {"mean": lambda t: t.mean(0), "min": lambda t: t.min(0).values,
-                  "max": lambda t: t.max(0).values}[name]  # fmt: skip
+        reduce = {
+            "mean": lambda t: t.mean(0),
+            "min": lambda t: t.min(0).values,
+            "max": lambda t: t.max(0).values,
+        }[name]
         return self.form([reduce(t) for t in stacked])
 
 
@@ -114,8 +117,9 @@ class AttackComparator:
     (['FGSM', 'Original', 'noise'], ['max', 'mean', 'min'])
     """
 
-    def __init__(self, forward_func: Callable, metric: Callable,
-                 preproc_fn: Callable | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, forward_func: Callable, metric: Callable, preproc_fn: Callable | None = None
+    ) -> None:
         for name, fn in (("forward_func", forward_func), ("metric", metric)):
             if not callable(fn):
                 raise AttributionTypeError(f"`{name}` must be callable, got {type(fn).__name__}")
@@ -130,10 +134,14 @@ class AttackComparator:
         self.summary_results: dict[str, _Results] = {}
 
     def add_attack(
-        self, attack: Callable, name: str | None = None, num_attempts: int = 1,
-        apply_before_preproc: bool = True, attack_kwargs: dict[str, Any] | None = None,
+        self,
+        attack: Callable,
+        name: str | None = None,
+        num_attempts: int = 1,
+        apply_before_preproc: bool = True,
+        attack_kwargs: dict[str, Any] | None = None,
         additional_attack_arg_names: list[str] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Add an attack: a :class:`Perturbation` or any callable ``attack(inputs, **kw)``.
 
         ``name`` defaults to the attack's class name; ``attack_kwargs`` are passed on every
@@ -151,9 +159,13 @@ class AttackComparator:
             )
         check_positive_int(num_attempts, "num_attempts")
         self.attacks[name] = _Attack(
-            attack, name, num_attempts, apply_before_preproc, dict(attack_kwargs or {}),
+            attack,
+            name,
+            num_attempts,
+            apply_before_preproc,
+            dict(attack_kwargs or {}),
             list(additional_attack_arg_names or []),
-        )  # fmt: skip
+        )
 
     def _perturbed(self, attack: _Attack, inputs: Any, preproc_input: Any, kwargs: dict) -> Any:
         extra = {k: kwargs[k] for k in attack.additional_args if k in kwargs}
@@ -163,9 +175,12 @@ class AttackComparator:
         return attack.attack_fn(preproc_input, **extra, **attack.attack_kwargs)
 
     def evaluate(
-        self, inputs: Any, additional_forward_args: Any = None,
-        perturbations_per_eval: int | None = 1, **kwargs: Any,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        inputs: Any,
+        additional_forward_args: Any = None,
+        perturbations_per_eval: int | None = 1,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         """The metric on ``inputs`` and on each attack's perturbations of them.
 
         Parameters

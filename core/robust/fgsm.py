@@ -27,9 +27,15 @@ class FGSM(GradientAttack):
     torch.Size([1, 3])
     """
 
-    def perturb(self, inputs: TensorOrTuple, epsilon: float, target: TargetType,
-                additional_forward_args: Any = None, targeted: bool = False,
-                mask: Any = None) -> TensorOrTuple:  # fmt: skip
+    def perturb(
+        self,
+        inputs: TensorOrTuple,
+        epsilon: float,
+        target: TargetType,
+        additional_forward_args: Any = None,
+        targeted: bool = False,
+        mask: Any = None,
+    ) -> TensorOrTuple:
         """The perturbed inputs (same structure as ``inputs``)."""
         xs, was_tuple, masks, args = prepare(inputs, mask, additional_forward_args)
         grads = self._gradients(xs, target, args)

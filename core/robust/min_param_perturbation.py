@@ -82,11 +82,19 @@ class MinParamPerturbation:
     """
 
     def __init__(
-        self, forward_func: Callable, attack: Callable, arg_name: str,
-        arg_min: float, arg_max: float, arg_step: float, mode: str = "linear",
-        num_attempts: int = 1, preproc_fn: Callable | None = None,
-        apply_before_preproc: bool = False, correct_fn: Callable | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        forward_func: Callable,
+        attack: Callable,
+        arg_name: str,
+        arg_min: float,
+        arg_max: float,
+        arg_step: float,
+        mode: str = "linear",
+        num_attempts: int = 1,
+        preproc_fn: Callable | None = None,
+        apply_before_preproc: bool = False,
+        correct_fn: Callable | None = None,
+    ) -> None:
         for name, fn in (("forward_func", forward_func), ("attack", attack)):
             if not callable(fn):
                 raise AttributionTypeError(f"`{name}` must be callable, got {type(fn).__name__}")
@@ -120,10 +128,14 @@ class MinParamPerturbation:
             return attacked, attacked
 
     def evaluate(
-        self, inputs: Any, additional_forward_args: Any = None, target: Any = None,
-        perturbations_per_eval: int | None = 1, attack_kwargs: dict[str, Any] | None = None,
+        self,
+        inputs: Any,
+        additional_forward_args: Any = None,
+        target: Any = None,
+        perturbations_per_eval: int | None = 1,
+        attack_kwargs: dict[str, Any] | None = None,
         correct_fn_kwargs: dict[str, Any] | None = None,
-    ) -> tuple[Any, float | None]:  # fmt: skip
+    ) -> tuple[Any, float | None]:
         """The attacked inputs at the smallest value that makes the model wrong, and that
         value; ``(None, None)`` when no value of the grid does.
 

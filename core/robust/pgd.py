@@ -37,10 +37,19 @@ class PGD(GradientAttack):
     True
     """
 
-    def perturb(self, inputs: TensorOrTuple, radius: float, step_size: float, step_num: int,
-                target: TargetType, additional_forward_args: Any = None,
-                targeted: bool = False, random_start: bool = False, norm: str = "Linf",
-                mask: Any = None) -> TensorOrTuple:  # fmt: skip
+    def perturb(
+        self,
+        inputs: TensorOrTuple,
+        radius: float,
+        step_size: float,
+        step_num: int,
+        target: TargetType,
+        additional_forward_args: Any = None,
+        targeted: bool = False,
+        random_start: bool = False,
+        norm: str = "Linf",
+        mask: Any = None,
+    ) -> TensorOrTuple:
         """The perturbed inputs (same structure as ``inputs``)."""
         if norm not in NORMS:
             raise AttributionValueError(f"`norm` must be one of {NORMS}, got {norm!r}")
@@ -56,15 +65,17 @@ class PGD(GradientAttack):
                     delta = delta.clamp(-radius, radius)
                 else:
                     size = _per_example_norm(delta)
-                    delta = delta * torch.where(size > radius, radius / size.clamp(min=1e-12),
-                                                torch.ones_like(size))  # fmt: skip
+                    delta = delta * torch.where(
+                        size > radius, radius / size.clamp(min=1e-12), torch.ones_like(size)
+                    )
                 out.append(self.bound(x + delta))
             return tuple(out)
 
         points = xs
         if random_start:
-            points = project(tuple(x + self._random_offset(x, radius, norm) * m
-                                   for x, m in zip(xs, masks)))  # fmt: skip
+            points = project(
+                tuple(x + self._random_offset(x, radius, norm) * m for x, m in zip(xs, masks))
+            )
         for _ in range(step_num):
             grads = self._gradients(points, target, args)
             steps = []

@@ -40,5 +40,6 @@ def reads(text: str, **kwargs: Any) -> nbformat.NotebookNode:
         cells.append(new_markdown_cell(text[position:].strip("\n")))
     if any(c.cell_type == "code" for c in cells):
         cells.insert(0, new_code_cell(SESSION, metadata={"tags": ["remove-cell"]}))
-    return new_notebook(cells=cells, metadata={"kernelspec": KERNEL,
-                                               "language_info": {"name": "python"}})  # fmt: skip
+    return new_notebook(
+        cells=cells, metadata={"kernelspec": KERNEL, "language_info": {"name": "python"}}
+    )

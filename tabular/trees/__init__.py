@@ -19,8 +19,23 @@ from .path_dependent import expected_value, path_dependent_interactions, path_de
 from .rescaled import probability_shap
 from .strategies import TreeShap, TreeShapPathDependent
 
-__all__ = ["TreeEnsemble", "interventional_shap", "read_tree_model", "is_tree_model",
-           "raw_output", "output_name", "path_dependent_shap", "expected_value",
-           "path_dependent_interactions", "probability_shap", "probability", "resolve_output",
-           "OUTPUTS", "check_depth", "MAX_PATH_FEATURES", "DEEPEST_PATH", "TreeShap",
-           "TreeShapPathDependent"]  # fmt: skip
+__all__ = [
+    "TreeEnsemble",
+    "interventional_shap",
+    "read_tree_model",
+    "is_tree_model",
+    "raw_output",
+    "output_name",
+    "path_dependent_shap",
+    "expected_value",
+    "path_dependent_interactions",
+    "probability_shap",
+    "probability",
+    "resolve_output",
+    "OUTPUTS",
+    "check_depth",
+    "MAX_PATH_FEATURES",
+    "DEEPEST_PATH",
+    "TreeShap",
+    "TreeShapPathDependent",
+]

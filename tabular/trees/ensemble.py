@@ -23,10 +23,14 @@ Box = dict[int, tuple[float, float, float, bool]]
 Leaf = tuple[Box, list[float], float]
 
 
-def walk_tree(root: Any, is_leaf: Callable[[Any], bool], leaf_value: Callable[[Any], list[float]],
-              split: Callable[[Any], tuple[int, float, Any, Any]],
-              cover: Callable[[Any], float],
-              missing_left: Callable[[Any], bool] | None = None) -> list[Leaf]:  # fmt: skip
+def walk_tree(
+    root: Any,
+    is_leaf: Callable[[Any], bool],
+    leaf_value: Callable[[Any], list[float]],
+    split: Callable[[Any], tuple[int, float, Any, Any]],
+    cover: Callable[[Any], float],
+    missing_left: Callable[[Any], bool] | None = None,
+) -> list[Leaf]:
     """Every leaf of one tree, depth first: ``split(node)`` gives ``(feature, threshold,
     left, right)`` with values at or below the threshold (right-closed) or below it
     (left-closed readers pass the same) going left; ``missing_left(node)``, where the
@@ -42,8 +46,10 @@ def walk_tree(root: Any, is_leaf: Callable[[Any], bool], leaf_value: Callable[[A
         lo, hi, share, missing = box.get(f, (-math.inf, math.inf, 1.0, True))
         nan_left = missing_left(node) if missing_left is not None else False
         total = cover(node)
-        for child, interval, goes in ((right, (max(lo, t), hi), not nan_left),
-                                      (left, (lo, min(hi, t)), nan_left)):  # fmt: skip
+        for child, interval, goes in (
+            (right, (max(lo, t), hi), not nan_left),
+            (left, (lo, min(hi, t)), nan_left),
+        ):
             fraction = cover(child) / total if total > 0 else 0.5
             stack.append((child, {**box, f: (*interval, share * fraction, missing and goes)}))
     return leaves
@@ -122,9 +128,13 @@ class TreeEnsemble:
 
     @classmethod
     def from_leaves(
-        cls, trees: list[list[Leaf]], base: list[float], n_features: int,
-        right_closed: bool = True, routes_missing: bool = False,
-    ) -> TreeEnsemble:  # fmt: skip
+        cls,
+        trees: list[list[Leaf]],
+        base: list[float],
+        n_features: int,
+        right_closed: bool = True,
+        routes_missing: bool = False,
+    ) -> TreeEnsemble:
         """From, per tree, its leaves ``(intervals by feature, values, cover)``;
         ``routes_missing``: the boxes record where missing values go."""
         n_trees = len(trees)
@@ -147,18 +157,34 @@ class TreeEnsemble:
                     missing[t, leaf, d] = nan
                 values[t, leaf] = torch.as_tensor(value, dtype=torch.float64)
                 cover[t, leaf] = weight
-        return cls(features, lower, upper, values, cover, torch.tensor(base, dtype=torch.float64),
-                   n_features, right_closed, shares=shares,
-                   missing=missing if routes_missing else None)  # fmt: skip
+        return cls(
+            features,
+            lower,
+            upper,
+            values,
+            cover,
+            torch.tensor(base, dtype=torch.float64),
+            n_features,
+            right_closed,
+            shares=shares,
+            missing=missing if routes_missing else None,
+        )
 
     def to(self, device: torch.device | str) -> TreeEnsemble:
         """The same ensemble on ``device``."""
-        return TreeEnsemble(self.features.to(device), self.lower.to(device),
-                            self.upper.to(device), self.values.to(device),
-                            self.cover.to(device), self.base.to(device), self.n_features,
-                            self.right_closed, self.float32_inputs,
-                            None if self.shares is None else self.shares.to(device),
-                            None if self.missing is None else self.missing.to(device))  # fmt: skip
+        return TreeEnsemble(
+            self.features.to(device),
+            self.lower.to(device),
+            self.upper.to(device),
+            self.values.to(device),
+            self.cover.to(device),
+            self.base.to(device),
+            self.n_features,
+            self.right_closed,
+            self.float32_inputs,
+            None if self.shares is None else self.shares.to(device),
+            None if self.missing is None else self.missing.to(device),
+        )
 
     def _ranks(self) -> tuple[Tensor, Tensor, Tensor]:
         """Every feature's sorted distinct interval ends ``(F, U)`` (padded with +inf) and

@@ -40,8 +40,7 @@ def _weight_tables(depth: int, device: torch.device) -> tuple[Tensor, Tensor]:
     total = torch.lgamma(a + b + 1)
     w_a = torch.exp(torch.lgamma(a.clamp(min=1)) + torch.lgamma(b + 1) - total)
     w_b = torch.exp(torch.lgamma(a + 1) + torch.lgamma(b.clamp(min=1)) - total)
-    return (torch.where(a > 0, w_a, 0.0).reshape(-1),
-            torch.where(b > 0, w_b, 0.0).reshape(-1))  # fmt: skip
+    return (torch.where(a > 0, w_a, 0.0).reshape(-1), torch.where(b > 0, w_b, 0.0).reshape(-1))
 
 
 def _popcount(bits: Tensor, depth: int) -> Tensor:
@@ -54,9 +53,13 @@ def _popcount(bits: Tensor, depth: int) -> Tensor:
 
 
 def gather_entries(
-    ensemble: TreeEnsemble, px_all: Tensor, leaf: Tensor, pattern: Tensor,
-    held: Callable[[int, int], Tensor], chunk: int,
-) -> Tensor:  # fmt: skip
+    ensemble: TreeEnsemble,
+    px_all: Tensor,
+    leaf: Tensor,
+    pattern: Tensor,
+    held: Callable[[int, int], Tensor],
+    chunk: int,
+) -> Tensor:
     """``(N, F, K)``: every row's contributions through every entry ``(leaf, pattern)``,
     weighted by ``held(start, stop)`` ``(Q, n or 1, K)`` (already times the leaves'
     values), added into the slots' features. ``px_all``: the rows' leaf-major patterns

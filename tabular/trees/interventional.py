@@ -60,8 +60,9 @@ def pattern_table(depth: int) -> Tensor:
     return (in_a * w_a.unsqueeze(-1) - in_b * w_b.unsqueeze(-1)) * alive.unsqueeze(-1)
 
 
-def check_depth(ensemble: TreeEnsemble, limit: int = DEEPEST_PATH,
-                method: str = "the interventional values") -> int:  # fmt: skip
+def check_depth(
+    ensemble: TreeEnsemble, limit: int = DEEPEST_PATH, method: str = "the interventional values"
+) -> int:
     """The most distinct features on a path, refused beyond ``limit`` (the bits of a row's
     pattern in an int64) with what to do instead."""
     depth = ensemble.features.shape[-1]
@@ -74,8 +75,9 @@ def check_depth(ensemble: TreeEnsemble, limit: int = DEEPEST_PATH,
     return depth
 
 
-def gather_contributions(ensemble: TreeEnsemble, per_pattern: Tensor, x: Tensor,
-                         chunk: int) -> Tensor:  # fmt: skip
+def gather_contributions(
+    ensemble: TreeEnsemble, per_pattern: Tensor, x: Tensor, chunk: int
+) -> Tensor:
     """``(N, F, K)``: every row's sum over leaves of its pattern's slot contributions
     ``per_pattern`` ``(T, L, P, D, K)``, added into the slots' features, ``chunk`` rows at
     a time. Slot by slot, only the leaves whose slot holds a path feature are read (a
@@ -106,15 +108,17 @@ def gather_contributions(ensemble: TreeEnsemble, per_pattern: Tensor, x: Tensor,
             index = index_buffer[:used].view(-1, n)
             index.copy_(px.index_select(0, leaves[d])).add_(offsets[d])
             for c in range(k):
-                values = torch.index_select(per_slot[d, c], 0, index.view(-1),
-                                            out=value_buffer[:used])  # fmt: skip
+                values = torch.index_select(
+                    per_slot[d, c], 0, index.view(-1), out=value_buffer[:used]
+                )
                 phi[c].index_add_(0, slot_features[d], values.view(-1, n))  # (leaves, n)
         out.append(phi.permute(2, 1, 0))
     return torch.cat(out)
 
 
-def interventional_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor,
-                        chunk: int = 256) -> Tensor:  # fmt: skip
+def interventional_shap(
+    ensemble: TreeEnsemble, x: Tensor, background: Tensor, chunk: int = 256
+) -> Tensor:
     """Shapley values ``(N, F, K)`` of the ensemble's output at each row of ``x`` against
     ``background``: row ``n``'s values sum to its output minus the background's mean
     output (each output ``k``)."""
@@ -136,12 +140,13 @@ def interventional_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor,
     per_pattern = (
         weights.view(*histogram.shape[:2], n_patterns, depth, 1)
         * ensemble.values[:, :, None, None, :]
-    )  # (T, L, P, D, K) fmt: skip
+    )  # (T, L, P, D, K)
     return gather_contributions(ensemble, per_pattern, x, chunk)
 
 
-def _deep_interventional_shap(ensemble: TreeEnsemble, x: Tensor, z: Tensor,
-                              pairs_per_chunk: int = 1 << 21) -> Tensor:  # fmt: skip
+def _deep_interventional_shap(
+    ensemble: TreeEnsemble, x: Tensor, z: Tensor, pairs_per_chunk: int = 1 << 21
+) -> Tensor:
     """The same values without the pattern table: every leaf's distinct background
     patterns weighted by their share of the background (:mod:`.entries`)."""
     pz = ensemble.patterns(z, leaf_major=True)  # (T*L, M)

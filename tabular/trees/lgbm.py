@@ -65,8 +65,12 @@ def _leaves(root: dict, k: int, column: int) -> list[Leaf]:
     def split(node: dict) -> tuple[int, float, dict, dict]:
         if node.get("decision_type", "<=") != "<=":
             raise ValueError("LightGBM trees with categorical splits are not supported yet")
-        return (int(node["split_feature"]), float(node["threshold"]), node["left_child"],
-                node["right_child"])  # fmt: skip
+        return (
+            int(node["split_feature"]),
+            float(node["threshold"]),
+            node["left_child"],
+            node["right_child"],
+        )
 
     def cover(node: dict) -> float:
         return float(node.get("leaf_count", node.get("internal_count", 0)))
@@ -92,10 +96,12 @@ def read_lightgbm(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
     if dump.get("average_output"):
         raise ValueError("LightGBM random forests (average_output) are not supported yet")
     n_features = int(dump["max_feature_idx"]) + 1
-    leaves = [_leaves(info["tree_structure"], k, info["tree_index"] % k)
-              for info in dump["tree_info"]]  # fmt: skip
-    ensemble = TreeEnsemble.from_leaves(leaves, [0.0] * k, n_features, right_closed=True,
-                                        routes_missing=True)  # fmt: skip
+    leaves = [
+        _leaves(info["tree_structure"], k, info["tree_index"] % k) for info in dump["tree_info"]
+    ]
+    ensemble = TreeEnsemble.from_leaves(
+        leaves, [0.0] * k, n_features, right_closed=True, routes_missing=True
+    )
     raw = lightgbm_margin(model)(reference_row[None, :])[0]
     summed = ensemble.predict(torch.as_tensor(reference_row[None, :])).numpy()[0]
     ensemble.base = torch.as_tensor(raw - summed, dtype=torch.float64)

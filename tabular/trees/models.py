@@ -14,8 +14,9 @@ from .ensemble import TreeEnsemble
 def is_tree_model(model: Any) -> bool:
     """Whether ``model`` is a fitted tree model perspicio reads exactly (scikit-learn,
     XGBoost or LightGBM)."""
-    return sklearn.is_tree_model(model) or xgb.is_xgboost_model(model) or \
-        lgbm.is_lightgbm_model(model)  # fmt: skip
+    return (
+        sklearn.is_tree_model(model) or xgb.is_xgboost_model(model) or lgbm.is_lightgbm_model(model)
+    )
 
 
 def read_tree_model(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
@@ -67,8 +68,11 @@ def probability(model: Any) -> Callable[[np.ndarray], np.ndarray]:
 OUTPUTS = ("margin", "probability")
 
 
-def resolve_output(model: Any, output: str | None, rows: np.ndarray,
-                   ) -> tuple[Callable[[np.ndarray], np.ndarray], str, float | None]:  # fmt: skip
+def resolve_output(
+    model: Any,
+    output: str | None,
+    rows: np.ndarray,
+) -> tuple[Callable[[np.ndarray], np.ndarray], str, float | None]:
     """What the explanation of a tree model adds up to: the scores as a function of rows,
     their name for a report, and the link's slope when a margin is rescaled onto a
     probability (None when the trees add up the scores themselves).
@@ -84,8 +88,10 @@ def resolve_output(model: Any, output: str | None, rows: np.ndarray,
     if output is None or output in native:
         return raw_output(model), native, None
     if output == "margin":
-        raise ValueError(f"`output` 'margin': the trees of a {name} add up its {native}; "
-                         "there is no margin to explain")  # fmt: skip
+        raise ValueError(
+            f"`output` 'margin': the trees of a {name} add up its {native}; "
+            "there is no margin to explain"
+        )
     slope = probability_slope(model)
     if slope is None:
         raise ValueError(

@@ -37,8 +37,11 @@ from .interventional import MAX_PATH_FEATURES, gather_contributions
 def _shapley_weights(depth: int, device: torch.device) -> Tensor:
     """``(D,)``: ``k! (D-1-k)! / D!``, the weight of a coalition of ``k`` other slots."""
     fact = [math.factorial(i) for i in range(depth + 1)]
-    return torch.tensor([fact[k] * fact[depth - 1 - k] / fact[depth] for k in range(depth)],
-                        dtype=torch.float64, device=device)  # fmt: skip
+    return torch.tensor(
+        [fact[k] * fact[depth - 1 - k] / fact[depth] for k in range(depth)],
+        dtype=torch.float64,
+        device=device,
+    )
 
 
 def _pair_weights(depth: int, device: torch.device) -> Tensor:
@@ -47,15 +50,20 @@ def _pair_weights(depth: int, device: torch.device) -> Tensor:
     single slot, which has no pair."""
     fact = [math.factorial(i) for i in range(depth + 1)]
     return torch.tensor(
-        [fact[k] * fact[depth - 2 - k] / (2 * fact[depth - 1]) if depth >= 2 else 0.0
-         for k in range(max(depth - 1, 1))], dtype=torch.float64, device=device,
-    )  # fmt: skip
+        [
+            fact[k] * fact[depth - 2 - k] / (2 * fact[depth - 1]) if depth >= 2 else 0.0
+            for k in range(max(depth - 1, 1))
+        ],
+        dtype=torch.float64,
+        device=device,
+    )
 
 
 def _pattern_bits(depth: int, device: torch.device) -> Tensor:
     """``(P, D)``: the bits of every pattern."""
-    return ((torch.arange(1 << depth, device=device)[:, None] >> torch.arange(depth, device=device))
-            & 1).to(torch.float64)  # fmt: skip
+    return (
+        (torch.arange(1 << depth, device=device)[:, None] >> torch.arange(depth, device=device)) & 1
+    ).to(torch.float64)
 
 
 def _slot_values(ensemble: TreeEnsemble, trees: slice) -> Tensor:
@@ -66,8 +74,9 @@ def _slot_values(ensemble: TreeEnsemble, trees: slice) -> Tensor:
     t_count, l_count = r.shape[:2]
     n_patterns = a.shape[0]
     # coefficients of prod_{d != i} (r_d + a_d t), for every slot i: (t, L, P, D_i, D)
-    coef = torch.zeros(t_count, l_count, n_patterns, depth, depth, dtype=torch.float64,
-                       device=r.device)  # fmt: skip
+    coef = torch.zeros(
+        t_count, l_count, n_patterns, depth, depth, dtype=torch.float64, device=r.device
+    )
     coef[..., 0] = 1.0
     eye = torch.eye(depth, dtype=torch.bool, device=r.device)
     for d in range(depth):
@@ -160,9 +169,15 @@ def _real_slot_groups(ensemble: TreeEnsemble) -> tuple[list[tuple], int]:
             continue
         leaves = torch.nonzero(real == m).squeeze(-1)
         slots = (offsets[leaves] + first[leaves, :m]).reshape(-1)  # (G*m,)
-        groups.append((m, slots, ensemble.shares.reshape(-1)[slots].view(-1, m),
-                       ensemble.features.reshape(-1)[slots],
-                       ensemble.values.reshape(-1, k)[leaves]))  # fmt: skip
+        groups.append(
+            (
+                m,
+                slots,
+                ensemble.shares.reshape(-1)[slots].view(-1, m),
+                ensemble.features.reshape(-1)[slots],
+                ensemble.values.reshape(-1, k)[leaves],
+            )
+        )
     return groups, max(1, int(used.sum()))
 
 
@@ -195,8 +210,9 @@ def _deep_path_dependent_shap(
     return torch.cat(out)
 
 
-def path_dependent_shap(ensemble: TreeEnsemble, x: Tensor, chunk: int = 256,
-                        trees_per_step: int = 32) -> Tensor:  # fmt: skip
+def path_dependent_shap(
+    ensemble: TreeEnsemble, x: Tensor, chunk: int = 256, trees_per_step: int = 32
+) -> Tensor:
     """Path-dependent Shapley values ``(N, F, K)``; row ``n``'s values sum to its output
     minus :func:`expected_value`. Paths of any length (beyond ``MAX_PATH_FEATURES``
     features, row by row)."""
@@ -206,8 +222,12 @@ def path_dependent_shap(ensemble: TreeEnsemble, x: Tensor, chunk: int = 256,
     if ensemble.features.shape[-1] > MAX_PATH_FEATURES:
         return _deep_path_dependent_shap(ensemble, x)
     n_trees = ensemble.features.shape[0]
-    per_pattern = torch.cat([_slot_values(ensemble, slice(s, s + trees_per_step))
-                             for s in range(0, n_trees, trees_per_step)])  # fmt: skip
+    per_pattern = torch.cat(
+        [
+            _slot_values(ensemble, slice(s, s + trees_per_step))
+            for s in range(0, n_trees, trees_per_step)
+        ]
+    )
     return gather_contributions(ensemble, per_pattern, x, chunk)
 
 
@@ -220,8 +240,16 @@ def _pair_values(ensemble: TreeEnsemble, trees: slice) -> Tensor:
     t_count, l_count = r.shape[:2]
     n_patterns = a.shape[0]
     # coefficients of prod_{d not in {i, j}} (r_d + a_d t): (t, L, P, D_i, D_j, D)
-    coef = torch.zeros(t_count, l_count, n_patterns, depth, depth, max(depth - 1, 1),
-                       dtype=torch.float64, device=r.device)  # fmt: skip
+    coef = torch.zeros(
+        t_count,
+        l_count,
+        n_patterns,
+        depth,
+        depth,
+        max(depth - 1, 1),
+        dtype=torch.float64,
+        device=r.device,
+    )
     coef[..., 0] = 1.0
     index = torch.arange(depth, device=r.device)
     for d in range(depth):
@@ -272,8 +300,9 @@ def _deep_pair_values(ensemble: TreeEnsemble, x: Tensor, chunk: int | None = Non
     return torch.cat(out)
 
 
-def path_dependent_interactions(ensemble: TreeEnsemble, x: Tensor, chunk: int = 64,
-                                trees_per_step: int = 8) -> Tensor:  # fmt: skip
+def path_dependent_interactions(
+    ensemble: TreeEnsemble, x: Tensor, chunk: int = 64, trees_per_step: int = 8
+) -> Tensor:
     """Shapley interaction values ``(N, F, F, K)`` of the path-dependent game (shap's
     convention): off the diagonal, half the Shapley interaction index of each pair, so
     that ``Φ_ij = Φ_ji``; on it, ``φ_i - Σ_{j≠i} Φ_ij``. Each row's matrix sums over
@@ -293,8 +322,9 @@ def path_dependent_interactions(ensemble: TreeEnsemble, x: Tensor, chunk: int = 
     return matrix
 
 
-def _tabulated_pair_values(ensemble: TreeEnsemble, x: Tensor, chunk: int,
-                           trees_per_step: int) -> Tensor:  # fmt: skip
+def _tabulated_pair_values(
+    ensemble: TreeEnsemble, x: Tensor, chunk: int, trees_per_step: int
+) -> Tensor:
     """``(N, F, F, K)``: the off-diagonal interaction values from each leaf's table of
     patterns (paths through at most ``MAX_PATH_FEATURES`` features)."""
     depth = ensemble.features.shape[-1]
@@ -306,19 +336,19 @@ def _tabulated_pair_values(ensemble: TreeEnsemble, x: Tensor, chunk: int,
             _pair_values(ensemble, slice(s, s + trees_per_step))
             for s in range(0, n_trees, trees_per_step)
         ]
-    )  # (T, L, P, D, D, K) fmt: skip
+    )  # (T, L, P, D, D, K)
     t_count, l_count, n_patterns = pairs.shape[:3]
     flat = pairs.reshape(t_count * l_count * n_patterns, depth * depth * k)
     leaf_offset = (torch.arange(t_count * l_count, device=x.device) * n_patterns).view(
-        t_count, l_count)  # fmt: skip
+        t_count, l_count
+    )
     f = ensemble.features  # (T, L, D)
     pair_index = (f.unsqueeze(-1) * n_features + f.unsqueeze(-2)).reshape(-1)  # (T*L*D*D,)
     out = []
     for start in range(0, len(x), chunk):
         px = ensemble.patterns(x[start : start + chunk])
         rows = flat.index_select(0, (px + leaf_offset).reshape(-1))
-        phi = torch.zeros(len(px), n_features * n_features, k, dtype=torch.float64,
-                          device=x.device)  # fmt: skip
+        phi = torch.zeros(len(px), n_features * n_features, k, dtype=torch.float64, device=x.device)
         phi.index_add_(1, pair_index, rows.view(len(px), -1, k))
         out.append(phi.view(len(px), n_features, n_features, k))
     return torch.cat(out)

@@ -53,8 +53,13 @@ def pair_weights(margin_x: Tensor, margin_z: Tensor, slope: float) -> Tensor:
     return torch.where(close, slope * middle * (1 - middle), secant)
 
 
-def probability_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor, slope: float,
-                     pairs_per_chunk: int = 1 << 21) -> Tensor:  # fmt: skip
+def probability_shap(
+    ensemble: TreeEnsemble,
+    x: Tensor,
+    background: Tensor,
+    slope: float,
+    pairs_per_chunk: int = 1 << 21,
+) -> Tensor:
     """``(N, F, 1)``: the margin's interventional values against each background row,
     rescaled onto ``σ(slope · margin)`` pair by pair and averaged; row ``n``'s values sum
     to its probability minus the background's mean probability."""
@@ -66,8 +71,9 @@ def probability_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor, slop
     full = (1 << depth) - 1
     px = ensemble.patterns(x, leaf_major=True)  # (T*L, N)
     pz = ensemble.patterns(z, leaf_major=True)  # (T*L, M)
-    weights = pair_weights(_margins(ensemble, px, full), _margins(ensemble, pz, full),
-                           slope) / len(z)  # fmt: skip
+    weights = pair_weights(_margins(ensemble, px, full), _margins(ensemble, pz, full), slope) / len(
+        z
+    )
     leaf, pattern, member = background_entries(ensemble, pz)
     n_leaves, n_background = pz.shape
     columns = torch.arange(n_background, device=x.device).expand(n_leaves, -1)
@@ -76,7 +82,7 @@ def probability_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor, slop
         torch.ones(member.numel(), dtype=torch.float64, device=x.device),
         (len(leaf), n_background),
         check_invariants=False,
-    ).coalesce()  # (Q, M): which background rows fall in each entry fmt: skip
+    ).coalesce()  # (Q, M): which background rows fall in each entry
     leaf_value = ensemble.values[..., 0].reshape(-1)[leaf].view(-1, 1)  # (Q, 1)
 
     def held(start: int, stop: int) -> Tensor:  # (Q, n, 1): each entry's summed weights
@@ -89,8 +95,14 @@ def probability_shap(ensemble: TreeEnsemble, x: Tensor, background: Tensor, slop
     return _gather_from_table(ensemble, px, leaf, pattern, held, chunk)
 
 
-def _gather_from_table(ensemble: TreeEnsemble, px: Tensor, leaf: Tensor, pattern: Tensor,
-                       held: Callable[[int, int], Tensor], chunk: int) -> Tensor:  # fmt: skip
+def _gather_from_table(
+    ensemble: TreeEnsemble,
+    px: Tensor,
+    leaf: Tensor,
+    pattern: Tensor,
+    held: Callable[[int, int], Tensor],
+    chunk: int,
+) -> Tensor:
     """:func:`gather_entries` for shallow trees, every (entry, row) pair's slot weights
     read from the pattern table (kept in cache: 1.5x faster at depth 6)."""
     depth = ensemble.features.shape[-1]
@@ -112,8 +124,9 @@ def _gather_from_table(ensemble: TreeEnsemble, px: Tensor, leaf: Tensor, pattern
         index.mul_(n_patterns).add_(q)  # (Q, n): the (row, entry) pattern pair
         phi = torch.zeros(ensemble.n_features, n, dtype=torch.float64, device=px.device)
         for d in range(depth):
-            values = torch.index_select(per_slot[d], 0, index.view(-1),
-                                        out=value_buffer[: index.numel()])  # fmt: skip
+            values = torch.index_select(
+                per_slot[d], 0, index.view(-1), out=value_buffer[: index.numel()]
+            )
             phi.index_add_(0, slot_features[:, d], values.view(-1, n).mul_(weight))
         out.append(phi.T.unsqueeze(-1))
     return torch.cat(out)

@@ -27,12 +27,18 @@ def _tree_leaves(
 
     missing = getattr(tree, "missing_go_to_left", None)  # scikit-learn >= 1.3
     return walk_tree(
-        0, lambda n: tree.children_left[n] == -1, value,
-        lambda n: (int(tree.feature[n]), float(tree.threshold[n]), int(tree.children_left[n]),
-                   int(tree.children_right[n])),
+        0,
+        lambda n: tree.children_left[n] == -1,
+        value,
+        lambda n: (
+            int(tree.feature[n]),
+            float(tree.threshold[n]),
+            int(tree.children_left[n]),
+            int(tree.children_right[n]),
+        ),
         lambda n: float(tree.weighted_n_node_samples[n]),
         None if missing is None else lambda n: bool(missing[n]),
-    )  # fmt: skip
+    )
 
 
 def _hist_leaves(predictor: Any) -> list[Leaf]:
@@ -40,26 +46,42 @@ def _hist_leaves(predictor: Any) -> list[Leaf]:
     if nodes["is_categorical"].any():
         raise ValueError("histogram gradient boosting with categorical splits is not supported yet")
     return walk_tree(
-        0, lambda n: bool(nodes["is_leaf"][n]), lambda n: [float(nodes["value"][n])],
-        lambda n: (int(nodes["feature_idx"][n]), float(nodes["num_threshold"][n]),
-                   int(nodes["left"][n]), int(nodes["right"][n])),
-        lambda n: float(nodes["count"][n]), lambda n: bool(nodes["missing_go_to_left"][n]),
-    )  # fmt: skip
+        0,
+        lambda n: bool(nodes["is_leaf"][n]),
+        lambda n: [float(nodes["value"][n])],
+        lambda n: (
+            int(nodes["feature_idx"][n]),
+            float(nodes["num_threshold"][n]),
+            int(nodes["left"][n]),
+            int(nodes["right"][n]),
+        ),
+        lambda n: float(nodes["count"][n]),
+        lambda n: bool(nodes["missing_go_to_left"][n]),
+    )
 
 
 #: the scikit-learn tree models read exactly
 SUPPORTED = (
-    "DecisionTreeClassifier", "DecisionTreeRegressor", "RandomForestClassifier",
-    "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor",
-    "GradientBoostingClassifier", "GradientBoostingRegressor",
-    "HistGradientBoostingClassifier", "HistGradientBoostingRegressor",
-)  # fmt: skip
+    "DecisionTreeClassifier",
+    "DecisionTreeRegressor",
+    "RandomForestClassifier",
+    "RandomForestRegressor",
+    "ExtraTreesClassifier",
+    "ExtraTreesRegressor",
+    "GradientBoostingClassifier",
+    "GradientBoostingRegressor",
+    "HistGradientBoostingClassifier",
+    "HistGradientBoostingRegressor",
+)
 
 
 def is_tree_model(model: Any) -> bool:
     """Whether ``model`` is a fitted scikit-learn tree model :func:`read_sklearn` reads."""
-    return (type(model).__name__ in SUPPORTED and type(model).__module__.startswith("sklearn")
-            and hasattr(model, "n_features_in_"))  # fmt: skip
+    return (
+        type(model).__name__ in SUPPORTED
+        and type(model).__module__.startswith("sklearn")
+        and hasattr(model, "n_features_in_")
+    )
 
 
 def output_name(model: Any) -> str:
@@ -130,8 +152,12 @@ def read_sklearn(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
     n_features = int(model.n_features_in_)
     if name in ("DecisionTreeClassifier", "DecisionTreeRegressor"):
         trees = [_tree_leaves(model, 1.0, name.endswith("Classifier"))]
-    elif name in ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier",
-                  "ExtraTreesRegressor"):  # fmt: skip
+    elif name in (
+        "RandomForestClassifier",
+        "RandomForestRegressor",
+        "ExtraTreesClassifier",
+        "ExtraTreesRegressor",
+    ):
         scale = 1.0 / len(model.estimators_)
         trees = [_tree_leaves(e, scale, name.endswith("Classifier")) for e in model.estimators_]
     elif name in ("GradientBoostingClassifier", "GradientBoostingRegressor"):
@@ -143,8 +169,12 @@ def read_sklearn(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
                 trees.append(per_class[0])
             else:  # one tree per class: its values go to its class's output
                 for c, leaves in enumerate(per_class):
-                    trees.append([(box, [v[0] if j == c else 0.0 for j in range(k)], w)
-                                  for box, v, w in leaves])  # fmt: skip
+                    trees.append(
+                        [
+                            (box, [v[0] if j == c else 0.0 for j in range(k)], w)
+                            for box, v, w in leaves
+                        ]
+                    )
     elif name in ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor"):
         loss = getattr(model, "loss", "squared_error")
         if name.endswith("Regressor") and loss not in (
@@ -161,14 +191,16 @@ def read_sklearn(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
         for row in model._predictors:
             for c, predictor in enumerate(row):
                 leaves = _hist_leaves(predictor)
-                trees.append([(box, [v[0] if j == c else 0.0 for j in range(k)], w)
-                              for box, v, w in leaves] if k > 1 else leaves)  # fmt: skip
+                trees.append(
+                    [(box, [v[0] if j == c else 0.0 for j in range(k)], w) for box, v, w in leaves]
+                    if k > 1
+                    else leaves
+                )
     else:
         raise TypeError(f"`model`: {name} is not a supported scikit-learn tree model")
     raw = raw_output(model)(reference_row[None, :])[0]
     routes = name.startswith("HistGradient") or hasattr(_first_tree(model), "missing_go_to_left")
-    ensemble = TreeEnsemble.from_leaves(trees, [0.0] * len(raw), n_features,
-                                        routes_missing=routes)  # fmt: skip
+    ensemble = TreeEnsemble.from_leaves(trees, [0.0] * len(raw), n_features, routes_missing=routes)
     ensemble.float32_inputs = not name.startswith("HistGradient")
     summed = ensemble.predict(torch.as_tensor(reference_row[None, :])).numpy()[0]
     ensemble.base = torch.as_tensor(raw - summed, dtype=torch.float64)

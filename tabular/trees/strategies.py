@@ -125,13 +125,19 @@ class TreeShapPathDependent(Attribution):
         return _pick(path_dependent_shap(self.ensemble, inputs), target)
 
 
-_TREE = {"family": "tree", "tree": True, "exact": True, "shapley": True,
-         "test": {"skip": "explains tree ensembles (tests/tabular/test_trees.py)"}}  # fmt: skip
+_TREE = {
+    "family": "tree",
+    "tree": True,
+    "exact": True,
+    "shapley": True,
+    "test": {"skip": "explains tree ensembles (tests/tabular/test_trees.py)"},
+}
 
 #: the tree methods' specs, registered for as long as the process runs
 SPECS = (
-    MethodSpec("tree_shap", TreeShap, baselines="distribution", default_for=("table_tree",),
-               **_TREE),
+    MethodSpec(
+        "tree_shap", TreeShap, baselines="distribution", default_for=("table_tree",), **_TREE
+    ),
     MethodSpec("tree_shap_path_dependent", TreeShapPathDependent, **_TREE),
-)  # fmt: skip
+)
 REGISTRATIONS = [register(spec) for spec in SPECS]

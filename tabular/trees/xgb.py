@@ -75,10 +75,13 @@ def _leaves(tree: dict, k: int, column: int) -> list[Leaf]:
         return out
 
     return walk_tree(
-        0, lambda n: left[n] == -1, value,
+        0,
+        lambda n: left[n] == -1,
+        value,
         lambda n: (int(feature[n]), float(np.float32(condition[n])), int(left[n]), int(right[n])),
-        lambda n: float(cover[n]), lambda n: bool(default_left[n]),
-    )  # fmt: skip
+        lambda n: float(cover[n]),
+        lambda n: bool(default_left[n]),
+    )
 
 
 def read_xgboost(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
@@ -95,8 +98,9 @@ def read_xgboost(model: Any, reference_row: np.ndarray) -> TreeEnsemble:
     k = max(1, int(learner["learner_model_param"].get("num_class", "0") or 0))
     n_features = int(learner["learner_model_param"]["num_feature"])
     leaves = [_leaves(tree, k, int(c) if k > 1 else 0) for tree, c in zip(trees, classes)]
-    ensemble = TreeEnsemble.from_leaves(leaves, [0.0] * k, n_features, right_closed=False,
-                                        routes_missing=True)  # fmt: skip
+    ensemble = TreeEnsemble.from_leaves(
+        leaves, [0.0] * k, n_features, right_closed=False, routes_missing=True
+    )
     ensemble.float32_inputs = True
     raw = xgboost_margin(model)(reference_row[None, :])[0]
     summed = ensemble.predict(torch.as_tensor(reference_row[None, :])).numpy()[0]

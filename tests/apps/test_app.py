@@ -145,7 +145,8 @@ def test_table_page_explains_an_uploaded_xgboost_model_exactly(tmp_path):
     model.save_model(path)
     at = open_page("table")
     at.file_uploader(key="tab_model").set_value(
-        ("model.json", path.read_bytes(), "application/json")).run()  # fmt: skip
+        ("model.json", path.read_bytes(), "application/json")
+    ).run()
     assert not at.exception and not at.error
     assert at.selectbox(key="tab_method").value == "tree_shap"
     assert at.selectbox(key="tab_method").options[:2] == ["tree_shap", "tree_shap_path_dependent"]
@@ -170,7 +171,8 @@ def test_table_page_explains_an_uploaded_xgboost_model_exactly(tmp_path):
         shown[expected.index].to_numpy(), expected["attribution"].to_numpy(), atol=1e-6
     )
     at.file_uploader(key="tab_model").set_value(
-        ("model.json", b"\x80\x04not a model", "application/json")).run()  # fmt: skip
+        ("model.json", b"\x80\x04not a model", "application/json")
+    ).run()
     assert not at.exception and at.error
 
 
@@ -210,9 +212,13 @@ def test_the_app_loads_model_files_only_through_the_safe_loader():
 
     def loads(path, owner):
         tree = ast.parse(Path(path).read_text())
-        return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
-                and getattr(n.func, "attr", "") == "load"
-                and ast.unparse(getattr(n.func, "value", ast.Name(""))) == owner]  # fmt: skip
+        return [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call)
+            and getattr(n.func, "attr", "") == "load"
+            and ast.unparse(getattr(n.func, "value", ast.Name(""))) == owner
+        ]
 
     calls = loads(ROOT / "perspicio" / "models.py", "torch")
     assert calls and all(
@@ -254,9 +260,13 @@ def _scripted_classifier() -> bytes:
     import torch
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, stride=4), torch.nn.ReLU(),
-                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
-                              torch.nn.Linear(4, 1000)).eval()  # fmt: skip
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, stride=4),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 1000),
+    ).eval()
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(net), buffer)
     return buffer.getvalue()
@@ -274,7 +284,8 @@ def test_an_uploaded_torchscript_model_runs_only_if_the_app_was_started_trusting
     monkeypatch.setenv(TRUST_TORCHSCRIPT_ENV, "1" if trusted else "0")
     at = open_page()
     at.file_uploader(key="img_model").set_value(
-        ("net.pt", _scripted_classifier(), "application/octet-stream")).run()  # fmt: skip
+        ("net.pt", _scripted_classifier(), "application/octet-stream")
+    ).run()
     at.multiselect(key="img_methods").set_value(["saliency"]).run()
     at.button(key="explain_image").click().run()
     assert not at.exception
@@ -352,7 +363,8 @@ def test_the_table_page_refuses_an_untrusted_skops_model_by_name(tmp_path):
     skops_io.dump(KNeighborsClassifier().fit(training, labels), path)
     at = open_page("table")
     at.file_uploader(key="tab_model").set_value(
-        ("model.skops", path.read_bytes(), "application/octet-stream")).run()  # fmt: skip
+        ("model.skops", path.read_bytes(), "application/octet-stream")
+    ).run()
     assert not at.exception
     (error,) = at.error
     assert "sklearn.neighbors._classification.KNeighborsClassifier" in error.value

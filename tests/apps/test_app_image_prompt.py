@@ -29,8 +29,10 @@ def test_generation_page_explains_an_image_prompt():
     at.button(key="explain_generation").click().run()
     assert not at.exception and not at.error
     scene = shape_scenes(1, seed=1003)[0]
-    assert any(s.value == f"Answer: {scene.shape} <eos>" or s.value.startswith(
-        f"Answer: {scene.shape}") for s in at.subheader)  # fmt: skip
+    assert any(
+        s.value == f"Answer: {scene.shape} <eos>" or s.value.startswith(f"Answer: {scene.shape}")
+        for s in at.subheader
+    )
     assert len(at.get("image")) >= 1  # the heat map
     assert any("image_feature_" in h.proto.body for h in at.get("html"))  # the token table
     at.radio(key="gen_image_source").set_value("upload").run()

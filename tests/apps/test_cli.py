@@ -113,23 +113,35 @@ BAD = [
     ("image file missing", ["explain", "image", "{tmp}/missing.png"], "missing.png"),
     ("image --out suffix", ["explain", "image", "{cat}", "--out", "{tmp}/x.gif"], "--out"),
     ("image --model missing", ["explain", "image", "{cat}", "--model", "{tmp}/m.pt"], "--model"),
-    ("image --model not TorchScript", ["explain", "image", "{cat}", "--model", "{bad_model}"],
-     "--model"),
+    (
+        "image --model not TorchScript",
+        ["explain", "image", "{cat}", "--model", "{bad_model}"],
+        "--model",
+    ),
     ("image --method unknown", ["explain", "image", "{cat}", "--method", "nope"], "`method`"),
     ("image --target unknown", ["explain", "image", "{cat}", "--target", "dog"], "`target`"),
     ("text empty", ["explain", "text", "   ", "--model", "tiny"], "`text`"),
-    ("text --method unknown", ["explain", "text", "good", "--model", "tiny", "--method", "x"],
-     "`method`"),
+    (
+        "text --method unknown",
+        ["explain", "text", "good", "--model", "tiny", "--method", "x"],
+        "`method`",
+    ),
     ("table file missing", ["explain", "table", "{tmp}/none.csv"], "none.csv"),
     ("table not a CSV", ["explain", "table", "{cat}"], "{cat}"),
     ("table --row outside", ["explain", "table", "{csv}", "--row", "99"], "--row"),
-    ("table --background missing", ["explain", "table", "{csv}", "--background", "{tmp}/b.csv"],
-     "--background"),
+    (
+        "table --background missing",
+        ["explain", "table", "{csv}", "--background", "{tmp}/b.csv"],
+        "--background",
+    ),
     ("table --method unknown", ["explain", "table", "{csv}", "--method", "gradcam"], "`method`"),
     ("importance --out png", ["importance", "{csv}", "--out", "{tmp}/r.png"], "--out"),
-    ("importance --output without --model",
-     ["importance", "{csv}", "--output", "probability"], "--output"),
-]  # fmt: skip
+    (
+        "importance --output without --model",
+        ["importance", "{csv}", "--output", "probability"],
+        "--output",
+    ),
+]
 
 
 @pytest.mark.parametrize(("case", "argv", "named"), BAD, ids=[b[0] for b in BAD])
@@ -174,12 +186,42 @@ def test_a_segmentation_region_and_a_detectors_box_from_the_command_line(tmp_pat
     image = tmp_path / "red.png"
     Image.fromarray(pixels).save(image)
     out = tmp_path / "seg.png"
-    code = main(["explain", "image", str(image), "--model", str(model), "--method", "saliency",
-                 "--target", "1", "--region", "0,0,8,8", "--out", str(out),
-                 "--trust-torchscript"])  # fmt: skip
+    code = main(
+        [
+            "explain",
+            "image",
+            str(image),
+            "--model",
+            str(model),
+            "--method",
+            "saliency",
+            "--target",
+            "1",
+            "--region",
+            "0,0,8,8",
+            "--out",
+            str(out),
+            "--trust-torchscript",
+        ]
+    )
     assert code == 0 and out.exists()
-    assert main(["explain", "image", str(image), "--model", str(model), "--box", "1,1,4,4",
-                 "--out", str(tmp_path / "x.png"), "--trust-torchscript"]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "explain",
+                "image",
+                str(image),
+                "--model",
+                str(model),
+                "--box",
+                "1,1,4,4",
+                "--out",
+                str(tmp_path / "x.png"),
+                "--trust-torchscript",
+            ]
+        )
+        == 2
+    )
     assert "--box needs --label" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["explain", "image", str(image), "--region", "1,2,3"])
@@ -191,15 +233,27 @@ def test_a_torchscript_model_runs_only_with_trust_torchscript(tmp_path, capsys):
     import torch
 
     model = tmp_path / "net.pt"
-    torch.jit.script(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.AdaptiveAvgPool2d(1),
-                                         torch.nn.Flatten())).save(str(model))  # fmt: skip
+    torch.jit.script(
+        torch.nn.Sequential(
+            torch.nn.Conv2d(3, 2, 1), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()
+        )
+    ).save(str(model))
     image = tmp_path / "red.png"
     from PIL import Image
 
     Image.new("RGB", (8, 8), (200, 20, 20)).save(image)
     out = tmp_path / "net.png"
-    argv = ["explain", "image", str(image), "--model", str(model), "--method", "saliency",
-            "--out", str(out)]  # fmt: skip
+    argv = [
+        "explain",
+        "image",
+        str(image),
+        "--model",
+        str(model),
+        "--method",
+        "saliency",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 2 and not out.exists()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "TorchScript is code" in err and "--trust-torchscript" in err
@@ -254,20 +308,58 @@ def test_a_saved_tree_model_is_explained_exactly(patients_csv, tmp_path, library
     page = out.read_text()
     assert "tree_shap" in page and "Global importance" in page
     row = tmp_path / f"{library}-row.html"
-    assert main(["explain", "table", str(patients_csv), "--model", str(path), "--row", "2",
-                 "--out", str(row)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "explain",
+                "table",
+                str(patients_csv),
+                "--model",
+                str(path),
+                "--row",
+                "2",
+                "--out",
+                str(row),
+            ]
+        )
+        == 0
+    )
     # a binary classifier's probability instead of its margin, said on the page
     out = tmp_path / f"{library}-probability.html"
-    assert main(["importance", str(patients_csv), "--model", str(path), "--output",
-                 "probability", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "importance",
+                str(patients_csv),
+                "--model",
+                str(path),
+                "--output",
+                "probability",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "onto the probability" in out.read_text()
 
 
 def test_a_pickled_model_file_is_refused(patients_csv, tmp_path, capsys):
     path = tmp_path / "model.pkl"
     path.write_bytes(b"not a model")
-    assert main(["importance", str(patients_csv), "--model", str(path),
-                 "--out", str(tmp_path / "r.html")]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "importance",
+                str(patients_csv),
+                "--model",
+                str(path),
+                "--out",
+                str(tmp_path / "r.html"),
+            ]
+        )
+        == 2
+    )
     assert "not a tree model file" in capsys.readouterr().err
 
 

@@ -31,9 +31,14 @@ def _quadratic():
 def test_sensitivity_max_takes_a_one_or_two_argument_perturb_func(perturb):
     x = torch.tensor([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]])
     sens = sensitivity_max(
-        P.Saliency(_quadratic()).attribute, x, perturb_func=perturb, perturb_radius=0.1,
-        target=0, abs=False, n_perturb_samples=2,
-    )  # fmt: skip
+        P.Saliency(_quadratic()).attribute,
+        x,
+        perturb_func=perturb,
+        perturb_radius=0.1,
+        target=0,
+        abs=False,
+        n_perturb_samples=2,
+    )
     # gradient 2x moves by 2 * 0.1 per feature: relative change = |0.2 * 1| / |2x|
     expected = 0.2 * 2**0.5 / (2 * x.norm(dim=1))
     assert torch.allclose(sens, expected, atol=1e-6)

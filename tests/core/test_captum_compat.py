@@ -16,26 +16,44 @@ def _net():
 
 # (name, constructor arguments given the model)
 CLASSES = [
-    ("Saliency", lambda m: ()), ("InputXGradient", lambda m: ()),
-    ("IntegratedGradients", lambda m: ()), ("GradientShap", lambda m: ()),
-    ("DeepLift", lambda m: ()), ("DeepLiftShap", lambda m: ()),
-    ("GuidedBackprop", lambda m: ()), ("Deconvolution", lambda m: ()),
-    ("GuidedGradCam", lambda m: (m[0],)), ("LRP", lambda m: ()),
-    ("FeatureAblation", lambda m: ()), ("FeaturePermutation", lambda m: ()),
-    ("Occlusion", lambda m: ()), ("ShapleyValueSampling", lambda m: ()),
-    ("ShapleyValues", lambda m: ()), ("Lime", lambda m: ()), ("KernelShap", lambda m: ()),
-    ("LayerActivation", lambda m: (m[0],)), ("LayerConductance", lambda m: (m[0],)),
-    ("InternalInfluence", lambda m: (m[0],)), ("LayerGradCam", lambda m: (m[0],)),
+    ("Saliency", lambda m: ()),
+    ("InputXGradient", lambda m: ()),
+    ("IntegratedGradients", lambda m: ()),
+    ("GradientShap", lambda m: ()),
+    ("DeepLift", lambda m: ()),
+    ("DeepLiftShap", lambda m: ()),
+    ("GuidedBackprop", lambda m: ()),
+    ("Deconvolution", lambda m: ()),
+    ("GuidedGradCam", lambda m: (m[0],)),
+    ("LRP", lambda m: ()),
+    ("FeatureAblation", lambda m: ()),
+    ("FeaturePermutation", lambda m: ()),
+    ("Occlusion", lambda m: ()),
+    ("ShapleyValueSampling", lambda m: ()),
+    ("ShapleyValues", lambda m: ()),
+    ("Lime", lambda m: ()),
+    ("KernelShap", lambda m: ()),
+    ("LayerActivation", lambda m: (m[0],)),
+    ("LayerConductance", lambda m: (m[0],)),
+    ("InternalInfluence", lambda m: (m[0],)),
+    ("LayerGradCam", lambda m: (m[0],)),
     ("LayerGradientXActivation", lambda m: (m[0],)),
-    ("LayerIntegratedGradients", lambda m: (m[0],)), ("LayerDeepLift", lambda m: (m[0],)),
-    ("LayerDeepLiftShap", lambda m: (m[0],)), ("LayerGradientShap", lambda m: (m[0],)),
-    ("LayerFeatureAblation", lambda m: (m[0],)), ("LayerLRP", lambda m: (m[0],)),
-    ("NeuronGradient", lambda m: (m[0],)), ("NeuronIntegratedGradients", lambda m: (m[0],)),
-    ("NeuronConductance", lambda m: (m[0],)), ("NeuronGuidedBackprop", lambda m: (m[0],)),
-    ("NeuronDeconvolution", lambda m: (m[0],)), ("NeuronGradientShap", lambda m: (m[0],)),
-    ("NeuronDeepLift", lambda m: (m[0],)), ("NeuronDeepLiftShap", lambda m: (m[0],)),
+    ("LayerIntegratedGradients", lambda m: (m[0],)),
+    ("LayerDeepLift", lambda m: (m[0],)),
+    ("LayerDeepLiftShap", lambda m: (m[0],)),
+    ("LayerGradientShap", lambda m: (m[0],)),
+    ("LayerFeatureAblation", lambda m: (m[0],)),
+    ("LayerLRP", lambda m: (m[0],)),
+    ("NeuronGradient", lambda m: (m[0],)),
+    ("NeuronIntegratedGradients", lambda m: (m[0],)),
+    ("NeuronConductance", lambda m: (m[0],)),
+    ("NeuronGuidedBackprop", lambda m: (m[0],)),
+    ("NeuronDeconvolution", lambda m: (m[0],)),
+    ("NeuronGradientShap", lambda m: (m[0],)),
+    ("NeuronDeepLift", lambda m: (m[0],)),
+    ("NeuronDeepLiftShap", lambda m: (m[0],)),
     ("NeuronFeatureAblation", lambda m: (m[0],)),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("name", "args"), CLASSES, ids=[c[0] for c in CLASSES])
@@ -54,10 +72,16 @@ def test_multiplies_by_inputs_is_captums(name, args):
 
 
 GRAD_KWARGS_METHODS = [
-    "LayerGradCam", "InternalInfluence", "LayerConductance", "LayerDeepLift",
-    "LayerDeepLiftShap", "LayerGradientShap", "LayerGradientXActivation",
-    "LayerIntegratedGradients", "NeuronConductance",
-]  # fmt: skip
+    "LayerGradCam",
+    "InternalInfluence",
+    "LayerConductance",
+    "LayerDeepLift",
+    "LayerDeepLiftShap",
+    "LayerGradientShap",
+    "LayerGradientXActivation",
+    "LayerIntegratedGradients",
+    "NeuronConductance",
+]
 
 
 @pytest.mark.parametrize("name", GRAD_KWARGS_METHODS)
@@ -187,9 +211,10 @@ def test_attribute_takes_captums_arguments_in_captums_order():
         if not (isinstance(theirs, type) and hasattr(theirs, "attribute")):
             continue
         captum_params = [
-            p for p in inspect.signature(theirs.attribute).parameters.values()
+            p
+            for p in inspect.signature(theirs.attribute).parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]  # fmt: skip
+        ]
         our_params = list(inspect.signature(ours.attribute).parameters)
         names = [p.name for p in captum_params if p.name != "grad_kwargs"]
         assert our_params[: len(names)] == names, name
@@ -197,11 +222,16 @@ def test_attribute_takes_captums_arguments_in_captums_order():
 
 @pytest.mark.parametrize(
     ("name", "kwargs"),
-    [("FeatureAblation", {}), ("Occlusion", {"sliding_window_shapes": (1,)}),
-     ("ShapleyValueSampling", {"n_samples": 3}), ("ShapleyValues", {}),
-     ("KernelShap", {"n_samples": 10}), ("Lime", {"n_samples": 10}),
-     ("IntegratedGradients", {"n_steps": 5})],
-)  # fmt: skip
+    [
+        ("FeatureAblation", {}),
+        ("Occlusion", {"sliding_window_shapes": (1,)}),
+        ("ShapleyValueSampling", {"n_samples": 3}),
+        ("ShapleyValues", {}),
+        ("KernelShap", {"n_samples": 10}),
+        ("Lime", {"n_samples": 10}),
+        ("IntegratedGradients", {"n_steps": 5}),
+    ],
+)
 def test_progress_bars_are_titled_and_finish_as_captums(name, kwargs, capsys):
     """Captum's progress bars read "<Method name> attribution" and end at 100%."""
     method = getattr(P, name)(_mlp())

@@ -60,9 +60,16 @@ def test_cav_follows_the_concepts_and_scores_have_closed_forms():
 
 def test_three_concepts_and_concept_order():
     model = Linear(torch.tensor([0.0, 1.0, 0.0]))
-    a, b, c = (Concept(i, n, [cluster(m, seed=i)]) for i, (n, m) in enumerate(
-        [("x", torch.tensor([3.0, 0, 0])), ("y", torch.tensor([0, 3.0, 0])),
-         ("z", torch.tensor([0, 0, 3.0]))]))  # fmt: skip
+    a, b, c = (
+        Concept(i, n, [cluster(m, seed=i)])
+        for i, (n, m) in enumerate(
+            [
+                ("x", torch.tensor([3.0, 0, 0])),
+                ("y", torch.tensor([0, 3.0, 0])),
+                ("z", torch.tensor([0, 0, 3.0])),
+            ]
+        )
+    )
     tcav = TCAV(model, "rep", save_path=None)
     scores = tcav.interpret(torch.randn(5, 3), [[a, b, c], [c, b]], target=1)
     assert scores["0-1-2"]["rep"]["sign_count"].tolist() == [0.0, 1.0, 0.0]
@@ -107,8 +114,13 @@ def test_activations_are_computed_once_per_concept_for_all_layers():
 
 def test_saved_activations_and_cavs_are_reused_from_disk(tmp_path):
     model = Linear(torch.tensor([1.0, 2.0, 0.0]))
-    make = lambda: [Concept(0, "a", [cluster(torch.tensor([1.0, 0, 0]))]),  # noqa: E731
-                    Concept(1, "b", [cluster(torch.tensor([0, 1.0, 0]), seed=2)])]  # fmt: skip
+
+    def make():
+        return [
+            Concept(0, "a", [cluster(torch.tensor([1.0, 0, 0]))]),
+            Concept(1, "b", [cluster(torch.tensor([0, 1.0, 0]), seed=2)]),
+        ]
+
     inputs = torch.randn(4, 3)
     first = TCAV(model, ["rep"], model_id="lin", save_path=str(tmp_path)).interpret(
         inputs, [make()], target=1

@@ -30,15 +30,20 @@ def test_a_metric_over_the_dataset_with_labels_only_for_the_metric():
         return err if acc is None else acc + err
 
     attr = DataLoaderAttribution(FeatureAblation(net)).attribute(
-        loader, input_roles=[InputRole.need_attr, InputRole.no_forward], reduce=reduce,
-        to_metric=lambda total: total / len(x), return_input_shape=False,
-    )  # fmt: skip
+        loader,
+        input_roles=[InputRole.need_attr, InputRole.no_forward],
+        reduce=reduce,
+        to_metric=lambda total: total / len(x),
+        return_input_shape=False,
+    )
     with torch.no_grad():
         base = ((net(x) - y) ** 2).mean()
         expected = torch.stack(
-            [base - ((net(x.index_fill(1, torch.tensor([j]), 0.0)) - y) ** 2).mean()
-             for j in range(3)]
-        )  # fmt: skip
+            [
+                base - ((net(x.index_fill(1, torch.tensor([j]), 0.0)) - y) ** 2).mean()
+                for j in range(3)
+            ]
+        )
     assert attr.shape == (1, 3) and torch.allclose(attr[0], expected, atol=1e-5)
 
 

@@ -63,8 +63,9 @@ def test_tracincp_equals_the_closed_form(regression):
     torch.testing.assert_close(
         tracin.self_influence(), tracin_closed_form(x, y, x, y, paths).diag()
     )
-    torch.testing.assert_close(tracin.self_influence(outer_loop_by_checkpoints=True),
-                               tracin.self_influence())  # fmt: skip
+    torch.testing.assert_close(
+        tracin.self_influence(outer_loop_by_checkpoints=True), tracin.self_influence()
+    )
     quantities = tracin.compute_intermediate_quantities((x, y))
     torch.testing.assert_close(quantities @ quantities.T, tracin_closed_form(x, y, x, y, paths))
     aggregate = tracin.influence((xt, yt), aggregate=True)
@@ -101,8 +102,9 @@ def test_fast_equals_tracincp_on_the_last_layer_and_projections_approximate(tmp_
         paths.append(str(tmp_path / f"c{i}.pt"))
     x, y = torch.randn(40, 5), torch.randint(0, 3, (40,))
     data, test = TensorDataset(x, y), (torch.randn(6, 5), torch.randint(0, 3, (6,)))
-    exact = TracInCP(net, data, paths, layers=["2"], batch_size=16,
-                     loss_fn=nn.CrossEntropyLoss(reduction="none")).influence(test)  # fmt: skip
+    exact = TracInCP(
+        net, data, paths, layers=["2"], batch_size=16, loss_fn=nn.CrossEntropyLoss(reduction="none")
+    ).influence(test)
     summed = nn.CrossEntropyLoss(reduction="sum")
     fast = TracInCPFast(net, net[2], data, paths, loss_fn=summed, batch_size=16)
     torch.testing.assert_close(fast.influence(test), exact, rtol=1e-4, atol=1e-5)
@@ -110,13 +112,15 @@ def test_fast_equals_tracincp_on_the_last_layer_and_projections_approximate(tmp_
     torch.testing.assert_close(mean.influence(test), exact, rtol=1e-4, atol=1e-5)
     unprojected = TracInCPFastRandProj(net, net[2], data, paths, loss_fn=summed, batch_size=16)
     torch.testing.assert_close(unprojected.influence(test, k=None), exact, rtol=1e-4, atol=1e-5)
-    projected = TracInCPFastRandProj(net, net[2], data, paths, loss_fn=summed, batch_size=16,
-                                     projection_dim=150)  # fmt: skip
+    projected = TracInCPFastRandProj(
+        net, net[2], data, paths, loss_fn=summed, batch_size=16, projection_dim=150
+    )
     approx = projected.influence(test, k=None)
     # 150 of 600 dimensions (3 x 50): inner products kept to about 1/sqrt(50)
     assert torch.corrcoef(torch.stack([approx.flatten(), exact.flatten()]))[0, 1] > 0.9
-    full = TracInCP(net, data, paths, layers=["2"], batch_size=16,
-                    loss_fn=nn.CrossEntropyLoss(reduction="none"))  # fmt: skip
+    full = TracInCP(
+        net, data, paths, layers=["2"], batch_size=16, loss_fn=nn.CrossEntropyLoss(reduction="none")
+    )
     torch.testing.assert_close(fast.self_influence(), full.self_influence(), rtol=1e-4, atol=1e-5)
 
 
@@ -126,9 +130,15 @@ def test_naive_influence_function_equals_the_linear_regression_closed_form(tmp_p
     net = nn.Linear(4, 1, bias=False).double()
     path = str(tmp_path / "final.pt")
     torch.save(net.state_dict(), path)
-    naive = NaiveInfluenceFunction(net, TensorDataset(x, y), path, batch_size=7,
-                                   loss_fn=nn.MSELoss(reduction="sum"), projection_dim=None,
-                                   hessian_reg=0.0)  # fmt: skip
+    naive = NaiveInfluenceFunction(
+        net,
+        TensorDataset(x, y),
+        path,
+        batch_size=7,
+        loss_fn=nn.MSELoss(reduction="sum"),
+        projection_dim=None,
+        hessian_reg=0.0,
+    )
     w = net.weight.detach()[0]
     grads = 2 * (x @ w - y[:, 0])[:, None] * x
     h_inv = torch.linalg.inv(2 * x.T @ x)
@@ -136,8 +146,9 @@ def test_naive_influence_function_equals_the_linear_regression_closed_form(tmp_p
     gt = 2 * (xt @ w - yt[:, 0])[:, None] * xt
     torch.testing.assert_close(naive.influence((xt, yt)), gt @ h_inv @ grads.T)
     torch.testing.assert_close(naive.self_influence(), ((grads @ h_inv) * grads).sum(1))
-    top2 = NaiveInfluenceFunction(net, TensorDataset(x, y), path, loss_fn=nn.MSELoss(),
-                                  projection_dim=2, hessian_reg=0.0)  # fmt: skip
+    top2 = NaiveInfluenceFunction(
+        net, TensorDataset(x, y), path, loss_fn=nn.MSELoss(), projection_dim=2, hessian_reg=0.0
+    )
     assert top2.R.shape == (2, 4)  # the two largest eigenvalues kept
 
 
@@ -203,9 +214,14 @@ def test_mislabelled_rows_rank_first_and_proponents_share_the_label():
     flipped = set(demo.flipped.tolist())
     for method in (
         TracInCP(demo.model, data, demo.checkpoints, loss_fn=nn.CrossEntropyLoss(reduction="none")),
-        TracInCPFast(demo.model, demo.model.net[-1], data, demo.checkpoints,
-                     loss_fn=nn.CrossEntropyLoss(reduction="sum")),
-    ):  # fmt: skip
+        TracInCPFast(
+            demo.model,
+            demo.model.net[-1],
+            data,
+            demo.checkpoints,
+            loss_fn=nn.CrossEntropyLoss(reduction="sum"),
+        ),
+    ):
         ranked = method.self_influence().argsort(descending=True)[:top].tolist()
         precision = len(flipped & set(ranked)) / top
         assert precision >= 0.5, (type(method).__name__, precision)  # measured 0.83 and 0.87
@@ -229,12 +245,14 @@ def test_arnoldi_finds_the_top_of_the_spectrum_and_matches_the_exact_inverse(tmp
     common = dict(loss_fn=nn.MSELoss(reduction="sum"), batch_size=8, hessian_reg=1e-3)
     data, test = TensorDataset(x, y), (x[:5] + 0.1, y[:5])
     naive = NaiveInfluenceFunction(net, data, path, projection_dim=None, **common)
-    arnoldi = ArnoldiInfluenceFunction(net, data, path, projection_dim=6, arnoldi_dim=6,
-                                       arnoldi_tol=1e-10, **common)  # fmt: skip
+    arnoldi = ArnoldiInfluenceFunction(
+        net, data, path, projection_dim=6, arnoldi_dim=6, arnoldi_tol=1e-10, **common
+    )
     torch.testing.assert_close(arnoldi.influence(test), naive.influence(test))
     # the top 2 directions: Arnoldi keeps the 2 largest eigenvalues of the Hessian
-    top2 = ArnoldiInfluenceFunction(net, data, path, projection_dim=2, arnoldi_dim=6,
-                                    arnoldi_tol=1e-10, **common)  # fmt: skip
+    top2 = ArnoldiInfluenceFunction(
+        net, data, path, projection_dim=2, arnoldi_dim=6, arnoldi_tol=1e-10, **common
+    )
     values = torch.linalg.eigvalsh(naive.hessian())
     kept = 1 / (top2.R @ top2.R.T).diag()  # R = Λ^{-1/2} V^T
     torch.testing.assert_close(kept.sort().values, values[-2:])
@@ -245,16 +263,29 @@ def test_fast_takes_the_gradient_by_autograd_when_the_layer_is_not_the_output(tm
     net = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3), nn.LogSoftmax(1))
     torch.save(net.state_dict(), tmp_path / "c.pt")
     x, y = torch.randn(20, 4), torch.randint(0, 3, (20,))
-    fast = TracInCPFast(net, net[2], TensorDataset(x, y), str(tmp_path),
-                        loss_fn=nn.NLLLoss(reduction="sum"), batch_size=6)  # fmt: skip
-    full = TracInCP(net, TensorDataset(x, y), str(tmp_path), layers=["2"], batch_size=6,
-                    loss_fn=nn.NLLLoss(reduction="none"))  # fmt: skip
+    fast = TracInCPFast(
+        net,
+        net[2],
+        TensorDataset(x, y),
+        str(tmp_path),
+        loss_fn=nn.NLLLoss(reduction="sum"),
+        batch_size=6,
+    )
+    full = TracInCP(
+        net,
+        TensorDataset(x, y),
+        str(tmp_path),
+        layers=["2"],
+        batch_size=6,
+        loss_fn=nn.NLLLoss(reduction="none"),
+    )
     # TracInCP also counts the bias; the weights' part is (g.g')(a.a'), the bias' g.g'
     test = (x[:3], y[:3])
     q = full.compute_intermediate_quantities(test)
     bias_part = q[:, -3:] @ full.compute_intermediate_quantities((x, y))[:, -3:].T
-    torch.testing.assert_close(fast.influence(test), full.influence(test) - bias_part,
-                               rtol=1e-4, atol=1e-6)  # fmt: skip
+    torch.testing.assert_close(
+        fast.influence(test), full.influence(test) - bias_part, rtol=1e-4, atol=1e-6
+    )
 
 
 def test_similarity_influence_ranks_by_similarity_and_stores_activations(tmp_path):
@@ -268,16 +299,22 @@ def test_similarity_influence_ranks_by_similarity_and_stores_activations(tmp_pat
     indices, scores = similar.influence(queries, top_k=2)["0"]
     assert indices[:, 0].tolist() == [3, 17]
     torch.testing.assert_close(scores[:, 0], torch.ones(2))
-    nearest = SimilarityInfluence(net, ["0"], TensorDataset(source), str(tmp_path / "e"),
-                                  similarity_metric=euclidean_distance,
-                                  similarity_direction="min")  # fmt: skip
+    nearest = SimilarityInfluence(
+        net,
+        ["0"],
+        TensorDataset(source),
+        str(tmp_path / "e"),
+        similarity_metric=euclidean_distance,
+        similarity_direction="min",
+    )
     indices, distances = nearest.influence(source[[5]] + 1e-3)["0"]
     assert indices.tolist() == [[5]] and distances.item() < 0.01
     # a later instance reads the stored activations instead of running the model
     calls = []
     net[0].register_forward_hook(lambda *a: calls.append(1))
     SimilarityInfluence(net, "0", TensorDataset(source), str(tmp_path), batch_size=7).influence(
-        queries)  # fmt: skip
+        queries
+    )
     assert len(calls) == 1  # the queries only
     with pytest.raises(ValueError, match="similarity_direction"):
         SimilarityInfluence(

@@ -63,8 +63,10 @@ def test_check_attribution_reports_known_failures_and_raises_on_others():
         check_attribution(_BatchScaled.make, checks=checks)
     known = {"batch_independence": "scaled per batch"}
     report = check_attribution(_BatchScaled.make, checks=checks, known_failures=known)
-    assert report == {"batch_independence": "known failure: scaled per batch",
-                      "shapes_batch_of_one": "passed"}  # fmt: skip
+    assert report == {
+        "batch_independence": "known failure: scaled per batch",
+        "shapes_batch_of_one": "passed",
+    }
     with pytest.raises(ValueError, match=r"`checks`: unknown \['nope'\]"):
         check_attribution("saliency", checks=["nope"])
     with pytest.raises(TypeError, match="`make` must return an Attribution, got Linear"):
@@ -77,6 +79,7 @@ def test_check_attribution_takes_classes_and_layer_makers():
     assert check_attribution(IntegratedGradients, checks=["tuple_in_tuple_out"]) == {
         "tuple_in_tuple_out": "passed"
     }
-    report = check_attribution(lambda model, layer: LayerGradCam(model, layer),
-                               checks=["shapes_batch_of_four"])  # fmt: skip
+    report = check_attribution(
+        lambda model, layer: LayerGradCam(model, layer), checks=["shapes_batch_of_four"]
+    )
     assert report == {"shapes_batch_of_four": "passed"}

@@ -55,12 +55,14 @@ def test_channels_last_reaches_the_model_only_for_large_forward_only_batches():
         lambda m, args: seen.append(args[0].is_contiguous(memory_format=torch.channels_last))
     )
     mask = torch.arange(64).view(1, 1, 8, 8) // 16
-    FeatureAblation(model).attribute(torch.randn(1, 3, 8, 8), target=0, feature_mask=mask,
-                                     perturbations_per_eval=1)  # fmt: skip
+    FeatureAblation(model).attribute(
+        torch.randn(1, 3, 8, 8), target=0, feature_mask=mask, perturbations_per_eval=1
+    )
     assert not any(seen)
     seen.clear()
-    FeatureAblation(model).attribute(torch.randn(6, 3, 8, 8), target=0, feature_mask=mask,
-                                     perturbations_per_eval=2)  # fmt: skip
+    FeatureAblation(model).attribute(
+        torch.randn(6, 3, 8, 8), target=0, feature_mask=mask, perturbations_per_eval=2
+    )
     assert seen and all(seen)
     seen.clear()
     Saliency(model).attribute(torch.randn(6, 3, 8, 8), target=0)
@@ -103,15 +105,22 @@ def test_pooling_channels_last_keeps_the_output_and_removes_its_hooks():
     from perspicio.core._engine.batching import pooling_channels_last
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                              torch.nn.Conv2d(4, 6, 3), torch.nn.MaxPool2d(2),
-                              torch.nn.Flatten(), torch.nn.Linear(6 * 5 * 5, 3))  # fmt: skip
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(4, 6, 3),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(6 * 5 * 5, 3),
+    )
     x = torch.randn(16, 1, 28, 28)
     with torch.no_grad():
         expected = net(x)
         seen = []
-        net[3].register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous(
-            memory_format=torch.channels_last)))  # fmt: skip
+        net[3].register_forward_pre_hook(
+            lambda m, a: seen.append(a[0].is_contiguous(memory_format=torch.channels_last))
+        )
         with pooling_channels_last(net):
             got = net(x)
         with pytest.raises(RuntimeError), pooling_channels_last(net):

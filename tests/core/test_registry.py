@@ -52,8 +52,12 @@ def test_settings_apply_where_accepted_and_lazy_facts_are_computed_only_when_use
         calls.append(max_groups)
         return torch.zeros(1, 6, dtype=torch.long)
 
-    facts = Facts(torch.randn(2, 6), feature_mask=expensive_mask, generator=0,
-                  options={"n_steps": 7, "n_samples": 9})  # fmt: skip
+    facts = Facts(
+        torch.randn(2, 6),
+        feature_mask=expensive_mask,
+        generator=0,
+        options={"n_steps": 7, "n_samples": 9},
+    )
     ig = prepare("integrated_gradients", make_mlp(), facts)
     assert ig.kwargs["n_steps"] == 7 and "n_samples" not in ig.kwargs and not calls
     ks = prepare("kernel_shap", make_mlp(), facts)

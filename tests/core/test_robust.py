@@ -16,8 +16,9 @@ def linear():
     torch.manual_seed(0)
     net = nn.Linear(4, 3)
     with torch.no_grad():
-        net.weight.copy_(torch.tensor([[1.0, -2.0, 0.0, 0.5], [0.0, 1.0, -1.0, 0.0],
-                                       [-1.0, 0.0, 3.0, 1.0]]))  # fmt: skip
+        net.weight.copy_(
+            torch.tensor([[1.0, -2.0, 0.0, 0.5], [0.0, 1.0, -1.0, 0.0], [-1.0, 0.0, 3.0, 1.0]])
+        )
     return net
 
 
@@ -36,8 +37,9 @@ def test_fgsm_is_one_signed_step_with_masks_and_bounds():
     down = FGSM(net, score).perturb(x, 0.1, target=[0, 2], targeted=True)
     torch.testing.assert_close(down, -expected)
     mask = torch.tensor([[1.0, 0.0, 1.0, 0.0]])
-    torch.testing.assert_close(FGSM(net, score).perturb(x, 0.1, target=[0, 2], mask=mask),
-                               expected * mask)  # fmt: skip
+    torch.testing.assert_close(
+        FGSM(net, score).perturb(x, 0.1, target=[0, 2], mask=mask), expected * mask
+    )
     bounded = FGSM(net, score, lower_bound=-0.05, upper_bound=0.02).perturb(x, 0.1, [0, 2])
     torch.testing.assert_close(bounded, expected.clamp(-0.05, 0.02))
     assert torch.equal(x, torch.zeros(2, 4))  # the input is not modified
@@ -48,10 +50,10 @@ def test_pgd_stays_in_the_ball_and_raises_the_target_score(norm):
     net = linear()
     torch.manual_seed(1)
     x = torch.rand(5, 4)
-    start = PGD(net, score).perturb(x, radius=0.3, step_size=0.05, step_num=3, target=1,
-                                    norm=norm, random_start=True)  # fmt: skip
-    adv = PGD(net, score).perturb(x, radius=0.3, step_size=0.05, step_num=20, target=1,
-                                  norm=norm)  # fmt: skip
+    start = PGD(net, score).perturb(
+        x, radius=0.3, step_size=0.05, step_num=3, target=1, norm=norm, random_start=True
+    )
+    adv = PGD(net, score).perturb(x, radius=0.3, step_size=0.05, step_num=20, target=1, norm=norm)
     for point in (start, adv):
         delta = point - x
         size = delta.abs().amax(1) if norm == "Linf" else delta.norm(dim=1)
@@ -112,8 +114,9 @@ def test_comparator_results_are_the_metric_of_each_attack():
 
     comparator = AttackComparator(net, metric)
     comparator.add_attack(shift, name="shift", attack_kwargs={"amount": 2.0})
-    comparator.add_attack(FGSM(net, score), attack_kwargs={"epsilon": 0.1},
-                          additional_attack_arg_names=["target"])  # fmt: skip
+    comparator.add_attack(
+        FGSM(net, score), attack_kwargs={"epsilon": 0.1}, additional_attack_arg_names=["target"]
+    )
     results = comparator.evaluate(x, target=0)
     base = net(x)[:, 0].detach()
     torch.testing.assert_close(results["Original"], base)
@@ -139,8 +142,9 @@ def test_comparator_attempts_summaries_and_batches_agree():
     runs = []
     for per_eval in (1, 4, None):
         comparator = AttackComparator(net, metric)
-        comparator.add_attack(noise_source(0), name="noise", num_attempts=5,
-                              attack_kwargs={"std": 0.5})  # fmt: skip
+        comparator.add_attack(
+            noise_source(0), name="noise", num_attempts=5, attack_kwargs={"std": 0.5}
+        )
         first = comparator.evaluate(x, perturbations_per_eval=per_eval, target=1)
         comparator.evaluate(x[:3], perturbations_per_eval=per_eval, target=1)
         runs.append((first, comparator.summary()))
@@ -148,8 +152,9 @@ def test_comparator_attempts_summaries_and_batches_agree():
     for other, other_summary in runs[1:]:
         for stat in ("mean", "min", "max"):
             torch.testing.assert_close(other["noise"][stat], first["noise"][stat])
-        torch.testing.assert_close(other_summary["noise Mean Attempt"]["mean"],
-                                   summary["noise Mean Attempt"]["mean"])  # fmt: skip
+        torch.testing.assert_close(
+            other_summary["noise Mean Attempt"]["mean"], summary["noise Mean Attempt"]["mean"]
+        )
     # the five draws, replayed by hand
     draw = noise_source(0)
     logits = torch.stack([net(draw(x, std=0.5))[:, 1] for _ in range(5)]).detach()
@@ -158,12 +163,17 @@ def test_comparator_attempts_summaries_and_batches_agree():
     assert (
         type(first["Original"]).__name__ == "Scores" and first["Original"]._fields == Scores._fields
     )
-    assert set(summary) == {"Original", "noise Mean Attempt", "noise Min Attempt",
-                            "noise Max Attempt"}  # fmt: skip
+    assert set(summary) == {
+        "Original",
+        "noise Mean Attempt",
+        "noise Min Attempt",
+        "noise Max Attempt",
+    }
     # the summary is the mean over the two batches of each batch's mean
     original = [net(x)[:, 1].mean(), net(x[:3])[:, 1].mean()]
-    torch.testing.assert_close(summary["Original"]["mean"].logit,
-                               torch.stack(original).mean().detach())  # fmt: skip
+    torch.testing.assert_close(
+        summary["Original"]["mean"].logit, torch.stack(original).mean().detach()
+    )
 
 
 def test_comparator_errors_and_reset():
@@ -178,8 +188,12 @@ def test_comparator_errors_and_reset():
         AttackComparator(net, "accuracy")
     with pytest.raises(ValueError, match="perturbations_per_eval"):
         comparator.evaluate(torch.randn(2, 4), perturbations_per_eval=0)
-    comparator.add_attack(FGSM(net), name="fgsm", additional_attack_arg_names=["target"],
-                          attack_kwargs={"epsilon": 0.1})  # fmt: skip
+    comparator.add_attack(
+        FGSM(net),
+        name="fgsm",
+        additional_attack_arg_names=["target"],
+        attack_kwargs={"epsilon": 0.1},
+    )
     with pytest.raises(ValueError, match="'target'"):
         comparator.evaluate(torch.randn(2, 4))
     comparator.evaluate(torch.randn(2, 4), target=0)
@@ -219,13 +233,14 @@ def test_min_param_none_when_nothing_flips_and_custom_correctness():
     net = identity_classifier()
     x = torch.tensor([[1.0, 0.2]])
     assert MinParamPerturbation(net, move, "amount", 0.0, 0.3, 0.1).evaluate(x, target=0) == (
-        None, None)  # fmt: skip
+        None,
+        None,
+    )
 
     def margin_at_least(out, target, margin):
         return bool((out[:, target] - out[:, 1 - target]).min() >= margin)
 
-    search = MinParamPerturbation(net, move, "amount", 0.0, 1.0, 0.1,
-                                  correct_fn=margin_at_least)  # fmt: skip
+    search = MinParamPerturbation(net, move, "amount", 0.0, 1.0, 0.1, correct_fn=margin_at_least)
     _, amount = search.evaluate(x, target=0, correct_fn_kwargs={"margin": 0.5})
     assert amount == pytest.approx(0.2)  # margin 0.8 - 2a < 0.5 from a = 0.2 on
 

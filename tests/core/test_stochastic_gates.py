@@ -31,8 +31,9 @@ def test_hard_concrete_expected_gates_and_open_probabilities():
 
 def test_a_mask_shares_gates_and_training_gates_stay_in_the_unit_interval():
     mask = torch.tensor([[0, 0, 1], [1, 2, 2]])
-    gates = BinaryConcreteStochasticGates._from_pretrained(torch.tensor([30.0, -30.0, 0.0]),
-                                                           mask=mask)  # fmt: skip
+    gates = BinaryConcreteStochasticGates._from_pretrained(
+        torch.tensor([30.0, -30.0, 0.0]), mask=mask
+    )
     x = torch.rand(5, 2, 3) + 1
     gated, _ = gates(x)  # training mode: random gates
     assert torch.equal(gated[:, 0, :2], x[:, 0, :2])  # gate 0 always open

@@ -25,20 +25,35 @@ from perspicio.core import (
 def test_every_statistic_equals_torch_on_the_whole_stream():
     g = torch.Generator().manual_seed(0)
     values = torch.randn(200, 3, dtype=torch.float64, generator=g) * 1e4 + 5e4
-    stats = [Mean(), Var(), Var(order=1), StdDev(), StdDev(order=1), Min(), Max(), Sum(), MSE(),
-             Count()]  # fmt: skip
+    stats = [
+        Mean(),
+        Var(),
+        Var(order=1),
+        StdDev(),
+        StdDev(order=1),
+        Min(),
+        Max(),
+        Sum(),
+        MSE(),
+        Count(),
+    ]
     summarizer = Summarizer(stats)
     for row in values[:50]:
         summarizer.update(row)  # one at a time...
     summarizer.update_batch(values[50:])  # ...and a batch, merged exactly
     s = summarizer.summary
     expected = {
-        "mean": values.mean(0), "variance": values.var(0, unbiased=False),
-        "sample_variance": values.var(0), "std_dev": values.std(0, unbiased=False),
-        "sample_std_dev": values.std(0), "min": values.min(0).values,
-        "max": values.max(0).values, "sum": values.sum(0),
-        "mse": ((values - values.mean(0)) ** 2).sum(0), "count": torch.tensor(200),
-    }  # fmt: skip
+        "mean": values.mean(0),
+        "variance": values.var(0, unbiased=False),
+        "sample_variance": values.var(0),
+        "std_dev": values.std(0, unbiased=False),
+        "sample_std_dev": values.std(0),
+        "min": values.min(0).values,
+        "max": values.max(0).values,
+        "sum": values.sum(0),
+        "mse": ((values - values.mean(0)) ** 2).sum(0),
+        "count": torch.tensor(200),
+    }
     assert set(s) == set(expected)
     for name, value in expected.items():
         assert torch.allclose(s[name].double(), value.double(), rtol=1e-9), name

@@ -91,8 +91,9 @@ def test_threads_sharing_a_model_each_get_their_single_thread_answer(name):
     rendezvous = Rendezvous(THREADS)
     model = MeetingCNN(rendezvous).eval()
     before = model_fingerprint(model)
-    images = [torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(i))
-              for i in range(THREADS)]  # fmt: skip
+    images = [
+        torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(i)) for i in range(THREADS)
+    ]
     alone = [call(name, model, x, target=i % 4) for i, x in enumerate(images)]
     rendezvous.on = True
     together = in_threads(lambda i: call(name, model, images[i], target=i % 4))

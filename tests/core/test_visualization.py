@@ -51,8 +51,9 @@ def test_heat_map_colours_for_each_sign(sign, expected):
 def test_every_method_draws_and_the_image_only_where_needed():
     for method in viz.METHODS:
         sign = "positive" if method in ("masked_image", "alpha_scaling") else "all"
-        fig, ax = viz.visualize_image_attr(ATTR, IMAGE, method=method, sign=sign,
-                                           use_pyplot=False, title=method)  # fmt: skip
+        fig, ax = viz.visualize_image_attr(
+            ATTR, IMAGE, method=method, sign=sign, use_pyplot=False, title=method
+        )
         assert ax.get_title() == method and _pixels(fig).shape[-1] == 3
     # Captum raises for original_image without an image; here the given picture is shown
     fig, _ = viz.visualize_image_attr(IMAGE, None, method="original_image", use_pyplot=False)
@@ -66,8 +67,9 @@ def test_every_method_draws_and_the_image_only_where_needed():
 
 
 def test_masked_image_keeps_only_the_attributed_half():
-    fig, _ = viz.visualize_image_attr(ATTR, IMAGE, method="masked_image", sign="positive",
-                                      use_pyplot=False, fig_size=(2, 2))  # fmt: skip
+    fig, _ = viz.visualize_image_attr(
+        ATTR, IMAGE, method="masked_image", sign="positive", use_pyplot=False, fig_size=(2, 2)
+    )
     px = _pixels(fig)
     middle = px.shape[0] // 2
     left, right = px[middle, px.shape[1] // 4], px[middle, 3 * px.shape[1] // 4]
@@ -87,24 +89,37 @@ def test_called_as_captums_documentation_calls_it():
     a = np.transpose(attr.squeeze().numpy(), (1, 2, 0))
     img = np.transpose(image.squeeze().numpy(), (1, 2, 0))
     fig, axes = viz.visualize_image_attr_multiple(
-        a, img, ["original_image", "heat_map", "blended_heat_map"], ["all", "positive", "all"],
-        titles=["image", "heat", "blend"], show_colorbar=True, use_pyplot=False,
-    )  # fmt: skip
+        a,
+        img,
+        ["original_image", "heat_map", "blended_heat_map"],
+        ["all", "positive", "all"],
+        titles=["image", "heat", "blend"],
+        show_colorbar=True,
+        use_pyplot=False,
+    )
     assert len(axes) == 3 and [ax.get_title() for ax in axes] == ["image", "heat", "blend"]
-    fig, ax = viz.visualize_image_attr(attr[0], image[0], "blended_heat_map",
-                                       use_pyplot=False)  # tensors (CxHxW) too  # fmt: skip
+    fig, ax = viz.visualize_image_attr(
+        attr[0], image[0], "blended_heat_map", use_pyplot=False
+    )  # tensors (CxHxW) too
     series = np.sin(np.linspace(0, 6, 50))[:, None].repeat(2, 1)
     for method in viz.TIMESERIES_METHODS:
-        fig, axes = viz.visualize_timeseries_attr(series, series, method=method, sign="all",
-                                                  use_pyplot=False)  # fmt: skip
+        fig, axes = viz.visualize_timeseries_attr(
+            series, series, method=method, sign="all", use_pyplot=False
+        )
         assert _pixels(fig).shape[-1] == 3
 
 
 def test_visualize_text_escapes_and_works_without_ipython(tmp_path):
     record = viz.VisualizationDataRecord(
-        torch.tensor([0.8, -0.4, 0.0]), 0.93, "pos", "pos<script>", "pos", 1.2,
-        ["a", "<b>bold</b>", "&"], None,
-    )  # fmt: skip
+        torch.tensor([0.8, -0.4, 0.0]),
+        0.93,
+        "pos",
+        "pos<script>",
+        "pos",
+        1.2,
+        ["a", "<b>bold</b>", "&"],
+        None,
+    )
     page = viz.visualize_text([record])
     assert "<script>" not in page.data and "pos&lt;script&gt;" in page.data
     assert "&lt;b&gt;bold&lt;/b&gt;" in page.data and "&amp;" in page.data

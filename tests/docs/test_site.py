@@ -49,10 +49,16 @@ def _pages() -> list[Path]:
 
 def test_the_site_was_built_with_every_part():
     assert (SITE / "index.html").exists(), "make docs did not build the site"
-    for page in ("getting-started.html", "vision.html", "scale.html", "migrating.html",
-                 "auto_examples/index.html", "api/index.html",
-                 "api/generated/perspicio.core.IntegratedGradients.html",
-                 "algorithms/integrated_gradients.html"):  # fmt: skip
+    for page in (
+        "getting-started.html",
+        "vision.html",
+        "scale.html",
+        "migrating.html",
+        "auto_examples/index.html",
+        "api/index.html",
+        "api/generated/perspicio.core.IntegratedGradients.html",
+        "algorithms/integrated_gradients.html",
+    ):
         assert (SITE / page).exists(), page
     examples = list((SITE / "auto_examples").glob("plot_*.html"))
     assert len(examples) >= 7

@@ -36,11 +36,14 @@ def _dataset():
 
 def _visualizer():
     return AttributionVisualizer(
-        models=[Brightness()], classes=CLASSES,
-        features=[ImageFeature("photo", baseline_transforms=[lambda x: x * 0],
-                               input_transforms=[])],
-        dataset=_dataset(), score_func=lambda out: out.softmax(1),
-    )  # fmt: skip
+        models=[Brightness()],
+        classes=CLASSES,
+        features=[
+            ImageFeature("photo", baseline_transforms=[lambda x: x * 0], input_transforms=[])
+        ],
+        dataset=_dataset(),
+        score_func=lambda out: out.softmax(1),
+    )
 
 
 def test_examples_are_scored_and_filtered_reading_batches_lazily():
@@ -100,15 +103,20 @@ def test_several_features_share_the_attribution():
     question = torch.tensor([[1, 2], [3, 2]])
     extra = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
     vis = AttributionVisualizer(
-        models=AnswerModel(), classes=["no", "yes"],
+        models=AnswerModel(),
+        classes=["no", "yes"],
         features=[
             ImageFeature("image"),
-            TextFeature("question", visualization_transform=lambda ids: [
-                ["<pad>", "is", "it", "red"][int(i)] for i in ids.reshape(-1)]),
+            TextFeature(
+                "question",
+                visualization_transform=lambda ids: [
+                    ["<pad>", "is", "it", "red"][int(i)] for i in ids.reshape(-1)
+                ],
+            ),
             GeneralFeature("extra", ["a", "b"]),
         ],
         dataset=[Batch([image, question, extra], labels=torch.tensor([1, 0]))],
-    )  # fmt: skip
+    )
     example = vis.examples(count=1)[0]
     with pytest.raises(ValueError, match="integer ids"):
         vis.explain(example, method="integrated_gradients")
@@ -124,10 +132,12 @@ def test_several_features_share_the_attribution():
 
 def test_the_notebook_view_escapes_feature_names():
     vis = AttributionVisualizer(
-        models=[Brightness()], classes=["<b>dark</b>", "bright"],
+        models=[Brightness()],
+        classes=["<b>dark</b>", "bright"],
         features=[ImageFeature("<script>x</script>", input_transforms=[])],
-        dataset=_dataset(), score_func=lambda out: out.softmax(1),
-    )  # fmt: skip
+        dataset=_dataset(),
+        score_func=lambda out: out.softmax(1),
+    )
     page = vis.explain(vis.examples(count=1)[0], method="saliency", target="<b>dark</b>").to_html()
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "&lt;b&gt;dark&lt;/b&gt;" in page
@@ -137,11 +147,13 @@ def test_bad_arguments_are_named():
     with pytest.raises(TypeError, match="`models`"):
         AttributionVisualizer(models=["model"], classes=CLASSES, features=[], dataset=[])
     with pytest.raises(TypeError, match="`features`"):
-        AttributionVisualizer(models=Brightness(), classes=CLASSES, features=["photo"],
-                              dataset=[])  # fmt: skip
-    vis = AttributionVisualizer(models=Brightness(), classes=CLASSES,
-                                features=[ImageFeature("a"), ImageFeature("b")],
-                                dataset=_dataset())  # fmt: skip
+        AttributionVisualizer(models=Brightness(), classes=CLASSES, features=["photo"], dataset=[])
+    vis = AttributionVisualizer(
+        models=Brightness(),
+        classes=CLASSES,
+        features=[ImageFeature("a"), ImageFeature("b")],
+        dataset=_dataset(),
+    )
     with pytest.raises(ValueError, match="one feature per input"):
         vis.examples()
 
@@ -164,8 +176,9 @@ def _vqa_data(n, seed):
 class TinyVQA(nn.Module):
     def __init__(self):
         super().__init__()
-        self.vision = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
-                                    nn.AdaptiveMaxPool2d(1), nn.Flatten())  # fmt: skip
+        self.vision = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten()
+        )
         self.words = nn.Embedding(2, 8)
         self.head = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2))
 
@@ -191,12 +204,20 @@ def test_a_multimodal_answer_is_explained_by_both_the_image_and_the_question(vqa
     with torch.no_grad():
         assert (vqa(images, question).argmax(1) == answer).float().mean() > 0.95
     vis = AttributionVisualizer(
-        models=vqa, classes=["no", "yes"],
-        features=[ImageFeature("image"),
-                  TextFeature("question", visualization_transform=lambda ids: [
-                      ["is it red?", "is it blue?"][int(i)] for i in ids.reshape(-1)])],
-        dataset=[Batch([images, question], labels=answer)], score_func=lambda o: o.softmax(1),
-    )  # fmt: skip
+        models=vqa,
+        classes=["no", "yes"],
+        features=[
+            ImageFeature("image"),
+            TextFeature(
+                "question",
+                visualization_transform=lambda ids: [
+                    ["is it red?", "is it blue?"][int(i)] for i in ids.reshape(-1)
+                ],
+            ),
+        ],
+        dataset=[Batch([images, question], labels=answer)],
+        score_func=lambda o: o.softmax(1),
+    )
     example = vis.examples(count=1, correctness="correct")[0]
     result = vis.explain(example, method="feature_ablation")
     shares = {v.name: v.contribution for v in result.features}
@@ -214,9 +235,12 @@ class Darkness(Brightness):
 
 def test_several_models_are_explained_for_the_same_target():
     vis = AttributionVisualizer(
-        models=[Brightness(), Darkness()], classes=CLASSES, features=[ImageFeature("photo")],
-        dataset=_dataset(), score_func=lambda out: out.softmax(1),
-    )  # fmt: skip
+        models=[Brightness(), Darkness()],
+        classes=CLASSES,
+        features=[ImageFeature("photo")],
+        dataset=_dataset(),
+        score_func=lambda out: out.softmax(1),
+    )
     example = vis.examples(count=1)[0]
     assert [p[0][0] for p in example.predictions] == ["bright", "dark"]
     first, second = vis.explain_models(example, method="input_x_gradient")

@@ -30,10 +30,12 @@ def test_filter_to_wrong_predictions_and_explain_one_in_a_real_browser(tmp_path)
     images[::2] += 0.5  # even rows bright
     labels = torch.tensor([1, 0, 1, 1, 1, 0])  # row 3 is labelled bright but is dark
     visualizer = AttributionVisualizer(
-        models=[OnlyInThisFile()], classes=["dark", "bright"],
-        features=[ImageFeature("photo")], dataset=[Batch(images, labels=labels)],
+        models=[OnlyInThisFile()],
+        classes=["dark", "bright"],
+        features=[ImageFeature("photo")],
+        dataset=[Batch(images, labels=labels)],
         score_func=lambda out: out.softmax(1),
-    )  # fmt: skip
+    )
     url = visualizer.serve()
     with sync_api.sync_playwright() as p:
         browser = launch(p)

@@ -26,12 +26,15 @@ CASES = [
     ("X too few columns", dict(X=ROWS.to_numpy()[:, :3]), ValueError, "X"),
     ("X lacks a named column", dict(X=ROWS.drop(columns=["d"])), ValueError, "X"),
     ("X 3-d", dict(X=np.zeros((2, 2, 4))), ValueError, "X"),
-    ("one row, no background", dict(X=ROWS.iloc[[0]], background=None), ValueError,
-     "background"),
+    ("one row, no background", dict(X=ROWS.iloc[[0]], background=None), ValueError, "background"),
     ("background empty", dict(background=BACKGROUND.iloc[:0]), ValueError, "background"),
     ("background NaN", dict(background=BACKGROUND.assign(a=np.nan)), ValueError, "background"),
-    ("background too few columns", dict(background=BACKGROUND.iloc[:, :3]), ValueError,
-     "background"),
+    (
+        "background too few columns",
+        dict(background=BACKGROUND.iloc[:, :3]),
+        ValueError,
+        "background",
+    ),
     ("background a string", dict(background="train.csv"), TypeError, "background"),
     ("method unknown", dict(method="nope"), ValueError, "method"),
     ("method a layer method", dict(method="gradcam"), ValueError, "method"),
@@ -43,13 +46,17 @@ CASES = [
     ("target a label", dict(target="benign"), ValueError, "target"),
     ("target list of the wrong length", dict(target=[0, 1]), ValueError, "target"),
     ("groups unknown column", dict(groups={"ab": ["a", "z"]}), ValueError, "groups"),
-    ("feature_names wrong length", dict(X=ROWS.to_numpy(), background=BACKGROUND.to_numpy(),
-                                        feature_names=["a"]), ValueError, "feature_names"),
+    (
+        "feature_names wrong length",
+        dict(X=ROWS.to_numpy(), background=BACKGROUND.to_numpy(), feature_names=["a"]),
+        ValueError,
+        "feature_names",
+    ),
     ("n_samples zero", dict(method="kernel_shap", n_samples=0), ValueError, "n_samples"),
     ("max_background zero", dict(max_background=0), ValueError, "max_background"),
     ("seed str", dict(method="kernel_shap", seed="x"), TypeError, "seed"),
     ("model None", dict(model=None), TypeError, "model"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("case", "kwargs", "error", "argument"), CASES, ids=[c[0] for c in CASES])
@@ -79,5 +86,4 @@ def test_global_importance_and_the_preprocessor_name_the_bad_argument():
     with pytest.raises(TypeError, match="`X`"):
         tabular.explain(net, ROWS.to_numpy(), background=BACKGROUND, preprocessor=scaler)
     with pytest.raises(ValueError, match="`X`"):
-        tabular.explain(net, ROWS.drop(columns=["a"]), background=BACKGROUND,
-                        preprocessor=scaler)  # fmt: skip
+        tabular.explain(net, ROWS.drop(columns=["a"]), background=BACKGROUND, preprocessor=scaler)

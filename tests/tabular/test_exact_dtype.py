@@ -56,8 +56,11 @@ def other_models():
 
 
 NAMES = [name for name, _ in sklearn_models()] + [
-    "XGBClassifier", "XGBRegressor", "LGBMClassifier", "LGBMRegressor",
-]  # fmt: skip
+    "XGBClassifier",
+    "XGBRegressor",
+    "LGBMClassifier",
+    "LGBMRegressor",
+]
 
 
 def model_named(name):
@@ -125,8 +128,9 @@ def test_all_features_add_up_to_the_models_own_output(name):
     assert exp.scores.dtype == torch.float64
     np.testing.assert_array_equal(exp.scores.numpy(), truth)
     total = exp.baseline_scores.numpy() + exp.attributions.numpy().sum(1)
-    scale = np.maximum.reduce([np.ones_like(truth), np.abs(truth),
-                               np.abs(exp.attributions.numpy()).sum(1)])  # fmt: skip
+    scale = np.maximum.reduce(
+        [np.ones_like(truth), np.abs(truth), np.abs(exp.attributions.numpy()).sum(1)]
+    )
     rtol = 1e-5 if name.startswith(("XGB", "Decision", "Random", "Extra", "Gradient")) else 1e-9
     assert (np.abs(total - truth) / scale).max() <= rtol
 
@@ -141,8 +145,9 @@ def test_an_8_feature_twin_equals_brute_force_enumeration(name):
     background = background[pick.numpy()]
     atol = 2e-5 if name.startswith("XGB") else 1e-9  # XGBoost adds its leaves in float32
     for r, x in enumerate(X.iloc[100:112].to_numpy()):
-        np.testing.assert_allclose(exp.attributions[r].numpy(), enumerated(f, x, background),
-                                   atol=atol, rtol=0)  # fmt: skip
+        np.testing.assert_allclose(
+            exp.attributions[r].numpy(), enumerated(f, x, background), atol=atol, rtol=0
+        )
 
 
 def test_the_issues_histogram_boosting_case_is_exact():
@@ -200,8 +205,9 @@ def test_a_predict_function_receives_the_users_float64_rows_and_adds_up():
     assert np.abs(total - truth).max() <= 1e-9 * np.abs(truth).max()
     # the linear function's exact values: coefficient times the distance to the mean row
     centred = X.iloc[40:50].to_numpy() - X.iloc[:40].to_numpy().mean(0)
-    np.testing.assert_allclose(exp.attributions.numpy(), centred * np.arange(1.0, 7.0) * 1e3,
-                               rtol=1e-9, atol=1e-9)  # fmt: skip
+    np.testing.assert_allclose(
+        exp.attributions.numpy(), centred * np.arange(1.0, 7.0) * 1e3, rtol=1e-9, atol=1e-9
+    )
 
 
 def test_torch_models_get_their_parameters_dtype():

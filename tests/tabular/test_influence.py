@@ -17,8 +17,9 @@ def demo():
 
 @pytest.mark.parametrize("method", ["tracin", "tracin_fast"])
 def test_the_flipped_rows_lead_the_likely_mislabelled_table(demo, method):
-    influence = tabular.TrainingInfluence(demo.model, demo.X_train, demo.y_train,
-                                          demo.checkpoints, method=method)  # fmt: skip
+    influence = tabular.TrainingInfluence(
+        demo.model, demo.X_train, demo.y_train, demo.checkpoints, method=method
+    )
     top = round(0.05 * len(demo.X_train))
     table = influence.likely_mislabeled(top=top)
     flipped = set(demo.X_train.index[demo.flipped])
@@ -42,7 +43,8 @@ def test_most_influential_rows_explain_the_prediction_and_the_report_escapes(dem
     assert (opponents.influence.to_numpy() <= table.influence.min()).all()
     renamed = demo.X_train.rename(columns={demo.X_train.columns[0]: "<b>radius</b>"})
     page = tabular.TrainingInfluence(demo.model, renamed, demo.y_train, demo.checkpoints).report(
-        rows=None, top=5)  # fmt: skip
+        rows=None, top=5
+    )
     assert "<b>radius" not in page and "Training rows that look mislabelled" in page
 
 
@@ -50,8 +52,9 @@ def test_bad_input_is_named(demo):
     with pytest.raises(ValueError, match="`y_train`"):
         tabular.TrainingInfluence(demo.model, demo.X_train, demo.y_train[:10], demo.checkpoints)
     with pytest.raises(ValueError, match="`method`"):
-        tabular.TrainingInfluence(demo.model, demo.X_train, demo.y_train, demo.checkpoints,
-                                  method="arnoldi")  # fmt: skip
+        tabular.TrainingInfluence(
+            demo.model, demo.X_train, demo.y_train, demo.checkpoints, method="arnoldi"
+        )
     with pytest.raises(TypeError, match="`model`"):
         tabular.TrainingInfluence(lambda x: x, demo.X_train, demo.y_train, demo.checkpoints)
     influence = tabular.TrainingInfluence(demo.model, demo.X_train, demo.y_train, demo.checkpoints)

@@ -30,8 +30,7 @@ def classifier():
     net = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3)).eval()
     rng = np.random.default_rng(0)
     background = pd.DataFrame(rng.normal(size=(60, 5)).astype(np.float32), columns=list("abcde"))
-    rows = pd.DataFrame(rng.normal(1.0, 1.0, size=(6, 5)).astype(np.float32),
-                        columns=list("abcde"))  # fmt: skip
+    rows = pd.DataFrame(rng.normal(1.0, 1.0, size=(6, 5)).astype(np.float32), columns=list("abcde"))
     return net, background, rows
 
 
@@ -79,8 +78,9 @@ def test_a_row_is_explained_the_same_alone_or_among_others(classifier, method):
         assert alone.scores[0] == pytest.approx(float(together.scores[i]), abs=1e-6)
         assert float(alone.attributions.abs().sum()) > 1e-3, "all zeros for an unusual row"
     # and the one-call form agrees with the explainer
-    one_call = tabular.explain(net, rows.iloc[[0]], background=background, method=method,
-                               target=1, **_kwargs(method))  # fmt: skip
+    one_call = tabular.explain(
+        net, rows.iloc[[0]], background=background, method=method, target=1, **_kwargs(method)
+    )
     assert torch.allclose(one_call.attributions, together.attributions[:1], atol=1e-5)
 
 
@@ -185,14 +185,21 @@ def test_scikit_learn_classifier_and_the_gradient_error():
     from perspicio.tabular.demo import gradient_boosting
 
     clf, background, rows = gradient_boosting()
-    exp = tabular.explain(clf.predict_proba, rows.iloc[:3], background=background,
-                          max_background=30, n_samples=100, seed=0)  # fmt: skip
+    exp = tabular.explain(
+        clf.predict_proba,
+        rows.iloc[:3],
+        background=background,
+        max_background=30,
+        n_samples=100,
+        seed=0,
+    )
     assert exp.method == "kernel_shap" and exp.attributions.shape == (3, 30)
     assert torch.allclose(exp.attributions.sum(1), exp.scores - exp.baseline_scores, atol=1e-4)
     assert exp.parameters["model"] == "GradientBoostingClassifier.predict_proba"
     with pytest.raises(TypeError, match="needs gradients.*kernel_shap"):
-        tabular.explain(clf.predict_proba, rows, background=background,
-                        method="integrated_gradients")  # fmt: skip
+        tabular.explain(
+            clf.predict_proba, rows, background=background, method="integrated_gradients"
+        )
 
 
 def test_breast_cancer_demo_explains_one_patient_against_the_training_data(tmp_path):
@@ -240,8 +247,7 @@ def test_a_scikit_learn_preprocessor_in_front_of_a_torch_model():
     ).fit(X)
     torch.manual_seed(0)
     net = nn.Linear(5, 1)  # additive in the original columns
-    exp = tabular.explain(net, X.iloc[:6], background=X, preprocessor=pre, baseline="mean",
-                          seed=0)  # fmt: skip
+    exp = tabular.explain(net, X.iloc[:6], background=X, preprocessor=pre, baseline="mean", seed=0)
     assert exp.method == "kernel_shap" and exp.features == ["colour", "size", "weight"]
     assert torch.allclose(exp.attributions.sum(1), exp.scores - exp.baseline_scores, atol=1e-4)
     assert "most frequent category" in exp.background

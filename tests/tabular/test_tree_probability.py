@@ -19,13 +19,24 @@ from .test_trees import data, other_library_models  # noqa: E402
 torch.set_num_threads(1)
 
 SKLEARN = [
-    ("log-loss", ensemble.GradientBoostingClassifier(n_estimators=15, max_depth=3,
-                                                     random_state=0), 1.0),
-    ("exponential", ensemble.GradientBoostingClassifier(n_estimators=15, max_depth=3,
-                                                        loss="exponential", random_state=0), 2.0),
-    ("histogram", ensemble.HistGradientBoostingClassifier(max_iter=15, max_depth=4,
-                                                          random_state=0), 1.0),
-]  # fmt: skip
+    (
+        "log-loss",
+        ensemble.GradientBoostingClassifier(n_estimators=15, max_depth=3, random_state=0),
+        1.0,
+    ),
+    (
+        "exponential",
+        ensemble.GradientBoostingClassifier(
+            n_estimators=15, max_depth=3, loss="exponential", random_state=0
+        ),
+        2.0,
+    ),
+    (
+        "histogram",
+        ensemble.HistGradientBoostingClassifier(max_iter=15, max_depth=4, random_state=0),
+        1.0,
+    ),
+]
 
 
 def rescaled_by_definition(model, background, rows):
@@ -50,8 +61,9 @@ def test_equal_to_the_rescaled_margin_values_and_efficient(name, model, slope):
     X, y = data(2)
     model.fit(X, y)
     background, rows = X[:30], X[150:160]
-    phi = probability_shap(read_tree_model(model, X[0]), torch.tensor(rows),
-                           torch.tensor(background), slope)[..., 0].numpy()  # fmt: skip
+    phi = probability_shap(
+        read_tree_model(model, X[0]), torch.tensor(rows), torch.tensor(background), slope
+    )[..., 0].numpy()
     np.testing.assert_allclose(phi, rescaled_by_definition(model, background, rows), atol=1e-10)
     p = model.predict_proba(rows)[:, 1] - model.predict_proba(background)[:, 1].mean()
     np.testing.assert_allclose(phi.sum(1), p, atol=1e-10)
@@ -60,8 +72,9 @@ def test_equal_to_the_rescaled_margin_values_and_efficient(name, model, slope):
 def _shap_probability(model, background, rows):
     import shap
 
-    explainer = shap.TreeExplainer(model, data=background, model_output="probability",
-                                   feature_perturbation="interventional")  # fmt: skip
+    explainer = shap.TreeExplainer(
+        model, data=background, model_output="probability", feature_perturbation="interventional"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         values = np.asarray(explainer.shap_values(rows))
@@ -86,8 +99,9 @@ def test_equal_to_shaps_probability_output(index):
     background, rows = X[:50], X[150:160]
     explainer = tabular.Explainer(model, background, output="probability")
     exp = explainer.explain(rows)
-    np.testing.assert_allclose(exp.attributions.numpy(),
-                               _shap_probability(model, background, rows), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        exp.attributions.numpy(), _shap_probability(model, background, rows), atol=1e-5
+    )
     gap = exp.attributions.sum(1) - (exp.scores - exp.baseline_scores).double()
     assert float(gap.abs().max()) < 1e-6, name
     assert exp.parameters["output"].startswith("probability of the positive class")
@@ -121,8 +135,7 @@ def test_outputs_that_do_not_exist_are_refused_by_name():
     with pytest.raises(ValueError, match="`output` 'probability' chooses what a tree model"):
         tabular.Explainer(torch.nn.Linear(5, 1), X[:20], output="probability")
     with pytest.raises(ValueError, match="explains the margin"):
-        tabular.Explainer(boosted, X[:20], output="probability",
-                          method="tree_shap_path_dependent")  # fmt: skip
+        tabular.Explainer(boosted, X[:20], output="probability", method="tree_shap_path_dependent")
     # the forests' own output and the boosting's margin are what the trees add up
     assert "probability" in tabular.Explainer(forest, X[:20], output="probability").tree_output
     assert "margin" in tabular.Explainer(boosted, X[:20], output="margin").tree_output

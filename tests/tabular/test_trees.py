@@ -40,19 +40,37 @@ MODELS = [
     ("RandomForestRegressor", E.RandomForestRegressor(8, max_depth=3, random_state=0), 0),
     ("ExtraTreesClassifier", E.ExtraTreesClassifier(8, max_depth=3, random_state=0), 2),
     ("ExtraTreesRegressor", E.ExtraTreesRegressor(8, max_depth=3, random_state=0), 0),
-    ("GradientBoostingClassifier",
-     E.GradientBoostingClassifier(n_estimators=15, max_depth=3, random_state=0), 2),
-    ("GradientBoostingClassifier3",
-     E.GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0), 3),
-    ("GradientBoostingRegressor",
-     E.GradientBoostingRegressor(n_estimators=15, max_depth=3, random_state=0), 0),
-    ("HistGradientBoostingClassifier",
-     E.HistGradientBoostingClassifier(max_iter=15, max_depth=3, random_state=0), 2),
-    ("HistGradientBoostingClassifier3",
-     E.HistGradientBoostingClassifier(max_iter=8, max_depth=3, random_state=0), 3),
-    ("HistGradientBoostingRegressor",
-     E.HistGradientBoostingRegressor(max_iter=15, max_depth=3, random_state=0), 0),
-]  # fmt: skip
+    (
+        "GradientBoostingClassifier",
+        E.GradientBoostingClassifier(n_estimators=15, max_depth=3, random_state=0),
+        2,
+    ),
+    (
+        "GradientBoostingClassifier3",
+        E.GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0),
+        3,
+    ),
+    (
+        "GradientBoostingRegressor",
+        E.GradientBoostingRegressor(n_estimators=15, max_depth=3, random_state=0),
+        0,
+    ),
+    (
+        "HistGradientBoostingClassifier",
+        E.HistGradientBoostingClassifier(max_iter=15, max_depth=3, random_state=0),
+        2,
+    ),
+    (
+        "HistGradientBoostingClassifier3",
+        E.HistGradientBoostingClassifier(max_iter=8, max_depth=3, random_state=0),
+        3,
+    ),
+    (
+        "HistGradientBoostingRegressor",
+        E.HistGradientBoostingRegressor(max_iter=15, max_depth=3, random_state=0),
+        0,
+    ),
+]
 
 
 def brute_force(f, x: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -126,12 +144,17 @@ def test_the_explainer_takes_a_tree_model_and_explains_it_exactly():
     assert exp.parameters["output"].startswith("raw margin")
     gap = (exp.scores - exp.baseline_scores).double()
     torch.testing.assert_close(exp.attributions.sum(1).double(), gap, atol=1e-5, rtol=0)
-    exact = tabular.Explainer(lambda rows: model.decision_function(rows), frame.iloc[:30],
-                              method="shapley_values", baseline="background",
-                              feature_names=list(frame.columns))  # fmt: skip
+    exact = tabular.Explainer(
+        lambda rows: model.decision_function(rows),
+        frame.iloc[:30],
+        method="shapley_values",
+        baseline="background",
+        feature_names=list(frame.columns),
+    )
     reference = exact.explain(frame.iloc[150:154].to_numpy())
-    torch.testing.assert_close(exp.attributions.double(), reference.attributions.double(),
-                               atol=1e-5, rtol=0)  # fmt: skip
+    torch.testing.assert_close(
+        exp.attributions.double(), reference.attributions.double(), atol=1e-5, rtol=0
+    )
     forest = E.RandomForestClassifier(10, max_depth=3, random_state=0).fit(frame, y)
     probability = tabular.Explainer(forest, frame.iloc[:30]).explain(frame.iloc[150:152])
     assert probability.parameters["output"].startswith("probability")
@@ -188,8 +211,9 @@ def test_equal_to_shaps_tree_explainer(name, model, classes):
     X, y = data(classes, ties=False)
     model.fit(X, y)
     background, rows = X[:50], X[150:160]
-    ours = interventional_shap(read_tree_model(model, X[0]), torch.tensor(rows),
-                               torch.tensor(background)).numpy()  # fmt: skip
+    ours = interventional_shap(
+        read_tree_model(model, X[0]), torch.tensor(rows), torch.tensor(background)
+    ).numpy()
     np.testing.assert_allclose(ours, _shap_values(model, background, rows), atol=1e-5)
 
 
@@ -200,8 +224,9 @@ def test_xgboost_and_lightgbm_equal_shaps_tree_explainer(index):
     X, y = data(classes, ties=False)
     model.fit(X, y)
     background, rows = X[:50], X[150:160]
-    ours = interventional_shap(read_tree_model(model, X[0]), torch.tensor(rows),
-                               torch.tensor(background)).numpy()  # fmt: skip
+    ours = interventional_shap(
+        read_tree_model(model, X[0]), torch.tensor(rows), torch.tensor(background)
+    ).numpy()
     np.testing.assert_allclose(ours, _shap_values(model, background, rows), atol=1e-5)
 
 
@@ -215,8 +240,7 @@ def test_path_dependent_values_equal_shaps_and_are_efficient(name, model, classe
     rows = X[150:160]
     ours = path_dependent_shap(ensemble, torch.tensor(rows)).numpy()
     f = raw_output(model)
-    np.testing.assert_allclose(ours.sum(1), f(rows) - expected_value(ensemble).numpy(),
-                               atol=1e-9)  # fmt: skip
+    np.testing.assert_allclose(ours.sum(1), f(rows) - expected_value(ensemble).numpy(), atol=1e-9)
     shap = pytest.importorskip("shap")
     if name == "GradientBoostingClassifier3":
         pytest.skip("shap reads GradientBoostingClassifier for binary classification only")
@@ -267,8 +291,9 @@ def test_the_explainer_offers_the_path_dependent_variant_by_name():
 INTERACTION_MODELS = [m for m in MODELS if m[2] in (0, 2) and m[0] != "DecisionTreeClassifier"]
 
 
-@pytest.mark.parametrize("name, model, classes", INTERACTION_MODELS,
-                         ids=[m[0] for m in INTERACTION_MODELS])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, model, classes", INTERACTION_MODELS, ids=[m[0] for m in INTERACTION_MODELS]
+)
 def test_path_dependent_interaction_values_equal_shaps(name, model, classes):
     shap = pytest.importorskip("shap")
     from perspicio.tabular.trees import path_dependent_interactions, path_dependent_shap
@@ -278,8 +303,9 @@ def test_path_dependent_interaction_values_equal_shaps(name, model, classes):
     rows = X[150:155]
     ensemble = read_tree_model(model, X[0])
     ours = path_dependent_interactions(ensemble, torch.tensor(rows)).numpy()
-    torch.testing.assert_close(torch.tensor(ours).sum(2),
-                               path_dependent_shap(ensemble, torch.tensor(rows)))  # fmt: skip
+    torch.testing.assert_close(
+        torch.tensor(ours).sum(2), path_dependent_shap(ensemble, torch.tensor(rows))
+    )
     assert np.allclose(ours, ours.transpose(0, 2, 1, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -376,8 +402,12 @@ def test_missing_values_are_refused_where_the_trees_do_not_say_where_they_go():
     from perspicio import tabular
     from perspicio.tabular.trees import TreeEnsemble
 
-    leaves = [[({0: (-math.inf, 0.5, 0.5, True)}, [1.0], 1.0),
-               ({0: (0.5, math.inf, 0.5, False)}, [2.0], 1.0)]]  # fmt: skip
+    leaves = [
+        [
+            ({0: (-math.inf, 0.5, 0.5, True)}, [1.0], 1.0),
+            ({0: (0.5, math.inf, 0.5, False)}, [2.0], 1.0),
+        ]
+    ]
     routed = TreeEnsemble.from_leaves(leaves, [0.0], 1, routes_missing=True)
     silent = TreeEnsemble.from_leaves(leaves, [0.0], 1)
     nan = torch.tensor([[math.nan], [1.0]])
@@ -445,8 +475,9 @@ def test_deep_trees_are_explained_pair_by_pair_and_equal_enumeration():
     assert ensemble.features.shape[-1] > MAX_PATH_FEATURES
     background, rows = X[:30], X[300:305]
     p = probability_shap(ensemble, torch.tensor(rows), torch.tensor(background), 1.0)
-    gap = p[..., 0].sum(1).numpy() - (boosted.predict_proba(rows)[:, 1]
-                                      - boosted.predict_proba(background)[:, 1].mean())  # fmt: skip
+    gap = p[..., 0].sum(1).numpy() - (
+        boosted.predict_proba(rows)[:, 1] - boosted.predict_proba(background)[:, 1].mean()
+    )
     assert np.abs(gap).max() < 1e-10
     assert tabular.Explainer(boosted, X[:20]).explain(X[:2]).attributions.shape == (2, 12)
     # the path-dependent values and interaction values row by row: efficient

@@ -49,8 +49,9 @@ def vlm_scores(model, proc, n: int = N_SCENES, seed: int = SCENE_SEED) -> VLMSco
         with torch.no_grad():
             guess = model(**fn(scene.image)).logits[0, -1].argmax()
         accuracy += int(guess) == int(target[0])
-        parts = P.ImageMaskInput(scene.image, mask_list=[scene.mask, ~scene.mask],
-                                 baseline=(0, 0, 0), processor_fn=fn)  # fmt: skip
+        parts = P.ImageMaskInput(
+            scene.image, mask_list=[scene.mask, ~scene.mask], baseline=(0, 0, 0), processor_fn=fn
+        )
         shapes = fa.attribute(parts, target=target).seq_attr
         shape_hit += bool(shapes[0] > shapes[1])
         cells = P.ImageMaskInput(scene.image, mask=grid, baseline=(0, 0, 0), processor_fn=fn)

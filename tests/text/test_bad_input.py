@@ -34,8 +34,12 @@ CASES = [
     ("target list of the wrong length", dict(target=[0, 1]), ValueError, "target"),
     ("method unknown", dict(method="gradcam"), ValueError, "method"),
     ("baseline unknown", dict(baseline="zeros"), ValueError, "baseline"),
-    ("baseline ids of the wrong shape", dict(baseline=torch.zeros(1, 3, dtype=torch.long)),
-     ValueError, "baseline"),
+    (
+        "baseline ids of the wrong shape",
+        dict(baseline=torch.zeros(1, 3, dtype=torch.long)),
+        ValueError,
+        "baseline",
+    ),
     ("granularity unknown", dict(granularity="sentence"), ValueError, "granularity"),
     ("n_steps zero", dict(n_steps=0), ValueError, "n_steps"),
     ("n_steps float", dict(n_steps=2.5), TypeError, "n_steps"),
@@ -45,7 +49,7 @@ CASES = [
     ("model a function", dict(model=lambda ids: ids), TypeError, "model"),
     ("tokenizer None", dict(tokenizer=None), TypeError, "tokenizer"),
     ("tokenizer a string", dict(tokenizer="bert-base-uncased"), TypeError, "tokenizer"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("case", "kwargs", "error", "argument"), CASES, ids=[c[0] for c in CASES])

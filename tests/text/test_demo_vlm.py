@@ -43,10 +43,13 @@ def test_the_demo_runs_through_captum_style_calls_and_generates(vlm):
     scene = shape_scenes(1, seed=2000)[0]
     x = proc(text=prompt(QUESTION), images=scene.image, return_tensors="pt")
     out = model.generate(**x, max_new_tokens=5)
-    assert proc.tokenizer.convert_ids_to_tokens(out[0, x["input_ids"].shape[1]:].tolist()) == [
-        scene.shape, "<eos>"]  # fmt: skip
-    inp = P.ImageMaskInput(scene.image, mask=grid_mask(), baseline=(0, 0, 0),
-                           processor_fn=processor_fn(proc))  # fmt: skip
+    assert proc.tokenizer.convert_ids_to_tokens(out[0, x["input_ids"].shape[1] :].tolist()) == [
+        scene.shape,
+        "<eos>",
+    ]
+    inp = P.ImageMaskInput(
+        scene.image, mask=grid_mask(), baseline=(0, 0, 0), processor_fn=processor_fn(proc)
+    )
     la = P.LLMAttribution(P.KernelShap(model), proc.tokenizer)
     res = la.attribute(inp, gen_args={"max_new_tokens": 1}, n_samples=200, generator=0)
     assert la.scoring == "one pass" and res.output_tokens == [scene.shape]

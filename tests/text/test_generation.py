@@ -9,8 +9,9 @@ from perspicio.text import GENERATION_METHODS, explain_generation
 @pytest.mark.parametrize("method", GENERATION_METHODS)
 def test_every_method_finds_the_copied_word(method):
     model, tok = toy_language_model()
-    res = explain_generation(model, tok, "say blue then red", target="blue", method=method,
-                             n_samples=60)  # fmt: skip
+    res = explain_generation(
+        model, tok, "say blue then red", target="blue", method=method, n_samples=60
+    )
     assert res.output_tokens == ["blue"]
     assert res.input_tokens == ["say", "blue", "then", "red"]
     # "blue" decides the answer (with "say", for the methods that remove words); "then"
@@ -36,13 +37,16 @@ def test_generates_when_no_target_and_words_or_tokens():
         ({"prompt": 3}, TypeError, "`prompt`"),
         ({"method": "magic"}, ValueError, "`method`"),
         ({"granularity": "sentence"}, ValueError, "`granularity`"),
-        ({"method": "layer_integrated_gradients", "granularity": "word"}, ValueError,
-         "gradient methods"),
+        (
+            {"method": "layer_integrated_gradients", "granularity": "word"},
+            ValueError,
+            "gradient methods",
+        ),
         ({"target": 5}, TypeError, "`target`"),
         ({"model": None}, TypeError, "`model`"),
         ({"tokenizer": None}, TypeError, "`tokenizer`"),
     ],
-)  # fmt: skip
+)
 def test_bad_arguments_are_named(kwargs, error, match):
     model, tok = toy_language_model()
     args = {"model": model, "tokenizer": tok, "prompt": "say red", "target": "red"} | kwargs

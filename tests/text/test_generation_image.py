@@ -22,16 +22,36 @@ def test_grid_mask_and_mask_list_segments_with_a_llava_processor():
     assert fig is not None
     halves = torch.zeros(20, 24, dtype=torch.long)
     halves[:, 12:] = 1
-    two = explain_generation(model, proc, vlms.LLAVA_PROMPT, image=image, target="red circle",
-                             segments=halves, method="shapley_values")  # fmt: skip
+    two = explain_generation(
+        model,
+        proc,
+        vlms.LLAVA_PROMPT,
+        image=image,
+        target="red circle",
+        segments=halves,
+        method="shapley_values",
+    )
     assert two.seq_attr.shape == (2,)
     masks = [halves == 0, halves == 1, torch.ones(20, 24, dtype=torch.bool)]
-    lime = explain_generation(model, proc, vlms.LLAVA_PROMPT, image=image, target="red",
-                              segments=masks, method="lime", n_samples=30)  # fmt: skip
+    lime = explain_generation(
+        model,
+        proc,
+        vlms.LLAVA_PROMPT,
+        image=image,
+        target="red",
+        segments=masks,
+        method="lime",
+        n_samples=30,
+    )
     assert lime.seq_attr.shape == (3,) and lime.token_attr is None
-    generated = explain_generation(model, proc, vlms.LLAVA_PROMPT, image=image, segments=2,
-                                   gen_args={"max_new_tokens": 2, "min_new_tokens": 2,
-                                             "do_sample": False})  # fmt: skip
+    generated = explain_generation(
+        model,
+        proc,
+        vlms.LLAVA_PROMPT,
+        image=image,
+        segments=2,
+        gen_args={"max_new_tokens": 2, "min_new_tokens": 2, "do_sample": False},
+    )
     assert len(generated.output_tokens) == 2
 
 
@@ -45,10 +65,15 @@ def test_grid_mask_and_mask_list_segments_with_a_llava_processor():
         ({"segments": torch.zeros(3, 3)}, ValueError, r"`mask` has shape \(3, 3\)"),
         ({"method": "magic"}, ValueError, "`method`"),
     ],
-)  # fmt: skip
+)
 def test_bad_image_arguments_are_named(kwargs, error, match):
     model, proc = vlms.llava()
-    args = {"model": model, "tokenizer": proc, "prompt": vlms.LLAVA_PROMPT,
-            "image": vlms.scene(0), "target": "red"} | kwargs  # fmt: skip
+    args = {
+        "model": model,
+        "tokenizer": proc,
+        "prompt": vlms.LLAVA_PROMPT,
+        "image": vlms.scene(0),
+        "target": "red",
+    } | kwargs
     with pytest.raises(error, match=match):
         explain_generation(**args)

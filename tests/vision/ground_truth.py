@@ -70,9 +70,14 @@ class Scores:
         return random_percentile(METRICS[key.split("/")[1]], masks)
 
     def summary(self) -> dict:
-        out: dict = {key: {"mean": round(self.mean(key), 4), "min": round(min(v), 4),
-                           "random_p95": round(self.random_p95(key), 4)}
-                     for key, v in self.scores.items()}  # fmt: skip
+        out: dict = {
+            key: {
+                "mean": round(self.mean(key), 4),
+                "min": round(min(v), 4),
+                "random_p95": round(self.random_p95(key), 4),
+            }
+            for key, v in self.scores.items()
+        }
         out["flat_maps"] = self.flat
         if self.detected is not None:
             out["detected"] = self.detected
@@ -126,8 +131,9 @@ def segmenter_scores(net: torch.nn.Module) -> Scores:
         out.masks.append(mask)
         for method in ("gradcam", "feature_ablation", "integrated_gradients"):
             options = {"n_steps": 16} if method == "integrated_gradients" else {}
-            exp = vision.explain(net, x[i], method=method, target=int(labels[i]) + 1,
-                                 n_segments=30, **options)  # fmt: skip
+            exp = vision.explain(
+                net, x[i], method=method, target=int(labels[i]) + 1, n_segments=30, **options
+            )
             metrics = ("pointing_game",)
             if method == "integrated_gradients":
                 metrics += ("energy_pointing_game",)

@@ -51,7 +51,7 @@ def test_a_shape_concept_drives_its_class_and_no_other(shapes, shape):
     results = {
         target: significance(
             tcav, x[y == target][:40], concept, randoms, target=target, alternative="greater"
-        )[LAYER]  # fmt: skip
+        )[LAYER]
         for target in range(len(SHAPES))
     }
     assert results[kind].significant and results[kind].p_value == pytest.approx(1 / 20)
@@ -135,14 +135,16 @@ def test_influential_training_images_share_the_predicted_shape(shapes):
     checkpoints = shapes_checkpoints()
     assert len(checkpoints) == 6
     train_x, train_y, _ = shapes_dataset(1000, seed=1)  # part of the training data
-    found = vision.influential_images(net, x[:16], (train_x, train_y), checkpoints, k=5,
-                                      class_names=list(SHAPES))  # fmt: skip
+    found = vision.influential_images(
+        net, x[:16], (train_x, train_y), checkpoints, k=5, class_names=list(SHAPES)
+    )
     with torch.no_grad():
         predicted = net(x[:16]).argmax(1)
     same = (train_y[found.indices] == predicted[:, None]).float().mean()
     assert same >= 0.9
-    opposing = vision.influential_images(net, x[:2], (train_x, train_y), checkpoints, k=3,
-                                         opponents=True)  # fmt: skip
+    opposing = vision.influential_images(
+        net, x[:2], (train_x, train_y), checkpoints, k=3, opponents=True
+    )
     assert (opposing.scores <= found.scores[:2].min()).all()
     assert len(found.plot().axes) == 16 * 6
     with pytest.raises(ValueError, match="`method`"):

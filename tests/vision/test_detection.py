@@ -31,8 +31,13 @@ class TwoBoxes(nn.Module):
             means = torch.stack([img[0, 2:8, 2:8].mean(), img[0, 10:14, 10:14].mean()])
             scores = torch.sigmoid(self.scale * means)
             order = scores.argsort(descending=True)
-            out.append({"boxes": BOXES[order], "labels": torch.tensor([1, 2])[order],
-                        "scores": scores[order]})  # fmt: skip
+            out.append(
+                {
+                    "boxes": BOXES[order],
+                    "labels": torch.tensor([1, 2])[order],
+                    "scores": scores[order],
+                }
+            )
         return out
 
 
@@ -54,8 +59,14 @@ def test_the_top_detection_is_explained_by_its_own_box():
     assert exp.scores[0] == pytest.approx(float(s))
     assert exp.predicted_label == "a at (2, 2, 8, 8)"
     fig = exp.plot()
-    assert sum(isinstance(p, Rectangle) and p.get_edgecolor()[:3] == (1.0, 1.0, 0.0)
-               for ax in fig.axes for p in ax.patches) == 2  # fmt: skip
+    assert (
+        sum(
+            isinstance(p, Rectangle) and p.get_edgecolor()[:3] == (1.0, 1.0, 0.0)
+            for ax in fig.axes
+            for p in ax.patches
+        )
+        == 2
+    )
 
 
 def test_a_detector_without_gradients_is_named_and_perturbations_still_work():
@@ -72,13 +83,15 @@ def test_a_detector_without_gradients_is_named_and_perturbations_still_work():
 
 def test_an_object_given_by_box_and_class_is_matched_by_overlap():
     img = _image()
-    near = vision.explain(TwoBoxes(), img, method="saliency", abs=False,
-                          target={"box": (3, 3, 8, 8), "label": 1})  # fmt: skip
+    near = vision.explain(
+        TwoBoxes(), img, method="saliency", abs=False, target={"box": (3, 3, 8, 8), "label": 1}
+    )
     iou = box_iou(BOXES[:1], torch.tensor([3.0, 3.0, 8.0, 8.0]))[0]
     s = torch.sigmoid(torch.tensor(0.9))
     torch.testing.assert_close(near.attributions[0, 0, 4, 4], iou * s * (1 - s) / 36)
-    wrong_class = vision.explain(TwoBoxes(), img, method="saliency",
-                                 target={"box": (2, 2, 8, 8), "label": 2})  # fmt: skip
+    wrong_class = vision.explain(
+        TwoBoxes(), img, method="saliency", target={"box": (2, 2, 8, 8), "label": 2}
+    )
     assert wrong_class.attributions.abs().sum() == 0  # no detection of class 2 overlaps it
     second = vision.explain(TwoBoxes(), img, method="saliency", target=1)
     assert second.boxes == [(10.0, 10.0, 14.0, 14.0)]
@@ -91,20 +104,25 @@ def test_bad_objects_are_named():
     with pytest.raises(ValueError, match="keys"):
         vision.explain(TwoBoxes(), img, method="saliency", target={"bbox": (0, 0, 1, 1)})
     with pytest.raises(ValueError, match=r"`target` box must be \(x0, y0, x1, y1\)"):
-        vision.explain(TwoBoxes(), img, method="saliency", target={"box": (5, 5, 2, 2),
-                                                                    "label": 1})  # fmt: skip
+        vision.explain(TwoBoxes(), img, method="saliency", target={"box": (5, 5, 2, 2), "label": 1})
     with pytest.raises(ValueError, match="`target` is the object's class index"):
         vision.explain(TwoBoxes(), img, method="saliency", region=(0, 0, 4, 4))
     with pytest.raises(ValueError, match="the object's box"):
-        vision.explain(TwoBoxes(), img, method="saliency", target=1,
-                       region=torch.ones(16, 16, dtype=torch.bool))  # fmt: skip
+        vision.explain(
+            TwoBoxes(),
+            img,
+            method="saliency",
+            target=1,
+            region=torch.ones(16, 16, dtype=torch.bool),
+        )
 
 
 def test_a_region_and_a_class_name_an_object_as_a_box_and_label_do():
     img = _image()
     by_region = vision.explain(TwoBoxes(), img, method="saliency", target=1, region=(3, 3, 8, 8))
-    by_dict = vision.explain(TwoBoxes(), img, method="saliency",
-                             target={"box": (3, 3, 8, 8), "label": 1})  # fmt: skip
+    by_dict = vision.explain(
+        TwoBoxes(), img, method="saliency", target={"box": (3, 3, 8, 8), "label": 1}
+    )
     torch.testing.assert_close(by_region.attributions, by_dict.attributions)
     assert by_region.labels == by_dict.labels
 
@@ -135,24 +153,35 @@ def _input_sensitive(model):
 
 
 def _faster_rcnn():
-    return _input_sensitive(torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
-        weights=None, weights_backbone=None, num_classes=4, box_score_thresh=0.0
-    ))  # fmt: skip
+    return _input_sensitive(
+        torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
+            weights=None, weights_backbone=None, num_classes=4, box_score_thresh=0.0
+        )
+    )
 
 
 def _retinanet():
-    return _input_sensitive(torchvision.models.detection.retinanet_resnet50_fpn(
-        weights=None, weights_backbone=None, num_classes=4, score_thresh=0.0, min_size=96,
-        max_size=96,
-    ))  # fmt: skip
+    return _input_sensitive(
+        torchvision.models.detection.retinanet_resnet50_fpn(
+            weights=None,
+            weights_backbone=None,
+            num_classes=4,
+            score_thresh=0.0,
+            min_size=96,
+            max_size=96,
+        )
+    )
 
 
 @pytest.mark.parametrize("build", [_faster_rcnn, _retinanet], ids=["faster-rcnn", "retinanet"])
 @pytest.mark.parametrize(
     "method, options",
-    [("gradcam", {"relu_attributions": False}), ("integrated_gradients", {"n_steps": 4}),
-     ("feature_ablation", {})],
-)  # fmt: skip
+    [
+        ("gradcam", {"relu_attributions": False}),
+        ("integrated_gradients", {"n_steps": 4}),
+        ("feature_ablation", {}),
+    ],
+)
 def test_torchvision_detectors_explain_an_object(build, method, options):
     torch.manual_seed(0)
     model = build().eval()
@@ -212,7 +241,10 @@ def test_fcos_and_ssd_explain_without_error(name):
         weights=None, weights_backbone=None, num_classes=4, score_thresh=0.0, **options
     ).eval()
     img = torch.rand(3, 96, 96)
-    for method, kw in [("gradcam", {}), ("integrated_gradients", {"n_steps": 4}),
-                       ("feature_ablation", {})]:  # fmt: skip
+    for method, kw in [
+        ("gradcam", {}),
+        ("integrated_gradients", {"n_steps": 4}),
+        ("feature_ablation", {}),
+    ]:
         exp = vision.explain(model, img, method=method, n_segments=8, **kw)
         assert torch.isfinite(exp.attributions).all() and exp.boxes is not None

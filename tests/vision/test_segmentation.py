@@ -52,15 +52,22 @@ def test_the_gradient_of_a_class_over_its_predicted_pixels_is_that_region():
 
 def test_a_box_or_a_mask_sets_the_region_for_the_target():
     img = _image()
-    box = vision.explain(RedIsClassOne(), img, method="integrated_gradients", target=1,
-                         region=(0, 0, 8, 8), n_steps=8)  # fmt: skip
+    box = vision.explain(
+        RedIsClassOne(),
+        img,
+        method="integrated_gradients",
+        target=1,
+        region=(0, 0, 8, 8),
+        n_steps=8,
+    )
     expected = torch.zeros(16, 16)
     expected[:8, :8] = img[0, :8, :8]  # linear in red: IG from black is x times the gradient
     torch.testing.assert_close(box.attributions[0, 0], expected, rtol=1e-5, atol=1e-6)
     mask = torch.zeros(16, 16, dtype=torch.bool)
     mask[:8, :8] = True
-    same = vision.explain(RedIsClassOne(), img, method="integrated_gradients", target=1,
-                          region=mask, n_steps=8)  # fmt: skip
+    same = vision.explain(
+        RedIsClassOne(), img, method="integrated_gradients", target=1, region=mask, n_steps=8
+    )
     torch.testing.assert_close(same.attributions, box.attributions)
 
 
@@ -69,8 +76,13 @@ def test_bad_regions_and_absent_classes_are_named():
     with pytest.raises(ValueError, match="`region` box .* is not inside"):
         vision.explain(RedIsClassOne(), img, method="saliency", target=1, region=(0, 0, 40, 8))
     with pytest.raises(ValueError, match=r"`region` mask has shape \(4, 4\)"):
-        vision.explain(RedIsClassOne(), img, method="saliency", target=1,
-                       region=torch.ones(4, 4, dtype=torch.bool))  # fmt: skip
+        vision.explain(
+            RedIsClassOne(),
+            img,
+            method="saliency",
+            target=1,
+            region=torch.ones(4, 4, dtype=torch.bool),
+        )
     with pytest.raises(TypeError, match="`region` must be None"):
         vision.explain(RedIsClassOne(), img, method="saliency", target=1, region="left")
     dark = torch.full((3, 16, 16), 0.2)
@@ -87,9 +99,12 @@ torchvision = pytest.importorskip("torchvision")
 @pytest.mark.parametrize("name", ["deeplabv3_mobilenet_v3_large", "fcn_resnet50"])
 @pytest.mark.parametrize(
     "method, options",
-    [("gradcam", {"relu_attributions": False}), ("integrated_gradients", {"n_steps": 4}),
-     ("feature_ablation", {})],
-)  # fmt: skip
+    [
+        ("gradcam", {"relu_attributions": False}),
+        ("integrated_gradients", {"n_steps": 4}),
+        ("feature_ablation", {}),
+    ],
+)
 def test_torchvision_segmenters_explain_with_a_cam_a_gradient_and_a_perturbation(
     name, method, options
 ):
@@ -146,9 +161,12 @@ def test_a_hugging_face_segformer_explains_a_class():
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
     config = transformers.SegformerConfig(
-        num_labels=3, hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 1, 1],
-        num_attention_heads=[1, 1, 1, 1], decoder_hidden_size=32,
-    )  # fmt: skip
+        num_labels=3,
+        hidden_sizes=[8, 16, 24, 32],
+        depths=[1, 1, 1, 1],
+        num_attention_heads=[1, 1, 1, 1],
+        decoder_hidden_size=32,
+    )
     model = transformers.SegformerForSemanticSegmentation(config).eval()
     img = torch.rand(3, 64, 64)
     for method, options in [

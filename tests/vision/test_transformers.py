@@ -19,9 +19,14 @@ torch.set_num_threads(1)
 def tv_vit():
     torch.manual_seed(0)
     vit = torchvision.models.VisionTransformer(
-        image_size=64, patch_size=16, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+        image_size=64,
+        patch_size=16,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        mlp_dim=64,
         num_classes=5,
-    )  # fmt: skip
+    )
     nn.init.normal_(vit.heads.head.weight, std=0.5)  # torchvision starts it at zero
     return vit.eval()
 
@@ -29,18 +34,27 @@ def tv_vit():
 def tv_swin():
     torch.manual_seed(0)
     return torchvision.models.SwinTransformer(
-        patch_size=[4, 4], embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=[4, 4],
+        patch_size=[4, 4],
+        embed_dim=16,
+        depths=[1, 1],
+        num_heads=[2, 2],
+        window_size=[4, 4],
         num_classes=5,
-    ).eval()  # fmt: skip
+    ).eval()
 
 
 def hf_vit():
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
     config = transformers.ViTConfig(
-        image_size=64, patch_size=16, num_hidden_layers=2, hidden_size=32,
-        num_attention_heads=2, intermediate_size=64, num_labels=5,
-    )  # fmt: skip
+        image_size=64,
+        patch_size=16,
+        num_hidden_layers=2,
+        hidden_size=32,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=5,
+    )
     return transformers.ViTForImageClassification(config).eval()
 
 
@@ -64,9 +78,13 @@ def test_the_cam_layer_of_each_backbone():
 @pytest.mark.parametrize("build", [tv_vit, tv_swin, hf_vit], ids=["tv-vit", "tv-swin", "hf-vit"])
 @pytest.mark.parametrize(
     "method, options",
-    [("gradcam", {"relu_attributions": False}), ("integrated_gradients", {"n_steps": 4}),
-     ("feature_ablation", {}), ("eigencam", {})],
-)  # fmt: skip
+    [
+        ("gradcam", {"relu_attributions": False}),
+        ("integrated_gradients", {"n_steps": 4}),
+        ("feature_ablation", {}),
+        ("eigencam", {}),
+    ],
+)
 def test_every_backbone_explains_with_a_cam_a_gradient_and_a_perturbation(build, method, options):
     model = build()
     img = torch.rand(3, 64, 64)

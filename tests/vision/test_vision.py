@@ -82,11 +82,21 @@ def box_ratio(exp, box):
 def test_efficientnet_recognises_the_photos_and_looks_at_the_object(lite0):
     from perspicio.vision.demo import sample_image
 
-    cat = vision.explain(lite0.model, sample_image("chelsea"), method="gradcam",
-                         transform=lite0.transform, labels=lite0.labels)  # fmt: skip
+    cat = vision.explain(
+        lite0.model,
+        sample_image("chelsea"),
+        method="gradcam",
+        transform=lite0.transform,
+        labels=lite0.labels,
+    )
     assert cat.predicted_label in ("tabby", "tiger cat", "Egyptian cat")
-    coffee = vision.explain(lite0.model, sample_image("coffee"), method="gradcam",
-                            transform=lite0.transform, labels=lite0.labels)  # fmt: skip
+    coffee = vision.explain(
+        lite0.model,
+        sample_image("coffee"),
+        method="gradcam",
+        transform=lite0.transform,
+        labels=lite0.labels,
+    )
     assert coffee.predicted_label in ("espresso", "cup", "coffee mug")
     assert box_ratio(cat, BOXES["chelsea"]) >= 1.3
     assert box_ratio(coffee, BOXES["coffee"]) >= 1.3
@@ -101,9 +111,11 @@ def test_efficientnet_recognises_the_photos_and_looks_at_the_object(lite0):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "classes", "corner"),
-    [("chelsea", ("tabby", "tiger cat", "Egyptian cat"), (60, 20)),
-     ("coffee", ("espresso", "cup", "coffee mug"), (20, 70))],
-)  # fmt: skip
+    [
+        ("chelsea", ("tabby", "tiger cat", "Egyptian cat"), (60, 20)),
+        ("coffee", ("espresso", "cup", "coffee mug"), (20, 70)),
+    ],
+)
 def test_attributions_find_the_object_on_a_neutral_canvas(lite0, name, classes, corner):
     """Where the object does not fill the frame, the box around it is a real question: the
     photo is pasted at 140x140 onto a mid-grey 224x224 canvas (39% of the area)."""
@@ -116,8 +128,9 @@ def test_attributions_find_the_object_on_a_neutral_canvas(lite0, name, classes, 
     canvas.paste(sample_image(name).resize((140, 140)), (left, top))
     box = (top, top + 140, left, left + 140)
     for method in ("integrated_gradients", "gradcam"):
-        exp = vision.explain(lite0.model, canvas, method=method, transform=lite0.transform,
-                             labels=lite0.labels)  # fmt: skip
+        exp = vision.explain(
+            lite0.model, canvas, method=method, transform=lite0.transform, labels=lite0.labels
+        )
         assert exp.predicted_label in classes
         assert box_ratio(exp, box) >= 1.3, method
 
@@ -148,8 +161,14 @@ def test_every_image_form_gives_the_same_attribution(shapes, tmp_path):
     path = tmp_path / "img.png"
     Image.fromarray(pixels).save(path)
     as_float = pixels.astype(np.float32) / 255
-    forms = [Image.fromarray(pixels), pixels, as_float, torch.from_numpy(as_float).permute(2, 0, 1),
-             torch.from_numpy(as_float).permute(2, 0, 1).unsqueeze(0), str(path)]  # fmt: skip
+    forms = [
+        Image.fromarray(pixels),
+        pixels,
+        as_float,
+        torch.from_numpy(as_float).permute(2, 0, 1),
+        torch.from_numpy(as_float).permute(2, 0, 1).unsqueeze(0),
+        str(path),
+    ]
     results = [vision.explain(net, f, method="saliency", target=1).attributions for f in forms]
     for r in results[1:]:
         assert torch.allclose(r, results[0], atol=1e-6)
@@ -162,8 +181,12 @@ def test_bad_images_raise_clear_errors(shapes):
     with pytest.raises(ValueError, match="has 4 channel.*first convolution takes 3"):
         vision.explain(net, torch.rand(4, 32, 32))
     with pytest.raises(ValueError, match="does not broadcast"):
-        vision.explain(net, torch.rand(3, 32, 32), method="feature_ablation",
-                       feature_mask=torch.zeros(1, 1, 16, 16, dtype=torch.long))  # fmt: skip
+        vision.explain(
+            net,
+            torch.rand(3, 32, 32),
+            method="feature_ablation",
+            feature_mask=torch.zeros(1, 1, 16, 16, dtype=torch.long),
+        )
     with pytest.raises(ValueError, match="not a class name"):
         vision.explain(net, torch.rand(3, 32, 32), target="giraffe", labels=["a", "b", "c", "d"])
     with pytest.raises(ValueError, match="does not exist"):
@@ -181,8 +204,15 @@ def test_explain_targets_methods_and_model_state(shapes):
     assert top.attributions.shape == (3, 3, 32, 32) and len(top.targets) == 3
     assert top.scores == sorted(top.scores, reverse=True)
     assert top.convergence_delta is not None and top.convergence_delta.abs().max() < 1e-4
-    for method in ("kernel_shap", "lime", "shapley_value_sampling", "guided_gradcam", "score_cam",
-                   "noise_tunnel:integrated_gradients", "gradient_shap"):  # fmt: skip
+    for method in (
+        "kernel_shap",
+        "lime",
+        "shapley_value_sampling",
+        "guided_gradcam",
+        "score_cam",
+        "noise_tunnel:integrated_gradients",
+        "gradient_shap",
+    ):
         exp = vision.explain(net, img, method=method, n_segments=12, seed=0)
         assert exp.attributions.shape[-2:] == (32, 32), method
         assert torch.isfinite(exp.attributions).all(), method
@@ -250,8 +280,12 @@ def test_visualisers_render_the_expected_colours():
     assert red > 0 and green == 0
     red, green, _ = colours(vision.heat_map(attr, sign="all", colorbar=False))
     assert red > 0 and green > 0  # green for, red against, as the single-sign maps
-    for fig in (vision.blended_heat_map(attr, image), vision.masked_image(attr, image),
-                vision.alpha_scaling(attr, image), vision.original_image(image)):  # fmt: skip
+    for fig in (
+        vision.blended_heat_map(attr, image),
+        vision.masked_image(attr, image),
+        vision.alpha_scaling(attr, image),
+        vision.original_image(image),
+    ):
         assert figure_to_array(fig).shape[-1] == 4
     with pytest.raises(ValueError, match="sign"):
         vision.heat_map(attr, sign="both")
@@ -300,10 +334,22 @@ def test_gradcam_on_a_vision_transformer():
     from torchvision.models import VisionTransformer
 
     torch.manual_seed(0)
-    vit = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16,
-                            mlp_dim=32, num_classes=4).eval()  # fmt: skip
-    exp = vision.explain(vit, torch.rand(3, 32, 32), method="gradcam", layer=vit.encoder.layers[-1],
-                         reshape_transform=vision.vit_reshape_transform)  # fmt: skip
+    vit = VisionTransformer(
+        image_size=32,
+        patch_size=8,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        mlp_dim=32,
+        num_classes=4,
+    ).eval()
+    exp = vision.explain(
+        vit,
+        torch.rand(3, 32, 32),
+        method="gradcam",
+        layer=vit.encoder.layers[-1],
+        reshape_transform=vision.vit_reshape_transform,
+    )
     assert exp.attributions.shape == (1, 1, 32, 32) and (exp.attributions >= 0).all()
     tokens = torch.randn(2, 1 + 16, 16)
     assert torch.equal(vision.vit_reshape_transform(tokens)[:, :, 1, 2], tokens[:, 1 + 1 * 4 + 2])
@@ -340,8 +386,9 @@ def test_explain_dataset_equals_explain_image_by_image(tmp_path, method):
     assert result.n_rows == 5
     assert np.allclose(stored, one_by_one.numpy(), atol=1e-5)
     with pytest.raises(ValueError, match="another run"):  # another method, same folder
-        vision.explain_dataset(net, tmp_path, method="saliency", output=tmp_path / "out",
-                               show_progress=False)  # fmt: skip
+        vision.explain_dataset(
+            net, tmp_path, method="saliency", output=tmp_path / "out", show_progress=False
+        )
 
 
 @pytest.mark.parametrize("target", [None, "topk:2"])

@@ -31,11 +31,17 @@ class ShapesCNN(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 32, 3, padding=2, dilation=2), nn.ReLU(), nn.Dropout2d(0.3),
-        )  # fmt: skip
+            nn.Conv2d(3, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=2, dilation=2),
+            nn.ReLU(),
+            nn.Dropout2d(0.3),
+        )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(32, len(SHAPES))
 
@@ -59,9 +65,16 @@ def _trained_shapes_cnn(n_images, data_seed, seed, epochs, batch_size, lr) -> di
     torch.manual_seed(seed)
     net = ShapesCNN()
     states = []
-    adam_epochs(net, len(x), lambda idx: nn.functional.cross_entropy(net(x[idx]), y[idx]),
-                epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                after_epoch=lambda: states.append(snapshot(net)))  # fmt: skip
+    adam_epochs(
+        net,
+        len(x),
+        lambda idx: nn.functional.cross_entropy(net(x[idx]), y[idx]),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        after_epoch=lambda: states.append(snapshot(net)),
+    )
     return {"checkpoints": states, "lr": lr}
 
 

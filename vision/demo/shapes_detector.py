@@ -26,12 +26,17 @@ class ShapesDetector(nn.Module):
         super().__init__()
         self.k = k
         self.backbone = nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 32, 3, padding=2, dilation=2), nn.ReLU(),
-            nn.Conv2d(32, 32, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 32, 3, padding=2, dilation=2), nn.ReLU(),
-        )  # fmt: skip
+            nn.Conv2d(3, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=2, dilation=2),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=2, dilation=2),
+            nn.ReLU(),
+        )
         self.heat = nn.Conv2d(32, len(SHAPES), 1)
         self.size = nn.Conv2d(32, 2, 1)
 
@@ -49,8 +54,9 @@ class ShapesDetector(nn.Module):
         cy = (cell // w).to(x.dtype) * self.cell + self.cell / 2
         cx = (cell % w).to(x.dtype) * self.cell + self.cell / 2
         wh = size.reshape(n, 2, -1).gather(2, cell.unsqueeze(1).expand(n, 2, self.k))
-        boxes = torch.stack([cx - wh[:, 0] / 2, cy - wh[:, 1] / 2, cx + wh[:, 0] / 2,
-                             cy + wh[:, 1] / 2], dim=2)  # fmt: skip
+        boxes = torch.stack(
+            [cx - wh[:, 0] / 2, cy - wh[:, 1] / 2, cx + wh[:, 0] / 2, cy + wh[:, 1] / 2], dim=2
+        )
         return [{"boxes": boxes[i], "labels": labels[i], "scores": scores[i]} for i in range(n)]
 
 

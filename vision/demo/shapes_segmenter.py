@@ -20,11 +20,15 @@ class ShapesSegmenter(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=2, dilation=2), nn.ReLU(),
-            nn.Conv2d(32, 32, 3, padding=4, dilation=4), nn.ReLU(),
-            nn.Conv2d(32, 32, 3, padding=8, dilation=8), nn.ReLU(),
-        )  # fmt: skip
+            nn.Conv2d(3, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=2, dilation=2),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=4, dilation=4),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=8, dilation=8),
+            nn.ReLU(),
+        )
         self.classifier = nn.Conv2d(32, 1 + len(SHAPES), 1)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
@@ -46,8 +50,15 @@ def _trained_shapes_segmenter(n_images, data_seed, seed, epochs, batch_size, lr)
     y = shapes_pixel_labels(labels, masks)
     torch.manual_seed(seed)
     net = ShapesSegmenter()
-    adam_epochs(net, len(x), lambda idx: nn.functional.cross_entropy(net(x[idx])["out"], y[idx]),
-                epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)  # fmt: skip
+    adam_epochs(
+        net,
+        len(x),
+        lambda idx: nn.functional.cross_entropy(net(x[idx])["out"], y[idx]),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+    )
     return net.state_dict()
 
 

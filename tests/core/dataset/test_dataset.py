@@ -183,10 +183,16 @@ def test_parquet_in_parquet_shards_out(tmp_path):
     frame.iloc[:170].to_parquet(source / "part-0.parquet", row_group_size=50)
     frame.iloc[170:].to_parquet(source / "part-1.parquet", row_group_size=50)
     result = attribute_dataset(
-        lambda: Saliency(mlp()), source, batch_size=64, target="label", label_column="y",
-        output=tmp_path / "out", shard_format="parquet",
-        reducers=("mean_abs", "per_class_mean_abs"), show_progress=False,
-    )  # fmt: skip
+        lambda: Saliency(mlp()),
+        source,
+        batch_size=64,
+        target="label",
+        label_column="y",
+        output=tmp_path / "out",
+        shard_format="parquet",
+        reducers=("mean_abs", "per_class_mean_abs"),
+        show_progress=False,
+    )
     direct = Saliency(mlp()).attribute(x, target=frame["y"].tolist())
     stored = np.concatenate([read_shard(tmp_path / "out" / s) for s in result.shards])
     assert result.n_rows == 300 and len(result.shards) == 5  # shards cross files and groups
@@ -214,9 +220,14 @@ def test_a_folder_of_images_with_class_subfolders(tmp_path):
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(folder / f"{i}.png")
     result = attribute_dataset(
-        lambda: Saliency(cnn().eval()), tmp_path / "images", batch_size=3, target="label",
-        output=tmp_path / "maps", shard_format="parquet", show_progress=False,
-    )  # fmt: skip
+        lambda: Saliency(cnn().eval()),
+        tmp_path / "images",
+        batch_size=3,
+        target="label",
+        output=tmp_path / "maps",
+        shard_format="parquet",
+        show_progress=False,
+    )
     order = [1, 3, 5, 0, 2, 4, 6]  # sorted paths: cats/1, cats/3, cats/5, dogs/0, ...
     x = torch.from_numpy(pixels[order]).permute(0, 3, 1, 2).float() / 255
     labels = [0, 0, 0, 1, 1, 1, 1]
@@ -226,9 +237,12 @@ def test_a_folder_of_images_with_class_subfolders(tmp_path):
     Image.fromarray(pixels[0][:4]).save(tmp_path / "images" / "dogs" / "small.png")
     with pytest.raises(ValueError, match="different sizes"):
         attribute_dataset(
-            lambda: Saliency(cnn().eval()), tmp_path / "images", batch_size=8, target=0,
+            lambda: Saliency(cnn().eval()),
+            tmp_path / "images",
+            batch_size=8,
+            target=0,
             show_progress=False,
-        )  # fmt: skip
+        )
 
 
 def test_a_ray_dataset_needs_the_ray_engine():
@@ -267,9 +281,13 @@ def test_a_dataframes_index_stored_in_parquet_is_not_a_feature(tmp_path):
 
     assert "__index_level_0__" in pq.read_schema(tmp_path / "shuffled.parquet").names
     result = attribute_dataset(
-        lambda: Saliency(mlp()), tmp_path / "shuffled.parquet", batch_size=16, target=0,
-        reducers=("mean_abs",), show_progress=False,
-    )  # fmt: skip
+        lambda: Saliency(mlp()),
+        tmp_path / "shuffled.parquet",
+        batch_size=16,
+        target=0,
+        reducers=("mean_abs",),
+        show_progress=False,
+    )
     assert result.n_rows == 40
     rows = torch.tensor(frame.to_numpy())
     expected = Saliency(mlp()).attribute(rows, target=0).abs().mean(0)

@@ -102,9 +102,13 @@ def test_errors_of_the_workers_reach_the_caller_as_they_are():
         attribute_dataset(lambda: Saliency(mlp()), ROWS[:8], engine="ray", show_progress=False)
     with pytest.raises(TypeError, match="int seed"):
         attribute_dataset(
-            factory, ROWS[:8], engine="ray", target=0, generator=torch.Generator(),
+            factory,
+            ROWS[:8],
+            engine="ray",
+            target=0,
+            generator=torch.Generator(),
             show_progress=False,
-        )  # fmt: skip
+        )
 
 
 def test_the_front_ends_run_on_ray(tmp_path):
@@ -113,8 +117,14 @@ def test_the_front_ends_run_on_ray(tmp_path):
 
     X = ROWS[:400].numpy()
     net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 1)).eval()
-    kw = dict(method="kernel_shap", baseline="mean", seed=0, n_samples=60, batch_size=100,
-              show_progress=False)  # fmt: skip
+    kw = dict(
+        method="kernel_shap",
+        baseline="mean",
+        seed=0,
+        n_samples=60,
+        batch_size=100,
+        show_progress=False,
+    )
     local = tabular.global_importance(net, X, **kw)
     remote = tabular.global_importance(net, X, engine="ray", **kw)
     assert torch.equal(local.attributions, remote.attributions)
@@ -182,9 +192,15 @@ def _self_influence_factory(folder):
     def factory():
         torch.manual_seed(0)
         net = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 2))
-        return SelfInfluence(TracInCP(net, (ROWS[:4], torch.zeros(4, dtype=torch.long)),
-                                      str(folder), batch_size=256,
-                                      loss_fn=nn.CrossEntropyLoss(reduction="none")))  # fmt: skip
+        return SelfInfluence(
+            TracInCP(
+                net,
+                (ROWS[:4], torch.zeros(4, dtype=torch.long)),
+                str(folder),
+                batch_size=256,
+                loss_fn=nn.CrossEntropyLoss(reduction="none"),
+            )
+        )
 
     return factory
 
@@ -203,8 +219,9 @@ def test_self_influence_of_a_dataset_is_equal_on_ray_and_locally(tmp_path):
     common = dict(target="label", batch_size=600, reducers=("mean",), show_progress=False)
     factory = _self_influence_factory(tmp_path / "ckpts")
     local = attribute_dataset(factory, data, output=tmp_path / "local", **common)
-    remote = attribute_dataset(factory, data, output=tmp_path / "ray", engine="ray",
-                               concurrency=2, **common)  # fmt: skip
+    remote = attribute_dataset(
+        factory, data, output=tmp_path / "ray", engine="ray", concurrency=2, **common
+    )
     got = np.concatenate([read_shard(tmp_path / "ray" / n) for n in remote.shards])
     expected = np.concatenate([read_shard(tmp_path / "local" / n) for n in local.shards])
     assert np.array_equal(got, expected) and got.shape == (3000,)

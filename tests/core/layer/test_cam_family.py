@@ -143,9 +143,14 @@ def _vit():
 
     torch.manual_seed(0)
     model = torchvision.models.VisionTransformer(
-        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+        image_size=32,
+        patch_size=8,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        mlp_dim=64,
         num_classes=7,
-    ).eval()  # fmt: skip
+    ).eval()
     nn.init.normal_(model.heads.head.weight, std=0.5)  # torchvision starts it at zero
     return model, model.encoder.layers[-1].ln_1, vit_reshape_transform, torch.rand(2, 3, 32, 32)
 
@@ -222,8 +227,11 @@ def test_ablationcam_equals_layer_ablation_with_or_without_growing_the_batch():
         )[:, :, 0, 0]
         with torch.no_grad():
             y = model(x)[:, 2:3]
-            a = layer(model.relu(model.conv(x)) if layer is getattr(model, "relu", None)
-                      else torch.relu(model.stem(x)))  # fmt: skip
+            a = layer(
+                model.relu(model.conv(x))
+                if layer is getattr(model, "relu", None)
+                else torch.relu(model.stem(x))
+            )
         expected = ((drops / y).view(3, 6, 1, 1) * a).sum(1, keepdim=True)
         for per_eval in (1, 5):
             got = LayerAblationCam(model, layer).attribute(
@@ -237,8 +245,9 @@ def test_ablationcam_leaves_the_layer_as_found_when_the_model_raises_and_keeps_h
     model = PooledHead().eval()
     seen = []
     model.relu.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
-    LayerAblationCam(model, model.relu).attribute(torch.rand(2, 3, 8, 8), target=1,
-                                                  perturbations_per_eval=3)  # fmt: skip
+    LayerAblationCam(model, model.relu).attribute(
+        torch.rand(2, 3, 8, 8), target=1, perturbations_per_eval=3
+    )
     assert 6 in seen  # the user's hook saw the grown batch: 3 channels x 2 examples
     calls = {"n": 0}
 

@@ -22,9 +22,14 @@ from ...conftest import assert_unchanged, model_fingerprint
 def cnn():
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 8, 3), nn.Tanh(),
-        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 4),
-    ).eval()  # fmt: skip
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(6, 8, 3),
+        nn.Tanh(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(32, 4),
+    ).eval()
 
 
 def test_layer_conductance_sums_to_the_integrated_gradients_total():
@@ -363,9 +368,14 @@ def test_a_layer_called_with_keyword_tensors_has_its_input_captured():
 def test_token_ids_as_a_layers_input_get_a_clear_error():
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=32,
-                                     max_position_embeddings=32)  # fmt: skip
+    config = transformers.BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    )
     model = transformers.BertForSequenceClassification(config).eval()
     ids = torch.randint(5, 50, (2, 7))
 

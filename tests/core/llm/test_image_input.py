@@ -35,8 +35,12 @@ def test_mask_ids_become_features_in_sorted_order_and_paint_their_pixels():
     image = vlms.scene(0)
     inp = P.ImageMaskInput(image, mask=_mask(), baseline=(1, 2, 3))
     assert inp.n_itp_features == 4 and inp.to_tensor().tolist() == [[1.0] * 4]
-    assert inp.values == ["image_feature_0", "image_feature_3", "image_feature_7",
-                          "image_feature_10"]  # fmt: skip
+    assert inp.values == [
+        "image_feature_0",
+        "image_feature_3",
+        "image_feature_7",
+        "image_feature_10",
+    ]
     assert inp.mask_id_to_idx == {0: 0, 3: 1, 7: 2, 10: 3}
     assert inp.to_model_input() is inp.original_model_inputs
     painted = np.asarray(inp.to_model_input(torch.tensor([[1.0, 0.0, 1.0, 0.0]])))
@@ -61,8 +65,10 @@ def test_mask_list_features_overlap_and_pixel_attributions_add_up():
     per_token = inp.format_pixel_attr(torch.ones(5, 3))
     assert per_token.shape == (5, 20, 24)
     grid = P.ImageMaskInput(vlms.scene(1), mask=_mask())
-    assert torch.equal(grid.format_pixel_attr(torch.tensor([[1.0, 2.0, 3.0, 4.0]]))[0],
-                       torch.tensor([1.0, 2.0, 3.0, 4.0])[torch.bucketize(_mask(), torch.tensor([0, 3, 7, 10]))])  # fmt: skip  # noqa: E501
+    assert torch.equal(
+        grid.format_pixel_attr(torch.tensor([[1.0, 2.0, 3.0, 4.0]]))[0],
+        torch.tensor([1.0, 2.0, 3.0, 4.0])[torch.bucketize(_mask(), torch.tensor([0, 3, 7, 10]))],
+    )
 
 
 def test_grey_images_take_one_baseline_value():
@@ -75,17 +81,23 @@ def test_grey_images_take_one_baseline_value():
     "kwargs, error, match",
     [
         (dict(mask=torch.zeros(24, 20)), ValueError, r"`mask` has shape \(24, 20\).*\(20, 24\)"),
-        (dict(mask_list=[torch.ones(20, 24), torch.ones(5, 5)]), ValueError,
-         r"`mask_list\[1\]` has shape \(5, 5\)"),
-        (dict(mask_list=[torch.ones(20, 24), torch.zeros(20, 24)]), ValueError,
-         r"`mask_list\[1\]` selects no pixel"),
+        (
+            dict(mask_list=[torch.ones(20, 24), torch.ones(5, 5)]),
+            ValueError,
+            r"`mask_list\[1\]` has shape \(5, 5\)",
+        ),
+        (
+            dict(mask_list=[torch.ones(20, 24), torch.zeros(20, 24)]),
+            ValueError,
+            r"`mask_list\[1\]` selects no pixel",
+        ),
         (dict(mask_list=[]), ValueError, "`mask_list` is empty"),
         (dict(mask_list=torch.ones(2, 20, 24)), TypeError, "`mask_list` must be a list"),
         (dict(mask=[[0]]), TypeError, "`mask` must be a tensor"),
         (dict(baseline=(0, 0)), ValueError, "`baseline` has 2 values.*3 channel"),
         (dict(processor_fn="processor"), TypeError, "`processor_fn` must be callable"),
     ],
-)  # fmt: skip
+)
 def test_bad_masks_are_named(kwargs, error, match):
     with pytest.raises(error, match=match):
         P.ImageMaskInput(vlms.scene(0), **kwargs)
@@ -98,8 +110,9 @@ def test_a_processor_that_drops_the_image_is_refused_at_attribute():
     fixed = fn(vlms.scene(0))
     la = P.LLMAttribution(P.FeatureAblation(model), tok)
     with pytest.raises(ValueError, match="the image does not reach the model"):
-        la.attribute(P.ImageMaskInput(vlms.scene(0), processor_fn=lambda image: fixed),
-                     target="a red circle")  # fmt: skip
+        la.attribute(
+            P.ImageMaskInput(vlms.scene(0), processor_fn=lambda image: fixed), target="a red circle"
+        )
     with pytest.raises(TypeError, match="mapping with 'input_ids'"):
         la.attribute(P.ImageMaskInput(vlms.scene(0)), target="a red circle")
 
@@ -114,8 +127,9 @@ def test_segment_pictures_and_the_heat_map():
         fig, ax = res.plot_image_heatmap(target_token_pos=pos)
         assert len(ax.images) == 2 + 3  # the grey image, the heat map, three borders
     assert res.plot() is not None
-    lime = P.LLMAttribution(P.Lime(model), tok).attribute(inp, target="a red circle",
-                                                          n_samples=20, generator=0)  # fmt: skip
+    lime = P.LLMAttribution(P.Lime(model), tok).attribute(
+        inp, target="a red circle", n_samples=20, generator=0
+    )
     with pytest.raises(ValueError, match="no per-token attribution"):
         lime.plot_image_heatmap(target_token_pos=0)
     text = P.LLMAttributionResult(input_tokens=["a"], output_tokens=["b"], seq_attr=[1.0])
@@ -127,8 +141,9 @@ def test_segment_pictures_and_the_heat_map():
 def test_painted_images_share_model_calls_and_equal_one_by_one_scoring():
     model, tok, fn = vlms.toy()
     calls = []
-    model.register_forward_hook(lambda m, a, k, o: calls.append(k["pixel_values"].shape[0]),
-                                with_kwargs=True)  # fmt: skip
+    model.register_forward_hook(
+        lambda m, a, k, o: calls.append(k["pixel_values"].shape[0]), with_kwargs=True
+    )
     inp = P.ImageMaskInput(vlms.scene(0), mask=_mask(), processor_fn=fn)
     target = torch.tensor(tok.encode("a red circle ."))
     la = P.LLMAttribution(P.FeatureAblation(model), tok)
@@ -147,8 +162,9 @@ class _BatchMean(vlms.ToyVLM):
     """Its image feature is averaged over the batch: scores depend on the batch."""
 
     def forward(self, input_ids, pixel_values, attention_mask=None, **_):
-        return super().forward(input_ids, pixel_values.mean(0, keepdim=True).expand_as(
-            pixel_values), attention_mask)  # fmt: skip
+        return super().forward(
+            input_ids, pixel_values.mean(0, keepdim=True).expand_as(pixel_values), attention_mask
+        )
 
 
 class _Bidirectional(vlms.ToyVLM):
@@ -160,20 +176,24 @@ class _Bidirectional(vlms.ToyVLM):
         return out
 
 
-@pytest.mark.parametrize("cls, mode", [(_BatchMean, "one pass, one a call"),
-                                       (_Bidirectional, "stepwise")])  # fmt: skip
+@pytest.mark.parametrize(
+    "cls, mode", [(_BatchMean, "one pass, one a call"), (_Bidirectional, "stepwise")]
+)
 def test_models_that_break_a_shortcut_are_scored_by_the_definition(cls, mode):
     C = pytest.importorskip("captum.attr")
     _, tok, fn = vlms.toy()
     model = cls(len(tok)).eval()
     target = torch.tensor(tok.encode("a red circle ."))
     la = P.LLMAttribution(P.FeatureAblation(model), tok)
-    ours = la.attribute(P.ImageMaskInput(vlms.scene(0), mask=_mask(), processor_fn=fn),
-                        target=target)  # fmt: skip
+    ours = la.attribute(
+        P.ImageMaskInput(vlms.scene(0), mask=_mask(), processor_fn=fn), target=target
+    )
     assert la.scoring == mode
     theirs = C.LLMAttribution(C.FeatureAblation(model), tok).attribute(
-        C.ImageMaskInput(vlms.scene(0), mask=_mask(), processor_fn=fn), target=target,
-        use_cached_outputs=False)  # fmt: skip
+        C.ImageMaskInput(vlms.scene(0), mask=_mask(), processor_fn=fn),
+        target=target,
+        use_cached_outputs=False,
+    )
     assert torch.allclose(ours.token_attr, theirs.token_attr, atol=1e-5)
 
 
@@ -196,7 +216,8 @@ def test_toy_agrees_with_captum_for_every_method(segments):
         inp = lib.ImageMaskInput(vlms.scene(2), processor_fn=fn, baseline=(0, 0, 0), **seg)
         extra = {"use_cached_outputs": False} if lib is C else {}
         return lib.LLMAttribution(getattr(lib, method)(model), tok).attribute(
-            inp, target=target, **extra, **kw)  # fmt: skip
+            inp, target=target, **extra, **kw
+        )
 
     for method in ("FeatureAblation", "ShapleyValues"):  # exact: equal
         _same(run(P, method), run(C, method))
@@ -225,14 +246,24 @@ def _idefics3():
     vocab = tok.get_vocab()
     proc = T.Idefics3Processor(
         image_processor=T.Idefics3ImageProcessor(
-            do_image_splitting=False, size={"longest_edge": 32},
-            max_image_size={"longest_edge": 32}),
-        tokenizer=tok, image_seq_len=4)  # fmt: skip
+            do_image_splitting=False, size={"longest_edge": 32}, max_image_size={"longest_edge": 32}
+        ),
+        tokenizer=tok,
+        image_seq_len=4,
+    )
     config = T.Idefics3Config(
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=4, image_size=32, patch_size=8),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+        ),
         text_config=dict(model_type="llama", **vlms._text_config(len(vocab))),
-        image_token_id=vocab["<image>"], scale_factor=2)  # fmt: skip
+        image_token_id=vocab["<image>"],
+        scale_factor=2,
+    )
     torch.manual_seed(0)
     return T.Idefics3ForConditionalGeneration(config).eval(), proc
 
@@ -268,21 +299,30 @@ def test_tiny_hugging_face_vlms_agree_with_captum_and_with_generate(arch):
     tok, fn = proc.tokenizer, vlms.processor_fn(proc, prompt)
     image = vlms.scene(3)
     # the target: what the model generates (4 tokens), scored as generate() scores it
-    out = model.generate(**fn(image), max_new_tokens=4, min_new_tokens=4, do_sample=False,
-                         output_logits=True, return_dict_in_generate=True)  # fmt: skip
+    out = model.generate(
+        **fn(image),
+        max_new_tokens=4,
+        min_new_tokens=4,
+        do_sample=False,
+        output_logits=True,
+        return_dict_in_generate=True,
+    )
     target = out.sequences[0, fn(image)["input_ids"].shape[1] :]
-    generated = torch.stack([torch.log_softmax(s[0].float(), -1)[t]
-                             for s, t in zip(out.logits, target)])  # fmt: skip
+    generated = torch.stack(
+        [torch.log_softmax(s[0].float(), -1)[t] for s, t in zip(out.logits, target)]
+    )
     assert torch.allclose(score_stepwise(model, fn(image), target), generated, atol=1e-5)
     theirs_model = _ExtendTokenTypes(model) if arch == "qwen2_vl" else model
-    for method, seg in (("FeatureAblation", {"mask": _mask()}),
-                        ("ShapleyValues", {"mask_list": _overlapping()})):  # fmt: skip
+    for method, seg in (
+        ("FeatureAblation", {"mask": _mask()}),
+        ("ShapleyValues", {"mask_list": _overlapping()}),
+    ):
         la = P.LLMAttribution(getattr(P, method)(model), tok)
         ours = la.attribute(P.ImageMaskInput(image, processor_fn=fn, **seg), target=target)
         assert la.scoring == "one pass"
         theirs = C.LLMAttribution(getattr(C, method)(theirs_model), tok).attribute(
-            C.ImageMaskInput(image, processor_fn=fn, **seg), target=target,
-            use_cached_outputs=False)  # fmt: skip
+            C.ImageMaskInput(image, processor_fn=fn, **seg), target=target, use_cached_outputs=False
+        )
         _same(ours, theirs)
     assert torch.allclose(ours.output_probs.log(), generated, atol=1e-5)
 
@@ -295,7 +335,8 @@ def test_the_target_is_generated_with_the_image():
     res = P.LLMAttribution(P.FeatureAblation(model), proc.tokenizer).attribute(
         inp, gen_args={"max_new_tokens": 3, "min_new_tokens": 3, "do_sample": False}
     )
-    expected = model.generate(**fn(vlms.scene(0)), max_new_tokens=3, min_new_tokens=3,
-                              do_sample=False)[0, -3:]  # fmt: skip
+    expected = model.generate(
+        **fn(vlms.scene(0)), max_new_tokens=3, min_new_tokens=3, do_sample=False
+    )[0, -3:]
     assert res.output_tokens == proc.tokenizer.convert_ids_to_tokens(expected.tolist())
     assert res.token_attr.shape == (3, 4)

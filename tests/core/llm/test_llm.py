@@ -11,8 +11,11 @@ from perspicio.core.llm.scoring import one_pass_is_exact, score_one_pass, score_
 
 # ----------------------------------------------------------------------------- inputs
 def test_template_input_switches_slots_to_their_baselines():
-    inp = P.TextTemplateInput("{a} met {b} in {c}", {"a": "Ada", "b": "Bo", "c": "Rome"},
-                              baselines={"a": "X", "b": "Y", "c": "Z"})  # fmt: skip
+    inp = P.TextTemplateInput(
+        "{a} met {b} in {c}",
+        {"a": "Ada", "b": "Bo", "c": "Rome"},
+        baselines={"a": "X", "b": "Y", "c": "Z"},
+    )
     assert inp.to_model_input() == "Ada met Bo in Rome"
     assert inp.to_model_input(torch.tensor([[0.0, 1.0, 0.0]])) == "X met Bo in Z"
     grouped = P.TextTemplateInput("{} {} {}", ["a", "b", "c"], mask=[5, 9, 5])
@@ -50,9 +53,17 @@ def test_bad_inputs_are_named(make, match):
 def _causal_lms():
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
-    gpt2 = transformers.GPT2LMHeadModel(transformers.GPT2Config(
-        vocab_size=40, n_positions=64, n_embd=32, n_layer=2, n_head=2, eos_token_id=1,
-        bos_token_id=1)).eval()  # fmt: skip
+    gpt2 = transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(
+            vocab_size=40,
+            n_positions=64,
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            eos_token_id=1,
+            bos_token_id=1,
+        )
+    ).eval()
     llama = transformers.LlamaForCausalLM(
         transformers.LlamaConfig(
             vocab_size=40,
@@ -197,15 +208,20 @@ def test_layer_gradient_shap_on_token_ids_interpolates_at_the_embedding():
     model, tok = toy_language_model()
     inp = P.TextTokenInput("say blue then red", tok)
     lgs = P.LLMGradientAttribution(P.LayerGradientShap(model, model.embed), tok)
-    res = lgs.attribute(inp, target="blue", baselines=torch.zeros(3, 4, dtype=torch.long),
-                        n_samples=20, generator=0)  # fmt: skip
+    res = lgs.attribute(
+        inp, target="blue", baselines=torch.zeros(3, 4, dtype=torch.long), n_samples=20, generator=0
+    )
     assert int(res.seq_attr.argmax()) == 1
 
 
 def test_result_plots_and_html_escape_tokens():
-    res = P.LLMAttributionResult(input_tokens=["<b>", "x"], output_tokens=["&"],
-                                 seq_attr=[0.5, -0.2], token_attr=[[0.5, -0.2]],
-                                 output_probs=[0.9])  # fmt: skip
+    res = P.LLMAttributionResult(
+        input_tokens=["<b>", "x"],
+        output_tokens=["&"],
+        seq_attr=[0.5, -0.2],
+        token_attr=[[0.5, -0.2]],
+        output_probs=[0.9],
+    )
     fig, ax = res.plot_token_attr()
     assert fig.axes and [t.get_text() for t in ax.get_xticklabels()] == ["<b>", "x"]
     fig, ax = res.plot_seq_attr()
@@ -213,8 +229,9 @@ def test_result_plots_and_html_escape_tokens():
     page = res.to_html()
     assert "&lt;b&gt;" in page and "<b>" not in page and "&amp;" in page
     with pytest.raises(ValueError, match="token_attr"):
-        P.LLMAttributionResult(input_tokens=["a"], output_tokens=["b"],
-                               seq_attr=[1.0]).plot_token_attr()  # fmt: skip
+        P.LLMAttributionResult(
+            input_tokens=["a"], output_tokens=["b"], seq_attr=[1.0]
+        ).plot_token_attr()
 
 
 def test_bad_arguments_are_named():
@@ -244,9 +261,17 @@ def test_agrees_with_captum_on_a_hugging_face_model():
 
     tok = word_tokenizer()
     torch.manual_seed(0)
-    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(
-        vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2,
-        bos_token_id=2, eos_token_id=2)).eval()  # fmt: skip
+    model = transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(
+            vocab_size=len(tok),
+            n_positions=64,
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            bos_token_id=2,
+            eos_token_id=2,
+        )
+    ).eval()
     text, target = "i flew to peru . the capital of japan is", "tokyo ."
     target_ids = torch.tensor(tok.encode(target, add_special_tokens=False))
     # Captum's KV-cache path scores GPT-2 0.0005 away from the definition on this model

@@ -12,8 +12,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-WORDS = ("user : assistant what shape is there ? describe the image a red blue green "
-         "circle square triangle and .").split()  # fmt: skip
+WORDS = (
+    "user : assistant what shape is there ? describe the image a red blue green "
+    "circle square triangle and ."
+).split()
 
 
 def word_tokenizer(special: list[str]):
@@ -25,8 +27,9 @@ def word_tokenizer(special: list[str]):
     vocab = {w: i for i, w in enumerate(["<pad>", "<unk>", "<eos>", *WORDS])}
     raw = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     raw.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="<unk>", pad_token="<pad>",
-                                  eos_token="<eos>")  # fmt: skip
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=raw, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>"
+    )
     tok.add_tokens(special, special_tokens=True)
     return tok
 
@@ -72,9 +75,19 @@ def toy(prompt: str = "what shape is there ?"):
 
 # ------------------------------------------------------------------------------- HF
 def _text_config(vocab: int, **extra):
-    return dict(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                pad_token_id=0, bos_token_id=None, eos_token_id=2, **extra)  # fmt: skip
+    return dict(
+        vocab_size=vocab,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=0,
+        bos_token_id=None,
+        eos_token_id=2,
+        **extra,
+    )
 
 
 def llava(seed: int = 0, image_size: int = 32, hidden: int = 32, layers: int = 2):
@@ -89,20 +102,28 @@ def llava(seed: int = 0, image_size: int = 32, hidden: int = 32, layers: int = 2
             size={"shortest_edge": image_size},
             crop_size={"height": image_size, "width": image_size},
         ),
-        tokenizer=tok, patch_size=8, vision_feature_select_strategy="default",
-        image_token="<image>", num_additional_image_tokens=1,
-    )  # fmt: skip
+        tokenizer=tok,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        num_additional_image_tokens=1,
+    )
     text = _text_config(len(vocab))
     text.update(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers)
     config = T.LlavaConfig(
         vision_config=T.CLIPVisionConfig(
-            hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-            num_attention_heads=4, image_size=image_size, patch_size=8,
+            hidden_size=hidden,
+            intermediate_size=2 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            image_size=image_size,
+            patch_size=8,
         ),
         text_config=T.LlamaConfig(**text),
-        image_token_index=vocab["<image>"], vision_feature_select_strategy="default",
+        image_token_index=vocab["<image>"],
+        vision_feature_select_strategy="default",
         vision_feature_layer=-1,
-    )  # fmt: skip
+    )
     torch.manual_seed(seed)
     return T.LlavaForConditionalGeneration(config).eval(), proc
 
@@ -120,20 +141,35 @@ def qwen2_vl(seed: int = 0):
     tok.image_token, tok.video_token = "<|image_pad|>", "<|video_pad|>"
     vocab = tok.get_vocab()
     proc = T.Qwen2VLProcessor(
-        image_processor=T.Qwen2VLImageProcessor(min_pixels=16 * 16, max_pixels=64 * 64,
-                                                patch_size=8, merge_size=2,
-                                                temporal_patch_size=2),
-        tokenizer=tok, video_processor=T.Qwen2VLVideoProcessor(),
-    )  # fmt: skip
+        image_processor=T.Qwen2VLImageProcessor(
+            min_pixels=16 * 16,
+            max_pixels=64 * 64,
+            patch_size=8,
+            merge_size=2,
+            temporal_patch_size=2,
+        ),
+        tokenizer=tok,
+        video_processor=T.Qwen2VLVideoProcessor(),
+    )
     config = T.Qwen2VLConfig(
-        text_config=_text_config(len(vocab), rope_scaling={"type": "mrope",
-                                                            "mrope_section": [2, 1, 1]}),
-        vision_config=dict(depth=2, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2,
-                           patch_size=8, spatial_merge_size=2, temporal_patch_size=2),
-        image_token_id=vocab["<|image_pad|>"], video_token_id=vocab["<|video_pad|>"],
+        text_config=_text_config(
+            len(vocab), rope_scaling={"type": "mrope", "mrope_section": [2, 1, 1]}
+        ),
+        vision_config=dict(
+            depth=2,
+            embed_dim=32,
+            hidden_size=32,
+            num_heads=2,
+            mlp_ratio=2,
+            patch_size=8,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+        ),
+        image_token_id=vocab["<|image_pad|>"],
+        video_token_id=vocab["<|video_pad|>"],
         vision_start_token_id=vocab["<|vision_start|>"],
         vision_end_token_id=vocab["<|vision_end|>"],
-    )  # fmt: skip
+    )
     torch.manual_seed(seed)
     return T.Qwen2VLForConditionalGeneration(config).eval(), proc
 

@@ -88,7 +88,7 @@ masks = (
         lambda n: st.integers(1, 12).flatmap(
             lambda d: st.lists(
                 st.lists(st.booleans(), min_size=d, max_size=d), min_size=n, max_size=n
-            )  # fmt: skip
+            )
         )
     )
     .filter(lambda rows: all(any(r) for r in rows))
@@ -129,7 +129,7 @@ def test_a_perfect_map_scores_one(rows, scale, seed):
         lambda d: st.tuples(
             st.lists(st.integers(0, 2), min_size=d, max_size=d),
             st.lists(st.booleans(), min_size=d, max_size=d),
-        )  # fmt: skip
+        )
     )
     .filter(lambda t: any(t[1]))
 )
@@ -179,7 +179,7 @@ QUANTUS = {
     energy_pointing_game: (
         "AttributionLocalisation",
         {"positive_attributions": True, "abs": False},
-    ),  # fmt: skip
+    ),
     relevance_mass: ("RelevanceMassAccuracy", {}),
     relevance_rank: ("RelevanceRankAccuracy", {}),
 }
@@ -189,8 +189,17 @@ def _quantus(score, a: np.ndarray, s: np.ndarray) -> np.ndarray:
     name, options = QUANTUS[score]
     metric = getattr(quantus, name)(disable_warnings=True, display_progressbar=False, **options)
     x = np.random.default_rng(0).random(a.shape).astype(np.float32)
-    return np.asarray(metric(model=None, x_batch=x, y_batch=np.zeros(len(a), dtype=int),
-                             a_batch=a, s_batch=s, device="cpu"), dtype=np.float32)  # fmt: skip
+    return np.asarray(
+        metric(
+            model=None,
+            x_batch=x,
+            y_batch=np.zeros(len(a), dtype=int),
+            a_batch=a,
+            s_batch=s,
+            device="cpu",
+        ),
+        dtype=np.float32,
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -33,8 +33,9 @@ def table_perturbation(x: torch.Tensor, radius: float = 0.3, seed: int = 1):
     """The ``k``-th perturbation of example ``e`` is ``noise[e, k]`` however the examples are
     laid out and chunked (Captum interleaves the copies, perspicio stacks them in blocks):
     each row is matched to its example and counted."""
-    noise = radius * torch.rand((x.shape[0], 2 * SAMPLES, x.shape[1]),
-                                generator=torch.Generator().manual_seed(seed))  # fmt: skip
+    noise = radius * torch.rand(
+        (x.shape[0], 2 * SAMPLES, x.shape[1]), generator=torch.Generator().manual_seed(seed)
+    )
     seen = torch.zeros(x.shape[0], dtype=torch.long)
 
     def draw(inputs: torch.Tensor) -> torch.Tensor:
@@ -56,9 +57,15 @@ def case():
 
 def _sensitivity(net, x, extra, max_examples_per_batch, module=sensitivity_max):
     draw = table_perturbation(x)
-    return module(Saliency(net).attribute, x, perturb_func=lambda inputs: inputs + draw(inputs),
-                  n_perturb_samples=SAMPLES, max_examples_per_batch=max_examples_per_batch,
-                  target=[0, 1, 2, 1], additional_forward_args=(extra, 2.0))  # fmt: skip
+    return module(
+        Saliency(net).attribute,
+        x,
+        perturb_func=lambda inputs: inputs + draw(inputs),
+        n_perturb_samples=SAMPLES,
+        max_examples_per_batch=max_examples_per_batch,
+        target=[0, 1, 2, 1],
+        additional_forward_args=(extra, 2.0),
+    )
 
 
 @pytest.mark.parametrize("max_examples_per_batch", [None, 1, 2, 3, 4, 8, 12, 100])
@@ -68,12 +75,19 @@ def test_sensitivity_replicates_extra_args_and_bounds_every_call(case, max_examp
     limit = N * SAMPLES if max_examples_per_batch is None else max_examples_per_batch
     assert max(net.batches) <= limit, net.batches
     # one example at a time, with its own extra row: the same numbers
-    alone = torch.cat([
-        sensitivity_max(Saliency(net).attribute, x[i : i + 1], perturb_func=_shift_by(x, i),
-                        n_perturb_samples=SAMPLES, target=[[0, 1, 2, 1][i]],
-                        additional_forward_args=(extra[i : i + 1], 2.0))
-        for i in range(N)
-    ])  # fmt: skip
+    alone = torch.cat(
+        [
+            sensitivity_max(
+                Saliency(net).attribute,
+                x[i : i + 1],
+                perturb_func=_shift_by(x, i),
+                n_perturb_samples=SAMPLES,
+                target=[[0, 1, 2, 1][i]],
+                additional_forward_args=(extra[i : i + 1], 2.0),
+            )
+            for i in range(N)
+        ]
+    )
     torch.testing.assert_close(got, alone)
     assert (got > 0).all()
 
@@ -91,10 +105,12 @@ def _shift_by(x: torch.Tensor, i: int):
 def test_extra_arguments_given_as_a_list_are_arguments_not_examples():
     torch.manual_seed(0)
     net, x, extra = RowScaled(), torch.randn(2, 5), torch.rand(2, 5) + 0.5
-    as_list = sensitivity_max(Saliency(net).attribute, x, target=0, generator=0,
-                              additional_forward_args=[extra, 2.0])  # fmt: skip
-    as_tuple = sensitivity_max(Saliency(net).attribute, x, target=0, generator=0,
-                               additional_forward_args=(extra, 2.0))  # fmt: skip
+    as_list = sensitivity_max(
+        Saliency(net).attribute, x, target=0, generator=0, additional_forward_args=[extra, 2.0]
+    )
+    as_tuple = sensitivity_max(
+        Saliency(net).attribute, x, target=0, generator=0, additional_forward_args=(extra, 2.0)
+    )
     torch.testing.assert_close(as_list, as_tuple)
 
 
@@ -107,9 +123,17 @@ def _infidelity(net, x, extra, max_examples_per_batch, module=infidelity):
 
     attr = Saliency(net).attribute(x, target=[0, 1, 2, 1], additional_forward_args=(extra, 2.0))
     net.batches.clear()
-    return module(net, perturb, x, attr, baselines=0.5 * x, target=[0, 1, 2, 1],
-                  additional_forward_args=(extra, 2.0), n_perturb_samples=SAMPLES,
-                  max_examples_per_batch=max_examples_per_batch)  # fmt: skip
+    return module(
+        net,
+        perturb,
+        x,
+        attr,
+        baselines=0.5 * x,
+        target=[0, 1, 2, 1],
+        additional_forward_args=(extra, 2.0),
+        n_perturb_samples=SAMPLES,
+        max_examples_per_batch=max_examples_per_batch,
+    )
 
 
 @pytest.mark.parametrize("max_examples_per_batch", [None, 1, 3, 4, 8, 100])

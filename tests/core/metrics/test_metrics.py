@@ -142,9 +142,12 @@ def test_compare_methods_table():
     table = compare_methods(net, x, methods, target=[0, 1, 2, 0, 1, 2], generator=0)
     assert list(table.index) == ["ig", "sal", "fa"]
     assert table.attrs["higher_is_better"] == {
-        "infidelity": False, "sensitivity": False, "deletion_auc": False,
-        "insertion_auc": True, "sparseness": True,
-    }  # fmt: skip
+        "infidelity": False,
+        "sensitivity": False,
+        "deletion_auc": False,
+        "insertion_auc": True,
+        "sparseness": True,
+    }
     assert torch.isfinite(torch.tensor(table.to_numpy())).all()
     with pytest.raises(ValueError, match="unknown metric"):
         compare_methods(net, x, ["saliency"], metrics=["speed"], target=0)

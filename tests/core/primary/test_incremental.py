@@ -115,10 +115,17 @@ def test_models_it_cannot_trace_are_refused_with_the_reason():
 def _residual_cnn():
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Sequential(Residual_8()), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1),
-        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
-    ).eval()  # fmt: skip
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Sequential(Residual_8()),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 4),
+    ).eval()
 
 
 class Residual_8(nn.Module):  # noqa: N801
@@ -221,18 +228,28 @@ def test_incremental_and_batched_refuse_the_same_arguments_the_same_way(per_eval
     from perspicio.core.errors import AttributionValueError
 
     torch.manual_seed(0)
-    cnn = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                        nn.Flatten(), nn.Linear(4, 2)).eval()  # fmt: skip
+    cnn = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    ).eval()
     x = torch.randn(1, 3, 32, 32)
     if method == "occlusion":
         run = lambda inc: Occlusion(cnn).attribute(  # noqa: E731
-            x, sliding_window_shapes=(3, 8, 8), strides=(3, 4, 4), target=0,
-            perturbations_per_eval=per_eval, incremental=inc)  # fmt: skip
+            x,
+            sliding_window_shapes=(3, 8, 8),
+            strides=(3, 4, 4),
+            target=0,
+            perturbations_per_eval=per_eval,
+            incremental=inc,
+        )
     else:
         mask = (torch.arange(32 * 32).view(1, 1, 32, 32) // 128) % 8
         run = lambda inc: FeatureAblation(cnn).attribute(  # noqa: E731
-            x, feature_mask=mask, target=0, perturbations_per_eval=per_eval,
-            incremental=inc)  # fmt: skip
+            x, feature_mask=mask, target=0, perturbations_per_eval=per_eval, incremental=inc
+        )
     messages = []
     for incremental in (True, False):
         with pytest.raises(AttributionValueError, match="perturbations_per_eval") as info:

@@ -22,9 +22,12 @@ from ...conftest import assert_unchanged, model_fingerprint
 def relu_net(bias=False):
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Linear(6, 16, bias=bias), nn.ReLU(), nn.Linear(16, 8, bias=bias), nn.ReLU(),
+        nn.Linear(6, 16, bias=bias),
+        nn.ReLU(),
+        nn.Linear(16, 8, bias=bias),
+        nn.ReLU(),
         nn.Linear(8, 3, bias=bias),
-    )  # fmt: skip
+    )
 
 
 def test_relevance_is_conserved_with_a_small_epsilon():
@@ -110,8 +113,13 @@ def test_missing_rule_raises_a_clear_error():
 def test_reused_module_gets_a_rule_per_call():
     relu = nn.ReLU()
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(4, 6, bias=False), relu, nn.Linear(6, 6, bias=False), relu,
-                        nn.Linear(6, 1, bias=False))  # fmt: skip
+    net = nn.Sequential(
+        nn.Linear(4, 6, bias=False),
+        relu,
+        nn.Linear(6, 6, bias=False),
+        relu,
+        nn.Linear(6, 1, bias=False),
+    )
     x = torch.rand(3, 4)
     rel = LRP(net).attribute(x)
     assert torch.allclose(rel.sum(1), net(x).squeeze(1), atol=1e-5)
@@ -124,9 +132,13 @@ class CaptumFriendly(nn.Module):
         super().__init__()
         torch.manual_seed(0)
         self.features = nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 8, 3),
-            nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-        )  # fmt: skip
+            nn.Conv2d(3, 6, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 8, 3),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),
+        )
         self.fc = nn.Linear(32, 4)
 
     def forward(self, x):

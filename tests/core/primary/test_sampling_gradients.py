@@ -161,14 +161,23 @@ def test_sampling_gradients_explain_a_row_the_same_alone_or_in_a_batch(mlp, chun
     not depend on the other rows, nor on the chunk size."""
     x, background = torch.randn(4, 6), torch.randn(7, 6)
     gs = GradientShap(mlp)
-    together = gs.attribute(x, background, n_samples=6, stdevs=0.1, target=1, generator=0,
-                            internal_batch_size=None if chunk is None else 4 * chunk)  # fmt: skip
+    together = gs.attribute(
+        x,
+        background,
+        n_samples=6,
+        stdevs=0.1,
+        target=1,
+        generator=0,
+        internal_batch_size=None if chunk is None else 4 * chunk,
+    )
     for i in range(4):
-        alone = gs.attribute(x[i : i + 1], background, n_samples=6, stdevs=0.1, target=1,
-                             generator=0)  # fmt: skip
+        alone = gs.attribute(
+            x[i : i + 1], background, n_samples=6, stdevs=0.1, target=1, generator=0
+        )
         assert torch.allclose(together[i], alone[0], atol=1e-6)
     nt = NoiseTunnel(Saliency(mlp))
-    together = nt.attribute(x, nt_samples=6, nt_samples_batch_size=chunk, stdevs=0.2, target=1,
-                            abs=False, generator=0)  # fmt: skip
+    together = nt.attribute(
+        x, nt_samples=6, nt_samples_batch_size=chunk, stdevs=0.2, target=1, abs=False, generator=0
+    )
     alone = nt.attribute(x[2:3], nt_samples=6, stdevs=0.2, target=1, abs=False, generator=0)
     assert torch.allclose(together[2], alone[0], atol=1e-6)
