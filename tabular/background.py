@@ -98,10 +98,13 @@ def make_reference(
                 pick = torch.randperm(population, generator=generator)[:max_background]
                 return Reference(background[pick.sort().values], "background", population)
             return Reference(background, "background", population)
-        row = background.mean(0) if baseline == "mean" else background.median(0).values
+        # missing values (NaN) are left out; coded columns (categories, text, booleans)
+        # take their most frequent value
+        row = background.nanmean(0) if baseline == "mean" else background.nanmedian(0).values
         for j, is_categorical in enumerate(categorical or []):
             if is_categorical:
-                row[j] = background[:, j].mode().values
+                column = background[:, j]
+                row[j] = column[~torch.isnan(column)].mode().values
         return Reference(row.unsqueeze(0), baseline, population, any(categorical or []))
     try:
         row = torch.as_tensor(np.asarray(baseline, dtype=np.float64)).reshape(1, -1)

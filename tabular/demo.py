@@ -188,6 +188,93 @@ def gradient_boosting() -> TabularDemo:
     return TabularDemo(clf, X_train, X_test)
 
 
+def clinical_table(n: int = 800, seed: int = 0) -> tuple[Any, Any]:
+    """A generated clinical table as analysts keep one, and its outcome: ``(frame, event)``.
+
+    Columns: ``age`` (int64), ``sex`` (``"F"``/``"M"``, text), ``bmi`` (float64, about 8%
+    missing), ``systolic_bp`` (float64), ``smoker`` (categorical: ``"never"``, ``"former"``,
+    ``"current"``), ``region`` (text, some missing) and ``diabetic`` (bool). The outcome
+    (a cardiovascular event, 0/1) rises with age, blood pressure, smoking and diabetes, and
+    with a high BMI in men; the region plays no part.
+
+    Examples
+    --------
+    >>> frame, event = clinical_table(5)
+    >>> list(frame.columns)
+    ['age', 'sex', 'bmi', 'systolic_bp', 'smoker', 'region', 'diabetic']
+    """
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    age = rng.integers(25, 90, n)
+    sex = rng.choice(["F", "M"], n)
+    bmi = rng.normal(27, 4.5, n).round(1)
+    bp = (110 + 0.5 * (age - 25) + rng.normal(0, 12, n)).round(0)
+    smoker = rng.choice(["never", "former", "current"], n, p=[0.55, 0.25, 0.2])
+    region = rng.choice(["north", "south", "east", "west"], n).astype(object)
+    diabetic = rng.random(n) < 0.08 + 0.004 * (bmi - 20).clip(0)
+    logit = (
+        -4.2
+        + 0.07 * age
+        + 0.03 * (bp - 120)
+        + np.select([smoker == "current", smoker == "former"], [1.5, 0.5], 0.0)
+        + 1.0 * diabetic
+        + 0.2 * (bmi - 27) * (sex == "M")
+        - 2.0
+    )
+    event = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    bmi[rng.random(n) < 0.08] = np.nan
+    region[rng.random(n) < 0.05] = None
+    frame = pd.DataFrame(
+        {
+            "age": age.astype(np.int64),
+            "sex": sex.astype(object),
+            "bmi": bmi,
+            "systolic_bp": bp,
+            "smoker": pd.Categorical(smoker, categories=["never", "former", "current"]),
+            "region": region,
+            "diabetic": diabetic,
+        }
+    )
+    return frame, pd.Series(event, name="event")
+
+
+def clinical_pipeline(estimator: Any = None, n: int = 800, seed: int = 0) -> TabularDemo:
+    """A scikit-learn pipeline on :func:`clinical_table`: the numbers imputed (median) and
+    scaled, the categories and text one-hot encoded (missing as its own category), then
+    ``estimator`` (default: a random forest of 100 trees of depth 6); fitted on 80% of the
+    table in a second or two. ``(pipeline, background, rows)`` with the raw DataFrames.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    frame, event = clinical_table(n, seed)
+    numbers = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    categories = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="missing"),
+        OneHotEncoder(handle_unknown="ignore"),
+    )
+    steps = ColumnTransformer(
+        [
+            ("numbers", numbers, ["age", "bmi", "systolic_bp"]),
+            ("categories", categories, ["sex", "smoker", "region"]),
+            ("flags", "passthrough", ["diabetic"]),
+        ]
+    )
+    if estimator is None:
+        estimator = RandomForestClassifier(100, max_depth=6, random_state=0, n_jobs=1)
+    X_train, X_test, y_train, _ = train_test_split(
+        frame, event, test_size=TEST_SIZE, random_state=SPLIT_SEED, stratify=event
+    )
+    pipeline = make_pipeline(steps, estimator).fit(X_train, y_train)
+    return TabularDemo(pipeline, X_train, X_test)
+
+
 class MislabeledDemo(NamedTuple):
     """A model trained on labels of which a known share was flipped, with its checkpoints."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -37,8 +38,17 @@ from perspicio.core.registry import (
 from ._data import as_model, column_groups, input_width, parameter_dtype, to_matrix
 from .background import BASELINE_KINDS, Reference, default_kind, make_reference
 from .explanation import TabularExplanation
+from .frame import FrameCodec, is_frame, is_numeric_frame
 from .importance import explain_every_row
-from .pipeline import PreprocessedModel
+from .pipeline import (
+    FrameModel,
+    NotPerColumn,
+    column_players,
+    is_pipeline,
+    output_function,
+    preprocessed_function,
+    split_pipeline,
+)
 from .trees import TreeEnsemble, is_tree_model
 from .trees.route import TREE_METHODS, TreeRoute, route_trees
 
@@ -56,6 +66,9 @@ def _for_columns(spec: MethodSpec) -> bool:
 TABULAR_METHODS = MethodNames(_for_columns, sort=True)
 #: The methods that need no gradient: any function returning scores can be explained by them.
 GRADIENT_FREE = MethodNames(lambda spec: _for_columns(spec) and spec.black_box, sort=True)
+#: The methods that only swap a column's value for a reference's (no arithmetic on values):
+#: they explain categorical and text-valued columns.
+VALUE_SWAPPING = MethodNames(lambda spec: _for_columns(spec) and spec.swaps_values, sort=True)
 
 
 class Explainer:
@@ -63,14 +76,19 @@ class Explainer:
 
     Parameters
     ----------
-    model : torch.nn.Module, tree model or callable
+    model : torch.nn.Module, tree model, scikit-learn Pipeline or callable
         A torch model on float rows; a fitted tree ensemble (scikit-learn's trees, forests
-        and gradient boosting, XGBoost, LightGBM), explained exactly; or any function
-        returning scores (e.g. a scikit-learn ``predict_proba``), explained with
-        perturbation methods only.
+        and gradient boosting, XGBoost, LightGBM), explained exactly; a scikit-learn
+        ``Pipeline`` on the user's DataFrame (categorical, text-valued and missing values
+        included), explained on the DataFrame's columns (exactly where its last step is a
+        tree model and every other step computes each column from one column: scalers,
+        one-hot and ordinal encoders, ``SimpleImputer``, passthrough and dropped columns);
+        or any function returning scores (e.g. a ``predict_proba``, or a function of the
+        DataFrame), explained with perturbation methods only.
     background : DataFrame, array or tensor ``(M, F)``
-        The reference population: the training data, or a sample of it. With a
-        ``preprocessor``, a DataFrame of the original columns.
+        The reference population: the training data, or a sample of it. A DataFrame keeps
+        its columns' types: numbers in their own precision, categories and text as values
+        (the methods that swap values explain them, :data:`VALUE_SWAPPING`).
     method : str, optional
         A name from :data:`TABULAR_METHODS`, or for tree models :data:`TREE_METHODS`.
         By default the registry's (``default_for``): ``integrated_gradients`` for torch
@@ -92,9 +110,9 @@ class Explainer:
         ``{"sex": ["sex_f", "sex_m"]}``; one-hot columns sharing a prefix are grouped
         automatically (detected on the background).
     preprocessor : fitted scikit-learn transformer, optional
-        A ``Pipeline`` or ``ColumnTransformer`` applied to the rows (original columns,
-        categorical ones included) before ``model``; attributions are reported on the
-        original columns, categorical columns perturbed as categories.
+        A transformer applied to the DataFrame's rows before ``model`` (a torch model or a
+        function of arrays); the same as explaining the pipeline of the two. A
+        scikit-learn model is better given as one ``Pipeline``.
     n_samples : int
         Samples of the sampling methods (coalitions, orderings, draws).
     max_background : int
@@ -105,8 +123,10 @@ class Explainer:
     background_name : str
         How reports name the background (``"training data"``...).
     output : "margin" or "probability", optional
-        Tree models only: what the explanation adds up to. By default what the trees add
-        up: the raw margin (log-odds) of boosted classifiers, the probability of averaged
+        scikit-learn models: what the explanation adds up to. A pipeline's classifier is
+        explained by its probability (``predict_proba``) unless ``"margin"``
+        (``decision_function``). A tree model given alone: by default what the trees add
+        up, the raw margin (log-odds) of boosted classifiers, the probability of averaged
         forests, the prediction of regressors. ``"probability"`` explains a boosted binary
         classifier's probability of the positive class: the margin's exact values against
         each background row rescaled onto the probability (shap's
@@ -166,27 +186,30 @@ class Explainer:
         check_seed(seed)
         self.user_model = model
         self.route: TreeRoute | None = None  # a tree model explained exactly
-        tree_model = preprocessor is None and is_tree_model(model)
-        if output is not None and not tree_model:
+        self.codec: FrameCodec | None = None  # the user's DataFrame, swapped as values
+        self.note = ""  # why a model was not explained exactly, for the report
+        self.output_words = ""  # what a DataFrame's model is explained by
+        frame_route = (
+            is_pipeline(model)
+            or preprocessor is not None
+            or (
+                is_frame(background)
+                and not isinstance(model, torch.nn.Module)
+                and not is_tree_model(model)
+                and not is_numeric_frame(background)
+            )
+        )
+        tree_model = not frame_route and is_tree_model(model)
+        if output is not None and not (tree_model or frame_route):
             raise ValueError(
-                f"`output` {output!r} chooses what a tree model's explanation adds up to "
-                f"(scikit-learn, XGBoost or LightGBM trees, no preprocessor); got a "
-                f"{type(model).__name__}: explain the function you want instead"
+                f"`output` {output!r} chooses what a scikit-learn model's explanation adds up "
+                f"to; got a {type(model).__name__}: explain the function you want instead"
             )
-        if preprocessor is not None:
-            if not type(background).__module__.startswith("pandas"):
-                raise TypeError(
-                    "with a `preprocessor`, `background` must be a DataFrame of the original "
-                    f"columns, got {type(background).__name__}"
-                )
-            self.model: Any = PreprocessedModel(model, preprocessor, background)
-            values, self.columns = (
-                self.model.encode(background, "background"),
-                list(background.columns),
-            )
-            categorical = self.model.categorical_mask()
-            self.model_name = f"{_model_name(model)} after {type(preprocessor).__name__}"
-            self.categories = self.model.categories
+        if frame_route:
+            values = self._frame_route(model, background, preprocessor, method, output)
+            categorical = self.codec.categorical
+            self.columns = self.codec.columns
+            self.categories = self.codec.categories
         else:
             values, self.columns = to_matrix(  # NaN checked below, once the trees are read
                 background,
@@ -220,6 +243,14 @@ class Explainer:
         else:
             self.method = self._check_method(method)
             kind = default_kind(self.method) if baseline is None else baseline
+        if self.codec is not None and not isinstance(kind, str) and kind is not None:
+            kind = self.codec.encode(_one_row_frame(kind, self.codec.columns), "baseline")
+        if self.codec is not None and kind == "zeros" and self.codec.coded_columns:
+            raise ValueError(
+                f"`baseline` 'zeros' has no meaning for the columns {self.codec.coded_columns} "
+                "(categories, text); use 'mean' (their most frequent value), 'median', "
+                "'background' or a row"
+            )
         self.reference: Reference = make_reference(kind, values, categorical, max_background, seed)
         self.background_description = self.reference.describe(background_name)
         self.mask, self.features = column_groups(self.columns, groups, values)
@@ -241,6 +272,117 @@ class Explainer:
         """What a tree model's exact values add up to (empty for other models)."""
         return "" if self.route is None else self.route.output
 
+    def _frame_route(
+        self, model: Any, background: Any, preprocessor: Any, method: Any, output: str | None
+    ) -> Tensor:
+        """A model of the user's DataFrame: the columns coded (:class:`FrameCodec`), the
+        model run on them decoded, and a tree model inside a pipeline routed to the exact
+        values with the original columns as players. Returns the background's codes."""
+        if not is_frame(background):
+            raise TypeError(
+                f"`background` must be a DataFrame of the columns {type(model).__name__} takes "
+                f"(a scikit-learn pipeline or a function of a DataFrame), got "
+                f"{type(background).__name__}"
+            )
+        self.codec = codec = FrameCodec(background, "background")
+        values = codec.encode(background, "background")
+        if preprocessor is not None:
+            if output is not None:
+                raise ValueError(
+                    "`output` picks a scikit-learn model's method; with a "
+                    "`preprocessor` the model's own output is explained"
+                )
+            fn, words = preprocessed_function(model, preprocessor), "the model's output"
+            self.model_name = f"{_model_name(model)} after {type(preprocessor).__name__}"
+        elif is_pipeline(model):
+            steps, estimator = split_pipeline(model)
+            self.model_name = " -> ".join(type(s).__name__ for _, s in model.steps)
+            if is_tree_model(estimator) and (method is None or method in TREE_METHODS):
+                fn = self._pipeline_trees(steps, estimator, background, values, method, output)
+                if fn is not None:
+                    self.model = FrameModel(fn, codec, self.model_name)
+                    return values
+                if method is not None:
+                    raise ValueError(f"`method` {method!r}: the pipeline is {self.note}")
+            elif isinstance(method, str) and method in TREE_METHODS:
+                raise ValueError(
+                    f"`method` {method!r} needs a tree model as the pipeline's last step, "
+                    f"got {type(estimator).__name__}"
+                )
+            fn, words = output_function(model, output)
+        else:
+            if isinstance(method, str) and method in TREE_METHODS:
+                raise ValueError(
+                    f"`method` {method!r} needs a tree model (scikit-learn, XGBoost or "
+                    f"LightGBM), alone or as a pipeline's last step, got {_model_name(model)}"
+                )
+            fn, words = output_function(model, output)
+            self.model_name = _model_name(model)
+        self.output_words = words
+        self.model = FrameModel(fn, codec, self.model_name)
+        return values
+
+    def _pipeline_trees(
+        self,
+        steps: Any,
+        estimator: Any,
+        background: Any,
+        values: Tensor,
+        method: str | None,
+        output: str | None,
+    ) -> Any:
+        """A pipeline ending in a tree model, routed to its exact values with the original
+        columns as players where every step computes each column from one column; returns
+        the pipeline's scores as a function of a DataFrame (None, with :attr:`note` saying
+        why, where the steps mix columns)."""
+        codec = self.codec
+        if steps is None:
+            if codec.coded_columns:
+                raise TypeError(
+                    f"`model` {type(estimator).__name__} takes numbers, and the columns "
+                    f"{codec.coded_columns} are not: put its encoders in the pipeline"
+                )
+            players = list(range(len(codec.columns)))
+        else:
+            try:
+                players = column_players(steps, codec, background)
+            except NotPerColumn as why:
+                self.note = (
+                    f"not explained exactly: {why}; each original column must be computed from "
+                    "one column for the exact tree values, so a sampling method explains it"
+                )
+                return None
+
+        def encoded(codes: Tensor) -> Tensor:
+            frame = codec.decode(codes)
+            out = frame if steps is None else steps.transform(frame)
+            out = out.toarray() if hasattr(out, "toarray") else out
+            return torch.from_numpy(np.asarray(out, dtype=np.float64))
+
+        rows = encoded(values)
+        if output is None and hasattr(estimator, "predict_proba"):
+            # a pipeline's classifier is explained by its probability where that is exact
+            try:
+                scores, self.route = route_trees(
+                    estimator, rows, method, "probability", players, len(codec.columns), encoded
+                )
+            except ValueError:
+                scores, self.route = route_trees(
+                    estimator, rows, method, None, players, len(codec.columns), encoded
+                )
+        else:
+            scores, self.route = route_trees(
+                estimator, rows, method, output, players, len(codec.columns), encoded
+            )
+        self.output_words = self.route.output
+
+        def pipeline_scores(frame: Any) -> np.ndarray:
+            out = frame if steps is None else steps.transform(frame)
+            out = out.toarray() if hasattr(out, "toarray") else out
+            return scores(np.asarray(out, dtype=np.float64))
+
+        return pipeline_scores
+
     # ------------------------------------------------------------------ checks
     def _check_method(self, method: Any) -> str:
         differentiable = getattr(self.model, "differentiable", True)
@@ -254,6 +396,13 @@ class Explainer:
                 f"`method` {method!r} does not attribute to input columns; use one of "
                 f"{', '.join(TABULAR_METHODS)}"
             )
+        coded = self.codec.coded_columns if self.codec is not None else []
+        if coded and method not in VALUE_SWAPPING:
+            why = "needs gradients" if method not in GRADIENT_FREE else "computes with values"
+            raise TypeError(
+                f"method {method!r} {why}, and the columns {coded[:5]} hold categories or "
+                f"text; use a method that swaps values: {', '.join(VALUE_SWAPPING)}"
+            )
         if not differentiable and method not in GRADIENT_FREE:
             raise TypeError(
                 f"method {method!r} needs gradients, but the model is a plain function (not a "
@@ -262,19 +411,17 @@ class Explainer:
         return method
 
     def _routes_missing(self) -> bool:
-        """Whether the exact tree methods explain rows with missing values (the model's
-        trees record where a NaN goes)."""
+        """Whether rows with missing values are explained: the model of a DataFrame decides
+        (a pipeline imputes them, or refuses them itself); the exact tree methods where
+        the model's trees record where a NaN goes."""
+        if self.codec is not None:
+            return True
         return self.tree is not None and self.tree.missing is not None
 
     def _rows(self, X: Any) -> Tensor:
         """The rows as a float tensor in the background's column order."""
-        if isinstance(self.model, PreprocessedModel):
-            if not type(X).__module__.startswith("pandas"):
-                raise TypeError(
-                    "with a `preprocessor`, `X` must be a DataFrame of the original columns, "
-                    f"got {type(X).__name__}"
-                )
-            return self.model.encode(_reorder(X, self.columns), "X")
+        if self.codec is not None:
+            return self.codec.encode(X, "X")
         if type(X).__module__.startswith("pandas") and self._named_columns:
             X = _reorder(X, self.columns)
         values, _ = to_matrix(
@@ -338,7 +485,7 @@ class Explainer:
             baseline_scores=base_scores,
             method=self.method,
             parameters=self.parameters(),
-            categories={self.columns.index(c): cats for c, cats in self.categories.items()},
+            categories={self.columns.index(c): list(v) for c, v in self.categories.items()},
             background=self.background_description,
             model_fingerprint=self.model_fingerprint,
         )
@@ -353,12 +500,16 @@ class Explainer:
                 "background": self.background_description,
                 **self.route.parameters(),
             }
+        extra = {"output": self.output_words} if self.codec is not None else {}
+        if self.note:
+            extra["note"] = self.note
         return {
             "model": self.model_name,
             "baseline": baseline,
             "background": self.background_description,
             "n_samples": self.n_samples,
             "seed": self.seed,
+            **extra,
             **self.method_kwargs,
         }
 
@@ -427,6 +578,26 @@ def _reorder(frame: Any, columns: list[str]) -> Any:
     return frame[columns]
 
 
+def _one_row_frame(row: Any, columns: list[str]) -> Any:
+    """A reference row given for a DataFrame's columns (a one-row DataFrame, a Series, a
+    dict or a list of values) as a one-row DataFrame."""
+    import pandas as pd
+
+    if is_frame(row):
+        if len(row) != 1:
+            raise ValueError(f"`baseline` must be one row, got a DataFrame of {len(row)} rows")
+        return row
+    if isinstance(row, pd.Series) or isinstance(row, dict):
+        return pd.DataFrame([dict(row)])
+    if isinstance(row, (list, tuple)) and len(row) == len(columns):
+        return pd.DataFrame([dict(zip(columns, row))])
+    raise TypeError(
+        f"`baseline` must be one of {BASELINE_KINDS} or a row of the DataFrame's columns (a "
+        f"one-row DataFrame, a Series, a dict or {len(columns)} values), got "
+        f"{type(row).__name__}"
+    )
+
+
 def _reference_scores(out: Tensor, targets: list[int | None]) -> Tensor:
     """Each row's score for the reference: the mean over the reference rows of the output
     for the row's target (one vectorised lookup, not a loop over rows)."""
@@ -448,4 +619,11 @@ def _model_name(model: Any) -> str:
     return type(model).__name__
 
 
-__all__ = ["BASELINE_KINDS", "GRADIENT_FREE", "TABULAR_METHODS", "TREE_METHODS", "Explainer"]
+__all__ = [
+    "BASELINE_KINDS",
+    "GRADIENT_FREE",
+    "TABULAR_METHODS",
+    "TREE_METHODS",
+    "VALUE_SWAPPING",
+    "Explainer",
+]

@@ -104,6 +104,8 @@ class TabularExplanation(Explanation):
 
     def _value_text(self, row: int, g: int) -> str:
         cols = [j for j, k in enumerate(self.column_group) if k == g]
+        if len(cols) == 1 and torch.isnan(self.values[row, cols[0]]):
+            return "missing"
         if len(cols) == 1 and cols[0] in self.categories:
             return str(self.categories[cols[0]][int(round(float(self.values[row, cols[0]])))])
         if len(cols) == 1:

@@ -14,7 +14,6 @@ from torch import Tensor
 from perspicio.core.frontend import check_positive_int
 
 from .explanation import TabularExplanation
-from .pipeline import PreprocessedModel
 
 
 def explain_every_row(
@@ -86,8 +85,8 @@ class _ExplainRows:
 
     def attribute(self, inputs: Tensor, target: Any = None) -> Tensor:
         explainer = self.explainer
-        if isinstance(explainer.model, PreprocessedModel):  # shard rows are encoded already
-            exp = explainer.explain(explainer.model.decode(inputs.cpu()), target=self.target)
+        if explainer.codec is not None:  # a DataFrame's shard rows are its codes
+            exp = explainer.explain(explainer.codec.decode(inputs.cpu()), target=self.target)
         else:
             exp = explainer.explain(inputs.cpu(), target=self.target)
         targets = torch.tensor([-1 if t is None else t for t in exp.targets], dtype=torch.float64)

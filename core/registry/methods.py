@@ -119,6 +119,7 @@ TABLE: tuple[MethodSpec, ...] = (
         generation=True,
         per_output_token=True,
         default_for=("generation",),
+        swaps_values=True,
     ),
     MethodSpec(
         "feature_permutation",
@@ -127,6 +128,7 @@ TABLE: tuple[MethodSpec, ...] = (
         population_as="feature_ablation",
         min_batch=2,
         test=_ROWS_INTERACT,
+        swaps_values=True,
     ),
     MethodSpec(
         "occlusion",
@@ -146,6 +148,7 @@ TABLE: tuple[MethodSpec, ...] = (
         shapley=True,
         generation=True,
         per_output_token=True,
+        swaps_values=True,
     ),
     MethodSpec(
         "shapley_values",
@@ -157,6 +160,7 @@ TABLE: tuple[MethodSpec, ...] = (
         exact=True,
         generation=True,
         per_output_token=True,
+        swaps_values=True,
     ),
     MethodSpec(
         "lime", Lime, "perturbation", "single", defaults={"n_samples": 200}, generation=True
@@ -170,6 +174,7 @@ TABLE: tuple[MethodSpec, ...] = (
         shapley=True,
         generation=True,
         default_for=("table_function", "table_importance"),
+        swaps_values=True,
     ),
     # --- attributions to a layer's units
     MethodSpec(

@@ -87,6 +87,11 @@ class MethodSpec:
     per_output_token : bool
         One call attributes several outputs that share their evaluations (the total and each
         generated token's log-probability); a method without it attributes the total only.
+    swaps_values : bool
+        The method only ever gives the model each feature's own value or a reference's
+        (``torch.where`` over a mask: no arithmetic, no distances between values), so it
+        explains features that are codes for categories or text (a DataFrame's columns,
+        :data:`perspicio.tabular.VALUE_SWAPPING`).
     tree : bool
         Explains a tree ensemble exactly (a strategy over the tree engine of
         :mod:`perspicio.tabular.trees`, registered from there).
@@ -126,6 +131,7 @@ class MethodSpec:
     token_layer: bool = False
     generation: bool = False
     per_output_token: bool = False
+    swaps_values: bool = False
     tree: bool = False
     default_for: tuple[str, ...] = ()
     tunable: dict[str, Any] | None = None

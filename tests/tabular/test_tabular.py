@@ -263,7 +263,7 @@ def test_a_scikit_learn_preprocessor_in_front_of_a_torch_model():
     assert torch.allclose(alone.attributions[0], among.attributions[4], atol=1e-5)
     with pytest.raises(TypeError, match="needs gradients"):
         tabular.explain(net, X.iloc[:2], background=X, preprocessor=pre, method="saliency")
-    with pytest.raises(ValueError, match=r"`X` column 'colour' holds categories \['purple'\]"):
+    with pytest.raises(ValueError, match=r"column 'colour' holds \['purple'\]"):
         tabular.explain(net, X.iloc[:1].assign(colour="purple"), background=X, preprocessor=pre)
 
 
