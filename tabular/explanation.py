@@ -10,11 +10,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from matplotlib import colormaps
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from perspicio.core.explanation import Explanation
 from perspicio.core.page import MAGNITUDE, NEGATIVE, POSITIVE, data_uri, html_page
+
+#: colours of categories (matplotlib's tab10), and of missing values
+QUALITATIVE = tuple(to_hex(c) for c in colormaps["tab10"].colors)
+MISSING = "#bbbbbb"
 
 #: a report's look: its tables ruled alike
 _STYLE = (
@@ -183,24 +189,49 @@ class TabularExplanation(Explanation):
         left.invert_yaxis()
         left.set_xlabel("mean |attribution|")
         rng = np.random.default_rng(0)
+        legend = []
         for y, name in enumerate(names):
             g = self.features.index(name)
-            cols = [j for j, k in enumerate(self.column_group) if k == g]
-            v = (
-                self.values[:, cols[0]].numpy()
-                if len(cols) == 1
-                else self.values[:, cols].argmax(1).numpy()
-            )
-            span = np.ptp(v) or 1.0
-            colour = (v - v.min()) / span
+            v = self._feature_values(g)
             jitter = rng.uniform(-0.3, 0.3, len(v))
-            right.scatter(
-                self.attributions[:, g].numpy(), y + jitter, c=colour, cmap="coolwarm", s=6
-            )
+            attr = self.attributions[:, g].numpy()
+            labels = self._category_labels(g)
+            if labels is not None:  # a qualitative colour per category, named in the legend
+                for code in np.unique(v[~np.isnan(v)]).astype(int):
+                    here = v == code
+                    colour = QUALITATIVE[code % len(QUALITATIVE)]
+                    right.scatter(attr[here], y + jitter[here], color=colour, s=6)
+                    legend.append((colour, f"{name} = {labels[code]}"))
+            else:
+                present = ~np.isnan(v)
+                low = np.nanmin(v) if present.any() else 0.0
+                span = (np.nanmax(v) - low) if present.any() else 1.0
+                colour = (v[present] - low) / (span or 1.0)
+                right.scatter(attr[present], (y + jitter)[present], c=colour, cmap="coolwarm", s=6)
+            missing = np.isnan(v)
+            if missing.any():
+                right.scatter(attr[missing], (y + jitter)[missing], color=MISSING, s=6)
+                legend.append((MISSING, f"{name} missing"))
         right.axvline(0, color="grey", linewidth=0.8)
-        right.set_xlabel("attribution (colour: feature value, low to high)")
+        right.set_xlabel("attribution (colour: feature value, low to high; categories by name)")
+        if legend:
+            from matplotlib.lines import Line2D
+
+            handles = [
+                Line2D([], [], marker="o", linestyle="", color=c, label=label)
+                for c, label in legend[:24]
+            ]
+            right.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
         fig.tight_layout()
         return fig
+
+    def _category_labels(self, g: int) -> list[str] | None:
+        """The category names of feature ``g`` in code order, where it is one categorical
+        (or text-valued) column; None otherwise."""
+        cols = [j for j, k in enumerate(self.column_group) if k == g]
+        if len(cols) == 1 and cols[0] in self.categories:
+            return [str(c) for c in self.categories[cols[0]]]
+        return None
 
     def _feature_values(self, g: int) -> np.ndarray:
         """One number per row for feature ``g`` (a one-hot group: the active column)."""
@@ -247,12 +278,27 @@ class TabularExplanation(Explanation):
         fig = Figure(figsize=(5.2, 3.6))
         ax = fig.add_subplot()
         x, y = self._feature_values(g), self.attributions[:, g].numpy()
+        labels = self._category_labels(g)
+        if labels is not None:  # a strip per category, named on the axis
+            jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(x))
+            x = np.where(np.isnan(x), len(labels), x) + jitter
+            shown = labels + (["missing"] if np.isnan(self._feature_values(g)).any() else [])
+            ax.set_xticks(range(len(shown)), shown, rotation=30 if len(shown) > 4 else 0)
         if color_by is None:
             ax.scatter(x, y, s=8, color=MAGNITUDE)
         else:
-            c = self._feature_values(self._feature_index(color_by))
-            points = ax.scatter(x, y, s=8, c=c, cmap="coolwarm")
-            fig.colorbar(points, ax=ax, label=color_by)
+            h = self._feature_index(color_by)
+            c = self._feature_values(h)
+            other = self._category_labels(h)
+            if other is not None:  # a qualitative colour per category of `color_by`
+                for code in np.unique(c[~np.isnan(c)]).astype(int):
+                    here = c == code
+                    colour = QUALITATIVE[code % len(QUALITATIVE)]
+                    ax.scatter(x[here], y[here], s=8, color=colour, label=other[code])
+                ax.legend(title=color_by, fontsize=7)
+            else:
+                points = ax.scatter(x, y, s=8, c=c, cmap="coolwarm")
+                fig.colorbar(points, ax=ax, label=color_by)
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set_xlabel(feature)
         ax.set_ylabel(f"attribution of {feature}")

@@ -364,3 +364,20 @@ def test_global_importance_of_a_pipeline_matches_its_rows(data):
     each = explainer.explain(rows, target=1)
     torch.testing.assert_close(whole.attributions, each.attributions, rtol=0, atol=0)
     assert whole.to_frame().query("feature == 'smoker'")["value"].tolist() == list(rows.smoker)
+
+
+def test_plots_and_reports_name_the_categories(data):
+    frame, y, background, rows = data
+    pipe = make_pipeline(preprocessing(), RandomForestClassifier(10, max_depth=4, random_state=0))
+    pipe.fit(frame, y)
+    exp = tabular.Explainer(pipe, background).explain(frame.iloc[200:260], target=1)
+    waterfall = [t.get_text() for t in exp.plot(0).axes[0].get_yticklabels()]
+    assert f"smoker = {rows.smoker.iloc[0]}" in waterfall
+    legend = [t.get_text() for t in exp.plot_global().axes[1].get_legend().get_texts()]
+    assert {"smoker = no", "smoker = yes", "smoker = former", "bmi missing"} <= set(legend)
+    strip = exp.plot_dependence("smoker", color_by="sex").axes[0]
+    ticks = [t.get_text() for t in strip.get_xticklabels()]
+    assert ticks == [str(c) for c in frame.smoker.cat.categories]
+    assert {t.get_text() for t in strip.get_legend().get_texts()} == {"F", "M"}
+    report = exp.to_html()
+    assert "ColumnTransformer -&gt; RandomForestClassifier" in report
