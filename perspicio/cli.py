@@ -103,8 +103,9 @@ APP_TRUST_HELP = (
     "state dicts and safetensors are always read)"
 )
 MODEL_HELP = (
-    "a tree model file: XGBoost .json/.ubj, LightGBM .txt or scikit-learn .skops "
-    "(default: the breast-cancer demo model)"
+    "a model file: XGBoost .json/.ubj, LightGBM .txt, or a scikit-learn tree model or "
+    "Pipeline saved with skops (.skops; a pipeline takes the CSV's columns as they are, "
+    "text-valued and missing values included) (default: the breast-cancer demo model)"
 )
 
 
@@ -116,10 +117,16 @@ def _tree_explainer(args, method: str | None):
     from perspicio import tabular
     from perspicio.models import load_tree_model_file, tree_columns
 
+    from perspicio.tabular.pipeline import is_pipeline
+
     model = load_tree_model_file(args.model, name="--model")
     frame = _read_csv(args.path, None)
-    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-    columns = tree_columns(model, numeric)
+    if is_pipeline(model):  # the columns it was fitted on, of any type
+        names = getattr(model, "feature_names_in_", None)
+        columns = list(frame.columns) if names is None else [str(c) for c in names]
+    else:
+        numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+        columns = tree_columns(model, numeric)
     source = args.background or args.path
     background = _read_csv(source, columns, "--background" if args.background else "path")
     name = args.background or f"the rows of {Path(args.path).name}"

@@ -256,6 +256,22 @@ SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.ensemble._gb.GradientBoostingRegressor",
     "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
     "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.linear_model._base.LinearRegression",
+    "sklearn.linear_model._ridge.Ridge",
+    # pipelines and their preprocessing (a FunctionTransformer's function is a node of its
+    # own, refused unless trusted: a fitted ColumnTransformer's "passthrough" has none)
+    "sklearn.pipeline.Pipeline",
+    "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.preprocessing._function_transformer.FunctionTransformer",
+    "sklearn.preprocessing._encoders.OneHotEncoder",
+    "sklearn.preprocessing._encoders.OrdinalEncoder",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.preprocessing._data.MinMaxScaler",
+    "sklearn.preprocessing._data.MaxAbsScaler",
+    "sklearn.preprocessing._data.RobustScaler",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.impute._base.MissingIndicator",
     # what they hold
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
@@ -303,8 +319,10 @@ SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
     "builtins.int",
     "builtins.list",
     "builtins.NoneType",
+    "builtins.slice",
     "builtins.str",
     "builtins.tuple",
+    "numpy.dtype",
 )
 
 

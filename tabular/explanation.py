@@ -330,6 +330,7 @@ class TabularExplanation(Explanation):
                 f"(target {self.targets[r]})</h3>"
             )
             parts.append(f'<img alt="row {r}" src="{png(self.plot(r))}"/>')
+            parts.append(self._row_table(r))
         table = self.global_importance().to_frame().to_html(float_format="%.4g")
         parts += [
             "<h3>Global importance</h3>",
@@ -337,6 +338,18 @@ class TabularExplanation(Explanation):
             f'<img alt="global" src="{png(self.plot_global())}"/>',
         ]
         return report_html("perspicio report", parts, path)
+
+    def _row_table(self, row: int, top: int = 10) -> str:
+        """The row's ``top`` largest attributions with the features' values as given
+        (categories by name), as an HTML table, every text escaped."""
+        a = self.attributions[row]
+        order = a.abs().argsort(descending=True)[:top].tolist()
+        cells = "".join(
+            f"<tr><td>{html.escape(self.features[g])}</td>"
+            f"<td>{html.escape(self._value_text(row, g))}</td><td>{float(a[g]):+.4g}</td></tr>"
+            for g in order
+        )
+        return f"<table><tr><th>feature</th><th>value</th><th>attribution</th></tr>{cells}</table>"
 
     def _write(self, path: Path) -> None:
         """``<stem>.html`` (the report) and ``<stem>.csv`` (the tidy table)."""

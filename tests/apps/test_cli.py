@@ -344,6 +344,32 @@ def test_a_saved_tree_model_is_explained_exactly(patients_csv, tmp_path, library
     assert "onto the probability" in out.read_text()
 
 
+def test_a_csv_with_text_columns_through_a_saved_pipeline(tmp_path):
+    """`perspicio explain table` and `importance` take a CSV as an analyst keeps it (text,
+    categories, missing values) and a scikit-learn pipeline saved with skops, explained
+    exactly on the CSV's own columns, the categories named in the report."""
+    skops_io = pytest.importorskip("skops.io")
+    from perspicio.tabular.demo import clinical_pipeline
+
+    pipe, _, rows = clinical_pipeline()
+    path = tmp_path / "pipeline.skops"
+    skops_io.dump(pipe, path)
+    csv = tmp_path / "clinic.csv"
+    rows.iloc[:30].to_csv(csv, index=False)
+    out = tmp_path / "row.html"
+    command = ["explain", "table", str(csv), "--model", str(path), "--row", "1", "--out"]
+    assert main([*command, str(out)]) == 0
+    page = out.read_text()
+    assert "tree_shap" in page and "ColumnTransformer" in page
+    # the row's values as the CSV holds them, categories by name
+    assert f"<td>smoker</td><td>{rows.smoker.iloc[1]}</td>" in page
+    assert f"<td>sex</td><td>{rows.sex.iloc[1]}</td>" in page
+    whole = tmp_path / "importance.html"
+    command = ["importance", str(csv), "--model", str(path), "--out", str(whole)]
+    assert main(command) == 0
+    assert "Global importance" in whole.read_text()
+
+
 def test_a_pickled_model_file_is_refused(patients_csv, tmp_path, capsys):
     path = tmp_path / "model.pkl"
     path.write_bytes(b"not a model")
