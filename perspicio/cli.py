@@ -116,7 +116,6 @@ def _tree_explainer(args, method: str | None):
 
     from perspicio import tabular
     from perspicio.models import load_tree_model_file, tree_columns
-
     from perspicio.tabular.pipeline import is_pipeline
 
     model = load_tree_model_file(args.model, name="--model")

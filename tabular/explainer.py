@@ -263,6 +263,16 @@ class Explainer:
         )
 
     @property
+    def reference_frame(self) -> Any:
+        """The reference rows the explanations start from, as a DataFrame of the table's
+        columns (for a DataFrame model, with the user's column types)."""
+        if self.codec is not None:
+            return self.codec.decode(self.reference.rows)
+        import pandas as pd
+
+        return pd.DataFrame(self.reference.rows.numpy(), columns=self.columns)
+
+    @property
     def tree(self) -> TreeEnsemble | None:
         """The tree model's trees, where it is explained exactly (else None)."""
         return None if self.route is None else self.route.ensemble
@@ -485,10 +495,14 @@ class Explainer:
             baseline_scores=base_scores,
             method=self.method,
             parameters=self.parameters(),
-            categories={self.columns.index(c): list(v) for c, v in self.categories.items()},
+            categories={self.columns.index(c): list(v) for c, v in self._labels().items()},
             background=self.background_description,
             model_fingerprint=self.model_fingerprint,
         )
+
+    def _labels(self) -> dict[str, list[Any]]:
+        """What the codes of each column mean (categories, text, booleans)."""
+        return self.codec.labels if self.codec is not None else self.categories
 
     def parameters(self) -> dict[str, Any]:
         """What a report needs to reproduce the explanation."""

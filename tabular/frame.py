@@ -234,6 +234,18 @@ class FrameCodec:
         return {codec.name: codec.vocabulary for codec in self.codecs if codec.coded}
 
     @property
+    def labels(self) -> dict[str, list[Any]]:
+        """What each code of a column means, for reports and plots: the values of coded
+        columns, ``[False, True]`` for booleans."""
+        out = {}
+        for codec in self.codecs:
+            if codec.coded:
+                out[codec.name] = list(codec.vocabulary)
+            elif codec.kind == "bool":
+                out[codec.name] = [False, True]
+        return out
+
+    @property
     def coded_columns(self) -> list[str]:
         return [codec.name for codec in self.codecs if codec.coded]
 
