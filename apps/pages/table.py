@@ -12,7 +12,9 @@ from perspicio.core.page import html_page
 from perspicio.core.registry import default_method
 from perspicio.models import load_tree_model_upload, tree_columns
 from perspicio.tabular import MIN_POPULATION, TABULAR_METHODS, TabularExplanation
-from perspicio.tabular.explainer import GRADIENT_FREE, TREE_METHODS
+from perspicio.tabular.explainer import GRADIENT_FREE, TREE_METHODS, VALUE_SWAPPING
+from perspicio.tabular.pipeline import is_pipeline, split_pipeline
+from perspicio.tabular.trees import is_tree_model
 
 
 @st.cache_resource(show_spinner="Preparing the explainer...", max_entries=len(TABULAR_METHODS))
@@ -53,13 +55,14 @@ def explainer_for(method: str):
 
 _, training, held_out = common.table_demo()
 model_upload = common.file_upload(
-    "Tree model (optional): XGBoost .json/.ubj, LightGBM .txt or scikit-learn .skops, "
-    "trained on the breast-cancer columns; explained exactly",
+    "Model (optional): a tree model (XGBoost .json/.ubj, LightGBM .txt, scikit-learn "
+    ".skops) trained on the breast-cancer columns, explained exactly; or a scikit-learn "
+    "Pipeline saved with skops, with a CSV of its columns (text and missing values too)",
     "model",
     type=["json", "ubj", "txt", "skops"],
     key="tab_model",
 )
-tree_model, model_key = None, "demo"
+tree_model, model_key, pipeline = None, "demo", False
 columns = list(training.columns)
 if model_upload is not None:
     model_bytes = model_upload.getvalue()
@@ -70,42 +73,60 @@ if model_upload is not None:
 
     try:
         tree_model = common.session_cached("tab_models", (model_key, model_upload.name), read_model)
-        columns = tree_columns(tree_model, list(training.columns))
+        pipeline = is_pipeline(tree_model)
+        if pipeline:  # the columns it was fitted on, of any type
+            names = getattr(tree_model, "feature_names_in_", None)
+            if names is None:
+                raise ValueError(
+                    "the pipeline was not fitted on a DataFrame: its columns are unknown"
+                )
+            columns = [str(c) for c in names]
+        else:
+            columns = tree_columns(tree_model, list(training.columns))
     except (ValueError, TypeError, ImportError, OSError) as err:
         st.error(str(err))
         st.stop()
     missing = [c for c in columns if c not in training.columns]
-    if missing:
+    if missing and not pipeline:
         st.error(f"The model takes column(s) the table lacks, e.g. {missing[:3]}")
         st.stop()
-OUTPUTS = {
-    "what the trees add up (a boosted classifier's margin)": None,
-    "probability of the positive class": "probability",
-}
+if pipeline:
+    OUTPUTS = {"probability (predict_proba)": None, "margin (decision_function)": "margin"}
+else:
+    OUTPUTS = {
+        "what the trees add up (a boosted classifier's margin)": None,
+        "probability of the positive class": "probability",
+    }
 output = None
 if tree_model is not None:
     output = OUTPUTS[st.radio("Explain the model's", list(OUTPUTS), key="tab_output")]
 upload = common.file_upload(
-    "CSV (optional; the breast-cancer columns)", "table", type=["csv"], key="tab_upload"
+    "CSV of the pipeline's columns" if pipeline else "CSV (optional; the breast-cancer columns)",
+    "table",
+    type=["csv"],
+    key="tab_upload",
 )
 frame = held_out  # patients the model was not trained on
+if pipeline and upload is None:
+    st.info(f"Upload a CSV with the pipeline's columns: {', '.join(columns)}.")
+    st.stop()
 if upload is not None:
     try:
         frame = pd.read_csv(upload)
     except Exception as err:  # noqa: BLE001
         st.error(f"Could not read this CSV: {err}")
         st.stop()
-    missing = [c for c in training.columns if c not in frame.columns]
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         st.error(f"The CSV lacks {len(missing)} column(s) the model needs, e.g. {missing[:3]}")
         st.stop()
-    frame = frame[list(training.columns)]
-sources = [f"the training split ({len(training)} patients)"]
+    frame = frame[list(columns if pipeline else training.columns)]
+sources = [] if pipeline else [f"the training split ({len(training)} patients)"]
 if upload is not None:
     sources.append(f"the uploaded CSV ({len(frame)} rows)")
 source = st.radio("Explain against (background)", sources, key="tab_background")
 background, fingerprint = None, 0
-if source != sources[0]:
+if pipeline or source != sources[0]:
     if len(frame) < MIN_POPULATION:
         st.error(
             f"The uploaded CSV has {len(frame)} rows, too few to stand for a population "
@@ -117,6 +138,10 @@ if source != sources[0]:
 row = st.number_input("Row", 0, len(frame) - 1, 0, key="tab_row")
 if tree_model is None:
     methods, default = list(TABULAR_METHODS), default_method("table")
+elif pipeline:  # the methods that swap values; exact tree values where the pipeline ends in trees
+    trees = is_tree_model(split_pipeline(tree_model)[1])
+    methods = [*TREE_METHODS, *VALUE_SWAPPING] if trees else list(VALUE_SWAPPING)
+    default = default_method("table_tree" if trees else "table_function")
 else:  # exact tree Shapley values first; the sampled ones still work on any function
     methods, default = [*TREE_METHODS, *GRADIENT_FREE], default_method("table_tree")
 method = st.selectbox("Method", methods, index=methods.index(default), key="tab_method")
@@ -138,7 +163,10 @@ def show_row(exp) -> None:
 
 
 def explain_table():
-    name = default_method("table_importance" if tree_model is None else "table_tree")
+    if pipeline:  # exact where it ends in trees, else the sampled default
+        name = default if default in TREE_METHODS else default_method("table_importance")
+    else:
+        name = default_method("table_importance" if tree_model is None else "table_tree")
     explainer = explainer_for(name)
     bar, parts = st.progress(0.0, text="explaining rows"), []
     for start in range(0, len(frame), 64):

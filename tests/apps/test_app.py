@@ -350,6 +350,43 @@ def test_what_a_session_builds_from_uploads_is_bounded_and_its_own():
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_table_page_explains_an_uploaded_pipeline_on_a_csv_with_text_columns(tmp_path):
+    """A scikit-learn pipeline saved with skops and a CSV of its raw columns (text,
+    categories, missing values): the row is explained exactly on the CSV's columns, the
+    categories shown by name, as the tabular front end explains it."""
+    skops_io = pytest.importorskip("skops.io")
+    import pandas as pd
+
+    from perspicio import tabular
+    from perspicio.tabular.demo import clinical_pipeline
+
+    pipe, _, rows = clinical_pipeline()
+    path = tmp_path / "pipeline.skops"
+    skops_io.dump(pipe, path)
+    at = open_page("table")
+    at.file_uploader(key="tab_model").set_value(
+        ("pipeline.skops", path.read_bytes(), "application/octet-stream")
+    ).run()
+    assert not at.exception and not at.error
+    assert any("Upload a CSV" in i.value for i in at.info)
+    csv = tmp_path / "clinic.csv"
+    rows.to_csv(csv, index=False)
+    at.file_uploader(key="tab_upload").set_value(("clinic.csv", csv.read_bytes(), "text/csv"))
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="tab_method").value == "tree_shap"
+    at.button(key="explain_table").click().run()
+    assert not at.exception and not at.error
+    shown = at.dataframe[-1].value.set_index("feature")
+    assert list(shown.index) == list(rows.columns)
+    assert shown.loc["smoker", "value"] == rows.smoker.iloc[0]
+    table = pd.read_csv(csv)  # the page's background: the uploaded rows, as read
+    expected = tabular.Explainer(pipe, table, seed=0).explain(table.iloc[[0]])
+    expected = expected.to_frame().set_index("feature")["attribution"]
+    np.testing.assert_allclose(shown["attribution"].to_numpy(), expected.to_numpy(), atol=1e-9)
+
+
 def test_the_table_page_refuses_an_untrusted_skops_model_by_name(tmp_path):
     pytest.importorskip("skops")
     from sklearn.neighbors import KNeighborsClassifier

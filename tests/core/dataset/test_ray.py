@@ -129,6 +129,21 @@ def test_the_front_ends_run_on_ray(tmp_path):
     remote = tabular.global_importance(net, X, engine="ray", **kw)
     assert torch.equal(local.attributions, remote.attributions)
     assert torch.equal(local.scores, remote.scores)
+    # a scikit-learn pipeline on a raw DataFrame (text, categories, missing values), its
+    # trees explained exactly on the original columns: the same on the workers
+    from sklearn.ensemble import RandomForestClassifier
+
+    from perspicio.tabular.demo import clinical_pipeline
+
+    pipe, background, rows = clinical_pipeline(
+        RandomForestClassifier(10, max_depth=4, random_state=0)
+    )
+    explainer = tabular.Explainer(pipe, background.iloc[:50])
+    kw = dict(target=1, batch_size=40, show_progress=False)
+    local = explainer.global_importance(rows, **kw)
+    remote = explainer.global_importance(rows, engine="ray", **kw)
+    assert torch.equal(local.attributions, remote.attributions)
+    assert local.to_frame().equals(remote.to_frame())
     pytest.importorskip("skimage")
     from perspicio import vision
 
