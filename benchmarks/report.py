@@ -87,7 +87,8 @@ SECTIONS: dict[str, Section] = {
         "`perturbations_per_eval` batches them too (the best column). Beyond the chunk size, "
         "perspicio hands images to the model channels-last, and Occlusion and "
         "FeatureAblation evaluate a CNN incrementally (each layer recomputes only the region "
-        "a window changed) where that saves at least 1.5x of the multiply-adds: Captum has "
+        "a window changed) where that is estimated to save at least 1.5x of the "
+        "multiply-adds: Captum has "
         "no setting for either, so the best column keeps both. The sampling methods draw "
         "differently in the two libraries; their check is the correlation of the two "
         "estimates (r). Captum's default Lime surrogate, a Lasso with alpha 0.01, can zero "
@@ -201,7 +202,10 @@ SECTIONS: dict[str, Section] = {
         "How much an exact incremental scheme can save is set by the architecture: "
         "`python -m benchmarks.occlusion_flops` counts the multiply-adds left for a window "
         'grid. `incremental="auto"` chooses it where the estimated saving is at least 1.5x, '
-        "the image at least 32x32 and the model at least 100M multiply-adds per image.",
+        "the image at least 32x32 and the model at least 100M multiply-adds per image. The "
+        "estimate counts multiply-adds, not the work around them at every layer of every "
+        "window: a ratio below 1 here is a model where that work outweighs the saving, "
+        "and `incremental=False` the faster choice.",
     ),
     "cam": Section(
         "The CAM family against pytorch-grad-cam",

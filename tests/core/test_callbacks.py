@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import perspicio.core as P
-from perspicio.core import _precision
+from perspicio.core._engine import precision as _precision
 from perspicio.core._engine.callbacks import call_leading, positional_arity
 from perspicio.core.metrics import infidelity, sensitivity_max
 

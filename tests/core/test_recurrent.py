@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from perspicio import core
-from perspicio.core import _hooks
+from perspicio.core._engine import hooks as _hooks
 
 
 class Tagger(nn.Module):
