@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -141,33 +142,40 @@ class TreeEnsemble:
         n_leaves = max(len(t) for t in trees)
         depth = max(1, max(len(box) for t in trees for box, _, _ in t))
         k = len(base)
-        features = torch.zeros(n_trees, n_leaves, depth, dtype=torch.long)
-        lower = torch.full((n_trees, n_leaves, depth), -torch.inf, dtype=torch.float64)
-        upper = torch.full((n_trees, n_leaves, depth), torch.inf, dtype=torch.float64)
-        values = torch.zeros(n_trees, n_leaves, k, dtype=torch.float64)
-        cover = torch.zeros(n_trees, n_leaves, dtype=torch.float64)
-        shares = torch.ones(n_trees, n_leaves, depth, dtype=torch.float64)
-        missing = torch.ones(n_trees, n_leaves, depth, dtype=torch.bool)
+        # every slot as one flat record (tree, leaf, slot, feature, interval, share, NaN),
+        # written into the padded arrays in one assignment each (numpy, then torch once)
+        slots: list[tuple] = []
+        values = np.zeros((n_trees, n_leaves, k))
+        cover = np.zeros((n_trees, n_leaves))
         for t, leaves in enumerate(trees):
             for leaf, (box, value, weight) in enumerate(leaves):
-                for d, (f, (lo, hi, share, nan)) in enumerate(sorted(box.items())):
-                    features[t, leaf, d] = f
-                    lower[t, leaf, d], upper[t, leaf, d] = lo, hi
-                    shares[t, leaf, d] = share
-                    missing[t, leaf, d] = nan
-                values[t, leaf] = torch.as_tensor(value, dtype=torch.float64)
+                slots += [
+                    (t, leaf, d, f, *entry) for d, (f, entry) in enumerate(sorted(box.items()))
+                ]
+                values[t, leaf] = value
                 cover[t, leaf] = weight
+        features = np.zeros((n_trees, n_leaves, depth), dtype=np.int64)
+        lower = np.full((n_trees, n_leaves, depth), -np.inf)
+        upper = np.full((n_trees, n_leaves, depth), np.inf)
+        shares = np.ones((n_trees, n_leaves, depth))
+        missing = np.ones((n_trees, n_leaves, depth), dtype=bool)
+        if slots:
+            records = np.array(slots, dtype=np.float64)  # (S, 8)
+            at = tuple(records[:, :3].astype(np.int64).T)
+            features[at] = records[:, 3].astype(np.int64)
+            lower[at], upper[at], shares[at] = records[:, 4], records[:, 5], records[:, 6]
+            missing[at] = records[:, 7].astype(bool)
         return cls(
-            features,
-            lower,
-            upper,
-            values,
-            cover,
+            torch.from_numpy(features),
+            torch.from_numpy(lower),
+            torch.from_numpy(upper),
+            torch.from_numpy(values),
+            torch.from_numpy(cover),
             torch.tensor(base, dtype=torch.float64),
             n_features,
             right_closed,
-            shares=shares,
-            missing=missing if routes_missing else None,
+            shares=torch.from_numpy(shares),
+            missing=torch.from_numpy(missing) if routes_missing else None,
         )
 
     def to(self, device: torch.device | str) -> TreeEnsemble:
