@@ -132,7 +132,7 @@ def test_outputs_that_do_not_exist_are_refused_by_name():
         tabular.Explainer(boosted3, X3[:20], output="probability")
     with pytest.raises(ValueError, match="'probability' needs a classifier"):
         tabular.Explainer(regressor, X[:20], output="probability")
-    with pytest.raises(ValueError, match="`output` 'probability' chooses what a tree model"):
+    with pytest.raises(ValueError, match="'probability' chooses what a scikit-learn model"):
         tabular.Explainer(torch.nn.Linear(5, 1), X[:20], output="probability")
     with pytest.raises(ValueError, match="explains the margin"):
         tabular.Explainer(boosted, X[:20], output="probability", method="tree_shap_path_dependent")
