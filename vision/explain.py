@@ -26,6 +26,7 @@ from perspicio.core.registry import MethodNames, MethodSpec, Prepared, prepare
 from ._image import check_channels, to_batch, to_display
 from .baselines import baseline_distribution, image_baseline
 from .cam import Logits, find_cam_layer
+from .caption_target import CaptionScores, image_transform, is_caption_target, is_dual_encoder
 from .explanation import ImageExplanation
 from .segmentation import segment
 from .targets import (
@@ -75,6 +76,7 @@ def explain(
     labels: list[str] | None = None,
     settings: dict[str, Any] | None = None,
     region: Any = None,
+    processor: Any = None,
     **method_kwargs: Any,
 ) -> ImageExplanation:
     """Explain an image classifier's (or a segmentation model's) decision on one image.
@@ -88,11 +90,15 @@ def explain(
         its logits summed over ``region``. It is run in eval mode and left in the mode it
         was in.
     img : PIL image, array (HxW / HxWxC), tensor (CxHxW / 1xCxHxW) or path
-    target : None, int, class name, list of them, ``"topk:K"``, or a detector's object
+    target : None, int, class name, list of them, ``"topk:K"``, a detector's object, or captions
         For a detector: None (the top detection), a detection's index, or ``{"box": (x0,
         y0, x1, y1), "label": class}`` (:class:`~perspicio.vision.detection_target.DetectionScore`).
         None explains the predicted class (for a segmentation model without ``region``:
         the class with the highest mean probability over the pixels predicted as it).
+        For a dual-encoder image-text model (CLIP, SigLIP, open_clip): a caption or a list
+        of captions, each explained by the model's image-text similarity (one map each,
+        :class:`~perspicio.vision.caption_target.CaptionScores`); None with ``labels`` (a
+        list of captions) explains the caption the model picks among them (zero-shot).
     method : str or Attribution
         A name from :data:`METHODS` (``integrated_gradients`` by default; ``saliency``,
         ``occlusion``, ``gradcam``...), ``noise_tunnel:<name>``, or an instance.
@@ -118,6 +124,9 @@ def explain(
         Segmentation models: where the class's score is summed (None: the pixels the model
         predicts as the target class). Detectors: the object's box, ``target`` its class
         (the same as ``target={"box": region, "label": target}``).
+    processor : Hugging Face processor or tokenizer, optional
+        Dual encoders: turns the captions into tokens (and, for a processor with an image
+        processor and no ``transform``, the image into the model's pixels).
     **method_kwargs
         Passed to the method's ``attribute`` (``n_steps``, ``n_samples``...).
 
@@ -133,6 +142,8 @@ def explain(
     _check_arguments(model, n_segments, labels, seed)
     if settings is not None and not isinstance(settings, dict):
         raise TypeError(f"`settings` must be a dict or None, got {type(settings).__name__}")
+    if transform is None and processor is not None:
+        transform = image_transform(processor)
     x = to_batch(img, transform)
     if x.shape[0] != 1:
         raise ValueError(
@@ -144,7 +155,8 @@ def explain(
     gen = make_generator(seed)
     with preserved_state(model):
         model.eval()
-        net = scoring_model(model, x, region, target)
+        net, target, labels = _caption_scoring(model, target, labels, processor)
+        net = net if net is not None else scoring_model(model, x, region, target)
         segmentation = isinstance(net, (RegionScores, DetectionScore))  # scores of their own
         detected = net if isinstance(net, DetectionScore) else None
         if detected is not None:  # one output: the object's score
@@ -242,6 +254,35 @@ def _check_arguments(model: Any, n_segments: Any, labels: Any, seed: Any) -> Non
         isinstance(labels, str) or not all(isinstance(name, str) for name in labels)
     ):
         raise TypeError(f"`labels` must be a list of class names (str), got {labels!r:.80}")
+
+
+def _caption_scoring(
+    model: nn.Module, target: Any, labels: list[str] | None, processor: Any
+) -> tuple[CaptionScores | None, Any, list[str] | None]:
+    """A dual encoder as a classifier over captions: ``(scores, target, labels)`` where the
+    target is a caption or a list of them (or None with ``labels`` as the captions to pick
+    from); ``(None, target, labels)`` for any other model. A caption for a model without a
+    text tower is refused."""
+    dual = is_dual_encoder(model)
+    if not dual:
+        if processor is not None and is_caption_target(target):
+            raise ValueError(
+                f"`target` {target!r} is a caption, but {type(model).__name__} has no text "
+                "tower (a CLIP-style model with get_text_features or encode_text): give a "
+                "class index or name"
+            )
+        return None, target, labels
+    if is_caption_target(target):
+        captions = [target] if isinstance(target, str) else list(target)
+        indices: Any = 0 if isinstance(target, str) else list(range(len(captions)))
+        return CaptionScores(model, captions, processor), indices, captions
+    if target is None and labels:
+        return CaptionScores(model, labels, processor), None, list(labels)
+    raise ValueError(
+        f"`target` {target!r}: a dual-encoder image-text model is explained by captions: give "
+        "target='a photo of a cat' (or a list of captions, one map each), or labels=[captions] "
+        "and target=None for the caption it picks"
+    )
 
 
 def _check_labels(labels: list[str] | None, probs: torch.Tensor) -> None:

@@ -51,8 +51,11 @@ class LayerScoreCam(LayerAttribution, PerturbationAttribution):
         additional_forward_args: Any = None,
         perturbations_per_eval: int | str = "auto",
         show_progress: bool = False,
+        reshape_transform: Any = None,
     ) -> Any:
-        """Return the Score-CAM map at the layer's resolution, ``(N, 1, h, w)``."""
+        """Return the Score-CAM map at the layer's resolution, ``(N, 1, h, w)``;
+        ``reshape_transform`` lays a transformer's tokens ``(N, tokens, D)`` on their grid
+        ``(N, D, h, w)`` first (``perspicio.vision.vit_reshape_transform``)."""
         xs, _ = as_tuple(inputs)
         x = xs[0]
         if len(xs) != 1 or x.dim() != 4:
@@ -62,7 +65,7 @@ class LayerScoreCam(LayerAttribution, PerturbationAttribution):
             )
         args = format_additional_args(additional_forward_args)
         ((acts, _),) = layer_values(self.forward_func, self.layers, xs, args, False)
-        a = acts[0]
+        a = acts[0] if reshape_transform is None else reshape_transform(acts[0])
         if a.dim() != 4:
             raise AttributionValueError(
                 f"LayerScoreCam needs a spatial layer (N, K, h, w), got {tuple(a.shape)}"

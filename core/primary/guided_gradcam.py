@@ -47,8 +47,11 @@ class GuidedGradCam(GradientAttribution):
         additional_forward_args: Any = None,
         interpolate_mode: str = "nearest",
         attribute_to_layer_input: bool = False,
+        reshape_transform: Any = None,
     ) -> TensorOrTuple:
-        """Return guided backprop x upsampled Grad-CAM for each input tensor."""
+        """Return guided backprop x upsampled Grad-CAM for each input tensor;
+        ``reshape_transform`` lays a transformer's tokens on their grid (as for
+        :class:`~perspicio.core.LayerGradCam`; Captum has no such argument)."""
         xs, was_tuple = as_tuple(inputs)
         cam = self.grad_cam.attribute(
             inputs,
@@ -56,6 +59,7 @@ class GuidedGradCam(GradientAttribution):
             additional_forward_args,
             attribute_to_layer_input,
             relu_attributions=True,
+            reshape_transform=reshape_transform,
         )
         guided, _ = as_tuple(
             self.guided_backprop.attribute(inputs, target, additional_forward_args)
