@@ -107,6 +107,12 @@ def scene_demos():
     return {DEMOS[name].title: _loaded(name) for name in ("shapes_detector", "shapes_segmenter")}
 
 
+@st.cache_resource(show_spinner=DEMOS["shapes_clip"].loading)
+def caption_demo():
+    """``(model, tokenizer)``: the shapes dual encoder, whose targets are captions."""
+    return _loaded("shapes_clip")
+
+
 @st.cache_resource(show_spinner=DEMOS["minilm"].loading)
 def text_demo():
     """``(model, tokenizer, description)``: MiniLM, or offline without its snippets the tiny

@@ -53,6 +53,13 @@ def _shapes_segmenter() -> Any:
     return shapes_segmenter(), ["background", *SHAPES]
 
 
+def _shapes_clip() -> Any:
+    """``(model, tokenizer)``: the shapes dual encoder, explained by captions."""
+    from perspicio.vision.demo import ShapesTokenizer, shapes_clip
+
+    return shapes_clip(), ShapesTokenizer()
+
+
 def _minilm() -> Any:
     """``(model, tokenizer, description)``."""
     from perspicio.text.demo import minilm_sentiment
@@ -114,6 +121,13 @@ DEMOS: dict[str, Demo] = {
             "shapes segmenter (demo)",
             "Preparing the shapes segmenter (trained once)...",
             _shapes_segmenter,
+        ),
+        Demo(
+            "shapes_clip",
+            "image",
+            "shapes captions, a dual encoder (demo)",
+            "Preparing the shapes dual encoder (trained once, about a minute)...",
+            _shapes_clip,
         ),
         Demo(
             "minilm",

@@ -16,12 +16,20 @@ demo = common.image_demo()
 #: the faithfulness metrics of the registry that score a map without re-running its method
 SCORES = [m for m in metric_names(family="faithfulness") if "method" not in get_metric(m).needs]
 PHOTO = "photo classifier (EfficientNet-Lite0)"
+CAPTIONS_DEMO = "shapes captions, a dual encoder (demo)"
 left, right = st.columns([1, 2])
 with left:
     kind = st.radio(
-        "Model", [PHOTO, "shapes detector (demo)", "shapes segmenter (demo)"], key="img_kind"
+        "Model",
+        [PHOTO, "shapes detector (demo)", "shapes segmenter (demo)", CAPTIONS_DEMO],
+        key="img_kind",
     )
-    if kind != PHOTO:  # a generated scene: one shape among strokes
+    if kind == CAPTIONS_DEMO:  # a generated scene of two shapes
+        from perspicio.vision.demo import shape_pairs_dataset
+
+        scene = st.number_input("Scene", 0, 999, 0, key="img_scene")
+        image = shape_pairs_dataset(1, seed=1000 + int(scene))[0][0]
+    elif kind != PHOTO:  # a generated scene: one shape among strokes
         from perspicio.vision.demo import shapes_dataset
 
         scene = st.number_input("Scene", 0, 999, 0, key="img_scene")
@@ -69,7 +77,10 @@ with left:
     n_steps = st.slider("Steps (path methods)", 10, 200, 50, key="img_steps")
     n_samples = st.slider("Samples (sampling methods)", 50, 500, 200, step=50, key="img_samples")
     target = st.text_input(
-        "Target class (name or index; empty: the predicted class); a detector's detection index",
+        "Caption (e.g. 'a circle'; empty: the caption the model picks among the four shapes)"
+        if kind == CAPTIONS_DEMO
+        else "Target class (name or index; empty: the predicted class); a detector's "
+        "detection index",
         key="img_target",
     )
     box = st.text_input(
@@ -86,7 +97,13 @@ def explain():
     """Each method's explanation of the image (with the spec's settings for steps and
     samples), then, if asked, the metrics of core.metrics on them."""
     model, transform, labels = demo.model, demo.transform, demo.labels
-    if kind != PHOTO:
+    processor = None
+    if kind == CAPTIONS_DEMO:
+        from perspicio.vision.demo import CAPTIONS
+
+        (model, processor), transform = common.caption_demo(), None
+        labels = None if target.strip() else list(CAPTIONS)  # zero-shot over the shapes
+    elif kind != PHOTO:
         (model, labels), transform = common.scene_demos()[kind], None
     if model_file is not None:
         from efficientnet_lite_pytorch import EfficientNet
@@ -103,7 +120,9 @@ def explain():
             )
 
         model = common.session_cached("img_models", hashlib.sha256(data).hexdigest(), read_model)
-    chosen = common.parse_target(target, labels)
+    chosen = (
+        target.strip() or None if kind == CAPTIONS_DEMO else common.parse_target(target, labels)
+    )
     region = common.parse_box(box)
     results, bar = [], st.progress(0.0, text="explaining")
     for i, method in enumerate(methods):
@@ -119,6 +138,7 @@ def explain():
                 n_segments=n_segments,
                 seed=0,
                 region=region,
+                processor=processor,
                 settings={"n_steps": n_steps, "n_samples": n_samples},
             )
         )

@@ -101,6 +101,24 @@ def test_image_page_explains_a_detected_box_and_a_segmented_class():
 
 
 @pytest.mark.slow
+def test_image_page_explains_a_caption_of_the_dual_encoder_demo():
+    """The dual-encoder demo: a caption typed as the target is explained, and an empty one
+    explains the caption the model picks among the shapes."""
+    at = open_page()
+    at.radio(key="img_kind").set_value("shapes captions, a dual encoder (demo)").run()
+    at.number_input(key="img_scene").set_value(2).run()
+    at.multiselect(key="img_methods").set_value(["integrated_gradients"]).run()
+    at.text_input(key="img_target").input("a circle").run()
+    at.button(key="explain_image").click().run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("Prediction: a circle") for s in at.subheader)
+    at.text_input(key="img_target").input("").run()
+    at.button(key="explain_image").click().run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("Prediction: a ") for s in at.subheader)
+
+
+@pytest.mark.slow
 def test_text_page_explains_and_bad_input_keeps_the_app_working():
     at = open_page("text")
     at.button(key="explain_text").click().run()

@@ -117,3 +117,25 @@ def test_explain_a_detected_box_in_a_real_browser(server):
             assert page.locator("img").count() >= 2
         finally:
             browser.close()
+
+
+def test_explain_a_caption_in_a_real_browser(server):
+    """The image page's dual-encoder demo: a caption typed as the target is explained, the
+    caption in the heading and its map shown."""
+    with sync_api.sync_playwright() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 2200})
+            page.goto(server, timeout=180_000)
+            page.get_by_text("shapes captions, a dual encoder (demo)").first.click(timeout=300_000)
+            caption = page.get_by_label(re.compile(r"^Caption"))
+            caption.wait_for(timeout=300_000)
+            caption.fill("a square")
+            caption.press("Enter")
+            page.wait_for_timeout(1000)  # the page reruns with the caption before the click
+            page.get_by_role("button", name="Explain", exact=True).first.click()
+            page.get_by_text(re.compile(r"Prediction: a square")).wait_for(timeout=300_000)
+            page.locator("img").nth(1).wait_for(timeout=60_000)
+            assert page.locator("img").count() >= 2
+        finally:
+            browser.close()
