@@ -159,3 +159,38 @@ def test_the_demo_classifies_scenes_zero_shot(shapes_clip):
         probs = CaptionScores(shapes_clip, list(CAPTIONS), ShapesTokenizer()).probabilities(x)
     present = torch.zeros(100, len(CAPTIONS)).scatter_(1, pairs, 1.0)
     assert ((probs > 0.5).float() == present).float().mean() > 0.9
+
+
+class OpenClipStyle(torch.nn.Module):
+    """open_clip's interface (``encode_image``, ``encode_text`` on a token tensor,
+    ``logit_scale``), on a small convolution and word embeddings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.words = torch.nn.Embedding(16, 8)
+        self.logit_scale = torch.nn.Parameter(torch.tensor(2.0))
+
+    def encode_image(self, x):
+        return self.conv(x).relu().mean((2, 3))
+
+    def encode_text(self, tokens):
+        return self.words(tokens).mean(1)
+
+
+def test_an_open_clip_style_model_is_explained_by_captions():
+    torch.manual_seed(0)
+    model = OpenClipStyle().eval()
+
+    def tokenize(captions):  # open_clip's tokenizers return the token tensor itself
+        return ShapesTokenizer()(captions, padding=True)["input_ids"]
+
+    image = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        scores = CaptionScores(model, CAPTIONS, tokenize)(image)
+        img = model.encode_image(image)
+        text = model.encode_text(tokenize(CAPTIONS))
+        cosine = torch.nn.functional.cosine_similarity(img[:, None], text[None], dim=-1)
+    torch.testing.assert_close(scores, model.logit_scale.exp() * cosine)
+    exp = vision.explain(model, image[0], target=CAPTIONS[:2], processor=tokenize)
+    assert exp.attributions.shape == (2, 3, 16, 16) and exp.labels == CAPTIONS[:2]
