@@ -189,6 +189,7 @@ class Explainer:
         self.codec: FrameCodec | None = None  # the user's DataFrame, swapped as values
         self.note = ""  # why a model was not explained exactly, for the report
         self.output_words = ""  # what a DataFrame's model is explained by
+        self.dropped: list[int] = []  # columns a pipeline never reads (they get exactly 0)
         frame_route = (
             is_pipeline(model)
             or preprocessor is not None
@@ -319,6 +320,7 @@ class Explainer:
                     f"`method` {method!r} needs a tree model as the pipeline's last step, "
                     f"got {type(estimator).__name__}"
                 )
+            self.dropped = _dropped_columns(steps, codec, background)
             fn, words = output_function(model, output)
         else:
             if isinstance(method, str) and method in TREE_METHODS:
@@ -534,15 +536,36 @@ class Explainer:
             values,
             target=target,
             population=refs,
-            feature_mask=self.mask.to(values.device),
+            feature_mask=self._method_mask().to(values.device),
             generator=make_generator(self.seed),
             options={"n_samples": self.n_samples},
         )
         return prepare(self.method, self.model, facts)
 
+    def _method_mask(self) -> Tensor:
+        """The feature groups the method sees: the reported ones, except that a column the
+        pipeline never reads rides along with a column it reads (a player without effect
+        changes no coalition's value, so the game of the others is the same; a sampled
+        method would otherwise give it noise)."""
+        mask = self.mask.clone()
+        used = [j for j in range(mask.shape[1]) if j not in self.dropped]
+        if self.dropped and used:
+            mask[0, self.dropped] = int(mask[0, used[0]])
+            mask = torch.unique(mask, return_inverse=True)[1]  # the groups numbered 0..G-1
+        return mask
+
     def _per_group(self, attr: Tensor, grouped: bool) -> Tensor:
         """Columns -> features: a grouped method gives every column of a group the group's
-        value; per-column values (gradients) add up."""
+        value; per-column values (gradients) add up. A feature of columns the pipeline never
+        reads gets exactly 0."""
+        out = self._columns_to_groups(attr, grouped)
+        for g in range(len(self.features)):
+            columns = [j for j, k in enumerate(self.mask[0].tolist()) if k == g]
+            if self.dropped and all(j in self.dropped for j in columns):
+                out[:, g] = 0
+        return out
+
+    def _columns_to_groups(self, attr: Tensor, grouped: bool) -> Tensor:
         of_column = self.mask[0]
         if grouped:
             first = [of_column.tolist().index(g) for g in range(len(self.features))]
@@ -590,6 +613,18 @@ def _reorder(frame: Any, columns: list[str]) -> Any:
             "give the rows with the columns the explainer was built on"
         )
     return frame[columns]
+
+
+def _dropped_columns(steps: Any, codec: FrameCodec, background: Any) -> list[int]:
+    """The columns a pipeline's steps never read (none where the steps mix columns, or the
+    pipeline has no steps)."""
+    if steps is None:
+        return []
+    try:
+        players = set(column_players(steps, codec, background))
+    except NotPerColumn:
+        return []
+    return [j for j in range(len(codec.columns)) if j not in players]
 
 
 def _one_row_frame(row: Any, columns: list[str]) -> Any:

@@ -381,3 +381,17 @@ def test_plots_and_reports_name_the_categories(data):
     assert {t.get_text() for t in strip.get_legend().get_texts()} == {"F", "M"}
     report = exp.to_html()
     assert "ColumnTransformer -&gt; RandomForestClassifier" in report
+
+
+def test_a_column_the_pipeline_drops_gets_zero_with_every_method(data):
+    # a column no step reads is a player without effect: it rides with another column in
+    # the method's groups (the others' game is the same) and is reported as exactly 0
+    frame, y, background, rows = data
+    pipe = make_pipeline(preprocessing(), LogisticRegression()).fit(frame, y)
+    unused = frame.columns.get_loc("unused")
+    for method in ("kernel_shap", "shapley_value_sampling", "feature_ablation"):
+        exp = tabular.Explainer(pipe, background, method=method, seed=0).explain(rows, target=1)
+        assert (exp.attributions[:, unused] == 0).all(), method
+        if method != "feature_ablation":  # the Shapley methods still add up
+            gap = exp.scores - exp.baseline_scores
+            torch.testing.assert_close(exp.attributions.sum(1), gap, rtol=0, atol=1e-6)
