@@ -108,3 +108,15 @@ def image_heatmap(inp: Any, attr: Any, show: bool, border_width: int, show_legen
         if show_legends:
             _draw_label(ax, m, str(mid))
     return _finish(fig, ax, show)
+
+
+def pixel_heatmap(inp: Any, pixel: Any, show: bool) -> Any:
+    """The image in grey under an attribution per pixel ``(H, W)`` (the gradient path)."""
+    fig = _figure(show)
+    ax = fig.add_subplot()
+    ax.imshow(np.asarray(inp.image.convert("L"), dtype=float), cmap="gray")
+    values = pixel.detach().float().cpu().numpy()
+    bound = float(np.abs(values).max()) or 1.0
+    shown = ax.imshow(values, cmap=_cmap("all"), vmin=-bound, vmax=bound, alpha=0.8)
+    fig.colorbar(shown, ax=ax).ax.set_ylabel("attribution", rotation=-90, va="bottom")
+    return _finish(fig, ax, show)

@@ -23,6 +23,8 @@ from ..attribution import Attribution, LayerAttribution
 from ..errors import AttributionTypeError, AttributionValueError
 from ..registry import spec_of
 from . import _common as C
+from .gradient_image import attribute_image_prompt
+from .image_input import ImageMaskInput
 from .inputs import TextTokenInput
 from .result import LLMAttributionResult
 from .scoring import call_model, model_device, one_pass_is_exact, pad_right
@@ -39,6 +41,12 @@ class LLMGradientAttribution(C.GenerationAttribution):
         (``LayerIntegratedGradients(model, model.get_input_embeddings())``).
     tokenizer : tokenizer
         Encodes the prompt and the target.
+
+    An :class:`~perspicio.core.ImageMaskInput` (a vision-language model's image and prompt)
+    is attributed through two layers at once, the method built on ``[input embeddings,
+    vision patch embedding]``: the result's ``token_attr`` holds the prompt's tokens, its
+    ``image_attr`` the pixels, its ``convergence_delta`` the completeness gap
+    (:mod:`perspicio.core.llm.gradient_image`).
     attr_target : {"log_prob", "prob"}, default "log_prob"
 
     Examples
@@ -53,7 +61,7 @@ class LLMGradientAttribution(C.GenerationAttribution):
     (['say', 'blue', 'then', 'red'], 1)
     """
 
-    SUPPORTED_INPUTS = (TextTokenInput,)
+    SUPPORTED_INPUTS = (TextTokenInput, ImageMaskInput)
 
     def __init__(
         self, attr_method: Attribution, tokenizer: Any, attr_target: str = "log_prob"
@@ -93,6 +101,8 @@ class LLMGradientAttribution(C.GenerationAttribution):
         whose ``seq_attr`` is the sum of ``token_attr`` over the target tokens.
         """
         C.check_input(inp, self.SUPPORTED_INPUTS, type(self).__name__)
+        if isinstance(inp, ImageMaskInput):  # through the image's patches and the prompt
+            return attribute_image_prompt(self, inp, target, gen_args, skip_tokens, **kwargs)
         device = model_device(self.model)
         skip = C.skip_ids(self.tokenizer, skip_tokens)
         prompt = inp.to_model_input().reshape(-1).long()

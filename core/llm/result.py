@@ -20,6 +20,16 @@ def _tensor(value: Any) -> Tensor | None:
     return value if isinstance(value, Tensor) else torch.as_tensor(np.asarray(value))
 
 
+def _rows(values: Tensor, position: int | tuple[int, int] | None) -> Tensor:
+    """The sum over the target tokens ``position`` selects (all of them for None)."""
+    if position is None:
+        return values.sum(0)
+    if isinstance(position, int):
+        return values[position]
+    start, stop = position
+    return values[start:stop].sum(0)
+
+
 def _figure(size: tuple[float, float], show: bool) -> Any:
     """A figure for the caller (not registered with pyplot unless it is to be shown)."""
     if show:
@@ -89,6 +99,12 @@ class LLMAttributionResult(Explanation):
         self.method = method
         self.parameters = dict(parameters or {})
         self._model = model
+        #: ``(len(output_tokens), H, W)``: each target token's attribution to the image's
+        #: pixels, where a gradient method went through the image (else None)
+        self.image_attr: Tensor | None = None
+        #: per target token, the attributions' sum minus the change of the explained value
+        #: (where the method states it; else None)
+        self.convergence_delta: Tensor | None = None
 
     modality = "generation"
     main_suffix = ".html"
@@ -123,7 +139,7 @@ class LLMAttributionResult(Explanation):
     def plot(self) -> Any:  # type: ignore[override]
         """The image heat map for an image input; else the token matrix where there is one,
         else the bars of ``seq_attr``: a Figure."""
-        if hasattr(self.inp, "format_pixel_attr"):
+        if hasattr(self.inp, "format_pixel_attr"):  # an image prompt
             return self.plot_image_heatmap()[0]
         return (self.plot_seq_attr if self.token_attr is None else self.plot_token_attr)()[0]
 
@@ -254,6 +270,12 @@ class LLMAttributionResult(Explanation):
             raise AttributionValueError(
                 "plot_image_heatmap needs a result of an ImageMaskInput, got one of "
                 f"{type(self.inp).__name__}; use plot_token_attr() or plot_seq_attr()"
+            )
+        if self.image_attr is not None:  # the gradient path: pixels, not segments
+            from . import _image_plots
+
+            return _image_plots.pixel_heatmap(
+                self.inp, _rows(self.image_attr, target_token_pos), show
             )
         if target_token_pos is None:
             attr = self.seq_attr
