@@ -22,6 +22,18 @@ def embedding_layer(model: nn.Module) -> nn.Embedding:
     return max(embeddings, key=lambda m: m.num_embeddings)
 
 
+def patch_embedding_layer(model: nn.Module) -> nn.Module:
+    """A vision-language model's patch embedding: its first ``nn.Conv2d`` (a CLIP or SigLIP
+    vision tower's ``embeddings.patch_embedding``, a convolutional encoder's first layer)."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return module
+    raise ValueError(
+        "the model has no nn.Conv2d patch embedding: build LLMGradientAttribution with the "
+        "vision tower's embedding layer yourself"
+    )
+
+
 class TextForward(nn.Module):
     """Call a text model with ids and masks and return its logits ``(N, classes)``.
 

@@ -190,6 +190,10 @@ class ShapesVLM(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, vocab_size)
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The token embedding (as Hugging Face models name it; not the positions')."""
+        return self.embed
+
     def forward(
         self,
         input_ids: Tensor,

@@ -18,7 +18,7 @@ from perspicio.core import (
 from perspicio.core.frontend import Facts
 from perspicio.core.registry import MethodNames, arguments, get_spec, instantiate
 
-from .adapters import embedding_layer
+from .adapters import embedding_layer, patch_embedding_layer
 
 #: The methods offered for generation (a live view of the registry: the specs that say
 #: ``generation``): perturbation methods over the prompt's words (or tokens), and layer
@@ -73,10 +73,13 @@ def explain_generation(
     seed : int, default 0
         Seed of the sampling methods.
     image : PIL.Image.Image, optional
-        An image that goes with the prompt: the features are then its segments, and
-        ``tokenizer`` is the model's processor (called as ``processor(text=prompt,
-        images=image, return_tensors="pt")``; ``prompt`` holds its image token). Only the
-        perturbation methods apply.
+        An image that goes with the prompt, and ``tokenizer`` is then the model's processor
+        (called as ``processor(text=prompt, images=image, return_tensors="pt")``;
+        ``prompt`` holds its image token). A perturbation method's features are the image's
+        segments; a gradient method goes through the image's pixels (at the vision tower's
+        patch embedding, the first convolution) and the prompt's tokens together
+        (:mod:`perspicio.core.llm.gradient_image`), the image's baseline painted
+        ``baseline``.
     segments : int, tensor or list of tensors, default 4
         The image's segments: an ``n x n`` grid, a mask of segment ids ``(H, W)``, or
         binary masks that may overlap.
@@ -109,6 +112,7 @@ def explain_generation(
             segments,
             baseline,
             n_samples,
+            n_steps,
             gen_args,
             seed,
             show_progress,
@@ -184,11 +188,14 @@ def _explain_image(
     segments,
     baseline,
     n_samples,
+    n_steps,
     gen_args,
     seed,
     show_progress,
 ) -> LLMAttributionResult:
-    """:func:`explain_generation` of a prompt with an image: the image's segments."""
+    """:func:`explain_generation` of a prompt with an image: the image's segments (a
+    perturbation method), or its pixels and the prompt's tokens together (a gradient method,
+    through the token embeddings and the vision tower's patch embedding)."""
     tokenizer = getattr(processor, "tokenizer", None)
     if not callable(processor) or tokenizer is None:
         raise TypeError(
@@ -197,11 +204,6 @@ def _explain_image(
         )
     _check(model, tokenizer, prompt, target, method, None)
     spec = get_spec(method)
-    if spec.needs_layer:
-        raise ValueError(
-            f"`method` {method!r} works on token embeddings; an image's segments need a "
-            "perturbation method (feature_ablation, shapley_value_sampling, lime, ...)"
-        )
     if isinstance(segments, bool) or not isinstance(segments, (int, torch.Tensor, list, tuple)):
         raise TypeError(
             "`segments` must be a grid size, a mask of segment ids or a list of masks, got "
@@ -219,6 +221,19 @@ def _explain_image(
         return processor(text=prompt, images=picture, return_tensors="pt")
 
     inp = ImageMaskInput(image, baseline=baseline, processor_fn=processor_fn, **masks)
+    if spec.needs_layer:  # through the pixels and the prompt's tokens at once
+        facts = Facts(
+            inp,
+            options={"n_steps": n_steps, "show_progress": show_progress},
+            layer=lambda: [embedding_layer(model), patch_embedding_layer(model)],
+        )
+        kwargs = arguments(spec, facts)
+        for name in ("target", "baselines"):  # the continuation; the input's own baseline
+            kwargs.pop(name, None)
+        attr = LLMGradientAttribution(instantiate(spec, model, facts), tokenizer)
+        return attr.attribute(
+            inp, target=target, gen_args=gen_args, skip_tokens=_special_ids(tokenizer), **kwargs
+        )
     options: dict[str, Any] = {"show_progress": show_progress}
     if n_samples is not None:
         options["n_samples"] = n_samples

@@ -4,7 +4,7 @@ answer."""
 import streamlit as st
 
 from perspicio.apps import common
-from perspicio.core.registry import default_method, get_spec
+from perspicio.core.registry import default_method
 from perspicio.text import GENERATION_METHODS, explain_generation
 
 source = st.radio(
@@ -48,8 +48,9 @@ prompt = st.text_area(
     "Prompt", default_prompt, key="gen_prompt" if image is None else "gen_prompt_image"
 )
 target = st.text_input("Target (empty: the model's own greedy answer)", "", key="gen_target")
-# an image's segments are explained by the perturbation methods (no token embeddings)
-methods = [m for m in GENERATION_METHODS if image is None or not get_spec(m).needs_layer]
+# with an image, the perturbation methods score its segments, the gradient methods go
+# through its pixels and the prompt's tokens together
+methods = list(GENERATION_METHODS)
 method = st.selectbox(
     "Method", methods, index=methods.index(default_method("generation")), key="gen_method"
 )

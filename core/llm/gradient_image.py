@@ -68,6 +68,11 @@ def attribute_image_prompt(
             "LayerIntegratedGradients(model, [model.get_input_embeddings(), "
             "model.vision_tower.embeddings.patch_embedding])"
         )
+    if "baselines" in kwargs:
+        raise AttributionValueError(
+            "`baselines` of an image prompt are set by the input: the prompt's tokens go to "
+            "the pad token and the image is painted in the ImageMaskInput's `baseline` colour"
+        )
     model, tokenizer = owner.model, owner.tokenizer
     device = model_device(model)
     inputs = as_dict(inp.original_model_inputs)

@@ -24,7 +24,7 @@ def test_generation_page_explains_an_image_prompt():
     at.radio(key="gen_image_source").set_value("demo scene").run()
     assert not at.exception, at.exception
     methods = at.selectbox(key="gen_method").options
-    assert methods and set(methods) < set(GENERATION_METHODS)  # no token-embedding methods
+    assert methods == list(GENERATION_METHODS)  # segments by perturbation, pixels by gradients
     at.number_input(key="gen_scene").set_value(1003).run()
     at.button(key="explain_generation").click().run()
     assert not at.exception and not at.error
@@ -35,6 +35,13 @@ def test_generation_page_explains_an_image_prompt():
     )
     assert len(at.get("image")) >= 1  # the heat map
     assert any("image_feature_" in h.proto.body for h in at.get("html"))  # the token table
+    # a gradient method: through the pixels and the prompt's tokens, the map per pixel
+    at.selectbox(key="gen_method").select("layer_integrated_gradients").run()
+    at.button(key="explain_generation").click().run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith(f"Answer: {scene.shape}") for s in at.subheader)
+    assert len(at.get("image")) >= 1
+    assert any("what" in h.proto.body for h in at.get("html"))  # the prompt's tokens
     at.radio(key="gen_image_source").set_value("upload").run()
     assert not at.exception and any("Upload an image" in i.value for i in at.info)
     buffer = io.BytesIO()
