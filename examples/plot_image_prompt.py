@@ -46,3 +46,26 @@ res = LLMAttribution(FeatureAblation(model), processor.tokenizer).attribute(inp,
 print(dict(zip(["the shape", "the rest"], res.seq_attr.tolist())))
 fig, ax = inp.plot_mask_overlay(border_width=1)
 fig
+
+# %%
+# Gradients through the image: Layer Integrated Gradients moves the prompt's token
+# embeddings and the image encoder's first convolution together; the answer's attribution
+# per pixel, and the prompt's part beside it (their sum gap: the convergence delta).
+grad = explain_generation(
+    model,
+    processor,
+    prompt(QUESTION),
+    image=scene.image,
+    target=scene.shape,
+    method="layer_integrated_gradients",
+    n_steps=128,
+)
+print(
+    "image",
+    round(float(grad.image_attr.sum()), 3),
+    "prompt",
+    round(float(grad.token_attr.sum()), 3),
+    "gap",
+    round(float(grad.convergence_delta[0]), 4),
+)
+grad.plot()
