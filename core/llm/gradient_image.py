@@ -19,12 +19,14 @@ total.
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..errors import AttributionTypeError, AttributionValueError
+from ..registry import spec_of
 from . import _common as C
 from .multimodal import as_dict
 from .result import LLMAttributionResult
@@ -116,13 +118,23 @@ def attribute_image_prompt(
     positions = torch.arange(n_target) + n_prompt - 1
     pixels = inputs["pixel_values"].expand(n_target, *inputs["pixel_values"].shape[1:])
     base_pixels = baseline_pixels.expand_as(pixels).to(pixels.dtype)
-    attr, delta = method.attribute(
+    with_delta = method.has_convergence_delta()
+    accepted = inspect.signature(method.attribute).parameters
+    if spec_of(type(owner.attr_method)).baselines == "distribution":
+        raise AttributionValueError(
+            f"{type(owner.attr_method).__name__} draws its baselines from a population; an "
+            "image prompt's baseline is one (the pad token, the painted image): use "
+            "LayerIntegratedGradients or LayerGradientXActivation"
+        )
+    if "baselines" in accepted:
+        kwargs["baselines"] = (base_ids.to(device), base_pixels.to(device))
+    out = method.attribute(
         (ids.to(device), pixels.to(device)),
-        baselines=(base_ids.to(device), base_pixels.to(device)),
         additional_forward_args=(positions.to(device), target_ids.to(device)),
-        return_convergence_delta=True,
+        **({"return_convergence_delta": True} if with_delta else {}),
         **kwargs,
     )
+    attr, delta = out if with_delta else (out, None)
     text_attr, patch_attr = attr[0], attr[1]
     token_attr = text_attr.reshape(n_target, ids.shape[1], -1).sum(-1)[:, :n_prompt].detach()
     cells = patch_attr.sum(1).detach() if patch_attr.dim() == 4 else _tokens_to_grid(patch_attr)
@@ -139,7 +151,7 @@ def attribute_image_prompt(
         **owner.provenance(),
     )
     result.image_attr = spread(cells.cpu(), inp.image_shape)
-    result.convergence_delta = delta.detach().cpu()
+    result.convergence_delta = None if delta is None else delta.detach().cpu()
     result.parameters["baseline"] = (
         f"prompt tokens -> pad token {pad} (image slots kept); image painted {inp.baseline}"
     )

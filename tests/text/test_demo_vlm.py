@@ -94,3 +94,21 @@ def test_an_image_prompt_needs_both_layers(vlm):
     lig = P.LLMGradientAttribution(P.LayerIntegratedGradients(model, model.embed), proc.tokenizer)
     with pytest.raises(ValueError, match="two layers at once"):
         lig.attribute(inp, target="circle")
+
+
+def test_gradient_x_activation_goes_through_the_image_too(vlm):
+    """A layer method without baselines (gradient x activation) on both layers: a map over
+    the pixels, no completeness to state; a method that draws its baselines from a
+    population is refused (an image prompt has one baseline)."""
+    from perspicio.text.demo_vlm import processor_fn, shape_scenes
+
+    model, proc = vlm
+    scene = shape_scenes(1, seed=1000)[0]
+    inp = P.ImageMaskInput(scene.image, baseline=(0, 0, 0), processor_fn=processor_fn(proc))
+    layers = [model.embed, model.encoder[0]]
+    gxa = P.LLMGradientAttribution(P.LayerGradientXActivation(model, layers), proc.tokenizer)
+    res = gxa.attribute(inp, target=scene.shape)
+    assert res.image_attr.shape == (1, 32, 32) and res.convergence_delta is None
+    shap = P.LLMGradientAttribution(P.LayerGradientShap(model, layers), proc.tokenizer)
+    with pytest.raises(ValueError, match="draws its baselines from a population"):
+        shap.attribute(inp, target=scene.shape)
