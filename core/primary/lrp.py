@@ -26,23 +26,37 @@ from .deeplift import refuse_torchscript
 from .lrp_rules import PropagationRule, default_rule
 
 
-def resolve_rules(model: nn.Module, rules: dict | None) -> dict[nn.Module, PropagationRule]:
-    """The rule of every leaf module: ``rules[module]``, ``module.rule``, or the default.
+class NoRule:
+    """What a leaf module without a rule gets: the forward pass refuses it when (and only
+    when) it runs, so a part of the model the explained output never uses (a dual encoder's
+    text tower, with its captions embedded beforehand) needs none."""
 
-    Raises a ``TypeError`` naming the first leaf module that has none.
-    """
+    def __init__(self, name: str, module: nn.Module) -> None:
+        self.message = (
+            f"LRP has no rule for module {name or 'model'!r} of type {type(module).__name__} "
+            "and no default for that type; attach one (`module.rule = EpsilonRule()`) or pass "
+            "`rules={module: rule}`"
+        )
+
+    def __repr__(self) -> str:
+        return "NoRule (refused if the module runs)"
+
+
+def resolve_rules(
+    model: nn.Module, rules: dict | None
+) -> dict[nn.Module, PropagationRule | NoRule]:
+    """The rule of every leaf module: ``rules[module]``, ``module.rule``, or the default;
+    :class:`NoRule` for a module without one (a ``TypeError`` naming it if it runs in the
+    forward pass, as Captum raises; Captum refuses it even when it does not run)."""
     rules = rules or {}
-    out = {}
+    out: dict[nn.Module, PropagationRule | NoRule] = {}
     for name, module in model.named_modules():
         if any(True for _ in module.children()):
             continue
         rule = rules.get(module) or getattr(module, "rule", None) or default_rule(module)
-        if rule is None:  # a module type without a rule: a TypeError, as Captum raises
-            raise AttributionTypeError(
-                f"LRP has no rule for module {name or 'model'!r} of type "
-                f"{type(module).__name__} and no default for that type; attach one "
-                "(`module.rule = EpsilonRule()`) or pass `rules={module: rule}`"
-            )
+        if rule is None:
+            out[module] = NoRule(name, module)
+            continue
         if not isinstance(rule, PropagationRule):
             raise AttributionTypeError(
                 f"the rule of module {name!r} must be a PropagationRule, got {rule!r}"
@@ -62,11 +76,13 @@ def relevance_rules(rules: dict[nn.Module, PropagationRule]) -> Iterator[None]:
     propagating = [False]  # a rule re-runs its module; that call must not get a rule itself
 
     def hook(module, args, output):
+        rule = rules[module]
+        if isinstance(rule, NoRule) and not propagating[0]:  # it runs: it needs a rule
+            raise AttributionTypeError(rule.message)
         if propagating[0] or not (
             isinstance(output, Tensor) and args and isinstance(args[0], Tensor)
         ):
             return None
-        rule = rules[module]
         several = len(args) > 1 and all(isinstance(a, Tensor) for a in args)
         x = tuple(args) if several else args[0]
 

@@ -56,7 +56,7 @@ def test_caption_scores_are_the_models_own_logits(clip):
         torch.testing.assert_close(scores.probabilities(image), own.softmax(1))
 
 
-#: LRP has no rules for a transformer's attention, layer norms and embeddings (its
+#: LRP has no rules for a transformer's attention, layer norms and GELU (its
 #: attention-aware rules are AttnLRP's, a later item); every other image method runs
 NO_TRANSFORMER_RULES = ("lrp",)
 
@@ -194,3 +194,18 @@ def test_an_open_clip_style_model_is_explained_by_captions():
     torch.testing.assert_close(scores, model.logit_scale.exp() * cosine)
     exp = vision.explain(model, image[0], target=CAPTIONS[:2], processor=tokenize)
     assert exp.attributions.shape == (2, 3, 16, 16) and exp.labels == CAPTIONS[:2]
+
+
+def test_lrp_explains_the_cnn_demo_by_caption_and_names_a_transformers_missing_rule(
+    shapes_clip, clip
+):
+    """LRP asks a rule only of the modules that run: the dual encoder's text tower (its
+    captions embedded beforehand) needs none; a CLIP's vision transformer is refused,
+    naming the first module without a rule."""
+    image = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(3))
+    exp = vision.explain(
+        shapes_clip, image, target="a circle", processor=ShapesTokenizer(), method="lrp"
+    )
+    assert exp.attributions.shape == (1, 3, 32, 32) and torch.isfinite(exp.attributions).all()
+    with pytest.raises(TypeError, match="LRP has no rule for module .*vision_model"):
+        vision.explain(clip, image, target="a circle", processor=ShapesTokenizer(), method="lrp")
