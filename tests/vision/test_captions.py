@@ -209,3 +209,35 @@ def test_lrp_explains_the_cnn_demo_by_caption_and_names_a_transformers_missing_r
     assert exp.attributions.shape == (1, 3, 32, 32) and torch.isfinite(exp.attributions).all()
     with pytest.raises(TypeError, match="LRP has no rule for module .*vision_model"):
         vision.explain(clip, image, target="a circle", processor=ShapesTokenizer(), method="lrp")
+
+
+def test_an_open_clip_model_built_from_a_config_runs_every_method_but_lrp():
+    """open_clip's own CLIP (a ViT of 8-pixel patches and a one-layer text transformer, from
+    its config classes): captions through every image method; LRP names the layer norm it
+    has no rule for."""
+    open_clip_model = pytest.importorskip("open_clip.model")
+    torch.manual_seed(0)
+    model = open_clip_model.CLIP(
+        embed_dim=16,
+        vision_cfg=open_clip_model.CLIPVisionCfg(
+            layers=2, width=32, head_width=16, patch_size=8, image_size=32
+        ),
+        text_cfg=open_clip_model.CLIPTextCfg(
+            context_length=8, vocab_size=16, width=32, heads=2, layers=1
+        ),
+    ).eval()
+
+    def tokenize(captions):  # open_clip's tokenizers give the padded token tensor
+        return ShapesTokenizer()(captions, padding="max_length")["input_ids"]
+
+    image = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(4))
+    settings = {"n_steps": 8, "n_samples": 8}
+    for method in vision.METHODS:
+        kwargs = dict(processor=tokenize, method=method, n_segments=8, seed=0, settings=settings)
+        if method in NO_TRANSFORMER_RULES:
+            with pytest.raises(TypeError, match="no rule for module 'model.visual"):
+                vision.explain(model, image, target="a circle", **kwargs)
+            continue
+        exp = vision.explain(model, image, target=["a circle", "a cross"], **kwargs)
+        assert exp.attributions.shape[0] == 2 and exp.attributions.shape[-2:] == (32, 32)
+        assert torch.isfinite(exp.attributions).all(), method
