@@ -119,27 +119,35 @@ class GroupedEnsemble(TreeEnsemble):
     def used_slots(self) -> Tensor:
         return self._valid.reshape(-1, self.features.shape[-1])
 
-    def inside(self, x: Tensor) -> Tensor:
-        """``(N, T, L, D)``: whether each row satisfies every split on each player."""
-        encoded_inside = self.encoded.inside(x)  # (N, T, L, De)
-        fails = torch.zeros(
-            *encoded_inside.shape[:3],
-            self.features.shape[-1] + 1,
-            dtype=torch.int16,
-            device=x.device,
-        )
-        index = self.member.unsqueeze(0).expand_as(encoded_inside)
-        fails.scatter_add_(-1, index, (~encoded_inside).to(torch.int16))
-        return fails[..., :-1] == 0
+    def inside(self, x: Tensor, budget: int = 1 << 24) -> Tensor:
+        """``(N, T, L, D)``: whether each row satisfies every split on each player; the rows
+        go ``budget`` encoded slots at a time (a large forest's slots times the rows would
+        not fit in memory at once)."""
+        n_trees, n_leaves, depth = self.features.shape
+        encoded_depth = self.member.shape[-1]
+        step = max(1, budget // max(1, n_trees * n_leaves * encoded_depth))
+        out = torch.empty(len(x), n_trees, n_leaves, depth, dtype=torch.bool, device=x.device)
+        for start in range(0, len(x), step):
+            encoded_inside = self.encoded.inside(x[start : start + step])  # (n, T, L, De)
+            fails = torch.zeros(
+                *encoded_inside.shape[:3], depth + 1, dtype=torch.int16, device=x.device
+            )
+            index = self.member.unsqueeze(0).expand_as(encoded_inside)
+            fails.scatter_add_(-1, index, (~encoded_inside).to(torch.int16))
+            out[start : start + step] = fails[..., :-1] == 0
+        return out
 
     def patterns(self, x: Tensor, leaf_major: bool = False) -> Tensor:
         """``(N, T, L)`` (or ``(T*L, N)``): each row's bit pattern over the players' slots."""
-        inside = self.inside(x)  # (N, T, L, D)
-        depth = inside.shape[-1]
+        depth = self.features.shape[-1]
         small = pattern_dtype(depth)
         wide = torch.int64 if small == torch.int64 else torch.int32
         bits = (1 << torch.arange(depth, device=x.device)).to(wide)
-        out = (inside.to(wide) * bits).sum(-1).to(small)  # (N, T, L)
+        out = torch.empty(len(x), *self.features.shape[:2], dtype=small, device=x.device)
+        step = max(1, (1 << 22) // max(1, self.features.numel()))
+        for start in range(0, len(x), step):
+            inside = self.inside(x[start : start + step])  # (n, T, L, D)
+            out[start : start + step] = (inside.to(wide) * bits).sum(-1).to(small)
         if leaf_major:
             return out.reshape(len(x), -1).T.contiguous()
         return out

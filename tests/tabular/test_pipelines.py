@@ -395,3 +395,20 @@ def test_a_column_the_pipeline_drops_gets_zero_with_every_method(data):
         if method != "feature_ablation":  # the Shapley methods still add up
             gap = exp.scores - exp.baseline_scores
             torch.testing.assert_close(exp.attributions.sum(1), gap, rtol=0, atol=1e-6)
+
+
+def test_the_players_bits_are_the_same_computed_a_few_rows_at_a_time():
+    # a large forest's slots times the rows do not fit in memory at once: the rows go in
+    # chunks; one row at a time gives the same bits and patterns
+    from perspicio.tabular.trees import read_tree_model
+    from perspicio.tabular.trees.grouped import GroupedEnsemble
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    forest = RandomForestRegressor(6, max_depth=5, random_state=0).fit(X, X[:, 0] * X[:, 1])
+    grouped = GroupedEnsemble.group(read_tree_model(forest, X[0]), [0, 0, 1, 2, 2], 3)
+    rows = torch.tensor(X[:7])
+    torch.testing.assert_close(grouped.inside(rows, budget=1), grouped.inside(rows))
+    assert torch.equal(
+        grouped.patterns(rows), torch.stack([grouped.patterns(r[None])[0] for r in rows])
+    )
