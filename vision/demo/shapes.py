@@ -23,6 +23,20 @@ def _shape_mask(kind: int, size: int, cy: int, cx: int, r: int) -> np.ndarray:
     return ((np.abs(dy) <= 1) & (np.abs(dx) <= r)) | ((np.abs(dx) <= 1) & (np.abs(dy) <= r))
 
 
+def add_clutter(image: np.ndarray, rng: np.random.Generator, strokes: int = 4) -> None:
+    """Draw ``strokes`` short thin strokes of random colours on ``image`` ``(size, size, 3)``
+    (in place): the clutter every shapes scene has."""
+    size = image.shape[0]
+    for _ in range(strokes):
+        y, x = rng.integers(0, size, 2)
+        length = rng.integers(3, 7)
+        colour = rng.uniform(0.2, 0.9, 3)
+        if rng.random() < 0.5:
+            image[y, x : x + length] = colour
+        else:
+            image[y : y + length, x] = colour
+
+
 def shapes_dataset(n: int, size: int = 32, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """``n`` images ``(n, 3, size, size)`` in [0, 1], labels ``(n,)`` (circle, square,
     triangle, cross) and the shapes' masks ``(n, size, size)``.
@@ -35,14 +49,7 @@ def shapes_dataset(n: int, size: int = 32, seed: int = 0) -> tuple[Tensor, Tenso
     labels = rng.integers(0, len(SHAPES), n)
     masks = np.zeros((n, size, size), dtype=bool)
     for i in range(n):
-        for _ in range(4):  # clutter: short thin strokes
-            y, x = rng.integers(0, size, 2)
-            length = rng.integers(3, 7)
-            colour = rng.uniform(0.2, 0.9, 3)
-            if rng.random() < 0.5:
-                images[i, y, x : x + length] = colour
-            else:
-                images[i, y : y + length, x] = colour
+        add_clutter(images[i], rng)
         r = int(rng.integers(5, 8))
         cy, cx = rng.integers(r + 1, size - r - 1, 2)
         masks[i] = _shape_mask(int(labels[i]), size, cy, cx, r)
@@ -67,14 +74,7 @@ def shape_concept_images(shape: str | None, n: int, size: int = 32, seed: int = 
         kinds = np.full(n, SHAPES.index(shape))
     images = rng.uniform(0, 0.25, (n, size, size, 3))
     for i in range(n):
-        for _ in range(4):
-            y, x = rng.integers(0, size, 2)
-            length = rng.integers(3, 7)
-            colour = rng.uniform(0.2, 0.9, 3)
-            if rng.random() < 0.5:
-                images[i, y, x : x + length] = colour
-            else:
-                images[i, y : y + length, x] = colour
+        add_clutter(images[i], rng)
         r = int(rng.integers(3, 10))
         cy, cx = rng.integers(r + 1, size - r - 1, 2)
         colour = rng.uniform(0.0, 1.0, 3)

@@ -20,8 +20,8 @@ from torch import Tensor, nn
 from perspicio._cache import cached_artifact
 from perspicio._training import adam_epochs
 
-from .shapes import SHAPES, _shape_mask
-from .shapes_cnn import _trained_shapes_cnn, shapes_model
+from .shapes import SHAPES, _shape_mask, add_clutter
+from .shapes_cnn import ShapesCNN, _trained_shapes_cnn, shapes_model
 
 #: the tokenizer's words (ids in this order; 0 pads)
 VOCABULARY = ("<pad>", "<unk>", "a", "an", "and", "the", "with", "of", *SHAPES)
@@ -50,23 +50,13 @@ class ShapesTokenizer:
 
 
 class ShapesCLIP(nn.Module):
-    """The image tower (four convolutions, global average, a projection) and the text tower
-    (word embeddings averaged over the caption, a projection) into one 32-d space."""
+    """The image tower (the shapes CNN's four convolutions, global average, a projection)
+    and the text tower (word embeddings averaged over the caption, a projection) into one
+    32-d space."""
 
     def __init__(self, dim: int = 32) -> None:
         super().__init__()
-        self.vision = nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(32, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 32, 3, padding=2, dilation=2),
-            nn.ReLU(),
-            nn.Dropout2d(0.3),
-        )
+        self.vision = ShapesCNN().features  # the shapes classifier's convolutions
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.visual_projection = nn.Linear(32, dim)
         self.embedding = nn.Embedding(len(VOCABULARY), dim, padding_idx=0)
@@ -102,14 +92,7 @@ def shape_pairs_dataset(n: int, size: int = 32, seed: int = 0) -> tuple[Tensor, 
     pairs = np.stack([rng.choice(len(SHAPES), 2, replace=False) for _ in range(n)])
     masks = np.zeros((n, 2, size, size), dtype=bool)
     for i in range(n):
-        for _ in range(4):
-            y, x = rng.integers(0, size, 2)
-            length = rng.integers(3, 7)
-            colour = rng.uniform(0.2, 0.9, 3)
-            if rng.random() < 0.5:
-                images[i, y, x : x + length] = colour
-            else:
-                images[i, y : y + length, x] = colour
+        add_clutter(images[i], rng)
         taken = np.zeros((size, size), dtype=bool)
         for k in range(2):
             for _ in range(100):  # a place that keeps a gap to the other shape
@@ -138,6 +121,7 @@ CAPTIONS = tuple(f"a {shape}" for shape in SHAPES)
         ShapesTokenizer,
         shape_pairs_dataset,
         _shape_mask,
+        add_clutter,
         adam_epochs,
         _trained_shapes_cnn,
     ),

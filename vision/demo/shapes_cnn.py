@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from perspicio._cache import cached_artifact
 from perspicio._training import adam_epochs, snapshot
 
-from .shapes import SHAPES, _shape_mask, shapes_dataset
+from .shapes import SHAPES, _shape_mask, add_clutter, shapes_dataset
 
 
 class ShapesCNN(nn.Module):
@@ -51,7 +51,7 @@ class ShapesCNN(nn.Module):
 
 @cached_artifact(
     "shapes_cnn_v3",
-    depends=(ShapesCNN, shapes_dataset, _shape_mask, adam_epochs, snapshot),
+    depends=(ShapesCNN, shapes_dataset, _shape_mask, add_clutter, adam_epochs, snapshot),
     n_images=4000,
     data_seed=1,
     seed=0,

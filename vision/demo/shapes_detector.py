@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from perspicio._cache import cached_artifact
 from perspicio._training import adam_epochs
 
-from .shapes import SHAPES, _shape_mask, shapes_boxes, shapes_dataset
+from .shapes import SHAPES, _shape_mask, add_clutter, shapes_boxes, shapes_dataset
 
 
 class ShapesDetector(nn.Module):
@@ -62,7 +62,7 @@ class ShapesDetector(nn.Module):
 
 @cached_artifact(
     "shapes_detector_v1",
-    depends=(ShapesDetector, shapes_dataset, _shape_mask, shapes_boxes, adam_epochs),
+    depends=(ShapesDetector, shapes_dataset, _shape_mask, add_clutter, shapes_boxes, adam_epochs),
     n_images=3000,
     data_seed=5,
     seed=0,

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from perspicio._cache import cached_artifact
 from perspicio._training import adam_epochs
 
-from .shapes import SHAPES, _shape_mask, shapes_dataset, shapes_pixel_labels
+from .shapes import SHAPES, _shape_mask, add_clutter, shapes_dataset, shapes_pixel_labels
 
 
 class ShapesSegmenter(nn.Module):
@@ -37,7 +37,14 @@ class ShapesSegmenter(nn.Module):
 
 @cached_artifact(
     "shapes_segmenter_v1",
-    depends=(ShapesSegmenter, shapes_dataset, _shape_mask, shapes_pixel_labels, adam_epochs),
+    depends=(
+        ShapesSegmenter,
+        shapes_dataset,
+        _shape_mask,
+        add_clutter,
+        shapes_pixel_labels,
+        adam_epochs,
+    ),
     n_images=2000,
     data_seed=3,
     seed=0,
