@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -179,20 +179,13 @@ class TreeEnsemble:
         )
 
     def to(self, device: torch.device | str) -> TreeEnsemble:
-        """The same ensemble on ``device``."""
-        return TreeEnsemble(
-            self.features.to(device),
-            self.lower.to(device),
-            self.upper.to(device),
-            self.values.to(device),
-            self.cover.to(device),
-            self.base.to(device),
-            self.n_features,
-            self.right_closed,
-            self.float32_inputs,
-            None if self.shares is None else self.shares.to(device),
-            None if self.missing is None else self.missing.to(device),
-        )
+        """The same ensemble on ``device`` (its tensors and any ensemble it holds moved)."""
+        moved = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (Tensor, TreeEnsemble)):
+                moved[f.name] = value.to(device)
+        return replace(self, **moved)
 
     def _ranks(self) -> tuple[Tensor, Tensor, Tensor]:
         """Every feature's sorted distinct interval ends ``(F, U)`` (padded with +inf) and

@@ -152,23 +152,5 @@ class GroupedEnsemble(TreeEnsemble):
             return out.reshape(len(x), -1).T.contiguous()
         return out
 
-    def to(self, device: torch.device | str) -> GroupedEnsemble:
-        return GroupedEnsemble(
-            self.features.to(device),
-            self.lower.to(device),
-            self.upper.to(device),
-            self.values.to(device),
-            self.cover.to(device),
-            self.base.to(device),
-            self.n_features,
-            self.right_closed,
-            self.float32_inputs,
-            None if self.shares is None else self.shares.to(device),
-            None,
-            encoded=self.encoded.to(device),
-            member=self.member.to(device),
-            _valid=self._valid.to(device),
-        )
-
 
 __all__ = ["GroupedEnsemble"]

@@ -409,6 +409,10 @@ def test_the_players_bits_are_the_same_computed_a_few_rows_at_a_time():
     grouped = GroupedEnsemble.group(read_tree_model(forest, X[0]), [0, 0, 1, 2, 2], 3)
     rows = torch.tensor(X[:7])
     torch.testing.assert_close(grouped.inside(rows, budget=1), grouped.inside(rows))
+    moved = grouped.to("cpu")  # a copy of every tensor field, the encoded trees included
+    assert type(moved) is GroupedEnsemble and torch.equal(
+        moved.patterns(rows), grouped.patterns(rows)
+    )
     assert torch.equal(
         grouped.patterns(rows), torch.stack([grouped.patterns(r[None])[0] for r in rows])
     )
