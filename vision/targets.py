@@ -67,7 +67,7 @@ def is_detector(model: nn.Module) -> bool:
 
 def probabilities(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The scored model's probabilities on ``x`` (a detection's or a region's own scores)."""
-    if isinstance(model, (RegionScores, DetectionScore)) or hasattr(model, "probabilities"):
+    if hasattr(model, "probabilities"):
         return model.probabilities(x)  # a detection's, a region's or a caption's own scores
     with torch.no_grad():
         return as_probabilities(model(x))

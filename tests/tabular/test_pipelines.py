@@ -416,3 +416,27 @@ def test_the_players_bits_are_the_same_computed_a_few_rows_at_a_time():
     assert torch.equal(
         grouped.patterns(rows), torch.stack([grouped.patterns(r[None])[0] for r in rows])
     )
+
+
+@pytest.mark.parametrize(
+    "estimator, output",
+    [
+        (RandomForestClassifier(random_state=0), None),
+        (HistGradientBoostingClassifier(random_state=0), "margin"),
+    ],
+    ids=["forest-defaults", "histgb-defaults"],
+)
+def test_library_default_trees_on_the_clinical_table_equal_brute_force(estimator, output):
+    # scikit-learn's defaults (unlimited depth, 100 trees) behind imputers, a scaler and a
+    # one-hot encoder, on int64, text, categorical, boolean and missing values
+    from perspicio.tabular.demo import clinical_pipeline
+
+    pipe, background, rows = clinical_pipeline(estimator)
+    background = background.iloc[:10]
+    exp = tabular.Explainer(pipe, background, output=output).explain(
+        rows.iloc[:3], target=1 if output is None else None
+    )
+    f = pipe.decision_function if output else (lambda X: pipe.predict_proba(X)[:, 1])
+    for i in range(3):
+        expected = interventional_brute_force(f, rows.iloc[[i]], background)
+        np.testing.assert_allclose(exp.attributions[i].numpy(), expected, atol=1e-9)
