@@ -152,11 +152,17 @@ def image_transform(processor: Any) -> Any:
 
     steps: list[Any] = []
     size = getattr(image, "size", None) or {}
+    # the processor's own resampling filter (a PIL number: CLIP's is bicubic)
+    resample = getattr(image, "resample", None)
+    by_number = {number: m for m, number in transforms.functional.pil_modes_mapping.items()}
+    mode = transforms.InterpolationMode.BILINEAR
+    if resample is not None:
+        mode = by_number.get(int(resample), mode)
     if getattr(image, "do_resize", False) and size:
         if "shortest_edge" in size:
-            steps.append(transforms.Resize(size["shortest_edge"], antialias=True))
+            steps.append(transforms.Resize(size["shortest_edge"], interpolation=mode))
         else:
-            steps.append(transforms.Resize((size["height"], size["width"]), antialias=True))
+            steps.append(transforms.Resize((size["height"], size["width"]), interpolation=mode))
     crop = getattr(image, "crop_size", None) or {}
     if getattr(image, "do_center_crop", False) and crop:
         steps.append(transforms.CenterCrop((crop["height"], crop["width"])))

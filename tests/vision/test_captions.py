@@ -241,3 +241,28 @@ def test_an_open_clip_model_built_from_a_config_runs_every_method_but_lrp():
         exp = vision.explain(model, image, target=["a circle", "a cross"], **kwargs)
         assert exp.attributions.shape[0] == 2 and exp.attributions.shape[-2:] == (32, 32)
         assert torch.isfinite(exp.attributions).all(), method
+
+
+def test_a_processors_image_steps_become_the_transform():
+    """A CLIP image processor's resize (its own bicubic filter), centre crop and
+    normalisation as a torchvision transform: equal to the processor's pixels where no
+    resize is needed, within 0.02 where its rounding of the resized size differs."""
+    import numpy as np
+    from PIL import Image
+    from transformers import CLIPImageProcessor
+
+    from perspicio.vision.caption_target import image_transform
+
+    class Processor:
+        image_processor = CLIPImageProcessor(
+            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        )
+
+    rng = np.random.default_rng(0)
+    for shape, tolerance in (((32, 32, 3), 1e-6), ((48, 64, 3), 0.02)):
+        image = Image.fromarray((rng.random(shape) * 255).astype("uint8"))
+        ours = image_transform(Processor())(image)
+        theirs = Processor.image_processor(images=image, return_tensors="np")["pixel_values"][0]
+        assert ours.shape == (3, 32, 32)
+        assert float((ours - torch.as_tensor(theirs)).abs().max()) < tolerance
+    assert image_transform(ShapesTokenizer()) is None  # a tokenizer has no image steps
