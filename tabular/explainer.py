@@ -48,6 +48,7 @@ from .pipeline import (
     output_function,
     preprocessed_function,
     split_pipeline,
+    transform_rows,
 )
 from .trees import TreeEnsemble, is_tree_model
 from .trees.route import TREE_METHODS, TreeRoute, route_trees
@@ -366,10 +367,7 @@ class Explainer:
                 return None
 
         def encoded(codes: Tensor) -> Tensor:
-            frame = codec.decode(codes)
-            out = frame if steps is None else steps.transform(frame)
-            out = out.toarray() if hasattr(out, "toarray") else out
-            return torch.from_numpy(np.asarray(out, dtype=np.float64))
+            return torch.from_numpy(transform_rows(steps, codec.decode(codes)))
 
         rows = encoded(values)
         if output is None and hasattr(estimator, "predict_proba"):
@@ -389,9 +387,7 @@ class Explainer:
         self.output_words = self.route.output
 
         def pipeline_scores(frame: Any) -> np.ndarray:
-            out = frame if steps is None else steps.transform(frame)
-            out = out.toarray() if hasattr(out, "toarray") else out
-            return scores(np.asarray(out, dtype=np.float64))
+            return scores(transform_rows(steps, frame))
 
         return pipeline_scores
 

@@ -126,9 +126,7 @@ def preprocessed_function(model: Any, preprocessor: Any) -> Callable[[Any], Any]
     """``model(preprocessor.transform(frame))`` for a torch model or a function of arrays."""
 
     def scores(frame: Any) -> Any:
-        features = preprocessor.transform(frame)
-        features = features.toarray() if hasattr(features, "toarray") else features
-        features = np.asarray(features, dtype=np.float64)
+        features = transform_rows(preprocessor, frame)
         if isinstance(model, nn.Module):
             dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
             with torch.no_grad():
@@ -157,7 +155,7 @@ def column_players(preprocessing: Any, codec: FrameCodec, background: Any) -> li
         if len(set(sources)) != 1:
             raise NotPerColumn(f"output column {j} is computed from {len(set(sources))} columns")
         players.append(sources[0])
-    encoded = _transform(preprocessing, background)
+    encoded = transform_rows(preprocessing, background)
     if encoded.shape[1] != len(players):
         raise NotPerColumn(
             f"the preprocessing gives {encoded.shape[1]} columns where its steps' structure "
@@ -257,8 +255,10 @@ def _selected(transformer: Any, columns: Any, names: list[str]) -> list[int]:
     return picked
 
 
-def _transform(preprocessing: Any, frame: Any) -> np.ndarray:
-    out = preprocessing.transform(frame)
+def transform_rows(preprocessing: Any, frame: Any) -> np.ndarray:
+    """``preprocessing.transform(frame)`` as a dense float64 array (``frame`` itself where
+    there is no preprocessing)."""
+    out = frame if preprocessing is None else preprocessing.transform(frame)
     out = out.toarray() if hasattr(out, "toarray") else out
     return np.asarray(out, dtype=np.float64)
 
@@ -273,7 +273,7 @@ def _check_on_rows(preprocessing: Any, frame: Any, encoded: np.ndarray, players:
         shifted = rows.copy()
         shifted[label] = np.roll(rows[label].to_numpy(dtype=object), 1)
         shifted[label] = shifted[label].astype(rows[label].dtype)
-        moved = ~np.isclose(_transform(preprocessing, shifted), base, equal_nan=True).all(0)
+        moved = ~np.isclose(transform_rows(preprocessing, shifted), base, equal_nan=True).all(0)
         stray = np.flatnonzero(moved & (owner != j))
         if len(stray):
             raise NotPerColumn(
@@ -299,4 +299,5 @@ __all__ = [
     "output_function",
     "preprocessed_function",
     "split_pipeline",
+    "transform_rows",
 ]
