@@ -211,7 +211,6 @@ class Explainer:
             values = self._frame_route(model, background, preprocessor, method, output)
             categorical = self.codec.categorical
             self.columns = self.codec.columns
-            self.categories = self.codec.categories
         else:
             values, self.columns = to_matrix(  # NaN checked below, once the trees are read
                 background,
@@ -227,7 +226,6 @@ class Explainer:
                 self.model = as_model(model)
             categorical = None
             self.model_name = _model_name(model)
-            self.categories = {}
             if not tree_model and isinstance(method, str) and method in TREE_METHODS:
                 raise ValueError(
                     f"`method` {method!r} needs a tree model (scikit-learn, XGBoost or "
@@ -500,7 +498,7 @@ class Explainer:
 
     def _labels(self) -> dict[str, list[Any]]:
         """What the codes of each column mean (categories, text, booleans)."""
-        return self.codec.labels if self.codec is not None else self.categories
+        return self.codec.labels if self.codec is not None else {}
 
     def parameters(self) -> dict[str, Any]:
         """What a report needs to reproduce the explanation."""

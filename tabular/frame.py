@@ -19,9 +19,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-#: what a column holds, as the codec sees it
-KINDS = ("number", "bool", "category", "text")
-
 
 def is_frame(X: Any) -> bool:
     """Whether ``X`` is a pandas DataFrame."""
@@ -228,12 +225,6 @@ class FrameCodec:
         return [codec.coded or codec.kind == "bool" for codec in self.codecs]
 
     @property
-    def categories(self) -> dict[str, list[Any]]:
-        """Per coded column, its values in code order (a live view: it grows as rows bring
-        new values)."""
-        return {codec.name: codec.vocabulary for codec in self.codecs if codec.coded}
-
-    @property
     def labels(self) -> dict[str, list[Any]]:
         """What each code of a column means, for reports and plots: the values of coded
         columns, ``[False, True]`` for booleans."""
@@ -306,4 +297,4 @@ def _number_column(values: np.ndarray, missing: np.ndarray, dtype: Any) -> Any:
     return pd.array([pd.NA if m else int(v) for v, m in zip(values, missing)], dtype=dtype)
 
 
-__all__ = ["KINDS", "ColumnCodec", "FrameCodec", "column_kind", "is_frame", "is_numeric_frame"]
+__all__ = ["ColumnCodec", "FrameCodec", "column_kind", "is_frame", "is_numeric_frame"]
