@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.perspicio-installed
 # (PyPI's torchvision does not load beside another torch build).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install test demo bench bench-docs lint clean browser docs docs-check
+.PHONY: install test demo bench bench-docs lint clean browser docs docs-check lxt-fixtures
 
 install: $(STAMP)
 
@@ -49,6 +49,19 @@ bench: $(STAMP)
 
 bench-docs: $(STAMP)
 	$(BIN)/python -m benchmarks.run --repeats 3 --write docs/benchmarks.md
+
+# Reference AttnLRP relevances from LXT 2.1 (tests/fixtures/attnlrp/, see its README.md). LXT 2.1
+# patches transformers 4.x internals and does not import under transformers 5, so it runs in a
+# venv of its own, never the project's; --no-deps skips LXT's extras (bitsandbytes, zennit, ...).
+LXT_VENV ?= /tmp/venv-lxt
+LXT_PINS := transformers==4.53.3 safetensors==0.8.0
+
+lxt-fixtures:
+	test -x $(LXT_VENV)/bin/python || $(PYTHON) -m venv $(LXT_VENV)
+	$(LXT_VENV)/bin/python -m pip install --quiet $(TORCH_PINS)
+	$(LXT_VENV)/bin/python -m pip install --quiet $(LXT_PINS) $(TORCH_PINS)
+	$(LXT_VENV)/bin/python -m pip install --quiet --no-deps lxt==2.1
+	$(LXT_VENV)/bin/python tests/fixtures/attnlrp/record_lxt.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

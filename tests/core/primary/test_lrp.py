@@ -101,9 +101,14 @@ def test_every_kind_of_dropout_passes_relevance_through(dropout):
 
 
 def test_missing_rule_raises_a_clear_error():
+    """Bach's layer rules have none for Softsign; the default variant then takes the
+    attention-aware rules, where a point-wise activation module gets the identity rule."""
     net = nn.Sequential(nn.Linear(3, 4), nn.Softsign(), nn.Linear(4, 1))
     with pytest.raises(TypeError, match="no rule for module '1' of type Softsign"):
-        LRP(net).attribute(torch.rand(2, 3))
+        LRP(net, variant="layers").attribute(torch.rand(2, 3))
+    x = torch.rand(2, 3)
+    identity = LRP(net, rules={net[1]: IdentityRule()}, variant="layers").attribute(x)
+    torch.testing.assert_close(LRP(net).attribute(x), identity)
     rel = LRP(net, rules={net[1]: IdentityRule()}).attribute(torch.rand(2, 3))
     assert rel.shape == (2, 3)
     with pytest.raises(TypeError, match="PropagationRule"):
@@ -172,9 +177,13 @@ def test_layer_lrp_keeps_the_rules_it_is_given():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Sigmoid(), torch.nn.Linear(4, 1))
     with pytest.raises(TypeError, match="no rule for module '1'"):
-        LayerLRP(net, net[0]).attribute(torch.rand(2, 3))
-    rel = LayerLRP(net, net[0], rules={net[1]: IdentityRule()}).attribute(torch.rand(2, 3))
+        LayerLRP(net, net[0], variant="layers").attribute(torch.rand(2, 3))
+    rules = {net[1]: IdentityRule()}
+    x = torch.rand(2, 3)
+    rel = LayerLRP(net, net[0], rules=rules, variant="layers").attribute(x)
     assert rel.shape == (2, 4)
+    # the same rule in the attention-aware variant's gradient form: the same relevance
+    torch.testing.assert_close(LayerLRP(net, net[0], rules=rules).attribute(x), rel)
 
 
 def test_a_rule_that_is_not_a_rule_fails_when_lrp_is_built():

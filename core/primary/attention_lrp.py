@@ -1,0 +1,552 @@
+r"""Attention-aware LRP (Achtibat et al., ICML 2024, "AttnLRP: Attention-Aware Layer-Wise
+Relevance Propagation for Transformers"), and its conservative-propagation variant CP-LRP
+(Ali et al., ICML 2022, "XAI for Transformers: Better Explanations through Conservative
+Propagation").
+
+Every rule is written in the gradient-times-input form: the relevance of a tensor ``t`` is
+:math:`R_t = t \odot g_t`, where :math:`g` is a *modified* gradient, so one forward pass and
+one backward pass give the relevance of every input (and, read at a layer, of the layer).
+An operation whose gradient already is its rule needs nothing; the others are changed by
+scaling, holding or replacing the gradient around the call:
+
+=====================================  ==========================================================
+operation                              rule (AttnLRP)
+=====================================  ==========================================================
+linear, convolution, embedding,        the gradient (LRP-0: relevance is split in proportion to
+sums, reshapes, residual additions     the contributions; a bias or an added constant keeps its
+                                       share). ``module.rule = EpsilonRule()`` / ``GammaRule()``
+                                       on a module applies that rule instead.
+LayerNorm, RMSNorm, ``rsqrt``,         identity rule of the normalisation: :math:`1/\sigma` is
+``sqrt``, ``var``, ``std``, ``norm``   held constant; the centring and the affine weight stay
+                                       linear (Eq. 9 of the paper, as LXT implements it).
+softmax                                the gradient: :math:`R_i = x_i (R_i - s_i \sum_j R_j)`,
+                                       the first-order Taylor rule with the bias absorbed.
+products of two relevance-carrying     uniform rule: each operand receives half (``q @ k.T``,
+tensors (``matmul``, ``bmm``,          ``attn @ v``, a gated MLP's ``act(gate) * up``);
+``einsum``, ``mul``)                   :math:`1/n` for an ``n``-fold ``einsum``.
+scaled-dot-product attention           the uniform rule as gradient scales around the fused
+(``F.scaled_dot_product_attention``)   kernel: ``q`` and ``k`` 1/4, ``v`` 1/2.
+point-wise activations (GELU, SiLU,    identity rule: :math:`g_{in} = g_{out} \cdot f(x) / x`.
+tanh, sigmoid ... and activation
+modules written as formulas)
+dropout                                the identity (no units are dropped during the call).
+=====================================  ==========================================================
+
+CP-LRP holds the attention weights constant instead (no relevance flows through the softmax
+to the queries and keys; the values receive all of it) and stops the gate of a gated MLP.
+
+The rules act on the operations one call runs, through a
+:class:`~torch.overrides.TorchFunctionMode` (per thread) and module hooks scoped to the call
+(:class:`~perspicio.core._engine.hooks.CallHooks`): nothing of the model, its classes or a
+library is patched, and other threads' calls on the same model are untouched. A tensor
+carries relevance when it is computed from the explained inputs; an operation on such a
+tensor that no rule covers (``exp``, ``pow``, a division by a computed tensor ...) raises in
+the backward pass, naming the operation, if relevance reaches it: never a silent gradient.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
+
+from .._engine.hooks import CallHooks, bind_first_argument, replace_gradient
+from ..errors import AttributionTypeError, AttributionValueError
+from .lrp_rules import PropagationRule
+
+VARIANTS = ("attnlrp", "cp-lrp")
+
+#: LXT's stabiliser of the identity rule's ratio f(x) / (x + eps)
+IDENTITY_EPS = 1e-10
+
+
+class _ScaleGradient(torch.autograd.Function):
+    """Forward: ``x``. Backward: the gradient times ``factor``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, factor: float) -> Tensor:  # noqa: D102
+        ctx.factor = factor
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: D102
+        return grad * ctx.factor, None
+
+
+def scale_gradient(x: Tensor, factor: float) -> Tensor:
+    """``x`` whose gradient is multiplied by ``factor`` (the uniform rule's share)."""
+    return _ScaleGradient.apply(x, factor)
+
+
+class _IdentityRule(torch.autograd.Function):
+    """Forward: ``y = f(x)`` (given). Backward: :math:`g_x = g_y \\cdot y / (x + \\epsilon)`,
+    so that :math:`R_x = x \\odot g_x = R_y` element by element."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor) -> Tensor:  # noqa: D102
+        ctx.save_for_backward(x, y)
+        return y.clone()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: D102
+        x, y = ctx.saved_tensors
+        return grad * (y / (x + IDENTITY_EPS)), None
+
+
+def identity_rule(x: Tensor, y: Tensor) -> Tensor:
+    """``y = f(x)`` for a point-wise ``f``, with the identity rule's gradient."""
+    return _IdentityRule.apply(x, y.detach())
+
+
+class _LayerNormRule(torch.autograd.Function):
+    """LayerNorm with :math:`1/\\sigma` held constant: :math:`g_x = C (w \\odot g) / \\sigma`
+    with :math:`C` the centring over the normalised dimensions."""
+
+    @staticmethod
+    def forward(ctx, x, shape, weight, bias, eps):  # noqa: D102
+        y, _, rstd = torch.native_layer_norm(x, shape, weight, bias, eps)
+        ctx.dims = tuple(range(x.dim() - len(shape), x.dim()))
+        ctx.save_for_backward(rstd, weight)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        rstd, weight = ctx.saved_tensors
+        g = grad if weight is None else grad * weight
+        g = g * rstd
+        return g - g.mean(ctx.dims, keepdim=True), None, None, None, None
+
+
+class _NoRule(torch.autograd.Function):
+    """Forward: ``y``. Backward: an error naming the operation, if relevance reaches it."""
+
+    @staticmethod
+    def forward(ctx, y: Tensor, name: str) -> Tensor:  # noqa: D102
+        ctx.name = name
+        return y.view_as(y)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: D102
+        if grad is not None and bool(grad.ne(0).any()):
+            raise AttributionTypeError(
+                f"LRP has no rule for the operation {ctx.name!r}, and relevance flows through "
+                "it. AttnLRP covers linear maps, normalisations, softmax, products "
+                "(uniform rule), attention and point-wise activations (identity rule); wrap "
+                "the code that calls it in an nn.Module and give that module a rule "
+                "(`module.rule = IdentityRule()` for a point-wise function, EpsilonRule() for "
+                "a linear one), or use variant='cp-lrp' if it sits in the attention weights"
+            )
+        return grad, None
+
+
+# --- what each operation is, by name (torch.x, Tensor.x, F.x and the dunder forms) --------
+#: structure and linear maps: the gradient is the rule (constants added keep their share)
+LINEAR = frozenset(
+    """view view_as reshape reshape_as permute transpose t contiguous expand expand_as repeat
+    repeat_interleave flatten unflatten squeeze unsqueeze narrow select __getitem__ __setitem__
+    index_select gather take_along_dim cat concat concatenate stack hstack vstack split chunk
+    unbind tensor_split movedim moveaxis swapaxes swapdims clone to type float double half
+    bfloat16 type_as flip roll tril triu pad copy_ masked_fill masked_fill_ where index_put
+    index_put_ scatter scatter_add sum mean cumsum neg __neg__ positive add add_ __add__ __radd__
+    __iadd__ sub sub_ __sub__ __rsub__ __isub__ linear conv1d conv2d conv3d conv_transpose1d
+    conv_transpose2d conv_transpose3d avg_pool1d avg_pool2d avg_pool3d adaptive_avg_pool1d
+    adaptive_avg_pool2d adaptive_avg_pool3d max_pool1d max_pool2d max_pool3d
+    max_pool1d_with_indices max_pool2d_with_indices adaptive_max_pool1d adaptive_max_pool2d
+    embedding batch_norm _unsafe_view unfold fold pixel_shuffle pixel_unshuffle interpolate
+    upsample diag_embed as_strided roll narrow_copy slice_scatter select_scatter
+    """.split()
+)
+#: products: linear in each operand, the uniform rule when several carry relevance
+PRODUCTS = frozenset(
+    """mul mul_ __mul__ __rmul__ __imul__ multiply matmul __matmul__ __rmatmul__ bmm mm
+    einsum baddbmm addmm addbmm tensordot outer bilinear""".split()
+)
+#: division: linear in the numerator; a computed denominator has no rule
+DIVISIONS = frozenset("div div_ __truediv__ __itruediv__ true_divide divide".split())
+#: a normaliser's scale: held constant (the identity rule of LayerNorm and RMSNorm)
+SCALES = frozenset("rsqrt rsqrt_ sqrt sqrt_ var std var_mean std_mean norm vector_norm".split())
+#: point-wise activations: the identity rule
+POINTWISE = frozenset(
+    """gelu silu relu relu_ relu6 leaky_relu leaky_relu_ elu elu_ selu celu softplus mish
+    hardswish hardsigmoid sigmoid sigmoid_ tanh tanh_ hardtanh logsigmoid silu_ gelu_
+    quick_gelu""".split()
+)
+SOFTMAX = frozenset("softmax _softmax log_softmax".split())
+DROPOUT = frozenset(
+    "dropout dropout_ dropout1d dropout2d dropout3d alpha_dropout feature_alpha_dropout".split()
+)
+#: no derivative to distribute (a lookup's indices, a comparison)
+#: the operations with a rule of their own (the linear ones included: audited)
+RULED = LINEAR | PRODUCTS | DIVISIONS | POINTWISE | SOFTMAX
+INERT = frozenset(
+    """argmax argmin eq ne lt le gt ge isnan isinf isfinite sign __eq__ __ne__ __lt__ __le__
+    __gt__ __ge__ size dim numel detach detach_ requires_grad_ __len__ __format__ __repr__
+    __bool__ item tolist new_zeros new_ones new_full new_empty new_tensor zeros_like ones_like
+    full_like empty_like rand_like randn_like __hash__ __array__ numpy cpu cuda""".split()
+)
+
+
+def _tensors(obj: Any) -> Iterator[Tensor]:
+    if isinstance(obj, Tensor):
+        yield obj
+    elif isinstance(obj, (tuple, list)):
+        for item in obj:
+            if isinstance(item, Tensor):
+                yield item
+
+
+@dataclass
+class Audit:
+    """Relevance entering and leaving each operation of one call (totals over the batch).
+
+    ``absorbed[name]`` is :math:`\\sum R_{out} - \\sum R_{in}` summed over the calls of that
+    operation: what biases, added constants, the softmax and stabilisers keep. For every
+    other operation it is zero up to rounding: the rules conserve.
+    """
+
+    absorbed: dict[str, float] = field(default_factory=dict)
+    output: float = 0.0
+    relevance: float = 0.0
+    _cells: list = field(default_factory=list)
+
+    def watch(self, name: str, inputs: list[Tensor]) -> tuple[list[Tensor], Callable]:
+        """Aliases of ``inputs`` whose relevance is recorded, and ``done(output)`` that
+        records the relevance of the operation's output."""
+        cell = [name, 0.0, 0.0]  # name, relevance out, relevance in
+        self._cells.append(cell)
+
+        def record(slot: int, t: Tensor) -> Callable[[Tensor], None]:
+            def hook(g: Tensor) -> None:
+                cell[slot] += float((t.detach().double() * g.double()).sum())
+
+            return hook
+
+        aliases = [x.view_as(x) for x in inputs]
+        for a in aliases:
+            a.register_hook(record(2, a))
+
+        def done(out: Any) -> Any:
+            for t in _tensors(out):
+                if t.requires_grad:
+                    t.register_hook(record(1, t))
+            return out
+
+        return aliases, done
+
+    def finish(self) -> None:
+        """Fold the recorded cells into ``absorbed`` (after the backward pass)."""
+        for name, out, into in self._cells:
+            self.absorbed[name] = self.absorbed.get(name, 0.0) + out - into
+        self._cells.clear()
+
+
+class _Tensors:
+    """A set of tensors by identity, holding none of them alive."""
+
+    def __init__(self, tensors: tuple[Tensor, ...] = ()) -> None:
+        self._refs: dict[int, weakref.ref] = {}
+        for t in tensors:
+            self.add(t)
+
+    def add(self, t: Tensor) -> None:  # noqa: D102
+        self._refs[id(t)] = weakref.ref(t)
+
+    def __contains__(self, t: Tensor) -> bool:
+        ref = self._refs.get(id(t))
+        return ref is not None and ref() is t
+
+
+def _differentiable(ts: list[Tensor]) -> list[Tensor]:
+    return [t for t in ts if t.is_floating_point() and t.requires_grad]
+
+
+def _swap(obj: Any, change: Callable[[Tensor], Tensor], ids: set[int]) -> Any:
+    if isinstance(obj, Tensor):
+        return change(obj) if id(obj) in ids else obj
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_swap(t, change, ids) if isinstance(t, Tensor) else t for t in obj)
+    return obj
+
+
+class TransformerRules(TorchFunctionMode):
+    """The AttnLRP (or CP-LRP) rules of every operation run while active, in this thread.
+
+    Parameters
+    ----------
+    carriers : tensors
+        The explained inputs: every tensor computed from them carries relevance.
+    variant : {"attnlrp", "cp-lrp"}
+    audit : Audit, optional
+        Records the relevance each operation absorbs (slower; for checks and reports).
+    """
+
+    def __init__(
+        self, carriers: tuple[Tensor, ...], variant: str = "attnlrp", audit: Audit | None = None
+    ) -> None:
+        super().__init__()
+        if variant not in VARIANTS:
+            raise AttributionValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        self.variant, self.audit = variant, audit
+        self.carrying = _Tensors(carriers)
+        self.gates = _Tensors()  # activation outputs (CP-LRP's gates)
+
+    def carries(self, t: Any) -> bool:
+        """Whether ``t`` is a tensor computed from the explained inputs."""
+        return isinstance(t, Tensor) and t in self.carrying
+
+    def mark(self, out: Any) -> Any:
+        """Mark every tensor of ``out`` as computed from the inputs; return ``out``."""
+        for t in _tensors(out):
+            self.carrying.add(t)
+        return out
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: D105
+        kwargs = kwargs or {}
+        carried = [t for a in (*args, *kwargs.values()) for t in _tensors(a) if self.carries(t)]
+        if not carried:
+            return func(*args, **kwargs)
+        name = getattr(func, "__name__", repr(func))
+        if name in INERT:
+            return func(*args, **kwargs)
+        if name in DROPOUT:
+            return self.mark(args[0] if args else kwargs["input"])
+        if name in SCALES:
+            out = func(*args, **kwargs)
+            return tuple(o.detach() for o in out) if isinstance(out, tuple) else out.detach()
+        if name in ("scaled_dot_product_attention", "multi_head_attention_forward"):
+            return self._attention(func, name, args, kwargs)
+        if name == "layer_norm":
+            return self._layer_norm(args, kwargs)
+        if name == "rms_norm":
+            return self._rms_norm(args, kwargs)
+        if name == "normalize":
+            return self._normalize(func, args, kwargs)
+        if name in RULED:
+            return self._ruled(func, name, args, kwargs, _differentiable(carried))
+        out = func(*args, **kwargs)
+        if not _differentiable(list(_tensors(out))):
+            return self.mark(out)  # integer, boolean or detached results
+        if isinstance(out, Tensor):
+            return self.mark(_NoRule.apply(out, name))
+        return self.mark(
+            type(out)(_NoRule.apply(t, name) if isinstance(t, Tensor) else t for t in out)
+        )
+
+    # --- the rules -----------------------------------------------------------------------
+    def _watched(self, name: str, carried: list[Tensor], args: tuple, kwargs: dict):
+        """With an audit: the call's carriers replaced by recorded aliases."""
+        if self.audit is None or not carried:
+            return carried, args, kwargs, (lambda out: out)
+        aliases, done = self.audit.watch(name, carried)
+        lookup = {id(t): a for t, a in zip(carried, aliases)}
+        ids = set(lookup)
+
+        def change(t: Tensor) -> Tensor:
+            return lookup[id(t)]
+
+        args = tuple(_swap(a, change, ids) for a in args)
+        kwargs = {k: _swap(v, change, ids) for k, v in kwargs.items()}
+        return aliases, args, kwargs, done
+
+    def _ruled(self, func, name, args, kwargs, carried):
+        carried, args, kwargs, done = self._watched(name, carried, args, kwargs)
+        if name in POINTWISE:
+            x, apply = bind_first_argument(func, args, kwargs)
+            out = identity_rule(x, apply(x))
+            self.gates.add(out)
+            return self.mark(done(out))
+        if name in SOFTMAX and self.variant == "cp-lrp":
+            return func(*args, **kwargs).detach()
+        if name in PRODUCTS and len(carried) > 1:
+            args, kwargs = self._products(args, kwargs, carried)
+        out = func(*args, **kwargs)
+        if name in DIVISIONS and len(args) > 1 and self.carries(args[1]):
+            out = _NoRule.apply(out, f"{name} by a tensor computed from the inputs")
+        return self.mark(done(out))
+
+    def _products(self, args, kwargs, carried):
+        """The uniform rule: each of ``n`` relevance-carrying factors gets ``1/n``; CP-LRP
+        stops a gate (an activation's output) instead."""
+        ids = {id(t) for t in carried}
+        gates = {id(t) for t in carried if t in self.gates}
+        if self.variant == "cp-lrp" and gates and len(gates) < len(carried):
+
+            def change(t: Tensor) -> Tensor:
+                return t.detach() if id(t) in gates else t
+        else:
+            share = 1.0 / len(carried)
+
+            def change(t: Tensor) -> Tensor:
+                return scale_gradient(t, share)
+
+        return (
+            tuple(_swap(a, change, ids) for a in args),
+            {k: _swap(v, change, ids) for k, v in kwargs.items()},
+        )
+
+    def _attention(self, func, name, args, kwargs):
+        """The uniform rule of ``q @ k.T`` (1/2) inside that of ``attn @ v`` (1/2), as
+        scales of the gradients around the fused call; CP-LRP stops ``q`` and ``k``."""
+        names = ("query", "key", "value")
+        bound = dict(zip(names, args[:3])) | {k: v for k, v in kwargs.items() if k in names}
+        rest = {k: v for k, v in kwargs.items() if k not in names}
+        carried = _differentiable([bound[n] for n in names if self.carries(bound[n])])
+        carried = list({id(t): t for t in carried}.values())
+        carried, _, _, done = self._watched("attention", carried, (), {})
+        lookup = dict(zip((id(bound[n]) for n in names if self.carries(bound[n])), carried))
+        q, k, v = (lookup.get(id(bound[n]), bound[n]) for n in names)
+        if self.variant == "cp-lrp":
+            q, k = q.detach(), k.detach()
+        else:
+            q = scale_gradient(q, 0.25) if q.requires_grad else q
+            k = scale_gradient(k, 0.25) if k.requires_grad else k
+            v = scale_gradient(v, 0.5) if v.requires_grad else v
+        extra = list(args[3:])
+        if name == "scaled_dot_product_attention":
+            if len(extra) > 1:
+                extra[1] = 0.0  # dropout_p
+            rest = rest | ({"dropout_p": 0.0} if "dropout_p" in rest else {})
+        else:  # multi_head_attention_forward(q, k, v, ..., dropout_p, ..., training, ...)
+            if len(extra) > 7:
+                extra[7] = 0.0
+            if len(extra) > 10:
+                extra[10] = False
+            else:
+                rest = rest | {"training": False}
+        return self.mark(done(func(q, k, v, *extra, **rest)))
+
+    def _layer_norm(self, args, kwargs):
+        names = ("input", "normalized_shape", "weight", "bias", "eps")
+        bound = dict(zip(names, args)) | kwargs
+        (x,), _, _, done = self._watched("layer_norm", [bound["input"]], (), {})
+        shape = list(bound["normalized_shape"])
+        out = _LayerNormRule.apply(
+            x, shape, bound.get("weight"), bound.get("bias"), bound.get("eps", 1e-5)
+        )
+        return self.mark(done(out))
+
+    def _rms_norm(self, args, kwargs):
+        names = ("input", "normalized_shape", "weight", "eps")
+        bound = dict(zip(names, args)) | kwargs
+        (x,), _, _, done = self._watched("rms_norm", [bound["input"]], (), {})
+        dims = tuple(range(x.dim() - len(tuple(bound["normalized_shape"])), x.dim()))
+        eps = bound.get("eps")
+        eps = torch.finfo(x.dtype).eps if eps is None else eps
+        out = x * torch.rsqrt(x.detach().pow(2).mean(dims, keepdim=True) + eps)
+        if bound.get("weight") is not None:
+            out = out * bound["weight"]
+        return self.mark(done(out))
+
+    def _normalize(self, func, args, kwargs):
+        names = ("input", "p", "dim", "eps")
+        bound = {"p": 2.0, "dim": 1, "eps": 1e-12} | dict(zip(names, args)) | kwargs
+        (x,), _, _, done = self._watched("normalize", [bound["input"]], (), {})
+        norm = x.detach().norm(bound["p"], bound["dim"], keepdim=True)
+        return self.mark(done(x / norm.clamp_min(bound["eps"]).expand_as(x)))
+
+
+#: module classes whose forward is a point-wise activation, written as a formula or not
+_ACTIVATION_SOURCES = (
+    "torch.nn.modules.activation",
+    "transformers.activations",
+    "timm.layers.activations",
+)
+_NOT_ACTIVATIONS = frozenset(
+    "MultiheadAttention Softmax Softmax2d LogSoftmax Softmin GLU Threshold".split()
+)
+
+
+def is_activation(module: nn.Module) -> bool:
+    """Whether ``module`` is a point-wise activation (``nn.GELU``, transformers'
+    ``NewGELUActivation`` ...), which gets the identity rule as a whole, whatever formula its
+    forward writes; a module named ``*GELU``/``*SiLU``/``*Swish`` without parameters or
+    children (open_clip's ``QuickGELU``) counts too."""
+    cls = type(module)
+    if any(True for _ in module.children()) or cls.__name__ in _NOT_ACTIVATIONS:
+        return False
+    if cls.__module__.startswith(_ACTIVATION_SOURCES):
+        return True
+    named = cls.__name__.lower().endswith(("gelu", "silu", "swish"))
+    return named and not any(True for _ in module.parameters(recurse=False))
+
+
+def _module_rule(rule: PropagationRule, mode: TransformerRules) -> Callable:
+    """A module's relevance rule (``R_in = rule(R_out)``) in gradient form:
+    :math:`g_{in} = R_{in} / x` (0 where ``x`` is 0), with :math:`R_{out} = y \\odot g`."""
+
+    def hook(module, args, output):
+        if not (isinstance(output, Tensor) and args and mode.carries(args[0])):
+            return None
+        x = args[0]
+
+        def vjp(g: Tensor) -> Tensor:
+            with torch.enable_grad():
+                rel = rule.propagate(module, x.detach(), output.detach() * g)
+            zero = x == 0
+            return torch.where(zero, torch.zeros_like(rel), rel / torch.where(zero, 1.0, x))
+
+        with torch._C.DisableTorchFunction():
+            out = replace_gradient(x, output, vjp)
+        return mode.mark(out)
+
+    return hook
+
+
+def _activation_rule(mode: TransformerRules) -> Callable:
+    """The identity rule on a whole activation module's call."""
+
+    def hook(module, args, output):
+        if not (args and isinstance(output, Tensor) and mode.carries(args[0])):
+            return None
+        with torch._C.DisableTorchFunction():
+            out = identity_rule(args[0], output)
+        mode.gates.add(out)
+        return mode.mark(out)
+
+    return hook
+
+
+def explicit_rules(
+    model: nn.Module, rules: dict[nn.Module, PropagationRule] | None
+) -> dict[nn.Module, PropagationRule]:
+    """``rules`` and every ``module.rule`` of ``model`` (the modules a user gave a rule)."""
+    out = dict(rules or {})
+    for name, module in model.named_modules():
+        rule = getattr(module, "rule", None)
+        if module in out or rule is None:
+            continue
+        if not isinstance(rule, PropagationRule):
+            raise AttributionTypeError(
+                f"the rule of module {name!r} must be a PropagationRule, got {rule!r}"
+            )
+        out[module] = rule
+    return out
+
+
+@contextlib.contextmanager
+def transformer_rules(
+    model: nn.Module,
+    carriers: tuple[Tensor, ...],
+    variant: str = "attnlrp",
+    rules: dict[nn.Module, PropagationRule] | None = None,
+    audit: Audit | None = None,
+) -> Iterator[TransformerRules]:
+    """The rules of this module on the operations of the forward passes run inside, in this
+    thread: a module with an explicit rule (``rules``, ``module.rule``) gets that rule, an
+    activation module the identity rule as a whole, every other operation its own rule."""
+    rules = explicit_rules(model, rules)
+    mode = TransformerRules(carriers, variant, audit)
+    with CallHooks() as hooks:
+        for module in model.modules():
+            if module in rules:
+                hooks.forward(module, _module_rule(rules[module], mode))
+            elif is_activation(module):
+                hooks.forward(module, _activation_rule(mode))
+        with mode:
+            yield mode
