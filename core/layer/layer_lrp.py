@@ -84,7 +84,7 @@ class LayerLRP(LayerAttribution, LRP):
         with preserved_state(self.model), relevance_rules(rules), torch.enable_grad():
             with capture(self.layers, to_input, differentiable=True) as records:
                 with seen if self._auto else contextlib.nullcontext():
-                    out = run_forward(self.model, xs, tgt, args)
+                    out = run_forward(self.forward_func, xs, tgt, args)
             if seen.seen is not None:
                 return None
             values = single_calls(self.layers, records)
@@ -101,7 +101,7 @@ class LayerLRP(LayerAttribution, LRP):
             xs = tuple(x.detach().requires_grad_(True) if x.is_floating_point() else x for x in xs)
             with transformer_rules(self.model, xs, variant, self.rules):
                 with capture(self.layers, to_input, differentiable=True) as records:
-                    out = run_forward(self.model, xs, tgt, args)
+                    out = run_forward(self.forward_func, xs, tgt, args)
             values = single_calls(self.layers, records)
             flat = flatten(unpack(values))
             grads = torch.autograd.grad(out, flat, torch.ones_like(out), allow_unused=True)

@@ -27,9 +27,12 @@ class GenerationAttribution(Attribution):
     model; neither is modified), the tokenizer, the attribution target, and how the
     last call scored prompts (``scoring``: "one pass", "stepwise" or "remote")."""
 
+    #: what ``attr_target`` may name
+    TARGET_KINDS: tuple[str, ...] = ("log_prob", "prob")
+
     def __init__(self, attr_method: Attribution, tokenizer: Any, attr_target: str) -> None:
         self.check_method(attr_method)
-        check_target_kind(attr_target, tokenizer)
+        check_target_kind(attr_target, tokenizer, self.TARGET_KINDS)
         super().__init__(attr_method.forward_func)
         self.attr_method = attr_method
         self.model = attr_method.forward_func
@@ -47,12 +50,12 @@ class GenerationAttribution(Attribution):
         raise NotImplementedError
 
 
-def check_target_kind(attr_target: str, tokenizer: Any) -> None:
+def check_target_kind(
+    attr_target: str, tokenizer: Any, kinds: tuple[str, ...] = ("log_prob", "prob")
+) -> None:
     """``attr_target`` and ``tokenizer`` of the text-generation attribution classes."""
-    if attr_target not in ("log_prob", "prob"):
-        raise AttributionValueError(
-            f"`attr_target` must be 'log_prob' or 'prob', got {attr_target!r}"
-        )
+    if attr_target not in kinds:
+        raise AttributionValueError(f"`attr_target` must be one of {kinds}, got {attr_target!r}")
     if tokenizer is None or not hasattr(tokenizer, "encode"):
         raise AttributionTypeError(
             f"`tokenizer` must have an `encode` method, got {type(tokenizer).__name__}"
@@ -202,3 +205,13 @@ def generate_ids(
 
 def tokens(tokenizer: Any, ids: Tensor) -> list[str]:
     return list(tokenizer.convert_ids_to_tokens(ids.tolist()))
+
+
+def target_value(logits: Tensor, tokens: Tensor, kind: str) -> Tensor:
+    """Each row's explained value of its target token from the logits at its position
+    (``(rows, vocabulary)``): the log-probability, the probability or the logit."""
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    if kind == "logit":
+        return logits[rows, tokens]
+    log_probs = torch.log_softmax(logits.float(), dim=-1)[rows, tokens]
+    return log_probs if kind == "log_prob" else log_probs.exp()

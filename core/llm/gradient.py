@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..attribution import Attribution, LayerAttribution
 from ..errors import AttributionTypeError, AttributionValueError
+from ..primary.lrp import LRP
 from ..registry import spec_of
 from . import _common as C
 from .gradient_image import attribute_image_prompt
@@ -47,7 +48,10 @@ class LLMGradientAttribution(C.GenerationAttribution):
     vision patch embedding]``: the result's ``token_attr`` holds the prompt's tokens, its
     ``image_attr`` the pixels, its ``convergence_delta`` the completeness gap
     (:mod:`perspicio.core.llm.gradient_image`).
-    attr_target : {"log_prob", "prob"}, default "log_prob"
+    attr_target : {"log_prob", "prob", "logit"}, optional
+        What is explained of each target token; by default its log-probability, its logit
+        for LRP (as LXT explains it: a log-probability is no sum of relevances, and LRP
+        has no rule for the logarithm).
 
     Examples
     --------
@@ -63,9 +67,13 @@ class LLMGradientAttribution(C.GenerationAttribution):
 
     SUPPORTED_INPUTS = (TextTokenInput, ImageMaskInput)
 
+    TARGET_KINDS = ("log_prob", "prob", "logit")
+
     def __init__(
-        self, attr_method: Attribution, tokenizer: Any, attr_target: str = "log_prob"
+        self, attr_method: Attribution, tokenizer: Any, attr_target: str | None = None
     ) -> None:
+        if attr_target is None:
+            attr_target = "logit" if isinstance(attr_method, LRP) else "log_prob"
         super().__init__(attr_method, tokenizer, attr_target)
 
     def check_method(self, attr_method: Any) -> None:
@@ -76,15 +84,15 @@ class LLMGradientAttribution(C.GenerationAttribution):
                 f"{type(attr_method).__name__}; perturbation methods go to LLMAttribution"
             )
 
-    def _value(self, ids: Tensor, positions: Tensor, tokens: Tensor) -> Tensor:
-        """The explained value of each row: the target token's log-probability (or
-        probability) at its position."""
+    def _value(
+        self, ids: Tensor, positions: Tensor, tokens: Tensor, kind: str | None = None
+    ) -> Tensor:
+        """The explained value of each row: the target token's log-probability
+        (probability, logit) at its position."""
         mask = torch.arange(ids.shape[1], device=ids.device)[None, :] <= positions[:, None]
         logits = call_model(self.model, ids, mask.long())
         rows = torch.arange(ids.shape[0], device=ids.device)
-        log_probs = torch.log_softmax(logits[rows, positions].float(), dim=-1)
-        lp = log_probs[rows, tokens]
-        return lp if self.attr_target == "log_prob" else lp.exp()
+        return C.target_value(logits[rows, positions], tokens, kind or self.attr_target)
 
     def attribute(
         self,
@@ -147,12 +155,12 @@ class LLMGradientAttribution(C.GenerationAttribution):
             token_attr = token_attr[:, inp.itp_mask.to(token_attr.device)]
         with torch.no_grad():
             full, _ = pad_right([torch.cat([prompt, target_ids[:t]]) for t in range(n_target)], pad)
-            lp = self._value(
+            probs = self._value(
                 full.to(device),
                 torch.arange(n_target, device=device) + n_prompt - 1,
                 target_ids.to(device),
+                kind="prob",
             )
-        probs = lp.exp() if self.attr_target == "log_prob" else lp
         return LLMAttributionResult(
             input_tokens=inp.values,
             output_tokens=C.tokens(self.tokenizer, target_ids),

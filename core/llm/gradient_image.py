@@ -99,7 +99,9 @@ def attribute_image_prompt(
     extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "pixel_values")}
     extra.pop("attention_mask", None)
 
-    def value(ids: Tensor, pixel_values: Tensor, positions: Tensor, tokens: Tensor) -> Tensor:
+    def value(
+        ids: Tensor, pixel_values: Tensor, positions: Tensor, tokens: Tensor, kind: str = ""
+    ) -> Tensor:
         mask = torch.arange(ids.shape[1], device=ids.device)[None, :] <= positions[:, None]
         rows = ids.shape[0]
         args = {k: _repeat(_to(v, ids.device), rows) for k, v in extra.items()}
@@ -107,8 +109,7 @@ def attribute_image_prompt(
             model(input_ids=ids, pixel_values=pixel_values, attention_mask=mask.long(), **args)
         )
         index = torch.arange(rows, device=ids.device)
-        log_probs = torch.log_softmax(logits[index, positions].float(), dim=-1)[index, tokens]
-        return log_probs if owner.attr_target == "log_prob" else log_probs.exp()
+        return C.target_value(logits[index, positions], tokens, kind or owner.attr_target)
 
     method.forward_func = value
     seqs = [torch.cat([prompt, target_ids[:t]]) for t in range(n_target)]
@@ -139,8 +140,9 @@ def attribute_image_prompt(
     token_attr = text_attr.reshape(n_target, ids.shape[1], -1).sum(-1)[:, :n_prompt].detach()
     cells = patch_attr.sum(1).detach() if patch_attr.dim() == 4 else _tokens_to_grid(patch_attr)
     with torch.no_grad():
-        lp = value(ids.to(device), pixels.to(device), positions.to(device), target_ids.to(device))
-    probs = lp.exp() if owner.attr_target == "log_prob" else lp
+        probs = value(
+            ids.to(device), pixels.to(device), positions.to(device), target_ids.to(device), "prob"
+        )
     result = LLMAttributionResult(
         input_tokens=C.tokens(tokenizer, prompt),
         output_tokens=C.tokens(tokenizer, target_ids),

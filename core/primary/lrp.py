@@ -246,7 +246,7 @@ class LRP(GradientAttribution):
         with preserved_state(self.model), relevance_rules(rules), torch.enable_grad():
             leaves = tuple(x.detach().requires_grad_(True) for x in xs)
             with seen if self._auto else contextlib.nullcontext():
-                out = run_forward(self.model, leaves, tgt, args)
+                out = run_forward(self.forward_func, leaves, tgt, args)
             if seen.seen is not None:
                 return None
             grads = torch.autograd.grad(out, leaves, out.detach(), allow_unused=True)
@@ -257,7 +257,7 @@ class LRP(GradientAttribution):
         with preserved_state(self.model), torch.enable_grad():
             leaves = tuple(x.detach().requires_grad_(True) for x in xs)
             with transformer_rules(self.model, leaves, variant, self.rules, audit):
-                out = run_forward(self.model, leaves, tgt, args)
+                out = run_forward(self.forward_func, leaves, tgt, args)
             grads = torch.autograd.grad(out, leaves, torch.ones_like(out), allow_unused=True)
         if audit is not None:
             audit.finish()

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from perspicio import vision
+from perspicio.core import LRP
 from perspicio.vision.caption_target import CaptionScores
 from perspicio.vision.demo import ShapesTokenizer
 
@@ -56,12 +57,7 @@ def test_caption_scores_are_the_models_own_logits(clip):
         torch.testing.assert_close(scores.probabilities(image), own.softmax(1))
 
 
-#: LRP has no rules for a transformer's attention, layer norms and GELU (its
-#: attention-aware rules are AttnLRP's, a later item); every other image method runs
-NO_TRANSFORMER_RULES = ("lrp",)
-
-
-@pytest.mark.parametrize("method", [m for m in vision.METHODS if m not in NO_TRANSFORMER_RULES])
+@pytest.mark.parametrize("method", vision.METHODS)
 def test_every_image_method_explains_a_caption(clip, method):
     image = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
     settings = {"n_steps": 8, "n_samples": 8, "perturbations_per_eval": 16}
@@ -196,25 +192,31 @@ def test_an_open_clip_style_model_is_explained_by_captions():
     assert exp.attributions.shape == (2, 3, 16, 16) and exp.labels == CAPTIONS[:2]
 
 
-def test_lrp_explains_the_cnn_demo_by_caption_and_names_a_transformers_missing_rule(
+def test_lrp_explains_a_caption_of_the_cnn_demo_and_of_a_clip_vision_transformer(
     shapes_clip, clip
 ):
     """LRP asks a rule only of the modules that run: the dual encoder's text tower (its
-    captions embedded beforehand) needs none; a CLIP's vision transformer is refused,
-    naming the first module without a rule."""
+    captions embedded beforehand) needs none. A CLIP's vision transformer gets the
+    attention-aware rules (AttnLRP): the relevance and what the audit says each operation
+    kept add up to the explained score."""
     image = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(3))
     exp = vision.explain(
         shapes_clip, image, target="a circle", processor=ShapesTokenizer(), method="lrp"
     )
     assert exp.attributions.shape == (1, 3, 32, 32) and torch.isfinite(exp.attributions).all()
-    with pytest.raises(TypeError, match="LRP has no rule for module .*vision_model"):
-        vision.explain(clip, image, target="a circle", processor=ShapesTokenizer(), method="lrp")
+    exp = vision.explain(clip, image, target="a circle", processor=ShapesTokenizer(), method="lrp")
+    assert exp.attributions.shape == (1, 3, 32, 32) and exp.attributions.abs().sum() > 0
+    scores = CaptionScores(clip, CAPTIONS, ShapesTokenizer())
+    lrp = LRP(scores)
+    assert lrp.variant == "attnlrp"
+    audit = lrp.audit(image[None], target=CAPTIONS.index("a circle"))
+    kept = sum(audit.absorbed.values())
+    assert audit.output == pytest.approx(audit.relevance + kept, abs=1e-5 * abs(audit.output))
 
 
-def test_an_open_clip_model_built_from_a_config_runs_every_method_but_lrp():
+def test_an_open_clip_model_built_from_a_config_runs_every_method():
     """open_clip's own CLIP (a ViT of 8-pixel patches and a one-layer text transformer, from
-    its config classes): captions through every image method; LRP names the layer norm it
-    has no rule for."""
+    its config classes): captions through every image method, AttnLRP included."""
     open_clip_model = pytest.importorskip("open_clip.model")
     torch.manual_seed(0)
     model = open_clip_model.CLIP(
@@ -234,10 +236,6 @@ def test_an_open_clip_model_built_from_a_config_runs_every_method_but_lrp():
     settings = {"n_steps": 8, "n_samples": 8}
     for method in vision.METHODS:
         kwargs = dict(processor=tokenize, method=method, n_segments=8, seed=0, settings=settings)
-        if method in NO_TRANSFORMER_RULES:
-            with pytest.raises(TypeError, match="no rule for module 'model.visual"):
-                vision.explain(model, image, target="a circle", **kwargs)
-            continue
         exp = vision.explain(model, image, target=["a circle", "a cross"], **kwargs)
         assert exp.attributions.shape[0] == 2 and exp.attributions.shape[-2:] == (32, 32)
         assert torch.isfinite(exp.attributions).all(), method

@@ -83,6 +83,7 @@ def test_the_cam_layer_of_each_backbone():
         ("integrated_gradients", {"n_steps": 4}),
         ("feature_ablation", {}),
         ("eigencam", {}),
+        ("lrp", {}),  # AttnLRP: the attention-aware rules
     ],
 )
 def test_every_backbone_explains_with_a_cam_a_gradient_and_a_perturbation(build, method, options):
@@ -154,6 +155,7 @@ def test_timm_models_find_their_layer_and_explain(name, prefix):
         ("gradcam", {"relu_attributions": False}),
         ("integrated_gradients", {"n_steps": 4}),
         ("feature_ablation", {}),
+        ("lrp", {}),
     ]:
         exp = vision.explain(model, img, method=method, n_segments=8, **options)
         assert torch.isfinite(exp.attributions).all() and exp.attributions.abs().sum() > 0
