@@ -283,9 +283,7 @@ TABLE: tuple[MethodSpec, ...] = (
         min_batch=2,
         test=_ROWS_INTERACT,
     ),
-    MethodSpec(
-        "layer_lrp", LayerLRP, "layer", needs_layer=True, token_layer=True, generation=True
-    ),
+    MethodSpec("layer_lrp", LayerLRP, "layer", needs_layer=True, token_layer=True, generation=True),
     # --- attributions to the inputs of one neuron of a layer
     MethodSpec("neuron_gradient", NeuronGradient, "neuron", needs_layer=True, **_GRAD),
     MethodSpec(

@@ -192,9 +192,7 @@ def test_an_open_clip_style_model_is_explained_by_captions():
     assert exp.attributions.shape == (2, 3, 16, 16) and exp.labels == CAPTIONS[:2]
 
 
-def test_lrp_explains_a_caption_of_the_cnn_demo_and_of_a_clip_vision_transformer(
-    shapes_clip, clip
-):
+def test_lrp_explains_a_caption_of_the_cnn_demo_and_of_a_clip_vision_transformer(shapes_clip, clip):
     """LRP asks a rule only of the modules that run: the dual encoder's text tower (its
     captions embedded beforehand) needs none. A CLIP's vision transformer gets the
     attention-aware rules (AttnLRP): the relevance and what the audit says each operation
