@@ -86,17 +86,18 @@ def scale_gradient(x: Tensor, factor: float) -> Tensor:
 
 class _IdentityRule(torch.autograd.Function):
     """Forward: ``y = f(x)`` (given). Backward: :math:`g_x = g_y \\cdot y / (x + \\epsilon)`,
-    so that :math:`R_x = x \\odot g_x = R_y` element by element."""
+    so that :math:`R_x = x \\odot g_x = R_y` element by element. Only the ratio is kept for
+    the backward pass: the memory of the activation's own gradient."""
 
     @staticmethod
     def forward(ctx, x: Tensor, y: Tensor) -> Tensor:  # noqa: D102
-        ctx.save_for_backward(x, y)
-        return y.clone()
+        ctx.save_for_backward(y / (x + IDENTITY_EPS))
+        return y.view_as(y)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # noqa: D102
-        x, y = ctx.saved_tensors
-        return grad * (y / (x + IDENTITY_EPS)), None
+        (ratio,) = ctx.saved_tensors
+        return grad * ratio, None
 
 
 def identity_rule(x: Tensor, y: Tensor) -> Tensor:
@@ -185,11 +186,15 @@ DROPOUT = frozenset(
 #: the operations with a rule of their own (the linear ones included: audited)
 RULED = LINEAR | PRODUCTS | DIVISIONS | POINTWISE | SOFTMAX
 INERT = frozenset(
-    """argmax argmin eq ne lt le gt ge isnan isinf isfinite sign __eq__ __ne__ __lt__ __le__
+    """__get__ argmax argmin eq ne lt le gt ge isnan isinf isfinite sign __eq__ __ne__ __lt__ __le__
     __gt__ __ge__ size dim numel detach detach_ requires_grad_ __len__ __format__ __repr__
     __bool__ item tolist new_zeros new_ones new_full new_empty new_tensor zeros_like ones_like
     full_like empty_like rand_like randn_like __hash__ __array__ numpy cpu cuda""".split()
 )
+
+
+#: each torch function's name, looked up once
+_NAMES: dict[Callable, str] = {}
 
 
 def _tensors(obj: Any) -> Iterator[Tensor]:
@@ -306,13 +311,27 @@ class TransformerRules(TorchFunctionMode):
             self.carrying.add(t)
         return out
 
+    def _carried(self, args: tuple, kwargs: dict) -> list[Tensor]:
+        refs = self.carrying._refs
+        found = []
+        for a in (*args, *kwargs.values()) if kwargs else args:
+            if isinstance(a, Tensor):
+                ref = refs.get(id(a))
+                if ref is not None and ref() is a:
+                    found.append(a)
+            elif isinstance(a, (tuple, list)):
+                found.extend(t for t in _tensors(a) if t in self.carrying)
+        return found
+
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: D105
         kwargs = kwargs or {}
-        carried = [t for a in (*args, *kwargs.values()) for t in _tensors(a) if self.carries(t)]
-        if not carried:
+        name = _NAMES.get(func)
+        if name is None:
+            name = _NAMES[func] = getattr(func, "__name__", repr(func))
+        if name in INERT:  # metadata (shape, dtype, size ...), comparisons, detach
             return func(*args, **kwargs)
-        name = getattr(func, "__name__", repr(func))
-        if name in INERT:
+        carried = self._carried(args, kwargs)
+        if not carried:
             return func(*args, **kwargs)
         if name in DROPOUT:
             return self.mark(args[0] if args else kwargs["input"])
@@ -358,7 +377,9 @@ class TransformerRules(TorchFunctionMode):
         carried, args, kwargs, done = self._watched(name, carried, args, kwargs)
         if name in POINTWISE:
             x, apply = bind_first_argument(func, args, kwargs)
-            out = identity_rule(x, apply(x))
+            with torch.no_grad():
+                y = apply(x)
+            out = identity_rule(x, y)
             self.gates.add(out)
             return self.mark(done(out))
         if name in SOFTMAX and self.variant == "cp-lrp":
@@ -512,23 +533,6 @@ def _activation_rule(mode: TransformerRules) -> Callable:
     return hook
 
 
-def explicit_rules(
-    model: nn.Module, rules: dict[nn.Module, PropagationRule] | None
-) -> dict[nn.Module, PropagationRule]:
-    """``rules`` and every ``module.rule`` of ``model`` (the modules a user gave a rule)."""
-    out = dict(rules or {})
-    for name, module in model.named_modules():
-        rule = getattr(module, "rule", None)
-        if module in out or rule is None:
-            continue
-        if not isinstance(rule, PropagationRule):
-            raise AttributionTypeError(
-                f"the rule of module {name!r} must be a PropagationRule, got {rule!r}"
-            )
-        out[module] = rule
-    return out
-
-
 @contextlib.contextmanager
 def transformer_rules(
     model: nn.Module,
@@ -540,12 +544,17 @@ def transformer_rules(
     """The rules of this module on the operations of the forward passes run inside, in this
     thread: a module with an explicit rule (``rules``, ``module.rule``) gets that rule, an
     activation module the identity rule as a whole, every other operation its own rule."""
-    rules = explicit_rules(model, rules)
+    rules = rules or {}
     mode = TransformerRules(carriers, variant, audit)
     with CallHooks() as hooks:
-        for module in model.modules():
-            if module in rules:
-                hooks.forward(module, _module_rule(rules[module], mode))
+        for name, module in model.named_modules():
+            rule = rules.get(module) or getattr(module, "rule", None)
+            if rule is not None:
+                if not isinstance(rule, PropagationRule):
+                    raise AttributionTypeError(
+                        f"the rule of module {name!r} must be a PropagationRule, got {rule!r}"
+                    )
+                hooks.forward(module, _module_rule(rule, mode))
             elif is_activation(module):
                 hooks.forward(module, _activation_rule(mode))
         with mode:
