@@ -300,6 +300,7 @@ class TransformerRules(TorchFunctionMode):
         self.variant, self.audit = variant, audit
         self.carrying = _Tensors(carriers)
         self.gates = _Tensors()  # activation outputs (CP-LRP's gates)
+        self.plain: list[tuple[bool, bool]] = []  # inside activation modules: no rules
 
     def carries(self, t: Any) -> bool:
         """Whether ``t`` is a tensor computed from the explained inputs."""
@@ -325,6 +326,8 @@ class TransformerRules(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: D105
         kwargs = kwargs or {}
+        if self.plain and self.plain[-1][0]:
+            return func(*args, **kwargs)
         name = _NAMES.get(func)
         if name is None:
             name = _NAMES[func] = getattr(func, "__name__", repr(func))
@@ -333,6 +336,13 @@ class TransformerRules(TorchFunctionMode):
         carried = self._carried(args, kwargs)
         if not carried:
             return func(*args, **kwargs)
+        if name in LINEAR and self.audit is None:  # the common case, kept short
+            out = func(*args, **kwargs)
+            refs = self.carrying._refs
+            if isinstance(out, Tensor):
+                refs[id(out)] = weakref.ref(out)
+                return out
+            return self.mark(out)
         if name in DROPOUT:
             return self.mark(args[0] if args else kwargs["input"])
         if name in SCALES:
@@ -488,13 +498,23 @@ def is_activation(module: nn.Module) -> bool:
     ``NewGELUActivation`` ...), which gets the identity rule as a whole, whatever formula its
     forward writes; a module named ``*GELU``/``*SiLU``/``*Swish`` without parameters or
     children (open_clip's ``QuickGELU``) counts too."""
-    cls = type(module)
-    if any(True for _ in module.children()) or cls.__name__ in _NOT_ACTIVATIONS:
+    kind = _ACTIVATION_KIND.get(type(module))
+    if kind is None:
+        cls = type(module)
+        if cls.__name__ in _NOT_ACTIVATIONS:
+            kind = "no"
+        elif cls.__module__.startswith(_ACTIVATION_SOURCES):
+            kind = "yes"
+        else:
+            kind = "named" if cls.__name__.lower().endswith(("gelu", "silu", "swish")) else "no"
+        _ACTIVATION_KIND[type(module)] = kind
+    if kind == "no" or module._modules:
         return False
-    if cls.__module__.startswith(_ACTIVATION_SOURCES):
-        return True
-    named = cls.__name__.lower().endswith(("gelu", "silu", "swish"))
-    return named and not any(True for _ in module.parameters(recurse=False))
+    return kind == "yes" or not module._parameters
+
+
+#: what :func:`is_activation` found of each module class
+_ACTIVATION_KIND: dict[type, str] = {}
 
 
 def _module_rule(rule: PropagationRule, mode: TransformerRules) -> Callable:
@@ -519,18 +539,27 @@ def _module_rule(rule: PropagationRule, mode: TransformerRules) -> Callable:
     return hook
 
 
-def _activation_rule(mode: TransformerRules) -> Callable:
-    """The identity rule on a whole activation module's call."""
+def _activation_rule(mode: TransformerRules) -> tuple[Callable, Callable]:
+    """The identity rule on a whole activation module's call: its own operations run plain
+    and without a graph (the rule replaces their result), then the rule is attached."""
 
-    def hook(module, args, output):
-        if not (args and isinstance(output, Tensor) and mode.carries(args[0])):
+    def before(module, args):
+        carried = bool(args) and mode.carries(args[0])
+        mode.plain.append((carried, torch.is_grad_enabled()))
+        if carried:
+            torch.set_grad_enabled(False)
+
+    def after(module, args, output):
+        carried, grad = mode.plain.pop()
+        torch.set_grad_enabled(grad)
+        if not (carried and isinstance(output, Tensor)):
             return None
         with torch._C.DisableTorchFunction():
             out = identity_rule(args[0], output)
         mode.gates.add(out)
         return mode.mark(out)
 
-    return hook
+    return before, after
 
 
 @contextlib.contextmanager
@@ -556,6 +585,8 @@ def transformer_rules(
                     )
                 hooks.forward(module, _module_rule(rule, mode))
             elif is_activation(module):
-                hooks.forward(module, _activation_rule(mode))
+                before, after = _activation_rule(mode)
+                hooks.forward_pre(module, before)
+                hooks.forward(module, after)
         with mode:
             yield mode
