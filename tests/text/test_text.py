@@ -210,6 +210,11 @@ def test_minilm_sentiment_demo():
     assert exp.predicted_label == "positive"
     assert exp.units[int(exp.attributions.argmax())] in ("gorgeous", "witty", "surprising")
     assert abs(exp.convergence_delta) < 1e-2
+    # the pretrained MiniLM encoder (BERT architecture) under AttnLRP: the same words
+    lrp = text.explain(
+        model, tokenizer, "A gorgeous, witty film that never stops surprising.", method="layer_lrp"
+    )
+    assert lrp.units[int(lrp.attributions.argmax())] in ("gorgeous", "witty", "surprising")
 
 
 def test_a_custom_lstm_model(bert):
