@@ -5,8 +5,9 @@ perturbations do it in batched model calls.
 """
 
 from .compare import HIGHER_IS_BETTER, compare_methods, score_attributions
-from .complexity import completeness_gap, sparseness
+from .complexity import completeness_gap, effective_complexity, entropy_complexity, sparseness
 from .faithfulness import FaithfulnessCurve, deletion_curve, insertion_curve
+from .faithfulness_correlation import faithfulness_correlation
 from .infidelity import infidelity, infidelity_perturb_func_decorator
 from .localisation import (
     LOCALISATION_METRICS,
@@ -15,6 +16,8 @@ from .localisation import (
     pointing_game,
     relevance_mass,
     relevance_rank,
+    roc_auc,
+    top_k_intersection,
 )
 from .sanity import model_randomization, spearman
 from .sensitivity import default_perturb_func, sensitivity_max
@@ -28,6 +31,9 @@ __all__ = [
     "completeness_gap",
     "default_perturb_func",
     "deletion_curve",
+    "effective_complexity",
+    "entropy_complexity",
+    "faithfulness_correlation",
     "energy_pointing_game",
     "infidelity",
     "infidelity_perturb_func_decorator",
@@ -36,8 +42,10 @@ __all__ = [
     "pointing_game",
     "relevance_mass",
     "relevance_rank",
+    "roc_auc",
     "score_attributions",
     "sensitivity_max",
     "sparseness",
     "spearman",
+    "top_k_intersection",
 ]

@@ -1,4 +1,5 @@
-"""Scores of an attribution itself: its sparseness, and its completeness error."""
+"""Scores of an attribution itself: its sparseness, entropy and effective complexity, and
+its completeness error."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .._engine.inputs import (
     format_target,
 )
 from .._engine.outputs import run_forward
+from ..errors import AttributionValueError
 from ._common import flat_concat
 
 
@@ -39,6 +41,49 @@ def sparseness(attributions: TensorOrTuple) -> Tensor:
     total = a.sum(1)
     gini = ((2 * i - d - 1) * a).sum(1) / (d * total.clamp(min=torch.finfo(a.dtype).tiny))
     return torch.where(total > 0, gini, torch.zeros_like(gini))
+
+
+def entropy_complexity(attributions: TensorOrTuple) -> Tensor:
+    r"""Complexity (Bhatt et al., 2020): the entropy of each feature's fractional
+    contribution :math:`p_i = |a_i| / \sum_j |a_j|`, :math:`-\sum_i p_i \log p_i` per
+    example. Lower is better (a concise explanation); a constant map scores the most,
+    :math:`\log D`; an all-zero map scores NaN (it has no contributions).
+
+    Quantus' ``Complexity`` adds 1e-12 inside the logarithm; here :math:`0 \log 0 = 0`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> entropy_complexity(torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 5.0]])).tolist()
+    [1.3862943649291992, 0.0]
+    """
+    attrs, _ = as_tuple(attributions, "attributions")
+    a = flat_concat(attrs).abs()
+    total = a.sum(1, keepdim=True)
+    p = a / torch.where(total > 0, total, torch.full_like(total, float("nan")))
+    return 0.0 - torch.special.xlogy(p, p).sum(1)
+
+
+def effective_complexity(attributions: TensorOrTuple, eps: float = 1e-5) -> Tensor:
+    r"""Effective complexity (Nguyen and Martínez, 2020): how many features' :math:`|a_i|`,
+    relative to the example's largest, exceed ``eps``. Lower is better.
+
+    Each example is scaled by its own largest magnitude; Quantus' ``EffectiveComplexity``
+    scales by the largest of the whole batch (its ``normalise_by_max`` over every axis), so
+    there an example's count depends on the other examples of the call.
+
+    Examples
+    --------
+    >>> import torch
+    >>> effective_complexity(torch.tensor([[1.0, 1e-7, 0.5, 0.0]])).tolist()
+    [2]
+    """
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or eps < 0:
+        raise AttributionValueError(f"`eps` must be a non-negative number, got {eps!r}")
+    attrs, _ = as_tuple(attributions, "attributions")
+    a = flat_concat(attrs).abs()
+    top = a.amax(1, keepdim=True)
+    return (a / torch.where(top > 0, top, torch.ones_like(top)) > eps).sum(1)
 
 
 @torch.no_grad()

@@ -32,7 +32,13 @@ from torch import Tensor
 from ..errors import AttributionTypeError, AttributionValueError
 
 #: The names of the localisation scores, all of chance level :func:`chance_level`.
-LOCALISATION_METRICS = ("pointing_game", "energy_pointing_game", "relevance_mass", "relevance_rank")
+LOCALISATION_METRICS = (
+    "pointing_game",
+    "energy_pointing_game",
+    "relevance_mass",
+    "relevance_rank",
+    "top_k_intersection",
+)
 
 
 def _pair(attributions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -214,9 +220,64 @@ def relevance_rank(attributions: Tensor, mask: Tensor) -> Tensor:
     [0.5, 0.75]
     """
     a, s = _pair(attributions, mask)
-    k = s.sum(1)
+    return _finish(_top_share(a, s, s.sum(1)), a, s, _is_flat(a))
+
+
+def _top_share(a: Tensor, s: Tensor, k: Tensor) -> Tensor:
+    """The share of each row's ``k`` highest values inside the mask, positions tied with
+    the ``k``-th counting as their expected value under random tie-breaking."""
     kth = a.sort(1, descending=True).values.gather(1, (k - 1).clamp(min=0).unsqueeze(1))
     above, tied = a > kth, a == kth
-    places = (k - above.sum(1)).double()  # top-K places left to the tied positions
+    places = (k - above.sum(1)).double()  # top-k places left to the tied positions
     hits = (above & s).sum(1) + places * (tied & s).sum(1) / tied.sum(1).clamp(min=1)
-    return _finish(hits / k.clamp(min=1), a, s, _is_flat(a))
+    return hits / k.clamp(min=1)
+
+
+def top_k_intersection(attributions: Tensor, mask: Tensor, k: int = 1000) -> Tensor:
+    """Top-k intersection (Theiner et al., 2022): the share of the ``k`` highest
+    attributions that lie inside the mask. Higher is better; chance level: the mask's share
+    of the map. :func:`relevance_rank` is this score with ``k`` the mask's size.
+
+    Ties at the ``k``-th value count as their expected value under random tie-breaking
+    (Quantus' ``TopKIntersection`` takes numpy's sort order); a flat map scores the chance
+    level.
+
+    Examples
+    --------
+    >>> import torch
+    >>> a = torch.tensor([[0.9, 0.1, 0.8, 0.7]])
+    >>> top_k_intersection(a, torch.tensor([[True, False, False, True]]), k=2).tolist()
+    [0.5]
+    """
+    a, s = _pair(attributions, mask)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= a.shape[1]:
+        raise AttributionValueError(
+            f"`k` must be an int between 1 and the number of features ({a.shape[1]}), got {k!r}"
+        )
+    return _finish(
+        _top_share(a, s, torch.full_like(s[:, 0], k, dtype=torch.long)), a, s, _is_flat(a)
+    )
+
+
+def roc_auc(attributions: Tensor, mask: Tensor) -> Tensor:
+    """The area under the ROC curve of the attribution as a detector of the mask's
+    positions (Fawcett, 2006; Quantus' ``AUC``): the probability that a position inside the
+    mask outranks one outside, ties counting one half. Higher is better; chance level 0.5
+    (a flat map scores it exactly). NaN where the mask is empty or covers everything.
+
+    Examples
+    --------
+    >>> import torch
+    >>> a = torch.tensor([[0.9, 0.1, 0.8, 0.7], [1.0, 1.0, 1.0, 1.0]])
+    >>> roc_auc(a, torch.tensor([[True, False, True, False]])).tolist()
+    [1.0, 0.5]
+    """
+    from scipy.stats import rankdata
+
+    a, s = _pair(attributions, mask)
+    ranks = torch.as_tensor(rankdata(a.cpu().double().numpy(), axis=1), device=a.device)
+    n_pos = s.sum(1).double()
+    n_neg = s.shape[1] - n_pos
+    auc = ((ranks * s).sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    undefined = (n_pos == 0) | (n_neg == 0) | a.isnan().any(1)
+    return torch.where(undefined, torch.full_like(auc, float("nan")), auc).to(a.dtype)

@@ -1,0 +1,176 @@
+"""Quantus' metric families: perspicio's metrics equal Quantus 0.6 on images, with the same
+random draws, where the definitions agree; the differences are deliberate and tested too."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from perspicio.core.metrics import (
+    effective_complexity,
+    entropy_complexity,
+    faithfulness_correlation,
+    roc_auc,
+    top_k_intersection,
+)
+
+quantus = pytest.importorskip("quantus")
+torch.set_num_threads(1)
+
+
+def _quantus(name: str, a, x=None, s=None, model=None, y=None, **options):
+    metric = getattr(quantus, name)(disable_warnings=True, display_progressbar=False, **options)
+    x = np.random.default_rng(0).random(a.shape).astype(np.float32) if x is None else x
+    y = np.zeros(len(a), dtype=int) if y is None else y
+    return np.asarray(
+        metric(model=model, x_batch=x, y_batch=y, a_batch=a, s_batch=s, device="cpu"),
+        dtype=np.float64,
+    )
+
+
+def _maps(seed: int, n: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, 1, 10, 10)) + 0.2).astype(np.float32)  # no ties
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_entropy_complexity_equals_quantus(seed):
+    a = _maps(seed)
+    ours = entropy_complexity(torch.from_numpy(a)).double().numpy()
+    # Quantus adds 1e-12 inside the logarithm: float noise on these maps
+    np.testing.assert_allclose(ours, _quantus("Complexity", a), rtol=1e-5, atol=1e-6)
+    assert entropy_complexity(torch.ones(1, 100)).item() == pytest.approx(np.log(100))
+
+
+def test_effective_complexity_equals_quantus_example_by_example():
+    a = _maps(2)
+    a[0, 0, :5] = 1e-7  # below the threshold relative to the maximum
+    ours = effective_complexity(torch.from_numpy(a), eps=1e-3).numpy()
+    one_by_one = [_quantus("EffectiveComplexity", a[i : i + 1], eps=1e-3)[0] for i in range(5)]
+    np.testing.assert_array_equal(ours, one_by_one)
+    # Quantus scales by the batch's largest value: a row's count depends on its neighbours
+    scaled = a.copy()
+    scaled[1] *= 1e4
+    batch = _quantus("EffectiveComplexity", scaled, eps=1e-3)
+    assert batch[0] < one_by_one[0]
+    assert effective_complexity(torch.from_numpy(scaled), eps=1e-3)[0] == ours[0]
+
+
+@pytest.mark.parametrize("k", [1, 7, 30])
+def test_top_k_intersection_and_auc_equal_quantus_on_maps_without_ties(k):
+    a = _maps(3)
+    rng = np.random.default_rng(k)
+    s = np.zeros_like(a)
+    for i in range(len(a)):
+        top, left = rng.integers(0, 6, 2)
+        s[i, :, top : top + 4, left : left + 4] = 1
+    ours = top_k_intersection(torch.from_numpy(a), torch.from_numpy(s).bool(), k=k).numpy()
+    np.testing.assert_allclose(ours, _quantus("TopKIntersection", a, s=s, k=k), rtol=1e-6)
+    ours = roc_auc(torch.from_numpy(a), torch.from_numpy(s).bool()).numpy()
+    np.testing.assert_allclose(ours, _quantus("AUC", a, s=s), rtol=1e-6)
+
+
+def test_localisation_chance_and_bad_k():
+    mask = torch.zeros(1, 100, dtype=torch.bool)
+    mask[0, :25] = True
+    assert top_k_intersection(torch.zeros(1, 100), mask, k=10).item() == 0.25  # flat: chance
+    assert roc_auc(torch.zeros(1, 100), mask).item() == 0.5
+    with pytest.raises(ValueError, match="`k` must be an int between 1 and the number of"):
+        top_k_intersection(torch.rand(1, 100), mask, k=101)
+
+
+class _CNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_faithfulness_correlation_equals_quantus_with_the_same_draws():
+    model = _CNN().eval()
+    x = np.random.default_rng(1).random((4, 3, 8, 8)).astype(np.float32)
+    y = np.array([0, 1, 2, 0])
+    xt = torch.from_numpy(x).requires_grad_(True)
+    model(xt)[torch.arange(4), torch.from_numpy(y)].sum().backward()
+    a = (xt.grad * xt).detach().numpy()  # input x gradient
+    runs, k = 25, 20
+    drawn, choice = [], np.random.choice
+
+    def recorded(*args, **kwargs):  # Quantus' own draws, handed to perspicio afterwards
+        out = choice(*args, **kwargs)
+        drawn.append(out)
+        return out
+
+    np.random.seed(7)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(np.random, "choice", recorded)
+        theirs = _quantus(
+            "FaithfulnessCorrelation",
+            a,
+            x=x,
+            y=y,
+            model=model,
+            nr_runs=runs,
+            subset_size=k,
+            perturb_baseline="black",
+            return_aggregate=False,
+        )
+    assert len(drawn) == runs * 4  # per run, per example
+    subsets = torch.from_numpy(np.asarray(drawn)).reshape(runs, 4, k).permute(1, 0, 2)
+    ours = faithfulness_correlation(
+        model,
+        torch.from_numpy(x),
+        torch.from_numpy(a),
+        torch.from_numpy(y),
+        n_runs=runs,
+        subset_size=k,
+        subsets=subsets,
+    ).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_faithfulness_correlation_ranks_exact_contributions_above_random_maps():
+    """A linear model's exact contributions correlate perfectly; random maps score about 0
+    and a constant map has no correlation at all (NaN: its sums do not vary with the
+    subset... only through the subset's size, which is fixed)."""
+    torch.manual_seed(0)
+    net = nn.Linear(50, 1)
+    x = torch.randn(8, 50)
+    exact = x * net.weight
+    good = faithfulness_correlation(
+        net, x, exact, n_runs=40, subset_size=10, baseline=0.0, generator=0
+    )
+    assert (good > 0.999).all()
+    rand = torch.stack(
+        [
+            faithfulness_correlation(
+                net,
+                x,
+                torch.randn(8, 50, generator=torch.Generator().manual_seed(s)),
+                n_runs=40,
+                subset_size=10,
+                baseline=0.0,
+                generator=0,
+            )
+            for s in range(20)
+        ]
+    )
+    assert (good > torch.quantile(rand, 0.95, dim=0)).all()
+    assert (
+        faithfulness_correlation(net, x, torch.ones(8, 50), n_runs=10, subset_size=10, generator=0)
+        .isnan()
+        .all()
+    )
+    with pytest.raises(ValueError, match="`subset_size` must be between 1 and the number"):
+        faithfulness_correlation(net, x, exact, subset_size=51)
+    with pytest.raises(ValueError, match="`subsets` must be a tensor"):
+        faithfulness_correlation(
+            net, x, exact, n_runs=2, subset_size=3, subsets=torch.zeros(8, 3, 3, dtype=torch.long)
+        )
