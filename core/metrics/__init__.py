@@ -19,6 +19,8 @@ from .localisation import (
     roc_auc,
     top_k_intersection,
 )
+from .pixel_flipping import FlippingCurve, pixel_flipping
+from .region_perturbation import RegionCurve, region_perturbation, selectivity
 from .sanity import model_randomization, spearman
 from .sensitivity import default_perturb_func, sensitivity_max
 
@@ -26,6 +28,8 @@ __all__ = [
     "HIGHER_IS_BETTER",
     "LOCALISATION_METRICS",
     "FaithfulnessCurve",
+    "FlippingCurve",
+    "RegionCurve",
     "chance_level",
     "compare_methods",
     "completeness_gap",
@@ -39,11 +43,14 @@ __all__ = [
     "infidelity_perturb_func_decorator",
     "insertion_curve",
     "model_randomization",
+    "pixel_flipping",
     "pointing_game",
+    "region_perturbation",
     "relevance_mass",
     "relevance_rank",
     "roc_auc",
     "score_attributions",
+    "selectivity",
     "sensitivity_max",
     "sparseness",
     "spearman",

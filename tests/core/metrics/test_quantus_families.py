@@ -12,7 +12,10 @@ from perspicio.core.metrics import (
     effective_complexity,
     entropy_complexity,
     faithfulness_correlation,
+    pixel_flipping,
+    region_perturbation,
     roc_auc,
+    selectivity,
     top_k_intersection,
 )
 
@@ -25,7 +28,11 @@ def _quantus(name: str, a, x=None, s=None, model=None, y=None, **options):
     x = np.random.default_rng(0).random(a.shape).astype(np.float32) if x is None else x
     y = np.zeros(len(a), dtype=int) if y is None else y
     return np.asarray(
-        metric(model=model, x_batch=x, y_batch=y, a_batch=a, s_batch=s, device="cpu"),
+        # softmax=False: the model's logits on both sides (several Quantus metrics default
+        # to its probabilities; perspicio explains whatever the model returns)
+        metric(
+            model=model, x_batch=x, y_batch=y, a_batch=a, s_batch=s, device="cpu", softmax=False
+        ),
         dtype=np.float64,
     )
 
@@ -108,7 +115,7 @@ def test_faithfulness_correlation_equals_quantus_with_the_same_draws():
         drawn.append(out)
         return out
 
-    np.random.seed(7)
+    np.random.seed(7)  # noqa: NPY002 (Quantus draws from numpy's global generator)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(np.random, "choice", recorded)
         theirs = _quantus(
@@ -174,3 +181,54 @@ def test_faithfulness_correlation_ranks_exact_contributions_above_random_maps():
         faithfulness_correlation(
             net, x, exact, n_runs=2, subset_size=3, subsets=torch.zeros(8, 3, 3, dtype=torch.long)
         )
+
+
+def _explained():
+    model = _CNN().eval()
+    x = np.random.default_rng(4).random((3, 3, 8, 8)).astype(np.float32)
+    y = np.array([2, 0, 1])
+    xt = torch.from_numpy(x).requires_grad_(True)
+    model(xt)[torch.arange(3), torch.from_numpy(y)].sum().backward()
+    return model, x, y, (xt.grad * xt).detach().numpy()
+
+
+@pytest.mark.parametrize("patch_size", [2, 3])  # 3: the 8-pixel side is padded evenly
+def test_region_perturbation_and_selectivity_equal_quantus(patch_size):
+    model, x, y, a = _explained()
+    xt, at, yt = torch.from_numpy(x), torch.from_numpy(a), torch.from_numpy(y)
+    n_patches = len(range(0, 8 + (-8) % patch_size, patch_size)) ** 2
+    curve = region_perturbation(model, xt, at, yt, patch_size=patch_size, regions=6)
+    theirs = _quantus(
+        "RegionPerturbation",
+        a,
+        x=x,
+        y=y,
+        model=model,
+        patch_size=patch_size,
+        regions_evaluation=6,
+        perturb_baseline="black",
+    )
+    np.testing.assert_allclose(curve.drops.numpy(), theirs, rtol=1e-4, atol=1e-5)
+    ours = selectivity(model, xt, at, yt, patch_size=patch_size)
+    theirs = _quantus(
+        "Selectivity", a, x=x, y=y, model=model, patch_size=patch_size, perturb_baseline="black"
+    )
+    assert theirs.shape == (3, n_patches)
+    np.testing.assert_allclose(ours.numpy(), np.trapezoid(theirs, dx=1, axis=1), rtol=1e-4)
+
+
+def test_pixel_flipping_equals_quantus():
+    model, x, y, a = _explained()
+    curve = pixel_flipping(
+        model, torch.from_numpy(x), torch.from_numpy(a), torch.from_numpy(y), features_in_step=16
+    )
+    theirs = _quantus(
+        "PixelFlipping", a, x=x, y=y, model=model, features_in_step=16, perturb_baseline="black"
+    )
+    np.testing.assert_allclose(curve.scores.numpy(), theirs, rtol=1e-4, atol=1e-5)
+    # Quantus' return_auc_per_sample calls np.trapz, gone from numpy 2: its curve integrated
+    np.testing.assert_allclose(
+        curve.auc.numpy(), np.trapezoid(theirs, dx=1, axis=1), rtol=1e-4, atol=1e-5
+    )
+    with pytest.raises(ValueError, match="`features_in_step` must be at most"):
+        pixel_flipping(model, torch.from_numpy(x), torch.from_numpy(a), features_in_step=1000)
