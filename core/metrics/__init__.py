@@ -19,6 +19,7 @@ from .localisation import (
     roc_auc,
     top_k_intersection,
 )
+from .monotonicity import monotonicity, monotonicity_correlation
 from .pixel_flipping import FlippingCurve, pixel_flipping
 from .region_perturbation import RegionCurve, region_perturbation, selectivity
 from .sanity import model_randomization, spearman
@@ -43,6 +44,8 @@ __all__ = [
     "infidelity_perturb_func_decorator",
     "insertion_curve",
     "model_randomization",
+    "monotonicity",
+    "monotonicity_correlation",
     "pixel_flipping",
     "pointing_game",
     "region_perturbation",

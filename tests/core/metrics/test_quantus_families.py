@@ -12,6 +12,8 @@ from perspicio.core.metrics import (
     effective_complexity,
     entropy_complexity,
     faithfulness_correlation,
+    monotonicity,
+    monotonicity_correlation,
     pixel_flipping,
     region_perturbation,
     roc_auc,
@@ -232,3 +234,65 @@ def test_pixel_flipping_equals_quantus():
     )
     with pytest.raises(ValueError, match="`features_in_step` must be at most"):
         pixel_flipping(model, torch.from_numpy(x), torch.from_numpy(a), features_in_step=1000)
+
+
+def test_monotonicity_correlation_equals_quantus_with_its_draws():
+    model, x, y, a = _explained()
+    steps, samples = 192 // 16, 6
+    drawn, uniform = [], np.random.uniform
+
+    def recorded(*args, **kwargs):
+        out = uniform(*args, **kwargs)
+        drawn.append(out)
+        return out
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(np.random, "uniform", recorded)
+        theirs = _quantus(
+            "MonotonicityCorrelation",
+            a,
+            x=x,
+            y=y,
+            model=model,
+            nr_samples=samples,
+            features_in_step=16,
+        )
+    assert len(drawn) == steps * samples  # one value per example, per step and sample
+    noise = torch.from_numpy(np.stack(drawn)).reshape(steps, samples, 3).permute(2, 0, 1)
+    ours = monotonicity_correlation(
+        model,
+        torch.from_numpy(x),
+        torch.from_numpy(a),
+        torch.from_numpy(y),
+        n_samples=samples,
+        features_in_step=16,
+        noise=noise,
+    )
+    np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_monotonicity_follows_the_paper_where_quantus_scores_everything_true():
+    """Quantus 0.6 refills its baseline image with the baseline: every map is "monotonic"
+    there, whatever the model does. Here the restored features take the input's values: a
+    linear model's exact contributions are monotonic when they all support the output, and
+    not when some feature, restored, lowers it."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(48, 2)).eval()
+    x = torch.rand(4, 3, 4, 4)
+    with torch.no_grad():
+        net[1].weight.abs_()
+    exact = x * net[1].weight[1].view(1, 3, 4, 4)
+    assert monotonicity(net, x, exact, target=1, baseline=0.0).tolist() == [1.0] * 4
+    with torch.no_grad():
+        net[1].weight[1, :24] *= -1  # half the features now lower the output
+    exact = (x * net[1].weight[1].view(1, 3, 4, 4)).detach()
+    assert monotonicity(net, x, exact, target=1, baseline=0.0).tolist() == [0.0] * 4
+    theirs = _quantus(
+        "Monotonicity",
+        exact.numpy(),
+        x=x.numpy(),
+        y=np.ones(4, dtype=int),
+        model=net,
+        perturb_baseline="black",
+    )
+    assert theirs.tolist() == [1.0] * 4  # its output never changed
