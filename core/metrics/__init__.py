@@ -21,6 +21,7 @@ from .localisation import (
 )
 from .monotonicity import monotonicity, monotonicity_correlation
 from .pixel_flipping import FlippingCurve, pixel_flipping
+from .random_logit import random_logit
 from .region_perturbation import RegionCurve, region_perturbation, selectivity
 from .sanity import model_randomization, spearman
 from .sensitivity import default_perturb_func, sensitivity_max
@@ -48,6 +49,7 @@ __all__ = [
     "monotonicity_correlation",
     "pixel_flipping",
     "pointing_game",
+    "random_logit",
     "region_perturbation",
     "relevance_mass",
     "relevance_rank",

@@ -110,3 +110,28 @@ def require_pandas():
             "(pip install pandas, or perspicio[tabular])"
         ) from err
     return pandas
+
+
+def average_ranks(values: Tensor) -> Tensor:
+    """1-based ranks of each row, ties sharing their mean rank (scipy's ``rankdata``), as
+    float64.
+
+    Examples
+    --------
+    >>> import torch
+    >>> average_ranks(torch.tensor([[3.0, 1.0, 3.0, 2.0]])).tolist()
+    [[3.5, 1.0, 3.5, 2.0]]
+    """
+    import torch
+
+    v = values.detach()
+    n, d = v.shape
+    ordered, order = v.sort(1)
+    new = torch.ones_like(ordered, dtype=torch.bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    group = new.long().cumsum(1) - 1
+    position = torch.arange(1, d + 1, dtype=torch.float64, device=v.device).expand(n, d)
+    sums = torch.zeros(n, d, dtype=torch.float64, device=v.device).scatter_add_(1, group, position)
+    counts = torch.zeros_like(sums).scatter_add_(1, group, torch.ones_like(position))
+    mean = (sums / counts.clamp(min=1)).gather(1, group)
+    return torch.empty_like(mean).scatter_(1, order, mean)

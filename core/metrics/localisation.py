@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from ..errors import AttributionTypeError, AttributionValueError
+from ._common import average_ranks
 
 #: The names of the localisation scores, all of chance level :func:`chance_level`.
 LOCALISATION_METRICS = (
@@ -272,10 +273,8 @@ def roc_auc(attributions: Tensor, mask: Tensor) -> Tensor:
     >>> roc_auc(a, torch.tensor([[True, False, True, False]])).tolist()
     [1.0, 0.5]
     """
-    from scipy.stats import rankdata
-
     a, s = _pair(attributions, mask)
-    ranks = torch.as_tensor(rankdata(a.cpu().double().numpy(), axis=1), device=a.device)
+    ranks = average_ranks(a)
     n_pos = s.sum(1).double()
     n_neg = s.shape[1] - n_pos
     auc = ((ranks * s).sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)

@@ -23,6 +23,7 @@ from .._engine.inputs import TargetType, check_positive_int, format_additional_a
 from .._engine.outputs import run_forward
 from .._engine.perturbation import evaluate, resolve_chunk
 from ..errors import AttributionValueError
+from ._common import average_ranks
 from .faithfulness_correlation import baseline_values, flat_attributions, pearson
 
 
@@ -96,15 +97,6 @@ def monotonicity(
     chunk = resolve_chunk(perturbations_per_eval, forward_func, (inputs,), args, n_steps)
     curve = evaluate(forward_func, build, n_steps, n, tgt, args, chunk).t()
     return (curve.diff(dim=1) >= 0).all(1).to(torch.float64)
-
-
-def rank_rows(values: Tensor) -> Tensor:
-    """Average ranks of each row (ties share their mean rank), float64."""
-    from scipy.stats import rankdata
-
-    return torch.as_tensor(rankdata(values.detach().cpu().double().numpy(), axis=1)).to(
-        values.device
-    )
 
 
 @torch.no_grad()
@@ -183,4 +175,4 @@ def monotonicity_correlation(
     sensitivity = ((out - f.view(n, 1, 1)) ** 2).mean(2) * inverse.unsqueeze(1)
     sums = torch.zeros(n, n_steps, dtype=torch.float64, device=a.device)
     sums.scatter_add_(1, step, a.double())
-    return pearson(rank_rows(sums), rank_rows(sensitivity))
+    return pearson(average_ranks(sums), average_ranks(sensitivity))

@@ -15,6 +15,7 @@ from perspicio.core.metrics import (
     monotonicity,
     monotonicity_correlation,
     pixel_flipping,
+    random_logit,
     region_perturbation,
     roc_auc,
     selectivity,
@@ -296,3 +297,71 @@ def test_monotonicity_follows_the_paper_where_quantus_scores_everything_true():
         perturb_baseline="black",
     )
     assert theirs.tolist() == [1.0] * 4  # its output never changed
+
+
+def test_random_logit_equals_quantus_on_vectors_with_its_off_classes():
+    """Quantus flattens maps and compares them as 1-D signals; on vectors (flat maps) the
+    two agree, with the other classes Quantus draws (its fixed seed, replayed here)."""
+    from perspicio.core import InputXGradient
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(30, 16), nn.Tanh(), nn.Linear(16, 5)).eval()
+    x = np.random.default_rng(5).normal(size=(6, 30)).astype(np.float32)
+    y = np.array([0, 1, 2, 3, 4, 0])
+
+    def explain_func(model, inputs, targets, **kwargs):
+        xt = torch.as_tensor(inputs)
+        return InputXGradient(model).attribute(xt, target=torch.as_tensor(targets)).numpy()
+
+    a = explain_func(model, x, y)
+    metric = quantus.RandomLogit(num_classes=5, seed=42, disable_warnings=True, normalise=False)
+    theirs = np.asarray(
+        metric(
+            model=model,
+            x_batch=x,
+            y_batch=y,
+            a_batch=a,
+            device="cpu",
+            explain_func=explain_func,
+            softmax=False,
+            channel_first=True,
+        ),
+        dtype=np.float64,
+    )
+    rng = np.random.RandomState(42)  # Quantus: np.random.seed(seed), then randint(0, C - 1)
+    index = rng.randint(0, 4, 6)
+    off = np.stack([np.delete(np.arange(5), t) for t in y])[np.arange(6), index]
+    ours = random_logit(
+        InputXGradient(model).attribute,
+        torch.from_numpy(x),
+        torch.from_numpy(a),
+        torch.from_numpy(y),
+        n_classes=5,
+        off_targets=torch.from_numpy(off),
+    )
+    np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_random_logit_fails_a_class_blind_map():
+    """A map that ignores the class (the input itself) is identical for every class: the
+    worst score, 1; a linear model's class-specific contributions score lower."""
+    torch.manual_seed(0)
+    net = nn.Linear(16, 4)
+    x = torch.randn(5, 1, 4, 4)
+    target = torch.tensor([0, 1, 2, 3, 0])
+
+    def blind(inputs, target):
+        return inputs.clone()
+
+    assert torch.allclose(
+        random_logit(blind, x, x, target, n_classes=4, generator=0),
+        torch.ones(5, dtype=torch.float64),
+    )
+
+    def exact(inputs, target):
+        return inputs * net.weight[target].view(-1, 1, 4, 4)
+
+    score = random_logit(exact, x, exact(x, target).detach(), target, n_classes=4, generator=0)
+    assert (score < 0.9).all()
+    with pytest.raises(ValueError, match="`off_targets` must differ"):
+        random_logit(exact, x, x, target, n_classes=4, off_targets=target)
