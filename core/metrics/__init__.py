@@ -9,6 +9,7 @@ from .complexity import completeness_gap, effective_complexity, entropy_complexi
 from .faithfulness import FaithfulnessCurve, deletion_curve, insertion_curve
 from .faithfulness_correlation import faithfulness_correlation
 from .infidelity import infidelity, infidelity_perturb_func_decorator
+from .local_lipschitz import average_sensitivity, local_lipschitz_estimate
 from .localisation import (
     LOCALISATION_METRICS,
     chance_level,
@@ -32,6 +33,7 @@ __all__ = [
     "FaithfulnessCurve",
     "FlippingCurve",
     "RegionCurve",
+    "average_sensitivity",
     "chance_level",
     "compare_methods",
     "completeness_gap",
@@ -44,6 +46,7 @@ __all__ = [
     "infidelity",
     "infidelity_perturb_func_decorator",
     "insertion_curve",
+    "local_lipschitz_estimate",
     "model_randomization",
     "monotonicity",
     "monotonicity_correlation",

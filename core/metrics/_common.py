@@ -135,3 +135,34 @@ def average_ranks(values: Tensor) -> Tensor:
     counts = torch.zeros_like(sums).scatter_add_(1, group, torch.ones_like(position))
     mean = (sums / counts.clamp(min=1)).gather(1, group)
     return torch.empty_like(mean).scatter_(1, order, mean)
+
+
+def perturbed_explanations(
+    explain: Callable[..., Any],
+    inputs: Tensor,
+    noise: Tensor,
+    explain_kwargs: dict[str, Any],
+    chunk: int,
+):
+    """Explain ``inputs + noise`` (``noise``: ``(N, S, ...)``, ``S`` samples per example),
+    ``chunk`` samples of every example per call; yields ``(samples, noisy, explanations)``
+    with ``noisy`` and ``explanations`` ``(m, N, ...)``. Per-example keyword arguments
+    (targets, baselines, the tensors among ``additional_forward_args``) are replicated with
+    the copies."""
+    import torch
+
+    from .._engine.inputs import as_tuple
+
+    n, s = noise.shape[:2]
+    for start in range(0, s, chunk):
+        sl = slice(start, min(s, start + chunk))
+        m = sl.stop - sl.start
+        noisy = inputs.unsqueeze(0) + noise[:, sl].transpose(0, 1).to(inputs)
+        kw = {
+            k: expand_per_example(v, n, m, k == "additional_forward_args")
+            for k, v in explain_kwargs.items()
+        }
+        flat = noisy.reshape((m * n,) + inputs.shape[1:])
+        outs, _ = as_tuple(explain(flat, **kw), "explanation")
+        out = outs[0]
+        yield sl, noisy, torch.as_tensor(out).reshape((m, n) + out.shape[1:])

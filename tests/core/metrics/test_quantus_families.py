@@ -9,9 +9,11 @@ import torch
 from torch import nn
 
 from perspicio.core.metrics import (
+    average_sensitivity,
     effective_complexity,
     entropy_complexity,
     faithfulness_correlation,
+    local_lipschitz_estimate,
     monotonicity,
     monotonicity_correlation,
     pixel_flipping,
@@ -365,3 +367,67 @@ def test_random_logit_fails_a_class_blind_map():
     assert (score < 0.9).all()
     with pytest.raises(ValueError, match="`off_targets` must differ"):
         random_logit(exact, x, x, target, n_classes=4, off_targets=target)
+
+
+def _recording(name: str):
+    """np.random.<name>, recording what it returns (Quantus draws from numpy's global
+    generator; the recorded draws are handed to perspicio)."""
+    drawn, original = [], getattr(np.random, name)
+
+    def recorded(*args, **kwargs):
+        out = original(*args, **kwargs)
+        drawn.append(out)
+        return out
+
+    return drawn, recorded
+
+
+def _explain_func(model, inputs, targets, **kwargs):
+    from perspicio.core import InputXGradient
+
+    xt = torch.as_tensor(inputs)
+    return InputXGradient(model).attribute(xt, target=torch.as_tensor(targets)).numpy()
+
+
+@pytest.mark.parametrize(
+    "name, ours, draw, options",
+    [
+        ("LocalLipschitzEstimate", local_lipschitz_estimate, "normal", {"normalise": False}),
+        ("AvgSensitivity", average_sensitivity, "uniform", {}),
+    ],
+)
+def test_local_lipschitz_and_average_sensitivity_equal_quantus_with_its_noise(
+    name, ours, draw, options
+):
+    from perspicio.core import InputXGradient
+
+    model, x, y, a = _explained()
+    samples = 5
+    drawn, recorded = _recording(draw)
+    metric = getattr(quantus, name)(
+        nr_samples=samples, disable_warnings=True, display_progressbar=False, **options
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(np.random, draw, recorded)
+        theirs = np.asarray(
+            metric(
+                model=model,
+                x_batch=x,
+                y_batch=y,
+                a_batch=a,
+                device="cpu",
+                softmax=False,
+                explain_func=_explain_func,
+            ),
+            dtype=np.float64,
+        )
+    noise = torch.from_numpy(np.stack(drawn)).reshape(samples, 3, 3, 8, 8).transpose(0, 1)
+    got = ours(
+        InputXGradient(model).attribute,
+        torch.from_numpy(x),
+        torch.from_numpy(a),
+        n_samples=samples,
+        noise=noise,
+        target=torch.from_numpy(y),
+    )
+    np.testing.assert_allclose(got.numpy(), theirs, rtol=1e-4, atol=1e-6)
