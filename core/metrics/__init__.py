@@ -24,6 +24,11 @@ from .monotonicity import monotonicity, monotonicity_correlation
 from .pixel_flipping import FlippingCurve, pixel_flipping
 from .random_logit import random_logit
 from .region_perturbation import RegionCurve, region_perturbation, selectivity
+from .relative_stability import (
+    relative_input_stability,
+    relative_output_stability,
+    relative_representation_stability,
+)
 from .sanity import model_randomization, spearman
 from .sensitivity import default_perturb_func, sensitivity_max
 
@@ -54,6 +59,9 @@ __all__ = [
     "pointing_game",
     "random_logit",
     "region_perturbation",
+    "relative_input_stability",
+    "relative_output_stability",
+    "relative_representation_stability",
     "relevance_mass",
     "relevance_rank",
     "roc_auc",

@@ -431,3 +431,45 @@ def test_local_lipschitz_and_average_sensitivity_equal_quantus_with_its_noise(
         target=torch.from_numpy(y),
     )
     np.testing.assert_allclose(got.numpy(), theirs, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["input", "output", "representation"])
+def test_relative_stabilities_equal_quantus_with_its_noise(kind):
+    from perspicio.core import InputXGradient
+    from perspicio.core import metrics as M
+
+    model, x, y, a = _explained()
+    samples = 4
+    drawn, recorded = _recording("uniform")
+    name = f"Relative{kind.capitalize()}Stability"
+    options = {"layer_names": ["net.1"]} if kind == "representation" else {}
+    metric = getattr(quantus, name)(
+        nr_samples=samples, disable_warnings=True, display_progressbar=False, **options
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(np.random, "uniform", recorded)
+        theirs = np.asarray(
+            metric(
+                model=model,
+                x_batch=x,
+                y_batch=y,
+                a_batch=a,
+                device="cpu",
+                explain_func=_explain_func,
+            ),
+            dtype=np.float64,
+        )
+    noise = torch.from_numpy(np.stack(drawn)).reshape(samples, 3, 3, 8, 8).transpose(0, 1)
+    ours = getattr(M, f"relative_{kind}_stability")
+    extra = {"layer": model.net[1]} if kind == "representation" else {}
+    got = ours(
+        InputXGradient(model).attribute,
+        model,
+        torch.from_numpy(x),
+        torch.from_numpy(a),
+        n_samples=samples,
+        noise=noise,
+        target=torch.from_numpy(y),
+        **extra,
+    )
+    np.testing.assert_allclose(got.numpy(), theirs, rtol=1e-4, atol=1e-6)
