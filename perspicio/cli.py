@@ -6,6 +6,7 @@ perspicio explain table patients.csv --row 3 --out patient.html   # vs the train
 perspicio importance patients.csv --background reference.csv --out report.html
 perspicio app
 perspicio app --trust-torchscript    # uploaded TorchScript (code) loaded too: trusted visitors only
+perspicio compare image cat.jpg --methods saliency,integrated_gradients --out scores.html
 perspicio list methods               # the registry: every method, and where it is offered
 perspicio list metrics               # every metric, its direction, needs and chance level
 """
@@ -220,6 +221,41 @@ def _write(exp, out: str) -> None:
         raise ValueError(f"--out must end with .png or .html, got {out!r}")
 
 
+def _compare(args) -> None:
+    """Score methods on an image with the registry's metrics: one HTML report."""
+    import torch
+
+    from perspicio.core.metrics import compare_methods, comparison_html
+    from perspicio.core.page import html_page
+    from perspicio.demos import load_demo
+    from perspicio.vision._image import to_batch
+
+    if args.model == "efficientnet_lite0":
+        demo = load_demo(args.model)
+        model, transform = demo.model, demo.transform
+    else:
+        model, transform = _torchscript(args.model, args.trust_torchscript), None
+    x = to_batch(args.path, transform)
+    with torch.no_grad():
+        target = int(model(x).argmax(-1)[0])
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    metrics = None if args.metrics is None else [m.strip() for m in args.metrics.split(",")]
+    table = compare_methods(
+        model,
+        x,
+        methods,
+        metrics=metrics,
+        target=target,
+        generator=args.seed,
+        n_perturb_samples=args.samples,
+        show_progress=True,
+    )
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    html_page(comparison_html(table), title="perspicio: which explanation?", path=path)
+    print(table.to_string())
+
+
 def _list(args) -> None:
     """The registry as a table: every method and where it is offered, or every metric."""
     from perspicio import tabular, text, vision
@@ -239,11 +275,13 @@ def _list(args) -> None:
             defaults = f"  (default: {', '.join(spec.default_for)})" if spec.default_for else ""
             print(f"{name:30} {spec.family:13} {where}{defaults}")
         return
-    print(f"{'metric':22} {'family':13} {'better':7} needs")
+    print(f"{'metric':26} {'family':13} {'better':7} {'data':28} needs")
     for name, spec in METRICS.items():
         better = "higher" if spec.higher_is_better else "lower"
         chance = "  (has a chance level)" if spec.chance is not None else ""
-        print(f"{name:22} {spec.family:13} {better:7} {', '.join(sorted(spec.needs))}{chance}")
+        data = ", ".join(sorted(spec.modalities))
+        needs = ", ".join(sorted(spec.needs))
+        print(f"{name:26} {spec.family:13} {better:7} {data:28} {needs}{chance}")
 
 
 def _app(args) -> None:
@@ -379,6 +417,27 @@ def parser() -> argparse.ArgumentParser:
     )
     imp.set_defaults(run=_importance)
 
+    compare = sub.add_parser("compare", help="score methods with the metrics: an HTML report")
+    kinds = compare.add_subparsers(dest="kind", required=True)
+    cimage = kinds.add_parser("image", help="on an image classifier's decision")
+    cimage.add_argument("path", help="an image file")
+    cimage.add_argument(
+        "--model",
+        default="efficientnet_lite0",
+        help="efficientnet_lite0 (demo) or a TorchScript file (needs --trust-torchscript)",
+    )
+    cimage.add_argument("--trust-torchscript", action="store_true", help=TRUST_HELP)
+    cimage.add_argument(
+        "--methods", default="saliency,input_x_gradient", help="comma-separated method names"
+    )
+    cimage.add_argument(
+        "--metrics", default=None, help="comma-separated metric names (default: the registry's)"
+    )
+    cimage.add_argument("--samples", type=int, default=10, help="perturbations per metric")
+    cimage.add_argument("--out", default="comparison.html", help="output .html report")
+    cimage.add_argument("--seed", type=int, default=0)
+    cimage.set_defaults(run=_compare)
+
     listing = sub.add_parser("list", help="the registry's methods or metrics")
     listing.add_argument("what", choices=["methods", "metrics"])
     listing.set_defaults(run=_list)
@@ -395,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if getattr(args, "out", None) is not None:  # before any work
-            _check_out(args.out, (".html",) if args.command == "importance" else (".png", ".html"))
+            html_only = args.command in ("importance", "compare")
+            _check_out(args.out, (".html",) if html_only else (".png", ".html"))
         args.run(args)
     except (ValueError, TypeError, FileNotFoundError, OSError, KeyError) as err:
         print(f"perspicio: error: {err}", file=sys.stderr)

@@ -4,7 +4,14 @@ Each metric takes a seed or generator where it samples; the ones that evaluate m
 perturbations do it in batched model calls.
 """
 
-from .compare import HIGHER_IS_BETTER, compare_methods, score_attributions
+from .compare import (
+    HIGHER_IS_BETTER,
+    REFERENCES,
+    compare_methods,
+    comparison_html,
+    plot_comparison,
+    score_attributions,
+)
 from .complexity import completeness_gap, effective_complexity, entropy_complexity, sparseness
 from .faithfulness import FaithfulnessCurve, deletion_curve, insertion_curve
 from .faithfulness_correlation import faithfulness_correlation
@@ -34,6 +41,7 @@ from .sensitivity import default_perturb_func, sensitivity_max
 
 __all__ = [
     "HIGHER_IS_BETTER",
+    "REFERENCES",
     "LOCALISATION_METRICS",
     "FaithfulnessCurve",
     "FlippingCurve",
@@ -41,6 +49,7 @@ __all__ = [
     "average_sensitivity",
     "chance_level",
     "compare_methods",
+    "comparison_html",
     "completeness_gap",
     "default_perturb_func",
     "deletion_curve",
@@ -56,6 +65,7 @@ __all__ = [
     "monotonicity",
     "monotonicity_correlation",
     "pixel_flipping",
+    "plot_comparison",
     "pointing_game",
     "random_logit",
     "region_perturbation",

@@ -16,7 +16,18 @@ from ..errors import AttributionTypeError, AttributionValueError
 from ..registry import HIGHER_IS_BETTER, METRICS, Prepared, Scoring, get_metric, prepare
 from ._common import require_pandas
 
-__all__ = ["HIGHER_IS_BETTER", "compare_methods", "score_attributions"]
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "REFERENCES",
+    "compare_methods",
+    "plot_comparison",
+    "score_attributions",
+]
+
+#: the rows every comparison holds beside the methods: maps that know nothing. A metric
+#: that cannot tell them from the methods says nothing about the methods; a column a
+#: reference wins is marked (``table.attrs["reference_wins"]``).
+REFERENCES = ("random (reference)", "constant (reference)")
 
 
 def _methods(model: Callable, methods: Any, facts: Facts) -> dict[str, Prepared]:
@@ -42,7 +53,8 @@ def _metrics(metrics: Sequence[str] | None, mask: Any, with_method: bool) -> tup
         return tuple(
             name
             for name, spec in METRICS.items()
-            if ("mask" not in spec.needs or mask is not None)
+            if spec.default
+            and ("mask" not in spec.needs or mask is not None)
             and ("method" not in spec.needs or with_method)
         )
     if isinstance(metrics, str):
@@ -67,18 +79,84 @@ def _metrics(metrics: Sequence[str] | None, mask: Any, with_method: bool) -> tup
     return tuple(metrics)
 
 
-def _score(metric: str, scoring: Scoring) -> float:
-    """One metric of the attributions, averaged over the examples."""
-    value = get_metric(metric).score(scoring)
-    return float(widen(torch.as_tensor(value)).mean())
+def _score(metric: str, scoring: Scoring) -> tuple[float, float]:
+    """One metric of the attributions: its mean over the examples and their spread (the
+    standard deviation; 0 for one example)."""
+    value = widen(torch.as_tensor(get_metric(metric).score(scoring))).double().flatten()
+    value = value[~value.isnan()] if value.isnan().any() and not value.isnan().all() else value
+    spread = float(value.std()) if value.numel() > 1 else 0.0
+    return float(value.mean()), spread
 
 
-def _table(rows: dict[str, dict[str, float]], metrics: Sequence[str], last: Scoring | None):
-    """The table, with each metric's direction and, for the metrics that have one, the
-    chance level of the ground-truth mask (``attrs``)."""
-    table = require_pandas().DataFrame.from_dict(rows, orient="index")[list(metrics)]
+def _with_faithfulness(metrics: tuple[str, ...]) -> tuple[str, ...]:
+    """A constant map is perfectly stable: robustness is shown beside a faithfulness score
+    (``deletion_auc`` is added where none was asked for)."""
+    families = {METRICS[m].family for m in metrics}
+    if "robustness" in families and "faithfulness" not in families:
+        return (*metrics, "deletion_auc")
+    return metrics
+
+
+def _references(attributions: Any, generator: torch.Generator) -> dict[str, tuple]:
+    """The reference maps shaped like ``attributions`` (a tensor or a tuple), and their
+    ``explain`` for the metrics that re-explain: a new random map per call, or ones."""
+    parts, was_tuple = (
+        (attributions, True) if isinstance(attributions, tuple) else ((attributions,), False)
+    )
+
+    def shaped(make):
+        out = tuple(make(t) for t in parts)
+        return out if was_tuple else out[0]
+
+    def random_map(t):
+        return torch.randn(t.shape, generator=generator, dtype=torch.float64).to(t)
+
+    def constant_map(t):
+        return torch.ones_like(t)
+
+    def explain(make):
+        def run(inp, **_):
+            xs = inp if isinstance(inp, tuple) else (inp,)
+            out = tuple(
+                make(torch.empty((x.shape[0],) + p.shape[1:], dtype=p.dtype, device=p.device))
+                for x, p in zip(xs, parts)
+            )
+            return out if was_tuple else out[0]
+
+        return run
+
+    return {
+        REFERENCES[0]: (shaped(random_map), explain(random_map)),
+        REFERENCES[1]: (shaped(constant_map), explain(constant_map)),
+    }
+
+
+def _table(
+    rows: dict[str, dict[str, tuple[float, float]]],
+    metrics: Sequence[str],
+    last: Scoring | None,
+):
+    """The table of means, with each metric's direction, the spread over the examples, the
+    columns a reference wins and, for the metrics that have one, the chance level of the
+    ground-truth mask (``attrs``)."""
+    pd = require_pandas()
+    means = {r: {m: v[0] for m, v in row.items()} for r, row in rows.items()}
+    table = pd.DataFrame.from_dict(means, orient="index")[list(metrics)]
     table.index.name = "method"
-    table.attrs["higher_is_better"] = {m: METRICS[m].higher_is_better for m in metrics}
+    higher = {m: METRICS[m].higher_is_better for m in metrics}
+    table.attrs["higher_is_better"] = higher
+    table.attrs["spread"] = {r: {m: v[1] for m, v in row.items()} for r, row in rows.items()}
+    methods = [r for r in table.index if r not in REFERENCES]
+    refs = [r for r in table.index if r in REFERENCES]
+    wins = []
+    for m in metrics:
+        if not methods or not refs:
+            continue
+        best = table.loc[methods, m].max() if higher[m] else table.loc[methods, m].min()
+        ref = table.loc[refs, m].max() if higher[m] else table.loc[refs, m].min()
+        if (ref >= best) if higher[m] else (ref <= best):
+            wins.append(m)
+    table.attrs["reference_wins"] = wins
     chance = {m: METRICS[m].chance for m in metrics if METRICS[m].chance is not None}
     if chance and last is not None:
         maps = last.attributions[0] if isinstance(last.attributions, tuple) else last.attributions
@@ -116,13 +194,17 @@ def score_attributions(
     >>> table = score_attributions(net, x, {"x*w": x * net.weight[1].detach()}, target=1,
     ...                            generator=0)
     >>> list(table.index), table.attrs["higher_is_better"]["insertion_auc"]
-    (['x*w'], True)
+    (['x*w', 'random (reference)', 'constant (reference)'], True)
     >>> list(table.columns)
     ['infidelity', 'deletion_auc', 'insertion_auc', 'sparseness']
     """
-    metrics = _metrics(metrics, mask, with_method=False)
+    metrics = _with_faithfulness(_metrics(metrics, mask, with_method=False))
     gen = make_generator(0 if generator is None else generator)
     rows, scoring = {}, None
+    if attributions:
+        first = next(iter(attributions.values()))
+        refs = {k: v[0] for k, v in _references(first, gen).items()}
+        attributions = {**attributions, **refs}
     for label, attr in attributions.items():
         scoring = Scoring(
             model,
@@ -139,6 +221,97 @@ def score_attributions(
         )
         rows[label] = {m: _score(m, scoring) for m in metrics}
     return _table(rows, metrics, scoring)
+
+
+def comparison_html(table: Any, title: str = "Which explanation should I trust?") -> str:
+    """A comparison table as an HTML fragment: each metric's direction, the mean and the
+    spread over the examples, the references greyed, the columns a reference wins marked
+    (they say nothing about the methods), and the figure of :func:`plot_comparison`. All
+    text is escaped.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Linear(4, 2)
+    >>> x = torch.randn(3, 4)
+    >>> table = score_attributions(net, x, {"<x*w>": x * net.weight[1].detach()}, target=1,
+    ...                            metrics=["deletion_auc"], generator=0)
+    >>> "&lt;x*w&gt;" in comparison_html(table)
+    True
+    """
+    import html
+
+    import matplotlib.pyplot as plt
+
+    from ..page import data_uri
+
+    higher = table.attrs.get("higher_is_better", {})
+    spread = table.attrs.get("spread", {})
+    wins = set(table.attrs.get("reference_wins", ()))
+    head = "".join(
+        f"<th>{html.escape(str(m))}<br><small>{'higher' if higher.get(m) else 'lower'} is "
+        f"better{' &middot; a reference wins' if m in wins else ''}</small></th>"
+        for m in table.columns
+    )
+    rows = []
+    for label in table.index:
+        cells = "".join(
+            f"<td>{table.loc[label, m]:.4g} &plusmn; {spread.get(label, {}).get(m, 0.0):.2g}</td>"
+            for m in table.columns
+        )
+        style = ' style="color:#888"' if label in REFERENCES else ""
+        rows.append(f"<tr{style}><th>{html.escape(str(label))}</th>{cells}</tr>")
+    fig = plot_comparison(table)
+    picture = data_uri(fig)
+    plt.close(fig)
+    note = (
+        "<p>Mean over the examples &plusmn; their standard deviation. The references are maps "
+        "that know nothing (random, constant): a metric a reference wins cannot tell the "
+        "methods from them.</p>"
+    )
+    return (
+        f"<h2>{html.escape(title)}</h2><table><tr><th>method</th>{head}</tr>{''.join(rows)}"
+        f"</table>{note}<img alt='comparison' src='{picture}'>"
+    )
+
+
+def plot_comparison(table: Any):
+    """A figure of a comparison table: one panel per metric, a bar per method with its
+    spread over the examples (the references grey), the direction in the title and a
+    panel a reference wins marked.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    metrics = list(table.columns)
+    spread = table.attrs.get("spread", {})
+    wins = set(table.attrs.get("reference_wins", ()))
+    cols = min(4, len(metrics))
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.2 * cols, 0.4 * len(table) * rows + 1.2), squeeze=False
+    )
+    for ax, m in zip(axes.flat, metrics):
+        labels = list(table.index)
+        values = table[m].to_numpy()
+        errors = [spread.get(r, {}).get(m, 0.0) for r in labels]
+        colours = ["0.7" if r in REFERENCES else "C0" for r in labels]
+        ax.barh(range(len(labels)), values, xerr=errors, color=colours)
+        ax.set_yticks(range(len(labels)), labels if ax in axes[:, 0] else [""] * len(labels))
+        arrow = "higher is better" if table.attrs["higher_is_better"][m] else "lower is better"
+        ax.set_title(
+            f"{m}\n({arrow})" + (" - a reference wins" if m in wins else ""),
+            fontsize=8,
+            color="C3" if m in wins else "black",
+        )
+        ax.invert_yaxis()
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
 
 
 def compare_methods(
@@ -178,10 +351,11 @@ def compare_methods(
     >>> list(table.columns), table.attrs["higher_is_better"]["infidelity"]
     (['infidelity', 'sensitivity', 'deletion_auc', 'insertion_auc', 'sparseness'], False)
     """
-    metrics = _metrics(metrics, mask, with_method=True)
+    metrics = _with_faithfulness(_metrics(metrics, mask, with_method=True))
     gen = make_generator(0 if generator is None else generator)
     rows, scoring = {}, None
     facts = Facts(inputs, target=target, baseline=baselines, feature_mask=feature_mask)
+    per_example: dict[str, Any] = {}
     for label, run in progress(_methods(model, methods, facts).items(), show_progress, "methods"):
         # the arguments with one entry per example are replicated with the noisy copies
         per_example = {k: v for k, v in run.kwargs.items() if k in run.per_example}
@@ -212,4 +386,22 @@ def compare_methods(
                     f"method {label!r} attributes to a layer's units"
                 )
         rows[label] = {m: _score(m, scoring) for m in metrics}
+    if scoring is not None:
+        for label, (attr, explain) in _references(scoring.attributions, gen).items():
+            reference = Scoring(
+                model,
+                inputs,
+                attr,
+                target=target,
+                baselines=baselines,
+                feature_mask=feature_mask,
+                mask=mask,
+                explain=explain,
+                per_example=scoring.per_example,
+                n_perturb_samples=n_perturb_samples,
+                noise_scale=noise_scale,
+                n_steps=n_steps,
+                generator=gen,
+            )
+            rows[label] = {m: _score(m, reference) for m in metrics}
     return _table(rows, metrics, scoring)

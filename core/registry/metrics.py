@@ -10,15 +10,25 @@ command line read the metrics from here.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import torch
 
 from .._engine.inputs import TensorOrTuple, as_tuple, like_inputs
+from .._engine.outputs import model_output
+from ..errors import AttributionValueError
 from ..metrics import localisation
-from ..metrics.complexity import sparseness
+from ..metrics.complexity import effective_complexity, entropy_complexity, sparseness
 from ..metrics.faithfulness import deletion_curve, insertion_curve
+from ..metrics.faithfulness_correlation import faithfulness_correlation
 from ..metrics.infidelity import infidelity
+from ..metrics.local_lipschitz import average_sensitivity, local_lipschitz_estimate
+from ..metrics.monotonicity import monotonicity, monotonicity_correlation
+from ..metrics.pixel_flipping import pixel_flipping
+from ..metrics.random_logit import random_logit
+from ..metrics.region_perturbation import region_perturbation, selectivity
+from ..metrics.relative_stability import relative_input_stability, relative_output_stability
 from ..metrics.sensitivity import sensitivity_max
 from .spec import MetricSpec, Scoring
 
@@ -83,18 +93,157 @@ def _localisation(score: Callable, s: Scoring):
     return score(attributions, s.mask)
 
 
+def _top_k(s: Scoring):
+    attributions = s.attributions[0] if isinstance(s.attributions, tuple) else s.attributions
+    k = min(1000, attributions[0].numel())
+    return localisation.top_k_intersection(attributions, s.mask, k=k)
+
+
 def _localisation_spec(name: str) -> MetricSpec:
     function = getattr(localisation, name)
+    score = _top_k if name == "top_k_intersection" else functools.partial(_localisation, function)
     return MetricSpec(
         name,
         function,
-        functools.partial(_localisation, function),
+        score,
         True,
         "localisation",
         frozenset({"mask"}),
         frozenset({"inputs", "maps"}),
         chance=functools.partial(localisation.chance_level, name),
+        default=name != "top_k_intersection",
     )
+
+
+def _one(name: str, value: TensorOrTuple):
+    """The single tensor of ``value`` (these metrics take one input tensor)."""
+    values, _ = as_tuple(value)
+    if len(values) != 1:
+        raise AttributionValueError(
+            f"`metrics`: {name!r} takes inputs of one tensor, got {len(values)} tensors"
+        )
+    return values[0]
+
+
+def _step(s: Scoring, x) -> int:
+    """Features per step so that a curve has about ``n_steps`` points."""
+    return max(1, math.ceil(x[0].numel() / s.n_steps))
+
+
+def _baseline(s: Scoring):
+    return "black" if s.baselines is None else s.baselines
+
+
+def _faithfulness_correlation(s: Scoring):
+    x = _one("faithfulness_correlation", s.inputs)
+    a = _one("faithfulness_correlation", s.attributions)
+    size = max(1, min(224, x[0].numel() // 10))
+    return faithfulness_correlation(
+        s.model,
+        x,
+        a,
+        s.target,
+        n_runs=5 * s.n_perturb_samples,
+        subset_size=size,
+        baseline=_baseline(s),
+        generator=s.generator,
+    )
+
+
+def _flipping(s: Scoring):
+    x, a = _one("pixel_flipping", s.inputs), _one("pixel_flipping", s.attributions)
+    return pixel_flipping(
+        s.model, x, a, s.target, features_in_step=_step(s, x), baseline=_baseline(s)
+    ).auc
+
+
+def _regions(selective: bool, s: Scoring):
+    name = "selectivity" if selective else "region_perturbation"
+    x, a = _one(name, s.inputs), _one(name, s.attributions)
+    if x.dim() != 4:
+        raise AttributionValueError(f"`metrics`: {name!r} takes images (N, C, H, W)")
+    patch = max(1, min(x.shape[-2:]) // 8)
+    if selective:
+        return selectivity(s.model, x, a, s.target, patch_size=patch, baseline=_baseline(s))
+    return region_perturbation(
+        s.model, x, a, s.target, patch_size=patch, baseline=_baseline(s)
+    ).aopc
+
+
+def _monotonicity(s: Scoring):
+    x, a = _one("monotonicity", s.inputs), _one("monotonicity", s.attributions)
+    return monotonicity(
+        s.model, x, a, s.target, features_in_step=_step(s, x), baseline=_baseline(s)
+    )
+
+
+def _monotonicity_correlation(s: Scoring):
+    x = _one("monotonicity_correlation", s.inputs)
+    a = _one("monotonicity_correlation", s.attributions)
+    return monotonicity_correlation(
+        s.model,
+        x,
+        a,
+        s.target,
+        n_samples=s.n_perturb_samples,
+        features_in_step=_step(s, x),
+        generator=s.generator,
+    )
+
+
+def _random_logit(s: Scoring):
+    x, a = _one("random_logit", s.inputs), _one("random_logit", s.attributions)
+    with torch.no_grad():
+        n_classes = model_output(s.model(x)).shape[-1]
+    target = s.per_example.get("target")
+    if not isinstance(target, torch.Tensor):
+        target = torch.as_tensor(target if target is not None else 0).expand(x.shape[0])
+    kwargs = {k: v for k, v in s.per_example.items() if k != "target"}
+    return random_logit(
+        s.explain,
+        x,
+        a,
+        target.long(),
+        n_classes=n_classes,
+        generator=s.generator,
+        similarity="pearson",
+        **kwargs,
+    )
+
+
+def _robustness(function: Callable, s: Scoring):
+    x, a = _one(function.__name__, s.inputs), _one(function.__name__, s.attributions)
+    scale = (
+        {"std": s.noise_scale}
+        if function is local_lipschitz_estimate
+        else {"radius": s.noise_scale}
+    )
+    return function(
+        s.explain,
+        x,
+        a,
+        n_samples=s.n_perturb_samples,
+        generator=s.generator,
+        **scale,
+        **s.per_example,
+    )
+
+
+def _relative(function: Callable, s: Scoring):
+    x, a = _one(function.__name__, s.inputs), _one(function.__name__, s.attributions)
+    return function(
+        s.explain,
+        s.model,
+        x,
+        a,
+        n_samples=s.n_perturb_samples,
+        generator=s.generator,
+        **s.per_example,
+    )
+
+
+def _complexity(function: Callable, s: Scoring):
+    return function(s.attributions)
 
 
 _MODEL = frozenset({"model", "generator"})
@@ -137,4 +286,139 @@ TABLE: tuple[MetricSpec, ...] = (
         applies_to=frozenset({"inputs", "maps"}),
     ),
     *(_localisation_spec(name) for name in localisation.LOCALISATION_METRICS),
+    MetricSpec(
+        "roc_auc",
+        localisation.roc_auc,
+        functools.partial(_localisation, localisation.roc_auc),
+        True,
+        "localisation",
+        frozenset({"mask"}),
+        frozenset({"inputs", "maps"}),
+        chance=lambda mask, maps: torch.full((maps.shape[0],), 0.5),
+        default=False,
+    ),
+    MetricSpec(
+        "faithfulness_correlation",
+        faithfulness_correlation,
+        _faithfulness_correlation,
+        True,
+        "faithfulness",
+        frozenset({"model", "baseline", "generator"}),
+        default=False,
+    ),
+    MetricSpec(
+        "pixel_flipping",
+        pixel_flipping,
+        _flipping,
+        False,
+        "faithfulness",
+        frozenset({"model", "baseline"}),
+        default=False,
+    ),
+    MetricSpec(
+        "region_perturbation",
+        region_perturbation,
+        functools.partial(_regions, False),
+        True,
+        "faithfulness",
+        frozenset({"model", "baseline"}),
+        modalities=frozenset({"images"}),
+        default=False,
+    ),
+    MetricSpec(
+        "selectivity",
+        selectivity,
+        functools.partial(_regions, True),
+        False,
+        "faithfulness",
+        frozenset({"model", "baseline"}),
+        modalities=frozenset({"images"}),
+        default=False,
+    ),
+    MetricSpec(
+        "monotonicity",
+        monotonicity,
+        _monotonicity,
+        True,
+        "faithfulness",
+        frozenset({"model", "baseline"}),
+        default=False,
+    ),
+    MetricSpec(
+        "monotonicity_correlation",
+        monotonicity_correlation,
+        _monotonicity_correlation,
+        True,
+        "faithfulness",
+        frozenset({"model", "generator"}),
+        modalities=frozenset({"images", "rows"}),
+        default=False,
+    ),
+    MetricSpec(
+        "random_logit",
+        random_logit,
+        _random_logit,
+        False,
+        "randomisation",
+        frozenset({"method", "generator"}),
+        default=False,
+    ),
+    MetricSpec(
+        "local_lipschitz_estimate",
+        local_lipschitz_estimate,
+        functools.partial(_robustness, local_lipschitz_estimate),
+        False,
+        "robustness",
+        frozenset({"method", "generator"}),
+        modalities=frozenset({"images", "rows"}),
+        default=False,
+    ),
+    MetricSpec(
+        "average_sensitivity",
+        average_sensitivity,
+        functools.partial(_robustness, average_sensitivity),
+        False,
+        "robustness",
+        frozenset({"method", "generator"}),
+        modalities=frozenset({"images", "rows"}),
+        default=False,
+    ),
+    MetricSpec(
+        "relative_input_stability",
+        relative_input_stability,
+        functools.partial(_relative, relative_input_stability),
+        False,
+        "robustness",
+        frozenset({"method", "model", "generator"}),
+        modalities=frozenset({"images", "rows"}),
+        default=False,
+    ),
+    MetricSpec(
+        "relative_output_stability",
+        relative_output_stability,
+        functools.partial(_relative, relative_output_stability),
+        False,
+        "robustness",
+        frozenset({"method", "model", "generator"}),
+        modalities=frozenset({"images", "rows"}),
+        default=False,
+    ),
+    MetricSpec(
+        "entropy_complexity",
+        entropy_complexity,
+        functools.partial(_complexity, entropy_complexity),
+        False,
+        "complexity",
+        applies_to=frozenset({"inputs", "maps"}),
+        default=False,
+    ),
+    MetricSpec(
+        "effective_complexity",
+        effective_complexity,
+        functools.partial(_complexity, effective_complexity),
+        False,
+        "complexity",
+        applies_to=frozenset({"inputs", "maps"}),
+        default=False,
+    ),
 )

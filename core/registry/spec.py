@@ -238,6 +238,8 @@ class Scoring:
 METRIC_NEEDS = ("model", "method", "mask", "baseline", "feature_mask", "generator")
 #: what a metric applies to: attributions shaped like the inputs, or any map (a layer's too)
 METRIC_INPUTS = ("inputs", "maps")
+#: the data a metric is defined for
+METRIC_MODALITIES = ("images", "tokens", "rows", "generation")
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,11 @@ class MetricSpec:
         ``"inputs"``: attributions shaped like the inputs; ``"maps"``: any map, a layer's too.
     chance : callable, optional
         ``chance(mask, attributions) -> tensor (N,)``: what a map that knows nothing scores.
+    modalities : frozenset of str
+        The data it is defined for (:data:`METRIC_MODALITIES`): images, token sequences,
+        table rows, generated text.
+    default : bool
+        Part of a comparison's default metrics (the cheap ones); the others by name.
     """
 
     name: str
@@ -274,8 +281,15 @@ class MetricSpec:
     needs: frozenset[str] = frozenset()
     applies_to: frozenset[str] = frozenset({"inputs"})
     chance: Callable[[Tensor, Tensor], Tensor] | None = None
+    modalities: frozenset[str] = frozenset({"images", "tokens", "rows"})
+    default: bool = True
 
     def __post_init__(self) -> None:
+        if set(self.modalities) - set(METRIC_MODALITIES):
+            raise ValueError(
+                f"`modalities` of metric {self.name!r} must be a subset of {METRIC_MODALITIES}, "
+                f"got {sorted(self.modalities)}"
+            )
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"`name` must be a non-empty str, got {self.name!r}")
         if not callable(self.score) or not callable(self.function):

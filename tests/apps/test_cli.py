@@ -419,3 +419,16 @@ def test_list_prints_the_registries(capsys):
     assert main(["list", "metrics"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in METRICS) and "higher" in out and "lower" in out
+
+
+def test_compare_writes_an_html_report_with_the_references(cat_png, tmp_path, capsys):
+    out = tmp_path / "scores.html"
+    argv = ["compare", "image", str(cat_png), "--methods", "saliency,input_x_gradient"]
+    argv += ["--metrics", "deletion_auc,insertion_auc,sparseness", "--out", str(out)]
+    assert main(argv) == 0
+    page = out.read_text()
+    assert "random (reference)" in page and "constant (reference)" in page
+    assert "lower is better" in page and "data:image/png;base64" in page
+    assert "input_x_gradient" in capsys.readouterr().out
+    assert main(["compare", "image", str(cat_png), "--out", str(tmp_path / "x.png")]) == 2
+    assert main(["compare", "image", str(cat_png), "--metrics", "speed", "--out", str(out)]) == 2

@@ -6,6 +6,7 @@ from torch import nn
 
 from perspicio.core import IntegratedGradients, Saliency
 from perspicio.core.metrics import (
+    REFERENCES,
     compare_methods,
     completeness_gap,
     deletion_curve,
@@ -13,6 +14,8 @@ from perspicio.core.metrics import (
     infidelity_perturb_func_decorator,
     insertion_curve,
     model_randomization,
+    plot_comparison,
+    score_attributions,
     sensitivity_max,
     sparseness,
 )
@@ -140,7 +143,7 @@ def test_compare_methods_table():
     x = torch.randn(6, 6)
     methods = {"ig": "integrated_gradients", "sal": Saliency(net), "fa": "feature_ablation"}
     table = compare_methods(net, x, methods, target=[0, 1, 2, 0, 1, 2], generator=0)
-    assert list(table.index) == ["ig", "sal", "fa"]
+    assert list(table.index) == ["ig", "sal", "fa", *REFERENCES]
     assert table.attrs["higher_is_better"] == {
         "infidelity": False,
         "sensitivity": False,
@@ -151,6 +154,44 @@ def test_compare_methods_table():
     assert torch.isfinite(torch.tensor(table.to_numpy())).all()
     with pytest.raises(ValueError, match="unknown metric"):
         compare_methods(net, x, ["saliency"], metrics=["speed"], target=0)
+
+
+def test_references_are_in_every_report_and_a_column_they_win_is_marked():
+    """A linear model: Integrated Gradients (its exact contributions) beats both references
+    on the deletion and insertion curves and faithfulness correlation; the constant map is
+    perfectly stable, so it wins the robustness column, which is marked, and a robustness
+    metric asked alone comes with a faithfulness score."""
+    torch.manual_seed(0)
+    net = torch.nn.Linear(12, 3)
+    x = torch.randn(8, 12)
+    metrics = ["deletion_auc", "insertion_auc", "faithfulness_correlation", "average_sensitivity"]
+    table = compare_methods(
+        net, x, ["integrated_gradients"], metrics=metrics, target=1, baselines=0.0, generator=0
+    )
+    ig = table.loc["integrated_gradients"]
+    for ref in REFERENCES:
+        assert ig["deletion_auc"] < table.loc[ref, "deletion_auc"]
+        assert ig["insertion_auc"] > table.loc[ref, "insertion_auc"]
+        ref_fc = table.loc[ref, "faithfulness_correlation"]  # NaN for the constant: no variance
+        assert ig["faithfulness_correlation"] > 0.99 and not ref_fc > 0.5
+    assert table.loc["constant (reference)", "average_sensitivity"] == 0.0
+    assert table.attrs["reference_wins"] == ["average_sensitivity"]
+    assert set(table.attrs["spread"]) == set(table.index)
+    alone = compare_methods(
+        net, x, ["saliency"], metrics=["local_lipschitz_estimate"], target=1, generator=0
+    )
+    assert list(alone.columns) == ["local_lipschitz_estimate", "deletion_auc"]
+    scored = score_attributions(
+        net,
+        x,
+        {"exact": x * net.weight[1].detach()},
+        target=1,
+        metrics=["deletion_auc"],
+        generator=0,
+    )
+    assert list(scored.index) == ["exact", *REFERENCES] and not scored.attrs["reference_wins"]
+    fig = plot_comparison(table)
+    assert len([a for a in fig.axes if a.has_data()]) == len(metrics)
 
 
 def test_bad_input():
