@@ -62,7 +62,8 @@ def test_image_scores_steps_and_target_controls():
     at.button(key="explain_image").click().run()
     assert not at.exception and not at.error
     table = at.dataframe[0].value
-    assert list(table.index) == ["gradcam", "integrated_gradients"]
+    references = ["random (reference)", "constant (reference)"]  # in every report
+    assert list(table.index) == ["gradcam", "integrated_gradients", *references]
     assert "infidelity (lower is better)" in table.columns
     assert "insertion_auc (higher is better)" in table.columns
     at.text_input(key="img_target").input("giraffe-shark").run()

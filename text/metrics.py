@@ -1,0 +1,210 @@
+"""Is a text explanation faithful? ERASER's comprehensiveness and sufficiency (DeYoung et
+al., ACL 2020, "ERASER: A benchmark to evaluate rationalized NLP models"), and deletion and
+insertion curves over the words (Petsiuk et al., 2018), for :func:`perspicio.text.explain`
+results.
+
+A unit (word or token) is removed by replacing its tokens with the tokenizer's mask (or pad)
+token; special tokens stay. The explained class's probability is read after each change:
+
+* **comprehensiveness**: :math:`p(y|x) - p(y|x \\setminus r_k)`, the drop when the ``k``
+  most relevant units are removed, averaged over ``k`` of 1, 5, 10, 20 and 50% of the units
+  (ERASER's AOPC). Higher is better.
+* **sufficiency**: :math:`p(y|x) - p(y|r_k)`, the drop when *only* those units are kept,
+  averaged the same way. Lower is better. (Named apart from Dasgupta et al.'s sufficiency,
+  a different metric.)
+* **deletion / insertion**: the area under the probability as units are removed (or put
+  back, from all removed) most relevant first. Lower, resp. higher, is better.
+
+A random ranking scores near the middle of each; :func:`random_like` makes one to compare.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .adapters import TextForward
+from .explanation import TextExplanation
+from .tokens import BASELINE_TOKENS, encode
+
+#: ERASER's bins: the share of the units in the rationale
+ERASER_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)
+
+
+def _explanations(explanations: Any) -> list[TextExplanation]:
+    items = [explanations] if isinstance(explanations, TextExplanation) else list(explanations)
+    if not items or not all(isinstance(e, TextExplanation) for e in items):
+        raise TypeError(
+            "`explanations` must be a TextExplanation or a list of them (text.explain's "
+            f"results), got {type(explanations).__name__}"
+        )
+    return items
+
+
+def _replacement(tokenizer: Any, baseline: str) -> int:
+    if baseline not in ("mask", "pad", "unk"):
+        raise ValueError(f"`baseline` must be 'mask', 'pad' or 'unk', got {baseline!r}")
+    token_id = getattr(tokenizer, BASELINE_TOKENS[baseline], None)
+    if token_id is None:
+        raise ValueError(f"the tokenizer has no {baseline} token; choose another `baseline`")
+    return int(token_id)
+
+
+def _units_of_tokens(exp: TextExplanation, offsets: list[tuple[int, int]], special: Tensor):
+    """Each token's unit (-1 for special tokens and tokens outside every unit)."""
+    owner = torch.full((len(offsets),), -1, dtype=torch.long)
+    for j, (start, end) in enumerate(offsets):
+        if special[j] or end <= start:
+            continue
+        for u, (s, e) in enumerate(exp.spans):
+            if start < e and end > s:
+                owner[j] = u
+                break
+    return owner
+
+
+@torch.no_grad()
+def _probabilities(model: nn.Module, ids: Tensor, mask: Tensor, target: int) -> Tensor:
+    forward = TextForward(model)
+    device = next(model.parameters()).device if any(True for _ in model.parameters()) else None
+    logits = forward(ids.to(device), mask.to(device))
+    return logits.softmax(-1)[:, target].double().cpu()
+
+
+def _variants(
+    model: nn.Module, tokenizer: Any, exp: TextExplanation, removed: Tensor, baseline: str
+) -> Tensor:
+    """The probability of the explained class for each row of ``removed`` (``(R, units)``:
+    True where a unit is replaced by the baseline token)."""
+    enc = encode(tokenizer, [exp.text], None, None)
+    owner = _units_of_tokens(exp, enc.offsets[0], enc.special[0])
+    ids = enc.input_ids[0]
+    token_gone = torch.zeros(removed.shape[0], ids.shape[0], dtype=torch.bool)
+    inside = owner >= 0
+    token_gone[:, inside] = removed[:, owner[inside]]
+    token = _replacement(tokenizer, baseline)
+    batch = torch.where(token_gone, torch.full_like(token_gone, token, dtype=ids.dtype), ids)
+    mask = enc.attention_mask[0].expand_as(batch)
+    model_was = model.training
+    model.eval()
+    try:
+        return _probabilities(model, batch, mask, exp.target)
+    finally:
+        model.train(model_was)
+
+
+def _ranked(exp: TextExplanation) -> Tensor:
+    """The units, most relevant first (attribution toward the explained class)."""
+    return exp.attributions.detach().double().argsort(descending=True)
+
+
+def eraser(
+    model: nn.Module,
+    tokenizer: Any,
+    explanations: TextExplanation | Sequence[TextExplanation],
+    *,
+    fractions: Sequence[float] = ERASER_FRACTIONS,
+    baseline: str = "mask",
+) -> dict[str, Tensor]:
+    """ERASER's comprehensiveness and sufficiency of each explanation.
+
+    Parameters
+    ----------
+    model, tokenizer
+        The explained model and its (fast) tokenizer.
+    explanations : TextExplanation or list
+        :func:`perspicio.text.explain`'s results.
+    fractions : sequence of float
+        The rationale sizes, as shares of the units (at least one unit each).
+    baseline : {"mask", "pad", "unk"}
+        The token a removed unit's tokens become.
+
+    Returns
+    -------
+    dict
+        ``"comprehensiveness"`` and ``"sufficiency"``, tensors ``(N,)``.
+
+    Examples
+    --------
+    >>> from perspicio import text
+    >>> from perspicio.text.demo import tiny_bert
+    >>> model, tokenizer = tiny_bert()
+    >>> exp = text.explain(model, tokenizer, "a wonderful film")
+    >>> scores = eraser(model, tokenizer, exp)
+    >>> bool(scores["comprehensiveness"][0] > scores["sufficiency"][0])
+    True
+    """
+    exps = _explanations(explanations)
+    if not fractions or not all(0 < f <= 1 for f in fractions):
+        raise ValueError(f"`fractions` must be shares in (0, 1], got {list(fractions)!r}")
+    comp, suff = [], []
+    for exp in exps:
+        n = len(exp.units)
+        order = _ranked(exp)
+        sizes = [max(1, math.ceil(f * n)) for f in fractions]
+        rows = torch.zeros(2 * len(sizes) + 1, n, dtype=torch.bool)
+        for i, k in enumerate(sizes):
+            rows[1 + i, order[:k]] = True  # the rationale removed
+            rows[1 + len(sizes) + i] = True
+            rows[1 + len(sizes) + i, order[:k]] = False  # only the rationale kept
+        p = _variants(model, tokenizer, exp, rows, baseline)
+        comp.append(float((p[0] - p[1 : 1 + len(sizes)]).mean()))
+        suff.append(float((p[0] - p[1 + len(sizes) :]).mean()))
+    return {
+        "comprehensiveness": torch.tensor(comp, dtype=torch.float64),
+        "sufficiency": torch.tensor(suff, dtype=torch.float64),
+    }
+
+
+def deletion_insertion(
+    model: nn.Module,
+    tokenizer: Any,
+    explanations: TextExplanation | Sequence[TextExplanation],
+    *,
+    baseline: str = "mask",
+) -> dict[str, Tensor]:
+    """The areas under the explained class's probability as units are removed (deletion)
+    or put back from all removed (insertion), most relevant first, over the share of units
+    changed (trapezoids from 0 to 1).
+
+    Examples
+    --------
+    >>> from perspicio import text
+    >>> from perspicio.text.demo import tiny_bert
+    >>> model, tokenizer = tiny_bert()
+    >>> exp = text.explain(model, tokenizer, "a dull and boring plot")
+    >>> areas = deletion_insertion(model, tokenizer, exp)
+    >>> bool(areas["deletion"][0] < areas["insertion"][0])
+    True
+    """
+    exps = _explanations(explanations)
+    deletion, insertion = [], []
+    for exp in exps:
+        n = len(exp.units)
+        order = _ranked(exp)
+        gone = torch.zeros(n + 1, n, dtype=torch.bool)
+        for k in range(1, n + 1):
+            gone[k, order[:k]] = True
+        back = gone[n : n + 1] & ~gone  # row k: all removed but the first k put back
+        p = _variants(model, tokenizer, exp, torch.cat([gone, back]), baseline)
+        x = torch.linspace(0, 1, n + 1, dtype=torch.float64)
+        deletion.append(float(torch.trapezoid(p[: n + 1], x)))
+        insertion.append(float(torch.trapezoid(p[n + 1 :], x)))
+    return {
+        "deletion": torch.tensor(deletion, dtype=torch.float64),
+        "insertion": torch.tensor(insertion, dtype=torch.float64),
+    }
+
+
+def random_like(
+    explanation: TextExplanation, generator: torch.Generator | int | None = None
+) -> TextExplanation:
+    """The explanation with random attributions (a reference a faithful one must beat)."""
+    gen = torch.Generator().manual_seed(generator) if isinstance(generator, int) else generator
+    values = torch.randn(explanation.attributions.shape, generator=gen, dtype=torch.float64)
+    return dataclasses.replace(explanation, attributions=values, method="random (reference)")
