@@ -11,15 +11,14 @@ from torch import Tensor, nn
 
 from .._engine.batching import make_generator
 from .._engine.inputs import TensorOrTuple, as_tuple
-from .._engine.precision import widen
 from ..errors import AttributionValueError
-from ._common import flat_concat, require_pandas
+from ._common import average_ranks, flat_concat, require_pandas
 
 
 def spearman(a: Tensor, b: Tensor) -> Tensor:
-    """Spearman rank correlation of each row of ``a`` with the same row of ``b``."""
-    ra = widen(a.argsort(1).argsort(1))
-    rb = widen(b.argsort(1).argsort(1))
+    """Spearman rank correlation of each row of ``a`` with the same row of ``b`` (tied
+    values share their mean rank, as scipy's ``spearmanr``)."""
+    ra, rb = average_ranks(a), average_ranks(b)
     ra, rb = ra - ra.mean(1, keepdim=True), rb - rb.mean(1, keepdim=True)
     return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1)).clamp(min=1e-12)
 
@@ -42,10 +41,15 @@ def model_randomization(
     layers: list[str] | None = None,
     absolute: bool = True,
     generator: int | torch.Generator | None = None,
+    order: str = "cascading",
     **attribute_kwargs: Any,
 ):
-    """Cascading randomisation: re-initialise layers from the output down, on a copy of the
-    model, and report how similar each attribution stays to the original.
+    """Model parameter randomisation (Adebayo et al., 2018): re-initialise layers, on a copy
+    of the model, and report how similar each attribution stays to the original.
+
+    ``order="cascading"`` re-initialises the layers from the output down, cumulatively;
+    ``"independent"`` re-initialises one layer at a time on a fresh copy (the others
+    trained).
 
     A method whose maps barely change when the weights are destroyed does not explain the
     model. ``method_factory(model)`` builds the method (a class such as
@@ -70,7 +74,8 @@ def model_randomization(
     ['none', '2', '0']
     """
     pd = require_pandas()
-
+    if order not in ("cascading", "independent"):
+        raise AttributionValueError(f"`order` must be 'cascading' or 'independent', got {order!r}")
     gen = make_generator(0 if generator is None else generator)
     names = layers or [
         name for name, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))
@@ -93,6 +98,9 @@ def model_randomization(
     rows = [{"layer": "none", "rank_correlation": float(spearman(original, explain(clone)).mean())}]
     for name in reversed(names):
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+        if order == "independent":  # a fresh copy: only this layer randomised
+            clone = copy.deepcopy(model)
+            clone_modules = dict(clone.named_modules())
         _reinitialise(clone_modules[name], seed)
         rows.append(
             {"layer": name, "rank_correlation": float(spearman(original, explain(clone)).mean())}

@@ -68,7 +68,9 @@ def test_the_chance_level_is_the_masks_share_by_name_or_function():
     for score in SCORES:
         assert chance_level(score, mask, a).tolist() == [0.25] * 3
         assert chance_level(score.__name__, mask[None]).tolist() == [0.25]
-    assert sorted(LOCALISATION_METRICS) == sorted(s.__name__ for s in SCORES)
+    # top_k_intersection too (its k a parameter: tested with the Quantus families)
+    names = [s.__name__ for s in SCORES] + ["top_k_intersection"]
+    assert sorted(LOCALISATION_METRICS) == sorted(names)
     with pytest.raises(ValueError, match="`metric` must be one of .*'sparseness'"):
         chance_level("sparseness", mask[None])
 
