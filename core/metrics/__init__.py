@@ -28,6 +28,7 @@ from .localisation import (
     top_k_intersection,
 )
 from .monotonicity import monotonicity, monotonicity_correlation
+from .non_sensitivity import non_sensitivity
 from .pixel_flipping import FlippingCurve, pixel_flipping
 from .random_logit import random_logit
 from .region_perturbation import RegionCurve, region_perturbation, selectivity
@@ -64,6 +65,7 @@ __all__ = [
     "model_randomization",
     "monotonicity",
     "monotonicity_correlation",
+    "non_sensitivity",
     "pixel_flipping",
     "plot_comparison",
     "pointing_game",

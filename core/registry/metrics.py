@@ -25,6 +25,7 @@ from ..metrics.faithfulness_correlation import faithfulness_correlation
 from ..metrics.infidelity import infidelity
 from ..metrics.local_lipschitz import average_sensitivity, local_lipschitz_estimate
 from ..metrics.monotonicity import monotonicity, monotonicity_correlation
+from ..metrics.non_sensitivity import non_sensitivity
 from ..metrics.pixel_flipping import pixel_flipping
 from ..metrics.random_logit import random_logit
 from ..metrics.region_perturbation import region_perturbation, selectivity
@@ -173,6 +174,13 @@ def _regions(selective: bool, s: Scoring):
 def _monotonicity(s: Scoring):
     x, a = _one("monotonicity", s.inputs), _one("monotonicity", s.attributions)
     return monotonicity(
+        s.model, x, a, s.target, features_in_step=_step(s, x), baseline=_baseline(s)
+    )
+
+
+def _non_sensitivity(s: Scoring):
+    x, a = _one("non_sensitivity", s.inputs), _one("non_sensitivity", s.attributions)
+    return non_sensitivity(
         s.model, x, a, s.target, features_in_step=_step(s, x), baseline=_baseline(s)
     )
 
@@ -352,6 +360,15 @@ TABLE: tuple[MetricSpec, ...] = (
         "faithfulness",
         frozenset({"model", "generator"}),
         modalities=frozenset({"images", "rows"}),
+        default=False,
+    ),
+    MetricSpec(
+        "non_sensitivity",
+        non_sensitivity,
+        _non_sensitivity,
+        False,
+        "axiomatic",
+        frozenset({"model", "baseline"}),
         default=False,
     ),
     MetricSpec(

@@ -16,6 +16,7 @@ from perspicio.core.metrics import (
     local_lipschitz_estimate,
     monotonicity,
     monotonicity_correlation,
+    non_sensitivity,
     pixel_flipping,
     random_logit,
     region_perturbation,
@@ -509,3 +510,28 @@ def test_model_randomisation_moves_a_faithful_method_and_not_a_blind_one(order):
     assert np.allclose(blind["rank_correlation"].to_numpy(), 1.0)
     with pytest.raises(ValueError, match="`order` must be 'cascading' or 'independent'"):
         model_randomization(Blind, net, x, order="top_down")
+
+
+def test_non_sensitivity_equals_quantus_example_by_example():
+    """One example per call (Quantus scales by the batch's largest value), one feature per
+    step (where Quantus' per-step and per-feature arrays line up)."""
+    model, x, y, a = _explained()
+    a = a.copy()
+    a[:, :, :2] = 0.0  # the explanation ignores the first two rows of every channel
+    ours = non_sensitivity(
+        model, torch.from_numpy(x), torch.from_numpy(a), torch.from_numpy(y), eps=1e-4
+    )
+    theirs = [
+        _quantus(
+            "NonSensitivity",
+            a[i : i + 1],
+            x=x[i : i + 1],
+            y=y[i : i + 1],
+            model=model,
+            eps=1e-4,
+            perturb_baseline="black",
+        )[0]
+        for i in range(3)
+    ]
+    np.testing.assert_array_equal(ours.numpy(), theirs)
+    assert (ours > 0).all()  # the zeroed rows matter to the model
