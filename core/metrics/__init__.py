@@ -16,6 +16,7 @@ from .complexity import completeness_gap, effective_complexity, entropy_complexi
 from .faithfulness import FaithfulnessCurve, deletion_curve, insertion_curve
 from .faithfulness_correlation import faithfulness_correlation
 from .infidelity import infidelity, infidelity_perturb_func_decorator
+from .input_invariance import input_invariance, shifted_model
 from .local_lipschitz import average_sensitivity, local_lipschitz_estimate
 from .localisation import (
     LOCALISATION_METRICS,
@@ -60,6 +61,7 @@ __all__ = [
     "energy_pointing_game",
     "infidelity",
     "infidelity_perturb_func_decorator",
+    "input_invariance",
     "insertion_curve",
     "local_lipschitz_estimate",
     "model_randomization",
@@ -80,6 +82,7 @@ __all__ = [
     "score_attributions",
     "selectivity",
     "sensitivity_max",
+    "shifted_model",
     "sparseness",
     "spearman",
     "top_k_intersection",

@@ -13,6 +13,7 @@ from perspicio.core.metrics import (
     effective_complexity,
     entropy_complexity,
     faithfulness_correlation,
+    input_invariance,
     local_lipschitz_estimate,
     monotonicity,
     monotonicity_correlation,
@@ -535,3 +536,40 @@ def test_non_sensitivity_equals_quantus_example_by_example():
     ]
     np.testing.assert_array_equal(ours.numpy(), theirs)
     assert (ours > 0).all()  # the zeroed rows matter to the model
+
+
+def test_input_invariance_follows_the_paper_where_quantus_shifts_part_of_the_input():
+    """Saliency is input invariant, input x gradient is not (Kindermans et al.). Quantus 0.6's
+    shifted input is not ``x - 1`` everywhere (its batch perturbation leaves part of it
+    unshifted), so its shifted model sees a different function and even Saliency fails
+    there. A padded first convolution is refused: the shift's effect differs at the
+    borders."""
+    from perspicio.core import InputXGradient, Saliency
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)
+    ).eval()
+    x = np.random.default_rng(6).random((3, 3, 8, 8)).astype(np.float32)
+    y = np.array([0, 1, 2])
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    assert input_invariance(Saliency, model, xt, yt).tolist() == [1.0] * 3
+    assert input_invariance(InputXGradient, model, xt, yt).tolist() == [0.0] * 3
+    seen = []
+
+    def explain_func(model, inputs, targets, **kwargs):
+        seen.append(torch.as_tensor(inputs))
+        out = Saliency(model).attribute(torch.as_tensor(inputs), target=torch.as_tensor(targets))
+        return out.detach().numpy()
+
+    a = explain_func(model, x, y)
+    metric = quantus.InputInvariance(disable_warnings=True, normalise=False, abs=False)
+    theirs = metric(
+        model=model, x_batch=x, y_batch=y, a_batch=a, device="cpu", explain_func=explain_func
+    )
+    shifted = (seen[1] - xt).flatten()
+    assert not torch.allclose(shifted, torch.full_like(shifted, -1.0))  # a partial shift
+    assert not all(theirs)
+    padded = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(256, 3))
+    with pytest.raises(ValueError, match="unpadded first convolution"):
+        input_invariance(Saliency, padded, xt, yt)
