@@ -131,6 +131,12 @@ def test_text_page_explains_and_bad_input_keeps_the_app_working():
     at.text_area(key="txt_input").input("a wonderful film").run()
     at.button(key="explain_text").click().run()
     assert not at.exception and not any("empty" in e.value for e in at.error)
+    at.checkbox(key="txt_score").check()
+    at.button(key="explain_text").click().run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert list(table.index)[1] == "random (reference)"
+    assert "comprehensiveness (higher is better)" in table.columns
 
 
 @pytest.mark.slow
