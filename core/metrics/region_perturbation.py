@@ -136,7 +136,9 @@ def region_perturbation(
         ranked = orders.to(inputs.device).long()
     else:
         ranked = sums.argsort(1, descending=order == "morf")
-    rank = torch.empty_like(ranked).scatter_(1, ranked, torch.arange(n_patches).expand(n, -1))
+    rank = torch.empty_like(ranked).scatter_(
+        1, ranked, torch.arange(n_patches, device=ranked.device).expand(n, -1)
+    )
     pixel_rank = rank.gather(1, ids.reshape(1, -1).expand(n, -1)).view(n, 1, height, width)
     base = baseline_values(inputs, baseline)
     tgt = format_target(target, n)
