@@ -20,6 +20,8 @@ from ._engine.facts import Facts
 from ._engine.fingerprint import model_fingerprint
 from ._engine.hooks import CallHooks, preserved_state
 from ._engine.inputs import check_positive_int
+from .llm._common import prompt_ids
+from .llm.scoring import score_stepwise
 from .targets import ClassTarget, PredictedClass, parse_target, resolve_class_targets
 
 
@@ -112,5 +114,7 @@ __all__ = [
     "model_device",
     "parse_target",
     "prediction",
+    "prompt_ids",
     "resolve_class_targets",
+    "score_stepwise",
 ]

@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from perspicio.core.frontend import prompt_ids, score_stepwise
+
 from .adapters import TextForward
 from .explanation import TextExplanation
 from .tokens import BASELINE_TOKENS, encode
@@ -208,3 +210,62 @@ def random_like(
     gen = torch.Generator().manual_seed(generator) if isinstance(generator, int) else generator
     values = torch.randn(explanation.attributions.shape, generator=gen, dtype=torch.float64)
     return dataclasses.replace(explanation, attributions=values, method="random (reference)")
+
+
+@torch.no_grad()
+def generation_eraser(
+    model: nn.Module,
+    tokenizer: Any,
+    result: Any,
+    *,
+    fractions: Sequence[float] = ERASER_FRACTIONS,
+) -> dict[str, float]:
+    """ERASER's comprehensiveness and sufficiency of an explained generation
+    (:func:`perspicio.text.explain_generation`, ``LLMAttribution`` results): the drop in the
+    log-probability of the whole target when the prompt's most relevant features (words,
+    tokens or template parts, as attributed) are removed, or are all that is kept, averaged
+    over ``fractions`` of the features. Features are removed as the attribution removed
+    them (the result's own input: its baseline). Higher comprehensiveness, lower
+    sufficiency are better.
+
+    Examples
+    --------
+    >>> from perspicio import text
+    >>> from perspicio.text.demo_lm import capital_cities_lm
+    >>> lm, tokenizer = capital_cities_lm()
+    >>> res = text.explain_generation(lm, tokenizer, "the capital of peru is", target="lima")
+    >>> scores = generation_eraser(lm, tokenizer, res)
+    >>> scores["comprehensiveness"] > scores["sufficiency"]
+    True
+    """
+    inp = getattr(result, "inp", None)
+    if inp is None or not hasattr(inp, "to_model_input"):
+        raise TypeError(
+            "`result` must be an explained generation with its input (explain_generation's "
+            f"or LLMAttribution's result), got {type(result).__name__}"
+        )
+    if not fractions or not all(0 < f <= 1 for f in fractions):
+        raise ValueError(f"`fractions` must be shares in (0, 1], got {list(fractions)!r}")
+    target = torch.tensor(tokenizer.convert_tokens_to_ids(list(result.output_tokens)))
+    n = len(result.input_tokens)
+    order = torch.as_tensor(result.seq_attr).double().argsort(descending=True)
+    empty = getattr(tokenizer, "bos_token_id", None) or getattr(tokenizer, "pad_token_id", 0)
+
+    def log_prob(row: Tensor | None) -> float:
+        ids = prompt_ids(inp, tokenizer, row, empty=empty)
+        return float(score_stepwise(model, ids, target).sum())
+
+    full = log_prob(None)
+    removed, kept = [], []
+    for f in fractions:
+        k = max(1, math.ceil(f * n))
+        row = torch.ones(1, n)
+        row[0, order[:k]] = 0
+        removed.append(full - log_prob(row))
+        row = torch.zeros(1, n)
+        row[0, order[:k]] = 1
+        kept.append(full - log_prob(row))
+    return {
+        "comprehensiveness": sum(removed) / len(removed),
+        "sufficiency": sum(kept) / len(kept),
+    }

@@ -58,3 +58,29 @@ def test_bad_input_is_named(explained):
         eraser(model, tokenizer, exps[0], baseline="zero")
     with pytest.raises(ValueError, match="`fractions` must be shares"):
         eraser(model, tokenizer, exps[0], fractions=[0.0])
+
+
+def test_an_explained_generation_beats_random_rankings_of_its_prompt():
+    """The capital-cities GPT-2 with long prompts (four to six distractor sentences): the
+    layer_lrp ranking of the prompt's words removes more of the answer's log-probability
+    than the 95th percentile of 100 random rankings (comprehensiveness), per prompt."""
+    import copy
+
+    from perspicio.text.demo_lm import capital_cities_lm, capital_prompts
+    from perspicio.text.metrics import generation_eraser
+
+    lm, tokenizer = capital_cities_lm()
+    gen = torch.Generator().manual_seed(0)
+    for prompt in capital_prompts(3, seed=321, distractors=(4, 6)):
+        res = text.explain_generation(
+            lm, tokenizer, prompt.text, target=prompt.answer, method="layer_lrp"
+        )
+        good = generation_eraser(lm, tokenizer, res)
+        rand = []
+        for _ in range(100):
+            shuffled = copy.copy(res)
+            shuffled.seq_attr = torch.randn(len(res.input_tokens), generator=gen)
+            rand.append(generation_eraser(lm, tokenizer, shuffled)["comprehensiveness"])
+        assert good["comprehensiveness"] > torch.tensor(rand).quantile(0.95), prompt.text
+    with pytest.raises(TypeError, match="`result` must be an explained generation"):
+        generation_eraser(lm, tokenizer, "lima")
