@@ -17,6 +17,7 @@ from .faithfulness import FaithfulnessCurve, deletion_curve, insertion_curve
 from .faithfulness_correlation import faithfulness_correlation
 from .infidelity import infidelity, infidelity_perturb_func_decorator
 from .input_invariance import input_invariance, shifted_model
+from .irof import irof
 from .local_lipschitz import average_sensitivity, local_lipschitz_estimate
 from .localisation import (
     LOCALISATION_METRICS,
@@ -63,6 +64,7 @@ __all__ = [
     "infidelity_perturb_func_decorator",
     "input_invariance",
     "insertion_curve",
+    "irof",
     "local_lipschitz_estimate",
     "model_randomization",
     "monotonicity",

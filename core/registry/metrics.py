@@ -23,6 +23,7 @@ from ..metrics.complexity import effective_complexity, entropy_complexity, spars
 from ..metrics.faithfulness import deletion_curve, insertion_curve
 from ..metrics.faithfulness_correlation import faithfulness_correlation
 from ..metrics.infidelity import infidelity
+from ..metrics.irof import irof
 from ..metrics.local_lipschitz import average_sensitivity, local_lipschitz_estimate
 from ..metrics.monotonicity import monotonicity, monotonicity_correlation
 from ..metrics.non_sensitivity import non_sensitivity
@@ -169,6 +170,18 @@ def _regions(selective: bool, s: Scoring):
     return region_perturbation(
         s.model, x, a, s.target, patch_size=patch, baseline=_baseline(s)
     ).aopc
+
+
+def _irof(s: Scoring):
+    x, a = _one("irof", s.inputs), _one("irof", s.attributions)
+    if s.feature_mask is None:
+        raise AttributionValueError(
+            "`metrics`: 'irof' removes superpixels: give them as `feature_mask` "
+            "(perspicio.vision.segment)"
+        )
+    segments = _one("irof", s.feature_mask)
+    segments = segments[:, 0] if segments.dim() == 4 else segments
+    return irof(s.model, x, a, segments, s.target)
 
 
 def _monotonicity(s: Scoring):
@@ -340,6 +353,16 @@ TABLE: tuple[MetricSpec, ...] = (
         False,
         "faithfulness",
         frozenset({"model", "baseline"}),
+        modalities=frozenset({"images"}),
+        default=False,
+    ),
+    MetricSpec(
+        "irof",
+        irof,
+        _irof,
+        True,
+        "faithfulness",
+        frozenset({"model", "feature_mask"}),
         modalities=frozenset({"images"}),
         default=False,
     ),

@@ -14,6 +14,7 @@ from perspicio.core.metrics import (
     entropy_complexity,
     faithfulness_correlation,
     input_invariance,
+    irof,
     local_lipschitz_estimate,
     monotonicity,
     monotonicity_correlation,
@@ -573,3 +574,41 @@ def test_input_invariance_follows_the_paper_where_quantus_shifts_part_of_the_inp
     padded = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(256, 3))
     with pytest.raises(ValueError, match="unpadded first convolution"):
         input_invariance(Saliency, padded, xt, yt)
+
+
+def test_irof_equals_quantus_image_by_image_on_its_superpixels():
+    """Quantus' IROF on one grey image per call (its "mean" baseline is the mean of the
+    whole batch; its mask does not broadcast over colour channels, an assertion), its SLIC
+    segments handed over; its AOC integrates with np.trapz, gone from numpy 2, so
+    np.trapezoid stands in for it during the call."""
+    from skimage.segmentation import slic
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 16 * 16, 3)
+    ).eval()
+    x = np.random.default_rng(8).random((3, 1, 16, 16)).astype(np.float32)
+    y = np.array([0, 1, 2])
+    xt = torch.from_numpy(x).requires_grad_(True)
+    model(xt)[torch.arange(3), torch.from_numpy(y)].sum().backward()
+    a = (xt.grad * xt).detach().numpy()
+    for i in range(3):
+        segments = slic(np.moveaxis(x[i], 0, -1).astype("double"), start_label=0)
+        ours = irof(
+            model,
+            torch.from_numpy(x[i : i + 1]),
+            torch.from_numpy(a[i : i + 1]),
+            torch.from_numpy(segments),
+            torch.from_numpy(y[i : i + 1]),
+        )
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(np, "trapz", np.trapezoid, raising=False)
+            theirs = _quantus(
+                "IROF",
+                a[i : i + 1],
+                x=x[i : i + 1],
+                y=y[i : i + 1],
+                model=model,
+                return_aggregate=False,
+            )
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-4, atol=1e-5)
