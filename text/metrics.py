@@ -28,11 +28,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from perspicio.core.frontend import prompt_ids, score_stepwise
+from perspicio.core.frontend import model_device, preserved_state, prompt_ids, score_stepwise
 
 from .adapters import TextForward
 from .explanation import TextExplanation
-from .tokens import BASELINE_TOKENS, encode
+from .tokens import baseline_ids, encode
 
 #: ERASER's bins: the share of the units in the rationale
 ERASER_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)
@@ -48,15 +48,6 @@ def _explanations(explanations: Any) -> list[TextExplanation]:
     return items
 
 
-def _replacement(tokenizer: Any, baseline: str) -> int:
-    if baseline not in ("mask", "pad", "unk"):
-        raise ValueError(f"`baseline` must be 'mask', 'pad' or 'unk', got {baseline!r}")
-    token_id = getattr(tokenizer, BASELINE_TOKENS[baseline], None)
-    if token_id is None:
-        raise ValueError(f"the tokenizer has no {baseline} token; choose another `baseline`")
-    return int(token_id)
-
-
 def _units_of_tokens(exp: TextExplanation, offsets: list[tuple[int, int]], special: Tensor):
     """Each token's unit (-1 for special tokens and tokens outside every unit)."""
     owner = torch.full((len(offsets),), -1, dtype=torch.long)
@@ -70,14 +61,6 @@ def _units_of_tokens(exp: TextExplanation, offsets: list[tuple[int, int]], speci
     return owner
 
 
-@torch.no_grad()
-def _probabilities(model: nn.Module, ids: Tensor, mask: Tensor, target: int) -> Tensor:
-    forward = TextForward(model)
-    device = next(model.parameters()).device if any(True for _ in model.parameters()) else None
-    logits = forward(ids.to(device), mask.to(device))
-    return logits.softmax(-1)[:, target].double().cpu()
-
-
 def _variants(
     model: nn.Module, tokenizer: Any, exp: TextExplanation, removed: Tensor, baseline: str
 ) -> Tensor:
@@ -89,15 +72,14 @@ def _variants(
     token_gone = torch.zeros(removed.shape[0], ids.shape[0], dtype=torch.bool)
     inside = owner >= 0
     token_gone[:, inside] = removed[:, owner[inside]]
-    token = _replacement(tokenizer, baseline)
-    batch = torch.where(token_gone, torch.full_like(token_gone, token, dtype=ids.dtype), ids)
+    replaced = baseline_ids(tokenizer, enc, baseline)[0]  # special tokens kept
+    batch = torch.where(token_gone, replaced, ids)
     mask = enc.attention_mask[0].expand_as(batch)
-    model_was = model.training
-    model.eval()
-    try:
-        return _probabilities(model, batch, mask, exp.target)
-    finally:
-        model.train(model_was)
+    device = model_device(model)
+    with preserved_state(model), torch.no_grad():  # eval for the call, the model as found
+        model.eval()
+        logits = TextForward(model)(batch.to(device), mask.to(device))
+    return logits.softmax(-1)[:, exp.target].double().cpu()
 
 
 def _ranked(exp: TextExplanation) -> Tensor:
@@ -124,7 +106,7 @@ def eraser(
     fractions : sequence of float
         The rationale sizes, as shares of the units (at least one unit each).
     baseline : {"mask", "pad", "unk"}
-        The token a removed unit's tokens become.
+        The token a removed unit's tokens become (special tokens stay).
 
     Returns
     -------

@@ -54,8 +54,13 @@ def test_bad_input_is_named(explained):
     model, tokenizer, exps = explained
     with pytest.raises(TypeError, match="`explanations` must be a TextExplanation"):
         eraser(model, tokenizer, ["a film"])
-    with pytest.raises(ValueError, match="`baseline` must be 'mask', 'pad' or 'unk'"):
+    with pytest.raises(ValueError, match="`baseline` must be one of"):
         eraser(model, tokenizer, exps[0], baseline="zero")
+    model.train()
+    model.bert.embeddings.eval()  # a mixed state, as found: the metric must leave it so
+    eraser(model, tokenizer, exps[0])
+    assert model.training and not model.bert.embeddings.training
+    model.eval()
     with pytest.raises(ValueError, match="`fractions` must be shares"):
         eraser(model, tokenizer, exps[0], fractions=[0.0])
 
