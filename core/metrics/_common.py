@@ -166,3 +166,22 @@ def perturbed_explanations(
         outs, _ = as_tuple(explain(flat, **kw), "explanation")
         out = outs[0]
         yield sl, noisy, torch.as_tensor(out).reshape((m, n) + out.shape[1:])
+
+
+def check_features_in_step(features_in_step: int, n_features: int) -> None:
+    """``features_in_step``: a positive int, at most the number of features."""
+    from .._engine.inputs import check_positive_int
+
+    check_positive_int(features_in_step, "features_in_step")
+    if features_in_step > n_features:
+        raise AttributionValueError(
+            f"`features_in_step` must be at most the number of features ({n_features}), got "
+            f"{features_in_step}"
+        )
+
+
+def check_images(inputs: Tensor) -> None:
+    """The metrics of patches and superpixels take images ``(N, C, H, W)``."""
+    if not isinstance(inputs, Tensor) or inputs.dim() != 4:
+        shape = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
+        raise AttributionValueError(f"`inputs` must be images (N, C, H, W), got {shape}")

@@ -21,6 +21,7 @@ from .._engine.inputs import TargetType, format_additional_args, format_target
 from .._engine.outputs import run_forward
 from .._engine.perturbation import evaluate, resolve_chunk
 from ..errors import AttributionTypeError, AttributionValueError
+from ._common import check_images
 from .faithfulness_correlation import flat_attributions
 
 
@@ -67,10 +68,7 @@ def irof(
     >>> bool(irof(net, x, exact, blocks) > irof(net, x, -exact, blocks))
     True
     """
-    if inputs.dim() != 4:
-        raise AttributionValueError(
-            f"`inputs` must be images (N, C, H, W), got shape {tuple(inputs.shape)}"
-        )
+    check_images(inputs)
     n, _, height, width = inputs.shape
     if not isinstance(segments, Tensor) or segments.is_floating_point():
         raise AttributionTypeError("`segments` must be an integer tensor (N, H, W) or (H, W)")

@@ -23,7 +23,7 @@ from .._engine.inputs import TargetType, check_positive_int, format_additional_a
 from .._engine.outputs import run_forward
 from .._engine.perturbation import evaluate, resolve_chunk
 from ..errors import AttributionValueError
-from ._common import average_ranks
+from ._common import average_ranks, check_features_in_step
 from .faithfulness_correlation import baseline_values, flat_attributions, pearson
 
 
@@ -31,12 +31,7 @@ def _steps(a: Tensor, features_in_step: int) -> tuple[Tensor, int]:
     """Each element's step (0-based) when the elements are taken in ascending order of
     attribution, ``features_in_step`` at a time, and the number of steps."""
     n_features = a.shape[1]
-    check_positive_int(features_in_step, "features_in_step")
-    if features_in_step > n_features:
-        raise AttributionValueError(
-            f"`features_in_step` must be at most the number of features ({n_features}), got "
-            f"{features_in_step}"
-        )
+    check_features_in_step(features_in_step, n_features)
     rank = a.argsort(1).argsort(1)  # 0: the least relevant element
     return rank // features_in_step, math.ceil(n_features / features_in_step)
 

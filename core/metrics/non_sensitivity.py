@@ -18,10 +18,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._engine.inputs import TargetType, check_positive_int, format_additional_args, format_target
+from .._engine.inputs import TargetType, format_additional_args, format_target
 from .._engine.outputs import run_forward
 from .._engine.perturbation import evaluate, resolve_chunk
-from ..errors import AttributionValueError
+from ._common import check_features_in_step
 from .faithfulness_correlation import baseline_values, flat_attributions
 
 
@@ -61,12 +61,7 @@ def non_sensitivity(
     n = inputs.shape[0]
     a = flat_attributions(inputs, attributions).abs().double()
     n_features = a.shape[1]
-    check_positive_int(features_in_step, "features_in_step")
-    if features_in_step > n_features:
-        raise AttributionValueError(
-            f"`features_in_step` must be at most the number of features ({n_features}), got "
-            f"{features_in_step}"
-        )
+    check_features_in_step(features_in_step, n_features)
     n_groups = math.ceil(n_features / features_in_step)
     group = torch.arange(n_features, device=a.device) // features_in_step
     top = a.amax(1, keepdim=True)

@@ -26,6 +26,7 @@ from .._engine.inputs import TargetType, check_positive_int, format_additional_a
 from .._engine.outputs import run_forward
 from .._engine.perturbation import evaluate, resolve_chunk
 from ..errors import AttributionValueError
+from ._common import check_images
 from .faithfulness_correlation import baseline_values, flat_attributions
 
 
@@ -102,10 +103,7 @@ def region_perturbation(
     >>> bool((good.aopc > bad.aopc).all())
     True
     """
-    if inputs.dim() != 4:
-        raise AttributionValueError(
-            f"`inputs` must be images (N, C, H, W), got shape {tuple(inputs.shape)}"
-        )
+    check_images(inputs)
     check_positive_int(patch_size, "patch_size")
     if order not in ("morf", "lerf", "random"):
         raise AttributionValueError(f"`order` must be 'morf', 'lerf' or 'random', got {order!r}")
