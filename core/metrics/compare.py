@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -355,7 +356,6 @@ def compare_methods(
     gen = make_generator(0 if generator is None else generator)
     rows, scoring = {}, None
     facts = Facts(inputs, target=target, baseline=baselines, feature_mask=feature_mask)
-    per_example: dict[str, Any] = {}
     for label, run in progress(_methods(model, methods, facts).items(), show_progress, "methods"):
         # the arguments with one entry per example are replicated with the noisy copies
         per_example = {k: v for k, v in run.kwargs.items() if k in run.per_example}
@@ -388,20 +388,6 @@ def compare_methods(
         rows[label] = {m: _score(m, scoring) for m in metrics}
     if scoring is not None:
         for label, (attr, explain) in _references(scoring.attributions, gen).items():
-            reference = Scoring(
-                model,
-                inputs,
-                attr,
-                target=target,
-                baselines=baselines,
-                feature_mask=feature_mask,
-                mask=mask,
-                explain=explain,
-                per_example=scoring.per_example,
-                n_perturb_samples=n_perturb_samples,
-                noise_scale=noise_scale,
-                n_steps=n_steps,
-                generator=gen,
-            )
+            reference = dataclasses.replace(scoring, attributions=attr, explain=explain)
             rows[label] = {m: _score(m, reference) for m in metrics}
     return _table(rows, metrics, scoring)
