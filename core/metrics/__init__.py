@@ -13,6 +13,7 @@ from .compare import (
     score_attributions,
 )
 from .complexity import completeness_gap, effective_complexity, entropy_complexity, sparseness
+from .dasgupta_sufficiency import attribution_distances, dasgupta_sufficiency
 from .faithfulness import FaithfulnessCurve, deletion_curve, insertion_curve
 from .faithfulness_correlation import faithfulness_correlation
 from .infidelity import infidelity, infidelity_perturb_func_decorator
@@ -39,6 +40,7 @@ from .relative_stability import (
     relative_output_stability,
     relative_representation_stability,
 )
+from .road import RoadCurve, noisy_linear_imputation, road
 from .sanity import model_randomization, spearman
 from .sensitivity import default_perturb_func, sensitivity_max
 
@@ -49,6 +51,11 @@ __all__ = [
     "FaithfulnessCurve",
     "FlippingCurve",
     "RegionCurve",
+    "RoadCurve",
+    "attribution_distances",
+    "dasgupta_sufficiency",
+    "noisy_linear_imputation",
+    "road",
     "average_sensitivity",
     "chance_level",
     "compare_methods",
