@@ -20,12 +20,23 @@ import numpy as np
 import torch
 
 
+class Grey(torch.nn.Module):
+    """A grey image as the three channels of an RGB one."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.expand(-1, 3, -1, -1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--runs", type=int, default=50, help="faithfulness correlation runs")
+    parser.add_argument(
+        "--cases", default="fc,rp,road", help="comma-separated: fc, rp, road (default: all)"
+    )
+    parser.add_argument("--road-images", type=int, default=2, help="images for ROAD")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     import quantus
@@ -65,12 +76,14 @@ def main() -> None:
         drawn.append(out)
         return out
 
-    np.random.choice = recorded  # Quantus' own draws (it draws between runs too), recorded
-    try:
-        quantus_fc()
-    finally:
-        np.random.choice = choice
-    subsets = torch.from_numpy(np.asarray(drawn)).reshape(args.runs, n, k).permute(1, 0, 2)
+    subsets = None
+    if "fc" in args.cases:
+        np.random.choice = recorded  # Quantus' own draws (it draws between runs too), recorded
+        try:
+            quantus_fc()
+        finally:
+            np.random.choice = choice
+        subsets = torch.from_numpy(np.asarray(drawn)).reshape(args.runs, n, k).permute(1, 0, 2)
 
     def ours_fc():
         return M.faithfulness_correlation(
@@ -92,10 +105,48 @@ def main() -> None:
     def ours_rp():
         return M.region_perturbation(model, x, a, y, patch_size=16, regions=30).drops.numpy()
 
-    cases = [
-        (f"faithfulness correlation ({args.runs} runs of {k} pixels)", ours_fc, quantus_fc),
-        ("region perturbation (30 of 196 patches of 16 px)", ours_rp, quantus_rp),
-    ]
+    # ROAD: Quantus' ROAD takes single-channel images only (its ranking indexes the
+    # flattened channels), so both sides explain resnet18 behind a grey-to-RGB layer
+    grey = torch.nn.Sequential(Grey(), model).eval()
+    g = x[: args.road_images].mean(1, keepdim=True)
+    with torch.no_grad():
+        gy = grey(g).argmax(1)
+    ga = Saliency(grey).attribute(g, target=gy, abs=False).detach()
+    gn, gyn, gan = g.numpy(), gy.numpy(), ga.numpy()
+    percentages = list(range(1, 100, 2))
+    randn_drawn, randn = [], np.random.randn
+
+    def quantus_road():
+        metric = quantus.ROAD(disable_warnings=True, display_progressbar=False)
+        result = metric(model=grey, x_batch=gn, y_batch=gyn, a_batch=gan, device="cpu")
+        return np.asarray([result[p] for p in percentages])
+
+    def recorded_randn(*shape):
+        randn_drawn.append(randn(*shape))
+        return randn_drawn[-1]
+
+    np.random.randn = recorded_randn
+    try:
+        quantus_road()
+    finally:
+        np.random.randn = randn
+    m, hw = g.shape[0], 224 * 224
+    order = np.argsort(-gan.reshape(m, -1), axis=1)
+    draws = np.zeros((m, len(percentages), 1, hw))
+    for p_i, p in enumerate(percentages):
+        for i in range(m):
+            draws[i, p_i][:, order[i, : int(hw * p / 100)]] = randn_drawn[p_i * m + i]
+    draws = torch.from_numpy(draws).reshape(m, len(percentages), 1, 224, 224)
+
+    def ours_road():
+        return M.road(grey, g, ga, gy, noise_draws=draws).accuracy.numpy()
+
+    cases = {
+        "fc": (f"faithfulness correlation ({args.runs} runs of {k} pixels)", ours_fc, quantus_fc),
+        "rp": ("region perturbation (30 of 196 patches of 16 px)", ours_rp, quantus_rp),
+        "road": (f"ROAD (50 fractions, {m} grey images)", ours_road, quantus_road),
+    }
+    cases = [cases[c] for c in args.cases.split(",")]
     print(
         f"resnet18, {n} images 224x224, {args.threads} threads, torch {torch.__version__}, "
         f"quantus {quantus.__version__}"

@@ -31,13 +31,16 @@ __all__ = [
 REFERENCES = ("random (reference)", "constant (reference)")
 
 
-def _methods(model: Callable, methods: Any, facts: Facts) -> dict[str, Prepared]:
+def _labelled(methods: Any) -> dict[str, Any]:
+    """The methods by their table label: a dict as given, else a name's own or the class's."""
     if isinstance(methods, dict):
-        items = list(methods.items())
-    else:
-        items = [(m if isinstance(m, str) else type(m).__name__, m) for m in methods]
+        return dict(methods)
+    return {(m if isinstance(m, str) else type(m).__name__): m for m in methods}
+
+
+def _methods(model: Callable, methods: Any, facts: Facts) -> dict[str, Prepared]:
     out = {}
-    for label, m in items:
+    for label, m in _labelled(methods).items():
         if not isinstance(m, (str, Attribution)):
             raise AttributionTypeError(
                 f"`methods` entries must be names or Attribution instances, got {m!r}"
@@ -57,6 +60,8 @@ def _metrics(metrics: Sequence[str] | None, mask: Any, with_method: bool) -> tup
             if spec.default
             and ("mask" not in spec.needs or mask is not None)
             and ("method" not in spec.needs or with_method)
+            and "rebuild" not in spec.needs
+            and "tokenizer" not in spec.needs
         )
     if isinstance(metrics, str):
         raise AttributionTypeError(
@@ -72,7 +77,12 @@ def _metrics(metrics: Sequence[str] | None, mask: Any, with_method: bool) -> tup
                 f"`mask`: metric {name!r} scores the attributions against a ground-truth mask; "
                 "give one"
             )
-        if "method" in needs and not with_method:
+        if "tokenizer" in needs:
+            raise AttributionValueError(
+                f"`metrics`: {name!r} scores explanations of text; use "
+                "perspicio.text.compare (or compare_generation)"
+            )
+        if ("method" in needs or "rebuild" in needs) and not with_method:
             raise AttributionValueError(
                 f"`metrics`: {name!r} re-explains other inputs and needs the method; use "
                 "compare_methods"
@@ -356,6 +366,7 @@ def compare_methods(
     gen = make_generator(0 if generator is None else generator)
     rows, scoring = {}, None
     facts = Facts(inputs, target=target, baseline=baselines, feature_mask=feature_mask)
+    methods_by_label = _labelled(methods)
     for label, run in progress(_methods(model, methods, facts).items(), show_progress, "methods"):
         # the arguments with one entry per example are replicated with the noisy copies
         per_example = {k: v for k, v in run.kwargs.items() if k in run.per_example}
@@ -363,6 +374,17 @@ def compare_methods(
 
         def explain(inp, _m=run.method, _fixed=fixed, **kw):
             return _m.attribute(inp, **_fixed, **kw)
+
+        def explain_on(net, _method=methods_by_label[label], _label=label):
+            if not isinstance(_method, str):
+                raise AttributionValueError(
+                    f"`methods`: {_label!r} is an instance; the metrics that rebuild the method "
+                    "on a copy of the model (model_randomization, input_invariance) need it "
+                    "by its registry name"
+                )
+            other = prepare(_method, net, facts)
+            fixed_other = {k: v for k, v in other.kwargs.items() if k not in other.per_example}
+            return lambda inp, **kw: other.method.attribute(inp, **fixed_other, **kw)
 
         scoring = Scoring(
             model,
@@ -373,6 +395,7 @@ def compare_methods(
             feature_mask=feature_mask,
             mask=mask,
             explain=explain,
+            explain_on=explain_on,
             per_example=per_example,
             n_perturb_samples=n_perturb_samples,
             noise_scale=noise_scale,
@@ -388,6 +411,11 @@ def compare_methods(
         rows[label] = {m: _score(m, scoring) for m in metrics}
     if scoring is not None:
         for label, (attr, explain) in _references(scoring.attributions, gen).items():
-            reference = dataclasses.replace(scoring, attributions=attr, explain=explain)
+            reference = dataclasses.replace(
+                scoring,
+                attributions=attr,
+                explain=explain,
+                explain_on=lambda net, _explain=explain: _explain,
+            )
             rows[label] = {m: _score(m, reference) for m in metrics}
     return _table(rows, metrics, scoring)

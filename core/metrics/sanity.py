@@ -74,6 +74,36 @@ def model_randomization(
     ['none', '2', '0']
     """
     pd = require_pandas()
+    steps, correlations = randomisation_correlations(
+        method_factory,
+        model,
+        inputs,
+        target,
+        layers=layers,
+        absolute=absolute,
+        generator=generator,
+        order=order,
+        **attribute_kwargs,
+    )
+    return pd.DataFrame(
+        {"layer": steps, "rank_correlation": [float(c.mean()) for c in correlations]}
+    )
+
+
+def randomisation_correlations(
+    method_factory: Callable[[nn.Module], Any],
+    model: nn.Module,
+    inputs: TensorOrTuple,
+    target: Any = None,
+    layers: list[str] | None = None,
+    absolute: bool = True,
+    generator: int | torch.Generator | None = None,
+    order: str = "cascading",
+    **attribute_kwargs: Any,
+) -> tuple[list[str], Tensor]:
+    """:func:`model_randomization`'s steps (``"none"`` first, then the randomised layers)
+    and each example's Spearman correlation with its original attribution at each step,
+    ``(steps, N)``."""
     if order not in ("cascading", "independent"):
         raise AttributionValueError(f"`order` must be 'cascading' or 'independent', got {order!r}")
     gen = make_generator(0 if generator is None else generator)
@@ -95,14 +125,13 @@ def model_randomization(
     original = explain(model)
     clone = copy.deepcopy(model)
     clone_modules = dict(clone.named_modules())
-    rows = [{"layer": "none", "rank_correlation": float(spearman(original, explain(clone)).mean())}]
+    steps, rows = ["none"], [spearman(original, explain(clone))]
     for name in reversed(names):
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
         if order == "independent":  # a fresh copy: only this layer randomised
             clone = copy.deepcopy(model)
             clone_modules = dict(clone.named_modules())
         _reinitialise(clone_modules[name], seed)
-        rows.append(
-            {"layer": name, "rank_correlation": float(spearman(original, explain(clone)).mean())}
-        )
-    return pd.DataFrame(rows)
+        steps.append(name)
+        rows.append(spearman(original, explain(clone)))
+    return steps, torch.stack(rows)

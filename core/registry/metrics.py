@@ -20,9 +20,11 @@ from .._engine.outputs import model_output
 from ..errors import AttributionValueError
 from ..metrics import localisation
 from ..metrics.complexity import effective_complexity, entropy_complexity, sparseness
+from ..metrics.dasgupta_sufficiency import dasgupta_sufficiency
 from ..metrics.faithfulness import deletion_curve, insertion_curve
 from ..metrics.faithfulness_correlation import faithfulness_correlation
 from ..metrics.infidelity import infidelity
+from ..metrics.input_invariance import input_invariance
 from ..metrics.irof import irof
 from ..metrics.local_lipschitz import average_sensitivity, local_lipschitz_estimate
 from ..metrics.monotonicity import monotonicity, monotonicity_correlation
@@ -30,7 +32,13 @@ from ..metrics.non_sensitivity import non_sensitivity
 from ..metrics.pixel_flipping import pixel_flipping
 from ..metrics.random_logit import random_logit
 from ..metrics.region_perturbation import region_perturbation, selectivity
-from ..metrics.relative_stability import relative_input_stability, relative_output_stability
+from ..metrics.relative_stability import (
+    relative_input_stability,
+    relative_output_stability,
+    relative_representation_stability,
+)
+from ..metrics.road import road
+from ..metrics.sanity import model_randomization, randomisation_correlations
 from ..metrics.sensitivity import sensitivity_max
 from .spec import MetricSpec, Scoring
 
@@ -267,6 +275,103 @@ def _complexity(function: Callable, s: Scoring):
     return function(s.attributions)
 
 
+def _road(s: Scoring):
+    x, a = _one("road", s.inputs), _one("road", s.attributions)
+    if x.dim() != 4:
+        raise AttributionValueError("`metrics`: 'road' takes images (N, C, H, W)")
+    a = a if a.dim() == 4 else a.reshape(x.shape[0], 1, *x.shape[-2:])
+    return road(
+        s.model, x, a, s.target, percentages=(10, 30, 50, 70, 90), generator=s.generator
+    ).auc
+
+
+def _dasgupta(s: Scoring):
+    x = _one("dasgupta_sufficiency", s.inputs)
+    return dasgupta_sufficiency(s.model, x, _one("dasgupta_sufficiency", s.attributions))
+
+
+class _Rebuilt:
+    """A method factory for the metrics that take one (``factory(model).attribute``): the
+    comparison's method rebuilt on another model."""
+
+    def __init__(self, s: Scoring) -> None:
+        if s.explain_on is None:
+            raise AttributionValueError(
+                "`metrics`: this metric rebuilds the method on a copy of the model; use "
+                "compare_methods"
+            )
+        self.explain_on = s.explain_on
+
+    def __call__(self, model):
+        explain = self.explain_on(model)
+
+        class _Method:
+            @staticmethod
+            def attribute(inputs, target=None, **kw):
+                return explain(inputs, **({"target": target} if target is not None else {}), **kw)
+
+        return _Method()
+
+
+def _per_example_without_target(s: Scoring) -> dict:
+    return {k: v for k, v in s.per_example.items() if k != "target"}
+
+
+def _model_randomisation(s: Scoring):
+    """Each example's Spearman correlation with its own map, averaged over the cascade of
+    randomised layers (lower is better: the map follows the weights)."""
+    if not isinstance(s.model, torch.nn.Module):
+        raise AttributionValueError(
+            "`metrics`: 'model_randomization' randomises the model's layers: it needs an nn.Module"
+        )
+    _, correlations = randomisation_correlations(
+        _Rebuilt(s),
+        s.model,
+        s.inputs,
+        s.per_example.get("target", s.target),
+        generator=s.generator,
+        **_per_example_without_target(s),
+    )
+    return correlations[1:].mean(0)
+
+
+def _input_invariance(s: Scoring):
+    x = _one("input_invariance", s.inputs)
+    return input_invariance(
+        _Rebuilt(s),
+        s.model,
+        x,
+        s.per_example.get("target", s.target),
+        **_per_example_without_target(s),
+    )
+
+
+def _representation_layer(model) -> torch.nn.Module:
+    """The second-to-last module with parameters of its own (the last is the output)."""
+    owners = [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
+    if not owners:
+        raise AttributionValueError(
+            "`metrics`: 'relative_representation_stability' reads a layer of the model; "
+            "it has none with parameters"
+        )
+    return owners[-2] if len(owners) > 1 else owners[-1]
+
+
+def _representation(s: Scoring):
+    x = _one("relative_representation_stability", s.inputs)
+    a = _one("relative_representation_stability", s.attributions)
+    return relative_representation_stability(
+        s.explain,
+        s.model,
+        x,
+        a,
+        layer=_representation_layer(s.model),
+        n_samples=s.n_perturb_samples,
+        generator=s.generator,
+        **s.per_example,
+    )
+
+
 _MODEL = frozenset({"model", "generator"})
 _CURVE = frozenset({"model", "baseline", "feature_mask"})
 
@@ -440,6 +545,55 @@ TABLE: tuple[MetricSpec, ...] = (
         False,
         "robustness",
         frozenset({"method", "model", "generator"}),
+        modalities=frozenset({"images", "rows"}),
+        default=False,
+    ),
+    MetricSpec(
+        "relative_representation_stability",
+        relative_representation_stability,
+        _representation,
+        False,
+        "robustness",
+        frozenset({"method", "model", "generator"}),
+        modalities=frozenset({"images", "rows"}),
+        default=False,
+    ),
+    MetricSpec(
+        "road",
+        road,
+        _road,
+        False,
+        "faithfulness",
+        frozenset({"model", "generator"}),
+        modalities=frozenset({"images"}),
+        default=False,
+    ),
+    MetricSpec(
+        "dasgupta_sufficiency",
+        dasgupta_sufficiency,
+        _dasgupta,
+        True,
+        "faithfulness",
+        frozenset({"model"}),
+        modalities=frozenset({"images", "rows"}),
+        default=False,
+    ),
+    MetricSpec(
+        "model_randomization",
+        model_randomization,
+        _model_randomisation,
+        False,
+        "randomisation",
+        frozenset({"rebuild", "generator"}),
+        default=False,
+    ),
+    MetricSpec(
+        "input_invariance",
+        input_invariance,
+        _input_invariance,
+        True,
+        "axiomatic",
+        frozenset({"rebuild"}),
         modalities=frozenset({"images", "rows"}),
         default=False,
     ),

@@ -215,7 +215,10 @@ class Scoring:
 
     ``attributions`` are the method's on ``inputs``; ``explain`` re-runs the method on other
     inputs (with the per-example arguments ``per_example``), for the metrics that need the
-    method; ``mask`` is the ground truth of the localisation metrics.
+    method; ``explain_on(model)`` builds the same method on another model (a randomised or
+    shifted copy) and returns its ``explain``; ``mask`` is the ground truth of the
+    localisation metrics; ``tokenizer`` is the text metrics' (their ``inputs`` are texts and
+    their ``attributions`` the front end's explanations).
     """
 
     model: Callable
@@ -231,11 +234,23 @@ class Scoring:
     noise_scale: float = 0.1
     n_steps: int = 20
     generator: Any = None
+    explain_on: Callable[[Any], Callable[..., Any]] | None = None
+    tokenizer: Any = None
 
 
-#: what a metric may need: the model, the method itself (to re-explain other inputs), a
-#: ground-truth mask, a baseline, feature groups, a random generator
-METRIC_NEEDS = ("model", "method", "mask", "baseline", "feature_mask", "generator")
+#: what a metric may need: the model, the method itself (to re-explain other inputs), the
+#: method rebuilt on a copy of the model, a ground-truth mask, a baseline, feature groups, a
+#: random generator, a tokenizer (the text front end's metrics)
+METRIC_NEEDS = (
+    "model",
+    "method",
+    "rebuild",
+    "mask",
+    "baseline",
+    "feature_mask",
+    "generator",
+    "tokenizer",
+)
 #: what a metric applies to: attributions shaped like the inputs, or any map (a layer's too)
 METRIC_INPUTS = ("inputs", "maps")
 #: the data a metric is defined for
