@@ -7,6 +7,7 @@ answer as highlighted HTML.
 """
 
 from .adapters import TextForward, embedding_layer
+from .compare import TEXT_METRICS, compare, compare_generation
 from .explain import METHODS, explain
 from .explanation import TextExplanation, render_html
 from .generation import GENERATION_METHODS, explain_generation
@@ -18,7 +19,10 @@ __all__ = [
     "explain_generation",
     "TextExplanation",
     "TextForward",
+    "TEXT_METRICS",
     "baseline_ids",
+    "compare",
+    "compare_generation",
     "embedding_layer",
     "encode",
     "explain",

@@ -220,23 +220,9 @@ def generation_eraser(
     >>> scores["comprehensiveness"] > scores["sufficiency"]
     True
     """
-    inp = getattr(result, "inp", None)
-    if inp is None or not hasattr(inp, "to_model_input"):
-        raise TypeError(
-            "`result` must be an explained generation with its input (explain_generation's "
-            f"or LLMAttribution's result), got {type(result).__name__}"
-        )
     if not fractions or not all(0 < f <= 1 for f in fractions):
         raise ValueError(f"`fractions` must be shares in (0, 1], got {list(fractions)!r}")
-    target = torch.tensor(tokenizer.convert_tokens_to_ids(list(result.output_tokens)))
-    n = len(result.input_tokens)
-    order = torch.as_tensor(result.seq_attr).double().argsort(descending=True)
-    empty = getattr(tokenizer, "bos_token_id", None) or getattr(tokenizer, "pad_token_id", 0)
-
-    def log_prob(row: Tensor | None) -> float:
-        ids = prompt_ids(inp, tokenizer, row, empty=empty)
-        return float(score_stepwise(model, ids, target).sum())
-
+    n, order, log_prob = _generation_scorer(model, tokenizer, result)
     full = log_prob(None)
     removed, kept = [], []
     for f in fractions:
@@ -250,4 +236,70 @@ def generation_eraser(
     return {
         "comprehensiveness": sum(removed) / len(removed),
         "sufficiency": sum(kept) / len(kept),
+    }
+
+
+def _generation_scorer(model: nn.Module, tokenizer: Any, result: Any):
+    """The number of the prompt's features, their order (most relevant first) and the
+    log-probability of the whole target with the features of a 0/1 row kept (all for
+    None), removed as the attribution removed them."""
+    inp = getattr(result, "inp", None)
+    if inp is None or not hasattr(inp, "to_model_input"):
+        raise TypeError(
+            "`result` must be an explained generation with its input (explain_generation's "
+            f"or LLMAttribution's result), got {type(result).__name__}"
+        )
+    target = torch.tensor(tokenizer.convert_tokens_to_ids(list(result.output_tokens)))
+    n = len(result.input_tokens)
+    order = torch.as_tensor(result.seq_attr).double().argsort(descending=True)
+    empty = getattr(tokenizer, "bos_token_id", None) or getattr(tokenizer, "pad_token_id", 0)
+
+    def log_prob(row: Tensor | None) -> float:
+        ids = prompt_ids(inp, tokenizer, row, empty=empty)
+        return float(score_stepwise(model, ids, target).sum())
+
+    return n, order, log_prob
+
+
+@torch.no_grad()
+def generation_deletion_insertion(model: nn.Module, tokenizer: Any, result: Any) -> dict:
+    """Deletion and insertion curves of an explained generation: the log-probability of the
+    whole target as the prompt's features are removed most relevant first (deletion), or
+    put back most relevant first from all removed (insertion), and the areas under them over
+    the share of features changed (trapezoids from 0 to 1). Lower deletion, higher
+    insertion are better.
+
+    Returns
+    -------
+    dict
+        ``"deletion"`` and ``"insertion"`` (the areas, floats) and ``"deletion_curve"``,
+        ``"insertion_curve"`` (tensors of ``n + 1`` log-probabilities).
+
+    Examples
+    --------
+    >>> from perspicio import text
+    >>> from perspicio.text.demo_lm import capital_cities_lm
+    >>> lm, tokenizer = capital_cities_lm()
+    >>> res = text.explain_generation(lm, tokenizer, "the capital of peru is", target="lima")
+    >>> areas = generation_deletion_insertion(lm, tokenizer, res)
+    >>> areas["deletion"] < areas["insertion"]
+    True
+    """
+    n, order, log_prob = _generation_scorer(model, tokenizer, result)
+    deletion, insertion = [], []
+    for k in range(n + 1):
+        row = torch.ones(1, n)
+        row[0, order[:k]] = 0
+        deletion.append(log_prob(row))
+        row = torch.zeros(1, n)
+        row[0, order[:k]] = 1
+        insertion.append(log_prob(row))
+    x = torch.linspace(0, 1, n + 1, dtype=torch.float64)
+    dc = torch.tensor(deletion, dtype=torch.float64)
+    ic = torch.tensor(insertion, dtype=torch.float64)
+    return {
+        "deletion": float(torch.trapezoid(dc, x)),
+        "insertion": float(torch.trapezoid(ic, x)),
+        "deletion_curve": dc,
+        "insertion_curve": ic,
     }

@@ -9,6 +9,7 @@ from .compare import (
     REFERENCES,
     compare_methods,
     comparison_html,
+    comparison_table,
     plot_comparison,
     score_attributions,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "chance_level",
     "compare_methods",
     "comparison_html",
+    "comparison_table",
     "completeness_gap",
     "default_perturb_func",
     "deletion_curve",

@@ -21,6 +21,7 @@ __all__ = [
     "HIGHER_IS_BETTER",
     "REFERENCES",
     "compare_methods",
+    "comparison_table",
     "plot_comparison",
     "score_attributions",
 ]
@@ -93,7 +94,13 @@ def _metrics(metrics: Sequence[str] | None, mask: Any, with_method: bool) -> tup
 def _score(metric: str, scoring: Scoring) -> tuple[float, float]:
     """One metric of the attributions: its mean over the examples and their spread (the
     standard deviation; 0 for one example)."""
-    value = widen(torch.as_tensor(get_metric(metric).score(scoring))).double().flatten()
+    return _mean_spread(torch.as_tensor(get_metric(metric).score(scoring)))
+
+
+def _mean_spread(value: torch.Tensor) -> tuple[float, float]:
+    """The mean over the examples and their spread (the standard deviation; 0 for one
+    example); NaNs left out where some examples have a value."""
+    value = widen(value).double().flatten()
     value = value[~value.isnan()] if value.isnan().any() and not value.isnan().all() else value
     spread = float(value.std()) if value.numel() > 1 else 0.0
     return float(value.mean()), spread
@@ -175,6 +182,38 @@ def _table(
             m: float(level(last.mask, maps).mean()) for m, level in chance.items()
         }
     return table
+
+
+def comparison_table(scores: dict[str, dict[str, Any]]):
+    """The table of a comparison made elsewhere (a front end's metrics): ``scores[label]
+    [metric]`` holds the metric's value per example; the table holds their means, with the
+    same ``attrs`` as :func:`compare_methods` (directions, spreads, the columns a reference
+    wins). Rows labelled as in :data:`REFERENCES` are the references.
+
+    Examples
+    --------
+    >>> import torch
+    >>> table = comparison_table({
+    ...     "saliency": {"deletion_auc": torch.tensor([0.125, 0.375])},
+    ...     "random (reference)": {"deletion_auc": torch.tensor([0.5, 0.5])},
+    ... })
+    >>> float(table.loc["saliency", "deletion_auc"]), table.attrs["reference_wins"]
+    (0.25, [])
+    """
+    if not scores:
+        raise AttributionValueError("`scores` must hold at least one row")
+    metrics = list(next(iter(scores.values())))
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise AttributionValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
+    rows = {}
+    for label, row in scores.items():
+        if list(row) != metrics:
+            raise AttributionValueError(
+                f"`scores`: row {label!r} has metrics {list(row)}, the first row {metrics}"
+            )
+        rows[label] = {m: _mean_spread(torch.as_tensor(v)) for m, v in row.items()}
+    return _table(rows, metrics, None)
 
 
 def score_attributions(
