@@ -1,6 +1,6 @@
 """Metrics must recover what is known. On the trained shapes CNN, Integrated Gradients (and,
 for localisation, the true mask) beats the 95th percentile of 100 random maps on faithfulness
-correlation, region perturbation and the localisation metrics, example by example. Pixel
+correlation, region perturbation, ROAD (by |IG|) and the localisation metrics, example by example. Pixel
 flipping and selectivity do not rank it (nor the true mask) above the random maps on every
 held-out image of that CNN: they are checked where the answer is exact, a linear image
 model, whose exact contributions (Integrated Gradients from zero) must win."""
@@ -106,3 +106,22 @@ def test_the_true_mask_and_integrated_gradients_beat_random_maps_at_localising(s
     rand = torch.stack([score(r.abs().sum(1, keepdim=True), mask, **kwargs) for r in randoms])
     assert (truth == 1).all()
     assert (good > rand.quantile(0.95, dim=0)).all(), (good, rand.quantile(0.95, dim=0))
+
+
+def test_road_ranks_the_true_mask_and_integrated_gradients_magnitude_above_random_maps(shapes):
+    """ROAD removes information by imputation, whichever way it points: the pixels with the
+    largest |IG| (and the shape itself) carry it; a signed ranking keeps the evidence
+    against the class for last and is not what ROAD asks."""
+    model, x, labels, masks, ig, randoms = shapes
+
+    def score(a):
+        gen = torch.Generator().manual_seed(0)
+        curve = M.road(model, x, a, labels, percentages=(10, 30, 50, 70, 90), generator=gen)
+        return curve.auc
+
+    rand = torch.stack([score(r) for r in randoms])
+    truth = masks.unsqueeze(1).float() + 0.01 * torch.rand(
+        4, 1, 32, 32, generator=torch.Generator().manual_seed(3)
+    )
+    _beats(score(ig.abs()), rand, higher=False)
+    _beats(score(truth), rand, higher=False)
