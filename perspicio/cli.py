@@ -7,6 +7,9 @@ perspicio importance patients.csv --background reference.csv --out report.html
 perspicio app
 perspicio app --trust-torchscript    # uploaded TorchScript (code) loaded too: trusted visitors only
 perspicio compare image cat.jpg --methods saliency,integrated_gradients --out scores.html
+perspicio compare text "a wonderful film" "a dull plot" --out text-scores.html
+perspicio compare generation "the capital of peru is" --target lima --out gen-scores.html
+perspicio compare table patients.csv --rows 8 --out table-scores.html
 perspicio list methods               # the registry: every method, and where it is offered
 perspicio list metrics               # every metric, its direction, needs and chance level
 """
@@ -256,6 +259,85 @@ def _compare(args) -> None:
     print(table.to_string())
 
 
+def _names(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _report(table, out: str) -> None:
+    from perspicio.core.metrics import comparison_html
+    from perspicio.core.page import html_page
+
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    html_page(comparison_html(table), title="perspicio: which explanation?", path=path)
+    print(table.to_string())
+    print(f"-> {out}")
+
+
+def _compare_text(args) -> None:
+    """Score text methods with ERASER and the word deletion/insertion curves."""
+    from perspicio import text
+    from perspicio.demos import load_demo
+
+    model, tokenizer, _ = load_demo(args.model)
+    table = text.compare(
+        model,
+        tokenizer,
+        args.texts,
+        methods=_names(args.methods),
+        metrics=_names(args.metrics),
+        seed=args.seed,
+    )
+    _report(table, args.out)
+
+
+def _compare_generation(args) -> None:
+    """Score generation methods on the demo language model's target log-probability."""
+    from perspicio import text
+    from perspicio.demos import load_demo
+
+    lm, tokenizer = load_demo("capital_cities")[:2]
+    table = text.compare_generation(
+        lm,
+        tokenizer,
+        args.prompt,
+        args.target,
+        methods=_names(args.methods),
+        metrics=_names(args.metrics),
+        seed=args.seed,
+    )
+    _report(table, args.out)
+
+
+def _compare_table(args) -> None:
+    """Score methods on rows of a CSV explained by the breast-cancer demo model, the
+    training mean as the baseline and the removed value."""
+    import torch
+
+    from perspicio.core.metrics import compare_methods
+    from perspicio.demos import load_demo
+
+    model, training, _ = load_demo("breast_cancer")
+    frame = _read_csv(args.path, list(training.columns))
+    rows = frame[list(training.columns)].head(args.rows)
+    x = torch.tensor(rows.to_numpy(dtype="float64"), dtype=torch.float32)
+    mean = torch.tensor(training.to_numpy(dtype="float64").mean(0), dtype=torch.float32)
+    with torch.no_grad():
+        target = model(x).argmax(-1)
+    table = compare_methods(
+        model,
+        x,
+        _names(args.methods),
+        metrics=_names(args.metrics),
+        target=target,
+        baselines=mean.expand_as(x),
+        generator=args.seed,
+        n_perturb_samples=args.samples,
+        show_progress=True,
+    )
+    _report(table, args.out)
+
+
 def _list(args) -> None:
     """The registry as a table: every method and where it is offered, or every metric."""
     from perspicio import tabular, text, vision
@@ -437,6 +519,46 @@ def parser() -> argparse.ArgumentParser:
     cimage.add_argument("--out", default="comparison.html", help="output .html report")
     cimage.add_argument("--seed", type=int, default=0)
     cimage.set_defaults(run=_compare)
+
+    ctext = kinds.add_parser("text", help="on a demo sentiment classifier's decisions")
+    ctext.add_argument("texts", nargs="+", help="one or more texts")
+    ctext.add_argument("--model", default="tiny", choices=demo_names("text"))
+    ctext.add_argument(
+        "--methods",
+        default="layer_integrated_gradients,feature_ablation",
+        help="comma-separated text method names",
+    )
+    ctext.add_argument("--metrics", default=None, help="comma-separated (default: all four)")
+    ctext.add_argument("--out", default="comparison.html", help="output .html report")
+    ctext.add_argument("--seed", type=int, default=0)
+    ctext.set_defaults(run=_compare_text)
+
+    cgen = kinds.add_parser("generation", help="on the demo language model's continuation")
+    cgen.add_argument("prompt", help="e.g. 'the capital of peru is'")
+    cgen.add_argument("--target", required=True, help="the continuation to explain")
+    cgen.add_argument(
+        "--methods",
+        default="feature_ablation,layer_integrated_gradients",
+        help="comma-separated generation method names",
+    )
+    cgen.add_argument("--metrics", default=None, help="comma-separated (default: all four)")
+    cgen.add_argument("--out", default="comparison.html", help="output .html report")
+    cgen.add_argument("--seed", type=int, default=0)
+    cgen.set_defaults(run=_compare_generation)
+
+    ctable = kinds.add_parser("table", help="on rows of a CSV (breast-cancer demo model)")
+    ctable.add_argument("path", help="a CSV with the demo's columns")
+    ctable.add_argument("--rows", type=int, default=8, help="how many rows, from the top")
+    ctable.add_argument(
+        "--methods",
+        default="integrated_gradients,kernel_shap",
+        help="comma-separated method names",
+    )
+    ctable.add_argument("--metrics", default=None, help="comma-separated metric names")
+    ctable.add_argument("--samples", type=int, default=10, help="perturbations per metric")
+    ctable.add_argument("--out", default="comparison.html", help="output .html report")
+    ctable.add_argument("--seed", type=int, default=0)
+    ctable.set_defaults(run=_compare_table)
 
     listing = sub.add_parser("list", help="the registry's methods or metrics")
     listing.add_argument("what", choices=["methods", "metrics"])

@@ -432,3 +432,30 @@ def test_compare_writes_an_html_report_with_the_references(cat_png, tmp_path, ca
     assert "input_x_gradient" in capsys.readouterr().out
     assert main(["compare", "image", str(cat_png), "--out", str(tmp_path / "x.png")]) == 2
     assert main(["compare", "image", str(cat_png), "--metrics", "speed", "--out", str(out)]) == 2
+
+
+def test_compare_text_generation_and_table_write_reports(tmp_path, capsys):
+    from perspicio.demos import load_demo
+
+    out = tmp_path / "text.html"
+    argv = ["compare", "text", "a wonderful film", "a dull plot", "--model", "tiny"]
+    assert main([*argv, "--methods", "feature_ablation", "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "comprehensiveness" in page and "random (reference)" in page
+    out = tmp_path / "gen.html"
+    argv = ["compare", "generation", "the capital of peru is", "--target", "lima"]
+    argv += ["--methods", "feature_ablation", "--metrics", "generation_comprehensiveness"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "generation_comprehensiveness" in out.read_text()
+    _, training, held_out = load_demo("breast_cancer")
+    csv = tmp_path / "patients.csv"
+    held_out.head(4).to_csv(csv, index=False)
+    out = tmp_path / "table.html"
+    argv = ["compare", "table", str(csv), "--methods", "integrated_gradients", "--rows", "4"]
+    assert main([*argv, "--metrics", "pixel_flipping,deletion_auc", "--out", str(out)]) == 0
+    assert "pixel_flipping" in out.read_text() and "constant (reference)" in out.read_text()
+    capsys.readouterr()
+    # bad input is named, with exit status 2
+    assert main(["compare", "text", "x", "--methods", "gradcam", "--out", str(out)]) == 2
+    assert "gradcam" in capsys.readouterr().err
+    assert main(["compare", "text", "x", "--metrics", "road", "--out", str(out)]) == 2
