@@ -164,6 +164,29 @@ def show_explanation(exp: Any, key: str, picture: bytes | None = None) -> None:
     )
 
 
+def score_table(table: Any) -> Any:
+    """A comparison table (:func:`perspicio.core.metrics.compare_methods`' and the front
+    ends') for the page: each column named with its direction, a column a reference wins
+    marked."""
+    better = {True: "higher is better", False: "lower is better"}
+    wins = set(table.attrs.get("reference_wins", ()))
+    return table.rename(
+        columns={
+            m: f"{m} ({better[h]}){' - a reference wins' if m in wins else ''}"
+            for m, h in table.attrs["higher_is_better"].items()
+        }
+    )
+
+
+def show_scores(table: Any) -> None:
+    """The comparison table with a note on the references."""
+    st.dataframe(score_table(table))
+    st.caption(
+        "The random and constant references know nothing: a metric they win says nothing "
+        "about the methods."
+    )
+
+
 def run_and_show(
     key: str,
     compute: Callable[[], Any],

@@ -7,7 +7,7 @@ answer as highlighted HTML.
 """
 
 from .adapters import TextForward, embedding_layer
-from .compare import TEXT_METRICS, compare, compare_generation
+from .compare import TEXT_METRICS, compare, compare_generation, score_explanations
 from .explain import METHODS, explain
 from .explanation import TextExplanation, render_html
 from .generation import GENERATION_METHODS, explain_generation
@@ -27,5 +27,6 @@ __all__ = [
     "encode",
     "explain",
     "render_html",
+    "score_explanations",
     "word_groups",
 ]

@@ -132,11 +132,66 @@ def _method_names(methods: Sequence[str], known: Sequence[str]) -> list[str]:
     return list(methods)
 
 
-def _score_rows(model, tokenizer, explained: dict[str, list], metrics: list[str]):
+def score_explanations(
+    model: nn.Module,
+    tokenizer: Any,
+    explained: dict[str, Any],
+    metrics: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+):
+    """Score explanations made already (``{label: TextExplanation or list of them}``, or
+    explained generations) with the text metrics, beside a random and a constant
+    explanation of the first label's inputs; the table of :func:`compare`.
+
+    Examples
+    --------
+    >>> from perspicio import text
+    >>> from perspicio.text.demo import tiny_bert
+    >>> model, tokenizer = tiny_bert()
+    >>> exp = text.explain(model, tokenizer, "a wonderful film")
+    >>> table = text.score_explanations(model, tokenizer, {"ig": exp},
+    ...                                 metrics=["comprehensiveness"])
+    >>> table.shape
+    (3, 1)
+    """
+    if not isinstance(explained, dict) or not explained:
+        raise TypeError(
+            "`explained` must be a non-empty dict {label: explanations}, got "
+            f"{type(explained).__name__}"
+        )
+    rows = {k: (v if isinstance(v, list) else [v]) for k, v in explained.items()}
+    first = next(iter(rows.values()))
+    generation = not isinstance(first[0], TextExplanation)
+    wanted = _metric_names(metrics, "generation" if generation else "tokens")
+    gen = torch.Generator().manual_seed(seed)
+    if generation:
+        rows[REFERENCES[0]] = [
+            _reference_generation(
+                r,
+                torch.randn(len(r.input_tokens), generator=gen, dtype=torch.float64),
+                REFERENCES[0],
+            )
+            for r in first
+        ]
+        rows[REFERENCES[1]] = [
+            _reference_generation(
+                r, torch.ones(len(r.input_tokens), dtype=torch.float64), REFERENCES[1]
+            )
+            for r in first
+        ]
+    else:
+        rows[REFERENCES[0]] = [M.random_like(e, gen) for e in first]
+        rows[REFERENCES[1]] = [
+            dataclasses.replace(
+                e, attributions=torch.ones_like(e.attributions), method=REFERENCES[1]
+            )
+            for e in first
+        ]
     scores = {}
-    for label, results in explained.items():
+    for label, results in rows.items():
         s = Scoring(model, None, results, tokenizer=tokenizer)
-        scores[label] = {m: METRICS[m].score(s) for m in metrics}
+        scores[label] = {m: METRICS[m].score(s) for m in wanted}
     return comparison_table(scores)
 
 
@@ -198,14 +253,7 @@ def compare(
             model, tokenizer, batch, target=target, method=name, seed=seed, **explain_kwargs
         )
         explained[name] = out if isinstance(out, list) else [out]
-    first = next(iter(explained.values()))
-    gen = torch.Generator().manual_seed(seed)
-    explained[REFERENCES[0]] = [M.random_like(e, gen) for e in first]
-    explained[REFERENCES[1]] = [
-        dataclasses.replace(e, attributions=torch.ones_like(e.attributions), method=REFERENCES[1])
-        for e in first
-    ]
-    return _score_rows(model, tokenizer, explained, wanted)
+    return score_explanations(model, tokenizer, explained, wanted, seed=seed)
 
 
 def _reference_generation(result: Any, values: Tensor, label: str) -> Any:
@@ -275,20 +323,4 @@ def compare_generation(
             explain_generation(model, tokenizer, p, t, method=name, seed=seed, **explain_kwargs)
             for p, t in zip(prompt_list, target_list)
         ]
-    first = next(iter(explained.values()))
-    gen = torch.Generator().manual_seed(seed)
-    explained[REFERENCES[0]] = [
-        _reference_generation(
-            r,
-            torch.randn(len(r.input_tokens), generator=gen, dtype=torch.float64),
-            REFERENCES[0],
-        )
-        for r in first
-    ]
-    explained[REFERENCES[1]] = [
-        _reference_generation(
-            r, torch.ones(len(r.input_tokens), dtype=torch.float64), REFERENCES[1]
-        )
-        for r in first
-    ]
-    return _score_rows(model, tokenizer, explained, wanted)
+    return score_explanations(model, tokenizer, explained, wanted, seed=seed)

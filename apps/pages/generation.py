@@ -54,11 +54,17 @@ methods = list(GENERATION_METHODS)
 method = st.selectbox(
     "Method", methods, index=methods.index(default_method("generation")), key="gen_method"
 )
+score = image is None and st.checkbox(
+    "Score the method (the answer's log-probability as the most relevant words are removed: "
+    "comprehensiveness, sufficiency, deletion and insertion, beside a random and a constant "
+    "ranking)",
+    key="gen_score",
+)
 
 
 def explain():
     extra = {} if image is None else {"image": image, "segments": grid}
-    return explain_generation(
+    result = explain_generation(
         model,
         tokenizer,
         prompt,
@@ -67,13 +73,21 @@ def explain():
         gen_args={"max_new_tokens": 6, "do_sample": False},
         **extra,
     )
+    if not score:
+        return result, None
+    from perspicio.text import score_explanations
+
+    return result, score_explanations(model, tokenizer, {method: result})
 
 
-def show(result) -> None:
+def show(explained) -> None:
+    result, table = explained
     st.subheader("Answer: " + " ".join(result.output_tokens))
     if image is None:
         st.html(result.to_html())
         common.show_explanation(result, key="generation")
+        if table is not None:
+            common.show_scores(table)
         return
     left, right = st.columns(2)
     with left:  # the image heat map (the result's figure), with the downloads

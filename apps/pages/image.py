@@ -14,7 +14,14 @@ from perspicio.vision.demo import SAMPLES, sample_image
 
 demo = common.image_demo()
 #: the faithfulness metrics of the registry that score a map without re-running its method
-SCORES = [m for m in metric_names(family="faithfulness") if "method" not in get_metric(m).needs]
+#: the faithfulness metrics of one image's maps: neither re-explaining (costly), nor of a set
+#: of examples, nor of another modality
+SCORES = [
+    m
+    for m in metric_names(family="faithfulness")
+    if not get_metric(m).needs & {"method", "rebuild", "tokenizer", "examples"}
+    and "images" in get_metric(m).modalities
+]
 PHOTO = "photo classifier (EfficientNet-Lite0)"
 CAPTIONS_DEMO = "shapes captions, a dual encoder (demo)"
 left, right = st.columns([1, 2])
@@ -165,10 +172,7 @@ def _scores(model, results):
         n_steps=10,
         generator=0,
     )
-    better = {True: "higher is better", False: "lower is better"}
-    return table.rename(
-        columns={m: f"{m} ({better[h]})" for m, h in table.attrs["higher_is_better"].items()}
-    )
+    return table
 
 
 def show(result) -> None:
@@ -184,7 +188,7 @@ def show(result) -> None:
             if exp.convergence_delta is not None:
                 st.caption(f"convergence delta {float(exp.convergence_delta.abs().max()):.3g}")
     if scores is not None:
-        st.dataframe(scores)
+        common.show_scores(scores)
 
 
 with left:

@@ -147,11 +147,41 @@ else:  # exact tree Shapley values first; the sampled ones still work on any fun
 method = st.selectbox("Method", methods, index=methods.index(default), key="tab_method")
 
 
+score = not pipeline and st.checkbox(
+    "Score the method (faithfulness correlation and column flipping, the background's mean "
+    "as the removed value, beside a random and a constant map)",
+    key="tab_score",
+)
+
+
 def explain_row():
-    return explainer_for(method).explain(frame.iloc[[int(row)]][columns])
+    explainer = explainer_for(method)
+    exp = explainer.explain(frame.iloc[[int(row)]][columns])
+    return exp, (row_scores(explainer, exp) if score else None)
 
 
-def show_row(exp) -> None:
+def row_scores(explainer, exp):
+    """The row's explanation scored on the explained model (the metrics of core.metrics)."""
+    import torch
+
+    from perspicio.core.metrics import score_attributions
+
+    dtype = exp.attributions.dtype
+    x = torch.tensor(frame.iloc[[int(row)]][columns].to_numpy(dtype="float64")).to(dtype)
+    mean = explainer.reference.rows.mean(0).to(dtype)
+    return score_attributions(
+        explainer.model,
+        x,
+        {exp.method: exp.attributions.detach()},
+        metrics=["faithfulness_correlation", "pixel_flipping"],
+        target=exp.targets[0],
+        baselines=mean.expand_as(x),
+        generator=0,
+    )
+
+
+def show_row(result) -> None:
+    exp, table = result
     st.subheader(f"Score {float(exp.scores[0]):.3f} (class {exp.targets[0]})")
     st.caption(f"Explained against {exp.background}, with {exp.method}.")
     st.markdown(
@@ -160,6 +190,8 @@ def show_row(exp) -> None:
     )
     common.show_explanation(exp, key="table_row")
     st.dataframe(exp.to_frame())
+    if table is not None:
+        common.show_scores(table)
 
 
 def explain_table():

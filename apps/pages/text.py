@@ -18,7 +18,7 @@ method = st.selectbox(
 granularity = st.radio("Granularity", ["word", "token"], horizontal=True, key="txt_granularity")
 score = st.checkbox(
     "Score the method (ERASER comprehensiveness and sufficiency, deletion and insertion "
-    "over the words, beside a random ranking)",
+    "over the words, beside a random and a constant ranking)",
     key="txt_score",
 )
 
@@ -31,22 +31,8 @@ def explain():
 
 
 def scores(exp):
-    """The text metrics of the explanation and of a random ranking of the same words."""
-    import pandas as pd
-
-    from perspicio.text.metrics import deletion_insertion, eraser, random_like
-
-    better = {
-        "comprehensiveness": "higher",
-        "sufficiency": "lower",
-        "deletion": "lower",
-        "insertion": "higher",
-    }
-    rows = {}
-    for label, e in ((exp.method, exp), ("random (reference)", random_like(exp, generator=0))):
-        values = eraser(model, tokenizer, e) | deletion_insertion(model, tokenizer, e)
-        rows[label] = {f"{k} ({better[k]} is better)": float(v[0]) for k, v in values.items()}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    """The text metrics of the explanation, beside a random and a constant ranking."""
+    return text.score_explanations(model, tokenizer, {exp.method: exp})
 
 
 def show(result) -> None:
@@ -55,7 +41,7 @@ def show(result) -> None:
     st.html(exp.to_html())
     common.show_explanation(exp, key="text")
     if table is not None:
-        st.dataframe(table)
+        common.show_scores(table)
 
 
 common.run_and_show("explain_text", explain, show)

@@ -574,7 +574,7 @@ TABLE: tuple[MetricSpec, ...] = (
         _dasgupta,
         True,
         "faithfulness",
-        frozenset({"model"}),
+        frozenset({"model", "examples"}),
         modalities=frozenset({"images", "rows"}),
         default=False,
     ),

@@ -240,9 +240,11 @@ class Scoring:
 
 #: what a metric may need: the model, the method itself (to re-explain other inputs), the
 #: method rebuilt on a copy of the model, a ground-truth mask, a baseline, feature groups, a
-#: random generator, a tokenizer (the text front end's metrics)
+#: random generator, a tokenizer (the text front end's metrics), several examples (a
+#: metric over a set: an example's score depends on the others)
 METRIC_NEEDS = (
     "model",
+    "examples",
     "method",
     "rebuild",
     "mask",

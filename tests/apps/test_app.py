@@ -64,8 +64,9 @@ def test_image_scores_steps_and_target_controls():
     table = at.dataframe[0].value
     references = ["random (reference)", "constant (reference)"]  # in every report
     assert list(table.index) == ["gradcam", "integrated_gradients", *references]
-    assert "infidelity (lower is better)" in table.columns
-    assert "insertion_auc (higher is better)" in table.columns
+    named = " | ".join(table.columns)  # a column a reference wins says so after its name
+    assert "infidelity (lower is better)" in named
+    assert "insertion_auc (higher is better)" in named
     at.text_input(key="img_target").input("giraffe-shark").run()
     at.button(key="explain_image").click().run()
     assert not at.exception and any("not a class name" in e.value for e in at.error)
@@ -136,7 +137,7 @@ def test_text_page_explains_and_bad_input_keeps_the_app_working():
     assert not at.exception and not at.error
     table = at.dataframe[0].value
     assert list(table.index)[1] == "random (reference)"
-    assert "comprehensiveness (higher is better)" in table.columns
+    assert "comprehensiveness (higher is better)" in " | ".join(table.columns)
 
 
 @pytest.mark.slow
@@ -151,6 +152,12 @@ def test_table_page_explains_a_row_against_the_training_split():
         assert any("the training split (455 rows)" in c.value for c in at.caption)
         frame = at.dataframe[-1].value
         assert frame["attribution"].abs().sum() > 0.1, method
+    at.checkbox(key="tab_score").check()
+    at.button(key="explain_table").click().run()
+    assert not at.exception and not at.error
+    scores = at.dataframe[-1].value
+    assert "constant (reference)" in scores.index
+    assert "pixel_flipping (lower is better)" in " ".join(scores.columns)
 
 
 @pytest.mark.slow
@@ -212,6 +219,12 @@ def test_generation_page_explains_the_demo_answer():
     at.button(key="explain_generation").click().run()
     assert not at.exception and not at.error
     assert any(s.value == "Answer: oslo" for s in at.subheader)
+    at.checkbox(key="gen_score").check()
+    at.button(key="explain_generation").click().run()
+    assert not at.exception and not at.error
+    scores = at.dataframe[-1].value
+    assert list(scores.index)[1:] == ["random (reference)", "constant (reference)"]
+    assert "generation_comprehensiveness (higher is better)" in " ".join(scores.columns)
     at.text_area(key="gen_prompt").input(" ").run()
     at.button(key="explain_generation").click().run()
     assert not at.exception and any("empty" in e.value for e in at.error)
