@@ -324,10 +324,14 @@ def _compare_table(args) -> None:
     mean = torch.tensor(training.to_numpy(dtype="float64").mean(0), dtype=torch.float32)
     with torch.no_grad():
         target = model(x).argmax(-1)
+    from perspicio.core.registry import default_method
+
+    # by default a gradient method and a black-box one: the demo's and any function's
+    methods = _names(args.methods) or [default_method("table"), default_method("table_function")]
     table = compare_methods(
         model,
         x,
-        _names(args.methods),
+        methods,
         metrics=_names(args.metrics),
         target=target,
         baselines=mean.expand_as(x),
@@ -525,8 +529,8 @@ def parser() -> argparse.ArgumentParser:
     ctext.add_argument("--model", default="tiny", choices=demo_names("text"))
     ctext.add_argument(
         "--methods",
-        default="layer_integrated_gradients,feature_ablation",
-        help="comma-separated text method names",
+        default=None,
+        help="comma-separated text method names (default: the registry's)",
     )
     ctext.add_argument("--metrics", default=None, help="comma-separated (default: all four)")
     ctext.add_argument("--out", default="comparison.html", help="output .html report")
@@ -538,8 +542,8 @@ def parser() -> argparse.ArgumentParser:
     cgen.add_argument("--target", required=True, help="the continuation to explain")
     cgen.add_argument(
         "--methods",
-        default="feature_ablation,layer_integrated_gradients",
-        help="comma-separated generation method names",
+        default=None,
+        help="comma-separated generation method names (default: the registry's)",
     )
     cgen.add_argument("--metrics", default=None, help="comma-separated (default: all four)")
     cgen.add_argument("--out", default="comparison.html", help="output .html report")
@@ -551,8 +555,8 @@ def parser() -> argparse.ArgumentParser:
     ctable.add_argument("--rows", type=int, default=8, help="how many rows, from the top")
     ctable.add_argument(
         "--methods",
-        default="integrated_gradients,kernel_shap",
-        help="comma-separated method names",
+        default=None,
+        help="comma-separated method names (default: the registry's for tables)",
     )
     ctable.add_argument("--metrics", default=None, help="comma-separated metric names")
     ctable.add_argument("--samples", type=int, default=10, help="perturbations per metric")

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from perspicio.core.metrics import REFERENCES, comparison_table
-from perspicio.core.registry import METRICS, MetricSpec, Scoring, register
+from perspicio.core.registry import METRICS, MetricSpec, Scoring, defaults, register
 
 from . import metrics as M
 from .explain import explain
@@ -199,7 +199,7 @@ def compare(
     model: nn.Module,
     tokenizer: Any,
     texts: str | Sequence[str],
-    methods: Sequence[str] = ("layer_integrated_gradients", "feature_ablation"),
+    methods: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
     *,
     target: Any = None,
@@ -214,8 +214,9 @@ def compare(
     model, tokenizer
         The text classifier and its fast tokenizer.
     texts : str or list of str
-    methods : sequence of str
-        Names from :data:`perspicio.text.METHODS`.
+    methods : sequence of str, optional
+        Names from :data:`perspicio.text.METHODS`; by default the registry's for
+        ``"text_compare"`` (a gradient and a perturbation method).
     metrics : sequence of str, optional
         From ``comprehensiveness``, ``eraser_sufficiency``, ``token_deletion_auc``,
         ``token_insertion_auc`` (all by default).
@@ -244,7 +245,7 @@ def compare(
     """
     from .explain import METHODS
 
-    names = _method_names(methods, list(METHODS))
+    names = _method_names(defaults("text_compare") if methods is None else methods, list(METHODS))
     wanted = _metric_names(metrics, "tokens")
     batch = [texts] if isinstance(texts, str) else list(texts)
     explained: dict[str, list[TextExplanation]] = {}
@@ -269,7 +270,7 @@ def compare_generation(
     tokenizer: Any,
     prompts: str | Sequence[str],
     targets: str | Sequence[str],
-    methods: Sequence[str] = ("feature_ablation", "layer_integrated_gradients"),
+    methods: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
     *,
     seed: int = 0,
@@ -285,8 +286,9 @@ def compare_generation(
         A causal language model and its tokenizer.
     prompts, targets : str or list of str
         One target per prompt.
-    methods : sequence of str
-        Names from :data:`perspicio.text.GENERATION_METHODS`.
+    methods : sequence of str, optional
+        Names from :data:`perspicio.text.GENERATION_METHODS`; by default the registry's
+        for ``"generation_compare"``.
     metrics : sequence of str, optional
         From ``generation_comprehensiveness``, ``generation_sufficiency``,
         ``generation_deletion_auc``, ``generation_insertion_auc`` (all by default).
@@ -308,7 +310,9 @@ def compare_generation(
     """
     from .generation import GENERATION_METHODS
 
-    names = _method_names(methods, list(GENERATION_METHODS))
+    names = _method_names(
+        defaults("generation_compare") if methods is None else methods, list(GENERATION_METHODS)
+    )
     wanted = _metric_names(metrics, "generation")
     prompt_list = [prompts] if isinstance(prompts, str) else list(prompts)
     target_list = [targets] if isinstance(targets, str) else list(targets)

@@ -21,7 +21,6 @@ from torch import Tensor
 
 from ..attribution import Attribution, LayerAttribution
 from ..errors import AttributionTypeError, AttributionValueError
-from ..primary.lrp import LRP
 from ..registry import spec_of
 from . import _common as C
 from .gradient_image import attribute_image_prompt
@@ -49,9 +48,10 @@ class LLMGradientAttribution(C.GenerationAttribution):
     ``image_attr`` the pixels, its ``convergence_delta`` the completeness gap
     (:mod:`perspicio.core.llm.gradient_image`).
     attr_target : {"log_prob", "prob", "logit"}, optional
-        What is explained of each target token; by default its log-probability, its logit
-        for LRP (as LXT explains it: a log-probability is no sum of relevances, and LRP
-        has no rule for the logarithm).
+        What is explained of each target token; by default the method's spec says
+        (``generation_target``): its log-probability, its logit for LRP (as LXT explains
+        it: a log-probability is no sum of relevances, and LRP has no rule for the
+        logarithm).
 
     Examples
     --------
@@ -73,7 +73,8 @@ class LLMGradientAttribution(C.GenerationAttribution):
         self, attr_method: Attribution, tokenizer: Any, attr_target: str | None = None
     ) -> None:
         if attr_target is None:
-            attr_target = "logit" if isinstance(attr_method, LRP) else "log_prob"
+            inner = getattr(attr_method, "attribution_method", attr_method)
+            attr_target = spec_of(type(inner)).generation_target
         super().__init__(attr_method, tokenizer, attr_target)
 
     def check_method(self, attr_method: Any) -> None:

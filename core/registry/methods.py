@@ -100,7 +100,7 @@ TABLE: tuple[MethodSpec, ...] = (
     MethodSpec("deeplift_shap", DeepLiftShap, "gradient", "distribution", **_GRAD),
     MethodSpec("guided_backprop", GuidedBackprop, "gradient", single_pass=True, **_SAL, **_GRAD),
     MethodSpec("deconvolution", Deconvolution, "gradient", single_pass=True, **_SAL, **_GRAD),
-    MethodSpec("lrp", LRP, "gradient", single_pass=True, **_GRAD),
+    MethodSpec("lrp", LRP, "gradient", single_pass=True, generation_target="logit", **_GRAD),
     MethodSpec(
         "guided_gradcam",
         GuidedGradCam,
@@ -118,7 +118,7 @@ TABLE: tuple[MethodSpec, ...] = (
         "single",
         generation=True,
         per_output_token=True,
-        default_for=("generation",),
+        default_for=("generation", "text_compare", "generation_compare"),
         swaps_values=True,
     ),
     MethodSpec(
@@ -267,7 +267,7 @@ TABLE: tuple[MethodSpec, ...] = (
         test={"n_steps": 8},
         token_layer=True,
         generation=True,
-        default_for=("text",),
+        default_for=("text", "text_compare", "generation_compare"),
     ),
     MethodSpec(
         "layer_deeplift", LayerDeepLift, "layer", "single", needs_layer=True, token_layer=True
@@ -283,7 +283,15 @@ TABLE: tuple[MethodSpec, ...] = (
         min_batch=2,
         test=_ROWS_INTERACT,
     ),
-    MethodSpec("layer_lrp", LayerLRP, "layer", needs_layer=True, token_layer=True, generation=True),
+    MethodSpec(
+        "layer_lrp",
+        LayerLRP,
+        "layer",
+        needs_layer=True,
+        token_layer=True,
+        generation=True,
+        generation_target="logit",
+    ),
     # --- attributions to the inputs of one neuron of a layer
     MethodSpec("neuron_gradient", NeuronGradient, "neuron", needs_layer=True, **_GRAD),
     MethodSpec(

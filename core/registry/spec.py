@@ -84,6 +84,10 @@ class MethodSpec:
         Explains a language model's generated text (:func:`perspicio.text.explain_generation`,
         :class:`~perspicio.core.LLMAttribution` for a perturbation method,
         :class:`~perspicio.core.LLMGradientAttribution` for a layer method).
+    generation_target : {"log_prob", "logit"}
+        What the method explains of a generated token by default: its log-probability, or
+        its logit where the method's guarantee holds for the logit (LRP's conservation:
+        the softmax's normalisation is not a function of the prompt's relevance).
     per_output_token : bool
         One call attributes several outputs that share their evaluations (the total and each
         generated token's log-probability); a method without it attributes the total only.
@@ -130,6 +134,7 @@ class MethodSpec:
     min_batch: int = 1
     token_layer: bool = False
     generation: bool = False
+    generation_target: str = "log_prob"
     per_output_token: bool = False
     swaps_values: bool = False
     tree: bool = False
@@ -152,6 +157,11 @@ class MethodSpec:
             raise ValueError(
                 f"`baselines` of method {self.name!r} must be one of {BASELINE_KINDS}, got "
                 f"{self.baselines!r}"
+            )
+        if self.generation_target not in ("log_prob", "logit"):
+            raise ValueError(
+                f"`generation_target` of method {self.name!r} must be 'log_prob' or 'logit', "
+                f"got {self.generation_target!r}"
             )
         if isinstance(self.default_for, str):
             raise TypeError(

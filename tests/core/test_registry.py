@@ -169,10 +169,14 @@ def test_each_context_has_one_default_and_the_signatures_agree():
     from perspicio.core.registry import default_method, defaults
     from perspicio.insights import AttributionVisualizer
 
-    contexts = {c for spec in METHODS.values() for c in spec.default_for} - {"image_compare"}
+    contexts = {c for spec in METHODS.values() for c in spec.default_for}
     for context in contexts:
-        default_method(context)  # exactly one, or a ValueError naming them
+        if not context.endswith("_compare"):  # a comparison's defaults are a set
+            default_method(context)  # exactly one, or a ValueError naming them
     assert len(defaults("image_compare")) == 4
+    # a gradient method beside a perturbation one
+    assert set(defaults("text_compare")) == {"layer_integrated_gradients", "feature_ablation"}
+    assert set(defaults("generation_compare")) == set(defaults("text_compare"))
 
     def default(function):
         return inspect.signature(function).parameters["method"].default
