@@ -361,13 +361,16 @@ def _list(args) -> None:
             defaults = f"  (default: {', '.join(spec.default_for)})" if spec.default_for else ""
             print(f"{name:30} {spec.family:13} {where}{defaults}")
         return
-    print(f"{'metric':26} {'family':13} {'better':7} {'data':28} needs")
+    import perspicio.text  # noqa: F401 - registers the text metrics
+
+    width = max(len(name) for name in METRICS) + 1
+    print(f"{'metric':{width}} {'family':13} {'better':7} {'data':28} needs")
     for name, spec in METRICS.items():
         better = "higher" if spec.higher_is_better else "lower"
         chance = "  (has a chance level)" if spec.chance is not None else ""
         data = ", ".join(sorted(spec.modalities))
         needs = ", ".join(sorted(spec.needs))
-        print(f"{name:26} {spec.family:13} {better:7} {data:28} {needs}{chance}")
+        print(f"{name:{width}} {spec.family:13} {better:7} {data:28} {needs}{chance}")
 
 
 def _app(args) -> None:
