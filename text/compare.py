@@ -3,7 +3,7 @@
 :func:`compare` explains texts with each method (:func:`perspicio.text.explain`) and scores
 the explanations with ERASER's comprehensiveness and sufficiency and the deletion and
 insertion areas over the words; :func:`compare_generation` does the same for explained
-generations (:func:`perspicio.text.explain_generation`), on the log-probability of the
+generations (:func:`perspicio.text.explain_generation`), on the (log-)probability of the
 target. Both return :func:`perspicio.core.metrics.compare_methods`' table (means, spreads,
 directions, the columns a reference wins) with a random and a constant explanation as
 references, so :func:`~perspicio.core.metrics.comparison_html` and
@@ -277,7 +277,7 @@ def compare_generation(
     **explain_kwargs: Any,
 ):
     """Explain each prompt's ``target`` continuation with each method and score the
-    explanations on the target's log-probability; a random and a constant explanation are
+    explanations on the target's (log-)probability; a random and a constant explanation are
     scored as references.
 
     Parameters

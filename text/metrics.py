@@ -263,17 +263,22 @@ def _generation_scorer(model: nn.Module, tokenizer: Any, result: Any):
 
 @torch.no_grad()
 def generation_deletion_insertion(model: nn.Module, tokenizer: Any, result: Any) -> dict:
-    """Deletion and insertion curves of an explained generation: the log-probability of the
+    """Deletion and insertion curves of an explained generation: the probability of the
     whole target as the prompt's features are removed most relevant first (deletion), or
     put back most relevant first from all removed (insertion), and the areas under them over
     the share of features changed (trapezoids from 0 to 1). Lower deletion, higher
     insertion are better.
 
+    The curves are probabilities, as Petsiuk et al.'s: a log-probability is unbounded below,
+    and the area under it is ruled by how low the answer falls once it is gone (measured on
+    the demo GPT-2: a ranking that removes the answer's evidence first then scores below
+    random ones on some prompts), not by how early it goes.
+
     Returns
     -------
     dict
         ``"deletion"`` and ``"insertion"`` (the areas, floats) and ``"deletion_curve"``,
-        ``"insertion_curve"`` (tensors of ``n + 1`` log-probabilities).
+        ``"insertion_curve"`` (tensors of ``n + 1`` probabilities).
 
     Examples
     --------
@@ -295,8 +300,8 @@ def generation_deletion_insertion(model: nn.Module, tokenizer: Any, result: Any)
         row[0, order[:k]] = 1
         insertion.append(log_prob(row))
     x = torch.linspace(0, 1, n + 1, dtype=torch.float64)
-    dc = torch.tensor(deletion, dtype=torch.float64)
-    ic = torch.tensor(insertion, dtype=torch.float64)
+    dc = torch.tensor(deletion, dtype=torch.float64).exp()
+    ic = torch.tensor(insertion, dtype=torch.float64).exp()
     return {
         "deletion": float(torch.trapezoid(dc, x)),
         "insertion": float(torch.trapezoid(ic, x)),

@@ -93,7 +93,7 @@ def test_an_explained_generation_beats_random_rankings_of_its_prompt():
 
 def test_an_explained_generation_beats_random_rankings_on_deletion_and_insertion():
     """The same GPT-2 and long prompts: removing the prompt's words in layer_lrp's order
-    drops the answer's log-probability faster (deletion area below the 5th percentile of
+    drops the answer's probability faster (deletion area below the 5th percentile of
     100 random rankings), and putting them back restores it faster (insertion above the
     95th), per prompt."""
     import copy
