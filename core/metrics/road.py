@@ -225,7 +225,7 @@ def noisy_linear_imputation(
     return torch.where(hole, out, images.detach().cpu().double()).to(images)
 
 
-def _check_percentages(percentages: Sequence[float], n_pixels: int) -> Tensor:
+def _check_percentages(percentages: Sequence[float]) -> Tensor:
     p = torch.as_tensor(list(percentages), dtype=torch.float64)
     if p.dim() != 1 or p.numel() == 0:
         raise AttributionValueError(
@@ -313,7 +313,7 @@ def road(
             f"`attributions` must be (N, C, H, W) or (N, 1, H, W) with the inputs' N, H, W "
             f"{(n, h, w)}, got {tuple(attributions.shape)}"
         )
-    p = _check_percentages(percentages, h * w)
+    p = _check_percentages(percentages)
     if noise_draws is not None and tuple(noise_draws.shape) != (n, p.numel(), c, h, w):
         raise AttributionValueError(
             f"`noise_draws` must have shape (N, P, C, H, W) = {(n, p.numel(), c, h, w)}, got "
