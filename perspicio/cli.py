@@ -228,8 +228,7 @@ def _compare(args) -> None:
     """Score methods on an image with the registry's metrics: one HTML report."""
     import torch
 
-    from perspicio.core.metrics import compare_methods, comparison_html
-    from perspicio.core.page import html_page
+    from perspicio.core.metrics import compare_methods
     from perspicio.demos import load_demo
     from perspicio.vision._image import to_batch
 
@@ -241,22 +240,17 @@ def _compare(args) -> None:
     x = to_batch(args.path, transform)
     with torch.no_grad():
         target = int(model(x).argmax(-1)[0])
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    metrics = None if args.metrics is None else [m.strip() for m in args.metrics.split(",")]
     table = compare_methods(
         model,
         x,
-        methods,
-        metrics=metrics,
+        _names(args.methods),
+        metrics=_names(args.metrics),
         target=target,
         generator=args.seed,
         n_perturb_samples=args.samples,
         show_progress=True,
     )
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    html_page(comparison_html(table), title="perspicio: which explanation?", path=path)
-    print(table.to_string())
+    _report(table, args.out)
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -508,7 +502,25 @@ def parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser("compare", help="score methods with the metrics: an HTML report")
     kinds = compare.add_subparsers(dest="kind", required=True)
-    cimage = kinds.add_parser("image", help="on an image classifier's decision")
+
+    def comparison(name: str, about: str, run, methods: str | None, samples: bool = True):
+        """A ``compare`` sub-command with the options every comparison takes."""
+        kind = kinds.add_parser(name, help=about)
+        kind.set_defaults(run=run)
+        default = f"default: {methods}" if methods else "default: the registry's"
+        kind.add_argument("--methods", default=methods, help=f"comma-separated ({default})")
+        kind.add_argument(
+            "--metrics", default=None, help="comma-separated (default: the registry's)"
+        )
+        if samples:
+            kind.add_argument("--samples", type=int, default=10, help="perturbations per metric")
+        kind.add_argument("--out", default="comparison.html", help="output .html report")
+        kind.add_argument("--seed", type=int, default=0)
+        return kind
+
+    cimage = comparison(
+        "image", "on an image classifier's decision", _compare, "saliency,input_x_gradient"
+    )
     cimage.add_argument("path", help="an image file")
     cimage.add_argument(
         "--model",
@@ -516,56 +528,28 @@ def parser() -> argparse.ArgumentParser:
         help="efficientnet_lite0 (demo) or a TorchScript file (needs --trust-torchscript)",
     )
     cimage.add_argument("--trust-torchscript", action="store_true", help=TRUST_HELP)
-    cimage.add_argument(
-        "--methods", default="saliency,input_x_gradient", help="comma-separated method names"
-    )
-    cimage.add_argument(
-        "--metrics", default=None, help="comma-separated metric names (default: the registry's)"
-    )
-    cimage.add_argument("--samples", type=int, default=10, help="perturbations per metric")
-    cimage.add_argument("--out", default="comparison.html", help="output .html report")
-    cimage.add_argument("--seed", type=int, default=0)
-    cimage.set_defaults(run=_compare)
 
-    ctext = kinds.add_parser("text", help="on a demo sentiment classifier's decisions")
+    ctext = comparison(
+        "text", "on a demo sentiment classifier's decisions", _compare_text, None, samples=False
+    )
     ctext.add_argument("texts", nargs="+", help="one or more texts")
     ctext.add_argument("--model", default="tiny", choices=demo_names("text"))
-    ctext.add_argument(
-        "--methods",
-        default=None,
-        help="comma-separated text method names (default: the registry's)",
-    )
-    ctext.add_argument("--metrics", default=None, help="comma-separated (default: all four)")
-    ctext.add_argument("--out", default="comparison.html", help="output .html report")
-    ctext.add_argument("--seed", type=int, default=0)
-    ctext.set_defaults(run=_compare_text)
 
-    cgen = kinds.add_parser("generation", help="on the demo language model's continuation")
+    cgen = comparison(
+        "generation",
+        "on the demo language model's continuation",
+        _compare_generation,
+        None,
+        samples=False,
+    )
     cgen.add_argument("prompt", help="e.g. 'the capital of peru is'")
     cgen.add_argument("--target", required=True, help="the continuation to explain")
-    cgen.add_argument(
-        "--methods",
-        default=None,
-        help="comma-separated generation method names (default: the registry's)",
-    )
-    cgen.add_argument("--metrics", default=None, help="comma-separated (default: all four)")
-    cgen.add_argument("--out", default="comparison.html", help="output .html report")
-    cgen.add_argument("--seed", type=int, default=0)
-    cgen.set_defaults(run=_compare_generation)
 
-    ctable = kinds.add_parser("table", help="on rows of a CSV (breast-cancer demo model)")
+    ctable = comparison(
+        "table", "on rows of a CSV (breast-cancer demo model)", _compare_table, None
+    )
     ctable.add_argument("path", help="a CSV with the demo's columns")
     ctable.add_argument("--rows", type=int, default=8, help="how many rows, from the top")
-    ctable.add_argument(
-        "--methods",
-        default=None,
-        help="comma-separated method names (default: the registry's for tables)",
-    )
-    ctable.add_argument("--metrics", default=None, help="comma-separated metric names")
-    ctable.add_argument("--samples", type=int, default=10, help="perturbations per metric")
-    ctable.add_argument("--out", default="comparison.html", help="output .html report")
-    ctable.add_argument("--seed", type=int, default=0)
-    ctable.set_defaults(run=_compare_table)
 
     listing = sub.add_parser("list", help="the registry's methods or metrics")
     listing.add_argument("what", choices=["methods", "metrics"])

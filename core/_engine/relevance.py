@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 #: LXT's stabiliser of the identity rule's ratio f(x) / (x + eps)
 IDENTITY_EPS = 1e-10
@@ -140,3 +140,38 @@ def swap(obj: Any, change: Callable[[Tensor], Tensor], ids: set[int]) -> Any:
     if isinstance(obj, (tuple, list)):
         return type(obj)(swap(t, change, ids) if isinstance(t, Tensor) else t for t in obj)
     return obj
+
+
+#: module classes whose forward is a point-wise activation, written as a formula or not
+_ACTIVATION_SOURCES = (
+    "torch.nn.modules.activation",
+    "transformers.activations",
+    "timm.layers.activations",
+)
+_NOT_ACTIVATIONS = frozenset(
+    "MultiheadAttention Softmax Softmax2d LogSoftmax Softmin GLU Threshold".split()
+)
+
+
+def is_activation(module: nn.Module) -> bool:
+    """Whether ``module`` is a point-wise activation (``nn.GELU``, transformers'
+    ``NewGELUActivation`` ...), which gets the identity rule as a whole, whatever formula its
+    forward writes; a module named ``*GELU``/``*SiLU``/``*Swish`` without parameters or
+    children (open_clip's ``QuickGELU``) counts too."""
+    kind = _ACTIVATION_KIND.get(type(module))
+    if kind is None:
+        cls = type(module)
+        if cls.__name__ in _NOT_ACTIVATIONS:
+            kind = "no"
+        elif cls.__module__.startswith(_ACTIVATION_SOURCES):
+            kind = "yes"
+        else:
+            kind = "named" if cls.__name__.lower().endswith(("gelu", "silu", "swish")) else "no"
+        _ACTIVATION_KIND[type(module)] = kind
+    if kind == "no" or module._modules:
+        return False
+    return kind == "yes" or not module._parameters
+
+
+#: what :func:`is_activation` found of each module class
+_ACTIVATION_KIND: dict[type, str] = {}

@@ -17,6 +17,7 @@ from .complexity import completeness_gap, effective_complexity, entropy_complexi
 from .dasgupta_sufficiency import attribution_distances, dasgupta_sufficiency
 from .faithfulness import FaithfulnessCurve, deletion_curve, insertion_curve
 from .faithfulness_correlation import faithfulness_correlation
+from .imputation import noisy_linear_imputation
 from .infidelity import infidelity, infidelity_perturb_func_decorator
 from .input_invariance import input_invariance, shifted_model
 from .irof import irof
@@ -41,7 +42,7 @@ from .relative_stability import (
     relative_output_stability,
     relative_representation_stability,
 )
-from .road import RoadCurve, noisy_linear_imputation, road
+from .road import RoadCurve, road
 from .sanity import model_randomization, spearman
 from .sensitivity import default_perturb_func, sensitivity_max
 

@@ -59,6 +59,7 @@ from .._engine.hooks import CallHooks, bind_first_argument, replace_gradient
 from .._engine.relevance import (
     Audit,
     identity_rule,
+    is_activation,
     scale_gradient,
 )
 from .._engine.relevance import TensorSet as _Tensors
@@ -364,41 +365,6 @@ class TransformerRules(TorchFunctionMode):
         (x,), _, _, done = self._watched("normalize", [bound["input"]], (), {})
         norm = x.detach().norm(bound["p"], bound["dim"], keepdim=True)
         return self.mark(done(x / norm.clamp_min(bound["eps"]).expand_as(x)))
-
-
-#: module classes whose forward is a point-wise activation, written as a formula or not
-_ACTIVATION_SOURCES = (
-    "torch.nn.modules.activation",
-    "transformers.activations",
-    "timm.layers.activations",
-)
-_NOT_ACTIVATIONS = frozenset(
-    "MultiheadAttention Softmax Softmax2d LogSoftmax Softmin GLU Threshold".split()
-)
-
-
-def is_activation(module: nn.Module) -> bool:
-    """Whether ``module`` is a point-wise activation (``nn.GELU``, transformers'
-    ``NewGELUActivation`` ...), which gets the identity rule as a whole, whatever formula its
-    forward writes; a module named ``*GELU``/``*SiLU``/``*Swish`` without parameters or
-    children (open_clip's ``QuickGELU``) counts too."""
-    kind = _ACTIVATION_KIND.get(type(module))
-    if kind is None:
-        cls = type(module)
-        if cls.__name__ in _NOT_ACTIVATIONS:
-            kind = "no"
-        elif cls.__module__.startswith(_ACTIVATION_SOURCES):
-            kind = "yes"
-        else:
-            kind = "named" if cls.__name__.lower().endswith(("gelu", "silu", "swish")) else "no"
-        _ACTIVATION_KIND[type(module)] = kind
-    if kind == "no" or module._modules:
-        return False
-    return kind == "yes" or not module._parameters
-
-
-#: what :func:`is_activation` found of each module class
-_ACTIVATION_KIND: dict[type, str] = {}
 
 
 def _module_rule(rule: PropagationRule, mode: TransformerRules) -> Callable:

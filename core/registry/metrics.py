@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import torch
 
@@ -290,27 +291,14 @@ def _dasgupta(s: Scoring):
     return dasgupta_sufficiency(s.model, x, _one("dasgupta_sufficiency", s.attributions))
 
 
-class _Rebuilt:
+def _rebuilt(s: Scoring) -> Callable:
     """A method factory for the metrics that take one (``factory(model).attribute``): the
     comparison's method rebuilt on another model."""
-
-    def __init__(self, s: Scoring) -> None:
-        if s.explain_on is None:
-            raise AttributionValueError(
-                "`metrics`: this metric rebuilds the method on a copy of the model; use "
-                "compare_methods"
-            )
-        self.explain_on = s.explain_on
-
-    def __call__(self, model):
-        explain = self.explain_on(model)
-
-        class _Method:
-            @staticmethod
-            def attribute(inputs, target=None, **kw):
-                return explain(inputs, **({"target": target} if target is not None else {}), **kw)
-
-        return _Method()
+    if s.explain_on is None:
+        raise AttributionValueError(
+            "`metrics`: this metric rebuilds the method on a copy of the model; use compare_methods"
+        )
+    return lambda model: SimpleNamespace(attribute=s.explain_on(model))
 
 
 def _per_example_without_target(s: Scoring) -> dict:
@@ -325,7 +313,7 @@ def _model_randomisation(s: Scoring):
             "`metrics`: 'model_randomization' randomises the model's layers: it needs an nn.Module"
         )
     _, correlations = randomisation_correlations(
-        _Rebuilt(s),
+        _rebuilt(s),
         s.model,
         s.inputs,
         s.per_example.get("target", s.target),
@@ -338,7 +326,7 @@ def _model_randomisation(s: Scoring):
 def _input_invariance(s: Scoring):
     x = _one("input_invariance", s.inputs)
     return input_invariance(
-        _Rebuilt(s),
+        _rebuilt(s),
         s.model,
         x,
         s.per_example.get("target", s.target),

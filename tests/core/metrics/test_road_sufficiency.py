@@ -75,12 +75,11 @@ def test_road_morf_falls_faster_than_lerf_for_a_linear_model():
     x = torch.rand(6, 1, 10, 10, dtype=torch.float64)
     # contribution of each pixel relative to its imputation (about the image's local mean)
     contribution = (net[1].weight[1] - net[1].weight[0]).reshape(1, 1, 10, 10) * (x - 0.5)
-    target = torch.ones(6, dtype=torch.long)
     kw = dict(percentages=[10, 30, 50, 70], noise=0.0)
     morf = road(lambda z: net(z)[:, 1:] - net(z)[:, :1], x, contribution, 0, **kw)
     lerf = road(lambda z: net(z)[:, 1:] - net(z)[:, :1], x, contribution, 0, order="lerf", **kw)
     assert (morf.auc < lerf.auc).all()
-    assert target.shape == morf.correct.shape[:1]
+    assert morf.correct.shape == (6, 4) and morf.accuracy.shape == (4,)
 
 
 def test_road_is_reproducible_and_a_row_does_not_depend_on_the_others():
@@ -183,6 +182,14 @@ def test_dasgupta_sufficiency_equals_quantus():
         )
         np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-6, atol=1e-12)
         assert 0 < ours.mean() < 1  # neither everything nor nothing shares an explanation
+    # Quantus' defaults (abs=True, normalise=True): the absolute values, scale irrelevant
+    signed = a - 0.5
+    defaults = quantus.Sufficiency(disable_warnings=True, display_progressbar=False)
+    theirs = defaults(
+        model=model, x_batch=x, y_batch=np.zeros(20, int), a_batch=signed, device="cpu"
+    )
+    ours = dasgupta_sufficiency(model, torch.from_numpy(x), torch.from_numpy(signed).abs())
+    np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-6, atol=1e-12)
 
 
 def test_dasgupta_sufficiency_rewards_explanations_that_name_the_class_and_errs():
